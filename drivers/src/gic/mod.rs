@@ -1,0 +1,108 @@
+//! Arm Generic Interrupt Controller: GICv2 (GIC-400 on the Pi) and GICv3
+//! (QEMU virt), behind one small interface the kernel's IRQ layer uses.
+//!
+//! Private interrupts (SGI 0-15, PPI 16-31) are banked per CPU, so the calls
+//! that touch them take the logical CPU index they apply to.
+pub mod v2;
+pub mod v3;
+
+/// Interrupt priority used for everything the kernel enables (lower = higher).
+pub const DEFAULT_PRIORITY: u8 = 0xa0;
+/// Most CPUs the drivers keep per-CPU state for.
+pub const MAX_CPUS: usize = 8;
+/// INTID the CPU interface returns when nothing is pending.
+pub const SPURIOUS: u32 = 1023;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicError {
+    /// No GICv3 redistributor frame carries this CPU's affinity.
+    NoRedistributor { mpidr: u64 },
+    CpuIndexOutOfRange(usize),
+}
+
+pub enum Gic {
+    V2(v2::GicV2),
+    V3(v3::GicV3),
+}
+
+impl Gic {
+    pub fn version(&self) -> u8 {
+        match self {
+            Gic::V2(_) => 2,
+            Gic::V3(_) => 3,
+        }
+    }
+
+    /// Number of interrupt lines (INTIDs) the distributor implements.
+    pub fn lines(&self) -> u32 {
+        match self {
+            Gic::V2(g) => g.lines(),
+            Gic::V3(g) => g.lines(),
+        }
+    }
+
+    /// Once, on the boot CPU: all SPIs disabled, group 1, default priority,
+    /// routed to the boot CPU; distributor enabled.
+    pub fn init_distributor(&self) {
+        match self {
+            Gic::V2(g) => g.init_distributor(),
+            Gic::V3(g) => g.init_distributor(),
+        }
+    }
+
+    /// On each CPU: wake its redistributor (v3), configure its private
+    /// interrupts and enable its CPU interface.
+    pub fn init_cpu(&self, cpu: usize, mpidr: u64) -> Result<(), GicError> {
+        if cpu >= MAX_CPUS {
+            return Err(GicError::CpuIndexOutOfRange(cpu));
+        }
+        match self {
+            Gic::V2(g) => {
+                g.init_cpu(cpu);
+                Ok(())
+            }
+            Gic::V3(g) => g.init_cpu(cpu, mpidr),
+        }
+    }
+
+    /// Enables `intid`; for SGIs/PPIs only on `cpu` (which must be the caller
+    /// for GICv2, whose private registers are banked by the accessing CPU).
+    pub fn enable(&self, cpu: usize, intid: u32) {
+        match self {
+            Gic::V2(g) => g.set_enabled(intid, true),
+            Gic::V3(g) => g.set_enabled(cpu, intid, true),
+        }
+    }
+
+    pub fn disable(&self, cpu: usize, intid: u32) {
+        match self {
+            Gic::V2(g) => g.set_enabled(intid, false),
+            Gic::V3(g) => g.set_enabled(cpu, intid, false),
+        }
+    }
+
+    /// Acknowledges the highest-priority pending interrupt, if any.
+    pub fn acknowledge(&self) -> Option<u32> {
+        let id = match self {
+            Gic::V2(g) => g.acknowledge(),
+            Gic::V3(_) => v3::acknowledge(),
+        };
+        (id < SPURIOUS).then_some(id)
+    }
+
+    /// Signals completion (priority drop and deactivation) of `intid`.
+    pub fn end_of_interrupt(&self, intid: u32) {
+        match self {
+            Gic::V2(g) => g.end_of_interrupt(intid),
+            Gic::V3(_) => v3::end_of_interrupt(intid),
+        }
+    }
+
+    /// Raises software-generated interrupt `sgi` (0-15) on CPU `target`.
+    pub fn send_sgi(&self, sgi: u32, target: usize) {
+        match self {
+            Gic::V2(g) => g.send_sgi(sgi, target),
+            Gic::V3(g) => g.send_sgi(sgi, target),
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Rust side of the EL1 vector table: the saved frame, synchronous exception
+//! decoding and reporting, and the hand-off of IRQs to the interrupt layer.
+use super::esr::{self, ec};
+use crate::percpu::MAX_CPUS;
+use aarch64_cpu::registers::{ESR_EL1, FAR_EL1};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tock_registers::interfaces::Readable;
+
+/// Registers saved on exception entry, laid out as `vectors.S` stores them.
+#[repr(C)]
+#[derive(Debug)]
+pub struct TrapFrame {
+    pub x: [u64; 31],
+    pub elr: u64,
+    pub spsr: u64,
+    pub sp_el0: u64,
+}
+
+/// Which of the 16 vectors was taken: (source, type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum Source {
+    CurrentElSp0,
+    CurrentElSpx,
+    LowerEl64,
+    LowerEl32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum Kind {
+    Sync,
+    Irq,
+    Fiq,
+    SError,
+}
+
+fn decode_vector(kind: u64) -> (Source, Kind) {
+    let source = match kind / 4 {
+        0 => Source::CurrentElSp0,
+        1 => Source::CurrentElSpx,
+        2 => Source::LowerEl64,
+        _ => Source::LowerEl32,
+    };
+    let k = match kind % 4 {
+        0 => Kind::Sync,
+        1 => Kind::Irq,
+        2 => Kind::Fiq,
+        _ => Kind::SError,
+    };
+    (source, k)
+}
+
+/// What a synchronous exception looked like, for reports and for tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub struct FaultReport {
+    pub esr: u64,
+    pub far: u64,
+    pub elr: u64,
+}
+
+impl FaultReport {
+    pub fn class(&self) -> u8 {
+        esr::class(self.esr)
+    }
+}
+
+/// Per-CPU "a fault is expected here" state used by [`catch_fault`].
+struct Expect {
+    armed: AtomicBool,
+    hit: AtomicBool,
+    esr: AtomicU64,
+    far: AtomicU64,
+    elr: AtomicU64,
+}
+
+static EXPECT: [Expect; MAX_CPUS] = [const {
+    Expect {
+        armed: AtomicBool::new(false),
+        hit: AtomicBool::new(false),
+        esr: AtomicU64::new(0),
+        far: AtomicU64::new(0),
+        elr: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// Counts of `svc`/`brk` taken and the last immediate, per CPU.
+pub struct TrapCounts {
+    pub svc: AtomicU64,
+    pub brk: AtomicU64,
+    pub last_imm: AtomicU64,
+}
+
+pub static TRAPS: [TrapCounts; MAX_CPUS] = [const {
+    TrapCounts { svc: AtomicU64::new(0), brk: AtomicU64::new(0), last_imm: AtomicU64::new(0) }
+}; MAX_CPUS];
+
+/// Runs `f`, and if an abort is taken while it runs on this CPU, skips the
+/// faulting instruction and returns the decoded report instead of stopping.
+/// For probing memory (self-checks, tests) only: the faulting load produces
+/// no value.
+pub fn catch_fault(f: impl FnOnce()) -> Result<(), FaultReport> {
+    let e = &EXPECT[super::cpu_id()];
+    e.hit.store(false, Ordering::Relaxed);
+    e.armed.store(true, Ordering::SeqCst);
+    f();
+    e.armed.store(false, Ordering::SeqCst);
+    if e.hit.load(Ordering::Relaxed) {
+        Err(FaultReport {
+            esr: e.esr.load(Ordering::Relaxed),
+            far: e.far.load(Ordering::Relaxed),
+            elr: e.elr.load(Ordering::Relaxed),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+fn report(frame: &TrapFrame, source: Source, esr: u64, far: u64) {
+    let class = esr::class(esr);
+    defmt::error!(
+        "synchronous exception on cpu {} from {}: EC {=u8:#04x} ({=str}), ESR {=u64:#010x}, FAR {=u64:#018x}, ELR {=u64:#018x}, SPSR {=u64:#x}",
+        super::cpu_id(),
+        source,
+        class,
+        esr::class_name(class),
+        esr,
+        far,
+        frame.elr,
+        frame.spsr
+    );
+    if esr::is_abort(class) {
+        let fsc = esr::fault_status(esr);
+        match esr::fault_level(fsc) {
+            Some(level) => defmt::error!(
+                "  fault status {=u8:#04x}: {=str} at level {}, {=str} access",
+                fsc,
+                esr::fault_status_name(fsc),
+                level,
+                if esr::is_write(esr) { "write" } else { "read" }
+            ),
+            None => defmt::error!(
+                "  fault status {=u8:#04x}: {=str}, {=str} access",
+                fsc,
+                esr::fault_status_name(fsc),
+                if esr::is_write(esr) { "write" } else { "read" }
+            ),
+        }
+    }
+    defmt::error!("  x0 {=u64:#x} x1 {=u64:#x} x29 {=u64:#x} x30 (lr) {=u64:#x}", frame.x[0], frame.x[1], frame.x[29], frame.x[30]);
+}
+
+fn handle_sync(frame: &mut TrapFrame, source: Source) {
+    let esr = ESR_EL1.get();
+    let far = FAR_EL1.get();
+    let class = esr::class(esr);
+    let cpu = super::cpu_id();
+    match class {
+        ec::SVC64 => {
+            // ELR already points after the `svc`.
+            TRAPS[cpu].svc.fetch_add(1, Ordering::Relaxed);
+            TRAPS[cpu].last_imm.store(u64::from(esr::iss(esr) & 0xffff), Ordering::Relaxed);
+            return;
+        }
+        ec::BRK64 => {
+            // ELR points at the `brk`: step over it.
+            TRAPS[cpu].brk.fetch_add(1, Ordering::Relaxed);
+            TRAPS[cpu].last_imm.store(u64::from(esr::iss(esr) & 0xffff), Ordering::Relaxed);
+            frame.elr += 4;
+            return;
+        }
+        _ => {}
+    }
+    let e = &EXPECT[cpu];
+    if esr::is_abort(class) && e.armed.swap(false, Ordering::SeqCst) {
+        e.esr.store(esr, Ordering::Relaxed);
+        e.far.store(far, Ordering::Relaxed);
+        e.elr.store(frame.elr, Ordering::Relaxed);
+        e.hit.store(true, Ordering::Relaxed);
+        frame.elr += 4;
+        return;
+    }
+    report(frame, source, esr, far);
+    panic!(
+        "unhandled synchronous exception: {} (EC {:#04x}) at ELR {:#x}, FAR {:#x}",
+        esr::class_name(class),
+        class,
+        frame.elr,
+        far
+    );
+}
+
+/// Called by `vectors.S` with the saved frame and the vector index (0-15).
+#[no_mangle]
+extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
+    let (source, kind) = decode_vector(kind);
+    match kind {
+        Kind::Sync => handle_sync(frame, source),
+        Kind::Irq => crate::irq::handle(),
+        Kind::Fiq | Kind::SError => {
+            let esr = ESR_EL1.get();
+            report(frame, source, esr, FAR_EL1.get());
+            panic!("unexpected {:?} exception from {:?}", kind, source);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The aarch64 seam: boot and vector assembly, and the few system-register
+//! operations the rest of the kernel needs, as plain functions.
+use aarch64_cpu::registers::{CurrentEL, DAIF, MPIDR_EL1, TPIDR_EL1, VBAR_EL1};
+use tock_registers::interfaces::{Readable, Writeable};
+
+pub mod esr;
+pub mod exception;
+
+core::arch::global_asm!(include_str!("boot.S"));
+core::arch::global_asm!(include_str!("vectors.S"));
+
+extern "C" {
+    static exception_vectors: u8;
+    pub fn _secondary_psci() -> !;
+    pub fn _secondary_spin() -> !;
+}
+
+/// Points VBAR_EL1 at the kernel's vector table on the calling CPU.
+pub fn install_vectors() {
+    let base = core::ptr::addr_of!(exception_vectors) as u64;
+    VBAR_EL1.set(base);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+}
+
+/// The exception level the CPU runs at now (1 once boot code has run).
+pub fn current_el() -> u8 {
+    CurrentEL.read(CurrentEL::EL) as u8
+}
+
+pub fn mpidr() -> u64 {
+    MPIDR_EL1.get()
+}
+
+/// The logical index of the calling CPU (set once at CPU entry).
+pub fn cpu_id() -> usize {
+    TPIDR_EL1.get() as usize
+}
+
+pub fn set_cpu_id(id: usize) {
+    TPIDR_EL1.set(id as u64);
+}
+
+/// Masks IRQs and returns the previous DAIF value for `irq_restore`.
+pub fn irq_save() -> u64 {
+    let flags = DAIF.get();
+    DAIF.write(DAIF::I::Masked + DAIF::F::Masked);
+    flags
+}
+
+pub fn irq_restore(flags: u64) {
+    DAIF.set(flags);
+}
+
+pub fn irqs_enabled() -> bool {
+    !DAIF.is_set(DAIF::I)
+}
+
+/// Unmasks IRQs (and SError/debug) on the calling CPU.
+pub fn irq_enable() {
+    DAIF.write(DAIF::D::Unmasked + DAIF::A::Unmasked + DAIF::I::Unmasked + DAIF::F::Masked);
+}
+
+pub fn wait_for_interrupt() {
+    aarch64_cpu::asm::wfi();
+}
+
+/// Physical address of a symbol's first byte (the MMU is off: VA == PA).
+pub fn symbol_addr<T>(sym: &T) -> u64 {
+    sym as *const T as u64
+}

@@ -1,0 +1,104 @@
+//! The kernel library: boot, exceptions, interrupts, SMP bring-up and the
+//! console. The kernel binary and every on-target test suite link it; after
+//! bring-up the boot CPU calls `main` (the kernel's, or embedded-test's).
+#![no_std]
+
+pub mod arch;
+pub mod console;
+pub mod exit;
+pub mod irq;
+pub mod percpu;
+pub mod platform;
+pub mod selfcheck;
+pub mod smp;
+pub mod tick;
+
+use boards::BOARD;
+use core::sync::atomic::Ordering;
+
+extern "C" {
+    /// Provided by the kernel binary, or by `embedded-test` in test suites.
+    fn main() -> !;
+}
+
+/// The current stack pointer, for reports and checks.
+#[inline(always)]
+pub fn stack_pointer() -> u64 {
+    let sp: u64;
+    // SAFETY: reads SP into a register; no side effects.
+    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp) };
+    sp
+}
+
+/// Rust entry of the boot CPU (from `boot.S`): EL1, IRQs masked, own stack.
+#[no_mangle]
+extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
+    arch::set_cpu_id(0);
+    arch::install_vectors();
+    console::init();
+    let rec = &percpu::CPUS[0];
+    rec.entry_el.store(entry_el as u8, Ordering::Relaxed);
+    rec.mpidr.store(arch::mpidr(), Ordering::Relaxed);
+    rec.boot_sp.store(stack_pointer(), Ordering::Relaxed);
+    defmt::info!(
+        "{=str} kernel {=str} on board {=str}: entered at EL{}, running at EL{}",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION"),
+        BOARD.name,
+        entry_el,
+        arch::current_el()
+    );
+
+    let p = platform::init(dtb);
+    report_platform(p);
+
+    let gic = irq::init(p.gic);
+    irq::init_cpu();
+    defmt::info!("GICv{} with {} interrupt lines", gic.version(), gic.lines());
+    tick::start_on_this_cpu();
+    percpu::mark_online(0);
+    arch::irq_enable();
+
+    smp::start_secondaries(p);
+    defmt::info!("{} of {} CPUs online", percpu::online_count(), p.cpus.len());
+
+    // SAFETY: `main` is the one entry symbol every binary linking this crate
+    // provides (the kernel's or embedded-test's); it never returns.
+    unsafe { main() }
+}
+
+fn report_platform(p: &platform::Platform) {
+    match p.dtb {
+        Some(r) => defmt::info!(
+            "device tree at {=u64:#x} ({} bytes, {} nodes): model \"{=str}\"",
+            r.base,
+            r.size,
+            p.dt_nodes,
+            p.model
+        ),
+        None => defmt::info!("no device tree: using the {=str} board defaults", BOARD.name),
+    }
+    for r in p.memory.iter() {
+        defmt::info!("memory {=u64:#x}..{=u64:#x} ({} MiB)", r.base, r.end(), r.size >> 20);
+    }
+    for r in p.reserved.iter() {
+        defmt::info!("reserved {=u64:#x}..{=u64:#x}", r.base, r.end());
+    }
+    if let Some(r) = p.initrd {
+        defmt::info!("initrd {=u64:#x}..{=u64:#x}", r.base, r.end());
+    }
+    defmt::info!(
+        "{} CPUs described; PSCI {}; timer {} Hz; UART {=u64:#x}",
+        p.cpus.len(),
+        defmt::Debug2Format(&p.psci),
+        drivers::timer::frequency(),
+        p.uart.base
+    );
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    arch::irq_save();
+    defmt::error!("PANIC on cpu {}: {}", arch::cpu_id(), defmt::Display2Format(info));
+    exit::exit(exit::PANIC_STATUS)
+}

@@ -1,0 +1,255 @@
+//! What this machine is: the device tree handed over in x0 where there is one
+//! (the `fdt` crate parses it), the board module's defaults where not.
+use crate::percpu::MAX_CPUS;
+use boards::{CpuBringUp, GicDefaults, Region, BOARD};
+use drivers::psci::Conduit;
+use fdt::Fdt;
+
+const MAX_REGIONS: usize = 8;
+
+/// A small fixed-capacity list (no heap this early).
+#[derive(Clone, Copy, Debug)]
+pub struct List<T: Copy, const N: usize> {
+    items: [Option<T>; N],
+    len: usize,
+}
+
+impl<T: Copy, const N: usize> List<T, N> {
+    const fn new() -> Self {
+        Self { items: [None; N], len: 0 }
+    }
+    fn push(&mut self, t: T) -> bool {
+        if self.len == N {
+            return false;
+        }
+        self.items[self.len] = Some(t);
+        self.len += 1;
+        true
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        self.items[..self.len].iter().flatten().copied()
+    }
+    pub fn get(&self, i: usize) -> Option<T> {
+        self.items.get(i).copied().flatten()
+    }
+}
+
+/// How one secondary CPU is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnableMethod {
+    Psci,
+    SpinTable { release_addr: u64 },
+    /// The boot CPU, or a CPU the DT gives no usable method for.
+    None,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Cpu {
+    pub mpidr: u64,
+    pub method: EnableMethod,
+}
+
+#[derive(Debug)]
+pub struct Platform {
+    pub model: &'static str,
+    /// Physical address and size of the DTB, when one was handed over.
+    pub dtb: Option<Region>,
+    pub memory: List<Region, MAX_REGIONS>,
+    pub reserved: List<Region, MAX_REGIONS>,
+    pub initrd: Option<Region>,
+    pub cpus: List<Cpu, MAX_CPUS>,
+    pub gic: GicDefaults,
+    pub psci: Option<Conduit>,
+    pub uart: Region,
+    /// Number of DT nodes (0 without a DT).
+    pub dt_nodes: usize,
+    pub bootargs: &'static str,
+}
+
+static PLATFORM: spin::Once<Platform> = spin::Once::new();
+
+pub fn get() -> Option<&'static Platform> {
+    PLATFORM.get()
+}
+
+/// Parses the DT at `dtb` (physical, 0 if none) once, on the boot CPU.
+pub fn init(dtb: u64) -> &'static Platform {
+    PLATFORM.call_once(|| {
+        if dtb != 0 {
+            // SAFETY: the loader's x0 points at a DTB in RAM that nothing
+            // overwrites (it lies outside the kernel image and is reserved
+            // from the frame allocator); `from_ptr` checks the header magic.
+            match unsafe { Fdt::from_ptr(dtb as *const u8) } {
+                Ok(fdt) => return from_fdt(&fdt, dtb),
+                Err(e) => defmt::warn!("DTB at {=u64:#x} rejected: {}", dtb, defmt::Debug2Format(&e)),
+            }
+        }
+        defaults()
+    })
+}
+
+fn defaults() -> Platform {
+    let mut memory = List::new();
+    for r in BOARD.memory {
+        memory.push(*r);
+    }
+    let mut cpus = List::new();
+    for i in 0..BOARD.cpus.min(MAX_CPUS) {
+        let method = match BOARD.bring_up {
+            _ if i == 0 => EnableMethod::None,
+            CpuBringUp::Psci { .. } => EnableMethod::Psci,
+            CpuBringUp::SpinTable { slots } => EnableMethod::SpinTable { release_addr: slots[i] },
+        };
+        cpus.push(Cpu { mpidr: i as u64, method });
+    }
+    let psci = match BOARD.bring_up {
+        CpuBringUp::Psci { hvc: true } => Some(Conduit::Hvc),
+        CpuBringUp::Psci { hvc: false } => Some(Conduit::Smc),
+        CpuBringUp::SpinTable { .. } => None,
+    };
+    Platform {
+        model: BOARD.name,
+        dtb: None,
+        memory,
+        reserved: List::new(),
+        initrd: None,
+        cpus,
+        gic: BOARD.gic,
+        psci,
+        uart: BOARD.uart,
+        dt_nodes: 0,
+        bootargs: "",
+    }
+}
+
+fn region(r: fdt::standard_nodes::MemoryRegion) -> Region {
+    Region { base: r.starting_address as u64, size: r.size.unwrap_or(0) as u64 }
+}
+
+fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
+    let mut p = defaults();
+    p.model = fdt.root().model();
+    p.dtb = Some(Region { base: dtb, size: fdt.total_size() as u64 });
+    p.dt_nodes = fdt.all_nodes().count();
+
+    let mut memory = List::new();
+    for node in fdt.all_nodes().filter(|n| n.name.starts_with("memory")) {
+        for r in node.reg().into_iter().flatten() {
+            memory.push(region(r));
+        }
+    }
+    if !memory.is_empty() {
+        p.memory = memory;
+    }
+    for r in fdt.memory_reservations() {
+        p.reserved.push(Region { base: r.address() as u64, size: r.size() as u64 });
+    }
+    if let Some(rm) = fdt.find_node("/reserved-memory") {
+        for child in rm.children() {
+            for r in child.reg().into_iter().flatten() {
+                p.reserved.push(region(r));
+            }
+        }
+    }
+    let chosen = fdt.chosen();
+    p.bootargs = chosen.bootargs().unwrap_or("");
+    if let Some(node) = fdt.find_node("/chosen") {
+        let prop = |name| node.property(name).and_then(|v| v.as_usize()).map(|v| v as u64);
+        if let (Some(start), Some(end)) = (prop("linux,initrd-start"), prop("linux,initrd-end")) {
+            p.initrd = Some(Region { base: start, size: end.saturating_sub(start) });
+        }
+    }
+
+    if let Some(psci) = fdt.find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]) {
+        p.psci = match psci.property("method").and_then(|m| m.as_str()) {
+            Some("smc") => Some(Conduit::Smc),
+            Some("hvc") => Some(Conduit::Hvc),
+            _ => None,
+        };
+    }
+
+    let boot_mpidr = crate::arch::mpidr() & 0xff_00ff_ffff;
+    let mut cpus: List<Cpu, MAX_CPUS> = List::new();
+    for cpu in fdt.cpus() {
+        let mpidr = cpu.ids().first() as u64;
+        let method = match cpu.property("enable-method").and_then(|m| m.as_str()) {
+            _ if mpidr == boot_mpidr => EnableMethod::None,
+            Some("psci") => EnableMethod::Psci,
+            Some("spin-table") => match cpu.property("cpu-release-addr").and_then(|v| v.as_usize()) {
+                Some(a) => EnableMethod::SpinTable { release_addr: a as u64 },
+                None => EnableMethod::None,
+            },
+            _ => EnableMethod::None,
+        };
+        // The boot CPU is always logical 0.
+        if mpidr == boot_mpidr && !cpus.is_empty() {
+            let first = cpus.get(0).unwrap();
+            cpus.items[0] = Some(Cpu { mpidr, method });
+            cpus.push(first);
+        } else {
+            cpus.push(Cpu { mpidr, method });
+        }
+    }
+    if !cpus.is_empty() {
+        p.cpus = cpus;
+    }
+
+    if let Some([d, r]) = device_regs::<2>(fdt, &["arm,gic-v3"]) {
+        p.gic = GicDefaults::V3 { gicd: d.base, gicr: r.base };
+    } else if let Some([d, c]) = device_regs::<2>(fdt, &["arm,gic-400", "arm,cortex-a15-gic", "arm,gic-v2"]) {
+        p.gic = GicDefaults::V2 { gicd: d.base, gicc: c.base };
+    }
+    if let Some([uart]) = device_regs::<1>(fdt, &["arm,pl011"]) {
+        p.uart = uart;
+    }
+    p
+}
+
+/// The first `N` `reg` entries of a device, as CPU physical addresses: nodes
+/// at the root are taken as they are; nodes under `/soc` (the Pi's bus
+/// addresses, 0x7e.. for 0xfe..) go through `/soc`'s `ranges`.
+fn device_regs<const N: usize>(fdt: &Fdt<'static>, compatible: &[&str]) -> Option<[Region; N]> {
+    let node = fdt.find_compatible(compatible)?;
+    let mut regs = node.reg()?.map(region);
+    let mut out = [Region { base: 0, size: 0 }; N];
+    for slot in out.iter_mut() {
+        *slot = regs.next()?;
+    }
+    if let Some(soc) = fdt.find_node("/soc") {
+        let under_soc = soc.children().any(|c| c.name == node.name);
+        if under_soc {
+            for r in out.iter_mut() {
+                r.base = translate_soc(fdt, &soc, r.base)?;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Applies `/soc`'s `ranges` (child address, parent address, size) to `addr`.
+fn translate_soc(fdt: &Fdt<'static>, soc: &fdt::node::FdtNode<'_, 'static>, addr: u64) -> Option<u64> {
+    let ranges = soc.property("ranges")?.value;
+    if ranges.is_empty() {
+        return Some(addr); // identity mapping
+    }
+    let child_cells = soc.cell_sizes().address_cells;
+    let size_cells = soc.cell_sizes().size_cells;
+    let parent_cells = fdt.root().cell_sizes().address_cells;
+    let entry = 4 * (child_cells + parent_cells + size_cells);
+    let read = |bytes: &[u8]| bytes.chunks(4).fold(0u64, |acc, c| (acc << 32) | u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])));
+    for e in ranges.chunks_exact(entry) {
+        let child = read(&e[..4 * child_cells]);
+        let parent = read(&e[4 * child_cells..4 * (child_cells + parent_cells)]);
+        let size = read(&e[4 * (child_cells + parent_cells)..]);
+        if (child..child + size).contains(&addr) {
+            return Some(addr - child + parent);
+        }
+    }
+    None
+}

@@ -1,0 +1,180 @@
+//! Virtual and physical addresses, pages and half-open ranges.
+//! Arm ARM D8.1-D8.2 (VMSAv8-64 address spaces): 48-bit VAs split between TTBR0 (low) and
+//! TTBR1 (high) halves, 4 KiB translation granule, output addresses up to 48 bits.
+
+use core::fmt;
+
+/// log2 of the translation granule (4 KiB).
+pub const PAGE_SHIFT: u32 = 12;
+/// Size of a page / translation granule in bytes.
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+/// Width of a virtual address in one half of the address space (TCR_ELx.TnSZ = 16).
+pub const VA_BITS: u32 = 48;
+/// Widest output address this crate writes into a descriptor (OA[47:12]).
+pub const PA_BITS: u32 = 48;
+
+macro_rules! address_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        #[repr(transparent)]
+        pub struct $name(u64);
+
+        impl $name {
+            /// The address `raw`.
+            pub const fn new(raw: u64) -> Self {
+                Self(raw)
+            }
+            /// The address as a number.
+            pub const fn as_u64(self) -> u64 {
+                self.0
+            }
+            /// Whether the address is a multiple of `align` (a power of two).
+            pub const fn is_aligned(self, align: u64) -> bool {
+                self.0 & (align - 1) == 0
+            }
+            /// Rounded down to a multiple of `align` (a power of two).
+            pub const fn align_down(self, align: u64) -> Self {
+                Self(self.0 & !(align - 1))
+            }
+            /// Rounded up to a multiple of `align` (a power of two), `None` on overflow.
+            pub const fn align_up(self, align: u64) -> Option<Self> {
+                match self.0.checked_add(align - 1) {
+                    Some(v) => Some(Self(v & !(align - 1))),
+                    None => None,
+                }
+            }
+            /// `self + bytes`, `None` on overflow.
+            pub const fn checked_add(self, bytes: u64) -> Option<Self> {
+                match self.0.checked_add(bytes) {
+                    Some(v) => Some(Self(v)),
+                    None => None,
+                }
+            }
+            /// `self + bytes`; the caller knows it cannot overflow.
+            pub const fn add(self, bytes: u64) -> Self {
+                Self(self.0 + bytes)
+            }
+            /// Byte offset within its 4 KiB page.
+            pub const fn page_offset(self) -> u64 {
+                self.0 & (PAGE_SIZE - 1)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({:#x})"), self.0)
+            }
+        }
+    };
+}
+
+address_type!(
+    /// A virtual address (one of the two 48-bit halves of the 64-bit space).
+    VirtAddr
+);
+address_type!(
+    /// A physical (output) address.
+    PhysAddr
+);
+
+macro_rules! range_type {
+    ($(#[$doc:meta])* $name:ident, $addr:ident) => {
+        $(#[$doc])*
+        #[derive(Copy, Clone, PartialEq, Eq, Hash, Default)]
+        pub struct $name {
+            /// First address in the range.
+            pub start: $addr,
+            /// One past the last address in the range.
+            pub end: $addr,
+        }
+
+        impl $name {
+            /// `[start, end)`. Not validated: operations that take a range check it.
+            pub const fn new(start: $addr, end: $addr) -> Self {
+                Self { start, end }
+            }
+            /// `[start, start + len)`, `None` on overflow.
+            pub const fn from_start_len(start: $addr, len: u64) -> Option<Self> {
+                match start.checked_add(len) {
+                    Some(end) => Some(Self { start, end }),
+                    None => None,
+                }
+            }
+            /// Length in bytes (0 for an empty or backwards range).
+            pub const fn len(&self) -> u64 {
+                self.end.0.saturating_sub(self.start.0)
+            }
+            /// Whether the range holds no address.
+            pub const fn is_empty(&self) -> bool {
+                self.end.0 <= self.start.0
+            }
+            /// Whether `addr` lies in the range.
+            pub const fn contains(&self, addr: $addr) -> bool {
+                self.start.0 <= addr.0 && addr.0 < self.end.0
+            }
+            /// Whether the two ranges share at least one address.
+            pub const fn overlaps(&self, other: &Self) -> bool {
+                self.start.0 < other.end.0 && other.start.0 < self.end.0
+            }
+            /// Whether both ends are multiples of `align`.
+            pub const fn is_aligned(&self, align: u64) -> bool {
+                self.start.is_aligned(align) && self.end.is_aligned(align)
+            }
+            /// Number of 4 KiB pages the range spans (ends rounded outwards).
+            pub const fn pages(&self) -> u64 {
+                if self.is_empty() {
+                    return 0;
+                }
+                let first = self.start.0 >> PAGE_SHIFT;
+                let last = (self.end.0 - 1) >> PAGE_SHIFT;
+                last - first + 1
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "[{:#x}, {:#x})", self.start.0, self.end.0)
+            }
+        }
+    };
+}
+
+range_type!(
+    /// A half-open range of virtual addresses.
+    VaRange,
+    VirtAddr
+);
+range_type!(
+    /// A half-open range of physical addresses.
+    PhysRange,
+    PhysAddr
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alignment_helpers() {
+        let a = VirtAddr::new(0x1234);
+        assert_eq!(a.align_down(PAGE_SIZE), VirtAddr::new(0x1000));
+        assert_eq!(a.align_up(PAGE_SIZE), Some(VirtAddr::new(0x2000)));
+        assert_eq!(VirtAddr::new(u64::MAX).align_up(PAGE_SIZE), None);
+        assert!(!a.is_aligned(PAGE_SIZE));
+        assert_eq!(a.page_offset(), 0x234);
+    }
+
+    #[test]
+    fn range_helpers() {
+        let r = VaRange::new(VirtAddr::new(0x1800), VirtAddr::new(0x3001));
+        assert_eq!(r.pages(), 3);
+        assert!(r.contains(VirtAddr::new(0x3000)));
+        assert!(!r.contains(VirtAddr::new(0x3001)));
+        let s = VaRange::new(VirtAddr::new(0x3001), VirtAddr::new(0x4000));
+        assert!(!r.overlaps(&s));
+        assert!(VaRange::new(VirtAddr::new(5), VirtAddr::new(1)).is_empty());
+        assert_eq!(PhysRange::from_start_len(PhysAddr::new(u64::MAX), 2), None);
+        assert_eq!(format!("{:?}", PhysAddr::new(0x40)), "PhysAddr(0x40)");
+    }
+}

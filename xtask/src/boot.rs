@@ -1,0 +1,116 @@
+//! Boots one QEMU process and turns its console into decoded log lines.
+//!
+//! A reader thread decodes the guest's serial output (QEMU's stdout) as it
+//! arrives; the caller either sees each line at once (`cargo xtask run`) or gets
+//! them all back (a test's log, shown when it fails). A deadline kills QEMU.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::defmt_log::LogDecoder;
+use crate::verdict::Exit;
+
+/// Where decoded lines go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    /// Print each line to stdout as it is decoded; QEMU's stderr goes straight through.
+    Live { color: bool },
+    /// Keep the lines and QEMU's stderr for the report.
+    Capture,
+}
+
+/// How a boot ended and what it printed.
+pub struct Boot {
+    pub exit: Exit,
+    /// Decoded lines (empty for [`Console::Live`]).
+    pub log: Vec<String>,
+    /// QEMU's own messages (empty for [`Console::Live`]).
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// How often a running QEMU is checked for exit or deadline.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Runs `command` (a QEMU command line) to completion or until `timeout`.
+pub fn boot(
+    mut command: Command,
+    decoder: Arc<LogDecoder>,
+    console: Console,
+    timeout: Option<Duration>,
+) -> Result<Boot> {
+    command.stdout(Stdio::piped());
+    command.stderr(match console {
+        Console::Live { .. } => Stdio::inherit(),
+        Console::Capture => Stdio::piped(),
+    });
+    let start = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {:?}", command.get_program()))?;
+
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let reader = thread::spawn(move || {
+        let (color, live) = match console {
+            Console::Live { color } => (color, true),
+            Console::Capture => (false, false),
+        };
+        let mut lines = Vec::new();
+        let mut out = |line: String| {
+            if live {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{line}");
+                let _ = stdout.flush();
+            } else {
+                lines.push(line);
+            }
+        };
+        let mut stream = decoder.stream(color);
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stdout.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => stream.push(&buffer[..n], &mut out),
+            }
+        }
+        stream.finish(&mut out);
+        lines
+    });
+    let stderr_reader = child.stderr.take().map(|mut stderr| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        })
+    });
+
+    let exit = loop {
+        if let Some(status) = child.try_wait().context("waiting for QEMU")? {
+            break Exit::from_status(status);
+        }
+        if let Some(limit) = timeout {
+            if start.elapsed() >= limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Exit::TimedOut(limit);
+            }
+        }
+        thread::sleep(POLL);
+    };
+    let elapsed = start.elapsed();
+    let log = reader.join().unwrap_or_default();
+    let stderr = stderr_reader
+        .map(|r| r.join().unwrap_or_default())
+        .unwrap_or_default();
+    Ok(Boot {
+        exit,
+        log,
+        stderr,
+        elapsed,
+    })
+}

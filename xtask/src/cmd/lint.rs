@@ -1,0 +1,56 @@
+//! `cargo xtask lint`: rustfmt and clippy (warnings denied) over every crate,
+//! the target crates once per board feature.
+
+use anyhow::{bail, Result};
+
+use crate::board::Board;
+use crate::compile::TARGET;
+use crate::workspace::{display, run_status, Workspace, HOST_CRATES, TARGET_CRATES};
+
+pub fn lint() -> Result<u8> {
+    let ws = Workspace::locate()?;
+    let mut commands = Vec::new();
+
+    let mut fmt = ws.cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    commands.push(fmt);
+
+    let mut host = ws.cargo();
+    host.arg("clippy");
+    for krate in HOST_CRATES {
+        host.args(["-p", krate]);
+    }
+    host.args(["--all-targets", "--", "-D", "warnings"]);
+    commands.push(host);
+
+    for board in Board::ALL {
+        let mut target = ws.cargo();
+        target.arg("clippy");
+        for krate in TARGET_CRATES {
+            target.args(["-p", krate]);
+        }
+        let feature = format!("kernel/{}", board.feature());
+        target.args([
+            "--target",
+            TARGET,
+            "--features",
+            &feature,
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        commands.push(target);
+    }
+
+    let mut failed = Vec::new();
+    for mut command in commands {
+        if !run_status(&mut command)? {
+            failed.push(display(&command));
+        }
+    }
+    if !failed.is_empty() {
+        bail!("lint failed:\n    {}", failed.join("\n    "));
+    }
+    eprintln!("xtask: lint clean");
+    Ok(0)
+}

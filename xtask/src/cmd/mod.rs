@@ -1,0 +1,6 @@
+//! The subcommands of `cargo xtask`, one module each.
+
+pub mod image;
+pub mod lint;
+pub mod run;
+pub mod test;

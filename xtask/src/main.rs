@@ -1,0 +1,86 @@
+//! `cargo xtask`: the project's host tool.
+//!
+//! Builds the kernel and its on-target test suites, boots them under QEMU as raw
+//! images, decodes the defmt console live, runs each on-target test in its own
+//! boot, writes the Raspberry Pi 4 SD-card files and runs the linters
+//! (DESIGN.md §3-§5). `cargo xtask --help` lists the commands.
+
+mod board;
+mod boot;
+mod cmd;
+mod compile;
+mod defmt_log;
+mod qemu;
+mod raw_image;
+mod report;
+mod testlist;
+mod tools;
+mod verdict;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, boot and test the kernel under QEMU",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build the kernel, boot it under QEMU, stream its decoded log, exit with its status
+    Run(cmd::run::RunArgs),
+    /// Host unit tests, then every on-target suite on every board, one QEMU boot per test
+    Test(cmd::test::TestArgs),
+    /// Write kernel8.img and config.txt for a Raspberry Pi 4 SD card
+    Image(cmd::image::ImageArgs),
+    /// rustfmt and clippy (warnings denied) for host and target crates
+    Lint,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => cmd::run::run(args),
+        Command::Test(args) => cmd::test::test(args),
+        Command::Image(args) => cmd::image::image(args),
+        Command::Lint => cmd::lint::lint(),
+    };
+    match result {
+        Ok(status) => ExitCode::from(status),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cli_parses_the_documented_forms() {
+        use clap::Parser;
+        let parse = |line: &str| super::Cli::try_parse_from(line.split_whitespace());
+        assert!(parse("xtask run --board rpi4 --release --timeout 30").is_ok());
+        assert!(parse("xtask run --cpu max --smp 2").is_ok());
+        assert!(parse("xtask test --board all --cpu max --target -j 2 exceptions").is_ok());
+        assert!(parse("xtask test --host --target").is_err());
+        assert!(parse("xtask run --board pi").is_err());
+        assert!(parse("xtask image --board rpi4 --out /tmp/sd").is_ok());
+        assert!(parse("xtask lint").is_ok());
+    }
+}
