@@ -68,7 +68,8 @@ pub fn send_sgi(sgi: u32, cpu: usize) {
 /// Called from the IRQ vector: handles every pending interrupt.
 pub fn handle() {
     let gic = gic();
-    while let Some(intid) = gic.acknowledge() {
+    while let Some(acked) = gic.acknowledge() {
+        let intid = acked.intid;
         percpu::this_cpu().irqs.fetch_add(1, Ordering::Relaxed);
         let h = HANDLERS.get(intid as usize).map_or(0, |h| h.load(Ordering::Acquire));
         if h == 0 {
@@ -78,6 +79,6 @@ pub fn handle() {
             let f: Handler = unsafe { core::mem::transmute::<usize, Handler>(h) };
             f(intid);
         }
-        gic.end_of_interrupt(intid);
+        gic.end_of_interrupt(acked);
     }
 }

@@ -41,8 +41,7 @@ extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
     rec.mpidr.store(arch::mpidr(), Ordering::Relaxed);
     rec.boot_sp.store(stack_pointer(), Ordering::Relaxed);
     defmt::info!(
-        "{=str} kernel {=str} on board {=str}: entered at EL{}, running at EL{}",
-        env!("CARGO_PKG_NAME"),
+        "kernel {=str} on board {=str}: entered at EL{}, running at EL{}",
         env!("CARGO_PKG_VERSION"),
         BOARD.name,
         entry_el,

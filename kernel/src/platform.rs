@@ -87,7 +87,8 @@ pub fn init(dtb: u64) -> &'static Platform {
             // from the frame allocator); `from_ptr` checks the header magic.
             match unsafe { Fdt::from_ptr(dtb as *const u8) } {
                 Ok(fdt) => return from_fdt(&fdt, dtb),
-                Err(e) => defmt::warn!("DTB at {=u64:#x} rejected: {}", dtb, defmt::Debug2Format(&e)),
+                // QEMU raspi4b without `-dtb` passes its ATAG list (0x100).
+                Err(e) => defmt::warn!("x0 = {=u64:#x} is not a device tree ({})", dtb, defmt::Debug2Format(&e)),
             }
         }
         defaults()

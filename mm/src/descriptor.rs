@@ -263,6 +263,14 @@ impl Descriptor {
     pub const fn is_table(self, level: Level) -> bool {
         !matches!(level, Level::L3) && self.0 & 0b11 == 0b11
     }
+    /// Whether a leaf is global (nG clear).
+    pub const fn is_global(self) -> bool {
+        self.0 & v(DESCRIPTOR::NG::SET) == 0
+    }
+    /// Whether a leaf carries the [`SW_OWNED`] software bit.
+    pub const fn is_owned(self) -> bool {
+        self.0 & SW_OWNED != 0
+    }
     /// OA[47:12] as an address (a table, block or page base).
     pub const fn output_address(self) -> PhysAddr {
         PhysAddr::new(self.0 & OA_MASK)

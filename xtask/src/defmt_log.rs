@@ -3,13 +3,15 @@
 //! One line per frame: `[   0.001234 INFO ] message  (kernel/src/foo.rs:12)`.
 //! The format strings and their locations come from the ELF that produced the
 //! frames (its `.defmt` table and DWARF line info). A binary without a `.defmt`
-//! table is shown as plain text.
+//! table is shown as plain text; bytes between frames are shown as what they are.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use defmt_decoder::{DecodeError, Frame, Locations, StreamDecoder, Table};
+use defmt_decoder::{DecodeError, Encoding, Frame, Locations, StreamDecoder, Table};
+
+use crate::rzcobs::{self, Splitter};
 
 /// What the host knows about one binary's log statements.
 pub struct LogDecoder {
@@ -40,12 +42,27 @@ impl LogDecoder {
 
     /// A decoder for one stream of console bytes.
     pub fn stream(&self, color: bool) -> LogStream<'_> {
+        let mode = match &self.table {
+            None => Mode::Text,
+            Some(table) if table.encoding() == Encoding::Rzcobs => Mode::Rzcobs,
+            Some(table) => Mode::Raw(table.new_stream_decoder()),
+        };
         LogStream {
             owner: self,
-            frames: self.table.as_ref().map(|t| t.new_stream_decoder()),
+            mode,
             color,
-            text: Vec::new(),
+            pending: Splitter::default(),
         }
+    }
+
+    /// The line for one decoded rzCOBS frame, if it is a whole frame of this
+    /// binary's table (nothing but padding left over).
+    fn decode_frame(&self, decoded: &[u8], color: bool) -> Option<String> {
+        let (frame, consumed) = self.table.as_ref()?.decode(decoded).ok()?;
+        if decoded[consumed..].iter().any(|&b| b != 0) {
+            return None;
+        }
+        Some(self.render(&frame, color))
     }
 
     fn render(&self, frame: &Frame<'_>, color: bool) -> String {
@@ -68,44 +85,94 @@ impl LogDecoder {
     }
 }
 
+/// How a stream's bytes are read.
+enum Mode<'a> {
+    /// No defmt table: plain text, line by line.
+    Text,
+    /// defmt's default encoding, decoded here so stray bytes can be shown.
+    Rzcobs,
+    /// defmt's `encoding-raw`: the library's stream decoder.
+    Raw(Box<dyn StreamDecoder + Send + Sync + 'a>),
+}
+
 /// Turns console bytes into log lines as they arrive.
 pub struct LogStream<'a> {
     owner: &'a LogDecoder,
-    frames: Option<Box<dyn StreamDecoder + Send + Sync + 'a>>,
+    mode: Mode<'a>,
     color: bool,
-    /// Undecoded bytes: plain-text output (no defmt table) waiting for a newline.
-    text: Vec<u8>,
+    /// Bytes waiting for a frame end (zero byte) or, for text, a newline.
+    pending: Splitter,
 }
 
 impl LogStream<'_> {
     /// Feeds `bytes` and hands every complete line to `out`.
     pub fn push(&mut self, bytes: &[u8], out: &mut dyn FnMut(String)) {
-        let Some(frames) = self.frames.as_mut() else {
-            self.text.extend_from_slice(bytes);
-            while let Some(newline) = self.text.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.text.drain(..=newline).collect();
-                out(String::from_utf8_lossy(&line).trim_end().to_string());
+        match &mut self.mode {
+            Mode::Text => {
+                self.pending.push(bytes);
+                let mut text = self.pending.take_rest();
+                while let Some(newline) = text.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = text.drain(..=newline).collect();
+                    out(String::from_utf8_lossy(&line).trim_end().to_string());
+                }
+                self.pending.push(&text);
             }
-            return;
-        };
-        frames.received(bytes);
-        loop {
-            match frames.decode() {
-                Ok(frame) => out(self.owner.render(&frame, self.color)),
-                Err(DecodeError::UnexpectedEof) => break,
-                Err(DecodeError::Malformed) => {
-                    out("(xtask: malformed defmt frame skipped)".to_string())
+            Mode::Rzcobs => {
+                self.pending.push(bytes);
+                while let Some(piece) = self.pending.next_piece() {
+                    self.emit_piece(&piece, out);
+                }
+            }
+            Mode::Raw(frames) => {
+                frames.received(bytes);
+                loop {
+                    match frames.decode() {
+                        Ok(frame) => out(self.owner.render(&frame, self.color)),
+                        Err(DecodeError::UnexpectedEof) => break,
+                        Err(DecodeError::Malformed) => out(stray(b"(malformed defmt frame)")),
+                    }
                 }
             }
         }
     }
 
-    /// Ends the stream: plain text without a final newline is still a line.
-    pub fn finish(self, out: &mut dyn FnMut(String)) {
-        if !self.text.is_empty() {
-            out(String::from_utf8_lossy(&self.text).trim_end().to_string());
+    /// Shows one zero-terminated piece: a frame, maybe after stray bytes.
+    fn emit_piece(&self, piece: &[u8], out: &mut dyn FnMut(String)) {
+        match rzcobs::find_frame(piece, |decoded| {
+            self.owner.decode_frame(decoded, self.color)
+        }) {
+            Some((start, line)) => {
+                if start > 0 {
+                    out(stray(&piece[..start]));
+                }
+                out(line);
+            }
+            None => out(stray(piece)),
         }
     }
+
+    /// Ends the stream: shows what never completed (text without a newline, a
+    /// frame cut off by the exit, stray bytes).
+    pub fn finish(mut self, out: &mut dyn FnMut(String)) {
+        let rest = self.pending.take_rest();
+        if rest.is_empty() {
+            return;
+        }
+        match self.mode {
+            Mode::Text => out(String::from_utf8_lossy(&rest).trim_end().to_string()),
+            _ => self.emit_piece(&rest, out),
+        }
+    }
+}
+
+/// A line for console bytes that are not defmt frames.
+fn stray(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    format!(
+        "(xtask: {} bytes outside defmt frames: \"{}\")",
+        bytes.len(),
+        text.escape_debug()
+    )
 }
 
 /// Shortens a source path for display: relative to the workspace, or from the
@@ -222,6 +289,14 @@ mod tests {
         assert_eq!(
             short_path("/rustc/abc/library/core/src/panic.rs", "/w/"),
             "/rustc/abc/library/core/src/panic.rs"
+        );
+    }
+
+    #[test]
+    fn stray_bytes_are_shown_escaped() {
+        assert_eq!(
+            stray(b"ab\n\xff"),
+            "(xtask: 4 bytes outside defmt frames: \"ab\\n\u{fffd}\")"
         );
     }
 

@@ -13,6 +13,7 @@ mod defmt_log;
 mod qemu;
 mod raw_image;
 mod report;
+mod rzcobs;
 mod testlist;
 mod tools;
 mod verdict;

@@ -10,8 +10,16 @@ pub mod v3;
 pub const DEFAULT_PRIORITY: u8 = 0xa0;
 /// Most CPUs the drivers keep per-CPU state for.
 pub const MAX_CPUS: usize = 8;
-/// INTID the CPU interface returns when nothing is pending.
-pub const SPURIOUS: u32 = 1023;
+/// INTIDs 1020-1023 are special (1023: nothing pending; 1022: a Group 1
+/// interrupt a Secure read may not acknowledge); none is a real interrupt.
+pub const FIRST_SPECIAL: u32 = 1020;
+
+/// An acknowledged interrupt: its INTID and what its EOI must write back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acked {
+    pub intid: u32,
+    raw: u32,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GicError {
@@ -82,19 +90,25 @@ impl Gic {
     }
 
     /// Acknowledges the highest-priority pending interrupt, if any.
-    pub fn acknowledge(&self) -> Option<u32> {
-        let id = match self {
-            Gic::V2(g) => g.acknowledge(),
-            Gic::V3(_) => v3::acknowledge(),
+    pub fn acknowledge(&self) -> Option<Acked> {
+        let (intid, raw) = match self {
+            Gic::V2(g) => {
+                let raw = g.acknowledge();
+                (v2::GicV2::intid(raw), raw)
+            }
+            Gic::V3(_) => {
+                let id = v3::acknowledge();
+                (id, id)
+            }
         };
-        (id < SPURIOUS).then_some(id)
+        (intid < FIRST_SPECIAL).then_some(Acked { intid, raw })
     }
 
-    /// Signals completion (priority drop and deactivation) of `intid`.
-    pub fn end_of_interrupt(&self, intid: u32) {
+    /// Signals completion (priority drop and deactivation) of `irq`.
+    pub fn end_of_interrupt(&self, irq: Acked) {
         match self {
-            Gic::V2(g) => g.end_of_interrupt(intid),
-            Gic::V3(_) => v3::end_of_interrupt(intid),
+            Gic::V2(g) => g.end_of_interrupt(irq.raw),
+            Gic::V3(_) => v3::end_of_interrupt(irq.raw),
         }
     }
 

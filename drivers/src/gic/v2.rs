@@ -1,5 +1,6 @@
 //! GICv2 / GIC-400 (Arm IHI 0048B): memory-mapped distributor and CPU
-//! interface. The kernel runs non-secure, so it uses Group 1 only.
+//! interface. Interrupt groups are left as the firmware (or reset) set
+//! them, and both groups are enabled and signalled as IRQ.
 use super::{DEFAULT_PRIORITY, MAX_CPUS};
 use crate::mmio::Mmio;
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -10,16 +11,28 @@ use tock_registers::{
 };
 
 register_bitfields! {u32,
-    GICD_CTLR [ ENABLE OFFSET(0) NUMBITS(1) [] ],
+    // Without the Security Extensions (QEMU raspi4b) or from Secure state,
+    // bit 0 enables Group 0 and bit 1 Group 1; in the Non-secure view (the
+    // Pi firmware's hand-off) bit 0 enables Group 1 and bit 1 is reserved.
+    // Setting both works in either view.
+    GICD_CTLR [
+        ENABLE_GRP0 OFFSET(0) NUMBITS(1) [],
+        ENABLE_GRP1 OFFSET(1) NUMBITS(1) []
+    ],
     GICD_TYPER [ IT_LINES_NUMBER OFFSET(0) NUMBITS(5) [] ],
     GICD_SGIR [
         TARGET_LIST_FILTER OFFSET(24) NUMBITS(2) [ ListedCpus = 0 ],
         CPU_TARGET_LIST OFFSET(16) NUMBITS(8) [],
         INTID OFFSET(0) NUMBITS(4) []
     ],
-    GICC_CTLR [ ENABLE OFFSET(0) NUMBITS(1) [] ],
-    GICC_PMR [ PRIORITY OFFSET(0) NUMBITS(8) [] ],
-    GICC_IAR [ INTERRUPT_ID OFFSET(0) NUMBITS(10) [] ]
+    // Same two views as GICD_CTLR; AckCtl lets IAR acknowledge Group 1
+    // interrupts in the Secure/no-Security view (reserved in the NS view).
+    GICC_CTLR [
+        ENABLE_GRP0 OFFSET(0) NUMBITS(1) [],
+        ENABLE_GRP1 OFFSET(1) NUMBITS(1) [],
+        ACK_CTL OFFSET(2) NUMBITS(1) []
+    ],
+    GICC_PMR [ PRIORITY OFFSET(0) NUMBITS(8) [] ]
 }
 
 register_structs! {
@@ -47,7 +60,7 @@ register_structs! {
         (0x00 => ctlr: ReadWrite<u32, GICC_CTLR::Register>),
         (0x04 => pmr: ReadWrite<u32, GICC_PMR::Register>),
         (0x08 => bpr: ReadWrite<u32>),
-        (0x0c => iar: ReadOnly<u32, GICC_IAR::Register>),
+        (0x0c => iar: ReadOnly<u32>),
         (0x10 => eoir: WriteOnly<u32>),
         (0x14 => @END),
     }
@@ -84,13 +97,12 @@ impl GicV2 {
         for w in 1..words {
             self.gicd.icenabler[w].set(u32::MAX);
             self.gicd.icpendr[w].set(u32::MAX);
-            self.gicd.igroupr[w].set(u32::MAX);
         }
         for id in 32..self.lines() as usize {
             self.gicd.ipriorityr[id].set(DEFAULT_PRIORITY);
             self.gicd.itargetsr[id].set(self.own_mask());
         }
-        self.gicd.ctlr.write(GICD_CTLR::ENABLE::SET);
+        self.gicd.ctlr.write(GICD_CTLR::ENABLE_GRP0::SET + GICD_CTLR::ENABLE_GRP1::SET);
     }
 
     /// The calling CPU's interface bit (ITARGETSR0..7 are banked and read-only).
@@ -102,13 +114,14 @@ impl GicV2 {
         self.cpu_masks[cpu].store(self.own_mask(), Ordering::Relaxed);
         self.gicd.icenabler[0].set(u32::MAX);
         self.gicd.icpendr[0].set(u32::MAX);
-        self.gicd.igroupr[0].set(u32::MAX);
         for id in 0..32 {
             self.gicd.ipriorityr[id].set(DEFAULT_PRIORITY);
         }
         self.gicc.pmr.write(GICC_PMR::PRIORITY.val(0xff));
         self.gicc.bpr.set(0);
-        self.gicc.ctlr.write(GICC_CTLR::ENABLE::SET);
+        self.gicc
+            .ctlr
+            .write(GICC_CTLR::ENABLE_GRP0::SET + GICC_CTLR::ENABLE_GRP1::SET + GICC_CTLR::ACK_CTL::SET);
     }
 
     pub fn set_enabled(&self, intid: u32, on: bool) {
@@ -120,12 +133,18 @@ impl GicV2 {
         }
     }
 
+    /// The raw IAR value: INTID plus, for SGIs, the source CPU (which the
+    /// matching EOI must repeat).
     pub fn acknowledge(&self) -> u32 {
-        self.gicc.iar.read(GICC_IAR::INTERRUPT_ID)
+        self.gicc.iar.get()
     }
 
-    pub fn end_of_interrupt(&self, intid: u32) {
-        self.gicc.eoir.set(intid);
+    pub fn intid(iar: u32) -> u32 {
+        iar & 0x3ff
+    }
+
+    pub fn end_of_interrupt(&self, iar: u32) {
+        self.gicc.eoir.set(iar);
     }
 
     pub fn send_sgi(&self, sgi: u32, target: usize) {

@@ -1,0 +1,363 @@
+//! One stage 1 translation table tree (4 KiB granule, 48-bit VA, root at level 0) and its
+//! read-only side: construction, `translate`, range walks and the errors of every operation.
+//! Arm ARM (DDI 0487) D8.2 "Translation table walk" and D8.3 (descriptor formats).
+
+mod map;
+mod protect;
+mod raw;
+mod unmap;
+
+use crate::addr::{PhysAddr, VaRange, VirtAddr, PAGE_SIZE, VA_BITS};
+use crate::attrs::{AttrError, Attributes};
+use crate::descriptor::{Descriptor, Level};
+use crate::frame::{FrameSource, OutOfFrames};
+use crate::gather::Gather;
+use crate::phys::PhysMem;
+use crate::tlb::{Asid, TlbMaintenance};
+use core::ops::ControlFlow;
+use raw::TableRef;
+
+/// Which half of the 64-bit VA space the table translates.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum VaRegion {
+    /// TTBR0_EL1: `[0, 2^48)`.
+    Lower,
+    /// TTBR1_EL1: `[0xFFFF_0000_0000_0000, 2^64 - 4 KiB)` (the last page is not mappable
+    /// because ranges are half-open).
+    Upper,
+}
+
+impl VaRegion {
+    const fn base(self) -> u64 {
+        match self {
+            VaRegion::Lower => 0,
+            VaRegion::Upper => !((1u64 << VA_BITS) - 1),
+        }
+    }
+    /// The VAs this region's table may map.
+    pub const fn range(self) -> VaRange {
+        let end = match self {
+            VaRegion::Lower => 1 << VA_BITS,
+            VaRegion::Upper => u64::MAX & !(PAGE_SIZE - 1),
+        };
+        VaRange::new(VirtAddr::new(self.base()), VirtAddr::new(end))
+    }
+}
+
+/// What a `map` may do beyond 4 KiB pages, and who owns the frames.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Constraints {
+    blocks_1g: bool,
+    blocks_2m: bool,
+    owned: bool,
+}
+
+impl Default for Constraints {
+    fn default() -> Self {
+        Self::BLOCKS
+    }
+}
+
+impl Constraints {
+    /// 1 GiB and 2 MiB blocks where VA, PA and length allow; frames borrowed.
+    pub const BLOCKS: Self = Self { blocks_1g: true, blocks_2m: true, owned: false };
+    /// 4 KiB pages only; frames borrowed.
+    pub const PAGES_ONLY: Self = Self { blocks_1g: false, blocks_2m: false, owned: false };
+    /// No 1 GiB blocks (2 MiB blocks still allowed if they were).
+    pub const fn no_1g_blocks(self) -> Self {
+        Self { blocks_1g: false, ..self }
+    }
+    /// The table owns the mapped frames: unmap hands them to the gather, whose release frees
+    /// them to the frame source (software bit 55 marks such descriptors).
+    pub const fn owned(self) -> Self {
+        Self { owned: true, ..self }
+    }
+    /// Whether a block at `level` is allowed.
+    pub const fn allows_block(self, level: Level) -> bool {
+        match level {
+            Level::L1 => self.blocks_1g,
+            Level::L2 => self.blocks_2m,
+            _ => false,
+        }
+    }
+    /// Whether mapped frames are owned by the table.
+    pub const fn is_owned(self) -> bool {
+        self.owned
+    }
+}
+
+/// Why an operation was refused. A refused operation left every table byte unchanged.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// The range ends before it starts.
+    Backwards(VaRange),
+    /// A range end is not 4 KiB aligned.
+    MisalignedRange(VaRange),
+    /// The physical address is not 4 KiB aligned.
+    MisalignedPhys(PhysAddr),
+    /// The range is not inside the half of the VA space this table covers.
+    OutOfRange {
+        /// What was asked.
+        requested: VaRange,
+        /// What the table covers.
+        limit: VaRange,
+    },
+    /// The output range goes beyond 48-bit physical addresses.
+    PhysOutOfRange(PhysAddr),
+    /// Part of the range is already mapped (map never replaces a live mapping).
+    Overlap {
+        /// The extent of the existing page or block.
+        existing: VaRange,
+        /// What was asked.
+        requested: VaRange,
+    },
+    /// `protect` needs every page of the range mapped; this one is not.
+    NotMapped(VirtAddr),
+    /// No frame for a table page (or a gather log page).
+    OutOfFrames,
+    /// The attributes cannot be encoded.
+    Attributes(AttrError),
+    /// The gather still holds an un-flushed invalidation over this range: mapping there
+    /// before the flush would skip break-before-make.
+    PendingInvalidation {
+        /// The gather's pending range.
+        pending: VaRange,
+        /// What was asked.
+        requested: VaRange,
+    },
+}
+
+impl From<OutOfFrames> for MapError {
+    fn from(_: OutOfFrames) -> Self {
+        MapError::OutOfFrames
+    }
+}
+
+impl From<AttrError> for MapError {
+    fn from(e: AttrError) -> Self {
+        MapError::Attributes(e)
+    }
+}
+
+/// One valid leaf (page or block) found by a walk.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The whole extent the descriptor maps (may extend beyond the walked range).
+    pub va: VaRange,
+    /// Output address of `va.start`.
+    pub pa: PhysAddr,
+    /// Level of the descriptor (L3 page, L2/L1 block).
+    pub level: Level,
+    /// The descriptor itself.
+    pub descriptor: Descriptor,
+}
+
+impl Mapping {
+    /// The attributes, if the descriptor uses an encoding this crate writes.
+    pub fn attributes(&self) -> Option<Attributes> {
+        Attributes::from_descriptor(self.descriptor)
+    }
+}
+
+/// The result of [`PageTable::translate`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// Output address of the queried VA.
+    pub pa: PhysAddr,
+    /// Level of the leaf that maps it.
+    pub level: Level,
+    /// The leaf descriptor.
+    pub descriptor: Descriptor,
+}
+
+impl Translation {
+    /// The mapping's attributes, decoded.
+    pub fn attributes(&self) -> Option<Attributes> {
+        Attributes::from_descriptor(self.descriptor)
+    }
+}
+
+/// A translation table tree for one address space (or the kernel), generic over how physical
+/// memory is reached (`M`), how TLBs are maintained (`A`) and where table pages come from (`F`).
+///
+/// Locking: every `&mut self` method is a page-table (PTL) operation: the caller holds the
+/// table's lock with preemption off; nothing here sleeps.
+pub struct PageTable<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> {
+    root: PhysAddr,
+    mem: M,
+    arch: A,
+    frames: F,
+    region: VaRegion,
+    asid: Asid,
+    table_pages: u64,
+    owned_pages: u64,
+    has_global: bool,
+}
+
+impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
+    /// An empty tree (one zeroed root page) for `region`, tagged `asid`.
+    pub fn new(mem: M, arch: A, mut frames: F, region: VaRegion, asid: Asid) -> Result<Self, MapError> {
+        let root = frames.alloc()?.start();
+        mem.fill_frame(root, 0);
+        Ok(Self { root, mem, arch, frames, region, asid, table_pages: 1, owned_pages: 0, has_global: false })
+    }
+
+    /// Physical address of the level 0 table.
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+    /// The value for TTBR0_EL1/TTBR1_EL1: root address and ASID in bits [63:48].
+    pub fn ttbr(&self) -> u64 {
+        self.root.as_u64() | (self.asid.get() as u64) << 48
+    }
+    /// The ASID used for invalidations.
+    pub fn asid(&self) -> Asid {
+        self.asid
+    }
+    /// Changes the ASID (after the ASID allocator re-tagged the address space). Call with the
+    /// table's lock held; gathers created before keep the old ASID.
+    pub fn set_asid(&mut self, asid: Asid) {
+        self.asid = asid;
+    }
+    /// The half of the VA space covered.
+    pub fn region(&self) -> VaRegion {
+        self.region
+    }
+    /// Table pages in the tree, root included.
+    pub fn table_pages(&self) -> u64 {
+        self.table_pages
+    }
+    /// 4 KiB pages currently mapped with owned frames.
+    pub fn owned_pages(&self) -> u64 {
+        self.owned_pages
+    }
+    /// The physical memory accessor.
+    pub fn mem(&self) -> &M {
+        &self.mem
+    }
+    /// The TLB maintenance interface.
+    pub fn arch(&self) -> &A {
+        &self.arch
+    }
+    /// The frame source (to release a flushed gather into).
+    pub fn frames_mut(&mut self) -> &mut F {
+        &mut self.frames
+    }
+    /// An empty gather for this table's ASID.
+    pub fn gather(&self) -> Gather<M> {
+        Gather::new(self.mem.clone(), self.asid)
+    }
+
+    /// Unmaps everything and hands the root page to `gather` too; returns the parts. Flush and
+    /// release the gather into the returned frame source afterwards.
+    pub fn destroy(mut self, gather: &mut Gather<M>) -> (M, A, F) {
+        let all = self.region.range();
+        self.unmap(all, gather).expect("unmapping the whole region needs no frames");
+        gather.note_table(all, self.root, self.has_global);
+        (self.mem, self.arch, self.frames)
+    }
+
+    pub(crate) fn table(&self, pa: PhysAddr) -> TableRef {
+        TableRef::new(&self.mem, pa)
+    }
+
+    /// VA of table offset `off`.
+    pub(crate) fn va(&self, off: u64) -> VirtAddr {
+        VirtAddr::new(self.region.base() | off)
+    }
+
+    /// VA range of table offsets `[s, e)`.
+    pub(crate) fn va_range(&self, s: u64, e: u64) -> VaRange {
+        VaRange::new(self.va(s), self.va(s) .add(e - s))
+    }
+
+    /// Checks `range` and returns it as table offsets `[s, e)`.
+    pub(crate) fn offsets(&self, range: VaRange) -> Result<(u64, u64), MapError> {
+        if range.end < range.start {
+            return Err(MapError::Backwards(range));
+        }
+        if !range.is_aligned(PAGE_SIZE) {
+            return Err(MapError::MisalignedRange(range));
+        }
+        let limit = self.region.range();
+        if range.is_empty() {
+            return Ok((0, 0));
+        }
+        if range.start < limit.start || range.end > limit.end {
+            return Err(MapError::OutOfRange { requested: range, limit });
+        }
+        let base = self.region.base();
+        Ok((range.start.as_u64() - base, range.end.as_u64() - base))
+    }
+
+    /// The output address and leaf for `va`, walking from the root (no TLB involved).
+    pub fn translate(&self, va: VirtAddr) -> Option<Translation> {
+        let limit = self.region.range();
+        if !limit.contains(va) {
+            return None;
+        }
+        let off = va.as_u64() - self.region.base();
+        let mut table = self.table(self.root);
+        for level in Level::ALL {
+            let d = table.get(level.index(off));
+            if !d.is_valid() {
+                return None;
+            }
+            if d.is_table(level) {
+                table = self.table(d.output_address());
+                continue;
+            }
+            if !level.holds_leaves() || (level == Level::L3) != (d.bits() & 0b10 != 0) {
+                return None;
+            }
+            let pa = d.output_address().add(off & (level.size() - 1));
+            return Some(Translation { pa, level, descriptor: d });
+        }
+        None
+    }
+
+    /// Calls `visit` for every valid leaf that intersects `range`, in VA order; stops early
+    /// when `visit` breaks.
+    pub fn walk<V: FnMut(&Mapping) -> ControlFlow<()>>(&self, range: VaRange, mut visit: V) -> Result<(), MapError> {
+        let (s, e) = self.offsets(range)?;
+        if s < e {
+            let _ = self.walk_level(self.root, Level::L0, s, e, &mut visit);
+        }
+        Ok(())
+    }
+
+    fn walk_level<V: FnMut(&Mapping) -> ControlFlow<()>>(
+        &self,
+        table: PhysAddr,
+        level: Level,
+        s: u64,
+        e: u64,
+        visit: &mut V,
+    ) -> ControlFlow<()> {
+        let t = self.table(table);
+        let size = level.size();
+        let mut off = s;
+        while off < e {
+            let base = off & !(size - 1);
+            let sub_end = e.min(base + size);
+            let d = t.get(level.index(off));
+            if d.is_valid() {
+                if d.is_table(level) {
+                    self.walk_level(d.output_address(), level.next().expect("tables above L3"), off, sub_end, visit)?;
+                } else if level.holds_leaves() {
+                    let m = Mapping { va: self.va_range(base, base + size), pa: d.output_address(), level, descriptor: d };
+                    visit(&m)?;
+                }
+            }
+            off = sub_end;
+        }
+        ControlFlow::Continue(())
+    }
+
+}
+
+/// Whether a block at `level` can map `[s, e)` (one whole entry) to `pa`.
+pub(crate) fn block_fits(c: Constraints, level: Level, s: u64, e: u64, pa: u64) -> bool {
+    let size = level.size();
+    c.allows_block(level) && s & (size - 1) == 0 && e - s == size && pa & (size - 1) == 0
+}

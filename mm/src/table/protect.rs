@@ -1,0 +1,155 @@
+//! `protect`: new attributes for a fully mapped range. Permission-only changes are written in
+//! place and invalidated through the gather; memory type / nG changes use break-before-make.
+//! Arm ARM (DDI 0487) D8.16.1 (which attribute changes need break-before-make), D8.4.
+
+use super::raw::{FramePool, TableRef};
+use super::{MapError, PageTable};
+use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT};
+use crate::attrs::{merge_sw, Attributes};
+use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK, OA_MASK};
+use crate::frame::FrameSource;
+use crate::gather::Gather;
+use crate::phys::PhysMem;
+use crate::tlb::{invalidate, Invalidation, TlbMaintenance};
+
+/// The descriptor `d` with the attribute bits `attr` (ownership bit kept).
+fn with_attrs(d: Descriptor, attr: u64) -> Descriptor {
+    Descriptor::from_bits((d.bits() & (OA_MASK | 0b11)) | merge_sw(attr, d))
+}
+
+/// Indices (and their globalness) collected over one table.
+#[derive(Default)]
+struct Span {
+    lo: usize,
+    hi: usize,
+    used: bool,
+    global: bool,
+}
+
+impl Span {
+    fn add(&mut self, i: usize, global: bool) {
+        if !self.used {
+            self.lo = i;
+        }
+        self.hi = i;
+        self.used = true;
+        self.global |= global;
+    }
+}
+
+impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
+    /// Gives every page of `range` the attributes `attrs`. Every page must be mapped
+    /// (`NotMapped` otherwise). Blocks cut by the range edges are split. Changes that only
+    /// touch permissions are written in place and left for `gather` to invalidate; changes of
+    /// memory type or nG break-before-make first. Errors leave the tables unchanged.
+    pub fn protect(&mut self, range: VaRange, attrs: Attributes, gather: &mut Gather<M>) -> Result<(), MapError> {
+        attrs.validate()?;
+        let (s, e) = self.offsets(range)?;
+        if s == e {
+            return Ok(());
+        }
+        if let Some(hole) = self.first_hole(self.root, Level::L0, s, e) {
+            return Err(MapError::NotMapped(self.va(hole)));
+        }
+        let mut pool = FramePool::reserve(&mut self.frames, &self.mem, self.edge_splits(s, e))?;
+        self.protect_level(self.root, Level::L0, s, e, attrs.bits() & LEAF_ATTR_MASK, &mut pool, gather);
+        pool.give_back(&mut self.frames, &self.mem);
+        self.has_global |= attrs.global;
+        Ok(())
+    }
+
+    /// The first unmapped offset in `[s, e)`, if any.
+    fn first_hole(&self, table: PhysAddr, level: Level, s: u64, e: u64) -> Option<u64> {
+        let t = self.table(table);
+        if level == Level::L3 {
+            let first = Level::L3.index(s);
+            let n = ((e - s) >> PAGE_SHIFT) as usize;
+            return (0..n).find(|k| !t.get(first + k).is_valid()).map(|k| s + ((k as u64) << PAGE_SHIFT));
+        }
+        let size = level.size();
+        let mut off = s;
+        while off < e {
+            let sub_end = e.min((off & !(size - 1)) + size);
+            let d = t.get(level.index(off));
+            if !d.is_valid() {
+                return Some(off);
+            }
+            if d.is_table(level) {
+                let hole = self.first_hole(d.output_address(), level.next().expect("tables above L3"), off, sub_end);
+                if hole.is_some() {
+                    return hole;
+                }
+            }
+            off = sub_end;
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn protect_level(
+        &mut self,
+        table: PhysAddr,
+        level: Level,
+        s: u64,
+        e: u64,
+        attr: u64,
+        pool: &mut FramePool,
+        gather: &mut Gather<M>,
+    ) {
+        let t = self.table(table);
+        let size = level.size();
+        let (mut changed, mut broken) = (Span::default(), Span::default());
+        let mut off = s;
+        while off < e {
+            let i = level.index(off);
+            let base = off & !(size - 1);
+            let sub_end = e.min(base + size);
+            let mut d = t.get(i);
+            if !d.is_table(level) && sub_end - off != size {
+                d = self.split_block(t, i, level, base, d, pool);
+            }
+            if d.is_table(level) {
+                let next = level.next().expect("tables above L3");
+                self.protect_level(d.output_address(), next, off, sub_end, attr, pool, gather);
+            } else {
+                let new = with_attrs(d, attr);
+                let global = d.is_global() || new.is_global();
+                if d.needs_break_before_make(new) {
+                    // Break: VALID cleared, the rest kept so the make pass can rebuild it.
+                    t.set(i, Descriptor::from_bits(d.bits() & !1));
+                    broken.add(i, global);
+                } else if new != d {
+                    t.set(i, new);
+                    changed.add(i, global);
+                }
+            }
+            off = sub_end;
+        }
+        let table_base = s & !(size * 512 - 1);
+        let span_range = |sp: &Span| {
+            self.va_range(table_base + sp.lo as u64 * size, table_base + (sp.hi as u64 + 1) * size)
+        };
+        if changed.used {
+            gather.note_leaves(span_range(&changed), level, changed.global);
+        }
+        if broken.used {
+            let range = span_range(&broken);
+            let inv = Invalidation { asid: self.asid, range, stride: level, leaf_only: true, global: broken.global, level: Some(level) };
+            invalidate(&self.arch, &inv);
+            self.make(t, &broken, attr);
+            // Secondary TLBs learn of the change through the gather.
+            gather.note_leaves(range, level, broken.global);
+        }
+    }
+
+    /// The "make" half: rebuilds every entry the break pass invalidated.
+    fn make(&self, t: TableRef, broken: &Span, attr: u64) {
+        for i in broken.lo..=broken.hi {
+            let d = t.get(i);
+            if !d.is_valid() && d.bits() != 0 {
+                t.set(i, with_attrs(Descriptor::from_bits(d.bits() | 1), attr));
+            }
+        }
+        self.arch.dsb_ishst();
+    }
+}

@@ -1,0 +1,226 @@
+//! `unmap`, and the block split it shares with `protect`: clear leaves, unlink tables that
+//! became empty (into the gather, never freed here), split blocks cut by the range edges.
+//! Arm ARM (DDI 0487) D8.16.1 (break-before-make for a split), D8.13 (invalidation deferred).
+
+use super::raw::{FramePool, TableRef, ENTRIES};
+use super::{MapError, PageTable};
+use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT, PAGE_SIZE, VA_BITS};
+use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK};
+use crate::frame::FrameSource;
+use crate::gather::Gather;
+use crate::phys::PhysMem;
+use crate::tlb::{invalidate, Invalidation, TlbMaintenance};
+use core::ops::ControlFlow;
+
+impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
+    /// Removes every mapping in `range` (holes are fine). Cleared leaves, unlinked table pages
+    /// and owned frames are recorded in `gather`; nothing is freed and no TLB entry of the
+    /// range is invalidated until the caller flushes the gather. Blocks cut by the range edges
+    /// are split first (break-before-make, invalidated at once).
+    ///
+    /// Errors (`OutOfFrames` for a split table or a log page, range errors) leave the tables
+    /// unchanged.
+    pub fn unmap(&mut self, range: VaRange, gather: &mut Gather<M>) -> Result<(), MapError> {
+        let (s, e) = self.offsets(range)?;
+        if s == e {
+            return Ok(());
+        }
+        let log_pages = if self.owned_pages > 0 { gather.log_pages_needed(self.owned_leaves(s, e)) } else { 0 };
+        let splits = self.edge_splits(s, e);
+        let mut pool = FramePool::reserve(&mut self.frames, &self.mem, splits + log_pages as usize)?;
+        for _ in 0..log_pages {
+            gather.add_log_page(pool.take_raw(&self.mem));
+        }
+        self.unmap_level(self.root, Level::L0, s, e, &mut pool, gather);
+        pool.give_back(&mut self.frames, &self.mem);
+        Ok(())
+    }
+
+    /// Owned leaves intersecting `[s, e)`: an upper bound on the extents unmap logs.
+    fn owned_leaves(&self, s: u64, e: u64) -> u64 {
+        let mut n = 0;
+        let _ = self.walk_level(self.root, Level::L0, s, e, &mut |m| {
+            n += m.descriptor.is_owned() as u64;
+            ControlFlow::Continue(())
+        });
+        n
+    }
+
+    /// The leaf that maps offset `off`: its level and base offset.
+    fn leaf_at(&self, off: u64) -> Option<(Level, u64)> {
+        let mut t = self.table(self.root);
+        for level in Level::ALL {
+            let d = t.get(level.index(off));
+            if !d.is_valid() {
+                return None;
+            }
+            if !d.is_table(level) {
+                return Some((level, off & !(level.size() - 1)));
+            }
+            t = self.table(d.output_address());
+        }
+        None
+    }
+
+    /// Table pages needed to split the blocks that straddle `s` or `e`.
+    pub(super) fn edge_splits(&self, s: u64, e: u64) -> usize {
+        let mut splits = [(Level::L0, 0u64); 4];
+        let mut n = 0;
+        for x in [s, e] {
+            if x >= 1 << VA_BITS {
+                continue;
+            }
+            let Some((level, base)) = self.leaf_at(x) else { continue };
+            if base == x {
+                continue;
+            }
+            let mut add = |rec| {
+                if !splits[..n].contains(&rec) {
+                    splits[n] = rec;
+                    n += 1;
+                }
+            };
+            add((level, base));
+            if level == Level::L1 && x & (Level::L2.size() - 1) != 0 {
+                add((Level::L2, x & !(Level::L2.size() - 1)));
+            }
+        }
+        n
+    }
+
+    fn unmap_level(&mut self, table: PhysAddr, level: Level, s: u64, e: u64, pool: &mut FramePool, gather: &mut Gather<M>) {
+        let t = self.table(table);
+        if level == Level::L3 {
+            self.unmap_pages(t, s, e, gather);
+            return;
+        }
+        let next = level.next().expect("L0-L2 have a next level");
+        let size = level.size();
+        let mut off = s;
+        while off < e {
+            let i = level.index(off);
+            let base = off & !(size - 1);
+            let sub_end = e.min(base + size);
+            let full = off == base && sub_end == base + size;
+            let mut d = t.get(i);
+            if !d.is_valid() {
+                off = sub_end;
+                continue;
+            }
+            if !d.is_table(level) {
+                if full {
+                    t.set(i, Descriptor::INVALID);
+                    self.drop_leaf(level, base, d, gather);
+                    off = sub_end;
+                    continue;
+                }
+                d = self.split_block(t, i, level, base, d, pool);
+            }
+            let child = d.output_address();
+            if full {
+                t.set(i, Descriptor::INVALID);
+                self.unlink_subtree(child, next, base, gather);
+            } else {
+                self.unmap_level(child, next, off, sub_end, pool, gather);
+                if self.table(child).is_empty() {
+                    t.set(i, Descriptor::INVALID);
+                    gather.note_table(self.va_range(base, base + size), child, self.has_global);
+                    self.table_pages -= 1;
+                }
+            }
+            off = sub_end;
+        }
+    }
+
+    /// Clears the pages `[s, e)` of one L3 table.
+    fn unmap_pages(&mut self, t: TableRef, s: u64, e: u64, gather: &mut Gather<M>) {
+        let first = Level::L3.index(s);
+        let (mut lo, mut hi, mut global) = (usize::MAX, 0, false);
+        for i in first..first + ((e - s) >> PAGE_SHIFT) as usize {
+            let d = t.get(i);
+            if !d.is_valid() {
+                continue;
+            }
+            t.set(i, Descriptor::INVALID);
+            (lo, hi) = (lo.min(i), i);
+            global |= d.is_global();
+            if d.is_owned() {
+                gather.log_owned(d.output_address(), PAGE_SIZE);
+                self.owned_pages -= 1;
+            }
+        }
+        if lo <= hi {
+            let table_base = s & !(Level::L2.size() - 1);
+            let r = self.va_range(table_base + ((lo as u64) << PAGE_SHIFT), table_base + ((hi as u64 + 1) << PAGE_SHIFT));
+            gather.note_leaves(r, Level::L3, global);
+        }
+    }
+
+    fn drop_leaf(&mut self, level: Level, base: u64, d: Descriptor, gather: &mut Gather<M>) {
+        gather.note_leaves(self.va_range(base, base + level.size()), level, d.is_global());
+        if d.is_owned() {
+            gather.log_owned(d.output_address(), level.size());
+            self.owned_pages -= level.size() >> PAGE_SHIFT;
+        }
+    }
+
+    /// Hands an unlinked table and everything below it to the gather, logging owned leaves.
+    fn unlink_subtree(&mut self, table: PhysAddr, level: Level, base: u64, gather: &mut Gather<M>) {
+        let t = self.table(table);
+        let size = level.size();
+        if level != Level::L3 || self.owned_pages > 0 {
+            for i in 0..ENTRIES {
+                let d = t.get(i);
+                if !d.is_valid() {
+                    continue;
+                }
+                let at = base + i as u64 * size;
+                if d.is_table(level) {
+                    self.unlink_subtree(d.output_address(), level.next().expect("tables above L3"), at, gather);
+                } else if d.is_owned() {
+                    gather.log_owned(d.output_address(), size);
+                    self.owned_pages -= size >> PAGE_SHIFT;
+                }
+            }
+        }
+        gather.note_table(self.va_range(base, base + size * ENTRIES as u64), table, self.has_global);
+        self.table_pages -= 1;
+    }
+
+    /// Replaces the block `d` (entry `i` of the level `level` table `t`, at offset `base`) by a
+    /// table of next-level leaves mapping the same memory with the same attributes:
+    /// break-before-make (invalid, TLBI, DSB, table). Returns the new table descriptor.
+    pub(super) fn split_block(
+        &mut self,
+        t: TableRef,
+        i: usize,
+        level: Level,
+        base: u64,
+        d: Descriptor,
+        pool: &mut FramePool,
+    ) -> Descriptor {
+        let next = level.next().expect("blocks sit at L1/L2");
+        let csize = next.size();
+        let new = pool.take_raw(&self.mem);
+        let nt = self.table(new);
+        let attr = d.bits() & LEAF_ATTR_MASK;
+        let oa = d.output_address().as_u64();
+        for k in 0..ENTRIES {
+            nt.set(k, Descriptor::from_bits(Descriptor::leaf_bits(next, oa + k as u64 * csize, attr)));
+        }
+        let td = Descriptor::new_table(new, Default::default());
+        t.set(i, Descriptor::INVALID);
+        let inv = Invalidation {
+            asid: self.asid,
+            range: self.va_range(base, base + level.size()),
+            stride: level,
+            leaf_only: true,
+            global: d.is_global(),
+            level: Some(level),
+        };
+        invalidate(&self.arch, &inv);
+        t.set(i, td);
+        self.table_pages += 1;
+        td
+    }
+}
