@@ -112,6 +112,16 @@ impl Gic {
         }
     }
 
+    /// Makes shared peripheral interrupt `intid` (32 or above) pending, as
+    /// if its device had raised it; it is delivered once enabled.
+    pub fn set_pending(&self, intid: u32) {
+        assert!(intid >= 32, "set_pending is for SPIs (INTID >= 32), got {intid}");
+        match self {
+            Gic::V2(g) => g.set_pending(intid),
+            Gic::V3(g) => g.set_pending(intid),
+        }
+    }
+
     /// Raises software-generated interrupt `sgi` (0-15) on CPU `target`.
     pub fn send_sgi(&self, sgi: u32, target: usize) {
         match self {

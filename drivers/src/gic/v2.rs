@@ -135,6 +135,11 @@ impl GicV2 {
 
     /// The raw IAR value: INTID plus, for SGIs, the source CPU (which the
     /// matching EOI must repeat).
+    /// Marks an SPI pending as if its device had raised it.
+    pub fn set_pending(&self, intid: u32) {
+        self.gicd.ispendr[(intid / 32) as usize].set(1 << (intid % 32));
+    }
+
     pub fn acknowledge(&self) -> u32 {
         self.gicc.iar.get()
     }

@@ -41,7 +41,7 @@ register_structs! {
         (0x0080 => igroupr: [ReadWrite<u32>; 32]),
         (0x0100 => isenabler: [ReadWrite<u32>; 32]),
         (0x0180 => icenabler: [ReadWrite<u32>; 32]),
-        (0x0200 => _reserved1),
+        (0x0200 => ispendr: [ReadWrite<u32>; 32]),
         (0x0280 => icpendr: [ReadWrite<u32>; 32]),
         (0x0300 => _reserved2),
         (0x0400 => ipriorityr: [ReadWrite<u8>; 1024]),
@@ -218,6 +218,11 @@ impl GicV3 {
                 self.gicd.icenabler[word].set(bit)
             }
         }
+    }
+
+    /// Marks an SPI pending as if its device had raised it.
+    pub fn set_pending(&self, intid: u32) {
+        self.gicd.ispendr[(intid / 32) as usize].set(1 << (intid % 32));
     }
 
     pub fn send_sgi(&self, sgi: u32, target: usize) {

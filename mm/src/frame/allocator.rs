@@ -116,6 +116,11 @@ impl<'a, M: PhysMem> FrameAllocator<'a, M> {
         Ok(Self { mem, bitmap, zones, nzones: list.as_slice().len(), total, free: total, cursor: 0 })
     }
 
+    /// The memory accessor (used to poison freed frames in debug builds).
+    pub fn mem(&self) -> &M {
+        &self.mem
+    }
+
     /// Frames managed and frames free.
     pub fn stats(&self) -> FrameStats {
         FrameStats { total: self.total, free: self.free }

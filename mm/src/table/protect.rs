@@ -51,7 +51,8 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         if let Some(hole) = self.first_hole(self.root, Level::L0, s, e) {
             return Err(MapError::NotMapped(self.va(hole)));
         }
-        let mut pool = FramePool::reserve(&mut self.frames, &self.mem, self.edge_splits(s, e))?;
+        let splits = self.edge_splits(s, e);
+        let mut pool = FramePool::reserve(&mut self.frames, &self.mem, splits)?;
         self.protect_level(self.root, Level::L0, s, e, attrs.bits() & LEAF_ATTR_MASK, &mut pool, gather);
         pool.give_back(&mut self.frames, &self.mem);
         self.has_global |= attrs.global;

@@ -1,0 +1,1 @@
+//! Host scenario tests (cfg(test)).
