@@ -4,7 +4,10 @@
 use std::{env, path::PathBuf};
 
 fn main() {
-    let board = match (env::var_os("CARGO_FEATURE_BOARD_VIRT"), env::var_os("CARGO_FEATURE_BOARD_RPI4")) {
+    let board = match (
+        env::var_os("CARGO_FEATURE_BOARD_VIRT"),
+        env::var_os("CARGO_FEATURE_BOARD_RPI4"),
+    ) {
         (Some(_), None) => "virt",
         (None, Some(_)) => "rpi4",
         _ => {

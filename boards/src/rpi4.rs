@@ -5,17 +5,31 @@ use crate::desc::*;
 pub const BOARD: Board = Board {
     name: "raspberrypi-4b",
     load_addr: 0x8_0000,
-    uart: Region { base: 0xFE20_1000, size: 0x200 },
+    uart: Region {
+        base: 0xFE20_1000,
+        size: 0x200,
+    },
     // `enable_uart=1` with the default `init_uart_clock` runs UART0 from 48 MHz.
     uart_clock_hz: Some(48_000_000),
     uart_irq: 32 + 121,
-    gic: GicDefaults::V2 { gicd: 0xFF84_1000, gicc: 0xFF84_2000 },
+    gic: GicDefaults::V2 {
+        gicd: 0xFF84_1000,
+        gicc: 0xFF84_2000,
+    },
     // 2 GiB board: the VideoCore keeps the top of the first GiB.
     memory: &[
-        Region { base: 0x0000_0000, size: 0x3C00_0000 },
-        Region { base: 0x4000_0000, size: 0x4000_0000 },
+        Region {
+            base: 0x0000_0000,
+            size: 0x3C00_0000,
+        },
+        Region {
+            base: 0x4000_0000,
+            size: 0x4000_0000,
+        },
     ],
     cpus: 4,
-    bring_up: CpuBringUp::SpinTable { slots: [0xd8, 0xe0, 0xe8, 0xf0] },
+    bring_up: CpuBringUp::SpinTable {
+        slots: [0xd8, 0xe0, 0xe8, 0xf0],
+    },
     virtual_timer_ppi: 27,
 };

@@ -5,11 +5,20 @@ use crate::desc::*;
 pub const BOARD: Board = Board {
     name: "qemu-virt",
     load_addr: 0x4008_0000,
-    uart: Region { base: 0x0900_0000, size: 0x1000 },
+    uart: Region {
+        base: 0x0900_0000,
+        size: 0x1000,
+    },
     uart_clock_hz: None,
     uart_irq: 32 + 1,
-    gic: GicDefaults::V3 { gicd: 0x0800_0000, gicr: 0x080A_0000 },
-    memory: &[Region { base: 0x4000_0000, size: 0x4000_0000 }],
+    gic: GicDefaults::V3 {
+        gicd: 0x0800_0000,
+        gicr: 0x080A_0000,
+    },
+    memory: &[Region {
+        base: 0x4000_0000,
+        size: 0x4000_0000,
+    }],
     cpus: 4,
     bring_up: CpuBringUp::Psci { hvc: true },
     virtual_timer_ppi: 27,

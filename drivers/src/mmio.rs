@@ -13,7 +13,10 @@ impl<T> Mmio<T> {
     /// (or identity-accessible) for the whole life of the returned value, and
     /// the caller must not create aliases that break the driver's invariants.
     pub const unsafe fn new(base: usize) -> Self {
-        Self { base, _layout: PhantomData }
+        Self {
+            base,
+            _layout: PhantomData,
+        }
     }
 
     pub const fn base(&self) -> usize {

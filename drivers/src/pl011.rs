@@ -57,7 +57,9 @@ impl Pl011 {
     /// `base` is the PL011 block and nothing else drives it.
     pub const unsafe fn new(base: usize) -> Self {
         // SAFETY: forwarded from the caller.
-        Self { regs: unsafe { Mmio::new(base) } }
+        Self {
+            regs: unsafe { Mmio::new(base) },
+        }
     }
 
     /// 8N1 with FIFOs; programs 115200 baud when the reference clock is known.
@@ -68,11 +70,19 @@ impl Pl011 {
         if let Some(clk) = clock_hz {
             // Divisor = clk / (16 * baud), fraction in 1/64ths, rounded.
             let div64 = (u64::from(clk) * 4 + u64::from(BAUD) / 2) / u64::from(BAUD);
-            self.regs.ibrd.write(IBRD::BAUD_DIVINT.val((div64 >> 6) as u32));
-            self.regs.fbrd.write(FBRD::BAUD_DIVFRAC.val((div64 & 0x3f) as u32));
+            self.regs
+                .ibrd
+                .write(IBRD::BAUD_DIVINT.val((div64 >> 6) as u32));
+            self.regs
+                .fbrd
+                .write(FBRD::BAUD_DIVFRAC.val((div64 & 0x3f) as u32));
         }
-        self.regs.lcr_h.write(LCR_H::WLEN::EightBit + LCR_H::FEN::FifosEnabled);
-        self.regs.cr.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+        self.regs
+            .lcr_h
+            .write(LCR_H::WLEN::EightBit + LCR_H::FEN::FifosEnabled);
+        self.regs
+            .cr
+            .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
     pub fn write_byte(&self, b: u8) {
@@ -108,6 +118,8 @@ impl Pl011 {
     /// do not reach the line (PL011 TRM, UARTCR.LBE).
     pub fn set_loopback(&self, on: bool) {
         self.flush();
-        self.regs.cr.modify(if on { CR::LBE::SET } else { CR::LBE::CLEAR });
+        self.regs
+            .cr
+            .modify(if on { CR::LBE::SET } else { CR::LBE::CLEAR });
     }
 }

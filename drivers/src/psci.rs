@@ -49,14 +49,18 @@ fn call(conduit: Conduit, func: u32, a1: u64, a2: u64, a3: u64) -> u64 {
     // does not touch our memory except where the arguments say so.
     unsafe {
         match conduit {
-            Conduit::Hvc => asm!("hvc #0", inout("x0") x0, inout("x1") a1 => _, inout("x2") a2 => _,
+            Conduit::Hvc => {
+                asm!("hvc #0", inout("x0") x0, inout("x1") a1 => _, inout("x2") a2 => _,
                 inout("x3") a3 => _, out("x4") _, out("x5") _, out("x6") _, out("x7") _,
                 out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _,
-                out("x13") _, out("x14") _, out("x15") _, out("x16") _, out("x17") _),
-            Conduit::Smc => asm!("smc #0", inout("x0") x0, inout("x1") a1 => _, inout("x2") a2 => _,
+                out("x13") _, out("x14") _, out("x15") _, out("x16") _, out("x17") _)
+            }
+            Conduit::Smc => {
+                asm!("smc #0", inout("x0") x0, inout("x1") a1 => _, inout("x2") a2 => _,
                 inout("x3") a3 => _, out("x4") _, out("x5") _, out("x6") _, out("x7") _,
                 out("x8") _, out("x9") _, out("x10") _, out("x11") _, out("x12") _,
-                out("x13") _, out("x14") _, out("x15") _, out("x16") _, out("x17") _),
+                out("x13") _, out("x14") _, out("x15") _, out("x16") _, out("x17") _)
+            }
         }
     }
     x0

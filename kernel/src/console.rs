@@ -27,8 +27,11 @@ struct TicketLock {
     owner: AtomicUsize,
 }
 
-static LOCK: TicketLock =
-    TicketLock { next: AtomicU32::new(0), serving: AtomicU32::new(0), owner: AtomicUsize::new(0) };
+static LOCK: TicketLock = TicketLock {
+    next: AtomicU32::new(0),
+    serving: AtomicU32::new(0),
+    owner: AtomicUsize::new(0),
+};
 
 /// Exclusive use of the console, IRQs masked on this CPU while held.
 pub struct Console {
@@ -41,14 +44,20 @@ impl Console {
         let flags = arch::irq_save();
         let me = arch::cpu_id() + 1;
         if LOCK.owner.load(Ordering::Relaxed) == me {
-            return Self { flags, reentered: true };
+            return Self {
+                flags,
+                reentered: true,
+            };
         }
         let ticket = LOCK.next.fetch_add(1, Ordering::Relaxed);
         while LOCK.serving.load(Ordering::Acquire) != ticket {
             core::hint::spin_loop();
         }
         LOCK.owner.store(me, Ordering::Relaxed);
-        Self { flags, reentered: false }
+        Self {
+            flags,
+            reentered: false,
+        }
     }
 }
 

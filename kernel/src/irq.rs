@@ -71,7 +71,9 @@ pub fn handle() {
     while let Some(acked) = gic.acknowledge() {
         let intid = acked.intid;
         percpu::this_cpu().irqs.fetch_add(1, Ordering::Relaxed);
-        let h = HANDLERS.get(intid as usize).map_or(0, |h| h.load(Ordering::Acquire));
+        let h = HANDLERS
+            .get(intid as usize)
+            .map_or(0, |h| h.load(Ordering::Acquire));
         if h == 0 {
             UNHANDLED.fetch_add(1, Ordering::Relaxed);
         } else {

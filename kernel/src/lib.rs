@@ -75,16 +75,32 @@ fn report_platform(p: &platform::Platform) {
             p.dt_nodes,
             p.model
         ),
-        None => defmt::info!("no device tree: using the {=str} board defaults", BOARD.name),
+        None => defmt::info!(
+            "no device tree: using the {=str} board defaults",
+            BOARD.name
+        ),
     }
     for r in p.memory.iter() {
-        defmt::info!("memory {=u64:#x}..{=u64:#x} ({} MiB)", r.base, r.end(), r.size >> 20);
+        defmt::info!(
+            "memory {=u64:#x}..{=u64:#x} ({} MiB)",
+            r.base,
+            r.end(),
+            r.size >> 20
+        );
     }
     for r in p.reserved.iter() {
         defmt::info!("reserved {=u64:#x}..{=u64:#x}", r.base, r.end());
     }
     if let Some(r) = p.initrd {
         defmt::info!("initrd {=u64:#x}..{=u64:#x}", r.base, r.end());
+    }
+    report_devices(p);
+    if p.uart.base != BOARD.uart.base {
+        defmt::warn!(
+            "the DT puts the console UART at {=u64:#x}; this build writes to {=u64:#x}",
+            p.uart.base,
+            BOARD.uart.base
+        );
     }
     defmt::info!(
         "{} CPUs described; PSCI {}; timer {} Hz; UART {=u64:#x}",
@@ -95,9 +111,34 @@ fn report_platform(p: &platform::Platform) {
     );
 }
 
+/// One log line per kind of device in the DT, with its count and first address.
+fn report_devices(p: &platform::Platform) {
+    let mut seen: [(&str, u64, usize); 32] = [("", 0, 0); 32];
+    let mut kinds = 0;
+    for (compatible, base) in p.devices() {
+        if let Some(entry) = seen[..kinds].iter_mut().find(|(c, _, _)| *c == compatible) {
+            entry.2 += 1;
+        } else if kinds < seen.len() {
+            seen[kinds] = (compatible, base, 1);
+            kinds += 1;
+        }
+    }
+    for &(compatible, base, count) in &seen[..kinds] {
+        if count == 1 {
+            defmt::info!("device {=str} at {=u64:#x}", compatible, base);
+        } else {
+            defmt::info!("device {=str} x{} (first at {=u64:#x})", compatible, count, base);
+        }
+    }
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     arch::irq_save();
-    defmt::error!("PANIC on cpu {}: {}", arch::cpu_id(), defmt::Display2Format(info));
+    defmt::error!(
+        "PANIC on cpu {}: {}",
+        arch::cpu_id(),
+        defmt::Display2Format(info)
+    );
     exit::exit(exit::PANIC_STATUS)
 }

@@ -9,10 +9,17 @@ use kernel::{arch, exit, percpu, selfcheck};
 extern "C" fn main() -> ! {
     let failures = selfcheck::run();
     if failures == 0 {
-        defmt::info!("self-check passed on {} CPUs; powering off", percpu::online_count());
+        defmt::info!(
+            "self-check passed on {} CPUs; powering off",
+            percpu::online_count()
+        );
         exit::exit(0)
     } else {
-        defmt::error!("self-check: {} failure(s) on cpu {}", failures, arch::cpu_id());
+        defmt::error!(
+            "self-check: {} failure(s) on cpu {}",
+            failures,
+            arch::cpu_id()
+        );
         exit::exit(1)
     }
 }

@@ -16,7 +16,10 @@ pub struct List<T: Copy, const N: usize> {
 
 impl<T: Copy, const N: usize> List<T, N> {
     const fn new() -> Self {
-        Self { items: [None; N], len: 0 }
+        Self {
+            items: [None; N],
+            len: 0,
+        }
     }
     fn push(&mut self, t: T) -> bool {
         if self.len == N {
@@ -44,7 +47,9 @@ impl<T: Copy, const N: usize> List<T, N> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EnableMethod {
     Psci,
-    SpinTable { release_addr: u64 },
+    SpinTable {
+        release_addr: u64,
+    },
     /// The boot CPU, or a CPU the DT gives no usable method for.
     None,
 }
@@ -70,6 +75,8 @@ pub struct Platform {
     /// Number of DT nodes (0 without a DT).
     pub dt_nodes: usize,
     pub bootargs: &'static str,
+    /// The parsed device tree, for drivers that look devices up later.
+    pub fdt: Option<Fdt<'static>>,
 }
 
 static PLATFORM: spin::Once<Platform> = spin::Once::new();
@@ -88,7 +95,11 @@ pub fn init(dtb: u64) -> &'static Platform {
             match unsafe { Fdt::from_ptr(dtb as *const u8) } {
                 Ok(fdt) => return from_fdt(&fdt, dtb),
                 // QEMU raspi4b without `-dtb` passes its ATAG list (0x100).
-                Err(e) => defmt::warn!("x0 = {=u64:#x} is not a device tree ({})", dtb, defmt::Debug2Format(&e)),
+                Err(e) => defmt::warn!(
+                    "x0 = {=u64:#x} is not a device tree ({})",
+                    dtb,
+                    defmt::Debug2Format(&e)
+                ),
             }
         }
         defaults()
@@ -105,9 +116,14 @@ fn defaults() -> Platform {
         let method = match BOARD.bring_up {
             _ if i == 0 => EnableMethod::None,
             CpuBringUp::Psci { .. } => EnableMethod::Psci,
-            CpuBringUp::SpinTable { slots } => EnableMethod::SpinTable { release_addr: slots[i] },
+            CpuBringUp::SpinTable { slots } => EnableMethod::SpinTable {
+                release_addr: slots[i],
+            },
         };
-        cpus.push(Cpu { mpidr: i as u64, method });
+        cpus.push(Cpu {
+            mpidr: i as u64,
+            method,
+        });
     }
     let psci = match BOARD.bring_up {
         CpuBringUp::Psci { hvc: true } => Some(Conduit::Hvc),
@@ -126,17 +142,39 @@ fn defaults() -> Platform {
         uart: BOARD.uart,
         dt_nodes: 0,
         bootargs: "",
+        fdt: None,
+    }
+}
+
+impl Platform {
+    /// Every DT node with a `compatible` and a `reg`: (first compatible
+    /// string, first register base). Empty without a DT.
+    pub fn devices(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.fdt.iter().flat_map(|fdt| {
+            fdt.all_nodes().filter_map(|n| {
+                let compatible = n.compatible()?.first();
+                let base = n.reg()?.next()?.starting_address as u64;
+                Some((compatible, base))
+            })
+        })
     }
 }
 
 fn region(r: fdt::standard_nodes::MemoryRegion) -> Region {
-    Region { base: r.starting_address as u64, size: r.size.unwrap_or(0) as u64 }
+    Region {
+        base: r.starting_address as u64,
+        size: r.size.unwrap_or(0) as u64,
+    }
 }
 
 fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
     let mut p = defaults();
+    p.fdt = Some(fdt.clone());
     p.model = fdt.root().model();
-    p.dtb = Some(Region { base: dtb, size: fdt.total_size() as u64 });
+    p.dtb = Some(Region {
+        base: dtb,
+        size: fdt.total_size() as u64,
+    });
     p.dt_nodes = fdt.all_nodes().count();
 
     let mut memory = List::new();
@@ -149,7 +187,10 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
         p.memory = memory;
     }
     for r in fdt.memory_reservations() {
-        p.reserved.push(Region { base: r.address() as u64, size: r.size() as u64 });
+        p.reserved.push(Region {
+            base: r.address() as u64,
+            size: r.size() as u64,
+        });
     }
     if let Some(rm) = fdt.find_node("/reserved-memory") {
         for child in rm.children() {
@@ -161,9 +202,16 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
     let chosen = fdt.chosen();
     p.bootargs = chosen.bootargs().unwrap_or("");
     if let Some(node) = fdt.find_node("/chosen") {
-        let prop = |name| node.property(name).and_then(|v| v.as_usize()).map(|v| v as u64);
+        let prop = |name| {
+            node.property(name)
+                .and_then(|v| v.as_usize())
+                .map(|v| v as u64)
+        };
         if let (Some(start), Some(end)) = (prop("linux,initrd-start"), prop("linux,initrd-end")) {
-            p.initrd = Some(Region { base: start, size: end.saturating_sub(start) });
+            p.initrd = Some(Region {
+                base: start,
+                size: end.saturating_sub(start),
+            });
         }
     }
 
@@ -182,8 +230,11 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
         let method = match cpu.property("enable-method").and_then(|m| m.as_str()) {
             _ if mpidr == boot_mpidr => EnableMethod::None,
             Some("psci") => EnableMethod::Psci,
-            Some("spin-table") => match cpu.property("cpu-release-addr").and_then(|v| v.as_usize()) {
-                Some(a) => EnableMethod::SpinTable { release_addr: a as u64 },
+            Some("spin-table") => match cpu.property("cpu-release-addr").and_then(|v| v.as_usize())
+            {
+                Some(a) => EnableMethod::SpinTable {
+                    release_addr: a as u64,
+                },
                 None => EnableMethod::None,
             },
             _ => EnableMethod::None,
@@ -202,9 +253,17 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
     }
 
     if let Some([d, r]) = device_regs::<2>(fdt, &["arm,gic-v3"]) {
-        p.gic = GicDefaults::V3 { gicd: d.base, gicr: r.base };
-    } else if let Some([d, c]) = device_regs::<2>(fdt, &["arm,gic-400", "arm,cortex-a15-gic", "arm,gic-v2"]) {
-        p.gic = GicDefaults::V2 { gicd: d.base, gicc: c.base };
+        p.gic = GicDefaults::V3 {
+            gicd: d.base,
+            gicr: r.base,
+        };
+    } else if let Some([d, c]) =
+        device_regs::<2>(fdt, &["arm,gic-400", "arm,cortex-a15-gic", "arm,gic-v2"])
+    {
+        p.gic = GicDefaults::V2 {
+            gicd: d.base,
+            gicc: c.base,
+        };
     }
     if let Some([uart]) = device_regs::<1>(fdt, &["arm,pl011"]) {
         p.uart = uart;
@@ -234,7 +293,11 @@ fn device_regs<const N: usize>(fdt: &Fdt<'static>, compatible: &[&str]) -> Optio
 }
 
 /// Applies `/soc`'s `ranges` (child address, parent address, size) to `addr`.
-fn translate_soc(fdt: &Fdt<'static>, soc: &fdt::node::FdtNode<'_, 'static>, addr: u64) -> Option<u64> {
+fn translate_soc(
+    fdt: &Fdt<'static>,
+    soc: &fdt::node::FdtNode<'_, 'static>,
+    addr: u64,
+) -> Option<u64> {
     let ranges = soc.property("ranges")?.value;
     if ranges.is_empty() {
         return Some(addr); // identity mapping
@@ -243,7 +306,11 @@ fn translate_soc(fdt: &Fdt<'static>, soc: &fdt::node::FdtNode<'_, 'static>, addr
     let size_cells = soc.cell_sizes().size_cells;
     let parent_cells = fdt.root().cell_sizes().address_cells;
     let entry = 4 * (child_cells + parent_cells + size_cells);
-    let read = |bytes: &[u8]| bytes.chunks(4).fold(0u64, |acc, c| (acc << 32) | u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])));
+    let read = |bytes: &[u8]| {
+        bytes.chunks(4).fold(0u64, |acc, c| {
+            (acc << 32) | u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        })
+    };
     for e in ranges.chunks_exact(entry) {
         let child = read(&e[..4 * child_cells]);
         let parent = read(&e[4 * child_cells..4 * (child_cells + parent_cells)]);

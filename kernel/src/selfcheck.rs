@@ -23,15 +23,25 @@ pub fn run() -> usize {
     };
 
     let expected = platform::get().map_or(1, |p| p.cpus.len());
-    check(percpu::online_count() == expected, "all described CPUs online");
+    check(
+        percpu::online_count() == expected,
+        "all described CPUs online",
+    );
 
-    let before: [u64; percpu::MAX_CPUS] = core::array::from_fn(|c| percpu::CPUS[c].ticks.load(Ordering::Relaxed));
+    let before: [u64; percpu::MAX_CPUS] =
+        core::array::from_fn(|c| percpu::CPUS[c].ticks.load(Ordering::Relaxed));
     let window_ms = 100;
     timer::spin_for_ns(window_ms * 1_000_000);
     let mut all_ticked = true;
     for cpu in percpu::online_cpus() {
         let n = percpu::CPUS[cpu].ticks.load(Ordering::Relaxed) - before[cpu];
-        defmt::info!("cpu {}: {} ticks in {} ms (rate {} Hz)", cpu, n, window_ms, tick::TICK_HZ);
+        defmt::info!(
+            "cpu {}: {} ticks in {} ms (rate {} Hz)",
+            cpu,
+            n,
+            window_ms,
+            tick::TICK_HZ
+        );
         all_ticked &= n > 0;
     }
     check(all_ticked, "timer interrupts on every CPU");

@@ -21,7 +21,11 @@ pub fn start_secondaries(p: &Platform) {
                 Some(conduit) => {
                     let entry = arch::_secondary_psci as *const () as u64;
                     psci::cpu_on(conduit, desc.mpidr, entry, cpu as u64).map_err(|e| {
-                        defmt::error!("cpu {}: PSCI CPU_ON failed: {}", cpu, defmt::Debug2Format(&e))
+                        defmt::error!(
+                            "cpu {}: PSCI CPU_ON failed: {}",
+                            cpu,
+                            defmt::Debug2Format(&e)
+                        )
                     })
                 }
                 None => {
@@ -44,7 +48,11 @@ pub fn start_secondaries(p: &Platform) {
                 core::hint::spin_loop();
             }
             if !CPUS[cpu].online.load(Ordering::Acquire) {
-                defmt::error!("cpu {} (MPIDR {=u64:#x}) did not come online", cpu, desc.mpidr);
+                defmt::error!(
+                    "cpu {} (MPIDR {=u64:#x}) did not come online",
+                    cpu,
+                    desc.mpidr
+                );
             }
         }
     }

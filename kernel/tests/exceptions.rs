@@ -19,11 +19,22 @@ mod tests {
             unsafe { ptr::read_volatile(UNMAPPED_PROBE as *const u64) };
         })
         .expect_err("reading an unmapped address did not fault");
-        assert_eq!(report.class(), esr::ec::DATA_ABORT_SAME, "wrong exception class");
-        assert_eq!(report.far, UNMAPPED_PROBE, "FAR does not name the probed address");
+        assert_eq!(
+            report.class(),
+            esr::ec::DATA_ABORT_SAME,
+            "wrong exception class"
+        );
+        assert_eq!(
+            report.far, UNMAPPED_PROBE,
+            "FAR does not name the probed address"
+        );
         assert!(!esr::is_write(report.esr), "a read was decoded as a write");
         let fsc = esr::fault_status(report.esr);
-        defmt::info!("decoded: {=str}, {=str}", esr::class_name(report.class()), esr::fault_status_name(fsc));
+        defmt::info!(
+            "decoded: {=str}, {=str}",
+            esr::class_name(report.class()),
+            esr::fault_status_name(fsc)
+        );
     }
 
     #[test]
@@ -55,7 +66,10 @@ mod tests {
         let before = exception::TRAPS[cpu].svc.load(Ordering::Relaxed);
         // SAFETY: `svc` enters our vector, which records it and returns.
         unsafe { core::arch::asm!("svc #0x42") };
-        assert_eq!(exception::TRAPS[cpu].svc.load(Ordering::Relaxed), before + 1);
+        assert_eq!(
+            exception::TRAPS[cpu].svc.load(Ordering::Relaxed),
+            before + 1
+        );
         assert_eq!(exception::TRAPS[cpu].last_imm.load(Ordering::Relaxed), 0x42);
     }
 
@@ -65,7 +79,10 @@ mod tests {
         let before = exception::TRAPS[cpu].brk.load(Ordering::Relaxed);
         // SAFETY: the vector steps over the `brk` and returns.
         unsafe { core::arch::asm!("brk #0x7") };
-        assert_eq!(exception::TRAPS[cpu].brk.load(Ordering::Relaxed), before + 1);
+        assert_eq!(
+            exception::TRAPS[cpu].brk.load(Ordering::Relaxed),
+            before + 1
+        );
         assert_eq!(exception::TRAPS[cpu].last_imm.load(Ordering::Relaxed), 0x7);
     }
 

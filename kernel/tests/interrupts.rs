@@ -14,7 +14,8 @@ mod tests {
     #[test]
     fn timer_ticks_on_every_cpu_at_the_configured_rate() {
         let window_ms = 500u64;
-        let before: [u64; percpu::MAX_CPUS] = core::array::from_fn(|c| percpu::CPUS[c].ticks.load(Ordering::Relaxed));
+        let before: [u64; percpu::MAX_CPUS] =
+            core::array::from_fn(|c| percpu::CPUS[c].ticks.load(Ordering::Relaxed));
         let t0 = timer::counter();
         timer::spin_for_ns(window_ms * 1_000_000);
         let elapsed_ms = timer::ticks_to_ns(timer::counter() - t0) / 1_000_000;
@@ -23,7 +24,13 @@ mod tests {
         for cpu in percpu::online_cpus() {
             cpus += 1;
             let n = percpu::CPUS[cpu].ticks.load(Ordering::Relaxed) - before[cpu];
-            defmt::info!("cpu {}: {} ticks in {} ms, expected {}", cpu, n, elapsed_ms, expected);
+            defmt::info!(
+                "cpu {}: {} ticks in {} ms, expected {}",
+                cpu,
+                n,
+                elapsed_ms,
+                expected
+            );
             // Emulation jitter: accept +-30 %.
             assert!(
                 n * 10 >= expected * 7 && n * 10 <= expected * 13,
@@ -56,7 +63,11 @@ mod tests {
         while SGI_SEEN.load(Ordering::SeqCst) != want && timer::counter() < deadline {
             core::hint::spin_loop();
         }
-        assert_eq!(SGI_SEEN.load(Ordering::SeqCst), want, "CPUs that ran the handler (bitmask)");
+        assert_eq!(
+            SGI_SEEN.load(Ordering::SeqCst),
+            want,
+            "CPUs that ran the handler (bitmask)"
+        );
     }
 
     static HELD: AtomicU64 = AtomicU64::new(0);
@@ -75,9 +86,17 @@ mod tests {
         irq::disable(spi);
         irq::gic().set_pending(spi);
         timer::spin_for_ns(20_000_000);
-        assert_eq!(HELD.load(Ordering::SeqCst), 0, "a disabled interrupt was delivered");
+        assert_eq!(
+            HELD.load(Ordering::SeqCst),
+            0,
+            "a disabled interrupt was delivered"
+        );
         irq::enable(spi);
         timer::spin_for_ns(20_000_000);
-        assert_eq!(HELD.load(Ordering::SeqCst), 1, "the pending interrupt was not delivered once enabled");
+        assert_eq!(
+            HELD.load(Ordering::SeqCst),
+            1,
+            "the pending interrupt was not delivered once enabled"
+        );
     }
 }

@@ -18,8 +18,16 @@ mod tests {
     #[test]
     fn every_described_cpu_is_online() {
         let described = platform::get().unwrap().cpus.len();
-        defmt::info!("{} CPUs described, {} online", described, percpu::online_count());
-        assert!(described >= 2, "the platform describes {} CPU(s)", described);
+        defmt::info!(
+            "{} CPUs described, {} online",
+            described,
+            percpu::online_count()
+        );
+        assert!(
+            described >= 2,
+            "the platform describes {} CPU(s)",
+            described
+        );
         assert_eq!(percpu::online_count(), described);
     }
 
@@ -30,14 +38,26 @@ mod tests {
         for cpu in percpu::online_cpus() {
             let rec = &percpu::CPUS[cpu];
             let mpidr = rec.mpidr.load(Ordering::Relaxed) & 0xff_00ff_ffff;
-            assert!(!seen.contains(&mpidr), "cpu {} repeats MPIDR {:#x}", cpu, mpidr);
+            assert!(
+                !seen.contains(&mpidr),
+                "cpu {} repeats MPIDR {:#x}",
+                cpu,
+                mpidr
+            );
             seen[cpu] = mpidr;
             let el = rec.entry_el.load(Ordering::Relaxed);
             assert!((1..=3).contains(&el), "cpu {} entry EL {}", cpu, el);
             let sp = rec.boot_sp.load(Ordering::Relaxed);
             let lo = stacks + cpu as u64 * STACK_SLOT + 4096;
             let hi = stacks + (cpu as u64 + 1) * STACK_SLOT;
-            assert!(sp > lo && sp <= hi, "cpu {} sp {:#x} outside its stack {:#x}..{:#x}", cpu, sp, lo, hi);
+            assert!(
+                sp > lo && sp <= hi,
+                "cpu {} sp {:#x} outside its stack {:#x}..{:#x}",
+                cpu,
+                sp,
+                lo,
+                hi
+            );
         }
         assert_eq!(kernel::arch::current_el(), 1);
     }

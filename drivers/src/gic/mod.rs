@@ -24,7 +24,9 @@ pub struct Acked {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GicError {
     /// No GICv3 redistributor frame carries this CPU's affinity.
-    NoRedistributor { mpidr: u64 },
+    NoRedistributor {
+        mpidr: u64,
+    },
     CpuIndexOutOfRange(usize),
 }
 
@@ -115,7 +117,10 @@ impl Gic {
     /// Makes shared peripheral interrupt `intid` (32 or above) pending, as
     /// if its device had raised it; it is delivered once enabled.
     pub fn set_pending(&self, intid: u32) {
-        assert!(intid >= 32, "set_pending is for SPIs (INTID >= 32), got {intid}");
+        assert!(
+            intid >= 32,
+            "set_pending is for SPIs (INTID >= 32), got {intid}"
+        );
         match self {
             Gic::V2(g) => g.set_pending(intid),
             Gic::V3(g) => g.set_pending(intid),

@@ -102,7 +102,9 @@ impl GicV2 {
             self.gicd.ipriorityr[id].set(DEFAULT_PRIORITY);
             self.gicd.itargetsr[id].set(self.own_mask());
         }
-        self.gicd.ctlr.write(GICD_CTLR::ENABLE_GRP0::SET + GICD_CTLR::ENABLE_GRP1::SET);
+        self.gicd
+            .ctlr
+            .write(GICD_CTLR::ENABLE_GRP0::SET + GICD_CTLR::ENABLE_GRP1::SET);
     }
 
     /// The calling CPU's interface bit (ITARGETSR0..7 are banked and read-only).
@@ -119,9 +121,9 @@ impl GicV2 {
         }
         self.gicc.pmr.write(GICC_PMR::PRIORITY.val(0xff));
         self.gicc.bpr.set(0);
-        self.gicc
-            .ctlr
-            .write(GICC_CTLR::ENABLE_GRP0::SET + GICC_CTLR::ENABLE_GRP1::SET + GICC_CTLR::ACK_CTL::SET);
+        self.gicc.ctlr.write(
+            GICC_CTLR::ENABLE_GRP0::SET + GICC_CTLR::ENABLE_GRP1::SET + GICC_CTLR::ACK_CTL::SET,
+        );
     }
 
     pub fn set_enabled(&self, intid: u32, on: bool) {

@@ -142,9 +142,9 @@ impl GicV3 {
             self.gicd.irouter[id].set(route);
         }
         self.wait_rwp();
-        self.gicd
-            .ctlr
-            .write(GICD_CTLR::ARE_NS::SET + GICD_CTLR::ENABLE_GRP1A::SET + GICD_CTLR::ENABLE_GRP1::SET);
+        self.gicd.ctlr.write(
+            GICD_CTLR::ARE_NS::SET + GICD_CTLR::ENABLE_GRP1A::SET + GICD_CTLR::ENABLE_GRP1::SET,
+        );
         self.wait_rwp();
     }
 
@@ -174,7 +174,9 @@ impl GicV3 {
     }
 
     pub fn init_cpu(&self, cpu: usize, mpidr: u64) -> Result<(), GicError> {
-        let rd_base = self.find_redistributor(mpidr).ok_or(GicError::NoRedistributor { mpidr })?;
+        let rd_base = self
+            .find_redistributor(mpidr)
+            .ok_or(GicError::NoRedistributor { mpidr })?;
         self.rd_base[cpu].store(rd_base, Ordering::Relaxed);
         self.mpidr[cpu].store(mpidr, Ordering::Relaxed);
         // SAFETY: found above for this CPU's affinity.

@@ -54,7 +54,10 @@ pub fn class_name(ec: u8) -> &'static str {
 
 /// True for instruction and data aborts, whose ISS carries a fault status.
 pub fn is_abort(ec: u8) -> bool {
-    matches!(ec, ec::INSTR_ABORT_LOWER | ec::INSTR_ABORT_SAME | ec::DATA_ABORT_LOWER | ec::DATA_ABORT_SAME)
+    matches!(
+        ec,
+        ec::INSTR_ABORT_LOWER | ec::INSTR_ABORT_SAME | ec::DATA_ABORT_LOWER | ec::DATA_ABORT_SAME
+    )
 }
 
 /// The fault status code (DFSC/IFSC) of an abort.

@@ -90,7 +90,11 @@ pub struct TrapCounts {
 }
 
 pub static TRAPS: [TrapCounts; MAX_CPUS] = [const {
-    TrapCounts { svc: AtomicU64::new(0), brk: AtomicU64::new(0), last_imm: AtomicU64::new(0) }
+    TrapCounts {
+        svc: AtomicU64::new(0),
+        brk: AtomicU64::new(0),
+        last_imm: AtomicU64::new(0),
+    }
 }; MAX_CPUS];
 
 /// Runs `f`, and if an abort is taken while it runs on this CPU, skips the
@@ -145,7 +149,13 @@ fn report(frame: &TrapFrame, source: Source, esr: u64, far: u64) {
             ),
         }
     }
-    defmt::error!("  x0 {=u64:#x} x1 {=u64:#x} x29 {=u64:#x} x30 (lr) {=u64:#x}", frame.x[0], frame.x[1], frame.x[29], frame.x[30]);
+    defmt::error!(
+        "  x0 {=u64:#x} x1 {=u64:#x} x29 {=u64:#x} x30 (lr) {=u64:#x}",
+        frame.x[0],
+        frame.x[1],
+        frame.x[29],
+        frame.x[30]
+    );
 }
 
 fn handle_sync(frame: &mut TrapFrame, source: Source) {
@@ -157,13 +167,17 @@ fn handle_sync(frame: &mut TrapFrame, source: Source) {
         ec::SVC64 => {
             // ELR already points after the `svc`.
             TRAPS[cpu].svc.fetch_add(1, Ordering::Relaxed);
-            TRAPS[cpu].last_imm.store(u64::from(esr::iss(esr) & 0xffff), Ordering::Relaxed);
+            TRAPS[cpu]
+                .last_imm
+                .store(u64::from(esr::iss(esr) & 0xffff), Ordering::Relaxed);
             return;
         }
         ec::BRK64 => {
             // ELR points at the `brk`: step over it.
             TRAPS[cpu].brk.fetch_add(1, Ordering::Relaxed);
-            TRAPS[cpu].last_imm.store(u64::from(esr::iss(esr) & 0xffff), Ordering::Relaxed);
+            TRAPS[cpu]
+                .last_imm
+                .store(u64::from(esr::iss(esr) & 0xffff), Ordering::Relaxed);
             frame.elr += 4;
             return;
         }

@@ -66,14 +66,11 @@ pub fn image(args: ImageArgs) -> Result<u8> {
     }
     let ws = Workspace::locate()?;
     let out = args.out.unwrap_or_else(|| ws.target_dir.join("rpi4-sd"));
-    let kernel = build_kernel(
-        &ws,
-        Board::Rpi4,
-        BuildOptions {
-            release: args.release,
-            hardware: true,
-        },
-    )?;
+    let options = BuildOptions {
+        release: args.release,
+        hardware: true,
+    };
+    let kernel = build_kernel(&ws, Board::Rpi4, options)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let img = out.join("kernel8.img");
     std::fs::copy(&kernel.image, &img).with_context(|| format!("writing {}", img.display()))?;

@@ -35,6 +35,11 @@ pub fn lint() -> Result<u8> {
             TARGET,
             "--features",
             &feature,
+            // The kernel's lib and bin are not unit tests (test = false);
+            // `--tests` covers the embedded-test suites.
+            "--lib",
+            "--bins",
+            "--tests",
             "--",
             "-D",
             "warnings",

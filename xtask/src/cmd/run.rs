@@ -46,14 +46,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let dtb = dtb_for(args.board, args.dtb.as_ref())?;
     ensure_qemu()?;
     let ws = Workspace::locate()?;
-    let kernel = build_kernel(
-        &ws,
-        args.board,
-        BuildOptions {
-            release: args.release,
-            hardware: false,
-        },
-    )?;
+    let options = BuildOptions {
+        release: args.release,
+        ..BuildOptions::default()
+    };
+    let kernel = build_kernel(&ws, args.board, options)?;
     let decoder = Arc::new(LogDecoder::from_elf(&kernel.read_elf()?, &ws.root)?);
 
     let mut config = QemuConfig::new(machine, kernel.image.clone());

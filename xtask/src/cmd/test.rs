@@ -158,14 +158,11 @@ fn plan(ws: &Workspace, board: Board, args: &TestArgs) -> Result<Vec<Suite>> {
         None => Cpu::ALL.to_vec(),
     };
     let mut suites = Vec::new();
-    for binary in build_tests(
-        ws,
-        board,
-        BuildOptions {
-            release: args.release,
-            hardware: false,
-        },
-    )? {
+    let options = BuildOptions {
+        release: args.release,
+        ..BuildOptions::default()
+    };
+    for binary in build_tests(ws, board, options)? {
         let elf = binary.read_elf()?;
         let tests = list_tests(&elf)?;
         if tests.is_empty() {

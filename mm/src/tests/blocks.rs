@@ -1,0 +1,152 @@
+//! Block use, splitting and merging; translate and walk; table-page accounting.
+//! Arm ARM (DDI 0487) D8.3 (1 GiB L1 and 2 MiB L2 blocks), D8.16.1 (break-before-make).
+
+use super::*;
+use crate::attrs::{Access, Attributes};
+use crate::descriptor::Level;
+use crate::table::{Constraints, Mapping};
+use core::ops::ControlFlow;
+
+const DATA: Attributes = Attributes::USER_DATA;
+
+#[test]
+fn pages_map_and_translate() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    let mut g = pt.gather();
+    pt.map(range(0x1000, 3 * 4 * KIB), pa(0x8000_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    let t = pt.translate(va(0x2abc)).unwrap();
+    assert_eq!((t.pa, t.level), (pa(0x8000_1abc), Level::L3));
+    assert_eq!(t.attributes(), Some(DATA));
+    assert!(pt.translate(va(0x4000)).is_none());
+    assert!(pt.translate(va(0)).is_none());
+    // Root, L1, L2, L3.
+    assert_eq!(pt.table_pages(), 4);
+    assert!(g.is_empty());
+    flush_release!(pt, g);
+    assert_eq!(read(&mmu, &ctx(&pt), 0x3008), Ok(pa(0x8000_2008)));
+}
+
+#[test]
+fn blocks_used_when_aligned_and_allowed() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    let mut g = pt.gather();
+    // 1 GiB + 2 MiB + 4 KiB, VA and PA 1 GiB aligned: one L1 block, one L2 block, one page.
+    let len = GIB + 2 * MIB + 4 * KIB;
+    pt.map(range(GIB, len), pa(0x1_0000_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    assert_eq!(pt.translate(va(GIB + 5)).unwrap().level, Level::L1);
+    assert_eq!(pt.translate(va(2 * GIB + 5)).unwrap().level, Level::L2);
+    let t = pt.translate(va(2 * GIB + 2 * MIB + 5)).unwrap();
+    assert_eq!((t.level, t.pa), (Level::L3, pa(0x1_0000_0000 + GIB + 2 * MIB + 5)));
+    // Root, L1 table, L2 table (second GiB), L3 table.
+    assert_eq!(pt.table_pages(), 4);
+    let mut leaves = std::vec::Vec::new();
+    pt.walk(range(0, 4 * GIB), |m: &Mapping| {
+        leaves.push((m.va.start.as_u64(), m.level));
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(leaves, [(GIB, Level::L1), (2 * GIB, Level::L2), (2 * GIB + 2 * MIB, Level::L3)]);
+    let _ = g.flush(pt.arch());
+}
+
+#[test]
+fn no_blocks_when_pa_misaligned_or_forbidden() {
+    setup!(mem, mmu, pt, A72, 4 * MIB);
+    let mut g = pt.gather();
+    // PA only 4 KiB aligned: pages, even though VA and length are 2 MiB aligned.
+    pt.map(range(0x20_0000, 2 * MIB), pa(0x8000_1000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    assert_eq!(pt.translate(va(0x20_0000)).unwrap().level, Level::L3);
+    // Forbidden by the constraints.
+    pt.map(range(0x40_0000, 2 * MIB), pa(0x8040_0000), DATA, Constraints::PAGES_ONLY, &mut g).unwrap();
+    assert_eq!(pt.translate(va(0x40_0000)).unwrap().level, Level::L3);
+    // 1 GiB blocks forbidden: 2 MiB blocks instead.
+    pt.map(range(GIB, GIB), pa(GIB), DATA, Constraints::BLOCKS.no_1g_blocks(), &mut g).unwrap();
+    assert_eq!(pt.translate(va(GIB)).unwrap().level, Level::L2);
+    let _ = g.flush(pt.arch());
+}
+
+#[test]
+fn unmap_inside_a_block_splits_it_with_break_before_make() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    let mut g = pt.gather();
+    pt.map(range(0x20_0000, 2 * MIB), pa(0x8020_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    let c = ctx(&pt);
+    assert_eq!(read(&mmu, &c, 0x20_5000), Ok(pa(0x8020_5000))); // TLB now holds the block.
+    let before = mmu.counts();
+    pt.unmap(range(0x20_5000, 4 * KIB), &mut g).unwrap();
+    // The split invalidated the block at once (one by-VA op: a block is one TLB entry).
+    assert_eq!(mmu.counts().va_last_level - before.va_last_level, 1);
+    assert_eq!(pt.translate(va(0x20_4000)).unwrap().level, Level::L3);
+    assert_eq!(pt.translate(va(0x20_4000)).unwrap().pa, pa(0x8020_4000));
+    assert!(pt.translate(va(0x20_5000)).is_none());
+    assert_eq!(pt.translate(va(0x3f_f000)).unwrap().pa, pa(0x803f_f000));
+    flush_release!(pt, g);
+    assert!(translation_fault(read(&mmu, &c, 0x20_5000)));
+    assert_eq!(read(&mmu, &c, 0x20_6000), Ok(pa(0x8020_6000)));
+}
+
+#[test]
+fn protect_inside_a_gib_block_splits_two_levels() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    let mut g = pt.gather();
+    pt.map(range(GIB, GIB), pa(GIB), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    let tables = pt.table_pages();
+    let ro = DATA.with_access(Access::Read);
+    pt.protect(range(GIB + 2 * MIB + 4 * KIB, 4 * KIB), ro, &mut g).unwrap();
+    assert_eq!(pt.table_pages(), tables + 2);
+    assert_eq!(pt.translate(va(GIB)).unwrap().level, Level::L2);
+    let t = pt.translate(va(GIB + 2 * MIB + 4 * KIB)).unwrap();
+    assert_eq!((t.level, t.attributes()), (Level::L3, Some(ro)));
+    assert_eq!(pt.translate(va(GIB + 2 * MIB)).unwrap().attributes(), Some(DATA));
+    flush_release!(pt, g);
+}
+
+#[test]
+fn page_by_page_map_merges_into_a_block() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    let c = ctx(&pt);
+    for k in 0..512u64 {
+        let mut g = pt.gather();
+        pt.map(range(0x20_0000 + k * 4 * KIB, 4 * KIB), pa(0x8020_0000 + k * 4 * KIB), DATA, Constraints::BLOCKS, &mut g)
+            .unwrap();
+        // Touch each page: the TLB holds 4 KiB entries when the merge comes.
+        read(&mmu, &c, 0x20_0000 + k * 4 * KIB).unwrap();
+        if k < 511 {
+            assert!(g.is_empty());
+        } else {
+            assert_eq!(g.table_pages(), 1, "the L3 table goes to the gather, not the allocator");
+        }
+        flush_release!(pt, g);
+    }
+    let t = pt.translate(va(0x20_1234)).unwrap();
+    assert_eq!((t.level, t.pa), (Level::L2, pa(0x8020_1234)));
+    assert_eq!(pt.table_pages(), 3);
+    // No stale 4 KiB entry overlaps the new block (that would be a TLB conflict).
+    assert_eq!(read(&mmu, &c, 0x20_1234), Ok(pa(0x8020_1234)));
+    assert_eq!(read(&mmu, &c, 0x3f_f000), Ok(pa(0x803f_f000)));
+}
+
+#[test]
+fn no_merge_when_not_contiguous() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    let mut g = pt.gather();
+    pt.map(range(0x20_0000, 2 * MIB - 4 * KIB), pa(0x8020_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    // The last page points elsewhere: the table stays.
+    pt.map(range(0x3f_f000, 4 * KIB), pa(0x9000_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    assert_eq!(pt.translate(va(0x3f_f000)).unwrap().level, Level::L3);
+    assert!(g.is_empty());
+}
+
+#[test]
+fn destroy_returns_every_frame() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    let start = pt.frames_mut().stats().free + 1; // + the root
+    let mut g = pt.gather();
+    pt.map(range(0x1000, 3 * GIB), pa(0x1000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(range(0x7f00_0000_0000, 8 * KIB), pa(0x2000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    let _ = g.flush(pt.arch());
+    let mut g = pt.gather();
+    let (_, arch, mut frames) = pt.destroy(&mut g);
+    g.flush(arch).release(&mut frames).unwrap();
+    assert_eq!(frames.stats().free, start);
+}
