@@ -12,11 +12,13 @@ use anyhow::{Context, Result};
 use defmt_decoder::{DecodeError, Encoding, Frame, Locations, StreamDecoder, Table};
 
 use crate::rzcobs::{self, Splitter};
+use crate::symbols::Symbols;
 
 /// What the host knows about one binary's log statements.
 pub struct LogDecoder {
     table: Option<Table>,
     locations: Locations,
+    symbols: Symbols,
     /// Paths under this folder are shown relative to it.
     root: String,
 }
@@ -36,6 +38,7 @@ impl LogDecoder {
         Ok(LogDecoder {
             table,
             locations,
+            symbols: Symbols::from_elf(elf),
             root,
         })
     }
@@ -78,7 +81,7 @@ impl LogDecoder {
         format_line(
             timestamp.as_deref(),
             level,
-            &frame.display_message().to_string(),
+            &self.symbols.annotate(&frame.display_message().to_string()),
             location.as_deref(),
             color,
         )
@@ -305,6 +308,7 @@ mod tests {
         let decoder = LogDecoder {
             table: None,
             locations: Locations::new(),
+            symbols: Symbols::default(),
             root: "/".into(),
         };
         let mut stream = decoder.stream(false);

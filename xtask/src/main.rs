@@ -14,6 +14,7 @@ mod qemu;
 mod raw_image;
 mod report;
 mod rzcobs;
+mod symbols;
 mod testlist;
 mod tools;
 mod verdict;
