@@ -127,7 +127,12 @@ fn report_devices(p: &platform::Platform) {
         if count == 1 {
             defmt::info!("device {=str} at {=u64:#x}", compatible, base);
         } else {
-            defmt::info!("device {=str} x{} (first at {=u64:#x})", compatible, count, base);
+            defmt::info!(
+                "device {=str} x{} (first at {=u64:#x})",
+                compatible,
+                count,
+                base
+            );
         }
     }
 }

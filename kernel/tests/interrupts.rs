@@ -99,4 +99,69 @@ mod tests {
             "the pending interrupt was not delivered once enabled"
         );
     }
+
+    static CLOBBERED: AtomicU64 = AtomicU64::new(0);
+    fn clobber_fp_simd(_intid: u32) {
+        // SAFETY: overwrites FP/SIMD registers the compiler is told about.
+        unsafe {
+            core::arch::asm!(
+                "movi v0.16b, #0xee",
+                "movi v15.16b, #0xee",
+                "movi v31.16b, #0xee",
+                out("v0") _,
+                out("v15") _,
+                out("v31") _,
+            )
+        };
+        CLOBBERED.store(1, Ordering::SeqCst);
+    }
+
+    /// An interrupt handler that uses FP/SIMD registers must not corrupt
+    /// the ones of the code it interrupted (the vectors save q0-q31).
+    #[test]
+    fn fp_simd_registers_survive_an_interrupt() {
+        const SGI: u32 = 3;
+        const PATTERN: u64 = 0x0123_4567_89ab_cdef;
+        irq::register(SGI, clobber_fp_simd);
+        let flags = arch::irq_save();
+        irq::send_sgi(SGI, arch::cpu_id());
+        let (v0, v15_high, v31_high): (u64, u64, u64);
+        // SAFETY: fills three vector registers, takes the pending SGI with
+        // IRQs briefly unmasked, then reads the registers back.
+        unsafe {
+            core::arch::asm!(
+                "dup v0.2d, {p}",
+                "dup v15.2d, {p}",
+                "dup v31.2d, {p}",
+                "msr daifclr, #2",
+                "isb",
+                "2: ldr {t}, [{flag}]",
+                "cbz {t}, 2b",
+                "msr daifset, #2",
+                "fmov {r0}, d0",
+                "mov {r15}, v15.d[1]",
+                "mov {r31}, v31.d[1]",
+                p = in(reg) PATTERN,
+                flag = in(reg) CLOBBERED.as_ptr(),
+                t = out(reg) _,
+                r0 = out(reg) v0,
+                r15 = out(reg) v15_high,
+                r31 = out(reg) v31_high,
+                out("v0") _,
+                out("v15") _,
+                out("v31") _,
+            )
+        };
+        arch::irq_restore(flags);
+        assert_eq!(
+            CLOBBERED.load(Ordering::SeqCst),
+            1,
+            "the SGI handler did not run"
+        );
+        assert_eq!(
+            [v0, v15_high, v31_high],
+            [PATTERN; 3],
+            "FP/SIMD registers corrupted by an interrupt"
+        );
+    }
 }

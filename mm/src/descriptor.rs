@@ -508,7 +508,7 @@ mod tests {
     fn level_geometry() {
         assert_eq!(Level::L1.size(), 1 << 30);
         assert_eq!(Level::L2.size(), 2 << 20);
-        assert_eq!(Level::L3.index(0x1234_5678_9000), 0x89);
+        assert_eq!(Level::L3.index(0x1234_5678_9000), 0x189);
         assert_eq!(Level::L0.index(0xFFFF_FFFF_FFFF), 511);
         assert_eq!(Level::L3.next(), None);
     }

@@ -14,7 +14,13 @@ pub struct TrapFrame {
     pub elr: u64,
     pub spsr: u64,
     pub sp_el0: u64,
+    /// q0-q31 of the interrupted code.
+    pub q: [u128; 32],
+    pub fpsr: u64,
+    pub fpcr: u64,
 }
+
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 8 * 34 + 16 * 32 + 16);
 
 /// Which of the 16 vectors was taken: (source, type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]

@@ -123,8 +123,10 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             } else {
                 self.unmap_level(child, next, off, sub_end, pool, gather);
                 if self.table(child).is_empty() {
+                    // Entries outside [off, sub_end) were already invalid (and flushed): any
+                    // VA of the span drops the walk-cache copy of this table descriptor.
                     t.set(i, Descriptor::INVALID);
-                    gather.note_table(self.va_range(base, base + size), child, self.has_global);
+                    gather.note_table(self.va_range(off, sub_end), child, self.has_global);
                     self.table_pages -= 1;
                 }
             }

@@ -160,9 +160,10 @@ fn ttl_hint_is_honoured_strictly_by_the_model() {
 }
 
 #[test]
-fn merge_without_break_before_make_would_conflict_negative_control() {
-    // With TLBIs dropped, the merge's block lands next to stale 4 KiB entries: the model
-    // reports the TLB conflict that real hardware may raise.
+fn merge_with_a_too_narrow_tlbi_conflicts_negative_control() {
+    // The merge's break-before-make TLBI is dropped; a later TLBI covers one page only. The
+    // new 2 MiB block then sits next to a stale 4 KiB entry: the model reports the TLB
+    // conflict real hardware may raise.
     setup!(mem, mmu, pt, A72, 1 * MIB);
     let c = ctx(&pt);
     let mut g = pt.gather();
@@ -170,10 +171,26 @@ fn merge_without_break_before_make_would_conflict_negative_control() {
     read(&mmu, &c, 0x20_0000).unwrap();
     mmu.set_drop_invalidations(true);
     pt.map(range(0x3f_f000, 4 * KIB), pa(0x803f_f000), DATA, Constraints::BLOCKS, &mut g).unwrap();
-    assert_eq!(pt.translate(va(0x20_0000)).unwrap().level, Level::L2);
-    read(&mmu, &c, 0x21_0000).unwrap(); // fills the new block entry
-    assert_eq!(read(&mmu, &c, 0x20_0000).unwrap_err().kind, FaultKind::TlbConflict);
     mmu.set_drop_invalidations(false);
+    assert_eq!(pt.translate(va(0x20_0000)).unwrap().level, Level::L2);
+    mmu.invalidate_va(VaOperand::new(pt.asid(), va(0x21_0000), None), false);
+    read(&mmu, &c, 0x21_0000).unwrap(); // walks the new block into the TLB
+    assert_eq!(read(&mmu, &c, 0x20_0000).unwrap_err().kind, FaultKind::TlbConflict);
+    let _ = g.flush(pt.arch());
+}
+
+#[test]
+fn merge_with_its_tlbi_has_no_conflict() {
+    // The same sequence with the merge's own invalidation in place.
+    setup!(mem, mmu, pt, A72, 1 * MIB);
+    let c = ctx(&pt);
+    let mut g = pt.gather();
+    pt.map(range(0x20_0000, 2 * MIB - 4 * KIB), pa(0x8020_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    read(&mmu, &c, 0x20_0000).unwrap();
+    pt.map(range(0x3f_f000, 4 * KIB), pa(0x803f_f000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    mmu.invalidate_va(VaOperand::new(pt.asid(), va(0x21_0000), None), false);
+    read(&mmu, &c, 0x21_0000).unwrap();
+    assert_eq!(read(&mmu, &c, 0x20_0000), Ok(pa(0x8020_0000)));
     let _ = g.flush(pt.arch());
 }
 
