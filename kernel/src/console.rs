@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use drivers::pl011::Pl011;
 
 // SAFETY: the board description names the PL011 that only this module drives.
-static UART: Pl011 = unsafe { Pl011::new(BOARD.uart.base as usize) };
+static UART: Pl011 = unsafe { Pl011::new(crate::mem::phys_to_virt(BOARD.uart.base)) };
 
 pub fn init() {
     UART.init(BOARD.uart_clock_hz);

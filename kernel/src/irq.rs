@@ -1,5 +1,5 @@
 //! Interrupt routing: the GIC found at boot and a table of handlers by INTID.
-use crate::{arch, percpu};
+use crate::{arch, mem::phys_to_virt, percpu};
 use boards::GicDefaults;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use drivers::gic::{v2::GicV2, v3::GicV3, Gic};
@@ -25,8 +25,12 @@ pub fn init(gic: GicDefaults) -> &'static Gic {
         // name this machine's GIC, which only this module drives.
         let g = unsafe {
             match gic {
-                GicDefaults::V2 { gicd, gicc } => Gic::V2(GicV2::new(gicd as usize, gicc as usize)),
-                GicDefaults::V3 { gicd, gicr } => Gic::V3(GicV3::new(gicd as usize, gicr as usize)),
+                GicDefaults::V2 { gicd, gicc } => {
+                    Gic::V2(GicV2::new(phys_to_virt(gicd), phys_to_virt(gicc)))
+                }
+                GicDefaults::V3 { gicd, gicr } => {
+                    Gic::V3(GicV3::new(phys_to_virt(gicd), phys_to_virt(gicr)))
+                }
             }
         };
         g.init_distributor();

@@ -7,6 +7,7 @@ pub mod arch;
 pub mod console;
 pub mod exit;
 pub mod irq;
+pub mod mem;
 pub mod percpu;
 pub mod platform;
 pub mod selfcheck;

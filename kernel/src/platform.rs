@@ -92,7 +92,7 @@ pub fn init(dtb: u64) -> &'static Platform {
             // SAFETY: the loader's x0 points at a DTB in RAM that nothing
             // overwrites (it lies outside the kernel image and is reserved
             // from the frame allocator); `from_ptr` checks the header magic.
-            match unsafe { Fdt::from_ptr(dtb as *const u8) } {
+            match unsafe { Fdt::from_ptr(crate::mem::phys_to_virt(dtb) as *const u8) } {
                 Ok(fdt) => return from_fdt(&fdt, dtb),
                 // QEMU raspi4b without `-dtb` passes its ATAG list (0x100).
                 Err(e) => defmt::warn!(

@@ -1,7 +1,7 @@
 //! Secondary CPU bring-up: PSCI `CPU_ON` or spin-table release, then each CPU
 //! sets up its vectors, GIC interface and tick and reports in.
 use crate::{
-    arch, irq,
+    arch, irq, mem,
     percpu::{self, CPUS},
     platform::{EnableMethod, Platform},
     tick,
@@ -19,7 +19,7 @@ pub fn start_secondaries(p: &Platform) {
         let started = match desc.method {
             EnableMethod::Psci => match p.psci {
                 Some(conduit) => {
-                    let entry = arch::_secondary_psci as *const () as u64;
+                    let entry = mem::fn_phys(arch::_secondary_psci);
                     psci::cpu_on(conduit, desc.mpidr, entry, cpu as u64).map_err(|e| {
                         defmt::error!(
                             "cpu {}: PSCI CPU_ON failed: {}",
@@ -34,7 +34,7 @@ pub fn start_secondaries(p: &Platform) {
                 }
             },
             EnableMethod::SpinTable { release_addr } => {
-                release_spin_table(release_addr, arch::_secondary_spin as *const () as u64);
+                release_spin_table(release_addr, mem::fn_phys(arch::_secondary_spin));
                 Ok(())
             }
             EnableMethod::None => {
@@ -61,7 +61,10 @@ pub fn start_secondaries(p: &Platform) {
 fn release_spin_table(slot: u64, entry: u64) {
     // SAFETY: the spin-table slot is firmware memory reserved for exactly
     // this hand-off; the waiting CPU reads it once it sees the event.
-    unsafe { core::ptr::write_volatile(slot as *mut u64, entry) };
+    unsafe { core::ptr::write_volatile(mem::phys_to_virt(slot) as *mut u64, entry) };
+    // The waiting CPU polls with its MMU and caches off.
+    // SAFETY: cleaning a cache line to the point of coherency has no other effect.
+    unsafe { core::arch::asm!("dc cvac, {p}", p = in(reg) mem::phys_to_virt(slot)) };
     aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
     aarch64_cpu::asm::sev();
 }

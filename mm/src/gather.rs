@@ -4,7 +4,7 @@
 //! to the allocator before the invalidation that covers it has completed.
 
 use crate::addr::{PhysAddr, PhysRange, VaRange, VirtAddr, PAGE_SIZE};
-use crate::descriptor::Level;
+use crate::descriptor::{Descriptor, Level};
 use crate::frame::{Frame, FrameSource, FreeError};
 use crate::phys::PhysMem;
 use crate::tlb::{invalidate, Asid, Invalidation, Plan, TlbMaintenance};
@@ -36,6 +36,30 @@ impl PageList {
     }
 }
 
+/// Unlinked subtrees kept by their root only, so unmapping a large range touches no page
+/// below the roots; more roots than this are flattened into the page list.
+const SUBTREE_SLOTS: usize = 8;
+
+/// Table pages under one unlinked root (root included), freed bottom-up at release.
+fn for_each_table_page<M: PhysMem>(mem: &M, root: PhysAddr, level: Level, f: &mut impl FnMut(PhysAddr)) {
+    if let Some(next) = level.next() {
+        for i in 0..512 {
+            let d = Descriptor::from_bits(mem.read_word(root, i));
+            if d.is_table(level) {
+                for_each_table_page(mem, d.output_address(), next, f);
+            }
+        }
+    }
+    f(root);
+}
+
+#[derive(Debug, Default)]
+struct Subtrees {
+    roots: [(PhysAddr, Option<Level>); SUBTREE_SLOTS],
+    len: usize,
+    pages: u64,
+}
+
 /// Accumulated invalidation: the union of everything that changed.
 #[derive(Copy, Clone, Debug)]
 struct Pending {
@@ -58,6 +82,7 @@ pub struct Gather<M: PhysMem> {
     mem: M,
     asid: Asid,
     pending: Option<Pending>,
+    subtrees: Subtrees,
     tables: PageList,
     log: PageList,
     log_tail_used: u64,
@@ -71,6 +96,7 @@ impl<M: PhysMem> Gather<M> {
             mem,
             asid,
             pending: None,
+            subtrees: Subtrees::default(),
             tables: PageList::default(),
             log: PageList::default(),
             log_tail_used: 0,
@@ -97,12 +123,12 @@ impl<M: PhysMem> Gather<M> {
 
     /// Table pages waiting for release.
     pub fn table_pages(&self) -> u64 {
-        self.tables.len
+        self.tables.len + self.subtrees.pages
     }
 
     /// Whether nothing is pending and nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.pending.is_none() && self.tables.len == 0 && self.log.len == 0 && self.spare.len == 0
+        self.pending.is_none() && self.table_pages() == 0 && self.log.len == 0 && self.spare.len == 0
     }
 
     fn note(&mut self, range: VaRange, stride: Level, level: Option<Level>, leaf_only: bool, global: bool) {
@@ -125,10 +151,28 @@ impl<M: PhysMem> Gather<M> {
         self.note(range, level, Some(level), true, global);
     }
 
-    /// The table page `table`, which translated `range`, was unlinked.
-    pub(crate) fn note_table(&mut self, range: VaRange, table: PhysAddr, global: bool) {
+    /// The table `root` at `level`, which translated `range`, was unlinked with the `pages`
+    /// table pages below and including it. Its contents are left as they are: a walker that
+    /// still holds a stale walk-cache entry for it reads what it read before.
+    pub(crate) fn note_table(&mut self, range: VaRange, root: PhysAddr, level: Level, pages: u64, global: bool) {
         self.note(range, Level::L3, None, false, global);
-        self.tables.push(&self.mem, table);
+        let st = &mut self.subtrees;
+        if st.len < SUBTREE_SLOTS {
+            st.roots[st.len] = (root, Some(level));
+            st.len += 1;
+            st.pages += pages;
+            return;
+        }
+        // Children first: linking a page overwrites its entry 0 (with an invalid encoding).
+        let (mem, tables) = (&self.mem, &mut self.tables);
+        let mut pages_seen = 0;
+        let mut list = core::mem::take(tables);
+        for_each_table_page(mem, root, level, &mut |p| {
+            list.push(mem, p);
+            pages_seen += 1;
+        });
+        *tables = list;
+        debug_assert_eq!(pages_seen, pages);
     }
 
     /// Log pages needed before `extents` more owned extents can be logged.
@@ -174,6 +218,7 @@ impl<M: PhysMem> Gather<M> {
         Flushed {
             range: inv.map(|i| i.range),
             plan,
+            subtrees: core::mem::take(&mut self.subtrees),
             tables: core::mem::take(&mut self.tables),
             log: core::mem::take(&mut self.log),
             spare: core::mem::take(&mut self.spare),
@@ -189,6 +234,7 @@ pub struct Flushed<M: PhysMem> {
     mem: M,
     range: Option<VaRange>,
     plan: Plan,
+    subtrees: Subtrees,
     tables: PageList,
     log: PageList,
     spare: PageList,
@@ -267,6 +313,12 @@ impl<M: PhysMem> Flushed<M> {
             while let Some(p) = list.pop(&self.mem) {
                 report.log_pages += give(frames, p) as u64;
             }
+        }
+        for &(root, level) in &self.subtrees.roots[..self.subtrees.len] {
+            let level = level.expect("a recorded root");
+            let mut freed = 0;
+            for_each_table_page(&self.mem, root, level, &mut |p| freed += give(frames, p) as u64);
+            report.tables += freed;
         }
         while let Some(t) = self.tables.pop(&self.mem) {
             report.tables += give(frames, t) as u64;

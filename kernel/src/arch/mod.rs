@@ -63,8 +63,3 @@ pub fn irq_enable() {
 pub fn wait_for_interrupt() {
     aarch64_cpu::asm::wfi();
 }
-
-/// Physical address of a symbol's first byte (the MMU is off: VA == PA).
-pub fn symbol_addr<T>(sym: &T) -> u64 {
-    sym as *const T as u64
-}

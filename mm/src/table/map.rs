@@ -185,7 +185,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         invalidate(&self.arch, &inv);
         parent.set(i, Descriptor::from_bits(Descriptor::leaf_bits(level, block_pa, attr)));
         // The IOTLB may still hold the old table: it is freed only after the gather's flush.
-        gather.note_table(range, child_pa, global);
+        gather.note_table(range, child_pa, child_level, 1, global);
         self.table_pages -= 1;
     }
 }

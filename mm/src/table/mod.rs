@@ -253,7 +253,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     pub fn destroy(mut self, gather: &mut Gather<M>) -> (M, A, F) {
         let all = self.region.range();
         self.unmap(all, gather).expect("unmapping the whole region needs no frames");
-        gather.note_table(all, self.root, self.has_global);
+        gather.note_table(all, self.root, Level::L0, 1, self.has_global);
         (self.mem, self.arch, self.frames)
     }
 
@@ -335,6 +335,18 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         visit: &mut V,
     ) -> ControlFlow<()> {
         let t = self.table(table);
+        if level == Level::L3 {
+            let first = level.index(s);
+            let table_base = s & !(Level::L2.size() - 1);
+            for i in first..first + ((e - s) / PAGE_SIZE) as usize {
+                let d = t.get(i);
+                if d.bits() & 0b11 == 0b11 {
+                    let v = table_base + i as u64 * PAGE_SIZE;
+                    visit(&Mapping { va: self.va_range(v, v + PAGE_SIZE), pa: d.output_address(), level, descriptor: d })?;
+                }
+            }
+            return ControlFlow::Continue(());
+        }
         let size = level.size();
         let mut off = s;
         while off < e {

@@ -100,7 +100,14 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         let t = self.table(table);
         let size = level.size();
         let (mut changed, mut broken) = (Span::default(), Span::default());
-        let mut off = s;
+        if level == Level::L3 {
+            let first = level.index(s);
+            for i in first..first + ((e - s) >> PAGE_SHIFT) as usize {
+                let d = t.get(i);
+                self.protect_leaf(t, i, d, attr, &mut changed, &mut broken);
+            }
+        }
+        let mut off = if level == Level::L3 { e } else { s };
         while off < e {
             let i = level.index(off);
             let base = off & !(size - 1);
@@ -113,16 +120,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
                 let next = level.next().expect("tables above L3");
                 self.protect_level(d.output_address(), next, off, sub_end, attr, pool, gather);
             } else {
-                let new = with_attrs(d, attr);
-                let global = d.is_global() || new.is_global();
-                if d.needs_break_before_make(new) {
-                    // Break: VALID cleared, the rest kept so the make pass can rebuild it.
-                    t.set(i, Descriptor::from_bits(d.bits() & !1));
-                    broken.add(i, global);
-                } else if new != d {
-                    t.set(i, new);
-                    changed.add(i, global);
-                }
+                self.protect_leaf(t, i, d, attr, &mut changed, &mut broken);
             }
             off = sub_end;
         }
@@ -140,6 +138,24 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             self.make(t, &broken, attr);
             // Secondary TLBs learn of the change through the gather.
             gather.note_leaves(range, level, broken.global);
+        }
+    }
+
+    /// New attributes for one fully covered leaf: in place, or the "break" half of
+    /// break-before-make (VALID cleared, the rest kept so the make pass can rebuild it).
+    #[inline]
+    fn protect_leaf(&self, t: TableRef, i: usize, d: Descriptor, attr: u64, changed: &mut Span, broken: &mut Span) {
+        let new = with_attrs(d, attr);
+        if new == d {
+            return;
+        }
+        let global = d.is_global() || new.is_global();
+        if d.needs_break_before_make(new) {
+            t.set(i, Descriptor::from_bits(d.bits() & !1));
+            broken.add(i, global);
+        } else {
+            t.set(i, new);
+            changed.add(i, global);
         }
     }
 

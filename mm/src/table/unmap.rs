@@ -126,7 +126,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
                     // Entries outside [off, sub_end) were already invalid (and flushed): any
                     // VA of the span drops the walk-cache copy of this table descriptor.
                     t.set(i, Descriptor::INVALID);
-                    gather.note_table(self.va_range(off, sub_end), child, self.has_global);
+                    gather.note_table(self.va_range(off, sub_end), child, next, 1, self.has_global);
                     self.table_pages -= 1;
                 }
             }
@@ -166,27 +166,36 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         }
     }
 
-    /// Hands an unlinked table and everything below it to the gather, logging owned leaves.
+    /// Hands an unlinked table and everything below it to the gather (by its root only).
     fn unlink_subtree(&mut self, table: PhysAddr, level: Level, base: u64, gather: &mut Gather<M>) {
+        let pages = self.scan_subtree(table, level, gather);
+        let range = self.va_range(base, base + level.size() * ENTRIES as u64);
+        gather.note_table(range, table, level, pages, self.has_global);
+        self.table_pages -= pages;
+    }
+
+    /// Counts the table pages of a subtree and logs its owned leaves. L3 tables are not read
+    /// unless the table maps owned frames.
+    fn scan_subtree(&mut self, table: PhysAddr, level: Level, gather: &mut Gather<M>) -> u64 {
+        if level == Level::L3 && self.owned_pages == 0 {
+            return 1;
+        }
         let t = self.table(table);
         let size = level.size();
-        if level != Level::L3 || self.owned_pages > 0 {
-            for i in 0..ENTRIES {
-                let d = t.get(i);
-                if !d.is_valid() {
-                    continue;
-                }
-                let at = base + i as u64 * size;
-                if d.is_table(level) {
-                    self.unlink_subtree(d.output_address(), level.next().expect("tables above L3"), at, gather);
-                } else if d.is_owned() {
-                    gather.log_owned(d.output_address(), size);
-                    self.owned_pages -= size >> PAGE_SHIFT;
-                }
+        let mut pages = 1;
+        for i in 0..ENTRIES {
+            let d = t.get(i);
+            if !d.is_valid() {
+                continue;
+            }
+            if d.is_table(level) {
+                pages += self.scan_subtree(d.output_address(), level.next().expect("tables above L3"), gather);
+            } else if d.is_owned() {
+                gather.log_owned(d.output_address(), size);
+                self.owned_pages -= size >> PAGE_SHIFT;
             }
         }
-        gather.note_table(self.va_range(base, base + size * ENTRIES as u64), table, self.has_global);
-        self.table_pages -= 1;
+        pages
     }
 
     /// Replaces the block `d` (entry `i` of the level `level` table `t`, at offset `base`) by a
