@@ -33,30 +33,53 @@ fn time(times: &mut Times, name: &'static str, pages: u64, f: impl FnOnce()) {
 /// First VA (= PA): 1 GiB for pages; 1 GiB + 2 MiB with blocks, so the work is 512 2 MiB
 /// blocks across two L2 tables rather than one 1 GiB block.
 fn base(blocks: bool) -> u64 {
-    if blocks { BASE + (2 << 20) } else { BASE }
+    if blocks {
+        BASE + (2 << 20)
+    } else {
+        BASE
+    }
 }
 
-fn ours(times: &mut Times, blocks: bool) {
+fn ours(times: &mut Times, blocks: bool) -> mm::model::TlbiCounts {
     let base = base(blocks);
     let mem = HostMem::new(PhysAddr::new(0x8_0000_0000), 8 << 20);
-    let tlb = CountingTlb::new(TlbCaps { range_ops: true, ttl_hint: true });
+    let tlb = CountingTlb::new(TlbCaps {
+        range_ops: true,
+        ttl_hint: true,
+    });
     let mut bitmap = vec![0u64; 64];
     let frames = FrameAllocator::new(&mem, &mut bitmap, &[mem.range()], &[]).unwrap();
     let mut pt = PageTable::new(&mem, &tlb, frames, VaRegion::Lower, Asid::new(1)).unwrap();
     let range = VaRange::new(VirtAddr::new(base), VirtAddr::new(base + LEN));
-    let cons = if blocks { Constraints::BLOCKS } else { Constraints::PAGES_ONLY };
+    let cons = if blocks {
+        Constraints::BLOCKS
+    } else {
+        Constraints::PAGES_ONLY
+    };
     let sfx = if blocks { "blocks" } else { "4k" };
     let n = |s: &str| -> &'static str { Box::leak(format!("{s}_{sfx}").into_boxed_str()) };
 
     time(times, n("map"), PAGES, || {
         let mut g = pt.gather();
-        pt.map(range, PhysAddr::new(base), Attributes::KERNEL_DATA, cons, &mut g).unwrap();
+        pt.map(
+            range,
+            PhysAddr::new(base),
+            Attributes::KERNEL_DATA,
+            cons,
+            &mut g,
+        )
+        .unwrap();
         g.flush(pt.arch()).release(pt.frames_mut()).unwrap();
     });
     time(times, n("translate"), PAGES, || {
         let mut sum = 0u64;
         for p in 0..PAGES {
-            sum = sum.wrapping_add(pt.translate(VirtAddr::new(base + p * 4096)).unwrap().pa.as_u64());
+            sum = sum.wrapping_add(
+                pt.translate(VirtAddr::new(base + p * 4096))
+                    .unwrap()
+                    .pa
+                    .as_u64(),
+            );
         }
         black_box(sum);
     });
@@ -71,7 +94,8 @@ fn ours(times: &mut Times, blocks: bool) {
     });
     time(times, n("protect"), PAGES, || {
         let mut g = pt.gather();
-        pt.protect(range, Attributes::KERNEL_RODATA, &mut g).unwrap();
+        pt.protect(range, Attributes::KERNEL_RODATA, &mut g)
+            .unwrap();
         g.flush(pt.arch()).release(pt.frames_mut()).unwrap();
     });
     time(times, n("unmap"), PAGES, || {
@@ -80,17 +104,7 @@ fn ours(times: &mut Times, blocks: bool) {
         g.flush(pt.arch()).release(pt.frames_mut()).unwrap();
     });
     assert_eq!(pt.table_pages(), 1);
-    let c = tlb.counts();
-    if times.get(n("map")).map_or(0, Vec::len) == 1 {
-        println!(
-            "tlb impl=ours variant={sfx} tlbi_total={} range_ops={} asid_ops={} dsb_ishst={} dsb_ish={}",
-            c.va + c.va_last_level + c.range + c.range_last_level + c.asid + c.all,
-            c.range + c.range_last_level,
-            c.asid,
-            c.dsb_ishst,
-            c.dsb_ish
-        );
-    }
+    tlb.counts()
 }
 
 fn theirs(times: &mut Times, blocks: bool) {
@@ -103,20 +117,31 @@ fn theirs(times: &mut Times, blocks: bool) {
         | El1Attributes::ATTRIBUTE_INDEX_0
         | El1Attributes::PXN
         | El1Attributes::UXN;
-    let cons = if blocks { TheirConstraints::empty() } else { TheirConstraints::NO_BLOCK_MAPPINGS };
+    let cons = if blocks {
+        TheirConstraints::empty()
+    } else {
+        TheirConstraints::NO_BLOCK_MAPPINGS
+    };
     let sfx = if blocks { "blocks" } else { "4k" };
     let n = |s: &str| -> &'static str { Box::leak(format!("{s}_{sfx}").into_boxed_str()) };
 
-    time(times, n("map"), PAGES, || idmap.map_range_with_constraints(&region, flags, cons).unwrap());
+    time(times, n("map"), PAGES, || {
+        idmap
+            .map_range_with_constraints(&region, flags, cons)
+            .unwrap()
+    });
     time(times, n("translate"), PAGES, || {
         let mut sum = 0usize;
         for p in 0..PAGES {
             let v = (base + p * 4096) as usize;
             idmap
-                .walk_range(&MemoryRegion::new(v, v + 4096), &mut |r: &MemoryRegion, d, _| {
-                    sum = sum.wrapping_add(d.output_address().0 + (r.start().0 & 0xfff));
-                    Ok::<(), ()>(())
-                })
+                .walk_range(
+                    &MemoryRegion::new(v, v + 4096),
+                    &mut |r: &MemoryRegion, d, _| {
+                        sum = sum.wrapping_add(d.output_address().0 + (r.start().0 & 0xfff));
+                        Ok::<(), ()>(())
+                    },
+                )
                 .unwrap();
         }
         black_box(sum);
@@ -132,7 +157,11 @@ fn theirs(times: &mut Times, blocks: bool) {
         black_box(sum);
     });
     time(times, n("protect"), PAGES, || {
-        idmap.modify_range(&region, &|_, d| d.modify_flags(El1Attributes::READ_ONLY, El1Attributes::empty())).unwrap();
+        idmap
+            .modify_range(&region, &|_, d| {
+                d.modify_flags(El1Attributes::READ_ONLY, El1Attributes::empty())
+            })
+            .unwrap();
     });
     time(times, n("unmap"), PAGES, || {
         idmap.map_range(&region, El1Attributes::empty()).unwrap();
@@ -151,8 +180,19 @@ fn main() {
     let (mut a, mut b) = (Times::new(), Times::new());
     // One warm-up pair, not counted.
     for blocks in [false, true] {
-        ours(&mut Times::new(), blocks);
+        let c = ours(&mut Times::new(), blocks);
         theirs(&mut Times::new(), blocks);
+        println!(
+            "tlb impl=ours variant={} tlbi={} range_ops={} asid_ops={} all_ops={} dsb_ishst={} dsb_ish={} isb={}",
+            if blocks { "blocks" } else { "4k" },
+            c.tlbis(),
+            c.range + c.range_last_level,
+            c.asid,
+            c.all,
+            c.dsb_ishst,
+            c.dsb_ish,
+            c.isb
+        );
     }
     for run in 0..RUNS {
         for blocks in [false, true] {
@@ -161,7 +201,7 @@ fn main() {
                 theirs(&mut b, blocks);
             } else {
                 theirs(&mut b, blocks);
-                ours(&mut a, blocks);
+                let _ = ours(&mut a, blocks);
             }
         }
     }
@@ -172,7 +212,11 @@ fn main() {
             let (ao, bo) = (&a[name.as_str()], &b[name.as_str()]);
             for (imp, v) in [("ours", ao), ("aarch64-paging", bo)] {
                 let (min, med, max) = stats(v);
-                println!("bench name={name} impl={imp} ns_per_page={med:.3} runs={} min={min:.3} max={max:.3}", v.len());
+                let per_op_us = med * PAGES as f64 / 1000.0;
+                println!(
+                    "bench name={name} impl={imp} ns_per_page={med:.4} us_per_op={per_op_us:.2} runs={} min={min:.4} max={max:.4}",
+                    v.len()
+                );
             }
             let ratio = stats(bo).1 / stats(ao).1;
             println!("ratio name={name} theirs_over_ours={ratio:.2}");

@@ -20,7 +20,9 @@ impl Aarch64Tlb {
             asm!("mrs {}, ID_AA64ISAR0_EL1", out(reg) isar0, options(nomem, nostack, preserves_flags));
             asm!("mrs {}, ID_AA64MMFR2_EL1", out(reg) mmfr2, options(nomem, nostack, preserves_flags));
         }
-        Self { caps: TlbCaps::from_id_registers(isar0, mmfr2) }
+        Self {
+            caps: TlbCaps::from_id_registers(isar0, mmfr2),
+        }
     }
 }
 
@@ -42,7 +44,10 @@ impl TlbMaintenance for Aarch64Tlb {
     }
 
     fn invalidate_range(&self, op: RangeOperand, last_level_only: bool) {
-        assert!(self.caps.range_ops, "TLBI RVA*E1IS without FEAT_TLBIRANGE is UNDEFINED");
+        assert!(
+            self.caps.range_ops,
+            "TLBI RVA*E1IS without FEAT_TLBIRANGE is UNDEFINED"
+        );
         // SAFETY: as above; FEAT_TLBIRANGE is present (checked), so the instruction exists.
         unsafe {
             if last_level_only {
@@ -55,7 +60,9 @@ impl TlbMaintenance for Aarch64Tlb {
 
     fn invalidate_asid(&self, asid: Asid) {
         // SAFETY: as above.
-        unsafe { asm!("tlbi aside1is, {}", in(reg) (asid.get() as u64) << 48, options(nostack, preserves_flags)) }
+        unsafe {
+            asm!("tlbi aside1is, {}", in(reg) (asid.get() as u64) << 48, options(nostack, preserves_flags))
+        }
     }
 
     fn invalidate_all(&self) {

@@ -96,7 +96,12 @@ impl<const CPUS: usize> AsidAllocator<CPUS> {
     /// the same number if still free, else any free one, else rolls over to a new generation:
     /// ASIDs running on some CPU are kept, every other one is reclaimed, and every TLB is
     /// flushed once through `arch`.
-    pub fn activate<A: TlbMaintenance + ?Sized>(&mut self, cpu: usize, tag: &mut AsidTag, arch: &A) -> Asid {
+    pub fn activate<A: TlbMaintenance + ?Sized>(
+        &mut self,
+        cpu: usize,
+        tag: &mut AsidTag,
+        arch: &A,
+    ) -> Asid {
         if tag.0 == 0 || tag.generation() != self.generation {
             *tag = AsidTag::new(self.generation, self.new_asid(*tag, arch));
         }
@@ -120,7 +125,8 @@ impl<const CPUS: usize> AsidAllocator<CPUS> {
         if let Some(n) = self.keep_reserved(old) {
             return n;
         }
-        self.find_free().expect("a rollover frees all but one ASID per CPU")
+        self.find_free()
+            .expect("a rollover frees all but one ASID per CPU")
     }
 
     /// If `old` was running on some CPU at the last rollover, its number carries over.
@@ -162,7 +168,11 @@ impl<const CPUS: usize> AsidAllocator<CPUS> {
         self.map = [0; 1024];
         self.claim(0);
         for cpu in 0..CPUS {
-            let running = if self.active[cpu].0 != 0 { self.active[cpu] } else { self.reserved[cpu] };
+            let running = if self.active[cpu].0 != 0 {
+                self.active[cpu]
+            } else {
+                self.reserved[cpu]
+            };
             self.active[cpu] = AsidTag::UNASSIGNED;
             if running.0 != 0 {
                 self.claim(running.asid().get() as u32);

@@ -66,10 +66,20 @@ impl Attributes {
     pub const USER_TEXT: Self = Self::user(Access::ReadExec);
 
     const fn kernel(access: Access, memory: MemoryType) -> Self {
-        Self { access, user: false, memory, global: true }
+        Self {
+            access,
+            user: false,
+            memory,
+            global: true,
+        }
     }
     const fn user(access: Access) -> Self {
-        Self { access, user: true, memory: MemoryType::Normal, global: false }
+        Self {
+            access,
+            user: true,
+            memory: MemoryType::Normal,
+            global: false,
+        }
     }
 
     /// The same attributes with another access.
@@ -134,7 +144,12 @@ impl Attributes {
         if !a.af {
             return None;
         }
-        Some(Self { access, user, memory, global: !a.ng })
+        Some(Self {
+            access,
+            user,
+            memory,
+            global: !a.ng,
+        })
     }
 }
 
@@ -165,7 +180,11 @@ mod tests {
         for a in ALL {
             for level in [Level::L1, Level::L2, Level::L3] {
                 let d = Descriptor::new_leaf(level, PhysAddr::new(0), a.leaf_attrs()).unwrap();
-                assert_eq!(Attributes::from_descriptor(d), Some(a), "{a:?} at {level:?}");
+                assert_eq!(
+                    Attributes::from_descriptor(d),
+                    Some(a),
+                    "{a:?} at {level:?}"
+                );
             }
         }
     }
@@ -178,8 +197,12 @@ mod tests {
         assert!(data.pxn && data.uxn && data.ap == Ap::PrivRw);
         let utext = Attributes::USER_TEXT.leaf_attrs();
         assert!(utext.pxn && !utext.uxn && utext.ap == Ap::Ro && utext.ng);
-        assert_eq!(Attributes::KERNEL_DEVICE.with_access(Access::ReadExec).validate(),
-            Err(AttrError::ExecutableDevice));
+        assert_eq!(
+            Attributes::KERNEL_DEVICE
+                .with_access(Access::ReadExec)
+                .validate(),
+            Err(AttrError::ExecutableDevice)
+        );
         // A hand-written RWX descriptor is not something this crate decodes as valid.
         let rwx = LeafAttrs { pxn: false, ..data };
         let d = Descriptor::new_leaf(Level::L3, PhysAddr::new(0), rwx).unwrap();

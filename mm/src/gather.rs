@@ -4,9 +4,10 @@
 //! to the allocator before the invalidation that covers it has completed.
 
 use crate::addr::{PhysAddr, PhysRange, VaRange, VirtAddr, PAGE_SIZE};
-use crate::descriptor::{Descriptor, Level};
+use crate::descriptor::Level;
 use crate::frame::{Frame, FrameSource, FreeError};
 use crate::phys::PhysMem;
+use crate::table::TableRef;
 use crate::tlb::{invalidate, Asid, Invalidation, Plan, TlbMaintenance};
 
 /// Extents per log page: word 0 links pages, word 1 counts, then (start, bytes) pairs.
@@ -40,11 +41,18 @@ impl PageList {
 /// below the roots; more roots than this are flattened into the page list.
 const SUBTREE_SLOTS: usize = 8;
 
-/// Table pages under one unlinked root (root included), freed bottom-up at release.
-fn for_each_table_page<M: PhysMem>(mem: &M, root: PhysAddr, level: Level, f: &mut impl FnMut(PhysAddr)) {
+/// Calls `f` for every table page under and including `root` (a level `level` table),
+/// children before parents.
+fn for_each_table_page<M: PhysMem>(
+    mem: &M,
+    root: PhysAddr,
+    level: Level,
+    f: &mut impl FnMut(PhysAddr),
+) {
     if let Some(next) = level.next() {
+        let t = TableRef::new(mem, root);
         for i in 0..512 {
-            let d = Descriptor::from_bits(mem.read_word(root, i));
+            let d = t.get(i);
             if d.is_table(level) {
                 for_each_table_page(mem, d.output_address(), next, f);
             }
@@ -53,11 +61,17 @@ fn for_each_table_page<M: PhysMem>(mem: &M, root: PhysAddr, level: Level, f: &mu
     f(root);
 }
 
+/// Table pages under and including `root`.
+pub(crate) fn count_table_pages<M: PhysMem>(mem: &M, root: PhysAddr, level: Level) -> u64 {
+    let mut n = 0;
+    for_each_table_page(mem, root, level, &mut |_| n += 1);
+    n
+}
+
 #[derive(Debug, Default)]
 struct Subtrees {
     roots: [(PhysAddr, Option<Level>); SUBTREE_SLOTS],
     len: usize,
-    pages: u64,
 }
 
 /// Accumulated invalidation: the union of everything that changed.
@@ -123,18 +137,41 @@ impl<M: PhysMem> Gather<M> {
 
     /// Table pages waiting for release.
     pub fn table_pages(&self) -> u64 {
-        self.tables.len + self.subtrees.pages
+        let roots = &self.subtrees.roots[..self.subtrees.len];
+        self.tables.len
+            + roots
+                .iter()
+                .map(|&(r, l)| count_table_pages(&self.mem, r, l.expect("a root")))
+                .sum::<u64>()
     }
 
     /// Whether nothing is pending and nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.pending.is_none() && self.table_pages() == 0 && self.log.len == 0 && self.spare.len == 0
+        self.pending.is_none()
+            && self.subtrees.len == 0
+            && self.tables.len == 0
+            && self.log.len == 0
+            && self.spare.len == 0
     }
 
-    fn note(&mut self, range: VaRange, stride: Level, level: Option<Level>, leaf_only: bool, global: bool) {
+    fn note(
+        &mut self,
+        range: VaRange,
+        stride: Level,
+        level: Option<Level>,
+        leaf_only: bool,
+        global: bool,
+    ) {
         let (s, e) = (range.start.as_u64(), range.end.as_u64());
         self.pending = Some(match self.pending {
-            None => Pending { start: s, end: e, stride, level, leaf_only, global },
+            None => Pending {
+                start: s,
+                end: e,
+                stride,
+                level,
+                leaf_only,
+                global,
+            },
             Some(p) => Pending {
                 start: p.start.min(s),
                 end: p.end.max(e),
@@ -151,33 +188,37 @@ impl<M: PhysMem> Gather<M> {
         self.note(range, level, Some(level), true, global);
     }
 
-    /// The table `root` at `level`, which translated `range`, was unlinked with the `pages`
-    /// table pages below and including it. Its contents are left as they are: a walker that
+    /// The table `root` at `level`, which translated `range`, was unlinked with every table
+    /// below it. Its contents are left as they are: a walker that
     /// still holds a stale walk-cache entry for it reads what it read before.
-    pub(crate) fn note_table(&mut self, range: VaRange, root: PhysAddr, level: Level, pages: u64, global: bool) {
+    pub(crate) fn note_table(
+        &mut self,
+        range: VaRange,
+        root: PhysAddr,
+        level: Level,
+        global: bool,
+    ) {
         self.note(range, Level::L3, None, false, global);
         let st = &mut self.subtrees;
         if st.len < SUBTREE_SLOTS {
             st.roots[st.len] = (root, Some(level));
             st.len += 1;
-            st.pages += pages;
             return;
         }
         // Children first: linking a page overwrites its entry 0 (with an invalid encoding).
         let (mem, tables) = (&self.mem, &mut self.tables);
-        let mut pages_seen = 0;
         let mut list = core::mem::take(tables);
-        for_each_table_page(mem, root, level, &mut |p| {
-            list.push(mem, p);
-            pages_seen += 1;
-        });
+        for_each_table_page(mem, root, level, &mut |p| list.push(mem, p));
         *tables = list;
-        debug_assert_eq!(pages_seen, pages);
     }
 
     /// Log pages needed before `extents` more owned extents can be logged.
     pub(crate) fn log_pages_needed(&self, extents: u64) -> u64 {
-        let free_slots = if self.log.len == 0 { 0 } else { LOG_SLOTS - self.log_tail_used };
+        let free_slots = if self.log.len == 0 {
+            0
+        } else {
+            LOG_SLOTS - self.log_tail_used
+        };
         let free_slots = free_slots + self.spare.len * LOG_SLOTS;
         extents.saturating_sub(free_slots).div_ceil(LOG_SLOTS)
     }
@@ -191,14 +232,20 @@ impl<M: PhysMem> Gather<M> {
     pub(crate) fn log_owned(&mut self, pa: PhysAddr, bytes: u64) {
         if let Some(tail) = self.log.head.filter(|_| self.log_tail_used > 0) {
             let last = 2 + 2 * (self.log_tail_used as usize - 1);
-            let (start, len) = (self.mem.read_word(tail, last), self.mem.read_word(tail, last + 1));
+            let (start, len) = (
+                self.mem.read_word(tail, last),
+                self.mem.read_word(tail, last + 1),
+            );
             if start + len == pa.as_u64() {
                 self.mem.write_word(tail, last + 1, len + bytes);
                 return;
             }
         }
         if self.log.len == 0 || self.log_tail_used == LOG_SLOTS {
-            let page = self.spare.pop(&self.mem).expect("log pages reserved before the walk");
+            let page = self
+                .spare
+                .pop(&self.mem)
+                .expect("log pages reserved before the walk");
             self.log.push(&self.mem, page);
             self.log_tail_used = 0;
         }
@@ -278,7 +325,10 @@ impl<M: PhysMem> Flushed<M> {
             let used = self.mem.read_word(p, 1) as usize;
             for k in 0..used {
                 let start = PhysAddr::new(self.mem.read_word(p, 2 + 2 * k));
-                f(PhysRange::new(start, start.add(self.mem.read_word(p, 3 + 2 * k))));
+                f(PhysRange::new(
+                    start,
+                    start.add(self.mem.read_word(p, 3 + 2 * k)),
+                ));
             }
             let next = self.mem.read_word(p, 0);
             page = (next != 0).then_some(PhysAddr::new(next));
@@ -286,7 +336,10 @@ impl<M: PhysMem> Flushed<M> {
     }
 
     /// Returns every unlinked table page, owned data frame and log page to `frames`.
-    pub fn release<F: FrameSource + ?Sized>(mut self, frames: &mut F) -> Result<ReleaseReport, ReleaseError> {
+    pub fn release<F: FrameSource + ?Sized>(
+        mut self,
+        frames: &mut F,
+    ) -> Result<ReleaseReport, ReleaseError> {
         let mut report = ReleaseReport::default();
         let mut failures = 0;
         let mut first = None;
@@ -317,7 +370,9 @@ impl<M: PhysMem> Flushed<M> {
         for &(root, level) in &self.subtrees.roots[..self.subtrees.len] {
             let level = level.expect("a recorded root");
             let mut freed = 0;
-            for_each_table_page(&self.mem, root, level, &mut |p| freed += give(frames, p) as u64);
+            for_each_table_page(&self.mem, root, level, &mut |p| {
+                freed += give(frames, p) as u64
+            });
             report.tables += freed;
         }
         while let Some(t) = self.tables.pop(&self.mem) {
@@ -325,7 +380,11 @@ impl<M: PhysMem> Flushed<M> {
         }
         match first {
             None => Ok(report),
-            Some(first) => Err(ReleaseError { first, failures, report }),
+            Some(first) => Err(ReleaseError {
+                first,
+                failures,
+                report,
+            }),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod frame;
 pub mod gather;
 pub mod mair;
 pub mod phys;
+pub mod sync;
 pub mod table;
 pub mod tlb;
 

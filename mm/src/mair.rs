@@ -29,7 +29,7 @@ pub mod fields {
         ]
     ];
 }
-pub use fields::{MAIR_ATTR};
+pub use fields::MAIR_ATTR;
 
 const fn byte(f: FieldValue<u8, MAIR_ATTR::Register>) -> u8 {
     f.value
@@ -53,11 +53,11 @@ pub const ATTR_NORMAL_WB: u8 = byte(MAIR_ATTR::NORMAL_OUTER::WriteBackNonTransie
 pub const ATTR_NORMAL_NC: u8 =
     byte(MAIR_ATTR::NORMAL_OUTER::NonCacheable) | byte(MAIR_ATTR::NORMAL_INNER::NonCacheable);
 /// Attr2: Device-nGnRE.
-pub const ATTR_DEVICE_NGNRE: u8 = byte(MAIR_ATTR::NORMAL_OUTER::Device) | byte(MAIR_ATTR::DEVICE::nGnRE);
+pub const ATTR_DEVICE_NGNRE: u8 =
+    byte(MAIR_ATTR::NORMAL_OUTER::Device) | byte(MAIR_ATTR::DEVICE::nGnRE);
 
 /// The value the kernel must write to MAIR_EL1 before turning the MMU on.
-pub const MAIR_EL1_VALUE: u64 = (ATTR_NORMAL_WB as u64)
-    << (8 * MemoryType::Normal.index())
+pub const MAIR_EL1_VALUE: u64 = (ATTR_NORMAL_WB as u64) << (8 * MemoryType::Normal.index())
     | (ATTR_NORMAL_NC as u64) << (8 * MemoryType::NormalNonCacheable.index())
     | (ATTR_DEVICE_NGNRE as u64) << (8 * MemoryType::Device.index());
 
@@ -99,9 +99,16 @@ mod tests {
 
     #[test]
     fn attr_index_round_trip() {
-        for t in [MemoryType::Normal, MemoryType::NormalNonCacheable, MemoryType::Device] {
+        for t in [
+            MemoryType::Normal,
+            MemoryType::NormalNonCacheable,
+            MemoryType::Device,
+        ] {
             assert_eq!(MemoryType::from_attr_index(t.attr_index()), Some(t));
         }
-        assert_eq!(MemoryType::from_attr_index(AttrIndex::new(7).unwrap()), None);
+        assert_eq!(
+            MemoryType::from_attr_index(AttrIndex::new(7).unwrap()),
+            None
+        );
     }
 }

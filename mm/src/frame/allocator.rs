@@ -63,12 +63,19 @@ pub struct FrameAllocator<'a, M: PhysMem> {
 impl<'a, M: PhysMem> FrameAllocator<'a, M> {
     /// Bitmap words needed to manage `memory` minus `reserved`.
     pub fn bitmap_words(memory: &[PhysRange], reserved: &[PhysRange]) -> Result<usize, InitError> {
-        Ok(words_for(usable_regions(memory, reserved)?.total_bytes() >> PAGE_SHIFT))
+        Ok(words_for(
+            usable_regions(memory, reserved)?.total_bytes() >> PAGE_SHIFT,
+        ))
     }
 
     /// An allocator managing `memory` minus `reserved`, bookkeeping in `bitmap`. Every usable
     /// frame starts free.
-    pub fn new(mem: M, bitmap: &'a mut [u64], memory: &[PhysRange], reserved: &[PhysRange]) -> Result<Self, InitError> {
+    pub fn new(
+        mem: M,
+        bitmap: &'a mut [u64],
+        memory: &[PhysRange],
+        reserved: &[PhysRange],
+    ) -> Result<Self, InitError> {
         let list = usable_regions(memory, reserved)?;
         Self::from_list(mem, bitmap, &list)
     }
@@ -79,11 +86,20 @@ impl<'a, M: PhysMem> FrameAllocator<'a, M> {
     /// # Safety
     /// `mem` must satisfy the [`PhysMem`] contract for all of `memory` for the lifetime `'a`,
     /// and nothing else may use the usable frames of `memory` while the allocator lives.
-    pub unsafe fn new_carved(mem: M, memory: &[PhysRange], reserved: &[PhysRange]) -> Result<Self, InitError> {
+    pub unsafe fn new_carved(
+        mem: M,
+        memory: &[PhysRange],
+        reserved: &[PhysRange],
+    ) -> Result<Self, InitError> {
         let mut list = usable_regions(memory, reserved)?;
         let words = words_for(list.total_bytes() >> PAGE_SHIFT);
         let bytes = (words as u64 * 8).next_multiple_of(PAGE_SIZE);
-        let home = list.as_slice().iter().find(|r| r.len() >= bytes).copied().ok_or(InitError::NoRoomForBitmap)?;
+        let home = list
+            .as_slice()
+            .iter()
+            .find(|r| r.len() >= bytes)
+            .copied()
+            .ok_or(InitError::NoRoomForBitmap)?;
         let carved = PhysRange::new(home.start, home.start.add(bytes));
         list.subtract(carved)?;
         let base = mem.ptr(carved.start) as *mut u64;
@@ -98,13 +114,20 @@ impl<'a, M: PhysMem> FrameAllocator<'a, M> {
         let total = list.total_bytes() >> PAGE_SHIFT;
         let needed_words = words_for(total);
         if bitmap.len() < needed_words {
-            return Err(InitError::BitmapTooSmall { needed_words, given_words: bitmap.len() });
+            return Err(InitError::BitmapTooSmall {
+                needed_words,
+                given_words: bitmap.len(),
+            });
         }
         let mut zones = [Zone::default(); MAX_REGIONS];
         let mut bit = 0;
         for (z, r) in zones.iter_mut().zip(list.as_slice()) {
             let frames = r.len() >> PAGE_SHIFT;
-            *z = Zone { start_pfn: r.start.as_u64() >> PAGE_SHIFT, frames, first_bit: bit };
+            *z = Zone {
+                start_pfn: r.start.as_u64() >> PAGE_SHIFT,
+                frames,
+                first_bit: bit,
+            };
             bit += frames;
         }
         bitmap.fill(0);
@@ -113,7 +136,15 @@ impl<'a, M: PhysMem> FrameAllocator<'a, M> {
             let n = total.saturating_sub(low).min(64);
             *w = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
         }
-        Ok(Self { mem, bitmap, zones, nzones: list.as_slice().len(), total, free: total, cursor: 0 })
+        Ok(Self {
+            mem,
+            bitmap,
+            zones,
+            nzones: list.as_slice().len(),
+            total,
+            free: total,
+            cursor: 0,
+        })
     }
 
     /// The memory accessor (used to poison freed frames in debug builds).
@@ -123,7 +154,10 @@ impl<'a, M: PhysMem> FrameAllocator<'a, M> {
 
     /// Frames managed and frames free.
     pub fn stats(&self) -> FrameStats {
-        FrameStats { total: self.total, free: self.free }
+        FrameStats {
+            total: self.total,
+            free: self.free,
+        }
     }
 
     /// Whether `pa` lies in a frame this allocator manages (free or allocated).
@@ -138,7 +172,9 @@ impl<'a, M: PhysMem> FrameAllocator<'a, M> {
     fn bit_of(&self, pa: PhysAddr) -> Option<u64> {
         let pfn = pa.as_u64() >> PAGE_SHIFT;
         let zones = self.zones();
-        let i = zones.partition_point(|z| z.start_pfn <= pfn).checked_sub(1)?;
+        let i = zones
+            .partition_point(|z| z.start_pfn <= pfn)
+            .checked_sub(1)?;
         let z = zones[i];
         (pfn < z.start_pfn + z.frames).then(|| z.first_bit + (pfn - z.start_pfn))
     }
@@ -146,7 +182,9 @@ impl<'a, M: PhysMem> FrameAllocator<'a, M> {
     fn frame_of(&self, bit: u64) -> Frame {
         let zones = self.zones();
         let z = zones[zones.partition_point(|z| z.first_bit <= bit) - 1];
-        Frame::containing(PhysAddr::new((z.start_pfn + bit - z.first_bit) << PAGE_SHIFT))
+        Frame::containing(PhysAddr::new(
+            (z.start_pfn + bit - z.first_bit) << PAGE_SHIFT,
+        ))
     }
 }
 

@@ -32,7 +32,10 @@ impl Default for RegionList {
 impl RegionList {
     /// An empty list.
     pub const fn new() -> Self {
-        Self { ranges: [PhysRange::new(PhysAddr::new(0), PhysAddr::new(0)); MAX_REGIONS], len: 0 }
+        Self {
+            ranges: [PhysRange::new(PhysAddr::new(0), PhysAddr::new(0)); MAX_REGIONS],
+            len: 0,
+        }
     }
     /// The ranges, lowest first.
     pub fn as_slice(&self) -> &[PhysRange] {
@@ -99,7 +102,10 @@ impl RegionList {
 
 /// `memory` minus `reserved`: memory ranges shrink inwards to whole frames, reserved ranges
 /// grow outwards to whole frames.
-pub fn usable_regions(memory: &[PhysRange], reserved: &[PhysRange]) -> Result<RegionList, RegionError> {
+pub fn usable_regions(
+    memory: &[PhysRange],
+    reserved: &[PhysRange],
+) -> Result<RegionList, RegionError> {
     let mut list = RegionList::new();
     for m in memory {
         if m.start > m.end {
@@ -117,7 +123,10 @@ pub fn usable_regions(memory: &[PhysRange], reserved: &[PhysRange]) -> Result<Re
             return Err(RegionError::Backwards(*r));
         }
         let start = r.start.align_down(PAGE_SIZE);
-        let end = r.end.align_up(PAGE_SIZE).unwrap_or(PhysAddr::new(u64::MAX & !(PAGE_SIZE - 1)));
+        let end = r
+            .end
+            .align_up(PAGE_SIZE)
+            .unwrap_or(PhysAddr::new(!(PAGE_SIZE - 1)));
         list.subtract(PhysRange::new(start, end))?;
     }
     Ok(list)
@@ -135,7 +144,11 @@ mod tests {
     fn subtracts_and_aligns() {
         // Two DT memory nodes (one unaligned, out of order), kernel image, DTB, initrd.
         let memory = [r(0x8000_0000, 0x8010_0000), r(0x4000_0100, 0x4800_0000)];
-        let reserved = [r(0x4008_0000, 0x4012_3456), r(0x4400_0000, 0x4400_0800), r(0x8000_0000, 0x8000_1000)];
+        let reserved = [
+            r(0x4008_0000, 0x4012_3456),
+            r(0x4400_0000, 0x4400_0800),
+            r(0x8000_0000, 0x8000_1000),
+        ];
         let list = usable_regions(&memory, &reserved).unwrap();
         assert_eq!(
             list.as_slice(),
@@ -152,8 +165,16 @@ mod tests {
     fn overlapping_nodes_merge_and_errors_are_named() {
         let list = usable_regions(&[r(0x1000, 0x5000), r(0x3000, 0x9000)], &[]).unwrap();
         assert_eq!(list.as_slice(), &[r(0x1000, 0x9000)]);
-        assert_eq!(usable_regions(&[r(0x5000, 0x1000)], &[]), Err(RegionError::Backwards(r(0x5000, 0x1000))));
-        let holes: [PhysRange; 40] = core::array::from_fn(|i| r(0x10_0000 + i as u64 * 0x2000, 0x10_1000 + i as u64 * 0x2000));
-        assert_eq!(usable_regions(&[r(0, 0x100_0000)], &holes), Err(RegionError::TooManyRegions));
+        assert_eq!(
+            usable_regions(&[r(0x5000, 0x1000)], &[]),
+            Err(RegionError::Backwards(r(0x5000, 0x1000)))
+        );
+        let holes: [PhysRange; 40] = core::array::from_fn(|i| {
+            r(0x10_0000 + i as u64 * 0x2000, 0x10_1000 + i as u64 * 0x2000)
+        });
+        assert_eq!(
+            usable_regions(&[r(0, 0x100_0000)], &holes),
+            Err(RegionError::TooManyRegions)
+        );
     }
 }

@@ -15,7 +15,10 @@ pub struct CountingTlb {
 impl CountingTlb {
     /// A counter claiming `caps`.
     pub fn new(caps: TlbCaps) -> Self {
-        Self { caps, counts: Cell::default() }
+        Self {
+            caps,
+            counts: Cell::default(),
+        }
     }
     /// Operations so far.
     pub fn counts(&self) -> TlbiCounts {
@@ -33,11 +36,23 @@ impl TlbMaintenance for CountingTlb {
         self.caps
     }
     fn invalidate_va(&self, _: VaOperand, last: bool) {
-        self.bump(|c| if last { c.va_last_level += 1 } else { c.va += 1 });
+        self.bump(|c| {
+            if last {
+                c.va_last_level += 1
+            } else {
+                c.va += 1
+            }
+        });
     }
     fn invalidate_range(&self, _: RangeOperand, last: bool) {
         assert!(self.caps.range_ops, "range TLBI without FEAT_TLBIRANGE");
-        self.bump(|c| if last { c.range_last_level += 1 } else { c.range += 1 });
+        self.bump(|c| {
+            if last {
+                c.range_last_level += 1
+            } else {
+                c.range += 1
+            }
+        });
     }
     fn invalidate_asid(&self, _: Asid) {
         self.bump(|c| c.asid += 1);

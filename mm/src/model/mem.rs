@@ -22,7 +22,7 @@ impl HostMem {
 
     /// `bytes` (a multiple of 4 KiB) of zeroed memory at physical address `base`.
     pub fn new(base: PhysAddr, bytes: u64) -> Self {
-        assert!(base.is_aligned(PAGE_SIZE) && bytes % PAGE_SIZE == 0 && bytes > 0);
+        assert!(base.is_aligned(PAGE_SIZE) && bytes.is_multiple_of(PAGE_SIZE) && bytes > 0);
         let layout = Layout::from_size_align(bytes as usize, PAGE_SIZE as usize).expect("layout");
         // SAFETY: the layout has a non-zero size.
         let ptr = NonNull::new(unsafe { alloc_zeroed(layout) }).expect("host allocation");
@@ -63,7 +63,11 @@ impl Drop for HostMem {
 unsafe impl PhysMem for HostMem {
     fn ptr(&self, pa: PhysAddr) -> *mut u8 {
         let off = pa.as_u64().wrapping_sub(self.base.as_u64());
-        assert!(off < self.layout.size() as u64, "{pa:?} is outside the host arena {:?}", self.range());
+        assert!(
+            off < self.layout.size() as u64,
+            "{pa:?} is outside the host arena {:?}",
+            self.range()
+        );
         // SAFETY: off < size, so the result stays inside the allocation.
         unsafe { self.ptr.as_ptr().add(off as usize) }
     }

@@ -145,7 +145,12 @@ fn region_base(va: u64) -> Option<bool> {
 impl<M: PhysMem> ModelMmu<M> {
     /// A model over `mem` for a CPU with `caps`, TLB empty.
     pub fn new(mem: M, caps: TlbCaps) -> Self {
-        Self { mem, caps, state: RefCell::default(), drop_invalidations: Cell::new(false) }
+        Self {
+            mem,
+            caps,
+            state: RefCell::default(),
+            drop_invalidations: Cell::new(false),
+        }
     }
 
     /// Negative control: when set, TLBIs are counted but do nothing (a "forgotten" TLBI).
@@ -165,7 +170,13 @@ impl<M: PhysMem> ModelMmu<M> {
 
     /// Translates and permission-checks one access, TLB first; a walk fills the TLB and the
     /// walk cache. Several matching TLB entries report `TlbConflict`.
-    pub fn access(&self, ctx: &Context, va: VirtAddr, kind: AccessKind, el: El) -> Result<PhysAddr, Fault> {
+    pub fn access(
+        &self,
+        ctx: &Context,
+        va: VirtAddr,
+        kind: AccessKind,
+        el: El,
+    ) -> Result<PhysAddr, Fault> {
         let v = va.as_u64();
         let hits: Vec<TlbEntry> = {
             let st = self.state.borrow();
@@ -181,7 +192,12 @@ impl<M: PhysMem> ModelMmu<M> {
         let entry = match hits.as_slice() {
             [e] => *e,
             [] => self.walk_and_fill(ctx, v)?,
-            [e, ..] => return Err(Fault { kind: FaultKind::TlbConflict, level: e.level }),
+            [e, ..] => {
+                return Err(Fault {
+                    kind: FaultKind::TlbConflict,
+                    level: e.level,
+                })
+            }
         };
         let allowed = match el {
             El::El0 => entry.perms.el0,
@@ -193,14 +209,22 @@ impl<M: PhysMem> ModelMmu<M> {
             AccessKind::Exec => 2,
         };
         if !allowed[k] {
-            return Err(Fault { kind: FaultKind::Permission, level: entry.level });
+            return Err(Fault {
+                kind: FaultKind::Permission,
+                level: entry.level,
+            });
         }
-        Ok(PhysAddr::new(entry.pa_base + (v & (entry.level.size() - 1))))
+        Ok(PhysAddr::new(
+            entry.pa_base + (v & (entry.level.size() - 1)),
+        ))
     }
 
     /// A walk from memory, using and filling the walk cache, then the TLB.
     fn walk_and_fill(&self, ctx: &Context, va: u64) -> Result<TlbEntry, Fault> {
-        let translation_fault = |level| Fault { kind: FaultKind::Translation, level };
+        let translation_fault = |level| Fault {
+            kind: FaultKind::Translation,
+            level,
+        };
         let upper = region_base(va).ok_or(translation_fault(Level::L0))?;
         let root = if upper { ctx.ttbr1 } else { ctx.ttbr0 }.ok_or(translation_fault(Level::L0))?;
         let asid = ctx.asid.get();
@@ -239,7 +263,10 @@ impl<M: PhysMem> ModelMmu<M> {
             }
             let a = d.leaf_attrs();
             if !a.af {
-                return Err(Fault { kind: FaultKind::AccessFlag, level });
+                return Err(Fault {
+                    kind: FaultKind::AccessFlag,
+                    level,
+                });
             }
             let el0 = matches!(a.ap, Ap::Rw | Ap::Ro) && !limits.no_el0;
             let ro = matches!(a.ap, Ap::PrivRo | Ap::Ro) || limits.no_write;
@@ -248,9 +275,16 @@ impl<M: PhysMem> ModelMmu<M> {
                 // Memory writable at EL0 is never executable at EL1.
                 el1: [true, !ro, !a.pxn && !limits.pxn && a.ap != Ap::Rw],
             };
-            let entry = TlbEntry { level, pa_base: d.output_address().as_u64(), perms };
+            let entry = TlbEntry {
+                level,
+                pa_base: d.output_address().as_u64(),
+                perms,
+            };
             let tag = if a.ng { Some(asid) } else { None };
-            self.state.borrow_mut().tlb.insert((tag, level, va & !(level.size() - 1)), entry);
+            self.state
+                .borrow_mut()
+                .tlb
+                .insert((tag, level, va & !(level.size() - 1)), entry);
             return Ok(entry);
         }
         unreachable!("L3 ends every walk")
@@ -263,7 +297,14 @@ impl<M: PhysMem> ModelMmu<M> {
 
     /// Drops TLB entries (and walk-cache entries unless `last_level_only`) of `asid` or
     /// global whose span meets `[start, end)` and whose level matches `ttl`.
-    fn drop_range(&self, asid: u16, start: u64, end: u64, ttl: Option<Level>, last_level_only: bool) {
+    fn drop_range(
+        &self,
+        asid: u16,
+        start: u64,
+        end: u64,
+        ttl: Option<Level>,
+        last_level_only: bool,
+    ) {
         let mut st = self.state.borrow_mut();
         let meets = |level: Level, base: u64| base < end && start < base + level.size();
         st.tlb.retain(|&(a, level, base), _| {
@@ -272,7 +313,8 @@ impl<M: PhysMem> ModelMmu<M> {
             !(asid_match && level_match && meets(level, base))
         });
         if !last_level_only {
-            st.walk.retain(|&(a, level, base), _| !(a == asid && meets(level, base)));
+            st.walk
+                .retain(|&(a, level, base), _| !(a == asid && meets(level, base)));
         }
     }
 }
@@ -283,19 +325,49 @@ impl<M: PhysMem> TlbMaintenance for ModelMmu<M> {
     }
 
     fn invalidate_va(&self, op: VaOperand, last_level_only: bool) {
-        assert!(self.caps.ttl_hint || op.ttl().is_none(), "TTL hint written without FEAT_TTL: {op:?}");
-        if self.count(|c| if last_level_only { c.va_last_level += 1 } else { c.va += 1 }) {
+        assert!(
+            self.caps.ttl_hint || op.ttl().is_none(),
+            "TTL hint written without FEAT_TTL: {op:?}"
+        );
+        if self.count(|c| {
+            if last_level_only {
+                c.va_last_level += 1
+            } else {
+                c.va += 1
+            }
+        }) {
             let va = op.va().as_u64();
-            self.drop_range(op.asid().get(), va, va + PAGE_SIZE, op.ttl(), last_level_only);
+            self.drop_range(
+                op.asid().get(),
+                va,
+                va + PAGE_SIZE,
+                op.ttl(),
+                last_level_only,
+            );
         }
     }
 
     fn invalidate_range(&self, op: RangeOperand, last_level_only: bool) {
-        assert!(self.caps.range_ops, "TLBI RVA*E1IS is UNDEFINED without FEAT_TLBIRANGE");
+        assert!(
+            self.caps.range_ops,
+            "TLBI RVA*E1IS is UNDEFINED without FEAT_TLBIRANGE"
+        );
         assert!(op.granule_is_4k(), "range TLBI with the wrong TG: {op:?}");
-        if self.count(|c| if last_level_only { c.range_last_level += 1 } else { c.range += 1 }) {
+        if self.count(|c| {
+            if last_level_only {
+                c.range_last_level += 1
+            } else {
+                c.range += 1
+            }
+        }) {
             let start = op.base().as_u64();
-            self.drop_range(op.asid().get(), start, start + op.pages() * PAGE_SIZE, op.ttl(), last_level_only);
+            self.drop_range(
+                op.asid().get(),
+                start,
+                start + op.pages() * PAGE_SIZE,
+                op.ttl(),
+                last_level_only,
+            );
         }
     }
 

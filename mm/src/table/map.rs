@@ -3,8 +3,8 @@
 //! Arm ARM (DDI 0487) D8.3 (block/page descriptors), D8.16.1 (break-before-make on a merge).
 
 use super::raw::{FramePool, TableRef, ENTRIES};
-use super::{block_fits, Constraints, MapError, PageTable};
-use crate::addr::{PhysAddr, VaRange, PA_BITS, PAGE_SHIFT, PAGE_SIZE};
+use super::{block_fits, slots, Constraints, MapError, PageTable, Slot};
+use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT, PAGE_SIZE, PA_BITS};
 use crate::attrs::Attributes;
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK, SW_OWNED};
 use crate::frame::FrameSource;
@@ -49,14 +49,20 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         if !phys.is_aligned(PAGE_SIZE) {
             return Err(MapError::MisalignedPhys(phys));
         }
-        if phys.checked_add(e - s).is_none_or(|end| end.as_u64() > 1 << PA_BITS) {
+        if phys
+            .checked_add(e - s)
+            .is_none_or(|end| end.as_u64() > 1 << PA_BITS)
+        {
             return Err(MapError::PhysOutOfRange(phys));
         }
         if s == e {
             return Ok(());
         }
         if let Some(p) = gather.pending().filter(|p| p.range.overlaps(&range)) {
-            return Err(MapError::PendingInvalidation { pending: p.range, requested: range });
+            return Err(MapError::PendingInvalidation {
+                pending: p.range,
+                requested: range,
+            });
         }
         let owned = if constraints.is_owned() { SW_OWNED } else { 0 };
         let job = MapJob {
@@ -68,6 +74,10 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         let needed = self.map_preflight(self.root, Level::L0, s, e, &job)?;
         let mut pool = FramePool::reserve(&mut self.frames, &self.mem, needed)?;
         self.map_level(self.root, Level::L0, s, e, &job, &mut pool, gather);
+        debug_assert!(
+            pool.is_empty(),
+            "the preflight counted more frames than were used"
+        );
         pool.give_back(&mut self.frames, &self.mem);
         if constraints.is_owned() {
             self.owned_pages += (e - s) >> PAGE_SHIFT;
@@ -80,24 +90,36 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     }
 
     /// Checks that nothing in `[s, e)` is mapped and counts the table pages the map needs.
-    fn map_preflight(&self, table: PhysAddr, level: Level, s: u64, e: u64, job: &MapJob) -> Result<usize, MapError> {
+    fn map_preflight(
+        &self,
+        table: PhysAddr,
+        level: Level,
+        s: u64,
+        e: u64,
+        job: &MapJob,
+    ) -> Result<usize, MapError> {
         let t = self.table(table);
         let size = level.size();
         let mut needed = 0;
-        let mut off = s;
-        while off < e {
-            let base = off & !(size - 1);
-            let sub_end = e.min(base + size);
-            let d = t.get(level.index(off));
+        for Slot {
+            i,
+            base,
+            start: off,
+            end: sub_end,
+        } in slots(level, s, e)
+        {
+            let d = t.get(i);
             if !d.is_valid() {
                 needed += fresh_tables(level, off, sub_end, job);
             } else if d.is_table(level) {
                 let next = level.next().expect("tables above L3");
                 needed += self.map_preflight(d.output_address(), next, off, sub_end, job)?;
             } else {
-                return Err(MapError::Overlap { existing: self.va_range(base, base + size), requested: job.requested });
+                return Err(MapError::Overlap {
+                    existing: self.va_range(base, base + size),
+                    requested: job.requested,
+                });
             }
-            off = sub_end;
         }
         Ok(needed)
     }
@@ -118,29 +140,35 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             let first = level.index(s);
             let mut pa = job.pa(s);
             for i in first..first + ((e - s) >> PAGE_SHIFT) as usize {
-                t.set(i, Descriptor::from_bits(Descriptor::leaf_bits(level, pa, job.bits)));
+                t.set(
+                    i,
+                    Descriptor::from_bits(Descriptor::leaf_bits(level, pa, job.bits)),
+                );
                 pa += PAGE_SIZE;
             }
             return;
         }
         let next = level.next().expect("L0-L2 have a next level");
-        let size = level.size();
-        let mut off = s;
-        while off < e {
-            let i = level.index(off);
-            let base = off & !(size - 1);
-            let sub_end = e.min(base + size);
+        for Slot {
+            i,
+            base,
+            start: off,
+            end: sub_end,
+        } in slots(level, s, e)
+        {
             let d = t.get(i);
             if !d.is_valid() {
                 if block_fits(job.constraints, level, off, sub_end, job.pa(off)) {
-                    t.set(i, Descriptor::from_bits(Descriptor::leaf_bits(level, job.pa(off), job.bits)));
+                    t.set(
+                        i,
+                        Descriptor::from_bits(Descriptor::leaf_bits(level, job.pa(off), job.bits)),
+                    );
                 } else {
                     // Fill the new table first; link it only once its contents are visible.
                     let new = pool.take(&self.mem);
                     self.map_level(new, next, off, sub_end, job, pool, gather);
                     self.arch.dsb_ishst();
                     t.set(i, Descriptor::new_table(new, Default::default()));
-                    self.table_pages += 1;
                 }
             } else {
                 debug_assert!(d.is_table(level), "preflight rejected overlaps");
@@ -149,13 +177,19 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
                     self.try_merge(t, i, level, base, gather);
                 }
             }
-            off = sub_end;
         }
     }
 
     /// Replaces the table under entry `i` of `parent` (a level `level` table) by a block if its
     /// 512 entries are leaves with contiguous output addresses and identical attributes.
-    fn try_merge(&mut self, parent: TableRef, i: usize, level: Level, base: u64, gather: &mut Gather<M>) {
+    fn try_merge(
+        &mut self,
+        parent: TableRef,
+        i: usize,
+        level: Level,
+        base: u64,
+        gather: &mut Gather<M>,
+    ) {
         let child_pa = parent.get(i).output_address();
         let child = self.table(child_pa);
         let child_level = level.next().expect("merging into L1/L2 blocks");
@@ -172,7 +206,8 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         let attr = first.bits() & LEAF_ATTR_MASK;
         let csize = child_level.size();
         let uniform = (0..ENTRIES).all(|k| {
-            child.get(k).bits() == Descriptor::leaf_bits(child_level, block_pa + k as u64 * csize, attr)
+            child.get(k).bits()
+                == Descriptor::leaf_bits(child_level, block_pa + k as u64 * csize, attr)
         });
         if !uniform {
             return;
@@ -181,12 +216,21 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         let range = self.va_range(base, base + level.size());
         let global = first.is_global();
         parent.set(i, Descriptor::INVALID);
-        let inv = Invalidation { asid: self.asid, range, stride: child_level, leaf_only: false, global, level: None };
+        let inv = Invalidation {
+            asid: self.asid,
+            range,
+            stride: child_level,
+            leaf_only: false,
+            global,
+            level: None,
+        };
         invalidate(&self.arch, &inv);
-        parent.set(i, Descriptor::from_bits(Descriptor::leaf_bits(level, block_pa, attr)));
+        parent.set(
+            i,
+            Descriptor::from_bits(Descriptor::leaf_bits(level, block_pa, attr)),
+        );
         // The IOTLB may still hold the old table: it is freed only after the gather's flush.
-        gather.note_table(range, child_pa, child_level, 1, global);
-        self.table_pages -= 1;
+        gather.note_table(range, child_pa, child_level, global);
     }
 }
 
@@ -200,13 +244,27 @@ fn fresh_tables(level: Level, s: u64, e: u64, job: &MapJob) -> usize {
     if next == Level::L3 {
         return 1;
     }
-    let size = next.size();
-    let mut n = 1;
-    let mut off = s;
-    while off < e {
-        let sub_end = e.min((off & !(size - 1)) + size);
-        n += fresh_tables(next, off, sub_end, job);
-        off = sub_end;
+    1 + child_tables(next, s, e, job)
+}
+
+/// Table pages needed below the (all invalid) `level` entries that cover `[s, e)`.
+fn child_tables(level: Level, s: u64, e: u64, job: &MapJob) -> usize {
+    let size = level.size();
+    if level == Level::L2 {
+        // One L3 table per L2 entry, except entries that become 2 MiB blocks: the fully
+        // covered ones, when blocks are allowed and VA and PA agree modulo 2 MiB.
+        let entries = (e - 1) / size - s / size + 1;
+        let congruent = job.constraints.allows_block(level) && job.delta.is_multiple_of(size);
+        let blocks = if congruent {
+            (e / size).saturating_sub(s.div_ceil(size))
+        } else {
+            0
+        };
+        return (entries - blocks) as usize;
+    }
+    let mut n = 0;
+    for slot in slots(level, s, e) {
+        n += fresh_tables(level, slot.start, slot.end, job);
     }
     n
 }

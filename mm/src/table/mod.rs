@@ -15,7 +15,7 @@ use crate::gather::Gather;
 use crate::phys::PhysMem;
 use crate::tlb::{Asid, TlbMaintenance};
 use core::ops::ControlFlow;
-use raw::TableRef;
+pub(crate) use raw::TableRef;
 
 /// Which half of the 64-bit VA space the table translates.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -38,7 +38,7 @@ impl VaRegion {
     pub const fn range(self) -> VaRange {
         let end = match self {
             VaRegion::Lower => 1 << VA_BITS,
-            VaRegion::Upper => u64::MAX & !(PAGE_SIZE - 1),
+            VaRegion::Upper => !(PAGE_SIZE - 1),
         };
         VaRange::new(VirtAddr::new(self.base()), VirtAddr::new(end))
     }
@@ -60,17 +60,31 @@ impl Default for Constraints {
 
 impl Constraints {
     /// 1 GiB and 2 MiB blocks where VA, PA and length allow; frames borrowed.
-    pub const BLOCKS: Self = Self { blocks_1g: true, blocks_2m: true, owned: false };
+    pub const BLOCKS: Self = Self {
+        blocks_1g: true,
+        blocks_2m: true,
+        owned: false,
+    };
     /// 4 KiB pages only; frames borrowed.
-    pub const PAGES_ONLY: Self = Self { blocks_1g: false, blocks_2m: false, owned: false };
+    pub const PAGES_ONLY: Self = Self {
+        blocks_1g: false,
+        blocks_2m: false,
+        owned: false,
+    };
     /// No 1 GiB blocks (2 MiB blocks still allowed if they were).
     pub const fn no_1g_blocks(self) -> Self {
-        Self { blocks_1g: false, ..self }
+        Self {
+            blocks_1g: false,
+            ..self
+        }
     }
     /// The table owns the mapped frames: unmap hands them to the gather, whose release frees
     /// them to the frame source (software bit 55 marks such descriptors).
     pub const fn owned(self) -> Self {
-        Self { owned: true, ..self }
+        Self {
+            owned: true,
+            ..self
+        }
     }
     /// Whether a block at `level` is allowed.
     pub const fn allows_block(self, level: Level) -> bool {
@@ -189,17 +203,31 @@ pub struct PageTable<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> {
     frames: F,
     region: VaRegion,
     asid: Asid,
-    table_pages: u64,
     owned_pages: u64,
     has_global: bool,
 }
 
 impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     /// An empty tree (one zeroed root page) for `region`, tagged `asid`.
-    pub fn new(mem: M, arch: A, mut frames: F, region: VaRegion, asid: Asid) -> Result<Self, MapError> {
+    pub fn new(
+        mem: M,
+        arch: A,
+        mut frames: F,
+        region: VaRegion,
+        asid: Asid,
+    ) -> Result<Self, MapError> {
         let root = frames.alloc()?.start();
         mem.fill_frame(root, 0);
-        Ok(Self { root, mem, arch, frames, region, asid, table_pages: 1, owned_pages: 0, has_global: false })
+        Ok(Self {
+            root,
+            mem,
+            arch,
+            frames,
+            region,
+            asid,
+            owned_pages: 0,
+            has_global: false,
+        })
     }
 
     /// Physical address of the level 0 table.
@@ -223,9 +251,9 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     pub fn region(&self) -> VaRegion {
         self.region
     }
-    /// Table pages in the tree, root included.
+    /// Table pages in the tree, root included (counted by walking the tree).
     pub fn table_pages(&self) -> u64 {
-        self.table_pages
+        crate::gather::count_table_pages(&self.mem, self.root, Level::L0)
     }
     /// 4 KiB pages currently mapped with owned frames.
     pub fn owned_pages(&self) -> u64 {
@@ -252,8 +280,9 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     /// release the gather into the returned frame source afterwards.
     pub fn destroy(mut self, gather: &mut Gather<M>) -> (M, A, F) {
         let all = self.region.range();
-        self.unmap(all, gather).expect("unmapping the whole region needs no frames");
-        gather.note_table(all, self.root, Level::L0, 1, self.has_global);
+        self.unmap(all, gather)
+            .expect("unmapping the whole region needs no frames");
+        gather.note_table(all, self.root, Level::L0, self.has_global);
         (self.mem, self.arch, self.frames)
     }
 
@@ -268,7 +297,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
 
     /// VA range of table offsets `[s, e)`.
     pub(crate) fn va_range(&self, s: u64, e: u64) -> VaRange {
-        VaRange::new(self.va(s), self.va(s) .add(e - s))
+        VaRange::new(self.va(s), self.va(s).add(e - s))
     }
 
     /// Checks `range` and returns it as table offsets `[s, e)`.
@@ -284,7 +313,10 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             return Ok((0, 0));
         }
         if range.start < limit.start || range.end > limit.end {
-            return Err(MapError::OutOfRange { requested: range, limit });
+            return Err(MapError::OutOfRange {
+                requested: range,
+                limit,
+            });
         }
         let base = self.region.base();
         Ok((range.start.as_u64() - base, range.end.as_u64() - base))
@@ -311,14 +343,22 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
                 return None;
             }
             let pa = d.output_address().add(off & (level.size() - 1));
-            return Some(Translation { pa, level, descriptor: d });
+            return Some(Translation {
+                pa,
+                level,
+                descriptor: d,
+            });
         }
         None
     }
 
     /// Calls `visit` for every valid leaf that intersects `range`, in VA order; stops early
     /// when `visit` breaks.
-    pub fn walk<V: FnMut(&Mapping) -> ControlFlow<()>>(&self, range: VaRange, mut visit: V) -> Result<(), MapError> {
+    pub fn walk<V: FnMut(&Mapping) -> ControlFlow<()>>(
+        &self,
+        range: VaRange,
+        mut visit: V,
+    ) -> Result<(), MapError> {
         let (s, e) = self.offsets(range)?;
         if s < e {
             let _ = self.walk_level(self.root, Level::L0, s, e, &mut visit);
@@ -342,34 +382,82 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
                 let d = t.get(i);
                 if d.bits() & 0b11 == 0b11 {
                     let v = table_base + i as u64 * PAGE_SIZE;
-                    visit(&Mapping { va: self.va_range(v, v + PAGE_SIZE), pa: d.output_address(), level, descriptor: d })?;
+                    visit(&Mapping {
+                        va: self.va_range(v, v + PAGE_SIZE),
+                        pa: d.output_address(),
+                        level,
+                        descriptor: d,
+                    })?;
                 }
             }
             return ControlFlow::Continue(());
         }
         let size = level.size();
-        let mut off = s;
-        while off < e {
-            let base = off & !(size - 1);
-            let sub_end = e.min(base + size);
-            let d = t.get(level.index(off));
+        for Slot {
+            i,
+            base,
+            start: off,
+            end: sub_end,
+        } in slots(level, s, e)
+        {
+            let d = t.get(i);
             if d.is_valid() {
                 if d.is_table(level) {
-                    self.walk_level(d.output_address(), level.next().expect("tables above L3"), off, sub_end, visit)?;
+                    self.walk_level(
+                        d.output_address(),
+                        level.next().expect("tables above L3"),
+                        off,
+                        sub_end,
+                        visit,
+                    )?;
                 } else if level.holds_leaves() {
-                    let m = Mapping { va: self.va_range(base, base + size), pa: d.output_address(), level, descriptor: d };
+                    let m = Mapping {
+                        va: self.va_range(base, base + size),
+                        pa: d.output_address(),
+                        level,
+                        descriptor: d,
+                    };
                     visit(&m)?;
                 }
             }
-            off = sub_end;
         }
         ControlFlow::Continue(())
     }
-
 }
 
 /// Whether a block at `level` can map `[s, e)` (one whole entry) to `pa`.
 pub(crate) fn block_fits(c: Constraints, level: Level, s: u64, e: u64, pa: u64) -> bool {
     let size = level.size();
     c.allows_block(level) && s & (size - 1) == 0 && e - s == size && pa & (size - 1) == 0
+}
+
+/// One entry of a table touched by a range: its index, the offset it starts at, and the part
+/// `[start, end)` of the range inside it.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Slot {
+    pub(crate) i: usize,
+    pub(crate) base: u64,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+}
+
+/// The entries of the `level` table holding `s` that `[s, e)` touches (`e` inside that table's
+/// span). Index-based, so iterations do not depend on each other.
+pub(crate) fn slots(level: Level, s: u64, e: u64) -> impl Iterator<Item = Slot> {
+    let size = level.size();
+    let table_base = s & !((size << 9) - 1);
+    let (first, last) = if s < e {
+        (level.index(s), level.index(e - 1) + 1)
+    } else {
+        (0, 0)
+    };
+    (first..last).map(move |i| {
+        let base = table_base + i as u64 * size;
+        Slot {
+            i,
+            base,
+            start: s.max(base),
+            end: e.min(base + size),
+        }
+    })
 }

@@ -3,7 +3,7 @@
 //! Arm ARM (DDI 0487) D8.16.1 (which attribute changes need break-before-make), D8.4.
 
 use super::raw::{FramePool, TableRef};
-use super::{MapError, PageTable};
+use super::{slots, MapError, PageTable, Slot};
 use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT};
 use crate::attrs::{merge_sw, Attributes};
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK, OA_MASK};
@@ -42,7 +42,12 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     /// (`NotMapped` otherwise). Blocks cut by the range edges are split. Changes that only
     /// touch permissions are written in place and left for `gather` to invalidate; changes of
     /// memory type or nG break-before-make first. Errors leave the tables unchanged.
-    pub fn protect(&mut self, range: VaRange, attrs: Attributes, gather: &mut Gather<M>) -> Result<(), MapError> {
+    pub fn protect(
+        &mut self,
+        range: VaRange,
+        attrs: Attributes,
+        gather: &mut Gather<M>,
+    ) -> Result<(), MapError> {
         attrs.validate()?;
         let (s, e) = self.offsets(range)?;
         if s == e {
@@ -53,7 +58,19 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         }
         let splits = self.edge_splits(s, e);
         let mut pool = FramePool::reserve(&mut self.frames, &self.mem, splits)?;
-        self.protect_level(self.root, Level::L0, s, e, attrs.bits() & LEAF_ATTR_MASK, &mut pool, gather);
+        self.protect_level(
+            self.root,
+            Level::L0,
+            s,
+            e,
+            attrs.bits() & LEAF_ATTR_MASK,
+            &mut pool,
+            gather,
+        );
+        debug_assert!(
+            pool.is_empty(),
+            "the preflight counted more frames than were used"
+        );
         pool.give_back(&mut self.frames, &self.mem);
         self.has_global |= attrs.global;
         Ok(())
@@ -65,23 +82,32 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         if level == Level::L3 {
             let first = Level::L3.index(s);
             let n = ((e - s) >> PAGE_SHIFT) as usize;
-            return (0..n).find(|k| !t.get(first + k).is_valid()).map(|k| s + ((k as u64) << PAGE_SHIFT));
+            return (0..n)
+                .find(|k| !t.get(first + k).is_valid())
+                .map(|k| s + ((k as u64) << PAGE_SHIFT));
         }
-        let size = level.size();
-        let mut off = s;
-        while off < e {
-            let sub_end = e.min((off & !(size - 1)) + size);
-            let d = t.get(level.index(off));
+        for Slot {
+            i,
+            start: off,
+            end: sub_end,
+            ..
+        } in slots(level, s, e)
+        {
+            let d = t.get(i);
             if !d.is_valid() {
                 return Some(off);
             }
             if d.is_table(level) {
-                let hole = self.first_hole(d.output_address(), level.next().expect("tables above L3"), off, sub_end);
+                let hole = self.first_hole(
+                    d.output_address(),
+                    level.next().expect("tables above L3"),
+                    off,
+                    sub_end,
+                );
                 if hole.is_some() {
                     return hole;
                 }
             }
-            off = sub_end;
         }
         None
     }
@@ -107,11 +133,14 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
                 self.protect_leaf(t, i, d, attr, &mut changed, &mut broken);
             }
         }
-        let mut off = if level == Level::L3 { e } else { s };
-        while off < e {
-            let i = level.index(off);
-            let base = off & !(size - 1);
-            let sub_end = e.min(base + size);
+        let (ls, le) = if level == Level::L3 { (s, s) } else { (s, e) };
+        for Slot {
+            i,
+            base,
+            start: off,
+            end: sub_end,
+        } in slots(level, ls, le)
+        {
             let mut d = t.get(i);
             if !d.is_table(level) && sub_end - off != size {
                 d = self.split_block(t, i, level, base, d, pool);
@@ -122,18 +151,27 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             } else {
                 self.protect_leaf(t, i, d, attr, &mut changed, &mut broken);
             }
-            off = sub_end;
         }
         let table_base = s & !(size * 512 - 1);
         let span_range = |sp: &Span| {
-            self.va_range(table_base + sp.lo as u64 * size, table_base + (sp.hi as u64 + 1) * size)
+            self.va_range(
+                table_base + sp.lo as u64 * size,
+                table_base + (sp.hi as u64 + 1) * size,
+            )
         };
         if changed.used {
             gather.note_leaves(span_range(&changed), level, changed.global);
         }
         if broken.used {
             let range = span_range(&broken);
-            let inv = Invalidation { asid: self.asid, range, stride: level, leaf_only: true, global: broken.global, level: Some(level) };
+            let inv = Invalidation {
+                asid: self.asid,
+                range,
+                stride: level,
+                leaf_only: true,
+                global: broken.global,
+                level: Some(level),
+            };
             invalidate(&self.arch, &inv);
             self.make(t, &broken, attr);
             // Secondary TLBs learn of the change through the gather.
@@ -144,7 +182,15 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     /// New attributes for one fully covered leaf: in place, or the "break" half of
     /// break-before-make (VALID cleared, the rest kept so the make pass can rebuild it).
     #[inline]
-    fn protect_leaf(&self, t: TableRef, i: usize, d: Descriptor, attr: u64, changed: &mut Span, broken: &mut Span) {
+    fn protect_leaf(
+        &self,
+        t: TableRef,
+        i: usize,
+        d: Descriptor,
+        attr: u64,
+        changed: &mut Span,
+        broken: &mut Span,
+    ) {
         let new = with_attrs(d, attr);
         if new == d {
             return;

@@ -23,7 +23,9 @@ pub(crate) struct TableRef {
 impl TableRef {
     #[inline]
     pub(crate) fn new<M: PhysMem>(mem: &M, pa: PhysAddr) -> Self {
-        Self { ptr: mem.ptr(pa) as *mut u64 }
+        Self {
+            ptr: mem.ptr(pa) as *mut u64,
+        }
     }
 
     #[inline]
@@ -58,7 +60,11 @@ pub(crate) struct FramePool {
 
 impl FramePool {
     /// Reserves `n` frames, or none at all (everything taken goes back) and `OutOfFrames`.
-    pub(crate) fn reserve<F: FrameSource, M: PhysMem>(frames: &mut F, mem: &M, n: usize) -> Result<Self, OutOfFrames> {
+    pub(crate) fn reserve<F: FrameSource, M: PhysMem>(
+        frames: &mut F,
+        mem: &M,
+        n: usize,
+    ) -> Result<Self, OutOfFrames> {
         let mut pool = FramePool::default();
         for _ in 0..n {
             match frames.alloc() {
@@ -78,6 +84,11 @@ impl FramePool {
         self.len += 1;
     }
 
+    /// Whether every reserved frame was used (preflights count exactly).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// A reserved frame, zeroed; the preflight guarantees there is one.
     pub(crate) fn take<M: PhysMem>(&mut self, mem: &M) -> PhysAddr {
         let pa = self.take_raw(mem);
@@ -87,7 +98,9 @@ impl FramePool {
 
     /// A reserved frame, contents unspecified.
     pub(crate) fn take_raw<M: PhysMem>(&mut self, mem: &M) -> PhysAddr {
-        let pa = self.head.expect("preflight reserved every frame this operation takes");
+        let pa = self
+            .head
+            .expect("preflight reserved every frame this operation takes");
         let next = mem.read_word(pa, 0);
         self.head = (next != 0).then_some(PhysAddr::new(next));
         self.len -= 1;
@@ -98,7 +111,9 @@ impl FramePool {
     pub(crate) fn give_back<F: FrameSource, M: PhysMem>(mut self, frames: &mut F, mem: &M) {
         while self.len > 0 {
             let pa = self.take_raw(mem);
-            frames.free(Frame::containing(pa)).expect("a frame this pool allocated");
+            frames
+                .free(Frame::containing(pa))
+                .expect("a frame this pool allocated");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Arm ARM (DDI 0487) D8.16.1 (break-before-make for a split), D8.13 (invalidation deferred).
 
 use super::raw::{FramePool, TableRef, ENTRIES};
-use super::{MapError, PageTable};
+use super::{slots, MapError, PageTable, Slot};
 use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT, PAGE_SIZE, VA_BITS};
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK};
 use crate::frame::FrameSource;
@@ -25,13 +25,22 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         if s == e {
             return Ok(());
         }
-        let log_pages = if self.owned_pages > 0 { gather.log_pages_needed(self.owned_leaves(s, e)) } else { 0 };
+        let log_pages = if self.owned_pages > 0 {
+            gather.log_pages_needed(self.owned_leaves(s, e))
+        } else {
+            0
+        };
         let splits = self.edge_splits(s, e);
-        let mut pool = FramePool::reserve(&mut self.frames, &self.mem, splits + log_pages as usize)?;
+        let mut pool =
+            FramePool::reserve(&mut self.frames, &self.mem, splits + log_pages as usize)?;
         for _ in 0..log_pages {
             gather.add_log_page(pool.take_raw(&self.mem));
         }
         self.unmap_level(self.root, Level::L0, s, e, &mut pool, gather);
+        debug_assert!(
+            pool.is_empty(),
+            "the preflight counted more frames than were used"
+        );
         pool.give_back(&mut self.frames, &self.mem);
         Ok(())
     }
@@ -70,7 +79,9 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             if x >= 1 << VA_BITS {
                 continue;
             }
-            let Some((level, base)) = self.leaf_at(x) else { continue };
+            let Some((level, base)) = self.leaf_at(x) else {
+                continue;
+            };
             if base == x {
                 continue;
             }
@@ -88,7 +99,15 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         n
     }
 
-    fn unmap_level(&mut self, table: PhysAddr, level: Level, s: u64, e: u64, pool: &mut FramePool, gather: &mut Gather<M>) {
+    fn unmap_level(
+        &mut self,
+        table: PhysAddr,
+        level: Level,
+        s: u64,
+        e: u64,
+        pool: &mut FramePool,
+        gather: &mut Gather<M>,
+    ) {
         let t = self.table(table);
         if level == Level::L3 {
             self.unmap_pages(t, s, e, gather);
@@ -96,22 +115,28 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         }
         let next = level.next().expect("L0-L2 have a next level");
         let size = level.size();
-        let mut off = s;
-        while off < e {
-            let i = level.index(off);
-            let base = off & !(size - 1);
-            let sub_end = e.min(base + size);
+        // Blocks removed from this table: one gather note for all of them.
+        let (mut lo, mut hi, mut global) = (u64::MAX, 0, false);
+        for Slot {
+            i,
+            base,
+            start: off,
+            end: sub_end,
+        } in slots(level, s, e)
+        {
             let full = off == base && sub_end == base + size;
             let mut d = t.get(i);
             if !d.is_valid() {
-                off = sub_end;
                 continue;
             }
             if !d.is_table(level) {
                 if full {
                     t.set(i, Descriptor::INVALID);
-                    self.drop_leaf(level, base, d, gather);
-                    off = sub_end;
+                    (lo, hi, global) = (lo.min(base), sub_end, global || d.is_global());
+                    if d.is_owned() {
+                        gather.log_owned(d.output_address(), size);
+                        self.owned_pages -= size >> PAGE_SHIFT;
+                    }
                     continue;
                 }
                 d = self.split_block(t, i, level, base, d, pool);
@@ -120,18 +145,38 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             if full {
                 t.set(i, Descriptor::INVALID);
                 self.unlink_subtree(child, next, base, gather);
+            } else if self.maps_only_inside(child, next, off, sub_end) {
+                // The range covers everything the child maps: unlink it whole instead of
+                // clearing it entry by entry. Entries outside were invalid (and flushed).
+                t.set(i, Descriptor::INVALID);
+                if self.owned_pages > 0 {
+                    self.log_owned_leaves(child, next, gather);
+                }
+                gather.note_table(self.va_range(off, sub_end), child, next, self.has_global);
             } else {
                 self.unmap_level(child, next, off, sub_end, pool, gather);
                 if self.table(child).is_empty() {
                     // Entries outside [off, sub_end) were already invalid (and flushed): any
                     // VA of the span drops the walk-cache copy of this table descriptor.
                     t.set(i, Descriptor::INVALID);
-                    gather.note_table(self.va_range(off, sub_end), child, next, 1, self.has_global);
-                    self.table_pages -= 1;
+                    gather.note_table(self.va_range(off, sub_end), child, next, self.has_global);
                 }
             }
-            off = sub_end;
         }
+        if lo < hi {
+            gather.note_leaves(self.va_range(lo, hi), level, global);
+        }
+    }
+
+    /// Whether every valid entry of the `level` table `table` lies wholly inside `[s, e)`.
+    fn maps_only_inside(&self, table: PhysAddr, level: Level, s: u64, e: u64) -> bool {
+        let t = self.table(table);
+        let size = level.size();
+        let inside = |i: usize| {
+            let base = (s & !((size << 9) - 1)) + i as u64 * size;
+            base >= s && base + size <= e
+        };
+        (0..ENTRIES).all(|i| inside(i) || !t.get(i).is_valid())
     }
 
     /// Clears the pages `[s, e)` of one L3 table.
@@ -153,49 +198,43 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         }
         if lo <= hi {
             let table_base = s & !(Level::L2.size() - 1);
-            let r = self.va_range(table_base + ((lo as u64) << PAGE_SHIFT), table_base + ((hi as u64 + 1) << PAGE_SHIFT));
+            let r = self.va_range(
+                table_base + ((lo as u64) << PAGE_SHIFT),
+                table_base + ((hi as u64 + 1) << PAGE_SHIFT),
+            );
             gather.note_leaves(r, Level::L3, global);
         }
     }
 
-    fn drop_leaf(&mut self, level: Level, base: u64, d: Descriptor, gather: &mut Gather<M>) {
-        gather.note_leaves(self.va_range(base, base + level.size()), level, d.is_global());
-        if d.is_owned() {
-            gather.log_owned(d.output_address(), level.size());
-            self.owned_pages -= level.size() >> PAGE_SHIFT;
-        }
-    }
-
-    /// Hands an unlinked table and everything below it to the gather (by its root only).
+    /// Hands an unlinked table and everything below it to the gather by its root only; the
+    /// pages below are read only when owned frames must be logged.
     fn unlink_subtree(&mut self, table: PhysAddr, level: Level, base: u64, gather: &mut Gather<M>) {
-        let pages = self.scan_subtree(table, level, gather);
+        if self.owned_pages > 0 {
+            self.log_owned_leaves(table, level, gather);
+        }
         let range = self.va_range(base, base + level.size() * ENTRIES as u64);
-        gather.note_table(range, table, level, pages, self.has_global);
-        self.table_pages -= pages;
+        gather.note_table(range, table, level, self.has_global);
     }
 
-    /// Counts the table pages of a subtree and logs its owned leaves. L3 tables are not read
-    /// unless the table maps owned frames.
-    fn scan_subtree(&mut self, table: PhysAddr, level: Level, gather: &mut Gather<M>) -> u64 {
-        if level == Level::L3 && self.owned_pages == 0 {
-            return 1;
-        }
+    fn log_owned_leaves(&mut self, table: PhysAddr, level: Level, gather: &mut Gather<M>) {
         let t = self.table(table);
         let size = level.size();
-        let mut pages = 1;
         for i in 0..ENTRIES {
             let d = t.get(i);
             if !d.is_valid() {
                 continue;
             }
             if d.is_table(level) {
-                pages += self.scan_subtree(d.output_address(), level.next().expect("tables above L3"), gather);
+                self.log_owned_leaves(
+                    d.output_address(),
+                    level.next().expect("tables above L3"),
+                    gather,
+                );
             } else if d.is_owned() {
                 gather.log_owned(d.output_address(), size);
                 self.owned_pages -= size >> PAGE_SHIFT;
             }
         }
-        pages
     }
 
     /// Replaces the block `d` (entry `i` of the level `level` table `t`, at offset `base`) by a
@@ -217,7 +256,10 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         let attr = d.bits() & LEAF_ATTR_MASK;
         let oa = d.output_address().as_u64();
         for k in 0..ENTRIES {
-            nt.set(k, Descriptor::from_bits(Descriptor::leaf_bits(next, oa + k as u64 * csize, attr)));
+            nt.set(
+                k,
+                Descriptor::from_bits(Descriptor::leaf_bits(next, oa + k as u64 * csize, attr)),
+            );
         }
         let td = Descriptor::new_table(new, Default::default());
         t.set(i, Descriptor::INVALID);
@@ -231,7 +273,6 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         };
         invalidate(&self.arch, &inv);
         t.set(i, td);
-        self.table_pages += 1;
         td
     }
 }

@@ -13,7 +13,14 @@ const DATA: Attributes = Attributes::USER_DATA;
 fn pages_map_and_translate() {
     setup!(mem, mmu, pt, A72, 2 * MIB);
     let mut g = pt.gather();
-    pt.map(range(0x1000, 3 * 4 * KIB), pa(0x8000_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x1000, 3 * 4 * KIB),
+        pa(0x8000_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     let t = pt.translate(va(0x2abc)).unwrap();
     assert_eq!((t.pa, t.level), (pa(0x8000_1abc), Level::L3));
     assert_eq!(t.attributes(), Some(DATA));
@@ -32,11 +39,21 @@ fn blocks_used_when_aligned_and_allowed() {
     let mut g = pt.gather();
     // 1 GiB + 2 MiB + 4 KiB, VA and PA 1 GiB aligned: one L1 block, one L2 block, one page.
     let len = GIB + 2 * MIB + 4 * KIB;
-    pt.map(range(GIB, len), pa(0x1_0000_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(GIB, len),
+        pa(0x1_0000_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     assert_eq!(pt.translate(va(GIB + 5)).unwrap().level, Level::L1);
     assert_eq!(pt.translate(va(2 * GIB + 5)).unwrap().level, Level::L2);
     let t = pt.translate(va(2 * GIB + 2 * MIB + 5)).unwrap();
-    assert_eq!((t.level, t.pa), (Level::L3, pa(0x1_0000_0000 + GIB + 2 * MIB + 5)));
+    assert_eq!(
+        (t.level, t.pa),
+        (Level::L3, pa(0x1_0000_0000 + GIB + 2 * MIB + 5))
+    );
     // Root, L1 table, L2 table (second GiB), L3 table.
     assert_eq!(pt.table_pages(), 4);
     let mut leaves = std::vec::Vec::new();
@@ -45,7 +62,14 @@ fn blocks_used_when_aligned_and_allowed() {
         ControlFlow::Continue(())
     })
     .unwrap();
-    assert_eq!(leaves, [(GIB, Level::L1), (2 * GIB, Level::L2), (2 * GIB + 2 * MIB, Level::L3)]);
+    assert_eq!(
+        leaves,
+        [
+            (GIB, Level::L1),
+            (2 * GIB, Level::L2),
+            (2 * GIB + 2 * MIB, Level::L3)
+        ]
+    );
     let _ = g.flush(pt.arch());
 }
 
@@ -54,13 +78,34 @@ fn no_blocks_when_pa_misaligned_or_forbidden() {
     setup!(mem, mmu, pt, A72, 4 * MIB);
     let mut g = pt.gather();
     // PA only 4 KiB aligned: pages, even though VA and length are 2 MiB aligned.
-    pt.map(range(0x20_0000, 2 * MIB), pa(0x8000_1000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x20_0000, 2 * MIB),
+        pa(0x8000_1000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     assert_eq!(pt.translate(va(0x20_0000)).unwrap().level, Level::L3);
     // Forbidden by the constraints.
-    pt.map(range(0x40_0000, 2 * MIB), pa(0x8040_0000), DATA, Constraints::PAGES_ONLY, &mut g).unwrap();
+    pt.map(
+        range(0x40_0000, 2 * MIB),
+        pa(0x8040_0000),
+        DATA,
+        Constraints::PAGES_ONLY,
+        &mut g,
+    )
+    .unwrap();
     assert_eq!(pt.translate(va(0x40_0000)).unwrap().level, Level::L3);
     // 1 GiB blocks forbidden: 2 MiB blocks instead.
-    pt.map(range(GIB, GIB), pa(GIB), DATA, Constraints::BLOCKS.no_1g_blocks(), &mut g).unwrap();
+    pt.map(
+        range(GIB, GIB),
+        pa(GIB),
+        DATA,
+        Constraints::BLOCKS.no_1g_blocks(),
+        &mut g,
+    )
+    .unwrap();
     assert_eq!(pt.translate(va(GIB)).unwrap().level, Level::L2);
     let _ = g.flush(pt.arch());
 }
@@ -69,7 +114,14 @@ fn no_blocks_when_pa_misaligned_or_forbidden() {
 fn unmap_inside_a_block_splits_it_with_break_before_make() {
     setup!(mem, mmu, pt, A72, 2 * MIB);
     let mut g = pt.gather();
-    pt.map(range(0x20_0000, 2 * MIB), pa(0x8020_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x20_0000, 2 * MIB),
+        pa(0x8020_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     let c = ctx(&pt);
     assert_eq!(read(&mmu, &c, 0x20_5000), Ok(pa(0x8020_5000))); // TLB now holds the block.
     let before = mmu.counts();
@@ -89,15 +141,20 @@ fn unmap_inside_a_block_splits_it_with_break_before_make() {
 fn protect_inside_a_gib_block_splits_two_levels() {
     setup!(mem, mmu, pt, A72, 2 * MIB);
     let mut g = pt.gather();
-    pt.map(range(GIB, GIB), pa(GIB), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(range(GIB, GIB), pa(GIB), DATA, Constraints::BLOCKS, &mut g)
+        .unwrap();
     let tables = pt.table_pages();
     let ro = DATA.with_access(Access::Read);
-    pt.protect(range(GIB + 2 * MIB + 4 * KIB, 4 * KIB), ro, &mut g).unwrap();
+    pt.protect(range(GIB + 2 * MIB + 4 * KIB, 4 * KIB), ro, &mut g)
+        .unwrap();
     assert_eq!(pt.table_pages(), tables + 2);
     assert_eq!(pt.translate(va(GIB)).unwrap().level, Level::L2);
     let t = pt.translate(va(GIB + 2 * MIB + 4 * KIB)).unwrap();
     assert_eq!((t.level, t.attributes()), (Level::L3, Some(ro)));
-    assert_eq!(pt.translate(va(GIB + 2 * MIB)).unwrap().attributes(), Some(DATA));
+    assert_eq!(
+        pt.translate(va(GIB + 2 * MIB)).unwrap().attributes(),
+        Some(DATA)
+    );
     flush_release!(pt, g);
 }
 
@@ -107,14 +164,24 @@ fn page_by_page_map_merges_into_a_block() {
     let c = ctx(&pt);
     for k in 0..512u64 {
         let mut g = pt.gather();
-        pt.map(range(0x20_0000 + k * 4 * KIB, 4 * KIB), pa(0x8020_0000 + k * 4 * KIB), DATA, Constraints::BLOCKS, &mut g)
-            .unwrap();
+        pt.map(
+            range(0x20_0000 + k * 4 * KIB, 4 * KIB),
+            pa(0x8020_0000 + k * 4 * KIB),
+            DATA,
+            Constraints::BLOCKS,
+            &mut g,
+        )
+        .unwrap();
         // Touch each page: the TLB holds 4 KiB entries when the merge comes.
         read(&mmu, &c, 0x20_0000 + k * 4 * KIB).unwrap();
         if k < 511 {
             assert!(g.is_empty());
         } else {
-            assert_eq!(g.table_pages(), 1, "the L3 table goes to the gather, not the allocator");
+            assert_eq!(
+                g.table_pages(),
+                1,
+                "the L3 table goes to the gather, not the allocator"
+            );
         }
         flush_release!(pt, g);
     }
@@ -130,9 +197,23 @@ fn page_by_page_map_merges_into_a_block() {
 fn no_merge_when_not_contiguous() {
     setup!(mem, mmu, pt, A72, 2 * MIB);
     let mut g = pt.gather();
-    pt.map(range(0x20_0000, 2 * MIB - 4 * KIB), pa(0x8020_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x20_0000, 2 * MIB - 4 * KIB),
+        pa(0x8020_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     // The last page points elsewhere: the table stays.
-    pt.map(range(0x3f_f000, 4 * KIB), pa(0x9000_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x3f_f000, 4 * KIB),
+        pa(0x9000_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     assert_eq!(pt.translate(va(0x3f_f000)).unwrap().level, Level::L3);
     assert!(g.is_empty());
 }
@@ -142,8 +223,22 @@ fn destroy_returns_every_frame() {
     setup!(mem, mmu, pt, A72, 2 * MIB);
     let start = pt.frames_mut().stats().free + 1; // + the root
     let mut g = pt.gather();
-    pt.map(range(0x1000, 3 * GIB), pa(0x1000), DATA, Constraints::BLOCKS, &mut g).unwrap();
-    pt.map(range(0x7f00_0000_0000, 8 * KIB), pa(0x2000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x1000, 3 * GIB),
+        pa(0x1000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
+    pt.map(
+        range(0x7f00_0000_0000, 8 * KIB),
+        pa(0x2000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     let _ = g.flush(pt.arch());
     let mut g = pt.gather();
     let (_, arch, mut frames) = pt.destroy(&mut g);

@@ -51,22 +51,34 @@ fn double_and_foreign_frees_are_caught() {
 
 #[test]
 fn bitmap_too_small_is_refused() {
-    let mem = HostMem::new(HostMem::BASE, 1 * MIB);
+    let mem = HostMem::new(HostMem::BASE, MIB);
     let mut bitmap = [0u64; 3];
     let e = FrameAllocator::new(&mem, &mut bitmap, &[mem.range()], &[]).err();
-    assert_eq!(e, Some(crate::frame::InitError::BitmapTooSmall { needed_words: 4, given_words: 3 }));
-    assert_eq!(FrameAllocator::<&HostMem>::bitmap_words(&[mem.range()], &[]), Ok(4));
+    assert_eq!(
+        e,
+        Some(crate::frame::InitError::BitmapTooSmall {
+            needed_words: 4,
+            given_words: 3
+        })
+    );
+    assert_eq!(
+        FrameAllocator::<&HostMem>::bitmap_words(&[mem.range()], &[]),
+        Ok(4)
+    );
 }
 
 #[test]
 fn carved_bitmap_lives_in_managed_memory() {
-    let mem = HostMem::new(HostMem::BASE, 1 * MIB);
+    let mem = HostMem::new(HostMem::BASE, MIB);
     // SAFETY: the arena outlives the allocator and nothing else uses it.
     let mut fa = unsafe { FrameAllocator::new_carved(&mem, &[mem.range()], &[]) }.unwrap();
     // 256 frames need 4 words: one frame carved for the bitmap.
     assert_eq!(fa.stats().total, 255);
     assert!(!fa.owns(pa(0x4000_0000)));
-    assert_eq!(fa.free(Frame::from_start(pa(0x4000_0000)).unwrap()), Err(FreeError::Foreign(pa(0x4000_0000))));
+    assert_eq!(
+        fa.free(Frame::from_start(pa(0x4000_0000)).unwrap()),
+        Err(FreeError::Foreign(pa(0x4000_0000)))
+    );
     let mut n = 0;
     while let Ok(f) = fa.alloc() {
         assert_ne!(f.start(), pa(0x4000_0000));
@@ -77,7 +89,7 @@ fn carved_bitmap_lives_in_managed_memory() {
 
 #[test]
 fn sparse_regions_across_holes() {
-    let mem = HostMem::new(HostMem::BASE, 1 * MIB);
+    let mem = HostMem::new(HostMem::BASE, MIB);
     let mut bitmap = [0u64; 4];
     let memory = [r(0x4000_0000, 0x4004_0000), r(0x4008_0000, 0x400c_0000)];
     let mut fa = FrameAllocator::new(&mem, &mut bitmap, &memory, &[]).unwrap();
@@ -89,7 +101,10 @@ fn sparse_regions_across_holes() {
         seen.push(f);
     }
     assert_eq!(seen.len(), 128);
-    assert_eq!(fa.free(Frame::from_start(pa(0x4005_0000)).unwrap()), Err(FreeError::Foreign(pa(0x4005_0000))));
+    assert_eq!(
+        fa.free(Frame::from_start(pa(0x4005_0000)).unwrap()),
+        Err(FreeError::Foreign(pa(0x4005_0000)))
+    );
 }
 
 #[cfg(debug_assertions)]
@@ -113,15 +128,48 @@ fn accounting_returns_to_start_after_unmapping_everything() {
     let start = pt.frames_mut().stats();
     let mut g = pt.gather();
     // Pages, a 2 MiB block, a 1 GiB block, a misaligned run, owned frames, another L0 slot.
-    pt.map(range(0x1000, 300 * 4 * KIB), pa(0x8000_1000), Attributes::USER_DATA, Constraints::BLOCKS, &mut g).unwrap();
-    pt.map(range(0x4000_0000, GIB), pa(0x1_4000_0000), Attributes::USER_DATA, Constraints::BLOCKS, &mut g).unwrap();
-    pt.map(range(0x8020_0000, 2 * MIB), pa(0x2_0020_0000), Attributes::USER_TEXT, Constraints::BLOCKS, &mut g).unwrap();
-    pt.map(range(0x7f00_0000_0000, 64 * KIB), pa(0x3_0000_3000), Attributes::USER_RODATA, Constraints::BLOCKS, &mut g)
-        .unwrap();
+    pt.map(
+        range(0x1000, 300 * 4 * KIB),
+        pa(0x8000_1000),
+        Attributes::USER_DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
+    pt.map(
+        range(0x4000_0000, GIB),
+        pa(0x1_4000_0000),
+        Attributes::USER_DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
+    pt.map(
+        range(0x8020_0000, 2 * MIB),
+        pa(0x2_0020_0000),
+        Attributes::USER_TEXT,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
+    pt.map(
+        range(0x7f00_0000_0000, 64 * KIB),
+        pa(0x3_0000_3000),
+        Attributes::USER_RODATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     for k in 0..20u64 {
         let f = pt.frames_mut().alloc().unwrap();
-        pt.map(range(0x9000_0000 + k * 4 * KIB, 4 * KIB), f.start(), Attributes::USER_DATA, Constraints::BLOCKS.owned(), &mut g)
-            .unwrap();
+        pt.map(
+            range(0x9000_0000 + k * 4 * KIB, 4 * KIB),
+            f.start(),
+            Attributes::USER_DATA,
+            Constraints::BLOCKS.owned(),
+            &mut g,
+        )
+        .unwrap();
     }
     flush_release!(pt, g);
     assert!(pt.frames_mut().stats().free < start.free - 20);
@@ -129,7 +177,8 @@ fn accounting_returns_to_start_after_unmapping_everything() {
     let mut g = pt.gather();
     pt.unmap(range(0x4010_0000, 4 * KIB), &mut g).unwrap();
     pt.unmap(range(0, 0x4800_0000), &mut g).unwrap();
-    pt.unmap(range(0x4800_0000, (1 << 48) - 0x4800_0000), &mut g).unwrap();
+    pt.unmap(range(0x4800_0000, (1 << 48) - 0x4800_0000), &mut g)
+        .unwrap();
     let report = flush_release!(pt, g);
     assert_eq!(report.data_frames, 20);
     assert_eq!(pt.table_pages(), 1);
@@ -139,15 +188,61 @@ fn accounting_returns_to_start_after_unmapping_everything() {
 
 #[test]
 fn owned_frame_freed_twice_is_reported_by_release() {
-    setup!(mem, mmu, pt, A72, 1 * MIB);
+    setup!(mem, mmu, pt, A72, MIB);
     let f = pt.frames_mut().alloc().unwrap();
     let mut g = pt.gather();
     // The same frame mapped twice as owned: a caller bug that release catches.
-    pt.map(range(0x1000, 4 * KIB), f.start(), Attributes::USER_DATA, Constraints::BLOCKS.owned(), &mut g).unwrap();
-    pt.map(range(0x2000, 4 * KIB), f.start(), Attributes::USER_DATA, Constraints::BLOCKS.owned(), &mut g).unwrap();
+    pt.map(
+        range(0x1000, 4 * KIB),
+        f.start(),
+        Attributes::USER_DATA,
+        Constraints::BLOCKS.owned(),
+        &mut g,
+    )
+    .unwrap();
+    pt.map(
+        range(0x2000, 4 * KIB),
+        f.start(),
+        Attributes::USER_DATA,
+        Constraints::BLOCKS.owned(),
+        &mut g,
+    )
+    .unwrap();
     pt.unmap(range(0x1000, 8 * KIB), &mut g).unwrap();
     let err = g.flush(pt.arch()).release(pt.frames_mut()).unwrap_err();
     assert_eq!(err.first, FreeError::DoubleFree(f.start()));
     assert_eq!(err.failures, 1);
     assert_eq!(err.report.data_frames, 1);
+}
+
+#[test]
+fn many_unlinked_tables_in_one_gather() {
+    // More unlinked roots than the gather keeps inline: the rest go to its page list.
+    setup!(mem, mmu, pt, A72, 4 * MIB);
+    let start = pt.frames_mut().stats();
+    let mut g = pt.gather();
+    for k in 0..20 {
+        let r = range(0x4000_0000 + k * 2 * MIB, 4 * 4 * KIB);
+        pt.map(
+            r,
+            pa(0x8000_0000 + k * 2 * MIB),
+            Attributes::USER_DATA,
+            Constraints::BLOCKS,
+            &mut g,
+        )
+        .unwrap();
+    }
+    flush_release!(pt, g);
+    assert_eq!(pt.table_pages(), 1 + 1 + 1 + 20);
+    let mut g = pt.gather();
+    for k in 0..20 {
+        pt.unmap(range(0x4000_0000 + k * 2 * MIB, 4 * 4 * KIB), &mut g)
+            .unwrap();
+    }
+    // 20 L3 tables, then the emptied L2 and L1 tables.
+    assert_eq!(g.table_pages(), 22);
+    assert_eq!(pt.table_pages(), 1);
+    let report = flush_release!(pt, g);
+    assert_eq!(report.tables, 22);
+    assert_eq!(pt.frames_mut().stats(), start);
 }

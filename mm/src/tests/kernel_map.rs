@@ -9,7 +9,7 @@ use crate::table::Constraints;
 
 #[test]
 fn identity_map_enforces_w_xor_x() {
-    setup!(mem, mmu, pt, A72, 1 * MIB);
+    setup!(mem, mmu, pt, A72, MIB);
     let p = |a: u64, b: u64| PhysRange::new(pa(a), pa(b));
     // A kernel image at 0x4008_0000 with a guard page under a stack, and the PL011.
     let layout = [
@@ -23,22 +23,54 @@ fn identity_map_enforces_w_xor_x() {
     let mut g = pt.gather();
     for (r, attrs) in layout {
         let v = crate::addr::VaRange::new(va(r.start.as_u64()), va(r.end.as_u64()));
-        pt.map(v, r.start, attrs, Constraints::BLOCKS, &mut g).unwrap();
+        pt.map(v, r.start, attrs, Constraints::BLOCKS, &mut g)
+            .unwrap();
     }
     let _ = g.flush(pt.arch());
     let c = ctx(&pt);
     let try_ = |a: u64, k: AccessKind| mmu.access(&c, va(a), k, El::El1).map_err(|f| f.kind);
     use AccessKind::*;
     assert_eq!(try_(0x4008_1000, Exec), Ok(pa(0x4008_1000)));
-    assert_eq!(try_(0x4008_1000, Write), Err(FaultKind::Permission), "text is writable");
+    assert_eq!(
+        try_(0x4008_1000, Write),
+        Err(FaultKind::Permission),
+        "text is writable"
+    );
     assert_eq!(try_(0x4009_0000, Read), Ok(pa(0x4009_0000)));
-    assert_eq!(try_(0x4009_0000, Exec), Err(FaultKind::Permission), "rodata is executable");
-    assert_eq!(try_(0x4009_0000, Write), Err(FaultKind::Permission), "rodata is writable");
+    assert_eq!(
+        try_(0x4009_0000, Exec),
+        Err(FaultKind::Permission),
+        "rodata is executable"
+    );
+    assert_eq!(
+        try_(0x4009_0000, Write),
+        Err(FaultKind::Permission),
+        "rodata is writable"
+    );
     assert_eq!(try_(0x4009_8000, Write), Ok(pa(0x4009_8000)));
-    assert_eq!(try_(0x4009_8000, Exec), Err(FaultKind::Permission), "data is executable");
-    assert_eq!(try_(0x400a_0800, Write), Err(FaultKind::Translation), "guard page is mapped");
+    assert_eq!(
+        try_(0x4009_8000, Exec),
+        Err(FaultKind::Permission),
+        "data is executable"
+    );
+    assert_eq!(
+        try_(0x400a_0800, Write),
+        Err(FaultKind::Translation),
+        "guard page is mapped"
+    );
     assert_eq!(try_(0x0900_0000, Write), Ok(pa(0x0900_0000)));
-    assert_eq!(try_(0x0900_0000, Exec), Err(FaultKind::Permission), "MMIO is executable");
-    assert_eq!(mmu.access(&c, va(0x4008_1000), Read, El::El0).map_err(|f| f.kind), Err(FaultKind::Permission));
-    assert_eq!(pt.translate(va(0x0900_0000)).unwrap().attributes(), Some(Attributes::KERNEL_DEVICE));
+    assert_eq!(
+        try_(0x0900_0000, Exec),
+        Err(FaultKind::Permission),
+        "MMIO is executable"
+    );
+    assert_eq!(
+        mmu.access(&c, va(0x4008_1000), Read, El::El0)
+            .map_err(|f| f.kind),
+        Err(FaultKind::Permission)
+    );
+    assert_eq!(
+        pt.translate(va(0x0900_0000)).unwrap().attributes(),
+        Some(Attributes::KERNEL_DEVICE)
+    );
 }

@@ -17,9 +17,15 @@ use crate::tlb::{TlbCaps, TlbMaintenance};
 use crate::{FrameSource, PhysMem};
 
 /// No FEAT_TLBIRANGE, no FEAT_TTL (Cortex-A72).
-pub(crate) const A72: TlbCaps = TlbCaps { range_ops: false, ttl_hint: false };
+pub(crate) const A72: TlbCaps = TlbCaps {
+    range_ops: false,
+    ttl_hint: false,
+};
 /// FEAT_TLBIRANGE and FEAT_TTL (QEMU `-cpu max`).
-pub(crate) const MAX: TlbCaps = TlbCaps { range_ops: true, ttl_hint: true };
+pub(crate) const MAX: TlbCaps = TlbCaps {
+    range_ops: true,
+    ttl_hint: true,
+};
 
 pub(crate) const KIB: u64 = 1 << 10;
 pub(crate) const MIB: u64 = 1 << 20;
@@ -57,17 +63,33 @@ pub(crate) fn range(start: u64, len: u64) -> VaRange {
 }
 
 /// The model CPU context that runs `pt` in TTBR0.
-pub(crate) fn ctx<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource>(pt: &PageTable<M, A, F>) -> Context {
-    Context { ttbr0: Some(pt.root()), ttbr1: None, asid: pt.asid() }
+pub(crate) fn ctx<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource>(
+    pt: &PageTable<M, A, F>,
+) -> Context {
+    Context {
+        ttbr0: Some(pt.root()),
+        ttbr1: None,
+        asid: pt.asid(),
+    }
 }
 
 /// EL1 read through the model MMU.
-pub(crate) fn read<M: PhysMem>(mmu: &crate::model::ModelMmu<M>, c: &Context, v: u64) -> Result<PhysAddr, Fault> {
+pub(crate) fn read<M: PhysMem>(
+    mmu: &crate::model::ModelMmu<M>,
+    c: &Context,
+    v: u64,
+) -> Result<PhysAddr, Fault> {
     mmu.access(c, va(v), AccessKind::Read, El::El1)
 }
 
 pub(crate) fn translation_fault(r: Result<PhysAddr, Fault>) -> bool {
-    matches!(r, Err(Fault { kind: FaultKind::Translation, .. }))
+    matches!(
+        r,
+        Err(Fault {
+            kind: FaultKind::Translation,
+            ..
+        })
+    )
 }
 
 /// Flushes `gather` through the table's arch and releases it into the table's frames.
@@ -78,6 +100,3 @@ macro_rules! flush_release {
     }};
 }
 pub(crate) use flush_release;
-
-#[allow(dead_code)]
-pub(crate) const _UNITS: [u64; 3] = [KIB, MIB, GIB];

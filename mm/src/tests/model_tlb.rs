@@ -13,10 +13,17 @@ const DATA: Attributes = Attributes::USER_DATA;
 
 #[test]
 fn unmap_then_flush_removes_the_translation() {
-    setup!(mem, mmu, pt, A72, 1 * MIB);
+    setup!(mem, mmu, pt, A72, MIB);
     let c = ctx(&pt);
     let mut g = pt.gather();
-    pt.map(range(0x1000, 4 * KIB), pa(0x8000_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x1000, 4 * KIB),
+        pa(0x8000_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     assert_eq!(read(&mmu, &c, 0x1000), Ok(pa(0x8000_0000)));
     pt.unmap(range(0x1000, 4 * KIB), &mut g).unwrap();
     // Until the flush the TLB still holds the old translation: that is what the gather is for.
@@ -27,10 +34,17 @@ fn unmap_then_flush_removes_the_translation() {
 
 #[test]
 fn dropped_tlbi_leaves_a_stale_translation_negative_control() {
-    setup!(mem, mmu, pt, A72, 1 * MIB);
+    setup!(mem, mmu, pt, A72, MIB);
     let c = ctx(&pt);
     let mut g = pt.gather();
-    pt.map(range(0x1000, 4 * KIB), pa(0x8000_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x1000, 4 * KIB),
+        pa(0x8000_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     read(&mmu, &c, 0x1000).unwrap();
     pt.unmap(range(0x1000, 4 * KIB), &mut g).unwrap();
     mmu.set_drop_invalidations(true);
@@ -38,25 +52,50 @@ fn dropped_tlbi_leaves_a_stale_translation_negative_control() {
     mmu.set_drop_invalidations(false);
     // The page is gone from the tables, but the model TLB still translates it: caught.
     assert!(pt.translate(va(0x1000)).is_none());
-    assert_eq!(read(&mmu, &c, 0x1000), Ok(pa(0x8000_0000)), "the model must expose a missing TLBI");
+    assert_eq!(
+        read(&mmu, &c, 0x1000),
+        Ok(pa(0x8000_0000)),
+        "the model must expose a missing TLBI"
+    );
     // Remapped to a new frame: the stale entry still wins (the old contents would be read).
     let mut g = pt.gather();
-    pt.map(range(0x1000, 4 * KIB), pa(0x8800_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x1000, 4 * KIB),
+        pa(0x8800_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     assert_eq!(read(&mmu, &c, 0x1000), Ok(pa(0x8000_0000)));
     let _ = g.flush(pt.arch());
 }
 
 #[test]
 fn remap_to_a_new_frame_never_reads_the_old_one() {
-    setup!(mem, mmu, pt, A72, 1 * MIB);
+    setup!(mem, mmu, pt, A72, MIB);
     let c = ctx(&pt);
     let mut g = pt.gather();
-    pt.map(range(0x1000, 4 * KIB), pa(0x8000_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x1000, 4 * KIB),
+        pa(0x8000_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     read(&mmu, &c, 0x1000).unwrap();
     pt.unmap(range(0x1000, 4 * KIB), &mut g).unwrap();
     flush_release!(pt, g);
     let mut g = pt.gather();
-    pt.map(range(0x1000, 4 * KIB), pa(0x8800_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x1000, 4 * KIB),
+        pa(0x8800_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     assert_eq!(read(&mmu, &c, 0x1000), Ok(pa(0x8800_0000)));
     let _ = g.flush(pt.arch());
 }
@@ -73,7 +112,8 @@ impl<M: PhysMem> TlbMaintenance for Narrow<'_, M> {
         self.0.invalidate_va(op, last)
     }
     fn invalidate_range(&self, op: RangeOperand, last: bool) {
-        self.0.invalidate_va(VaOperand::new(op.asid(), op.base(), None), last)
+        self.0
+            .invalidate_va(VaOperand::new(op.asid(), op.base(), None), last)
     }
     fn invalidate_asid(&self, _: Asid) {}
     fn invalidate_all(&self) {}
@@ -84,10 +124,17 @@ impl<M: PhysMem> TlbMaintenance for Narrow<'_, M> {
 
 #[test]
 fn narrowed_tlbi_leaves_stale_pages_negative_control() {
-    setup!(mem, mmu, pt, MAX, 1 * MIB);
+    setup!(mem, mmu, pt, MAX, MIB);
     let c = ctx(&pt);
     let mut g = pt.gather();
-    pt.map(range(0x10_0000, 100 * 4 * KIB), pa(0x8000_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x10_0000, 100 * 4 * KIB),
+        pa(0x8000_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     for k in 0..100 {
         read(&mmu, &c, 0x10_0000 + k * 4 * KIB).unwrap();
     }
@@ -97,22 +144,35 @@ fn narrowed_tlbi_leaves_stale_pages_negative_control() {
     assert_eq!(f.plan(), Plan::Ranges);
     f.release(pt.frames_mut()).unwrap();
     assert!(translation_fault(read(&mmu, &c, 0x10_0000)));
-    let stale = (1..100).filter(|k| read(&mmu, &c, 0x10_0000 + k * 4 * KIB).is_ok()).count();
+    let stale = (1..100)
+        .filter(|k| read(&mmu, &c, 0x10_0000 + k * 4 * KIB).is_ok())
+        .count();
     // Two range ops (64 + 36 pages), each narrowed to its first page: 98 pages stay stale.
-    assert_eq!(stale, 98, "a narrowed range TLBI must leave the other pages stale in the model");
+    assert_eq!(
+        stale, 98,
+        "a narrowed range TLBI must leave the other pages stale in the model"
+    );
 }
 
 #[test]
 fn range_ops_and_ttl_on_a_max_cpu() {
-    setup!(mem, mmu, pt, MAX, 1 * MIB);
+    setup!(mem, mmu, pt, MAX, MIB);
     let c = ctx(&pt);
     let mut g = pt.gather();
-    pt.map(range(0x20_0000, 1000 * 4 * KIB), pa(0x8020_0000), DATA, Constraints::PAGES_ONLY, &mut g).unwrap();
+    pt.map(
+        range(0x20_0000, 1000 * 4 * KIB),
+        pa(0x8020_0000),
+        DATA,
+        Constraints::PAGES_ONLY,
+        &mut g,
+    )
+    .unwrap();
     for k in 0..1000 {
         read(&mmu, &c, 0x20_0000 + k * 4 * KIB).unwrap();
     }
     let ro = DATA.with_access(Access::Read);
-    pt.protect(range(0x20_0000, 1000 * 4 * KIB), ro, &mut g).unwrap();
+    pt.protect(range(0x20_0000, 1000 * 4 * KIB), ro, &mut g)
+        .unwrap();
     let before = mmu.counts();
     let f = g.flush(pt.arch());
     assert_eq!(f.plan(), Plan::Ranges);
@@ -123,16 +183,27 @@ fn range_ops_and_ttl_on_a_max_cpu() {
     assert_eq!(after.tlbis() - before.tlbis(), 2);
     for k in 0..1000 {
         let w = mmu.access(&c, va(0x20_0000 + k * 4 * KIB), AccessKind::Write, El::El0);
-        assert_eq!(w.unwrap_err().kind, FaultKind::Permission, "page {k} still writable");
+        assert_eq!(
+            w.unwrap_err().kind,
+            FaultKind::Permission,
+            "page {k} still writable"
+        );
     }
 }
 
 #[test]
 fn whole_asid_above_the_threshold_on_an_a72() {
-    setup!(mem, mmu, pt, A72, 1 * MIB);
+    setup!(mem, mmu, pt, A72, MIB);
     let c = ctx(&pt);
     let mut g = pt.gather();
-    pt.map(range(0x20_0000, 65 * 4 * KIB), pa(0x8020_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x20_0000, 65 * 4 * KIB),
+        pa(0x8020_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     for k in 0..65 {
         read(&mmu, &c, 0x20_0000 + k * 4 * KIB).unwrap();
     }
@@ -148,14 +219,27 @@ fn whole_asid_above_the_threshold_on_an_a72() {
 #[test]
 fn ttl_hint_is_honoured_strictly_by_the_model() {
     // A by-VA TLBI whose TTL says "level 3" does not remove a 2 MiB block entry.
-    setup!(mem, mmu, pt, MAX, 1 * MIB);
+    setup!(mem, mmu, pt, MAX, MIB);
     let c = ctx(&pt);
     let mut g = pt.gather();
-    pt.map(range(0x20_0000, 2 * MIB), pa(0x8020_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x20_0000, 2 * MIB),
+        pa(0x8020_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     read(&mmu, &c, 0x20_0000).unwrap();
-    mmu.invalidate_va(VaOperand::new(pt.asid(), va(0x20_0000), Some(Level::L3)), true);
+    mmu.invalidate_va(
+        VaOperand::new(pt.asid(), va(0x20_0000), Some(Level::L3)),
+        true,
+    );
     assert_eq!(mmu.tlb_len(), 1);
-    mmu.invalidate_va(VaOperand::new(pt.asid(), va(0x20_0000), Some(Level::L2)), true);
+    mmu.invalidate_va(
+        VaOperand::new(pt.asid(), va(0x20_0000), Some(Level::L2)),
+        true,
+    );
     assert_eq!(mmu.tlb_len(), 0);
     let _ = g.flush(pt.arch());
 }
@@ -165,30 +249,61 @@ fn merge_with_a_too_narrow_tlbi_conflicts_negative_control() {
     // The merge's break-before-make TLBI is dropped; a later TLBI covers one page only. The
     // new 2 MiB block then sits next to a stale 4 KiB entry: the model reports the TLB
     // conflict real hardware may raise.
-    setup!(mem, mmu, pt, A72, 1 * MIB);
+    setup!(mem, mmu, pt, A72, MIB);
     let c = ctx(&pt);
     let mut g = pt.gather();
-    pt.map(range(0x20_0000, 2 * MIB - 4 * KIB), pa(0x8020_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x20_0000, 2 * MIB - 4 * KIB),
+        pa(0x8020_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     read(&mmu, &c, 0x20_0000).unwrap();
     mmu.set_drop_invalidations(true);
-    pt.map(range(0x3f_f000, 4 * KIB), pa(0x803f_f000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x3f_f000, 4 * KIB),
+        pa(0x803f_f000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     mmu.set_drop_invalidations(false);
     assert_eq!(pt.translate(va(0x20_0000)).unwrap().level, Level::L2);
     mmu.invalidate_va(VaOperand::new(pt.asid(), va(0x21_0000), None), false);
     read(&mmu, &c, 0x21_0000).unwrap(); // walks the new block into the TLB
-    assert_eq!(read(&mmu, &c, 0x20_0000).unwrap_err().kind, FaultKind::TlbConflict);
+    assert_eq!(
+        read(&mmu, &c, 0x20_0000).unwrap_err().kind,
+        FaultKind::TlbConflict
+    );
     let _ = g.flush(pt.arch());
 }
 
 #[test]
 fn merge_with_its_tlbi_has_no_conflict() {
     // The same sequence with the merge's own invalidation in place.
-    setup!(mem, mmu, pt, A72, 1 * MIB);
+    setup!(mem, mmu, pt, A72, MIB);
     let c = ctx(&pt);
     let mut g = pt.gather();
-    pt.map(range(0x20_0000, 2 * MIB - 4 * KIB), pa(0x8020_0000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x20_0000, 2 * MIB - 4 * KIB),
+        pa(0x8020_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     read(&mmu, &c, 0x20_0000).unwrap();
-    pt.map(range(0x3f_f000, 4 * KIB), pa(0x803f_f000), DATA, Constraints::BLOCKS, &mut g).unwrap();
+    pt.map(
+        range(0x3f_f000, 4 * KIB),
+        pa(0x803f_f000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
     mmu.invalidate_va(VaOperand::new(pt.asid(), va(0x21_0000), None), false);
     read(&mmu, &c, 0x21_0000).unwrap();
     assert_eq!(read(&mmu, &c, 0x20_0000), Ok(pa(0x8020_0000)));
@@ -197,9 +312,12 @@ fn merge_with_its_tlbi_has_no_conflict() {
 
 #[test]
 fn global_kernel_mappings_in_ttbr1() {
-    let mem = crate::model::HostMem::new(crate::model::HostMem::BASE, 1 * MIB);
+    let mem = crate::model::HostMem::new(crate::model::HostMem::BASE, MIB);
     let mmu = ModelMmu::new(&mem, A72);
-    let (low, high) = (crate::addr::PhysRange::new(pa(0x4000_0000), pa(0x4008_0000)), crate::addr::PhysRange::new(pa(0x4008_0000), pa(0x4010_0000)));
+    let (low, high) = (
+        crate::addr::PhysRange::new(pa(0x4000_0000), pa(0x4008_0000)),
+        crate::addr::PhysRange::new(pa(0x4008_0000), pa(0x4010_0000)),
+    );
     let (mut b1, mut b2) = ([0u64; 4], [0u64; 4]);
     let uframes = crate::frame::FrameAllocator::new(&mem, &mut b1, &[low], &[]).unwrap();
     let kframes = crate::frame::FrameAllocator::new(&mem, &mut b2, &[high], &[]).unwrap();
@@ -207,9 +325,21 @@ fn global_kernel_mappings_in_ttbr1() {
     let mut kernel = PageTable::new(&mem, &mmu, kframes, VaRegion::Upper, Asid::KERNEL).unwrap();
     let kbase = 0xffff_0000_4000_0000u64;
     let mut g = kernel.gather();
-    kernel.map(range(kbase, 100 * 4 * KIB), pa(0x4000_0000), Attributes::KERNEL_DATA, Constraints::BLOCKS, &mut g).unwrap();
+    kernel
+        .map(
+            range(kbase, 100 * 4 * KIB),
+            pa(0x4000_0000),
+            Attributes::KERNEL_DATA,
+            Constraints::BLOCKS,
+            &mut g,
+        )
+        .unwrap();
     let _ = g.flush(&mmu);
-    let c = crate::model::Context { ttbr0: Some(user.root()), ttbr1: Some(kernel.root()), asid: user.asid() };
+    let c = crate::model::Context {
+        ttbr0: Some(user.root()),
+        ttbr1: Some(kernel.root()),
+        asid: user.asid(),
+    };
     for k in 0..100 {
         read(&mmu, &c, kbase + k * 4 * KIB).unwrap();
     }
@@ -222,9 +352,65 @@ fn global_kernel_mappings_in_ttbr1() {
     assert!((0..100).all(|k| translation_fault(read(&mmu, &c, kbase + k * 4 * KIB))));
     // EL0 cannot touch kernel data.
     let mut g = kernel.gather();
-    kernel.map(range(kbase, 4 * KIB), pa(0x4000_0000), Attributes::KERNEL_DATA, Constraints::BLOCKS, &mut g).unwrap();
-    let e = mmu.access(&c, va(kbase), AccessKind::Read, El::El0).unwrap_err();
+    kernel
+        .map(
+            range(kbase, 4 * KIB),
+            pa(0x4000_0000),
+            Attributes::KERNEL_DATA,
+            Constraints::BLOCKS,
+            &mut g,
+        )
+        .unwrap();
+    let e = mmu
+        .access(&c, va(kbase), AccessKind::Read, El::El0)
+        .unwrap_err();
     assert_eq!(e.kind, FaultKind::Permission);
-    assert_eq!(mmu.access(&c, va(kbase), AccessKind::Write, El::El1), Ok(pa(0x4000_0000)));
+    assert_eq!(
+        mmu.access(&c, va(kbase), AccessKind::Write, El::El1),
+        Ok(pa(0x4000_0000))
+    );
     let _ = g.flush(&mmu);
+}
+
+#[test]
+fn memory_type_change_breaks_before_make() {
+    // A live change of AttrIndx/nG is invalidated at once (break-before-make), before the
+    // gather is flushed; a permission-only change waits for the gather.
+    setup!(mem, mmu, pt, A72, MIB);
+    let c = ctx(&pt);
+    let mut g = pt.gather();
+    pt.map(
+        range(0x1000, 4 * KIB),
+        pa(0x8000_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
+    read(&mmu, &c, 0x1000).unwrap();
+    let before = mmu.counts().tlbis();
+    pt.protect(
+        range(0x1000, 4 * KIB),
+        DATA.with_access(Access::Read),
+        &mut g,
+    )
+    .unwrap();
+    assert_eq!(
+        mmu.counts().tlbis(),
+        before,
+        "permission change waits for the gather"
+    );
+    pt.protect(range(0x1000, 4 * KIB), Attributes::KERNEL_DMA, &mut g)
+        .unwrap();
+    assert_eq!(
+        mmu.counts().tlbis(),
+        before + 1,
+        "memory type change invalidates at once"
+    );
+    assert_eq!(mmu.tlb_len(), 0);
+    assert_eq!(
+        pt.translate(va(0x1000)).unwrap().attributes(),
+        Some(Attributes::KERNEL_DMA)
+    );
+    flush_release!(pt, g);
 }

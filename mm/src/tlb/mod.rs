@@ -40,7 +40,10 @@ impl TlbCaps {
     pub const fn from_id_registers(id_aa64isar0: u64, id_aa64mmfr2: u64) -> Self {
         let tlb = (id_aa64isar0 >> 56) & 0xf;
         let ttl = (id_aa64mmfr2 >> 48) & 0xf;
-        Self { range_ops: tlb >= 0b0010, ttl_hint: ttl >= 0b0001 }
+        Self {
+            range_ops: tlb >= 0b0010,
+            ttl_hint: ttl >= 0b0001,
+        }
     }
 }
 
@@ -105,9 +108,21 @@ mod tests {
     #[test]
     fn caps_from_id_registers() {
         // Cortex-A72: ISAR0.TLB = 0, MMFR2.TTL = 0. QEMU max: TLB = 0b0010, TTL = 1.
-        assert_eq!(TlbCaps::from_id_registers(0, 0), TlbCaps { range_ops: false, ttl_hint: false });
+        assert_eq!(
+            TlbCaps::from_id_registers(0, 0),
+            TlbCaps {
+                range_ops: false,
+                ttl_hint: false
+            }
+        );
         let caps = TlbCaps::from_id_registers(0b0010 << 56, 1 << 48);
-        assert_eq!(caps, TlbCaps { range_ops: true, ttl_hint: true });
+        assert_eq!(
+            caps,
+            TlbCaps {
+                range_ops: true,
+                ttl_hint: true
+            }
+        );
         // TLB = 0b0001 is FEAT_TLBIOS only: no range ops.
         assert!(!TlbCaps::from_id_registers(0b0001 << 56, 0).range_ops);
     }

@@ -39,7 +39,7 @@ pub mod fields {
         ]
     ];
 }
-pub use fields::{TLBI_VA, TLBI_RANGE};
+pub use fields::{TLBI_RANGE, TLBI_VA};
 
 /// TTL[3:2] = 0b01 selects the 4 KiB granule; TTL[1:0] is the level (1-3).
 const TTL_4K: u64 = 0b0100;
@@ -75,7 +75,9 @@ impl VaOperand {
     }
     /// The ASID field.
     pub fn asid(self) -> Asid {
-        Asid::new(LocalRegisterCopy::<u64, TLBI_VA::Register>::new(self.0).read(TLBI_VA::ASID) as u16)
+        Asid::new(
+            LocalRegisterCopy::<u64, TLBI_VA::Register>::new(self.0).read(TLBI_VA::ASID) as u16,
+        )
     }
     /// The page base the operand names (VA[55:12], upper bits copied from bit 55).
     pub fn va(self) -> VirtAddr {
@@ -137,11 +139,17 @@ impl RangeOperand {
     }
     /// First address of the range (VA[48:12], upper bits copied from bit 48).
     pub fn base(self) -> VirtAddr {
-        VirtAddr::new(sign_extend(self.reg().read(TLBI_RANGE::BASE_ADDR) << PAGE_SHIFT, 48))
+        VirtAddr::new(sign_extend(
+            self.reg().read(TLBI_RANGE::BASE_ADDR) << PAGE_SHIFT,
+            48,
+        ))
     }
     /// Pages in the range.
     pub fn pages(self) -> u64 {
-        Self::pages_for(self.reg().read(TLBI_RANGE::SCALE) as u8, self.reg().read(TLBI_RANGE::NUM) as u8)
+        Self::pages_for(
+            self.reg().read(TLBI_RANGE::SCALE) as u8,
+            self.reg().read(TLBI_RANGE::NUM) as u8,
+        )
     }
     /// Whether TG names the 4 KiB granule (anything else is a bug in the encoder).
     pub fn granule_is_4k(self) -> bool {
@@ -160,14 +168,22 @@ mod tests {
     #[test]
     fn va_operand_hand_computed() {
         // ASID in [63:48], VA[55:12] in [43:0].
-        let op = VaOperand::new(Asid::new(0x1234), VirtAddr::new(0x0000_7fff_dead_b123), None);
+        let op = VaOperand::new(
+            Asid::new(0x1234),
+            VirtAddr::new(0x0000_7fff_dead_b123),
+            None,
+        );
         assert_eq!(op.bits(), 0x1234_0007_fffd_eadb);
         // A TTBR1 address keeps VA[55:48] = 0xff in operand bits [43:36].
         let op = VaOperand::new(Asid::KERNEL, VirtAddr::new(0xffff_0000_1234_5000), None);
         assert_eq!(op.bits(), 0x0000_0ff0_0001_2345);
         assert_eq!(op.va(), VirtAddr::new(0xffff_0000_1234_5000));
         // TTL = 0b0111: 4 KiB granule, level 3, in [47:44].
-        let op = VaOperand::new(Asid::new(1), VirtAddr::new(0xffff_0000_1234_5000), Some(Level::L3));
+        let op = VaOperand::new(
+            Asid::new(1),
+            VirtAddr::new(0xffff_0000_1234_5000),
+            Some(Level::L3),
+        );
         assert_eq!(op.bits(), 0x0001_7ff0_0001_2345);
         assert_eq!(op.ttl(), Some(Level::L3));
         assert_eq!(op.asid(), Asid::new(1));
@@ -179,7 +195,14 @@ mod tests {
     fn range_operand_hand_computed() {
         // ASID 5 [63:48], TG 0b01 [47:46], SCALE 1 [45:44], NUM 3 [43:39], TTL 3 [38:37],
         // BaseADDR 0x40000 [36:0]: (3 + 1) * 2^(5 + 1) = 256 pages from 0x4000_0000.
-        let op = RangeOperand::new(Asid::new(5), VirtAddr::new(0x4000_0000), 1, 3, Some(Level::L3)).unwrap();
+        let op = RangeOperand::new(
+            Asid::new(5),
+            VirtAddr::new(0x4000_0000),
+            1,
+            3,
+            Some(Level::L3),
+        )
+        .unwrap();
         assert_eq!(op.bits(), 0x0005_51e0_0004_0000);
         assert_eq!(op.pages(), 256);
         assert_eq!(op.base(), VirtAddr::new(0x4000_0000));
@@ -189,7 +212,14 @@ mod tests {
         assert_eq!(RangeOperand::pages_for(3, 31), 1 << 21);
         assert_eq!(RangeOperand::pages_for(0, 0), 2);
         // TTBR1 base: VA[48:12] with bit 48 set.
-        let op = RangeOperand::new(Asid::KERNEL, VirtAddr::new(0xffff_8000_0000_0000), 0, 0, None).unwrap();
+        let op = RangeOperand::new(
+            Asid::KERNEL,
+            VirtAddr::new(0xffff_8000_0000_0000),
+            0,
+            0,
+            None,
+        )
+        .unwrap();
         assert_eq!(op.bits(), 0x0000_4000_0000_0000 | 0x18_0000_0000);
         assert_eq!(op.base(), VirtAddr::new(0xffff_8000_0000_0000));
         assert!(RangeOperand::new(Asid::KERNEL, VirtAddr::new(0x1800), 0, 0, None).is_none());

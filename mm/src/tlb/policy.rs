@@ -81,7 +81,10 @@ pub fn invalidate<A: TlbMaintenance + ?Sized>(arch: &A, inv: &Invalidation) -> P
             let stride = inv.stride.size();
             let first = inv.range.start.align_down(stride);
             for k in 0..n {
-                arch.invalidate_va(VaOperand::new(inv.asid, first.add(k * stride), va_ttl), inv.leaf_only);
+                arch.invalidate_va(
+                    VaOperand::new(inv.asid, first.add(k * stride), va_ttl),
+                    inv.leaf_only,
+                );
             }
         }
         Plan::Ranges => range_ops(arch, inv, va_ttl),
@@ -131,21 +134,57 @@ mod tests {
         }
     }
 
-    const NO_RANGE: TlbCaps = TlbCaps { range_ops: false, ttl_hint: false };
-    const RANGE: TlbCaps = TlbCaps { range_ops: true, ttl_hint: true };
+    const NO_RANGE: TlbCaps = TlbCaps {
+        range_ops: false,
+        ttl_hint: false,
+    };
+    const RANGE: TlbCaps = TlbCaps {
+        range_ops: true,
+        ttl_hint: true,
+    };
 
     #[test]
     fn plan_thresholds() {
-        assert_eq!(plan(NO_RANGE, &inv(0x1000, 0x1000, Level::L3, false)), Plan::Nothing);
-        assert_eq!(plan(NO_RANGE, &inv(0x1000, 0x2000, Level::L3, false)), Plan::PerVa(1));
-        assert_eq!(plan(NO_RANGE, &inv(0, 64 << 12, Level::L3, false)), Plan::PerVa(64));
-        assert_eq!(plan(NO_RANGE, &inv(0, 65 << 12, Level::L3, false)), Plan::WholeAsid);
-        assert_eq!(plan(NO_RANGE, &inv(0, 65 << 12, Level::L3, true)), Plan::All);
+        assert_eq!(
+            plan(NO_RANGE, &inv(0x1000, 0x1000, Level::L3, false)),
+            Plan::Nothing
+        );
+        assert_eq!(
+            plan(NO_RANGE, &inv(0x1000, 0x2000, Level::L3, false)),
+            Plan::PerVa(1)
+        );
+        assert_eq!(
+            plan(NO_RANGE, &inv(0, 64 << 12, Level::L3, false)),
+            Plan::PerVa(64)
+        );
+        assert_eq!(
+            plan(NO_RANGE, &inv(0, 65 << 12, Level::L3, false)),
+            Plan::WholeAsid
+        );
+        assert_eq!(
+            plan(NO_RANGE, &inv(0, 65 << 12, Level::L3, true)),
+            Plan::All
+        );
         // 2 MiB blocks: one operation per block.
-        assert_eq!(plan(NO_RANGE, &inv(0, 64 << 21, Level::L2, false)), Plan::PerVa(64));
-        assert_eq!(plan(RANGE, &inv(0, 65 << 12, Level::L3, false)), Plan::Ranges);
-        assert_eq!(plan(RANGE, &inv(0, (MAX_RANGE_PAGES + 1) << 12, Level::L3, false)), Plan::WholeAsid);
-        assert_eq!(plan(RANGE, &inv(0, 2 << 12, Level::L3, false)), Plan::PerVa(2));
+        assert_eq!(
+            plan(NO_RANGE, &inv(0, 64 << 21, Level::L2, false)),
+            Plan::PerVa(64)
+        );
+        assert_eq!(
+            plan(RANGE, &inv(0, 65 << 12, Level::L3, false)),
+            Plan::Ranges
+        );
+        assert_eq!(
+            plan(
+                RANGE,
+                &inv(0, (MAX_RANGE_PAGES + 1) << 12, Level::L3, false)
+            ),
+            Plan::WholeAsid
+        );
+        assert_eq!(
+            plan(RANGE, &inv(0, 2 << 12, Level::L3, false)),
+            Plan::PerVa(2)
+        );
     }
 
     #[derive(Default)]
@@ -180,7 +219,11 @@ mod tests {
                 assert_eq!(base, next, "{pages} pages: gap or overlap");
                 next += n << 12;
             }
-            assert_eq!(next, start + (pages << 12), "{pages} pages not covered exactly");
+            assert_eq!(
+                next,
+                start + (pages << 12),
+                "{pages} pages not covered exactly"
+            );
         }
     }
 }
