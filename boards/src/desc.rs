@@ -48,4 +48,6 @@ pub struct Board {
     pub bring_up: CpuBringUp,
     /// PPI of the EL1 virtual timer (INTID).
     pub virtual_timer_ppi: u32,
+    /// Device windows mapped as Device-nGnRE even when no DT is handed over.
+    pub mmio: &'static [Region],
 }

@@ -32,4 +32,6 @@ pub const BOARD: Board = Board {
         slots: [0xd8, 0xe0, 0xe8, 0xf0],
     },
     virtual_timer_ppi: 27,
+    // Main peripherals (0xFC00_0000) up to the ARM local block and GIC-400.
+    mmio: &[Region { base: 0xFC00_0000, size: 0x0400_0000 }],
 };

@@ -8,6 +8,7 @@ pub mod console;
 pub mod exit;
 pub mod irq;
 pub mod mem;
+pub mod mmu;
 pub mod percpu;
 pub mod platform;
 pub mod selfcheck;
@@ -51,6 +52,7 @@ extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
 
     let p = platform::init(dtb);
     report_platform(p);
+    mmu::init(p);
 
     let gic = irq::init(p.gic);
     irq::init_cpu();

@@ -1,5 +1,12 @@
 //! Per-CPU records, indexed by the logical CPU id kept in TPIDR_EL1.
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+//!
+//! Scheduling state is split by who may change it. Here, per CPU: interrupt-handler depth,
+//! IRQ-disable nesting, the reschedule request and the scheduler's counters. In the current
+//! task (`task::current()`, reached through SP_EL0, which is switched with the task): the
+//! preempt count and the held-lock record. Those must follow the task: a count kept in a
+//! per-CPU slot could be torn by a migration between reading TPIDR_EL1 and writing the
+//! slot, and a sleeping lock stays held across a sleep that may wake on another CPU.
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// Most CPUs the kernel supports (the linker script reserves as many stacks).
 pub const MAX_CPUS: usize = 8;
@@ -15,6 +22,26 @@ pub struct CpuRecord {
     pub ticks: AtomicU64,
     /// Interrupts taken on this CPU (all sources).
     pub irqs: AtomicU64,
+    /// Interrupt handlers running (entered and not left): non-zero means atomic context.
+    pub irq_depth: AtomicU32,
+    /// IRQ-saving spinlocks held (each masks IRQs until released).
+    pub irq_off_depth: AtomicU32,
+    /// The scheduler should run at the next preemption point (tick, wake-up, IPI).
+    pub need_resched: AtomicBool,
+    /// Runs its idle task (a placement hint for wake-ups; cleared by whoever queues work).
+    pub idle: AtomicBool,
+    /// Id of the task running here (a mirror of SP_EL0 for reports from other CPUs).
+    pub current_task: AtomicU16,
+    /// Context switches made on this CPU.
+    pub switches: AtomicU64,
+    /// Of those, switches forced at an interrupt return (preemptions).
+    pub preemptions: AtomicU64,
+    /// Interrupt returns that wanted to preempt but found the preempt count non-zero.
+    pub preempt_refused: AtomicU64,
+    /// The preempt count seen by the last refused preemption.
+    pub refused_preempt_count: AtomicU32,
+    /// Reschedule IPIs received.
+    pub resched_ipis: AtomicU64,
 }
 
 pub static CPUS: [CpuRecord; MAX_CPUS] = [const {
@@ -25,6 +52,16 @@ pub static CPUS: [CpuRecord; MAX_CPUS] = [const {
         boot_sp: AtomicU64::new(0),
         ticks: AtomicU64::new(0),
         irqs: AtomicU64::new(0),
+        irq_depth: AtomicU32::new(0),
+        irq_off_depth: AtomicU32::new(0),
+        need_resched: AtomicBool::new(false),
+        idle: AtomicBool::new(false),
+        current_task: AtomicU16::new(0),
+        switches: AtomicU64::new(0),
+        preemptions: AtomicU64::new(0),
+        preempt_refused: AtomicU64::new(0),
+        refused_preempt_count: AtomicU32::new(0),
+        resched_ipis: AtomicU64::new(0),
     }
 }; MAX_CPUS];
 

@@ -160,6 +160,37 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// Register windows of the devices the DT describes at the root and
+    /// under `/soc` (translated to CPU physical addresses), for the MMU code
+    /// to map as device memory. CPU and memory nodes are left out.
+    pub fn mmio_regions(&self, mut visit: impl FnMut(Region)) {
+        let Some(fdt) = &self.fdt else { return };
+        let soc = fdt.find_node("/soc");
+        let roots = fdt.find_node("/").into_iter().flat_map(|n| n.children());
+        for node in roots {
+            if node.name.starts_with("memory") || node.name == "cpus" || node.name == "reserved-memory" {
+                continue;
+            }
+            if node.name == "soc" {
+                continue;
+            }
+            for r in node.reg().into_iter().flatten().map(region) {
+                visit(r);
+            }
+        }
+        if let Some(soc) = soc {
+            for node in soc.children() {
+                for r in node.reg().into_iter().flatten().map(region) {
+                    if let Some(base) = translate_soc(fdt, &soc, r.base) {
+                        visit(Region { base, size: r.size });
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn region(r: fdt::standard_nodes::MemoryRegion) -> Region {
     Region {
         base: r.starting_address as u64,

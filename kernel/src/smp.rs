@@ -75,6 +75,7 @@ extern "C" fn kernel_secondary_cpu_entry(cpu: u64, entry_el: u64) -> ! {
     let cpu = cpu as usize;
     arch::set_cpu_id(cpu);
     arch::install_vectors();
+    crate::mmu::this_cpu_after_switch();
     let rec = &CPUS[cpu];
     rec.entry_el.store(entry_el as u8, Ordering::Relaxed);
     rec.mpidr.store(arch::mpidr(), Ordering::Relaxed);

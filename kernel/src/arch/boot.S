@@ -217,3 +217,20 @@ enable_mmu:
     msr     sctlr_el1, x9
     isb
     ret
+
+// x0 = new TTBR1 (physical). Called from the upper half with IRQs masked.
+// The write happens while executing from the identity map (TTBR0), so no
+// TTBR1 translation is used between the write and the TLB invalidation (no
+// old and new entries can meet in the TLB). Clobbers x9-x10.
+.global replace_ttbr1
+replace_ttbr1:
+    adr     x9, 1f
+    mov     x10, #0xffff000000000000
+    sub     x9, x9, x10                 // physical address of 1:
+    br      x9
+1:  msr     ttbr1_el1, x0
+    isb
+    tlbi    vmalle1is
+    dsb     ish
+    isb
+    ret                                 // to the upper-half caller

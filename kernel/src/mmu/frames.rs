@@ -1,0 +1,77 @@
+//! The physical frame allocator for the whole kernel: all RAM the platform
+//! describes, minus the kernel image, the DTB, the initrd, reserved memory
+//! and the firmware's area below the image (spin tables, ATAGs).
+use super::{layout::KernelImage, phys_range};
+use crate::{mem::KERNEL_VA_OFFSET, platform::Platform};
+use boards::Region;
+use mm::phys::LinearMem;
+use mm::{Frame, FrameAllocator, FrameSource, FreeError, OutOfFrames, PhysRange};
+
+static FRAMES: spin::Once<spin::Mutex<FrameAllocator<'static, LinearMem>>> = spin::Once::new();
+
+/// Handle to the global allocator (the page tables' `FrameSource`).
+/// Context: takes a spinlock; must not be used from IRQ handlers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KernelFrames;
+
+impl FrameSource for KernelFrames {
+    fn alloc(&mut self) -> Result<Frame, OutOfFrames> {
+        allocator().lock().alloc()
+    }
+    fn free(&mut self, frame: Frame) -> Result<(), FreeError> {
+        allocator().lock().free(frame)
+    }
+}
+
+fn allocator() -> &'static spin::Mutex<FrameAllocator<'static, LinearMem>> {
+    FRAMES.get().expect("frame allocator not initialised")
+}
+
+/// Frames managed and free right now.
+pub fn frame_stats() -> mm::frame::FrameStats {
+    allocator().lock().stats()
+}
+
+pub(super) fn init(p: &Platform, img: &KernelImage) {
+    let mut memory = [PhysRange::new(mm::PhysAddr::new(0), mm::PhysAddr::new(0)); 8];
+    let mut n_mem = 0;
+    for r in p.memory.iter().take(memory.len()) {
+        memory[n_mem] = phys_range(r);
+        n_mem += 1;
+    }
+    let mut reserved = [PhysRange::new(mm::PhysAddr::new(0), mm::PhysAddr::new(0)); 16];
+    let mut n_res = 0;
+    let mut reserve = |r: Region| {
+        if r.size > 0 && n_res < reserved.len() {
+            let base = r.base & !0xfff;
+            let end = (r.end() + 0xfff) & !0xfff;
+            reserved[n_res] = PhysRange::new(mm::PhysAddr::new(base), mm::PhysAddr::new(end));
+            n_res += 1;
+        }
+    };
+    reserve(Region { base: img.start, size: img.end - img.start });
+    if let Some(region) = p.memory.iter().find(|r| r.base <= img.start && img.start < r.end()) {
+        reserve(Region { base: region.base, size: img.start - region.base });
+    }
+    if let Some(dtb) = p.dtb {
+        reserve(dtb);
+    }
+    if let Some(initrd) = p.initrd {
+        reserve(initrd);
+    }
+    for r in p.reserved.iter() {
+        reserve(r);
+    }
+    FRAMES.call_once(|| {
+        // SAFETY: all of `memory` is reachable at `pa + KERNEL_VA_OFFSET`
+        // (boot tables, then the kernel's linear map), and the reserved
+        // ranges cover everything else that lives in RAM.
+        let alloc = unsafe {
+            FrameAllocator::new_carved(LinearMem::new(KERNEL_VA_OFFSET), &memory[..n_mem], &reserved[..n_res])
+        };
+        match alloc {
+            Ok(a) => spin::Mutex::new(a),
+            Err(e) => panic!("frame allocator: {:?}", e),
+        }
+    });
+}

@@ -1,0 +1,76 @@
+//! The kernel image's sections, as the linker script lays them out, in
+//! physical addresses (the MMU code maps each with its own permissions).
+use crate::mem::{virt_to_phys, KERNEL_VA_OFFSET};
+use boards::Region;
+
+/// Stack slots the linker script reserves (`__max_cpus`).
+pub const MAX_STACKS: usize = 8;
+const STACK_GUARD: u64 = 4096;
+const STACK_SIZE: u64 = 65536;
+
+extern "C" {
+    static __kernel_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+    static __stacks_start: u8;
+    static __kernel_end: u8;
+}
+
+fn pa(sym: *const u8) -> u64 {
+    virt_to_phys(sym as usize)
+}
+
+fn span(lo: u64, hi: u64) -> Region {
+    Region { base: lo, size: hi - lo }
+}
+
+/// Physical extents of the image's parts.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelImage {
+    pub start: u64,
+    pub end: u64,
+    pub text: Region,
+    pub rodata: Region,
+    /// .data, .bss and the boot tables.
+    pub data: Region,
+    stacks: u64,
+}
+
+impl KernelImage {
+    pub fn get() -> Self {
+        use core::ptr::addr_of;
+        let (start, text_end) = (pa(addr_of!(__kernel_start)), pa(addr_of!(__text_end)));
+        let (ro_start, ro_end) = (pa(addr_of!(__rodata_start)), pa(addr_of!(__rodata_end)));
+        let (data_start, stacks) = (pa(addr_of!(__data_start)), pa(addr_of!(__stacks_start)));
+        Self {
+            start,
+            end: pa(addr_of!(__kernel_end)),
+            text: span(start, text_end),
+            rodata: span(ro_start, ro_end),
+            data: span(data_start, stacks),
+            stacks,
+        }
+    }
+
+    fn slot(&self, cpu: usize) -> u64 {
+        assert!(cpu < MAX_STACKS, "no stack slot for cpu {cpu}");
+        self.stacks + cpu as u64 * (STACK_GUARD + STACK_SIZE)
+    }
+
+    /// CPU `cpu`'s boot stack (mapped read/write).
+    pub fn stack(&self, cpu: usize) -> Region {
+        Region { base: self.slot(cpu) + STACK_GUARD, size: STACK_SIZE }
+    }
+
+    /// The unmapped guard page under CPU `cpu`'s stack.
+    pub fn guard(&self, cpu: usize) -> Region {
+        Region { base: self.slot(cpu), size: STACK_GUARD }
+    }
+}
+
+/// Kernel address of the guard page under CPU `cpu`'s stack.
+pub fn stack_guard(cpu: usize) -> usize {
+    (KernelImage::get().guard(cpu).base + KERNEL_VA_OFFSET) as usize
+}

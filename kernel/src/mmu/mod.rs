@@ -1,0 +1,190 @@
+//! The kernel on its own page tables (built with `mm`): the upper half maps
+//! all RAM linearly at `pa + KERNEL_VA_OFFSET`, the kernel image with W^X
+//! (text RX, rodata R, data/bss/stacks RW, never writable and executable),
+//! devices as Device-nGnRE never-executable, and leaves a guard page unmapped
+//! under every CPU stack. `boot.S`'s 1 GiB boot tables are replaced by these
+//! as soon as Rust runs; TTBR0 is then switched off until user address
+//! spaces exist.
+mod frames;
+mod layout;
+
+pub use frames::{frame_stats, KernelFrames};
+pub use layout::{stack_guard, KernelImage};
+
+use crate::{arch, mem::KERNEL_VA_OFFSET, platform::Platform};
+use boards::{Region, BOARD};
+use mm::descriptor::Ap;
+use mm::{
+    phys::LinearMem, Aarch64Tlb, Asid, Attributes, Constraints, Gather, MapError, PageTable, PhysAddr,
+    PhysRange, TlbMaintenance, VaRange, VaRegion, VirtAddr,
+};
+
+/// The kernel's (upper-half) page table.
+pub type KernelTable = PageTable<LinearMem, Aarch64Tlb, KernelFrames>;
+
+static KERNEL_TABLE: spin::Once<spin::Mutex<KernelTable>> = spin::Once::new();
+
+extern "C" {
+    fn replace_ttbr1(ttbr1: u64);
+}
+
+/// The kernel's page table. Edits to kernel mappings go through this lock.
+pub fn kernel_table() -> &'static spin::Mutex<KernelTable> {
+    KERNEL_TABLE.get().expect("kernel page table not built yet")
+}
+
+fn linear(pa: u64) -> VirtAddr {
+    VirtAddr::new(pa + KERNEL_VA_OFFSET)
+}
+
+fn va_range(pa: u64, len: u64) -> VaRange {
+    VaRange::new(linear(pa), linear(pa + len))
+}
+
+/// Maps `[pa, pa + len)` at its linear address.
+fn map_linear(
+    pt: &mut KernelTable,
+    g: &mut Gather<LinearMem>,
+    pa: u64,
+    len: u64,
+    attrs: Attributes,
+) -> Result<(), MapError> {
+    if len == 0 {
+        return Ok(());
+    }
+    pt.map(va_range(pa, len), PhysAddr::new(pa), attrs, Constraints::BLOCKS, g)
+}
+
+/// Maps a device window, page-rounded; windows that overlap one already
+/// mapped (the DT and the board defaults name the same devices) are skipped.
+fn map_device(pt: &mut KernelTable, g: &mut Gather<LinearMem>, r: Region) {
+    let base = r.base & !0xfff;
+    let end = (r.end() + 0xfff) & !0xfff;
+    for page in (base..end).step_by(4096) {
+        if pt.translate(linear(page)).is_some() {
+            continue;
+        }
+        let run_end = (page..end).step_by(4096).find(|&p| pt.translate(linear(p)).is_some()).unwrap_or(end);
+        if let Err(e) = map_linear(pt, g, page, run_end - page, Attributes::KERNEL_DEVICE) {
+            defmt::warn!("mmio {=u64:#x}..{=u64:#x} not mapped: {}", page, run_end, defmt::Debug2Format(&e));
+        }
+        return;
+    }
+}
+
+fn build(p: &Platform, img: &KernelImage) -> Result<KernelTable, MapError> {
+    // SAFETY: every managed frame lies in RAM, which the boot tables and the
+    // new tables map at `pa + KERNEL_VA_OFFSET`.
+    let mem = unsafe { LinearMem::new(KERNEL_VA_OFFSET) };
+    let mut pt = PageTable::new(mem, Aarch64Tlb::detect(), KernelFrames, VaRegion::Upper, Asid::KERNEL)?;
+    let mut g = pt.gather();
+    let (kstart, kend) = (img.start, img.end);
+
+    // RAM, around the kernel image.
+    for r in p.memory.iter() {
+        let (lo, hi) = (r.base, r.end());
+        if kend <= lo || kstart >= hi {
+            map_linear(&mut pt, &mut g, lo, hi - lo, Attributes::KERNEL_DATA)?;
+        } else {
+            map_linear(&mut pt, &mut g, lo, kstart.max(lo) - lo, Attributes::KERNEL_DATA)?;
+            map_linear(&mut pt, &mut g, kend.min(hi), hi - kend.min(hi), Attributes::KERNEL_DATA)?;
+        }
+    }
+    // The image, one permission per section; guard pages stay unmapped.
+    map_linear(&mut pt, &mut g, img.text.base, img.text.size, Attributes::KERNEL_TEXT)?;
+    map_linear(&mut pt, &mut g, img.rodata.base, img.rodata.size, Attributes::KERNEL_RODATA)?;
+    map_linear(&mut pt, &mut g, img.data.base, img.data.size, Attributes::KERNEL_DATA)?;
+    for cpu in 0..layout::MAX_STACKS {
+        let stack = img.stack(cpu);
+        map_linear(&mut pt, &mut g, stack.base, stack.size, Attributes::KERNEL_DATA)?;
+    }
+    // Devices.
+    for &r in BOARD.mmio {
+        map_device(&mut pt, &mut g, r);
+    }
+    p.mmio_regions(|r| map_device(&mut pt, &mut g, r));
+    // Nothing was live: the invalidation is a formality, but keeps the
+    // gather's contract (flush before release).
+    let flushed = g.flush(pt.arch());
+    if let Err(e) = flushed.release(pt.frames_mut()) {
+        panic!("kernel table build: release failed: {:?}", e);
+    }
+    Ok(pt)
+}
+
+/// Boot CPU, once: sets up the frame allocator, builds the kernel's tables
+/// and switches to them.
+pub fn init(p: &Platform) {
+    let img = KernelImage::get();
+    frames::init(p, &img);
+    let pt = match build(p, &img) {
+        Ok(pt) => pt,
+        Err(e) => panic!("cannot build the kernel page table: {:?}", e),
+    };
+    let ttbr1 = pt.ttbr();
+    let caps = pt.arch().caps();
+    let table_pages = pt.table_pages();
+    KERNEL_TABLE.call_once(|| spin::Mutex::new(pt));
+    crate::mem::set_secondary_ttbr1(ttbr1);
+    let flags = arch::irq_save();
+    // SAFETY: the new table maps everything the kernel uses at the same
+    // addresses as the boot tables (the image, RAM, devices), with W^X.
+    unsafe { replace_ttbr1(ttbr1) };
+    arch::irq_restore(flags);
+    this_cpu_after_switch();
+    let stats = frame_stats();
+    defmt::info!(
+        "MMU: kernel tables at {=u64:#x} ({} table pages), W^X, guard pages under {} stacks; TLBI range ops: {}; frames {} free of {}",
+        ttbr1,
+        table_pages,
+        layout::MAX_STACKS,
+        caps.range_ops,
+        stats.free,
+        stats.total
+    );
+}
+
+/// Every CPU, once it runs on the kernel's tables: no TTBR0 walks until a
+/// user address space is installed, and writable memory is never executable
+/// (SCTLR_EL1.WXN) as a hardware backstop to the table permissions.
+pub fn this_cpu_after_switch() {
+    // SAFETY: turning TTBR0 walks off and setting WXN only removes access;
+    // the kernel runs entirely from TTBR1. The local TLB is flushed after.
+    unsafe {
+        core::arch::asm!(
+            "mrs {t}, tcr_el1",
+            "orr {t}, {t}, #(1 << 7)",
+            "msr tcr_el1, {t}",
+            "mrs {t}, sctlr_el1",
+            "orr {t}, {t}, #(1 << 19)",
+            "msr sctlr_el1, {t}",
+            "isb",
+            "tlbi vmalle1",
+            "dsb nsh",
+            "isb",
+            t = out(reg) _,
+        )
+    };
+}
+
+/// A physical range as `mm` spells it.
+pub fn phys_range(r: Region) -> PhysRange {
+    PhysRange::new(PhysAddr::new(r.base), PhysAddr::new(r.end()))
+}
+
+/// The first kernel address in `range` whose descriptor is writable and
+/// executable at EL1 at once (W^X audit, from the raw descriptor bits).
+pub fn find_writable_executable(range: VaRange) -> Option<VirtAddr> {
+    let pt = kernel_table().lock();
+    let mut bad = None;
+    let _ = pt.walk(range, |m| {
+        let leaf = m.descriptor.leaf_attrs();
+        let el1_writable = matches!(leaf.ap, Ap::PrivRw | Ap::Rw);
+        if el1_writable && !leaf.pxn {
+            bad = Some(m.va.start);
+            return core::ops::ControlFlow::Break(());
+        }
+        core::ops::ControlFlow::Continue(())
+    });
+    bad
+}
