@@ -6,7 +6,9 @@
 //! preempt count and the held-lock record. Those must follow the task: a count kept in a
 //! per-CPU slot could be torn by a migration between reading TPIDR_EL1 and writing the
 //! slot, and a sleeping lock stays held across a sleep that may wake on another CPU.
-use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 
 /// Most CPUs the kernel supports (the linker script reserves as many stacks).
 pub const MAX_CPUS: usize = 8;

@@ -169,7 +169,10 @@ impl Platform {
         let soc = fdt.find_node("/soc");
         let roots = fdt.find_node("/").into_iter().flat_map(|n| n.children());
         for node in roots {
-            if node.name.starts_with("memory") || node.name == "cpus" || node.name == "reserved-memory" {
+            if node.name.starts_with("memory")
+                || node.name == "cpus"
+                || node.name == "reserved-memory"
+            {
                 continue;
             }
             if node.name == "soc" {

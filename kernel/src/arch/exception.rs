@@ -104,9 +104,10 @@ pub static TRAPS: [TrapCounts; MAX_CPUS] = [const {
 }; MAX_CPUS];
 
 /// Runs `f`, and if an abort is taken while it runs on this CPU, skips the
-/// faulting instruction and returns the decoded report instead of stopping.
-/// For probing memory (self-checks, tests) only: the faulting load produces
-/// no value.
+/// faulting instruction (a data abort) or returns to the caller of the
+/// faulting branch target (an instruction abort) and returns the decoded
+/// report instead of stopping. For probing memory (self-checks, tests) only:
+/// the faulting load produces no value.
 pub fn catch_fault(f: impl FnOnce()) -> Result<(), FaultReport> {
     let e = &EXPECT[super::cpu_id()];
     e.hit.store(false, Ordering::Relaxed);
@@ -195,7 +196,13 @@ fn handle_sync(frame: &mut TrapFrame, source: Source) {
         e.far.store(far, Ordering::Relaxed);
         e.elr.store(frame.elr, Ordering::Relaxed);
         e.hit.store(true, Ordering::Relaxed);
-        frame.elr += 4;
+        // A data abort skips the access; an instruction abort (a call into
+        // memory that may not be executed) returns to the caller.
+        frame.elr = if class == ec::INSTR_ABORT_SAME {
+            frame.x[30]
+        } else {
+            frame.elr + 4
+        };
         return;
     }
     report(frame, source, esr, far);

@@ -49,9 +49,19 @@ pub(super) fn init(p: &Platform, img: &KernelImage) {
             n_res += 1;
         }
     };
-    reserve(Region { base: img.start, size: img.end - img.start });
-    if let Some(region) = p.memory.iter().find(|r| r.base <= img.start && img.start < r.end()) {
-        reserve(Region { base: region.base, size: img.start - region.base });
+    reserve(Region {
+        base: img.start,
+        size: img.end - img.start,
+    });
+    if let Some(region) = p
+        .memory
+        .iter()
+        .find(|r| r.base <= img.start && img.start < r.end())
+    {
+        reserve(Region {
+            base: region.base,
+            size: img.start - region.base,
+        });
     }
     if let Some(dtb) = p.dtb {
         reserve(dtb);
@@ -67,7 +77,11 @@ pub(super) fn init(p: &Platform, img: &KernelImage) {
         // (boot tables, then the kernel's linear map), and the reserved
         // ranges cover everything else that lives in RAM.
         let alloc = unsafe {
-            FrameAllocator::new_carved(LinearMem::new(KERNEL_VA_OFFSET), &memory[..n_mem], &reserved[..n_res])
+            FrameAllocator::new_carved(
+                LinearMem::new(KERNEL_VA_OFFSET),
+                &memory[..n_mem],
+                &reserved[..n_res],
+            )
         };
         match alloc {
             Ok(a) => spin::Mutex::new(a),

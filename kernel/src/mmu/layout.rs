@@ -23,7 +23,10 @@ fn pa(sym: *const u8) -> u64 {
 }
 
 fn span(lo: u64, hi: u64) -> Region {
-    Region { base: lo, size: hi - lo }
+    Region {
+        base: lo,
+        size: hi - lo,
+    }
 }
 
 /// Physical extents of the image's parts.
@@ -61,12 +64,18 @@ impl KernelImage {
 
     /// CPU `cpu`'s boot stack (mapped read/write).
     pub fn stack(&self, cpu: usize) -> Region {
-        Region { base: self.slot(cpu) + STACK_GUARD, size: STACK_SIZE }
+        Region {
+            base: self.slot(cpu) + STACK_GUARD,
+            size: STACK_SIZE,
+        }
     }
 
     /// The unmapped guard page under CPU `cpu`'s stack.
     pub fn guard(&self, cpu: usize) -> Region {
-        Region { base: self.slot(cpu), size: STACK_GUARD }
+        Region {
+            base: self.slot(cpu),
+            size: STACK_GUARD,
+        }
     }
 }
 

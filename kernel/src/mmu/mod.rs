@@ -15,8 +15,8 @@ use crate::{arch, mem::KERNEL_VA_OFFSET, platform::Platform};
 use boards::{Region, BOARD};
 use mm::descriptor::Ap;
 use mm::{
-    phys::LinearMem, Aarch64Tlb, Asid, Attributes, Constraints, Gather, MapError, PageTable, PhysAddr,
-    PhysRange, TlbMaintenance, VaRange, VaRegion, VirtAddr,
+    phys::LinearMem, Aarch64Tlb, Asid, Attributes, Constraints, Gather, MapError, PageTable,
+    PhysAddr, PhysRange, TlbMaintenance, VaRange, VaRegion, VirtAddr,
 };
 
 /// The kernel's (upper-half) page table.
@@ -52,7 +52,13 @@ fn map_linear(
     if len == 0 {
         return Ok(());
     }
-    pt.map(va_range(pa, len), PhysAddr::new(pa), attrs, Constraints::BLOCKS, g)
+    pt.map(
+        va_range(pa, len),
+        PhysAddr::new(pa),
+        attrs,
+        Constraints::BLOCKS,
+        g,
+    )
 }
 
 /// Maps a device window, page-rounded; windows that overlap one already
@@ -64,9 +70,17 @@ fn map_device(pt: &mut KernelTable, g: &mut Gather<LinearMem>, r: Region) {
         if pt.translate(linear(page)).is_some() {
             continue;
         }
-        let run_end = (page..end).step_by(4096).find(|&p| pt.translate(linear(p)).is_some()).unwrap_or(end);
+        let run_end = (page..end)
+            .step_by(4096)
+            .find(|&p| pt.translate(linear(p)).is_some())
+            .unwrap_or(end);
         if let Err(e) = map_linear(pt, g, page, run_end - page, Attributes::KERNEL_DEVICE) {
-            defmt::warn!("mmio {=u64:#x}..{=u64:#x} not mapped: {}", page, run_end, defmt::Debug2Format(&e));
+            defmt::warn!(
+                "mmio {=u64:#x}..{=u64:#x} not mapped: {}",
+                page,
+                run_end,
+                defmt::Debug2Format(&e)
+            );
         }
         return;
     }
@@ -76,7 +90,13 @@ fn build(p: &Platform, img: &KernelImage) -> Result<KernelTable, MapError> {
     // SAFETY: every managed frame lies in RAM, which the boot tables and the
     // new tables map at `pa + KERNEL_VA_OFFSET`.
     let mem = unsafe { LinearMem::new(KERNEL_VA_OFFSET) };
-    let mut pt = PageTable::new(mem, Aarch64Tlb::detect(), KernelFrames, VaRegion::Upper, Asid::KERNEL)?;
+    let mut pt = PageTable::new(
+        mem,
+        Aarch64Tlb::detect(),
+        KernelFrames,
+        VaRegion::Upper,
+        Asid::KERNEL,
+    )?;
     let mut g = pt.gather();
     let (kstart, kend) = (img.start, img.end);
 
@@ -86,17 +106,53 @@ fn build(p: &Platform, img: &KernelImage) -> Result<KernelTable, MapError> {
         if kend <= lo || kstart >= hi {
             map_linear(&mut pt, &mut g, lo, hi - lo, Attributes::KERNEL_DATA)?;
         } else {
-            map_linear(&mut pt, &mut g, lo, kstart.max(lo) - lo, Attributes::KERNEL_DATA)?;
-            map_linear(&mut pt, &mut g, kend.min(hi), hi - kend.min(hi), Attributes::KERNEL_DATA)?;
+            map_linear(
+                &mut pt,
+                &mut g,
+                lo,
+                kstart.max(lo) - lo,
+                Attributes::KERNEL_DATA,
+            )?;
+            map_linear(
+                &mut pt,
+                &mut g,
+                kend.min(hi),
+                hi - kend.min(hi),
+                Attributes::KERNEL_DATA,
+            )?;
         }
     }
     // The image, one permission per section; guard pages stay unmapped.
-    map_linear(&mut pt, &mut g, img.text.base, img.text.size, Attributes::KERNEL_TEXT)?;
-    map_linear(&mut pt, &mut g, img.rodata.base, img.rodata.size, Attributes::KERNEL_RODATA)?;
-    map_linear(&mut pt, &mut g, img.data.base, img.data.size, Attributes::KERNEL_DATA)?;
+    map_linear(
+        &mut pt,
+        &mut g,
+        img.text.base,
+        img.text.size,
+        Attributes::KERNEL_TEXT,
+    )?;
+    map_linear(
+        &mut pt,
+        &mut g,
+        img.rodata.base,
+        img.rodata.size,
+        Attributes::KERNEL_RODATA,
+    )?;
+    map_linear(
+        &mut pt,
+        &mut g,
+        img.data.base,
+        img.data.size,
+        Attributes::KERNEL_DATA,
+    )?;
     for cpu in 0..layout::MAX_STACKS {
         let stack = img.stack(cpu);
-        map_linear(&mut pt, &mut g, stack.base, stack.size, Attributes::KERNEL_DATA)?;
+        map_linear(
+            &mut pt,
+            &mut g,
+            stack.base,
+            stack.size,
+            Attributes::KERNEL_DATA,
+        )?;
     }
     // Devices.
     for &r in BOARD.mmio {
@@ -187,4 +243,44 @@ pub fn find_writable_executable(range: VaRange) -> Option<VirtAddr> {
         core::ops::ControlFlow::Continue(())
     });
     bad
+}
+
+/// Runs one edit of the kernel table and completes it: invalidates the TLB
+/// entries it made stale, then frees the frames and table pages it unlinked.
+fn edit(
+    op: impl FnOnce(&mut KernelTable, &mut Gather<LinearMem>) -> Result<(), MapError>,
+) -> Result<(), MapError> {
+    let mut pt = kernel_table().lock();
+    let mut g = pt.gather();
+    let result = op(&mut pt, &mut g);
+    let flushed = g.flush(pt.arch());
+    if let Err(e) = flushed.release(pt.frames_mut()) {
+        panic!("kernel table: frames could not be released: {:?}", e);
+    }
+    result
+}
+
+/// Maps `range` of kernel address space to `pa`.
+pub fn map(
+    range: VaRange,
+    pa: PhysAddr,
+    attrs: Attributes,
+    constraints: Constraints,
+) -> Result<(), MapError> {
+    edit(|pt, g| pt.map(range, pa, attrs, constraints, g))
+}
+
+/// Unmaps `range`; returns once no CPU's TLB holds it.
+pub fn unmap(range: VaRange) -> Result<(), MapError> {
+    edit(|pt, g| pt.unmap(range, g))
+}
+
+/// Changes the permissions of `range`; returns once no TLB holds the old ones.
+pub fn protect(range: VaRange, attrs: Attributes) -> Result<(), MapError> {
+    edit(|pt, g| pt.protect(range, attrs, g))
+}
+
+/// The kernel table's translation of `va`.
+pub fn translate(va: VirtAddr) -> Option<mm::table::Translation> {
+    kernel_table().lock().translate(va)
 }

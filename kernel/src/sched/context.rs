@@ -28,6 +28,13 @@ const _: () = assert!(core::mem::offset_of!(Context, sp) == 96);
 const _: () = assert!(core::mem::offset_of!(Context, d8_d15) == 104);
 
 impl Context {
+    /// All zero (a slot that never ran).
+    pub const ZERO: Self = Self {
+        x19_x30: [0; 12],
+        sp: 0,
+        d8_d15: [0; 8],
+    };
+
     /// A context that starts in `task_trampoline` on the stack `sp`, which calls
     /// `task_start(previous task, entry, arg)`.
     pub fn new_task(sp: usize, entry: usize, arg: usize) -> Self {
