@@ -127,6 +127,8 @@ pub fn summary(suites: &[SuiteReport], host: Option<bool>) -> String {
         if all_ok { "ok" } else { "FAILED" },
         suites.len()
     );
+    // The plain closing line CI tools read: "N passed, N failed, N skipped".
+    let _ = writeln!(out, "on-target: {passed} passed, {failed} failed, {ignored} skipped");
     out
 }
 
