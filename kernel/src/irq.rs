@@ -69,9 +69,12 @@ pub fn send_sgi(sgi: u32, cpu: usize) {
     gic().send_sgi(sgi, cpu);
 }
 
-/// Called from the IRQ vector: handles every pending interrupt.
+/// Called from the IRQ vector: handles every pending interrupt. While it runs the CPU is
+/// in interrupt context (`percpu` `irq_depth` > 0): nothing may sleep.
 pub fn handle() {
     let gic = gic();
+    let depth = &percpu::this_cpu().irq_depth;
+    depth.fetch_add(1, Ordering::Relaxed);
     while let Some(acked) = gic.acknowledge() {
         let intid = acked.intid;
         percpu::this_cpu().irqs.fetch_add(1, Ordering::Relaxed);
@@ -87,4 +90,5 @@ pub fn handle() {
         }
         gic.end_of_interrupt(acked);
     }
+    depth.fetch_sub(1, Ordering::Relaxed);
 }

@@ -6,13 +6,17 @@
 pub mod arch;
 pub mod console;
 pub mod exit;
+mod fdt_nops;
 pub mod irq;
 pub mod mem;
 pub mod mmu;
 pub mod percpu;
 pub mod platform;
+pub mod sched;
 pub mod selfcheck;
 pub mod smp;
+pub mod sync;
+pub mod task;
 pub mod tick;
 
 use boards::BOARD;
@@ -36,6 +40,7 @@ pub fn stack_pointer() -> u64 {
 #[no_mangle]
 extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
     arch::set_cpu_id(0);
+    sched::init_boot_cpu();
     arch::install_vectors();
     console::init();
     let rec = &percpu::CPUS[0];

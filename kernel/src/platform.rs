@@ -88,6 +88,15 @@ pub fn get() -> Option<&'static Platform> {
 /// Parses the DT at `dtb` (physical, 0 if none) once, on the boot CPU.
 pub fn init(dtb: u64) -> &'static Platform {
     PLATFORM.call_once(|| {
+        if dtb != 0 && dtb % 8 == 0 {
+            // SAFETY: x0 names the DTB the loader placed for us; nothing else
+            // reads it. A non-DTB is refused on its magic number.
+            match unsafe { crate::fdt_nops::strip_nops(crate::mem::phys_to_virt(dtb) as *mut u32) } {
+                Ok(0) | Err(crate::fdt_nops::NopError::BadMagic) => {}
+                Ok(n) => defmt::info!("device tree: removed {} NOP tokens left by the loader's edits", n),
+                Err(e) => defmt::warn!("device tree: cannot compact NOPs: {}", defmt::Debug2Format(&e)),
+            }
+        }
         if dtb != 0 {
             // SAFETY: the loader's x0 points at a DTB in RAM that nothing
             // overwrites (it lies outside the kernel image and is reserved
@@ -203,7 +212,7 @@ fn region(r: fdt::standard_nodes::MemoryRegion) -> Region {
 
 fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
     let mut p = defaults();
-    p.fdt = Some(fdt.clone());
+    p.fdt = Some(*fdt);
     p.model = fdt.root().model();
     p.dtb = Some(Region {
         base: dtb,

@@ -1,10 +1,11 @@
 //! Secondary CPU bring-up: PSCI `CPU_ON` or spin-table release, then each CPU
-//! sets up its vectors, GIC interface and tick and reports in.
+//! sets up its vectors, GIC interface and tick, reports in and runs the scheduler's
+//! idle loop (its boot context is its idle task).
 use crate::{
     arch, irq, mem,
     percpu::{self, CPUS},
     platform::{EnableMethod, Platform},
-    tick,
+    sched, tick,
 };
 use core::sync::atomic::Ordering;
 use drivers::{psci, timer};
@@ -74,6 +75,7 @@ fn release_spin_table(slot: u64, entry: u64) {
 extern "C" fn kernel_secondary_cpu_entry(cpu: u64, entry_el: u64) -> ! {
     let cpu = cpu as usize;
     arch::set_cpu_id(cpu);
+    sched::init_secondary_cpu(cpu);
     arch::install_vectors();
     crate::mmu::this_cpu_after_switch();
     let rec = &CPUS[cpu];
@@ -91,7 +93,5 @@ extern "C" fn kernel_secondary_cpu_entry(cpu: u64, entry_el: u64) -> ! {
         arch::current_el()
     );
     arch::irq_enable();
-    loop {
-        arch::wait_for_interrupt();
-    }
+    sched::idle_loop()
 }

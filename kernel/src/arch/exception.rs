@@ -221,7 +221,12 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
     let (source, kind) = decode_vector(kind);
     match kind {
         Kind::Sync => handle_sync(frame, source),
-        Kind::Irq => crate::irq::handle(),
+        Kind::Irq => {
+            crate::irq::handle();
+            // The one preemption point of interrupted code: may switch tasks here, on
+            // this stack, with the interrupted state saved in `frame`.
+            crate::sched::preempt_on_irq_return();
+        }
         Kind::Fiq | Kind::SError => {
             let esr = ESR_EL1.get();
             report(frame, source, esr, FAR_EL1.get());

@@ -47,6 +47,8 @@ impl Context {
     }
 }
 
+// The assembly only sees the task pointers as addresses (the context at offset 0).
+#[allow(improper_ctypes)]
 extern "C" {
     /// Saves the callee-saved registers into `prev` (a `Task`, whose first field is its
     /// `Context`), loads `next`'s, sets SP_EL0 = `next` and returns on `next`'s stack.

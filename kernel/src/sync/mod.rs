@@ -1,0 +1,19 @@
+//! Locks and waiting, in two families (DESIGN.md §1). Atomic: `SpinLock`, `SpinLockIrq`
+//! (preemption off while held, IRQs too for the latter; never sleep under them). Sleepable:
+//! `Mutex`, `RwSemaphore`, `Completion`, `WaitQueue` (`might_sleep()` first, always).
+//! `validate` checks the rules between them; lock classes come from `mm::sync`.
+pub mod completion;
+pub mod mutex;
+pub(crate) mod raw;
+pub mod rwsem;
+pub mod spinlock;
+pub mod validate;
+pub mod waitqueue;
+
+pub use completion::Completion;
+pub use mm::sync::{LockClass, LockKind, Nesting, Violation, MMAP_LOCK, PTL, UNCLASSIFIED};
+pub use mutex::{Mutex, MutexGuard};
+pub use rwsem::{RwSemReadGuard, RwSemWriteGuard, RwSemaphore};
+pub use spinlock::{SpinLock, SpinLockGuard, SpinLockIrq, SpinLockIrqGuard};
+pub use validate::{might_sleep, ENABLED as VALIDATION};
+pub use waitqueue::WaitQueue;

@@ -1,0 +1,178 @@
+//! Lock validation on target (DESIGN.md §2): `might_sleep()`, the per-task held-lock
+//! record checked at every acquisition (`mm::sync::HeldLocks`: sleeping lock under a
+//! spinlock, declared and learned lock order, recursion), and the report: the rule, the
+//! caller's file:line, the context and the locks held, then a panic.
+//!
+//! On unless the `no-lock-validation` feature compiles it out (release benchmarks).
+use crate::{arch, percpu, task};
+use core::panic::Location;
+use core::sync::atomic::Ordering;
+use mm::sync::{ExecContext, HeldLock, LockClass, LockGraph, LockKind, Violation};
+
+/// True when the checks are compiled in.
+pub const ENABLED: bool = cfg!(not(feature = "no-lock-validation"));
+
+/// The lock-order graph every CPU learns into.
+static GRAPH: LockGraph = LockGraph::new();
+
+/// The sleepable-context facts of the caller, read with IRQs masked so that the CPU
+/// cannot change under the read.
+pub fn exec_context() -> ExecContext {
+    let flags = arch::irq_save();
+    let masked = flags & (1 << 7) != 0;
+    let ctx = ExecContext {
+        irq_depth: percpu::this_cpu().irq_depth.load(Ordering::Relaxed),
+        irqs_masked: masked,
+        preempt_count: task::current().preempt_count(),
+    };
+    arch::irq_restore(flags);
+    ctx
+}
+
+/// `Ok` if the caller may sleep here, else the rule it would break (for tests and for
+/// code that wants to decide rather than panic).
+pub fn check_sleepable() -> Result<(), Violation> {
+    exec_context().check_sleepable()
+}
+
+/// Reports and panics if the caller is in atomic context: an interrupt handler, IRQs
+/// masked, or preemption disabled (a spinlock held). Call it first in anything that may
+/// sleep, whether or not it sleeps this time.
+#[track_caller]
+pub fn might_sleep() {
+    might_sleep_at(Location::caller());
+}
+
+/// [`might_sleep`] for a caller location passed down explicitly.
+pub fn might_sleep_at(at: &'static Location<'static>) {
+    if ENABLED {
+        if let Err(v) = check_sleepable() {
+            violation(v, at);
+        }
+    }
+}
+
+/// Backstop in the scheduler's block path: the caller masked IRQs itself, so only the
+/// preempt count and interrupt depth say whether blocking is allowed.
+pub(crate) fn check_schedule(at: &'static Location<'static>) {
+    if ENABLED {
+        let ctx = ExecContext {
+            irqs_masked: false,
+            ..exec_context()
+        };
+        if let Err(v) = ctx.check_sleepable() {
+            violation(v, at);
+        }
+    }
+}
+
+fn with_held<R>(f: impl FnOnce(&mut mm::sync::HeldLocks<{ task::MAX_HELD_LOCKS }>) -> R) -> R {
+    let flags = arch::irq_save();
+    // SAFETY: the record belongs to the current task and is only touched by it, with IRQs
+    // masked (so not by an interrupt handler on this CPU at the same time).
+    let r = f(unsafe { &mut *task::current().held.get() });
+    arch::irq_restore(flags);
+    r
+}
+
+/// Checks taking the lock at `addr` against the locks held and records it; reports and
+/// panics on a violation.
+pub(crate) fn acquire(
+    class: &'static LockClass,
+    kind: LockKind,
+    addr: usize,
+    at: &'static Location<'static>,
+) {
+    if ENABLED {
+        let lock = HeldLock {
+            class,
+            kind,
+            addr,
+            at,
+        };
+        if let Err(v) = with_held(|held| held.acquire(lock, Some(&GRAPH))) {
+            violation(v, at);
+        }
+    }
+}
+
+/// Forgets the lock at `addr`.
+#[track_caller]
+pub(crate) fn release(addr: usize) {
+    if ENABLED {
+        if let Err(v) = with_held(|held| held.release(addr).map(drop)) {
+            violation(v, Location::caller());
+        }
+    }
+}
+
+/// The rule taking a lock of `class` at `addr` would break now, without taking or
+/// recording it, and without teaching the order graph.
+#[track_caller]
+pub fn would_violate(class: &'static LockClass, kind: LockKind, addr: usize) -> Option<Violation> {
+    let lock = HeldLock {
+        class,
+        kind,
+        addr,
+        at: Location::caller(),
+    };
+    with_held(|held| {
+        let r = held.acquire(lock, None);
+        if r.is_ok() {
+            let _ = held.release(addr);
+        }
+        r.err()
+    })
+}
+
+/// Locks the current task holds.
+pub fn held_count() -> usize {
+    with_held(|held| held.len())
+}
+
+/// A task about to exit must hold nothing.
+pub(crate) fn check_exit(at: &'static Location<'static>) {
+    if ENABLED {
+        if let Err(v) = with_held(|held| held.check_empty_at_exit()) {
+            violation(v, at);
+        }
+    }
+}
+
+/// Reports `v`: the rule, where, the context, every lock held; then panics.
+#[cold]
+fn violation(v: Violation, at: &'static Location<'static>) -> ! {
+    let ctx = exec_context();
+    let me = task::current();
+    defmt::error!(
+        "lock validation: {} at {=str}:{}:{}",
+        defmt::Display2Format(&v),
+        at.file(),
+        at.line(),
+        at.column()
+    );
+    defmt::error!(
+        "  task `{=str}` on cpu {}: preempt count {}, IRQs {=str}, interrupt depth {}",
+        me.name(),
+        arch::cpu_id(),
+        ctx.preempt_count,
+        if ctx.irqs_masked { "masked" } else { "on" },
+        ctx.irq_depth
+    );
+    with_held(|held| {
+        if held.is_empty() {
+            defmt::error!("  no locks held");
+        }
+        for h in held.iter() {
+            defmt::error!(
+                "  held: `{=str}` ({=str}) at {=usize:#x}, taken at {=str}:{}",
+                h.class.name(),
+                h.kind.name(),
+                h.addr,
+                h.at.file(),
+                h.at.line()
+            );
+        }
+    });
+    panic!("{} at {}:{}", v, at.file(), at.line());
+}
