@@ -229,7 +229,7 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
     if !memory.is_empty() {
         p.memory = memory;
     }
-    for r in fdt.memory_reservations() {
+    for r in fdt.memory_reservations().filter(|r| r.size() > 0) {
         p.reserved.push(Region {
             base: r.address() as u64,
             size: r.size() as u64,

@@ -9,6 +9,7 @@ mod board;
 mod boot;
 mod cmd;
 mod compile;
+mod debian;
 mod defmt_log;
 mod qemu;
 mod raw_image;
@@ -45,6 +46,8 @@ enum Command {
     Image(cmd::image::ImageArgs),
     /// rustfmt and clippy (warnings denied) for host and target crates
     Lint,
+    /// Fetch Debian's arm64 kernel package (Pi 4 device tree, Linux image) into target/debian
+    FetchDebianKernel,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,17 @@ fn main() -> ExitCode {
         Command::Test(args) => cmd::test::test(args),
         Command::Image(args) => cmd::image::image(args),
         Command::Lint => cmd::lint::lint(),
+        Command::FetchDebianKernel => workspace::Workspace::locate()
+            .and_then(|ws| debian::kernel_package(&ws))
+            .and_then(|k| {
+                eprintln!("xtask: {} in {}", k.package, k.root.display());
+                eprintln!("xtask:   image {}", k.image()?.display());
+                eprintln!(
+                    "xtask:   Raspberry Pi 4 device tree {}",
+                    k.rpi4_dtb()?.display()
+                );
+                Ok(0)
+            }),
     };
     match result {
         Ok(status) => ExitCode::from(status),

@@ -128,7 +128,10 @@ pub fn summary(suites: &[SuiteReport], host: Option<bool>) -> String {
         suites.len()
     );
     // The plain closing line CI tools read: "N passed, N failed, N skipped".
-    let _ = writeln!(out, "on-target: {passed} passed, {failed} failed, {ignored} skipped");
+    let _ = writeln!(
+        out,
+        "on-target: {passed} passed, {failed} failed, {ignored} skipped"
+    );
     out
 }
 

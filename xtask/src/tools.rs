@@ -81,7 +81,7 @@ pub fn parse_qemu_version(text: &str) -> Option<(u32, u32)> {
 }
 
 /// Whether this process runs as root (effective uid 0).
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

@@ -9,6 +9,7 @@ use crate::{arch, irq};
 use core::panic::Location;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
+use drivers::timer;
 use mm::sync::placement;
 
 /// The SGI that asks a CPU to reschedule (a task was queued for it while it idled).
@@ -98,6 +99,10 @@ fn switch_to_next() -> bool {
     }
     next.on_cpu.store(true, Ordering::Relaxed);
     next.cpu.store(cpu, Ordering::Relaxed);
+    let now = timer::counter();
+    let ran = now.saturating_sub(prev.switched_in.load(Ordering::Relaxed));
+    prev.runtime.fetch_add(ran, Ordering::Relaxed);
+    next.switched_in.store(now, Ordering::Relaxed);
     rec.switches.fetch_add(1, Ordering::Relaxed);
     rec.current_task.store(next.id(), Ordering::Relaxed);
     if let Some(slot) = prev.stack_slot() {

@@ -86,6 +86,10 @@ pub struct Task {
     /// Next sleeper on its CPU's sleep list (under that list's lock), and its deadline.
     pub(crate) sleep_next: AtomicPtr<Task>,
     pub(crate) wake_at: AtomicU64,
+    /// CPU time used in earlier runs, and when the current run began (counter ticks);
+    /// written by the CPU switching it out or in.
+    pub(crate) runtime: AtomicU64,
+    pub(crate) switched_in: AtomicU64,
     /// Completed when the task exits; `JoinHandle::join` waits on it.
     exited: Completion,
 }
@@ -111,6 +115,8 @@ impl Task {
             wait_want: AtomicU8::new(0),
             sleep_next: AtomicPtr::new(core::ptr::null_mut()),
             wake_at: AtomicU64::new(0),
+            runtime: AtomicU64::new(0),
+            switched_in: AtomicU64::new(0),
             exited: Completion::new(),
         }
     }
@@ -152,6 +158,19 @@ impl Task {
         self.preempt_count.load(Ordering::Relaxed)
     }
 
+    /// CPU time it has used, in counter ticks (`drivers::timer`), its current run
+    /// included. Charged at context switches, so time the CPU spends in interrupt handlers
+    /// counts for the task they interrupted.
+    pub fn cpu_time(&self) -> u64 {
+        let past = self.runtime.load(Ordering::Relaxed);
+        if self.on_cpu.load(Ordering::Acquire) && self.state() == State::Running {
+            let since = self.switched_in.load(Ordering::Relaxed);
+            past + drivers::timer::counter().saturating_sub(since)
+        } else {
+            past
+        }
+    }
+
     /// Its stack slot in the pool (`None` for boot tasks, which run on boot stacks).
     pub fn stack_slot(&self) -> Option<usize> {
         usize::from(self.id).checked_sub(MAX_CPUS)
@@ -173,6 +192,9 @@ impl Task {
             .store(core::ptr::null_mut(), Ordering::Relaxed);
         self.sleep_next
             .store(core::ptr::null_mut(), Ordering::Relaxed);
+        self.runtime.store(0, Ordering::Relaxed);
+        self.switched_in
+            .store(drivers::timer::counter(), Ordering::Relaxed);
         self.exited.reinit();
     }
 }

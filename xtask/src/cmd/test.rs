@@ -149,10 +149,22 @@ fn host_tests(ws: &Workspace, filter: Option<&str>) -> Result<bool> {
 /// CPU model on virt).
 fn plan(ws: &Workspace, board: Board, args: &TestArgs) -> Result<Vec<Suite>> {
     // `--board all --dtb FILE`: the device tree is the Pi's; virt makes its own.
-    let dtb = match board {
-        Board::Rpi4 => dtb_for(board, args.dtb.as_ref())?,
-        Board::Virt => None,
-    };
+    // Without `--dtb`, the Pi suites run twice: without a device tree (board
+    // defaults, as QEMU boots without `-dtb`) and with the real Raspberry Pi 4
+    // device tree from Debian's kernel package (`rpi4-dt/...`), the path a
+    // real board takes.
+    let rpi4_variants: Vec<(&str, Option<PathBuf>)> =
+        match (board, dtb_for(board, args.dtb.as_ref())?) {
+            (Board::Rpi4, Some(dtb)) => vec![("rpi4", Some(dtb))],
+            (Board::Rpi4, None) => vec![
+                ("rpi4", None),
+                (
+                    "rpi4-dt",
+                    Some(crate::debian::kernel_package(ws)?.rpi4_dtb()?),
+                ),
+            ],
+            (Board::Virt, _) => Vec::new(),
+        };
     let cpus = match args.cpu {
         Some(cpu) => vec![cpu],
         None => Cpu::ALL.to_vec(),
@@ -173,25 +185,28 @@ fn plan(ws: &Workspace, board: Board, args: &TestArgs) -> Result<Vec<Suite>> {
             continue;
         }
         let decoder = Arc::new(LogDecoder::from_elf(&elf, &ws.root)?);
-        let machines: Vec<(String, Machine)> = match board {
+        let machines: Vec<(String, Machine, Option<PathBuf>)> = match board {
             Board::Virt => cpus
                 .iter()
                 .map(|&cpu| {
                     let label = format!("virt/{}/{}", cpu.qemu_name(), binary.name);
-                    Machine::new(board, Some(cpu), None).map(|m| (label, m))
+                    Machine::new(board, Some(cpu), None).map(|m| (label, m, None))
                 })
                 .collect::<Result<_>>()?,
-            Board::Rpi4 => vec![(
-                format!("rpi4/{}", binary.name),
-                Machine::new(board, None, None)?,
-            )],
+            Board::Rpi4 => rpi4_variants
+                .iter()
+                .map(|(variant, dtb)| {
+                    Machine::new(board, None, None)
+                        .map(|m| (format!("{variant}/{}", binary.name), m, dtb.clone()))
+                })
+                .collect::<Result<_>>()?,
         };
-        for (label, machine) in machines {
+        for (label, machine, dtb) in machines {
             suites.push(Suite {
                 label,
                 machine,
                 image: binary.image.clone(),
-                dtb: dtb.clone(),
+                dtb,
                 decoder: Arc::clone(&decoder),
                 tests: tests.clone(),
             });
