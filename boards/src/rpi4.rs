@@ -33,5 +33,8 @@ pub const BOARD: Board = Board {
     },
     virtual_timer_ppi: 27,
     // Main peripherals (0xFC00_0000) up to the ARM local block and GIC-400.
-    mmio: &[Region { base: 0xFC00_0000, size: 0x0400_0000 }],
+    mmio: &[Region {
+        base: 0xFC00_0000,
+        size: 0x0400_0000,
+    }],
 };

@@ -23,5 +23,8 @@ pub const BOARD: Board = Board {
     bring_up: CpuBringUp::Psci { hvc: true },
     virtual_timer_ppi: 27,
     // GIC, UART, RTC, GPIO, SMMU, fw-cfg and virtio-mmio: 0x0800_0000-0x0fff_ffff.
-    mmio: &[Region { base: 0x0800_0000, size: 0x0800_0000 }],
+    mmio: &[Region {
+        base: 0x0800_0000,
+        size: 0x0800_0000,
+    }],
 };
