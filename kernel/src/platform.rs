@@ -88,7 +88,7 @@ pub fn get() -> Option<&'static Platform> {
 /// Parses the DT at `dtb` (physical, 0 if none) once, on the boot CPU.
 pub fn init(dtb: u64) -> &'static Platform {
     PLATFORM.call_once(|| {
-        if dtb != 0 && dtb % 8 == 0 {
+        if dtb != 0 && dtb.is_multiple_of(8) {
             // SAFETY: x0 names the DTB the loader placed for us; nothing else
             // reads it. A non-DTB is refused on its magic number.
             match unsafe { crate::fdt_nops::strip_nops(crate::mem::phys_to_virt(dtb) as *mut u32) } {

@@ -35,11 +35,9 @@ pub fn lint() -> Result<u8> {
             TARGET,
             "--features",
             &feature,
-            // The kernel's lib and bin are not unit tests (test = false);
-            // `--tests` covers the embedded-test suites.
-            "--lib",
-            "--bins",
-            "--tests",
+            // Covers the embedded-test suites; the libs and the kernel
+            // binary set `test = false`, `bench = false` (no libtest here).
+            "--all-targets",
             "--",
             "-D",
             "warnings",
