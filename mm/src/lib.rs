@@ -11,6 +11,7 @@ pub mod descriptor;
 pub mod frame;
 pub mod gather;
 pub mod mair;
+pub mod notifier;
 pub mod phys;
 pub mod sync;
 pub mod table;
