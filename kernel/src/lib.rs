@@ -3,10 +3,13 @@
 //! bring-up the boot CPU calls `main` (the kernel's, or embedded-test's).
 #![no_std]
 
+extern crate alloc;
+
 pub mod arch;
 pub mod console;
 pub mod exit;
 mod fdt_nops;
+pub mod heap;
 pub mod irq;
 pub mod mem;
 pub mod mmu;

@@ -6,6 +6,8 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 use kernel as _;
 
 /// Scratch kernel addresses the tests map and unmap (far from the linear map).
@@ -469,6 +471,26 @@ mod tests {
         assert_eq!(
             stale, 0x11,
             "without a TLBI the stale translation was not used (the TLB did not keep it)"
+        );
+    }
+
+    #[test]
+    fn the_heap_allocates_and_gives_memory_back() {
+        let (used_before, _) = kernel::heap::usage();
+        let v: alloc::vec::Vec<u64> = (0..100_000).collect();
+        assert_eq!(v.iter().sum::<u64>(), 4_999_950_000);
+        let (used, _) = kernel::heap::usage();
+        assert!(
+            used >= used_before + 800_000,
+            "heap use did not grow: {} -> {}",
+            used_before,
+            used
+        );
+        drop(v);
+        assert_eq!(
+            kernel::heap::usage().0,
+            used_before,
+            "the heap did not get its memory back"
         );
     }
 }

@@ -53,6 +53,7 @@ pub(super) fn init(p: &Platform, img: &KernelImage) {
         base: img.start,
         size: img.end - img.start,
     });
+    reserve(heap_region(img));
     if let Some(region) = p
         .memory
         .iter()
@@ -88,4 +89,13 @@ pub(super) fn init(p: &Platform, img: &KernelImage) {
             Err(e) => panic!("frame allocator: {:?}", e),
         }
     });
+}
+
+/// The heap's physical region: the 2 MiB-aligned range after the image.
+pub(super) fn heap_region(img: &KernelImage) -> Region {
+    let base = (img.end + (2 << 20) - 1) & !((2 << 20) - 1);
+    Region {
+        base,
+        size: crate::heap::HEAP_SIZE,
+    }
 }

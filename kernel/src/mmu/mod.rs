@@ -188,6 +188,10 @@ pub fn init(p: &Platform) {
     unsafe { replace_ttbr1(ttbr1) };
     arch::irq_restore(flags);
     this_cpu_after_switch();
+    let heap = frames::heap_region(&img);
+    // SAFETY: the region is RAM the frame allocator never hands out
+    // (reserved), mapped read/write by the linear map just installed.
+    unsafe { crate::heap::init(crate::mem::phys_to_virt(heap.base), heap.size as usize) };
     let stats = frame_stats();
     defmt::info!(
         "MMU: kernel tables at {=u64:#x} ({} table pages), W^X, guard pages under {} stacks; TLBI range ops: {}; frames {} free of {}",
