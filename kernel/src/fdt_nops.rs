@@ -76,7 +76,8 @@ pub unsafe fn strip_nops(dtb: *mut u32) -> Result<usize, NopError> {
                 return Err(NopError::Truncated);
             }
             for i in 0..len {
-                base.add(write + i).write_volatile(base.add(read + i).read_volatile());
+                base.add(write + i)
+                    .write_volatile(base.add(read + i).read_volatile());
             }
             read += len;
             write += len;
@@ -84,7 +85,8 @@ pub unsafe fn strip_nops(dtb: *mut u32) -> Result<usize, NopError> {
                 break;
             }
         }
-        dtb.add(size_struct_index).write_volatile(((write * 4) as u32).to_be());
+        dtb.add(size_struct_index)
+            .write_volatile(((write * 4) as u32).to_be());
         Ok(removed)
     }
 }

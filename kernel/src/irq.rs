@@ -64,6 +64,12 @@ pub fn disable(intid: u32) {
     gic().disable(arch::cpu_id(), intid);
 }
 
+/// Configures SPI `intid` as edge-triggered or level-sensitive (from its DT
+/// flags), before it is enabled.
+pub fn set_edge_triggered(intid: u32, edge: bool) {
+    gic().set_edge_triggered(intid, edge);
+}
+
 /// Sends SGI `sgi` to logical CPU `cpu`.
 pub fn send_sgi(sgi: u32, cpu: usize) {
     gic().send_sgi(sgi, cpu);

@@ -91,10 +91,17 @@ pub fn init(dtb: u64) -> &'static Platform {
         if dtb != 0 && dtb.is_multiple_of(8) {
             // SAFETY: x0 names the DTB the loader placed for us; nothing else
             // reads it. A non-DTB is refused on its magic number.
-            match unsafe { crate::fdt_nops::strip_nops(crate::mem::phys_to_virt(dtb) as *mut u32) } {
+            match unsafe { crate::fdt_nops::strip_nops(crate::mem::phys_to_virt(dtb) as *mut u32) }
+            {
                 Ok(0) | Err(crate::fdt_nops::NopError::BadMagic) => {}
-                Ok(n) => defmt::info!("device tree: removed {} NOP tokens left by the loader's edits", n),
-                Err(e) => defmt::warn!("device tree: cannot compact NOPs: {}", defmt::Debug2Format(&e)),
+                Ok(n) => defmt::info!(
+                    "device tree: removed {} NOP tokens left by the loader's edits",
+                    n
+                ),
+                Err(e) => defmt::warn!(
+                    "device tree: cannot compact NOPs: {}",
+                    defmt::Debug2Format(&e)
+                ),
             }
         }
         if dtb != 0 {

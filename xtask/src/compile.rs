@@ -108,6 +108,28 @@ pub fn build_kernel(ws: &Workspace, board: Board, options: BuildOptions) -> Resu
     keep(ws, board, options, &kernel.name, &kernel.executable)
 }
 
+/// `cargo build` one of the kernel package's binaries (`bin`) for `board`, with extra
+/// kernel `features` (e.g. `no-lock-validation` for a benchmark).
+pub fn build_binary(
+    ws: &Workspace,
+    board: Board,
+    options: BuildOptions,
+    bin: &str,
+    features: &[&str],
+) -> Result<Built> {
+    let mut extra = vec!["--bin".to_string(), bin.to_string()];
+    for feature in features {
+        extra.push("--features".into());
+        extra.push(format!("{KERNEL}/{feature}"));
+    }
+    let artifacts = cargo_json_with(ws, "build", board, options, &extra)?;
+    let built = artifacts
+        .into_iter()
+        .find(|a| a.name == bin && !a.test)
+        .with_context(|| format!("cargo built no `{bin}` binary"))?;
+    keep(ws, board, options, &built.name, &built.executable)
+}
+
 /// `cargo test --no-run` the kernel's on-target suites for `board`.
 pub fn build_tests(ws: &Workspace, board: Board, options: BuildOptions) -> Result<Vec<Built>> {
     let mut artifacts = cargo_json(ws, "test", board, options)?;
@@ -125,6 +147,17 @@ fn cargo_json(
     verb: &str,
     board: Board,
     options: BuildOptions,
+) -> Result<Vec<Artifact>> {
+    cargo_json_with(ws, verb, board, options, &[])
+}
+
+/// [`cargo_json`] with `extra` arguments after the usual ones.
+fn cargo_json_with(
+    ws: &Workspace,
+    verb: &str,
+    board: Board,
+    options: BuildOptions,
+    extra: &[String],
 ) -> Result<Vec<Artifact>> {
     let mut command = ws.cargo();
     command.args([
@@ -145,6 +178,7 @@ fn cargo_json(
     if options.hardware {
         command.arg("--no-default-features");
     }
+    command.args(extra);
     command.arg("--message-format=json-render-diagnostics");
     command.stdout(Stdio::piped()).stderr(Stdio::inherit());
     eprintln!("$ {}", display(&command));

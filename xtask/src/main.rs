@@ -42,6 +42,8 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Host unit tests, then every on-target suite on every board, one QEMU boot per test
     Test(cmd::test::TestArgs),
+    /// Scheduler and lock benchmark on target: one `bench ...` line per figure
+    Bench(cmd::bench::BenchArgs),
     /// Write kernel8.img and config.txt for a Raspberry Pi 4 SD card
     Image(cmd::image::ImageArgs),
     /// rustfmt and clippy (warnings denied) for host and target crates
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(args),
         Command::Test(args) => cmd::test::test(args),
+        Command::Bench(args) => cmd::bench::bench(args),
         Command::Image(args) => cmd::image::image(args),
         Command::Lint => cmd::lint::lint(),
         Command::FetchDebianKernel => workspace::Workspace::locate()
@@ -98,5 +101,6 @@ mod tests {
         assert!(parse("xtask run --board pi").is_err());
         assert!(parse("xtask image --board rpi4 --out /tmp/sd").is_ok());
         assert!(parse("xtask lint").is_ok());
+        assert!(parse("xtask bench --cpu max --validation").is_ok());
     }
 }

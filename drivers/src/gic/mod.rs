@@ -114,6 +114,20 @@ impl Gic {
         }
     }
 
+    /// Configures shared peripheral interrupt `intid` (32 or above) as
+    /// edge-triggered or level-sensitive (the device tree's flags say which;
+    /// a device that pulses its line, like the SMMUv3, needs edge).
+    pub fn set_edge_triggered(&self, intid: u32, edge: bool) {
+        assert!(
+            intid >= 32,
+            "trigger configuration is for SPIs (INTID >= 32), got {intid}"
+        );
+        match self {
+            Gic::V2(g) => g.set_edge_triggered(intid, edge),
+            Gic::V3(g) => g.set_edge_triggered(intid, edge),
+        }
+    }
+
     /// Makes shared peripheral interrupt `intid` (32 or above) pending, as
     /// if its device had raised it; it is delivered once enabled.
     pub fn set_pending(&self, intid: u32) {

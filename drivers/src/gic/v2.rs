@@ -135,6 +135,14 @@ impl GicV2 {
         }
     }
 
+    /// Makes SPI `intid` edge-triggered (`true`) or level-sensitive: bit 1
+    /// of its two GICD_ICFGR bits. Change it only while the SPI is disabled.
+    pub fn set_edge_triggered(&self, intid: u32, edge: bool) {
+        let (word, bit) = ((intid / 16) as usize, 1u32 << ((intid % 16) * 2 + 1));
+        let v = self.gicd.icfgr[word].get();
+        self.gicd.icfgr[word].set(if edge { v | bit } else { v & !bit });
+    }
+
     /// The raw IAR value: INTID plus, for SGIs, the source CPU (which the
     /// matching EOI must repeat).
     /// Marks an SPI pending as if its device had raised it.

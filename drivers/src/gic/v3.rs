@@ -222,6 +222,14 @@ impl GicV3 {
         }
     }
 
+    /// Makes SPI `intid` edge-triggered (`true`) or level-sensitive: bit 1
+    /// of its two GICD_ICFGR bits. Change it only while the SPI is disabled.
+    pub fn set_edge_triggered(&self, intid: u32, edge: bool) {
+        let (word, bit) = ((intid / 16) as usize, 1u32 << ((intid % 16) * 2 + 1));
+        let v = self.gicd.icfgr[word].get();
+        self.gicd.icfgr[word].set(if edge { v | bit } else { v & !bit });
+    }
+
     /// Marks an SPI pending as if its device had raised it.
     pub fn set_pending(&self, intid: u32) {
         self.gicd.ispendr[(intid / 32) as usize].set(1 << (intid % 32));

@@ -8,8 +8,10 @@ use core::sync::atomic::{compiler_fence, Ordering};
 /// Disables preemption on this CPU until the matching [`enable`]. Any context.
 pub fn disable() {
     let t = task::current();
-    t.preempt_count
-        .store(t.preempt_count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    t.preempt_count.store(
+        t.preempt_count.load(Ordering::Relaxed) + 1,
+        Ordering::Relaxed,
+    );
     compiler_fence(Ordering::SeqCst);
 }
 

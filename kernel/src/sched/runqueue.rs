@@ -57,12 +57,17 @@ pub(super) fn pop(cpu: usize) -> Option<&'static Task> {
     ring.pop_front().map(|id| took(q, id))
 }
 
-/// Takes, for `cpu`, the oldest task another CPU queued that may run on `cpu`.
+/// Takes, for `cpu`, the oldest task another CPU queued that may run on `cpu` and that
+/// its CPU has finished switching away from (a preempted task is queued just before its
+/// switch; waiting for it here, inside our own switch, could deadlock two stealers).
 pub(super) fn steal(cpu: usize) -> Option<&'static Task> {
     let victim = placement::steal_victim(&loads(), cpu)?;
     let q = &QUEUES[victim];
     let mut ring = q.ring.lock();
-    let id = ring.take_first(|id| task::by_id(id).may_run_on(cpu))?;
+    let id = ring.take_first(|id| {
+        let t = task::by_id(id);
+        t.may_run_on(cpu) && !t.on_cpu.load(Ordering::Acquire)
+    })?;
     Some(took(q, id))
 }
 

@@ -70,6 +70,16 @@ fn switch_to_next() -> bool {
     let cpu = arch::cpu_id();
     let prev = task::current();
     let idle = idle_task(cpu);
+    if let Some(slot) = prev.stack_slot() {
+        if !task::stack::canary_intact(slot) {
+            panic!(
+                "stack overflow: task `{}` wrote below its {}-byte stack (slot {})",
+                prev.name(),
+                task::stack::STACK_SIZE,
+                slot
+            );
+        }
+    }
     if !ptr::eq(prev, idle)
         && prev
             .state
@@ -86,17 +96,22 @@ fn switch_to_next() -> bool {
     let next = runqueue::pop(cpu)
         .or_else(|| runqueue::steal(cpu))
         .unwrap_or(idle);
-    next.state
-        .store(State::Running as u8, Ordering::Release);
     let rec = percpu::this_cpu();
     rec.idle.store(ptr::eq(next, idle), Ordering::Relaxed);
     if ptr::eq(next, prev) {
+        next.state.store(State::Running as u8, Ordering::Release);
         return false;
     }
-    // The CPU that ran `next` last may still be switching away from it.
+    // A task is never queued where another CPU can take it while it is still on its old
+    // CPU (wakers wait for `on_cpu` to clear, stealers skip such tasks): a CPU in the
+    // middle of a switch must never wait for another CPU's switch, or two CPUs could wait
+    // for each other. So this wait ends at once; it stays as the guard of the rule below.
+    // `next` may become Running only once its old CPU has settled its state as `prev`
+    // (above): marked earlier, that CPU's Running→Ready step would queue it a second time.
     while next.on_cpu.load(Ordering::Acquire) {
         core::hint::spin_loop();
     }
+    next.state.store(State::Running as u8, Ordering::Release);
     next.on_cpu.store(true, Ordering::Relaxed);
     next.cpu.store(cpu, Ordering::Relaxed);
     let now = timer::counter();
@@ -105,16 +120,6 @@ fn switch_to_next() -> bool {
     next.switched_in.store(now, Ordering::Relaxed);
     rec.switches.fetch_add(1, Ordering::Relaxed);
     rec.current_task.store(next.id(), Ordering::Relaxed);
-    if let Some(slot) = prev.stack_slot() {
-        if prev.state() != State::Exited && !task::stack::canary_intact(slot) {
-            panic!(
-                "stack overflow: task `{}` wrote below its {}-byte stack (slot {})",
-                prev.name(),
-                task::stack::STACK_SIZE,
-                slot
-            );
-        }
-    }
     // SAFETY: IRQs are masked; `prev` is this CPU's current task; `next` is marked on this
     // CPU, no other CPU runs it (its previous CPU cleared `on_cpu` after switching away),
     // and its context was saved by that switch or built by `task::create`.
@@ -180,7 +185,7 @@ pub(crate) fn exit_current() -> ! {
 }
 
 /// Makes a Blocked task ready and queues it. Returns false if it was not blocked.
-/// Any context.
+/// Any context; must not hold a run-queue lock (it may wait for another CPU's switch).
 pub fn wake(task: &'static Task) -> bool {
     if task
         .state
@@ -193,6 +198,11 @@ pub fn wake(task: &'static Task) -> bool {
         .is_err()
     {
         return false;
+    }
+    // It may still be switching away on its CPU (it marked itself Blocked just before).
+    // Wait here, outside any switch, until that CPU is done with it.
+    while task.on_cpu.load(Ordering::Acquire) {
+        core::hint::spin_loop();
     }
     enqueue(task);
     true
@@ -247,8 +257,7 @@ pub fn preempt_on_irq_return() {
     let count = task::current().preempt_count();
     if count > 0 {
         rec.preempt_refused.fetch_add(1, Ordering::Relaxed);
-        rec.refused_preempt_count
-            .store(count, Ordering::Relaxed);
+        rec.refused_preempt_count.store(count, Ordering::Relaxed);
         return;
     }
     rec.need_resched.store(false, Ordering::Relaxed);
@@ -264,9 +273,8 @@ pub fn preempt_on_irq_return() {
 /// is work (its queue, a reschedule request, something to steal on the next tick).
 pub fn idle_loop() -> ! {
     let cpu = arch::cpu_id();
-    let has_work = || {
-        percpu::CPUS[cpu].need_resched.load(Ordering::Relaxed) || runqueue::queued(cpu) > 0
-    };
+    let has_work =
+        || percpu::CPUS[cpu].need_resched.load(Ordering::Relaxed) || runqueue::queued(cpu) > 0;
     loop {
         // Checked with IRQs masked: an IRQ arriving after the check still ends the WFI,
         // and is taken (and may preempt this task) once they are unmasked.

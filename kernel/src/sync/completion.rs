@@ -54,14 +54,15 @@ impl Completion {
     /// Sleeps until a completion is available and consumes it. Sleepable context only.
     #[track_caller]
     pub fn wait(&self) {
-        self.waiters.wait_until(|| match self.done.load(Ordering::Relaxed) {
-            0 => false,
-            ALL => true,
-            n => {
-                self.done.store(n - 1, Ordering::Relaxed);
-                true
-            }
-        });
+        self.waiters
+            .wait_until(|| match self.done.load(Ordering::Relaxed) {
+                0 => false,
+                ALL => true,
+                n => {
+                    self.done.store(n - 1, Ordering::Relaxed);
+                    true
+                }
+            });
     }
 
     /// True if a `wait` would return at once.

@@ -57,8 +57,7 @@ impl<T> Mutex<T> {
     #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         let at = Location::caller();
-        validate::acquire(self.class, LockKind::Mutex, self.addr(), at);
-        validate::might_sleep_at(at);
+        validate::acquire_sleeping(self.class, LockKind::Mutex, self.addr(), at);
         let me = task::current() as *const task::Task as usize;
         if self
             .owner

@@ -55,8 +55,7 @@ impl<T> RwSemaphore<T> {
     #[track_caller]
     pub fn read(&self) -> RwSemReadGuard<'_, T> {
         let at = Location::caller();
-        validate::acquire(self.class, LockKind::RwRead, self.addr(), at);
-        validate::might_sleep_at(at);
+        validate::acquire_sleeping(self.class, LockKind::RwRead, self.addr(), at);
         if !self.try_fast(rwsem::read_fast) {
             self.acquire_slow(Want::Read, at);
         }
@@ -70,8 +69,7 @@ impl<T> RwSemaphore<T> {
     #[track_caller]
     pub fn write(&self) -> RwSemWriteGuard<'_, T> {
         let at = Location::caller();
-        validate::acquire(self.class, LockKind::RwWrite, self.addr(), at);
-        validate::might_sleep_at(at);
+        validate::acquire_sleeping(self.class, LockKind::RwWrite, self.addr(), at);
         if !self.try_fast(rwsem::write_fast) {
             self.acquire_slow(Want::Write, at);
         }

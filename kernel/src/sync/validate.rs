@@ -96,6 +96,24 @@ pub(crate) fn acquire(
     }
 }
 
+/// For a sleeping lock: the lock checks of [`acquire`], then [`might_sleep`] (so a
+/// sleeping lock under a spinlock is named as such, and one taken with IRQs off or in an
+/// interrupt handler is reported without being listed as held).
+pub(crate) fn acquire_sleeping(
+    class: &'static LockClass,
+    kind: LockKind,
+    addr: usize,
+    at: &'static Location<'static>,
+) {
+    if ENABLED {
+        acquire(class, kind, addr, at);
+        if let Err(v) = check_sleepable() {
+            let _ = with_held(|held| held.release(addr));
+            violation(v, at);
+        }
+    }
+}
+
 /// Forgets the lock at `addr`.
 #[track_caller]
 pub(crate) fn release(addr: usize) {
@@ -165,10 +183,10 @@ fn violation(v: Violation, at: &'static Location<'static>) -> ! {
         }
         for h in held.iter() {
             defmt::error!(
-                "  held: `{=str}` ({=str}) at {=usize:#x}, taken at {=str}:{}",
+                "  held: `{=str}` ({=str}) at {=u64:#x}, taken at {=str}:{}",
                 h.class.name(),
                 h.kind.name(),
-                h.addr,
+                h.addr as u64,
                 h.at.file(),
                 h.at.line()
             );

@@ -224,7 +224,8 @@ pub fn current() -> &'static Task {
     let base = TASKS.as_ptr() as usize;
     let offset = p.wrapping_sub(base);
     assert!(
-        offset < core::mem::size_of_val(&TASKS) && offset % core::mem::size_of::<Task>() == 0,
+        offset < core::mem::size_of_val(&TASKS)
+            && offset.is_multiple_of(core::mem::size_of::<Task>()),
         "no current task: SP_EL0 = {:#x} (scheduler not initialised on this CPU?)",
         p
     );
@@ -239,8 +240,7 @@ pub(crate) fn adopt_boot_context(cpu: usize, name: &'static str) -> &'static Tas
     task.preempt_count.store(0, Ordering::Relaxed);
     task.refs.store(1, Ordering::Relaxed);
     task.on_cpu.store(true, Ordering::Relaxed);
-    task.state
-        .store(State::Running as u8, Ordering::Release);
+    task.state.store(State::Running as u8, Ordering::Release);
     SP_EL0.set(task as *const Task as u64);
     task
 }

@@ -54,7 +54,9 @@ mod tests {
         };
         assert_eq!(
             irq.check_sleepable(),
-            Err(Violation::SleepInAtomic(AtomicReason::InInterrupt { depth: 1 }))
+            Err(Violation::SleepInAtomic(AtomicReason::InInterrupt {
+                depth: 1
+            }))
         );
         let masked = ExecContext {
             irqs_masked: true,
@@ -71,7 +73,9 @@ mod tests {
         };
         assert_eq!(
             spin.check_sleepable(),
-            Err(Violation::SleepInAtomic(AtomicReason::PreemptDisabled { count: 3 }))
+            Err(Violation::SleepInAtomic(AtomicReason::PreemptDisabled {
+                count: 3
+            }))
         );
     }
 }

@@ -170,7 +170,8 @@ mod tests {
         let mut held = HeldLocks::<8>::new();
         held.acquire(lock(&MMAP_LOCK, LockKind::RwWrite, 0x100), None)
             .unwrap();
-        held.acquire(lock(&PTL, LockKind::Spin, 0x200), None).unwrap();
+        held.acquire(lock(&PTL, LockKind::Spin, 0x200), None)
+            .unwrap();
         assert_eq!(held.len(), 2);
         held.release(0x200).unwrap();
         held.release(0x100).unwrap();
@@ -180,7 +181,8 @@ mod tests {
     #[test]
     fn ptl_then_mmap_lock_breaks_the_declared_order() {
         let mut held = HeldLocks::<8>::new();
-        held.acquire(lock(&PTL, LockKind::Spin, 0x200), None).unwrap();
+        held.acquire(lock(&PTL, LockKind::Spin, 0x200), None)
+            .unwrap();
         assert_eq!(
             held.acquire(lock(&MMAP_LOCK, LockKind::RwRead, 0x100), None),
             Err(Violation::DeclaredOrder {
@@ -194,8 +196,10 @@ mod tests {
     #[test]
     fn ptls_nest_in_ascending_address_order_only() {
         let mut held = HeldLocks::<8>::new();
-        held.acquire(lock(&PTL, LockKind::Spin, 0x2000), None).unwrap();
-        held.acquire(lock(&PTL, LockKind::Spin, 0x3000), None).unwrap();
+        held.acquire(lock(&PTL, LockKind::Spin, 0x2000), None)
+            .unwrap();
+        held.acquire(lock(&PTL, LockKind::Spin, 0x3000), None)
+            .unwrap();
         assert_eq!(
             held.acquire(lock(&PTL, LockKind::Spin, 0x1000), None),
             Err(Violation::AddressOrder {
@@ -252,10 +256,16 @@ mod tests {
         static B: LockClass = LockClass::new("test_b");
         let graph = LockGraph::new();
         let mut task1 = HeldLocks::<8>::new();
-        task1.acquire(lock(&A, LockKind::Mutex, 1), Some(&graph)).unwrap();
-        task1.acquire(lock(&B, LockKind::Mutex, 2), Some(&graph)).unwrap();
+        task1
+            .acquire(lock(&A, LockKind::Mutex, 1), Some(&graph))
+            .unwrap();
+        task1
+            .acquire(lock(&B, LockKind::Mutex, 2), Some(&graph))
+            .unwrap();
         let mut task2 = HeldLocks::<8>::new();
-        task2.acquire(lock(&B, LockKind::Mutex, 3), Some(&graph)).unwrap();
+        task2
+            .acquire(lock(&B, LockKind::Mutex, 3), Some(&graph))
+            .unwrap();
         assert_eq!(
             task2.acquire(lock(&A, LockKind::Mutex, 4), Some(&graph)),
             Err(Violation::OrderInversion {

@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(grant([Read, Read, Write, Read]), Some(Grant::Readers(2)));
         assert_eq!(grant([Read]), Some(Grant::Readers(1)));
         assert_eq!(grant([]), None);
-        assert_eq!(granted_state(Grant::Readers(2), true), 2 * ONE_READER | WAITERS);
+        assert_eq!(
+            granted_state(Grant::Readers(2), true),
+            (2 * ONE_READER) | WAITERS
+        );
         assert_eq!(granted_state(Grant::Writer, false), WRITER);
     }
 
@@ -197,7 +200,10 @@ mod tests {
             assert_eq!(state & WRITER != 0, writers == 1);
             assert_eq!(state & WAITERS != 0, !queue.is_empty());
         }
-        assert!(writers_granted > 100, "the mix must exercise queued writers");
+        assert!(
+            writers_granted > 100,
+            "the mix must exercise queued writers"
+        );
         assert!(max_readers > 1, "the mix must exercise shared readers");
     }
 }

@@ -179,7 +179,9 @@ mod tests {
             acquiring: "mmap_lock",
             held: "ptl",
         };
-        assert!(v.to_string().contains("declared order is `mmap_lock` before `ptl`"));
+        assert!(v
+            .to_string()
+            .contains("declared order is `mmap_lock` before `ptl`"));
         assert_eq!(v.rule(), "declared-lock-order");
     }
 }

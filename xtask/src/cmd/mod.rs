@@ -1,5 +1,6 @@
 //! The subcommands of `cargo xtask`, one module each.
 
+pub mod bench;
 pub mod image;
 pub mod lint;
 pub mod run;

@@ -1,0 +1,228 @@
+//! Event queue records (Arm IHI 0070 §7.3 "Event records"): 32-byte records
+//! decoded into the fault kind, stream, input address and direction, and a
+//! fixed-size log of the most recent ones, numbered so a reader can ask for
+//! "everything since I started my DMA".
+
+/// Doublewords in an event record.
+pub const EVENT_DWORDS: usize = 4;
+
+/// The event types of §7.3 (table 7-3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    UnsupportedUpstreamTransaction,
+    BadStreamId,
+    SteFetch,
+    BadSte,
+    BadAtsTranslationRequest,
+    StreamDisabled,
+    TranslationForbidden,
+    BadSubstreamId,
+    CdFetch,
+    BadCd,
+    WalkExternalAbort,
+    Translation,
+    AddressSize,
+    Access,
+    Permission,
+    TlbConflict,
+    ConfigCacheConflict,
+    PageRequest,
+    VmsFetch,
+    Unknown(u8),
+}
+
+impl EventKind {
+    pub const fn from_id(id: u8) -> Self {
+        match id {
+            0x01 => EventKind::UnsupportedUpstreamTransaction,
+            0x02 => EventKind::BadStreamId,
+            0x03 => EventKind::SteFetch,
+            0x04 => EventKind::BadSte,
+            0x05 => EventKind::BadAtsTranslationRequest,
+            0x06 => EventKind::StreamDisabled,
+            0x07 => EventKind::TranslationForbidden,
+            0x08 => EventKind::BadSubstreamId,
+            0x09 => EventKind::CdFetch,
+            0x0a => EventKind::BadCd,
+            0x0b => EventKind::WalkExternalAbort,
+            0x10 => EventKind::Translation,
+            0x11 => EventKind::AddressSize,
+            0x12 => EventKind::Access,
+            0x13 => EventKind::Permission,
+            0x20 => EventKind::TlbConflict,
+            0x21 => EventKind::ConfigCacheConflict,
+            0x24 => EventKind::PageRequest,
+            0x25 => EventKind::VmsFetch,
+            other => EventKind::Unknown(other),
+        }
+    }
+
+    /// The specification's name (`F_TRANSLATION`, `C_BAD_STE`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            EventKind::UnsupportedUpstreamTransaction => "F_UUT",
+            EventKind::BadStreamId => "C_BAD_STREAMID",
+            EventKind::SteFetch => "F_STE_FETCH",
+            EventKind::BadSte => "C_BAD_STE",
+            EventKind::BadAtsTranslationRequest => "F_BAD_ATS_TREQ",
+            EventKind::StreamDisabled => "F_STREAM_DISABLED",
+            EventKind::TranslationForbidden => "F_TRANSL_FORBIDDEN",
+            EventKind::BadSubstreamId => "C_BAD_SUBSTREAMID",
+            EventKind::CdFetch => "F_CD_FETCH",
+            EventKind::BadCd => "C_BAD_CD",
+            EventKind::WalkExternalAbort => "F_WALK_EABT",
+            EventKind::Translation => "F_TRANSLATION",
+            EventKind::AddressSize => "F_ADDR_SIZE",
+            EventKind::Access => "F_ACCESS",
+            EventKind::Permission => "F_PERMISSION",
+            EventKind::TlbConflict => "F_TLB_CONFLICT",
+            EventKind::ConfigCacheConflict => "F_CFG_CONFLICT",
+            EventKind::PageRequest => "E_PAGE_REQUEST",
+            EventKind::VmsFetch => "F_VMS_FETCH",
+            EventKind::Unknown(_) => "unknown event",
+        }
+    }
+
+    /// Whether the record carries the faulting input address and direction.
+    pub const fn has_input_address(self) -> bool {
+        matches!(
+            self,
+            EventKind::UnsupportedUpstreamTransaction
+                | EventKind::TranslationForbidden
+                | EventKind::WalkExternalAbort
+                | EventKind::Translation
+                | EventKind::AddressSize
+                | EventKind::Access
+                | EventKind::Permission
+        )
+    }
+}
+
+/// One decoded event.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Position in the log (0 for the first event since boot).
+    pub seq: u64,
+    pub kind: EventKind,
+    pub stream: u32,
+    /// Substream ID, when the record says it is valid (SSV).
+    pub substream: Option<u32>,
+    /// Faulting input address (the device's VA), for the kinds that have one.
+    pub address: u64,
+    /// The access was a read (RnW = 1); a device write to memory has `read = false`.
+    pub read: bool,
+    /// The record as the SMMU wrote it.
+    pub raw: [u64; EVENT_DWORDS],
+}
+
+/// Decodes a record: type [7:0], SSV [11], SSID [31:12], StreamID [63:32],
+/// RnW [99] (bit 35 of dword 1), InputAddr [191:128].
+pub const fn decode(raw: [u64; EVENT_DWORDS], seq: u64) -> Event {
+    let kind = EventKind::from_id(raw[0] as u8);
+    let ssv = raw[0] & (1 << 11) != 0;
+    let (address, read) = if kind.has_input_address() {
+        (raw[2], raw[1] & (1 << 35) != 0)
+    } else {
+        (0, false)
+    };
+    Event {
+        seq,
+        kind,
+        stream: (raw[0] >> 32) as u32,
+        substream: if ssv {
+            Some(((raw[0] >> 12) & 0xf_ffff) as u32)
+        } else {
+            None
+        },
+        address,
+        read,
+        raw,
+    }
+}
+
+/// The last `N` events, numbered from 0.
+pub struct EventLog<const N: usize> {
+    slots: [Option<Event>; N],
+    next_seq: u64,
+}
+
+impl<const N: usize> Default for EventLog<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> EventLog<N> {
+    pub const fn new() -> Self {
+        Self {
+            slots: [None; N],
+            next_seq: 0,
+        }
+    }
+
+    /// Records `raw`; the oldest event is overwritten when the log is full.
+    pub fn push(&mut self, raw: [u64; EVENT_DWORDS]) -> Event {
+        let e = decode(raw, self.next_seq);
+        self.slots[(self.next_seq % N as u64) as usize] = Some(e);
+        self.next_seq += 1;
+        e
+    }
+
+    /// Sequence number the next event will get (= events recorded so far).
+    pub const fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Events overwritten before anyone could read them from the log.
+    pub const fn overwritten(&self) -> u64 {
+        self.next_seq.saturating_sub(N as u64)
+    }
+
+    /// Events with `seq >= since` still in the log, oldest first.
+    pub fn since(&self, since: u64) -> impl Iterator<Item = Event> + '_ {
+        let first = since.max(self.overwritten());
+        (first..self.next_seq).filter_map(move |s| self.slots[(s % N as u64) as usize])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An F_TRANSLATION record as QEMU writes it: SID 8, device write to 0x1000_0000.
+    const WRITE_FAULT: [u64; 4] = [0x0000_0008_0000_0010, 0x0000_0000_0000_0000, 0x1000_0000, 0];
+    /// F_PERMISSION, read (RnW = 1).
+    const READ_PERM: [u64; 4] = [0x0000_0010_0000_0013, 1 << 35, 0x1000_1000, 0];
+
+    #[test]
+    fn decodes_kind_stream_address_direction() {
+        let e = decode(WRITE_FAULT, 0);
+        assert_eq!(e.kind, EventKind::Translation);
+        assert_eq!(e.kind.name(), "F_TRANSLATION");
+        assert_eq!((e.stream, e.address, e.read), (8, 0x1000_0000, false));
+        assert_eq!(e.substream, None);
+        let p = decode(READ_PERM, 1);
+        assert_eq!((p.kind, p.stream, p.read), (EventKind::Permission, 0x10, true));
+        let bad = decode([0x0000_0003_0000_0804 | 5 << 12, 0, 0xdead, 0], 2);
+        assert_eq!(bad.kind, EventKind::BadSte);
+        assert_eq!(bad.substream, Some(5));
+        assert_eq!(bad.address, 0, "C_BAD_STE has no input address");
+        assert_eq!(EventKind::from_id(0x7f), EventKind::Unknown(0x7f));
+        assert_eq!(EventKind::from_id(0x0a).name(), "C_BAD_CD");
+    }
+
+    #[test]
+    fn log_keeps_the_newest_and_numbers_them() {
+        let mut log: EventLog<4> = EventLog::new();
+        for _ in 0..6 {
+            log.push(WRITE_FAULT);
+        }
+        assert_eq!(log.next_seq(), 6);
+        assert_eq!(log.overwritten(), 2);
+        let seqs: Vec<u64> = log.since(0).map(|e| e.seq).collect();
+        assert_eq!(seqs, [2, 3, 4, 5]);
+        let seqs: Vec<u64> = log.since(5).map(|e| e.seq).collect();
+        assert_eq!(seqs, [5]);
+        assert_eq!(log.since(6).count(), 0);
+    }
+}

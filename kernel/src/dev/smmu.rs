@@ -1,0 +1,543 @@
+//! The SMMUv3 in front of PCIe (DT `arm,smmu-v3`): brought up abort-by-default,
+//! then contexts that share a CPU page table, IOTLB invalidation for the MMU
+//! notifier's atomic hook, and the event queue drained by its interrupt.
+//!
+//! ASIDs are the SMMU's own, not the CPU's. Sharing the CPU's ASID only pays
+//! with broadcast TLB maintenance (IDR0.BTM): then the CPU's `TLBI ...IS`
+//! also cleans the SMMU's TLB. Linux's first SVA code for SMMUv3 shared the
+//! mm's ASID, which needed the arm64 ASID allocator to *pin* that ASID (so a
+//! rollover cannot hand it to another mm while a device uses it) and
+//! `arm_smmu_share_asid` to move a private SMMU domain that already held the
+//! same ASID onto a new one, rewriting its CD live. Without BTM the driver
+//! must send TLBI commands from the notifier anyway, so none of that buys
+//! anything; later Linux versions give SVA domains an SMMU-private ASID when
+//! BTM is not used (the sharing path is kept only for BTM, which the driver
+//! does not enable). QEMU has no BTM, and the Pi has no SMMU: we take a
+//! private ASID (CD.ASET = 1, CR2.PTM = 1), so CPU rollovers never touch
+//! the SMMU and the SMMU's TLB changes only by our commands.
+use super::{dt, DevError};
+use crate::mem::phys_to_virt;
+use crate::mmu::KernelFrames;
+use crate::sync::{SpinLock, SpinLockIrq};
+use crate::irq;
+use aarch64_cpu::registers::TCR_EL1;
+use boards::Region;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use drivers::dma::DmaPage;
+use drivers::pci::dt::{GicIrq, Trigger};
+use drivers::smmuv3::cd::{self, CdState, Stage1Context};
+use drivers::smmuv3::cmd::{plan_invalidation, Command, InvalidationForm};
+use drivers::smmuv3::{
+    gerror_names, AsidPool, CdTable, Clock, CommandQueue, Event, EventLog, EventQueue, Features,
+    Smmu, SmmuError, StreamConfig, StreamTable, Submitted, GERROR_REPORTED,
+};
+use drivers::timer;
+use fdt::Fdt;
+use mm::{FrameSource, PhysAddr, VaRange};
+use tock_registers::interfaces::Readable;
+
+/// Above this many pages, an SMMU without range invalidation gets one
+/// `TLBI_NH_ASID` instead of one `TLBI_NH_VA` per page (the CPU side uses
+/// the same bound, `mm::tlb::policy`).
+pub const PER_PAGE_LIMIT: u64 = 64;
+/// How long one wait for the command queue may poll.
+pub const COMMAND_TIMEOUT_US: u64 = 10_000;
+/// Decoded events kept for readers.
+pub const EVENT_LOG: usize = 64;
+/// Streams that may have a context at once.
+pub const MAX_CONTEXTS: usize = drivers::smmuv3::tables::CD_SLOTS;
+
+/// The stage 1 context of one attached stream.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Context {
+    sid: u32,
+    asid: u16,
+    slot: usize,
+    stage1: Stage1Context,
+}
+
+impl Context {
+    pub fn stream(&self) -> u32 {
+        self.sid
+    }
+    /// The SMMU ASID to name in `invalidate_range`.
+    pub fn asid(&self) -> u16 {
+        self.asid
+    }
+    /// The regime the CD holds (TTB0, TCR fields, MAIR).
+    pub fn stage1(&self) -> &Stage1Context {
+        &self.stage1
+    }
+}
+
+/// What one invalidation cost.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, defmt::Format)]
+pub struct CmdStats {
+    /// TLBI/CFGI commands issued (CMD_SYNC not included).
+    pub commands: u32,
+    pub syncs: u32,
+    /// CNTVCT ticks from taking the queue lock to the SYNC's completion.
+    pub ticks: u64,
+}
+
+impl CmdStats {
+    fn from(s: Submitted, ticks: u64) -> Self {
+        Self {
+            commands: s.commands,
+            syncs: s.syncs,
+            ticks,
+        }
+    }
+}
+
+/// Configuration state: who is attached where.
+struct Config {
+    streams: StreamTable,
+    cds: CdTable,
+    asids: AsidPool,
+    /// (stream, CD slot) of attached streams.
+    attached: [Option<(u32, usize)>; MAX_CONTEXTS],
+}
+
+struct Events {
+    queue: EventQueue,
+    log: EventLog<EVENT_LOG>,
+    overflows: u64,
+}
+
+/// The SMMU and its structures, each under the lock its users need.
+pub struct SmmuDevice {
+    pub region: Region,
+    hw: Smmu,
+    /// Innermost lock: taken from atomic context (the notifier's hook, under
+    /// a PTL), never from an interrupt handler.
+    cmdq: SpinLock<CommandQueue>,
+    /// Shared with the event-queue interrupt handler.
+    events: SpinLockIrq<Events>,
+    /// Attach/detach; taken before `cmdq`.
+    config: SpinLock<Config>,
+    pub eventq_irq: Option<GicIrq>,
+    pub gerror_irq: Option<GicIrq>,
+    range_invalidation: AtomicBool,
+    commands: AtomicU64,
+    syncs: AtomicU64,
+    global_errors: AtomicU64,
+}
+
+static SMMU: spin::Once<SmmuDevice> = spin::Once::new();
+
+/// The SMMU, once probed.
+pub fn get() -> Option<&'static SmmuDevice> {
+    SMMU.get()
+}
+
+/// A zeroed frame for an SMMU structure (never freed: the SMMU may read it
+/// until it is reset).
+fn dma_page() -> Result<DmaPage, SmmuError> {
+    let frame = KernelFrames.alloc().map_err(|_| SmmuError::NoMemory)?;
+    let pa = frame.start().as_u64();
+    let va = phys_to_virt(pa);
+    // SAFETY: a frame just taken from the allocator is ours alone; the
+    // linear map covers all RAM as normal write-back memory, which the
+    // SMMU (IDR0.COHACC, checked at probe) reads coherently.
+    unsafe {
+        core::ptr::write_bytes(va as *mut u8, 0, 4096);
+        Ok(DmaPage::new(pa, va))
+    }
+}
+
+fn clock() -> Clock {
+    Clock {
+        now: timer::counter,
+        hz: timer::frequency(),
+    }
+}
+
+/// Finds the SMMU in the DT and brings it up: abort-by-default first, then
+/// tables, queues, interrupts and translation. Every stream aborts until
+/// `attach`.
+pub(super) fn probe(fdt: &Fdt<'static>) -> Result<&'static SmmuDevice, DevError> {
+    let node = fdt
+        .find_compatible(&["arm,smmu-v3"])
+        .ok_or(DevError::Absent("arm,smmu-v3"))?;
+    let region = dt::first_reg(node).ok_or(DevError::Property("reg"))?;
+    let va = dt::map_device(region.base, region.size.max(0x2_0000)).map_err(DevError::Map)?;
+    // SAFETY: `va` maps the SMMU's register pages (DT `reg`, 128 KiB) as
+    // device memory for good; this module is the SMMU's only driver.
+    let hw = unsafe { Smmu::new(va, clock()) }.map_err(DevError::Smmu)?;
+    hw.reset().map_err(DevError::Smmu)?;
+    let f = *hw.features();
+    let strtab = StreamTable::new(dma_page().map_err(DevError::Smmu)?, &f);
+    let cds = CdTable::new(dma_page().map_err(DevError::Smmu)?);
+    let cmdq = CommandQueue::new(
+        dma_page().map_err(DevError::Smmu)?,
+        f.cmdq_log2,
+        COMMAND_TIMEOUT_US,
+    );
+    let evtq = EventQueue::new(dma_page().map_err(DevError::Smmu)?, f.eventq_log2);
+    hw.enable_command_queue(&strtab, &cmdq, &evtq)
+        .map_err(DevError::Smmu)?;
+
+    let dev = SMMU.call_once(|| SmmuDevice {
+        region,
+        hw,
+        cmdq: SpinLock::new(cmdq),
+        events: SpinLockIrq::new(Events {
+            queue: evtq,
+            log: EventLog::new(),
+            overflows: 0,
+        }),
+        config: SpinLock::new(Config {
+            streams: strtab,
+            cds,
+            asids: AsidPool::new(),
+            attached: [None; MAX_CONTEXTS],
+        }),
+        eventq_irq: dt::named_interrupt(fdt, node, "eventq"),
+        gerror_irq: dt::named_interrupt(fdt, node, "gerror"),
+        range_invalidation: AtomicBool::new(f.range_invalidation),
+        commands: AtomicU64::new(0),
+        syncs: AtomicU64::new(0),
+        global_errors: AtomicU64::new(0),
+    });
+    // Nothing cached from before the reset survives.
+    dev.submit([Command::CfgiAll, Command::TlbiNsnhAll])
+        .map_err(DevError::Smmu)?;
+    for (irq, handler) in [
+        (dev.eventq_irq, on_eventq as irq::Handler),
+        (dev.gerror_irq, on_gerror as irq::Handler),
+    ] {
+        if let Some(i) = irq {
+            irq::register(i.intid, handler);
+            irq::set_edge_triggered(i.intid, i.trigger == Trigger::Edge);
+            irq::enable(i.intid);
+        }
+    }
+    dev.hw.enable_translation().map_err(DevError::Smmu)?;
+    let (layout, streams) = {
+        let c = dev.config.lock();
+        (c.streams.layout(), c.streams.sid_limit())
+    };
+    defmt::info!(
+        "SMMUv3 at {=u64:#x}: stage 1, {}-bit ASIDs, {} stream table ({} streams), OAS {=u8}, range TLBI {}, BTM {}; eventq INTID {}, gerror INTID {}; abort by default",
+        region.base,
+        f.asid_bits,
+        defmt::Debug2Format(&layout),
+        streams,
+        f.oas,
+        f.range_invalidation,
+        f.btm,
+        defmt::Debug2Format(&dev.eventq_irq.map(|i| i.intid)),
+        defmt::Debug2Format(&dev.gerror_irq.map(|i| i.intid))
+    );
+    Ok(dev)
+}
+
+fn on_eventq(_intid: u32) {
+    if let Some(s) = get() {
+        s.drain_events();
+    }
+}
+
+fn on_gerror(_intid: u32) {
+    if let Some(s) = get() {
+        s.report_global_errors();
+    }
+}
+
+impl SmmuDevice {
+    pub fn features(&self) -> &Features {
+        self.hw.features()
+    }
+
+    /// Whether translation is on and unattached streams abort.
+    pub fn is_enabled(&self) -> bool {
+        self.hw.is_enabled()
+    }
+
+    /// `commands` then CMD_SYNC, under the queue lock; counts them.
+    fn submit(&self, commands: impl IntoIterator<Item = Command>) -> Result<CmdStats, SmmuError> {
+        let t0 = timer::counter();
+        let result = self.cmdq.lock().submit(&self.hw, commands);
+        let ticks = timer::counter() - t0;
+        let s = result?;
+        self.commands
+            .fetch_add(u64::from(s.commands), Ordering::Relaxed);
+        self.syncs.fetch_add(u64::from(s.syncs), Ordering::Relaxed);
+        Ok(CmdStats::from(s, ticks))
+    }
+
+    /// Gives stream `sid` a stage 1 context that walks the table rooted at
+    /// `root` (a CPU page table for the lower half: TTBR0 layout), with the
+    /// CPU's TCR_EL1 walk attributes and `mm::MAIR_EL1_VALUE`, under a fresh
+    /// SMMU ASID. Every descriptor the device may use must have AF set (no
+    /// hardware AF update): `mm` always sets it.
+    ///
+    /// Context: sleepable (allocates a stream-table page the first time a
+    /// group of 64 streams is used). Takes the config lock, then the queue lock.
+    pub fn attach(&self, sid: u32, root: PhysAddr) -> Result<Context, SmmuError> {
+        if self.config.lock().streams.needs_level2(sid)? {
+            let page = dma_page()?;
+            let mut c = self.config.lock();
+            if c.streams.needs_level2(sid)? {
+                c.streams.install_level2(sid, page)?;
+                drop(c);
+                // Leaf = 0 would also be right; the descriptor was invalid
+                // before, and an invalid level 1 descriptor is not cached.
+                self.submit([Command::CfgiSte { sid }])?;
+            } else {
+                // Another attach installed it meanwhile.
+                drop(c);
+                let _ = KernelFrames.free(mm::Frame::containing(PhysAddr::new(page.pa())));
+            }
+        }
+        let mut c = self.config.lock();
+        if c.attached.iter().flatten().any(|&(s, _)| s == sid) {
+            return Err(SmmuError::StreamBusy { sid });
+        }
+        let free = c
+            .attached
+            .iter()
+            .position(Option::is_none)
+            .ok_or(SmmuError::NoFreeContext)?;
+        let slot = c.cds.alloc().ok_or(SmmuError::NoFreeContext)?;
+        let Some(asid) = c.asids.alloc() else {
+            c.cds.free(slot);
+            return Err(SmmuError::NoFreeAsid);
+        };
+        let stage1 = Stage1Context::from_cpu(
+            TCR_EL1.get(),
+            mm::MAIR_EL1_VALUE,
+            root.as_u64(),
+            asid,
+            self.features().oas,
+        );
+        if root.as_u64() >> stage1.output_bits() != 0 {
+            c.cds.free(slot);
+            c.asids.free(asid);
+            return Err(SmmuError::TableOutOfReach {
+                ttb0: root.as_u64(),
+                oas_bits: stage1.output_bits(),
+            });
+        }
+        c.cds.write(slot, cd::encode(&stage1, CdState::Live));
+        let cd = c.cds.pa(slot);
+        // A recycled ASID may still have entries from its last user.
+        let result = self
+            .submit([Command::TlbiNhAsid { asid, vmid: 0 }])
+            .and_then(|_| {
+                c.streams.write(sid, StreamConfig::Stage1 { cd }, |sid| {
+                    self.submit([Command::CfgiSte { sid }]).map(|_| ())
+                })
+            });
+        if let Err(e) = result {
+            c.cds.free(slot);
+            c.asids.free(asid);
+            return Err(e);
+        }
+        c.attached[free] = Some((sid, slot));
+        Ok(Context {
+            sid,
+            asid,
+            slot,
+            stage1,
+        })
+    }
+
+    /// Invalidates the SMMU's TLB entries of `asid` covering `range` (rounded
+    /// out to pages): one `CMD_TLBI_NH_VA` with NUM/SCALE per step where the
+    /// SMMU implements range invalidation (at most 8 commands for any range),
+    /// else one per page up to `PER_PAGE_LIMIT` pages and one
+    /// `CMD_TLBI_NH_ASID` above; then `CMD_SYNC`, polled on CMDQ_CONS.
+    ///
+    /// This is the MMU notifier's atomic hook (`invalidate_secondary_tlbs`).
+    /// Contract:
+    /// - context: any non-interrupt context, atomic included (a PTL held,
+    ///   preemption or IRQs off); never from an interrupt handler;
+    /// - locks: takes only the command-queue spinlock (preemption off while
+    ///   held), innermost: the caller may hold PTLs, must not hold it already;
+    /// - never sleeps; each wait polls for at most `COMMAND_TIMEOUT_US`;
+    /// - `Ok`: no TLB entry of `asid` in `range` survives, the frames may be
+    ///   freed once the CPU side is done too. `Err` (`SyncTimeout`,
+    ///   `CommandError`, naming the command): completion is not known; the
+    ///   caller must not free the range's frames.
+    pub fn invalidate_range(&self, asid: u16, range: VaRange) -> Result<CmdStats, SmmuError> {
+        let start = range.start.as_u64() & !0xfff;
+        let end = (range.end.as_u64() + 0xfff) & !0xfff;
+        let pages = (end - start) >> 12;
+        if pages == 0 {
+            return Ok(CmdStats::default());
+        }
+        let (_form, cmds) = plan_invalidation(
+            asid,
+            start,
+            pages,
+            self.range_invalidation.load(Ordering::Relaxed),
+            PER_PAGE_LIMIT,
+        );
+        self.submit(cmds)
+    }
+
+    /// Which form `invalidate_range` uses for `pages` pages right now.
+    pub fn invalidation_form(&self, pages: u64) -> InvalidationForm {
+        plan_invalidation(
+            0,
+            0,
+            pages,
+            self.range_invalidation.load(Ordering::Relaxed),
+            PER_PAGE_LIMIT,
+        )
+        .0
+    }
+
+    /// Drops every TLB entry of `asid`. Same contract as `invalidate_range`.
+    pub fn invalidate_asid(&self, asid: u16) -> Result<CmdStats, SmmuError> {
+        self.submit([Command::TlbiNhAsid { asid, vmid: 0 }])
+    }
+
+    /// For the notifier's `release`: the context's CD stops translating
+    /// (EPD0 = 1, one 64-bit write; it stays valid so a late DMA is recorded
+    /// as F_TRANSLATION of this stream, not C_BAD_CD), then CFGI_CD,
+    /// TLBI_NH_ASID and CMD_SYNC: when this returns, no DMA of the stream
+    /// reaches memory through the old table. Never sleeps (polls, bounded).
+    pub fn quiesce_context(&self, ctx: &Context) -> Result<CmdStats, SmmuError> {
+        let mut c = self.config.lock();
+        c.cds
+            .write_dword0(ctx.slot, cd::encode(&ctx.stage1, CdState::Quiesced)[0]);
+        let result = self.submit([
+            Command::CfgiCd {
+                sid: ctx.sid,
+                ssid: 0,
+            },
+            Command::TlbiNhAsid {
+                asid: ctx.asid,
+                vmid: 0,
+            },
+        ]);
+        drop(c);
+        result
+    }
+
+    /// Detaches: the stream aborts again, its ASID's entries are dropped,
+    /// its CD slot and ASID are freed.
+    pub fn detach(&self, ctx: Context) -> Result<(), SmmuError> {
+        let mut c = self.config.lock();
+        c.streams.write(ctx.sid, StreamConfig::Abort, |sid| {
+            self.submit([Command::CfgiSte { sid }]).map(|_| ())
+        })?;
+        self.submit([Command::TlbiNhAsid {
+            asid: ctx.asid,
+            vmid: 0,
+        }])?;
+        c.cds.free(ctx.slot);
+        c.asids.free(ctx.asid);
+        for a in c.attached.iter_mut() {
+            if *a == Some((ctx.sid, ctx.slot)) {
+                *a = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// The STE the SMMU would read for `sid` (tests and reports).
+    pub fn stream_table_entry(&self, sid: u32) -> Result<[u64; 8], SmmuError> {
+        self.config.lock().streams.read(sid)
+    }
+
+    /// Moves new event records into the log (each reported); returns how many.
+    /// Any context (the event interrupt calls it; so do readers).
+    pub fn drain_events(&self) -> u32 {
+        let mut ev = self.events.lock();
+        let Events {
+            queue,
+            log,
+            overflows,
+        } = &mut *ev;
+        let drained = queue.drain(&self.hw, |raw| {
+            let e = log.push(raw);
+            defmt::warn!(
+                "SMMU event #{}: {=str} stream {} addr {=u64:#x} {=str} (raw {=u64:#x} {=u64:#x})",
+                e.seq,
+                e.kind.name(),
+                e.stream,
+                e.address,
+                if e.read { "read" } else { "write" },
+                raw[0],
+                raw[1]
+            );
+        });
+        if drained.overflowed {
+            *overflows += 1;
+            defmt::error!("SMMU event queue overflowed: events were lost");
+        }
+        drained.events
+    }
+
+    /// The sequence number the next event will get.
+    pub fn event_seq(&self) -> u64 {
+        self.drain_events();
+        self.events.lock().log.next_seq()
+    }
+
+    /// The first event of stream `sid` with `seq >= since` (draining first).
+    pub fn event_since(&self, since: u64, sid: u32) -> Option<Event> {
+        self.drain_events();
+        self.events
+            .lock()
+            .log
+            .since(since)
+            .find(|e| e.stream == sid)
+    }
+
+    /// Calls `f` for each event with `seq >= since` still in the log (draining first).
+    pub fn for_each_event_since(&self, since: u64, mut f: impl FnMut(&Event)) {
+        self.drain_events();
+        let ev = self.events.lock();
+        for e in ev.log.since(since) {
+            f(&e);
+        }
+    }
+
+    /// Reports and acknowledges global errors (GERROR), except CMDQ_ERR,
+    /// which the command queue handles itself. Returns the error bits seen.
+    pub fn report_global_errors(&self) -> u32 {
+        let active = self.hw.active_errors() & GERROR_REPORTED;
+        if active != 0 {
+            self.global_errors.fetch_add(1, Ordering::Relaxed);
+            for name in gerror_names(active) {
+                defmt::error!("SMMU global error: {=str}", name);
+            }
+            self.hw.acknowledge_errors(active);
+        }
+        active
+    }
+
+    /// (commands, syncs) issued since boot, and global errors seen.
+    pub fn counters(&self) -> (u64, u64, u64) {
+        (
+            self.commands.load(Ordering::Relaxed),
+            self.syncs.load(Ordering::Relaxed),
+            self.global_errors.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Uses range invalidation (if the SMMU has it) or not; returns the
+    /// previous setting. For measurements and tests of the per-page path.
+    pub fn set_range_invalidation(&self, on: bool) -> bool {
+        let on = on && self.features().range_invalidation;
+        self.range_invalidation.swap(on, Ordering::Relaxed)
+    }
+
+    /// Fault injection: stops (`true`) or restarts the SMMU's command
+    /// consumption, so the CMD_SYNC timeout path can be exercised.
+    pub fn stall_command_queue(&self, stalled: bool) -> Result<(), SmmuError> {
+        self.hw.set_command_queue_running(!stalled)
+    }
+
+    /// Fault injection: submits a raw (e.g. illegal) command and a CMD_SYNC.
+    pub fn submit_raw(&self, raw: [u64; 2]) -> Result<CmdStats, SmmuError> {
+        let t0 = timer::counter();
+        let s = self.cmdq.lock().submit_raw(&self.hw, raw)?;
+        Ok(CmdStats::from(s, timer::counter() - t0))
+    }
+}
