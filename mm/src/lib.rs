@@ -4,6 +4,8 @@
 //! System Architecture". `no_std`; the `model` feature adds a host MMU model (needs std).
 #![cfg_attr(not(any(test, feature = "model")), no_std)]
 
+extern crate alloc;
+
 pub mod addr;
 pub mod asid;
 pub mod attrs;
@@ -16,6 +18,7 @@ pub mod phys;
 pub mod sync;
 pub mod table;
 pub mod tlb;
+pub mod vma;
 
 #[cfg(target_arch = "aarch64")]
 mod arch_aarch64;

@@ -1,0 +1,519 @@
+//! Virtual memory areas: the layout of one address space (what is mapped
+//! where, with which permissions and backing), kept apart from the page
+//! tables that implement it. Changed only under the address space's
+//! `mmap_lock` held for write; read under it for faults. Pure bookkeeping,
+//! host-tested.
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::addr::{PhysAddr, VaRange, VirtAddr, PAGE_SIZE};
+use crate::attrs::{Access, Attributes};
+use crate::mair::MemoryType;
+
+/// Access a mapping allows (like `PROT_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Prot {
+    /// Readable.
+    pub read: bool,
+    /// Writable.
+    pub write: bool,
+    /// Executable.
+    pub exec: bool,
+}
+
+impl Prot {
+    /// No access (`PROT_NONE`): the area exists, every access faults.
+    pub const NONE: Self = Self {
+        read: false,
+        write: false,
+        exec: false,
+    };
+    /// Read-only.
+    pub const R: Self = Self {
+        read: true,
+        write: false,
+        exec: false,
+    };
+    /// Read/write.
+    pub const RW: Self = Self {
+        read: true,
+        write: true,
+        exec: false,
+    };
+    /// Read/execute.
+    pub const RX: Self = Self {
+        read: true,
+        write: false,
+        exec: true,
+    };
+
+    /// The user-space page attributes for this protection, `None` for
+    /// `PROT_NONE`; writable-and-executable is refused (W^X).
+    pub fn user_attributes(self, memory: MemoryType) -> Result<Option<Attributes>, VmaError> {
+        let access = match (self.read || self.write || self.exec, self.write, self.exec) {
+            (false, _, _) => return Ok(None),
+            (true, true, true) => return Err(VmaError::WriteExecute),
+            (true, true, false) => Access::ReadWrite,
+            (true, false, true) => Access::ReadExec,
+            (true, false, false) => Access::Read,
+        };
+        Ok(Some(Attributes {
+            access,
+            user: true,
+            memory,
+            global: false,
+        }))
+    }
+}
+
+/// What backs an area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmaKind {
+    /// Zero-filled on first touch, private to the address space.
+    AnonPrivate,
+    /// Zero-filled on first touch, shared with other mappers of the object.
+    AnonShared,
+    /// A fixed physical range (device or reserved memory), mapped eagerly.
+    Physical {
+        /// Physical address of the area's first byte.
+        pa: PhysAddr,
+        /// Memory type of the range.
+        memory: MemoryType,
+    },
+}
+
+/// One area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vma {
+    /// Page-aligned extent.
+    pub range: VaRange,
+    /// Allowed access.
+    pub prot: Prot,
+    /// Backing.
+    pub kind: VmaKind,
+}
+
+impl Vma {
+    /// The part of `self` inside `r` (which must overlap it), keeping the
+    /// physical offset of a physical area.
+    fn slice(&self, r: VaRange) -> Vma {
+        let start = self.range.start.as_u64().max(r.start.as_u64());
+        let end = self.range.end.as_u64().min(r.end.as_u64());
+        let kind = match self.kind {
+            VmaKind::Physical { pa, memory } => VmaKind::Physical {
+                pa: PhysAddr::new(pa.as_u64() + (start - self.range.start.as_u64())),
+                memory,
+            },
+            k => k,
+        };
+        Vma {
+            range: VaRange::new(VirtAddr::new(start), VirtAddr::new(end)),
+            prot: self.prot,
+            kind,
+        }
+    }
+}
+
+/// Where a new area may go (like `mmap`'s address argument and flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Anywhere free.
+    Anywhere,
+    /// At this address if it is free, else anywhere.
+    Hint(VirtAddr),
+    /// Exactly here, replacing what is there (`MAP_FIXED`).
+    Fixed(VirtAddr),
+    /// Exactly here, failing if anything is there (`MAP_FIXED_NOREPLACE`).
+    FixedNoReplace(VirtAddr),
+}
+
+/// A layout change refused, naming the rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmaError {
+    /// The requested range overlaps an existing area.
+    Overlap {
+        /// The area in the way.
+        existing: VaRange,
+        /// What was asked for.
+        requested: VaRange,
+    },
+    /// No free gap of that size.
+    NoSpace,
+    /// Address or length not page aligned.
+    Misaligned,
+    /// Zero length.
+    Empty,
+    /// Outside the address space's range (or wrapping).
+    OutOfRange,
+    /// Part of the range is not mapped (`mprotect` needs it all).
+    NotMapped(VirtAddr),
+    /// Writable and executable at once.
+    WriteExecute,
+}
+
+/// The areas of one address space, by start address.
+#[derive(Debug)]
+pub struct Vmas {
+    areas: BTreeMap<u64, Vma>,
+    limit: VaRange,
+    /// Where `Anywhere` placements start looking.
+    base: VirtAddr,
+}
+
+impl Vmas {
+    /// Areas may lie in `limit`; free-space searches start at `base`.
+    pub fn new(limit: VaRange, base: VirtAddr) -> Self {
+        Self {
+            areas: BTreeMap::new(),
+            limit,
+            base,
+        }
+    }
+
+    /// Every area, in address order.
+    pub fn iter(&self) -> impl Iterator<Item = &Vma> {
+        self.areas.values()
+    }
+
+    /// Number of areas.
+    pub fn len(&self) -> usize {
+        self.areas.len()
+    }
+
+    /// No area at all.
+    pub fn is_empty(&self) -> bool {
+        self.areas.is_empty()
+    }
+
+    /// The area holding `va`.
+    pub fn find(&self, va: VirtAddr) -> Option<&Vma> {
+        let (_, vma) = self.areas.range(..=va.as_u64()).next_back()?;
+        vma.range.contains(va).then_some(vma)
+    }
+
+    /// Areas overlapping `r`, in order.
+    pub fn overlapping(&self, r: VaRange) -> impl Iterator<Item = &Vma> {
+        let first = self
+            .find(r.start)
+            .map_or(r.start.as_u64(), |v| v.range.start.as_u64());
+        self.areas
+            .range(first..r.end.as_u64())
+            .map(|(_, v)| v)
+            .filter(move |v| v.range.overlaps(&r))
+    }
+
+    /// Checks a range a caller asked for.
+    pub fn check(&self, r: VaRange) -> Result<(), VmaError> {
+        if r.is_empty() {
+            return Err(VmaError::Empty);
+        }
+        if !r.is_aligned(PAGE_SIZE) {
+            return Err(VmaError::Misaligned);
+        }
+        if r.start.as_u64() < self.limit.start.as_u64() || r.end.as_u64() > self.limit.end.as_u64()
+        {
+            return Err(VmaError::OutOfRange);
+        }
+        Ok(())
+    }
+
+    /// Picks the range a new area of `len` bytes takes; `Fixed` may overlap
+    /// (the caller unmaps what is there first).
+    pub fn place(&self, len: u64, placement: Placement) -> Result<VaRange, VmaError> {
+        if len == 0 {
+            return Err(VmaError::Empty);
+        }
+        if len % PAGE_SIZE != 0 {
+            return Err(VmaError::Misaligned);
+        }
+        let at = |va: VirtAddr| VaRange::from_start_len(va, len).ok_or(VmaError::OutOfRange);
+        match placement {
+            Placement::Fixed(va) => {
+                let r = at(va)?;
+                self.check(r)?;
+                Ok(r)
+            }
+            Placement::FixedNoReplace(va) => {
+                let r = at(va)?;
+                self.check(r)?;
+                match self.overlapping(r).next() {
+                    Some(v) => Err(VmaError::Overlap {
+                        existing: v.range,
+                        requested: r,
+                    }),
+                    None => Ok(r),
+                }
+            }
+            Placement::Hint(va) => match at(va) {
+                Ok(r) if self.check(r).is_ok() && self.overlapping(r).next().is_none() => Ok(r),
+                _ => self.first_fit(len),
+            },
+            Placement::Anywhere => self.first_fit(len),
+        }
+    }
+
+    fn first_fit(&self, len: u64) -> Result<VaRange, VmaError> {
+        let mut cursor = self.base.as_u64().max(self.limit.start.as_u64());
+        for v in self.areas.range(..).map(|(_, v)| v) {
+            if v.range.end.as_u64() <= cursor {
+                continue;
+            }
+            if v.range.start.as_u64() >= cursor + len {
+                break;
+            }
+            cursor = v.range.end.as_u64();
+        }
+        let r = VaRange::from_start_len(VirtAddr::new(cursor), len).ok_or(VmaError::NoSpace)?;
+        if r.end.as_u64() > self.limit.end.as_u64() {
+            return Err(VmaError::NoSpace);
+        }
+        Ok(r)
+    }
+
+    /// Adds `vma`, which must not overlap any area.
+    pub fn insert(&mut self, vma: Vma) -> Result<(), VmaError> {
+        self.check(vma.range)?;
+        if let Some(v) = self.overlapping(vma.range).next() {
+            return Err(VmaError::Overlap {
+                existing: v.range,
+                requested: vma.range,
+            });
+        }
+        self.areas.insert(vma.range.start.as_u64(), vma);
+        Ok(())
+    }
+
+    /// Cuts the areas overlapping `r` so that none straddles its ends.
+    fn split_at_ends(&mut self, r: VaRange) {
+        for cut in [r.start, r.end] {
+            let Some(v) = self.find(cut).copied() else {
+                continue;
+            };
+            if v.range.start == cut {
+                continue;
+            }
+            let (lo, hi) = (
+                VaRange::new(v.range.start, cut),
+                VaRange::new(cut, v.range.end),
+            );
+            self.areas.insert(lo.start.as_u64(), v.slice(lo));
+            self.areas.insert(hi.start.as_u64(), v.slice(hi));
+        }
+    }
+
+    /// Removes everything in `r` (splitting areas at its ends) and returns
+    /// the removed pieces.
+    pub fn remove(&mut self, r: VaRange) -> Result<Vec<Vma>, VmaError> {
+        self.check(r)?;
+        self.split_at_ends(r);
+        let keys: Vec<u64> = self
+            .overlapping(r)
+            .map(|v| v.range.start.as_u64())
+            .collect();
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| self.areas.remove(&k))
+            .collect())
+    }
+
+    /// Sets the protection of all of `r`, which must be mapped without holes
+    /// (checked before anything changes); returns the changed pieces.
+    pub fn protect(&mut self, r: VaRange, prot: Prot) -> Result<Vec<Vma>, VmaError> {
+        self.check(r)?;
+        prot.user_attributes(MemoryType::Normal)?;
+        let mut expect = r.start;
+        for v in self.overlapping(r) {
+            if v.range.start.as_u64() > expect.as_u64() {
+                return Err(VmaError::NotMapped(expect));
+            }
+            expect = v.range.end;
+        }
+        if expect.as_u64() < r.end.as_u64() {
+            return Err(VmaError::NotMapped(expect));
+        }
+        self.split_at_ends(r);
+        let keys: Vec<u64> = self
+            .overlapping(r)
+            .map(|v| v.range.start.as_u64())
+            .collect();
+        let mut changed = Vec::new();
+        for k in keys {
+            if let Some(v) = self.areas.get_mut(&k) {
+                v.prot = prot;
+                changed.push(*v);
+            }
+        }
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(start: u64, len: u64) -> VaRange {
+        VaRange::new(VirtAddr::new(start), VirtAddr::new(start + len))
+    }
+    fn anon(start: u64, len: u64) -> Vma {
+        Vma {
+            range: r(start, len),
+            prot: Prot::RW,
+            kind: VmaKind::AnonPrivate,
+        }
+    }
+    fn vmas() -> Vmas {
+        Vmas::new(r(0x1000, (1 << 48) - 0x1000), VirtAddr::new(0x10_0000_0000))
+    }
+
+    #[test]
+    fn insert_refuses_overlap_and_bad_ranges() {
+        let mut v = vmas();
+        v.insert(anon(0x10000, 0x4000)).unwrap();
+        assert_eq!(
+            v.insert(anon(0x13000, 0x2000)),
+            Err(VmaError::Overlap {
+                existing: r(0x10000, 0x4000),
+                requested: r(0x13000, 0x2000)
+            })
+        );
+        assert_eq!(v.insert(anon(0x20001, 0x1000)), Err(VmaError::Misaligned));
+        assert_eq!(v.insert(anon(0x20000, 0)), Err(VmaError::Empty));
+        assert_eq!(v.insert(anon(0, 0x1000)), Err(VmaError::OutOfRange));
+        assert_eq!(v.insert(anon(1 << 48, 0x1000)), Err(VmaError::OutOfRange));
+        assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn find_and_overlapping() {
+        let mut v = vmas();
+        v.insert(anon(0x10000, 0x4000)).unwrap();
+        v.insert(anon(0x20000, 0x1000)).unwrap();
+        assert_eq!(
+            v.find(VirtAddr::new(0x13fff)).unwrap().range,
+            r(0x10000, 0x4000)
+        );
+        assert!(v.find(VirtAddr::new(0x14000)).is_none());
+        assert_eq!(v.overlapping(r(0x12000, 0x10000)).count(), 2);
+        assert_eq!(v.overlapping(r(0x14000, 0x1000)).count(), 0);
+    }
+
+    #[test]
+    fn remove_splits_at_both_ends() {
+        let mut v = vmas();
+        v.insert(anon(0x10000, 0x10000)).unwrap();
+        let removed = v.remove(r(0x12000, 0x3000)).unwrap();
+        assert_eq!(removed, [anon(0x12000, 0x3000)]);
+        let left: Vec<VaRange> = v.iter().map(|x| x.range).collect();
+        assert_eq!(left, [r(0x10000, 0x2000), r(0x15000, 0xb000)]);
+    }
+
+    #[test]
+    fn physical_areas_keep_their_offset_when_split() {
+        let mut v = vmas();
+        let kind = VmaKind::Physical {
+            pa: PhysAddr::new(0x8000_0000),
+            memory: MemoryType::Device,
+        };
+        v.insert(Vma {
+            range: r(0x10000, 0x4000),
+            prot: Prot::RW,
+            kind,
+        })
+        .unwrap();
+        v.remove(r(0x10000, 0x1000)).unwrap();
+        let rest = v.find(VirtAddr::new(0x11000)).unwrap();
+        assert_eq!(
+            rest.kind,
+            VmaKind::Physical {
+                pa: PhysAddr::new(0x8000_1000),
+                memory: MemoryType::Device
+            }
+        );
+    }
+
+    #[test]
+    fn protect_needs_the_whole_range_and_changes_only_it() {
+        let mut v = vmas();
+        v.insert(anon(0x10000, 0x4000)).unwrap();
+        v.insert(anon(0x15000, 0x1000)).unwrap();
+        assert_eq!(
+            v.protect(r(0x10000, 0x6000), Prot::R),
+            Err(VmaError::NotMapped(VirtAddr::new(0x14000)))
+        );
+        assert!(
+            v.iter().all(|x| x.prot == Prot::RW),
+            "a refused protect changes nothing"
+        );
+        let changed = v.protect(r(0x11000, 0x2000), Prot::R).unwrap();
+        assert_eq!(changed.len(), 1);
+        let prots: Vec<(VaRange, Prot)> = v.iter().map(|x| (x.range, x.prot)).collect();
+        assert_eq!(
+            prots,
+            [
+                (r(0x10000, 0x1000), Prot::RW),
+                (r(0x11000, 0x2000), Prot::R),
+                (r(0x13000, 0x1000), Prot::RW),
+                (r(0x15000, 0x1000), Prot::RW)
+            ]
+        );
+        assert_eq!(
+            v.protect(
+                r(0x10000, 0x1000),
+                Prot {
+                    read: true,
+                    write: true,
+                    exec: true
+                }
+            ),
+            Err(VmaError::WriteExecute)
+        );
+    }
+
+    #[test]
+    fn placement() {
+        let mut v = vmas();
+        let a = v.place(0x2000, Placement::Anywhere).unwrap();
+        assert_eq!(a, r(0x10_0000_0000, 0x2000));
+        v.insert(Vma {
+            range: a,
+            prot: Prot::RW,
+            kind: VmaKind::AnonPrivate,
+        })
+        .unwrap();
+        assert_eq!(
+            v.place(0x1000, Placement::Anywhere).unwrap(),
+            r(0x10_0000_2000, 0x1000),
+            "first fit after it"
+        );
+        assert_eq!(
+            v.place(0x1000, Placement::Hint(VirtAddr::new(0x40_0000)))
+                .unwrap(),
+            r(0x40_0000, 0x1000)
+        );
+        assert_eq!(
+            v.place(0x1000, Placement::Hint(a.start)).unwrap(),
+            r(0x10_0000_2000, 0x1000),
+            "a taken hint moves"
+        );
+        assert_eq!(
+            v.place(0x1000, Placement::Fixed(a.start)).unwrap(),
+            r(0x10_0000_0000, 0x1000),
+            "fixed may overlap"
+        );
+        assert_eq!(
+            v.place(0x1000, Placement::FixedNoReplace(a.start)),
+            Err(VmaError::Overlap {
+                existing: a,
+                requested: r(0x10_0000_0000, 0x1000)
+            })
+        );
+        assert_eq!(
+            v.place(0x1001, Placement::Anywhere),
+            Err(VmaError::Misaligned)
+        );
+        assert_eq!(
+            v.place(1 << 48, Placement::Anywhere),
+            Err(VmaError::NoSpace)
+        );
+    }
+}
