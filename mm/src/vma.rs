@@ -223,7 +223,7 @@ impl Vmas {
         if len == 0 {
             return Err(VmaError::Empty);
         }
-        if len % PAGE_SIZE != 0 {
+        if !len.is_multiple_of(PAGE_SIZE) {
             return Err(VmaError::Misaligned);
         }
         let at = |va: VirtAddr| VaRange::from_start_len(va, len).ok_or(VmaError::OutOfRange);
