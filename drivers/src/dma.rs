@@ -29,14 +29,14 @@ impl DmaPage {
 
     /// The doubleword at byte `offset` (8-aligned, < 4096).
     pub fn read_u64(&self, offset: usize) -> u64 {
-        assert!(offset % 8 == 0 && offset < DMA_PAGE_SIZE);
+        assert!(offset.is_multiple_of(8) && offset < DMA_PAGE_SIZE);
         // SAFETY: `new`'s contract: the page is mapped and ours; in bounds and aligned.
         unsafe { core::ptr::read_volatile((self.va + offset) as *const u64) }
     }
 
     /// Writes the doubleword at byte `offset` (8-aligned, < 4096) in one access.
     pub fn write_u64(&self, offset: usize, value: u64) {
-        assert!(offset % 8 == 0 && offset < DMA_PAGE_SIZE);
+        assert!(offset.is_multiple_of(8) && offset < DMA_PAGE_SIZE);
         // SAFETY: as in `read_u64`.
         unsafe { core::ptr::write_volatile((self.va + offset) as *mut u64, value) }
     }

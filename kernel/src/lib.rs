@@ -7,6 +7,7 @@ extern crate alloc;
 
 pub mod arch;
 pub mod console;
+pub mod dev;
 pub mod exit;
 mod fdt_nops;
 pub mod heap;
@@ -65,6 +66,7 @@ extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
     let gic = irq::init(p.gic);
     irq::init_cpu();
     defmt::info!("GICv{} with {} interrupt lines", gic.version(), gic.lines());
+    dev::probe(p);
     tick::start_on_this_cpu();
     percpu::mark_online(0);
     arch::irq_enable();

@@ -1,8 +1,9 @@
 //! Every QEMU command line the tool runs is built here, and only here.
 //!
-//! Boards and their options are DESIGN.md §4 (verified on QEMU 10.0.2). Later
-//! work adds machine options (`iommu=smmuv3`), devices (`edu`), `-initrd` and
-//! `-append` through the fields of [`QemuConfig`], not by building strings elsewhere.
+//! Boards and their options are DESIGN.md §4 (verified on QEMU 10.0.2). Every
+//! virt boot has the SMMUv3 and the edu device ([`QemuConfig::new`]); further
+//! machine options, devices, `-initrd` and `-append` go through the fields of
+//! [`QemuConfig`], not by building strings elsewhere.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -17,6 +18,12 @@ pub const QEMU: &str = "qemu-system-aarch64";
 
 /// CPUs on `virt` when `--smp` is not given.
 pub const DEFAULT_SMP: u32 = 4;
+
+/// The SMMU every virt boot has (DESIGN.md §4: only PCIe sits behind it).
+pub const VIRT_IOMMU: &str = "iommu=smmuv3";
+
+/// The DMA device every virt boot has, with a 64-bit DMA mask.
+pub const VIRT_EDU: &str = "edu,dma_mask=0xffffffffffffffff";
 
 /// The machine QEMU emulates, with the options that apply to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,13 +102,24 @@ pub struct QemuConfig {
 }
 
 impl QemuConfig {
-    /// A boot of `kernel` on `machine` with nothing else attached.
+    /// A boot of `kernel` on `machine` with the board's standard devices.
+    ///
+    /// Every virt boot (`run` and every test suite) gets the SMMUv3 in front of
+    /// PCIe and the edu DMA device behind it, so the kernel's boot-time probe
+    /// of both is exercised by every suite and the machine never differs
+    /// between suites. Nothing else changes: only PCIe sits behind the SMMU,
+    /// and the virt suites use no PCI device but edu. The edu DMA mask must
+    /// be widened: its default (28 bits) silently truncates DMA addresses.
     pub fn new(machine: Machine, kernel: PathBuf) -> QemuConfig {
+        let (machine_options, devices) = match machine {
+            Machine::Virt { .. } => (vec![String::from(VIRT_IOMMU)], vec![String::from(VIRT_EDU)]),
+            Machine::Raspi4b => (Vec::new(), Vec::new()),
+        };
         QemuConfig {
             machine,
             kernel,
-            machine_options: Vec::new(),
-            devices: Vec::new(),
+            machine_options,
+            devices,
             dtb: None,
             initrd: None,
             append: None,
@@ -195,8 +213,9 @@ mod tests {
         config.semihosting_args = vec!["run_addr".into(), "1074266112".into()];
         assert_eq!(
             joined(&config),
-            "-M virt,gic-version=3 -cpu max -smp 4 -m 1G -nic none -display none -monitor none -serial stdio \
-             -semihosting-config enable=on,target=native,arg=run_addr,arg=1074266112 -kernel /t/x.bin"
+            "-M virt,gic-version=3,iommu=smmuv3 -cpu max -smp 4 -m 1G -nic none -display none -monitor none -serial stdio \
+             -semihosting-config enable=on,target=native,arg=run_addr,arg=1074266112 \
+             -device edu,dma_mask=0xffffffffffffffff -kernel /t/x.bin"
         );
     }
 
@@ -204,19 +223,19 @@ mod tests {
     fn later_options_land_in_place() {
         let machine = Machine::new(Board::Virt, None, Some(2)).unwrap();
         let mut config = QemuConfig::new(machine, "k.bin".into());
-        config.machine_options.push("iommu=smmuv3".into());
-        config
-            .devices
-            .push("edu,dma_mask=0xffffffffffffffff".into());
+        config.machine_options.push("its=off".into());
+        config.devices.push("virtio-rng-pci".into());
         config.initrd = Some("init.cpio".into());
         config.append = Some("console=ttyAMA0".into());
         let line = joined(&config);
         assert!(
-            line.starts_with("-M virt,gic-version=3,iommu=smmuv3 -cpu cortex-a72 -smp 2 -m 1G"),
+            line.starts_with(
+                "-M virt,gic-version=3,iommu=smmuv3,its=off -cpu cortex-a72 -smp 2 -m 1G"
+            ),
             "{line}"
         );
         assert!(
-            line.contains("-device edu,dma_mask=0xffffffffffffffff"),
+            line.contains("-device edu,dma_mask=0xffffffffffffffff -device virtio-rng-pci"),
             "{line}"
         );
         assert!(

@@ -89,7 +89,13 @@ impl BarAllocator {
             (
                 BarKind::Mem64 { prefetchable: p } | BarKind::Mem32 { prefetchable: p },
                 WindowKind::Mem32 { prefetchable: wp },
-            ) if p || !wp => Some(if kind.is_64bit() { 2 } else if p == wp { 0 } else { 1 }),
+            ) if p || !wp => Some(if kind.is_64bit() {
+                2
+            } else if p == wp {
+                0
+            } else {
+                1
+            }),
             _ => None,
         }
     }

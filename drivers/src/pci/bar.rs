@@ -91,7 +91,10 @@ mod tests {
             Some(BarKind::Mem64 { prefetchable: true })
         );
         assert_eq!(BarKind::decode(0x0000_0006), None, "type 11 is reserved");
-        assert!(BarKind::Mem64 { prefetchable: false }.is_64bit());
+        assert!(BarKind::Mem64 {
+            prefetchable: false
+        }
+        .is_64bit());
         assert!(!BarKind::Io.is_64bit());
     }
 
@@ -111,7 +114,10 @@ mod tests {
             size_from_probe(mem64, 0x0000_000c, 0xffff_fffe),
             Some(8 << 30)
         );
-        assert_eq!(size_from_probe(mem64, 0xffff_c00c, 0xffff_ffff), Some(16384));
+        assert_eq!(
+            size_from_probe(mem64, 0xffff_c00c, 0xffff_ffff),
+            Some(16384)
+        );
         // I/O with the upper 16 bits hardwired to zero.
         assert_eq!(size_from_probe(BarKind::Io, 0x0000_ffe1, 0), Some(32));
         assert_eq!(size_from_probe(BarKind::Io, 0xffff_ff01, 0), Some(256));

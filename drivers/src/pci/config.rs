@@ -127,8 +127,7 @@ impl Ecam {
 
     /// Whether a function answers at `bdf`.
     pub fn present(&self, bdf: Bdf) -> bool {
-        self.header(bdf)
-            .is_ok_and(|h| h.vendor_id.get() != ABSENT)
+        self.header(bdf).is_ok_and(|h| h.vendor_id.get() != ABSENT)
     }
 
     /// Sizes every BAR of the endpoint at `bdf` (the probe turns memory and

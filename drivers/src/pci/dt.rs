@@ -51,7 +51,7 @@ pub fn ranges(
         return Err(DtError::CellsTooWide { property: P });
     }
     let entry = 3 + parent_address_cells + size_cells;
-    if bytes.len() % (4 * entry) != 0 {
+    if !bytes.len().is_multiple_of(4 * entry) {
         return Err(DtError::BadLength {
             property: P,
             len: bytes.len(),
@@ -102,7 +102,7 @@ pub fn bus_range(bytes: Option<&[u8]>) -> Result<(u8, u8), DtError> {
 /// `rid`: entries are `(rid-base, iommu phandle, sid-base, length)` with one
 /// cell each (`#iommu-cells = 1`). `None` if no entry covers `rid`.
 pub fn iommu_map(bytes: &[u8], rid: u16) -> Result<Option<(u32, u32)>, DtError> {
-    if bytes.len() % 16 != 0 {
+    if !bytes.len().is_multiple_of(16) {
         return Err(DtError::BadLength {
             property: "iommu-map",
             len: bytes.len(),
@@ -168,9 +168,27 @@ pub(crate) mod tests {
 
     /// `ranges` of QEMU 10 virt's `pcie@10000000` (highmem on).
     pub(crate) const VIRT_RANGES: [u32; 21] = [
-        0x0100_0000, 0, 0, 0, 0x3eff_0000, 0, 0x1_0000, // I/O
-        0x0200_0000, 0, 0x1000_0000, 0, 0x1000_0000, 0, 0x2eff_0000, // MMIO32
-        0x0300_0000, 0x80, 0, 0x80, 0, 0x80, 0, // MMIO64
+        0x0100_0000,
+        0,
+        0,
+        0,
+        0x3eff_0000,
+        0,
+        0x1_0000, // I/O
+        0x0200_0000,
+        0,
+        0x1000_0000,
+        0,
+        0x1000_0000,
+        0,
+        0x2eff_0000, // MMIO32
+        0x0300_0000,
+        0x80,
+        0,
+        0x80,
+        0,
+        0x80,
+        0, // MMIO64
     ];
 
     #[test]

@@ -57,8 +57,9 @@ pub const RANGE_SCALE_MAX: u32 = 31;
 /// One command, as the driver thinks of it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// Re-read the STE of `sid` (Leaf = 1: not the L1 descriptor).
-    CfgiSte { sid: u32 },
+    /// Re-read the STE of `sid`; with `leaf = false` also the level 1
+    /// descriptor that points at it (after installing a level 2 table).
+    CfgiSte { sid: u32, leaf: bool },
     /// Re-read every STE and CD.
     CfgiAll,
     /// Re-read the CD of substream `ssid` of `sid` (Leaf = 1).
@@ -99,7 +100,7 @@ impl Command {
         let op = self.opcode().code() as u64;
         match *self {
             // dw0: SID [63:32]; dw1: Leaf [0].
-            Command::CfgiSte { sid } => [op | (sid as u64) << 32, 1],
+            Command::CfgiSte { sid, leaf } => [op | (sid as u64) << 32, leaf as u64],
             // dw1: Range [4:0] = 31: all stream IDs.
             Command::CfgiAll => [op, 31],
             // dw0: SSID [31:12], SID [63:32]; dw1: Leaf [0].
@@ -108,7 +109,9 @@ impl Command {
                 1,
             ],
             // dw0: VMID [47:32], ASID [63:48].
-            Command::TlbiNhAsid { asid, vmid } => [op | (vmid as u64) << 32 | (asid as u64) << 48, 0],
+            Command::TlbiNhAsid { asid, vmid } => {
+                [op | (vmid as u64) << 32 | (asid as u64) << 48, 0]
+            }
             // dw0: NUM [16:12], SCALE [24:20], VMID [47:32], ASID [63:48];
             // dw1: Leaf [0], TTL [9:8] (0: no hint), TG [11:10], Address [63:12].
             Command::TlbiNhVa {
@@ -201,15 +204,18 @@ pub fn plan_invalidation(
             leaf: false,
             range: None,
         })
-        .chain(ranges.into_iter().flatten().map(move |(first, num, scale)| {
-            Command::TlbiNhVa {
-                asid,
-                vmid,
-                va: va + (first << 12),
-                leaf: false,
-                range: Some((num, scale)),
-            }
-        }))
+        .chain(
+            ranges
+                .into_iter()
+                .flatten()
+                .map(move |(first, num, scale)| Command::TlbiNhVa {
+                    asid,
+                    vmid,
+                    va: va + (first << 12),
+                    leaf: false,
+                    range: Some((num, scale)),
+                }),
+        )
         .chain(whole);
     (form, cmds)
 }
@@ -222,8 +228,16 @@ mod tests {
     fn encodings_match_the_spec_layout() {
         assert_eq!(Command::Sync.encode(), [0x46, 0]);
         assert_eq!(
-            Command::CfgiSte { sid: 8 }.encode(),
+            Command::CfgiSte { sid: 8, leaf: true }.encode(),
             [0x0000_0008_0000_0003, 1]
+        );
+        assert_eq!(
+            Command::CfgiSte {
+                sid: 8,
+                leaf: false
+            }
+            .encode(),
+            [0x0000_0008_0000_0003, 0]
         );
         assert_eq!(Command::CfgiAll.encode(), [0x04, 31]);
         assert_eq!(
@@ -231,7 +245,11 @@ mod tests {
             [0x0000_0010_0000_0005, 1]
         );
         assert_eq!(
-            Command::TlbiNhAsid { asid: 0x42, vmid: 0 }.encode(),
+            Command::TlbiNhAsid {
+                asid: 0x42,
+                vmid: 0
+            }
+            .encode(),
             [0x0042_0000_0000_0011, 0]
         );
         // One page, no range: TG = 0, NUM = SCALE = 0.
@@ -262,7 +280,7 @@ mod tests {
             Command::Sync,
             Command::CfgiAll,
             Command::TlbiNsnhAll,
-            Command::CfgiSte { sid: 1 },
+            Command::CfgiSte { sid: 1, leaf: true },
         ] {
             assert_eq!(Opcode::of(c.encode()), c.opcode());
         }
@@ -302,7 +320,14 @@ mod tests {
         let cmds: Vec<_> = cmds.collect();
         assert_eq!(form, InvalidationForm::PerPage);
         assert_eq!(cmds.len(), 16);
-        assert!(matches!(cmds[15], Command::TlbiNhVa { va: 0x1000_f000, range: None, .. }));
+        assert!(matches!(
+            cmds[15],
+            Command::TlbiNhVa {
+                va: 0x1000_f000,
+                range: None,
+                ..
+            }
+        ));
 
         let (form, cmds) = plan_invalidation(5, 0x1000_0000, 512, false, 64);
         assert_eq!(form, InvalidationForm::WholeAsid);

@@ -1,7 +1,10 @@
 //! Event queue records (Arm IHI 0070 §7.3 "Event records"): 32-byte records
 //! decoded into the fault kind, stream, input address and direction, and a
 //! fixed-size log of the most recent ones, numbered so a reader can ask for
-//! "everything since I started my DMA".
+//! "everything since I started my DMA". A faulting DMA is retried by the
+//! device model access by access (QEMU records one event per 4 bytes), so
+//! consecutive records of the same fault on the same page are merged into
+//! one entry with a count.
 
 /// Doublewords in an event record.
 pub const EVENT_DWORDS: usize = 4;
@@ -111,8 +114,24 @@ pub struct Event {
     pub address: u64,
     /// The access was a read (RnW = 1); a device write to memory has `read = false`.
     pub read: bool,
+    /// Records merged into this entry (same kind, stream, direction and
+    /// page, back to back); `address` and `raw` are the first one's.
+    pub count: u32,
     /// The record as the SMMU wrote it.
     pub raw: [u64; EVENT_DWORDS],
+}
+
+impl Event {
+    /// Whether `other` is a repeat of this fault (same kind, stream,
+    /// direction and 4 KiB page of the input address).
+    pub const fn repeats(&self, other: &Event) -> bool {
+        self.kind.has_input_address()
+            && other.kind.has_input_address()
+            && self.stream == other.stream
+            && self.read == other.read
+            && self.address >> 12 == other.address >> 12
+            && self.raw[0] as u8 == other.raw[0] as u8
+    }
 }
 
 /// Decodes a record: type [7:0], SSV [11], SSID [31:12], StreamID [63:32],
@@ -136,6 +155,7 @@ pub const fn decode(raw: [u64; EVENT_DWORDS], seq: u64) -> Event {
         },
         address,
         read,
+        count: 1,
         raw,
     }
 }
@@ -144,6 +164,9 @@ pub const fn decode(raw: [u64; EVENT_DWORDS], seq: u64) -> Event {
 pub struct EventLog<const N: usize> {
     slots: [Option<Event>; N],
     next_seq: u64,
+    /// A reader took a mark since the newest entry: later records must not
+    /// merge into it (they would be invisible to `since(mark)`).
+    sealed: bool,
 }
 
 impl<const N: usize> Default for EventLog<N> {
@@ -157,15 +180,37 @@ impl<const N: usize> EventLog<N> {
         Self {
             slots: [None; N],
             next_seq: 0,
+            sealed: false,
         }
     }
 
-    /// Records `raw`; the oldest event is overwritten when the log is full.
-    pub fn push(&mut self, raw: [u64; EVENT_DWORDS]) -> Event {
+    /// Records `raw`: merged into the newest entry if it repeats that fault
+    /// (`None`), else a new entry (the oldest is overwritten when full).
+    pub fn push(&mut self, raw: [u64; EVENT_DWORDS]) -> Option<Event> {
         let e = decode(raw, self.next_seq);
+        let sealed = self.sealed;
+        if let Some(last) = self.newest_mut() {
+            if !sealed && last.repeats(&e) {
+                last.count = last.count.saturating_add(1);
+                return None;
+            }
+        }
         self.slots[(self.next_seq % N as u64) as usize] = Some(e);
         self.next_seq += 1;
-        e
+        self.sealed = false;
+        Some(e)
+    }
+
+    /// A mark for `since`: every record pushed after it gets an entry of
+    /// its own (`seq >= mark`), even if it repeats the newest one.
+    pub fn mark(&mut self) -> u64 {
+        self.sealed = true;
+        self.next_seq
+    }
+
+    fn newest_mut(&mut self) -> Option<&mut Event> {
+        let seq = self.next_seq.checked_sub(1)?;
+        self.slots[(seq % N as u64) as usize].as_mut()
     }
 
     /// Sequence number the next event will get (= events recorded so far).
@@ -202,7 +247,10 @@ mod tests {
         assert_eq!((e.stream, e.address, e.read), (8, 0x1000_0000, false));
         assert_eq!(e.substream, None);
         let p = decode(READ_PERM, 1);
-        assert_eq!((p.kind, p.stream, p.read), (EventKind::Permission, 0x10, true));
+        assert_eq!(
+            (p.kind, p.stream, p.read),
+            (EventKind::Permission, 0x10, true)
+        );
         let bad = decode([0x0000_0003_0000_0804 | 5 << 12, 0, 0xdead, 0], 2);
         assert_eq!(bad.kind, EventKind::BadSte);
         assert_eq!(bad.substream, Some(5));
@@ -211,11 +259,47 @@ mod tests {
         assert_eq!(EventKind::from_id(0x0a).name(), "C_BAD_CD");
     }
 
+    /// `WRITE_FAULT` at another address.
+    fn at(addr: u64) -> [u64; 4] {
+        [WRITE_FAULT[0], WRITE_FAULT[1], addr, 0]
+    }
+
+    #[test]
+    fn repeats_of_one_fault_merge() {
+        let mut log: EventLog<4> = EventLog::new();
+        // A 4 KiB DMA faulting 4 bytes at a time: 1024 records, one entry.
+        for i in 0..1024 {
+            let new = log.push(at(0x1000_0000 + 4 * i));
+            assert_eq!(new.is_some(), i == 0);
+        }
+        let all: Vec<Event> = log.since(0).collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!((all[0].address, all[0].count), (0x1000_0000, 1024));
+        // Another page, another stream, another kind: new entries.
+        assert!(log.push(at(0x1000_1000)).is_some());
+        assert!(log.push(READ_PERM).is_some());
+        assert!(log
+            .push([0x0000_0008_0000_0013, 0, 0x1000_1000, 0])
+            .is_some());
+        assert_eq!(log.next_seq(), 4);
+        // After a reader's mark, the same fault again is a new entry the
+        // reader sees; its own repeats merge again.
+        let mark = log.mark();
+        assert!(log
+            .push([0x0000_0008_0000_0013, 0, 0x1000_1000, 0])
+            .is_some());
+        assert!(log
+            .push([0x0000_0008_0000_0013, 0, 0x1000_1004, 0])
+            .is_none());
+        let seen: Vec<Event> = log.since(mark).collect();
+        assert_eq!((seen.len(), seen[0].count), (1, 2));
+    }
+
     #[test]
     fn log_keeps_the_newest_and_numbers_them() {
         let mut log: EventLog<4> = EventLog::new();
-        for _ in 0..6 {
-            log.push(WRITE_FAULT);
+        for i in 0..6 {
+            log.push(at(0x1000_0000 + (i << 12)));
         }
         assert_eq!(log.next_seq(), 6);
         assert_eq!(log.overwritten(), 2);

@@ -8,7 +8,7 @@
 
 use super::event::EVENT_DWORDS;
 use super::queue::Ring;
-use super::regs::{Q_BASE, EVENTQ_CONS, EVENTQ_PROD};
+use super::regs::{EVENTQ_CONS, EVENTQ_PROD, Q_BASE};
 use super::Smmu;
 use crate::barrier::dma_rmb;
 use crate::dma::{DmaPage, DMA_PAGE_SIZE};
@@ -68,9 +68,9 @@ impl EventQueue {
         }
         // The records are read before their slots are handed back.
         dma_rmb();
-        page1.eventq_cons.write(
-            EVENTQ_CONS::RD.val(self.cons) + EVENTQ_CONS::OVACKFLG.val(u32::from(overflow)),
-        );
+        page1
+            .eventq_cons
+            .write(EVENTQ_CONS::RD.val(self.cons) + EVENTQ_CONS::OVACKFLG.val(u32::from(overflow)));
         let overflowed = overflow != self.overflow_ack;
         self.overflow_ack = overflow;
         Drained {

@@ -87,7 +87,8 @@ mod tests {
     use super::*;
 
     /// QEMU 10 `smmuv3` with the default `stage=1`.
-    const QEMU_IDR0: u32 = 1 << 1 | 2 << 2 | 1 << 4 | 1 << 12 | 1 << 18 | 2 << 21 | 1 << 24 | 1 << 26 | 1 << 27;
+    const QEMU_IDR0: u32 =
+        1 << 1 | 2 << 2 | 1 << 4 | 1 << 12 | 1 << 18 | 2 << 21 | 1 << 24 | 1 << 26 | 1 << 27;
     const QEMU_IDR1: u32 = 16 | 19 << 16 | 19 << 21;
     const QEMU_IDR3: u32 = 1 << 2 | 1 << 10 | 2 << 11;
     const QEMU_IDR5: u32 = 4 | 1 << 4 | 1 << 5 | 1 << 6;
@@ -99,7 +100,10 @@ mod tests {
         assert!(!f.btm, "QEMU has no broadcast TLB maintenance");
         assert!(f.two_level_stream_table && f.little_endian_tables);
         assert!(f.range_invalidation);
-        assert_eq!((f.asid_bits, f.sid_bits, f.cmdq_log2, f.eventq_log2), (16, 16, 19, 19));
+        assert_eq!(
+            (f.asid_bits, f.sid_bits, f.cmdq_log2, f.eventq_log2),
+            (16, 16, 19, 19)
+        );
         assert_eq!(f.oas, 4);
         assert_eq!(f.check(), Ok(()));
     }

@@ -193,18 +193,14 @@ impl Smmu {
     /// while the SMMU is disabled, then translation and queues are turned off.
     /// From here no DMA passes untranslated.
     pub fn reset(&self) -> Result<(), SmmuError> {
-        self.page0
-            .gbpa
-            .write(GBPA::ABORT::SET + GBPA::UPDATE::SET);
+        self.page0.gbpa.write(GBPA::ABORT::SET + GBPA::UPDATE::SET);
         self.wait_until("GBPA", 0, || self.page0.gbpa.read(GBPA::UPDATE))?;
         self.page0.irq_ctrl.set(0);
         self.wait_until("IRQ_CTRLACK", 0, || self.page0.irq_ctrlack.get())?;
         self.set_cr0(0)?;
         // Acknowledge stale global errors.
         let active = self.active_errors();
-        self.page0
-            .gerrorn
-            .set(self.page0.gerrorn.get() ^ active);
+        self.page0.gerrorn.set(self.page0.gerrorn.get() ^ active);
         Ok(())
     }
 
@@ -291,9 +287,7 @@ impl Smmu {
     pub fn acknowledge_errors(&self, mask: u32) {
         let active = self.active_errors() & mask;
         if active != 0 {
-            self.page0
-                .gerrorn
-                .set(self.page0.gerrorn.get() ^ active);
+            self.page0.gerrorn.set(self.page0.gerrorn.get() ^ active);
         }
     }
 }

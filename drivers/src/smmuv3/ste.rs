@@ -85,11 +85,18 @@ mod tests {
         assert_eq!(s[0] >> 59, 0, "S1CDMax");
         // S1CIR = S1COR = WB, S1CSH = ISH, SHCFG = incoming; S1STALLD clear.
         assert_eq!(s[1], 0b01 << 2 | 0b01 << 4 | 0b11 << 6 | 1 << 44);
-        assert_eq!(s[1] >> 27 & 1, 0, "S1STALLD must be 0 (QEMU: no stall model)");
+        assert_eq!(
+            s[1] >> 27 & 1,
+            0,
+            "S1STALLD must be 0 (QEMU: no stall model)"
+        );
         assert_eq!(&s[2..], &[0; 6], "S2VMID 0 and nothing else");
         assert!(is_valid(&s));
         // Low bits of a misaligned CD pointer never leak into Config.
-        assert_eq!(encode(StreamConfig::Stage1 { cd: 0x4000_007f })[0] & 0x3f, 0b1011);
+        assert_eq!(
+            encode(StreamConfig::Stage1 { cd: 0x4000_007f })[0] & 0x3f,
+            0b1011
+        );
     }
 
     #[test]

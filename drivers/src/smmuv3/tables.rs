@@ -307,9 +307,7 @@ mod tests {
         assert_eq!(states[0], ste::encode(StreamConfig::Abort)[0]);
         assert_eq!(states[1], ste::encode(other)[0]);
         // A failed invalidation is reported, not ignored.
-        let err = t.write(8, StreamConfig::Abort, |_| {
-            Err(SmmuError::NoFreeContext)
-        });
+        let err = t.write(8, StreamConfig::Abort, |_| Err(SmmuError::NoFreeContext));
         assert_eq!(err, Err(SmmuError::NoFreeContext));
     }
 

@@ -20,6 +20,8 @@ struct Figure {
     name: &'static str,
     ops: u64,
     runs: [u64; RUNS],
+    /// Mutex acquisitions that slept during all runs (`slept=-1` where it does not apply).
+    slept: Option<u64>,
 }
 
 impl Figure {
@@ -28,6 +30,7 @@ impl Figure {
             name,
             ops,
             runs: [0; RUNS],
+            slept: None,
         }
     }
 
@@ -41,7 +44,7 @@ impl Figure {
         let (min, median, max) = (self.runs[0], self.runs[RUNS / 2], self.runs[RUNS - 1]);
         let ns = timer::ticks_to_ns(median) / 100;
         defmt::println!(
-            "bench name={=str} unit=cntvct median={}.{=u64:02} min={}.{=u64:02} max={}.{=u64:02} median_ns={} runs={} ops_per_run={}",
+            "bench name={=str} unit=cntvct median={}.{=u64:02} min={}.{=u64:02} max={}.{=u64:02} median_ns={} runs={} ops_per_run={} slept={=i64}",
             self.name,
             median / 100,
             median % 100,
@@ -51,7 +54,8 @@ impl Figure {
             max % 100,
             ns,
             RUNS,
-            self.ops
+            self.ops,
+            self.slept.map_or(-1, |n| n as i64)
         );
     }
 }
@@ -116,8 +120,8 @@ static CONTENDED_RUNS: [AtomicU64; RUNS] = [const { AtomicU64::new(0) }; RUNS];
 static READY: AtomicU32 = AtomicU32::new(0);
 
 /// `op` on 4 CPUs at once, `ops` times each per run; the figure is one CPU's time per
-/// operation (wall time of the run / `ops`).
-fn contended(name: &'static str, ops: u64, op: fn()) {
+/// operation (the slowest CPU's time for the run / `ops`).
+fn contended(name: &'static str, ops: u64, op: fn()) -> Figure {
     let cpus = percpu::online_count().min(4);
     for run in &CONTENDED_RUNS {
         READY.store(0, Ordering::SeqCst);
@@ -148,7 +152,7 @@ fn contended(name: &'static str, ops: u64, op: fn()) {
     for (r, run) in CONTENDED_RUNS.iter().enumerate() {
         fig.record(r, run.swap(0, Ordering::Relaxed));
     }
-    fig.print();
+    fig
 }
 
 static SPIN: SpinLock<u64> = SpinLock::new(0);
@@ -195,21 +199,26 @@ extern "C" fn main() -> ! {
     measure("spinlock_uncontended", 2000, || {
         *SPIN.lock() += 1;
     });
-    contended("spinlock_contended_4cpu", 500, || {
+    contended("spinlock_contended_4cpu", 5000, || {
         *SPIN.lock() += 1;
-    });
+    })
+    .print();
     measure("mutex_uncontended", 2000, || {
         *MUTEX.lock() += 1;
     });
-    contended("mutex_contended_4cpu", 100, || {
+    let slept_before = MUTEX.contentions();
+    let mut fig = contended("mutex_contended_4cpu", 1000, || {
         *MUTEX.lock() += 1;
     });
+    fig.slept = Some(MUTEX.contentions() - slept_before);
+    fig.print();
     measure("rwsem_read_uncontended", 2000, || {
         core::hint::black_box(*RWSEM.read());
     });
-    contended("rwsem_read_shared_4cpu", 500, || {
+    contended("rwsem_read_shared_4cpu", 5000, || {
         core::hint::black_box(*RWSEM.read());
-    });
+    })
+    .print();
     wake_latency();
     defmt::println!("bench done");
     exit::exit(0)

@@ -9,7 +9,10 @@ use fdt::{node::FdtNode, Fdt};
 use mm::{Attributes, Constraints, PhysAddr, VaRange, VirtAddr};
 
 /// The interrupt parent of `node`: its own `interrupt-parent`, else the root's.
-pub fn interrupt_parent<'b, 'a>(fdt: &'b Fdt<'a>, node: FdtNode<'b, 'a>) -> Option<FdtNode<'b, 'a>> {
+pub fn interrupt_parent<'b, 'a>(
+    fdt: &'b Fdt<'a>,
+    node: FdtNode<'b, 'a>,
+) -> Option<FdtNode<'b, 'a>> {
     node.interrupt_parent().or_else(|| {
         let root = fdt.find_node("/")?;
         root.interrupt_parent()

@@ -63,7 +63,9 @@ pub(super) fn probe(
     function: Function,
 ) -> Result<&'static EduDevice, DevError> {
     let bar = function.bar(0).ok_or(DevError::Property("edu BAR0"))?;
-    let stream_id = function.stream_id.ok_or(DevError::Absent("edu stream ID"))?;
+    let stream_id = function
+        .stream_id
+        .ok_or(DevError::Absent("edu stream ID"))?;
     // SAFETY: BAR0 was assigned and mapped as device memory by enumeration,
     // with memory decoding on; this is the device's only driver.
     let hw = unsafe { Edu::new(phys_to_virt(bar.cpu)) }.map_err(DevError::Edu)?;
@@ -81,7 +83,8 @@ pub(super) fn probe(
         irq::set_edge_triggered(i.intid, i.trigger == Trigger::Edge);
         irq::enable(i.intid);
     }
-    host.enable_bus_master(function.bdf).map_err(DevError::Pci)?;
+    host.enable_bus_master(function.bdf)
+        .map_err(DevError::Pci)?;
     defmt::info!(
         "edu at {=u8:02x}:{=u8:02x}.{=u8}: BAR0 {=u64:#x}, stream {}, INTID {}, liveness {=u32:#x}",
         function.bdf.bus,
@@ -156,7 +159,12 @@ impl EduDevice {
         })
     }
 
-    fn blocking(&self, direction: Direction, iova: VirtAddr, len: usize) -> Result<DmaDone, DmaError> {
+    fn blocking(
+        &self,
+        direction: Direction,
+        iova: VirtAddr,
+        len: usize,
+    ) -> Result<DmaDone, DmaError> {
         Self::check_len(len)?;
         if self.irq.is_none() {
             return Err(DmaError::NoInterrupt);

@@ -8,10 +8,10 @@
 use super::dt;
 use super::DevError;
 use boards::Region;
+use drivers::pci::dt::GicIrq;
 use drivers::pci::{
     config::HEADER_TYPE, dt as pcidt, intx, Assigned, Bar, BarAllocator, Bdf, Ecam, Pin, COMMAND,
 };
-use drivers::pci::dt::GicIrq;
 use fdt::Fdt;
 use tock_registers::interfaces::{ReadWriteable, Readable};
 
@@ -94,9 +94,11 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<HostBridge, DevError> {
     // parent addresses use the root's cell counts.
     let root = fdt.root().cell_sizes();
     let own = node.cell_sizes();
-    let ranges = node.property("ranges").ok_or(DevError::Property("ranges"))?;
-    let windows = pcidt::ranges(ranges.value, root.address_cells, own.size_cells)
-        .map_err(DevError::Dt)?;
+    let ranges = node
+        .property("ranges")
+        .ok_or(DevError::Property("ranges"))?;
+    let windows =
+        pcidt::ranges(ranges.value, root.address_cells, own.size_cells).map_err(DevError::Dt)?;
     let mut allocator = BarAllocator::new(windows.into_iter().flatten());
 
     let va = dt::map_device(ecam_window.base, ecam_window.size).map_err(DevError::Map)?;
@@ -145,8 +147,9 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<HostBridge, DevError> {
                 configure(&ecam, &mut allocator, &mut f)?;
                 f.pin = Pin::from_register(h.interrupt_pin.get());
                 if let (Some(pin), Some(map), Some(mask)) = (f.pin, map, mask) {
-                    let route = intx::route(map, mask, bdf, pin, |ph| dt::controller_cells(fdt, ph))
-                        .map_err(DevError::InterruptMap)?;
+                    let route =
+                        intx::route(map, mask, bdf, pin, |ph| dt::controller_cells(fdt, ph))
+                            .map_err(DevError::InterruptMap)?;
                     f.irq = route.and_then(|r| GicIrq::from_specifier(r.specifier()));
                 }
                 if let Some(m) = iommu_map {
@@ -185,7 +188,8 @@ fn configure(ecam: &Ecam, allocator: &mut BarAllocator, f: &mut Function) -> Res
         let placed = allocator
             .assign(bar.kind, bar.size)
             .map_err(DevError::Pci)?;
-        ecam.set_bar(f.bdf, &bar, placed.pci).map_err(DevError::Pci)?;
+        ecam.set_bar(f.bdf, &bar, placed.pci)
+            .map_err(DevError::Pci)?;
         dt::map_device(placed.cpu, placed.size).map_err(DevError::Map)?;
         match bar.kind {
             drivers::pci::BarKind::Io => io = true,

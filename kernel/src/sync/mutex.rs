@@ -1,6 +1,8 @@
 //! `Mutex<T>`: a sleeping lock. An uncontended acquire is one compare-and-swap of the owner
-//! word; a contended one queues the task and sleeps. Release hands the lock straight to the
-//! oldest waiter (FIFO, so no waiter starves), which wakes up owning it.
+//! word. A contended one first spins briefly while the owner is running on another CPU and
+//! nobody is queued (the owner is likely to release soon; sleeping would cost a wake-up),
+//! then queues the task and sleeps. Release hands the lock straight to the oldest waiter
+//! (FIFO, so no queued waiter starves), which wakes up owning it.
 //!
 //! Contract: sleepable context only. `lock` calls `might_sleep()` first and checks the
 //! locks held, so taking a mutex under a spinlock, with IRQs off or in an interrupt
@@ -17,12 +19,15 @@ use mm::sync::{LockClass, LockKind, UNCLASSIFIED};
 /// Owner-word flag: tasks wait in the queue (the owner's release must hand over).
 const WAITERS: usize = 1;
 
+/// Polls of the owner word before a contended acquirer gives up spinning and sleeps.
+const SPIN_POLLS: u32 = 2000;
+
 pub struct Mutex<T> {
     /// The owning task's address, | `WAITERS`; 0 when free.
     owner: AtomicUsize,
     waiters: WaitQueue,
     class: &'static LockClass,
-    /// Acquisitions that had to sleep (for tests and benchmarks).
+    /// Acquisitions that had to sleep (queue), for tests and benchmarks.
     contended: AtomicU64,
     data: UnsafeCell<T>,
 }
@@ -72,7 +77,38 @@ impl<T> Mutex<T> {
         }
     }
 
+    /// Spins while the owner runs on a CPU and nobody is queued; true if it got the lock.
+    fn spin_while_owner_runs(&self, me: usize) -> bool {
+        for _ in 0..SPIN_POLLS {
+            let owner = self.owner.load(Ordering::Relaxed);
+            if owner == 0 {
+                if self
+                    .owner
+                    .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            if owner & WAITERS != 0 {
+                return false;
+            }
+            // SAFETY: a non-zero owner word is the address of a task in the static task
+            // table (`lock` stores `task::current()`); reading its atomics is always sound.
+            let holder = unsafe { &*(owner as *const task::Task) };
+            if !holder.on_cpu.load(Ordering::Relaxed) || holder.state() != task::State::Running {
+                return false;
+            }
+            core::hint::spin_loop();
+        }
+        false
+    }
+
     fn lock_slow(&self, me: usize, at: &'static Location<'static>) {
+        if self.spin_while_owner_runs(me) {
+            return;
+        }
         self.contended.fetch_add(1, Ordering::Relaxed);
         loop {
             let flags = arch::irq_save();

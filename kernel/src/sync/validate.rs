@@ -148,6 +148,12 @@ pub fn held_count() -> usize {
     with_held(|held| held.len())
 }
 
+/// True if the current task holds a lock of `class` (e.g. a PTL, for code that must run
+/// under one). Always false with validation compiled out: nothing is recorded then.
+pub fn holds(class: &'static LockClass) -> bool {
+    with_held(|held| held.iter().any(|h| core::ptr::eq(h.class, class)))
+}
+
 /// A task about to exit must hold nothing.
 pub(crate) fn check_exit(at: &'static Location<'static>) {
     if ENABLED {

@@ -35,9 +35,13 @@ pub fn lint() -> Result<u8> {
             TARGET,
             "--features",
             &feature,
-            // Covers the embedded-test suites; the libs and the kernel
-            // binary set `test = false`, `bench = false` (no libtest here).
-            "--all-targets",
+            // Libraries, binaries and the embedded-test suites. Not
+            // `--all-targets`: `drivers` has host unit tests (libtest needs
+            // std), which `cargo xtask test` runs on the host instead.
+            "--lib",
+            "--bins",
+            "--test",
+            "*",
             "--",
             "-D",
             "warnings",

@@ -1,6 +1,7 @@
-//! The SMMUv3 in front of PCIe (DT `arm,smmu-v3`): brought up abort-by-default,
-//! then contexts that share a CPU page table, IOTLB invalidation for the MMU
-//! notifier's atomic hook, and the event queue drained by its interrupt.
+//! The SMMUv3 in front of PCIe (DT `arm,smmu-v3`; Arm IHI 0070): brought up
+//! abort-by-default, then contexts that share a CPU page table, IOTLB
+//! invalidation for the MMU notifier's atomic hook, and the event queue
+//! drained by its interrupt.
 //!
 //! ASIDs are the SMMU's own, not the CPU's. Sharing the CPU's ASID only pays
 //! with broadcast TLB maintenance (IDR0.BTM): then the CPU's `TLBI ...IS`
@@ -11,15 +12,17 @@
 //! same ASID onto a new one, rewriting its CD live. Without BTM the driver
 //! must send TLBI commands from the notifier anyway, so none of that buys
 //! anything; later Linux versions give SVA domains an SMMU-private ASID when
-//! BTM is not used (the sharing path is kept only for BTM, which the driver
-//! does not enable). QEMU has no BTM, and the Pi has no SMMU: we take a
+//! BTM is in use (the sharing path remains only for BTM, which that driver
+//! does not turn on). QEMU has no BTM, and the Pi has no SMMU: we take a
 //! private ASID (CD.ASET = 1, CR2.PTM = 1), so CPU rollovers never touch
 //! the SMMU and the SMMU's TLB changes only by our commands.
+mod events;
+
 use super::{dt, DevError};
+use crate::irq;
 use crate::mem::phys_to_virt;
 use crate::mmu::KernelFrames;
 use crate::sync::{SpinLock, SpinLockIrq};
-use crate::irq;
 use aarch64_cpu::registers::TCR_EL1;
 use boards::Region;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,10 +31,12 @@ use drivers::pci::dt::{GicIrq, Trigger};
 use drivers::smmuv3::cd::{self, CdState, Stage1Context};
 use drivers::smmuv3::cmd::{plan_invalidation, Command, InvalidationForm};
 use drivers::smmuv3::{
-    gerror_names, AsidPool, CdTable, Clock, CommandQueue, Event, EventLog, EventQueue, Features,
-    Smmu, SmmuError, StreamConfig, StreamTable, Submitted, GERROR_REPORTED,
+    AsidPool, CdTable, Clock, CommandQueue, EventLog, EventQueue, Features, Smmu, SmmuError,
+    StreamConfig, StreamTable, Submitted,
 };
 use drivers::timer;
+use events::Events;
+pub use events::EVENT_LOG;
 use fdt::Fdt;
 use mm::{FrameSource, PhysAddr, VaRange};
 use tock_registers::interfaces::Readable;
@@ -40,12 +45,21 @@ use tock_registers::interfaces::Readable;
 /// `TLBI_NH_ASID` instead of one `TLBI_NH_VA` per page (the CPU side uses
 /// the same bound, `mm::tlb::policy`).
 pub const PER_PAGE_LIMIT: u64 = 64;
+
 /// How long one wait for the command queue may poll.
 pub const COMMAND_TIMEOUT_US: u64 = 10_000;
-/// Decoded events kept for readers.
-pub const EVENT_LOG: usize = 64;
 /// Streams that may have a context at once.
 pub const MAX_CONTEXTS: usize = drivers::smmuv3::tables::CD_SLOTS;
+
+/// How `invalidate_range` expresses an invalidation.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct InvalidationPolicy {
+    /// Use range TLBIs (only honoured if IDR3.RIL says the SMMU has them).
+    pub range: bool,
+    /// Without range TLBIs: per-page commands up to this many pages, one
+    /// whole-ASID command above.
+    pub per_page_limit: u64,
+}
 
 /// The stage 1 context of one attached stream.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,12 +113,6 @@ struct Config {
     attached: [Option<(u32, usize)>; MAX_CONTEXTS],
 }
 
-struct Events {
-    queue: EventQueue,
-    log: EventLog<EVENT_LOG>,
-    overflows: u64,
-}
-
 /// The SMMU and its structures, each under the lock its users need.
 pub struct SmmuDevice {
     pub region: Region,
@@ -119,6 +127,7 @@ pub struct SmmuDevice {
     pub eventq_irq: Option<GicIrq>,
     pub gerror_irq: Option<GicIrq>,
     range_invalidation: AtomicBool,
+    per_page_limit: AtomicU64,
     commands: AtomicU64,
     syncs: AtomicU64,
     global_errors: AtomicU64,
@@ -196,6 +205,7 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<&'static SmmuDevice, DevError>
         eventq_irq: dt::named_interrupt(fdt, node, "eventq"),
         gerror_irq: dt::named_interrupt(fdt, node, "gerror"),
         range_invalidation: AtomicBool::new(f.range_invalidation),
+        per_page_limit: AtomicU64::new(PER_PAGE_LIMIT),
         commands: AtomicU64::new(0),
         syncs: AtomicU64::new(0),
         global_errors: AtomicU64::new(0),
@@ -204,8 +214,8 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<&'static SmmuDevice, DevError>
     dev.submit([Command::CfgiAll, Command::TlbiNsnhAll])
         .map_err(DevError::Smmu)?;
     for (irq, handler) in [
-        (dev.eventq_irq, on_eventq as irq::Handler),
-        (dev.gerror_irq, on_gerror as irq::Handler),
+        (dev.eventq_irq, events::on_eventq as irq::Handler),
+        (dev.gerror_irq, events::on_gerror as irq::Handler),
     ] {
         if let Some(i) = irq {
             irq::register(i.intid, handler);
@@ -233,18 +243,6 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<&'static SmmuDevice, DevError>
     Ok(dev)
 }
 
-fn on_eventq(_intid: u32) {
-    if let Some(s) = get() {
-        s.drain_events();
-    }
-}
-
-fn on_gerror(_intid: u32) {
-    if let Some(s) = get() {
-        s.report_global_errors();
-    }
-}
-
 impl SmmuDevice {
     pub fn features(&self) -> &Features {
         self.hw.features()
@@ -267,6 +265,28 @@ impl SmmuDevice {
         Ok(CmdStats::from(s, ticks))
     }
 
+    /// Makes sure `sid` has a stream table entry (abort) so transactions of
+    /// an unattached stream are terminated quietly instead of raising
+    /// C_BAD_STREAMID. Probe calls it for every PCI function behind the SMMU.
+    /// Context: sleepable (may allocate a level 2 page).
+    pub fn prepare_stream(&self, sid: u32) -> Result<(), SmmuError> {
+        if !self.config.lock().streams.needs_level2(sid)? {
+            return Ok(());
+        }
+        let page = dma_page()?;
+        let mut c = self.config.lock();
+        if c.streams.needs_level2(sid)? {
+            c.streams.install_level2(sid, page)?;
+            drop(c);
+            // An invalid level 1 descriptor may have been cached: Leaf = 0.
+            self.submit([Command::CfgiSte { sid, leaf: false }])?;
+        } else {
+            drop(c);
+            let _ = KernelFrames.free(mm::Frame::containing(PhysAddr::new(page.pa())));
+        }
+        Ok(())
+    }
+
     /// Gives stream `sid` a stage 1 context that walks the table rooted at
     /// `root` (a CPU page table for the lower half: TTBR0 layout), with the
     /// CPU's TCR_EL1 walk attributes and `mm::MAIR_EL1_VALUE`, under a fresh
@@ -276,21 +296,7 @@ impl SmmuDevice {
     /// Context: sleepable (allocates a stream-table page the first time a
     /// group of 64 streams is used). Takes the config lock, then the queue lock.
     pub fn attach(&self, sid: u32, root: PhysAddr) -> Result<Context, SmmuError> {
-        if self.config.lock().streams.needs_level2(sid)? {
-            let page = dma_page()?;
-            let mut c = self.config.lock();
-            if c.streams.needs_level2(sid)? {
-                c.streams.install_level2(sid, page)?;
-                drop(c);
-                // Leaf = 0 would also be right; the descriptor was invalid
-                // before, and an invalid level 1 descriptor is not cached.
-                self.submit([Command::CfgiSte { sid }])?;
-            } else {
-                // Another attach installed it meanwhile.
-                drop(c);
-                let _ = KernelFrames.free(mm::Frame::containing(PhysAddr::new(page.pa())));
-            }
-        }
+        self.prepare_stream(sid)?;
         let mut c = self.config.lock();
         if c.attached.iter().flatten().any(|&(s, _)| s == sid) {
             return Err(SmmuError::StreamBusy { sid });
@@ -327,7 +333,8 @@ impl SmmuDevice {
             .submit([Command::TlbiNhAsid { asid, vmid: 0 }])
             .and_then(|_| {
                 c.streams.write(sid, StreamConfig::Stage1 { cd }, |sid| {
-                    self.submit([Command::CfgiSte { sid }]).map(|_| ())
+                    self.submit([Command::CfgiSte { sid, leaf: true }])
+                        .map(|_| ())
                 })
             });
         if let Err(e) = result {
@@ -373,7 +380,7 @@ impl SmmuDevice {
             start,
             pages,
             self.range_invalidation.load(Ordering::Relaxed),
-            PER_PAGE_LIMIT,
+            self.per_page_limit.load(Ordering::Relaxed),
         );
         self.submit(cmds)
     }
@@ -385,7 +392,7 @@ impl SmmuDevice {
             0,
             pages,
             self.range_invalidation.load(Ordering::Relaxed),
-            PER_PAGE_LIMIT,
+            self.per_page_limit.load(Ordering::Relaxed),
         )
         .0
     }
@@ -423,7 +430,8 @@ impl SmmuDevice {
     pub fn detach(&self, ctx: Context) -> Result<(), SmmuError> {
         let mut c = self.config.lock();
         c.streams.write(ctx.sid, StreamConfig::Abort, |sid| {
-            self.submit([Command::CfgiSte { sid }]).map(|_| ())
+            self.submit([Command::CfgiSte { sid, leaf: true }])
+                .map(|_| ())
         })?;
         self.submit([Command::TlbiNhAsid {
             asid: ctx.asid,
@@ -444,74 +452,6 @@ impl SmmuDevice {
         self.config.lock().streams.read(sid)
     }
 
-    /// Moves new event records into the log (each reported); returns how many.
-    /// Any context (the event interrupt calls it; so do readers).
-    pub fn drain_events(&self) -> u32 {
-        let mut ev = self.events.lock();
-        let Events {
-            queue,
-            log,
-            overflows,
-        } = &mut *ev;
-        let drained = queue.drain(&self.hw, |raw| {
-            let e = log.push(raw);
-            defmt::warn!(
-                "SMMU event #{}: {=str} stream {} addr {=u64:#x} {=str} (raw {=u64:#x} {=u64:#x})",
-                e.seq,
-                e.kind.name(),
-                e.stream,
-                e.address,
-                if e.read { "read" } else { "write" },
-                raw[0],
-                raw[1]
-            );
-        });
-        if drained.overflowed {
-            *overflows += 1;
-            defmt::error!("SMMU event queue overflowed: events were lost");
-        }
-        drained.events
-    }
-
-    /// The sequence number the next event will get.
-    pub fn event_seq(&self) -> u64 {
-        self.drain_events();
-        self.events.lock().log.next_seq()
-    }
-
-    /// The first event of stream `sid` with `seq >= since` (draining first).
-    pub fn event_since(&self, since: u64, sid: u32) -> Option<Event> {
-        self.drain_events();
-        self.events
-            .lock()
-            .log
-            .since(since)
-            .find(|e| e.stream == sid)
-    }
-
-    /// Calls `f` for each event with `seq >= since` still in the log (draining first).
-    pub fn for_each_event_since(&self, since: u64, mut f: impl FnMut(&Event)) {
-        self.drain_events();
-        let ev = self.events.lock();
-        for e in ev.log.since(since) {
-            f(&e);
-        }
-    }
-
-    /// Reports and acknowledges global errors (GERROR), except CMDQ_ERR,
-    /// which the command queue handles itself. Returns the error bits seen.
-    pub fn report_global_errors(&self) -> u32 {
-        let active = self.hw.active_errors() & GERROR_REPORTED;
-        if active != 0 {
-            self.global_errors.fetch_add(1, Ordering::Relaxed);
-            for name in gerror_names(active) {
-                defmt::error!("SMMU global error: {=str}", name);
-            }
-            self.hw.acknowledge_errors(active);
-        }
-        active
-    }
-
     /// (commands, syncs) issued since boot, and global errors seen.
     pub fn counters(&self) -> (u64, u64, u64) {
         (
@@ -521,11 +461,26 @@ impl SmmuDevice {
         )
     }
 
-    /// Uses range invalidation (if the SMMU has it) or not; returns the
-    /// previous setting. For measurements and tests of the per-page path.
-    pub fn set_range_invalidation(&self, on: bool) -> bool {
-        let on = on && self.features().range_invalidation;
-        self.range_invalidation.swap(on, Ordering::Relaxed)
+    /// The policy in force.
+    pub fn policy(&self) -> InvalidationPolicy {
+        InvalidationPolicy {
+            range: self.range_invalidation.load(Ordering::Relaxed),
+            per_page_limit: self.per_page_limit.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Changes the policy (for measurements, and to test the per-page and
+    /// queue-wrapping paths on an SMMU that has range TLBIs); returns the
+    /// previous one. Range TLBIs stay off if the SMMU lacks them.
+    pub fn set_policy(&self, p: InvalidationPolicy) -> InvalidationPolicy {
+        let old = self.policy();
+        self.range_invalidation.store(
+            p.range && self.features().range_invalidation,
+            Ordering::Relaxed,
+        );
+        self.per_page_limit
+            .store(p.per_page_limit, Ordering::Relaxed);
+        old
     }
 
     /// Fault injection: stops (`true`) or restarts the SMMU's command
