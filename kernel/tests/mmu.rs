@@ -347,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn the_page_under_every_cpu_stack_is_unmapped() {
+    fn the_page_under_every_stack_is_unmapped() {
         for cpu in percpu::online_cpus() {
             let guard = mmu::stack_guard(cpu) as u64;
             let report = exception::catch_fault(|| {
@@ -366,6 +366,21 @@ mod tests {
                 mmu::translate(VirtAddr::new(guard + PAGE)).is_some(),
                 "cpu {} stack unmapped",
                 cpu
+            );
+        }
+        for guard in kernel::task::stack::guard_pages() {
+            let report = exception::catch_fault(|| {
+                // SAFETY: the guard page is unmapped; the fault is caught.
+                unsafe { ptr::read_volatile((guard.start + 64) as *const u64) };
+            })
+            .expect_err("a task stack guard page is mapped");
+            assert_eq!(
+                esr::fault_status_name(esr::fault_status(report.esr)),
+                "translation fault"
+            );
+            assert!(
+                mmu::translate(VirtAddr::new(guard.end as u64)).is_some(),
+                "task stack unmapped"
             );
         }
     }

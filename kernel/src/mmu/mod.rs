@@ -154,6 +154,11 @@ fn build(p: &Platform, img: &KernelImage) -> Result<KernelTable, MapError> {
             Attributes::KERNEL_DATA,
         )?;
     }
+    // Task stacks live in .bss: unmap the guard page under each.
+    for guard in crate::task::stack::guard_pages() {
+        let r = VaRange::new(VirtAddr::new(guard.start as u64), VirtAddr::new(guard.end as u64));
+        pt.unmap(r, &mut g)?;
+    }
     // Devices.
     for &r in BOARD.mmio {
         map_device(&mut pt, &mut g, r);
