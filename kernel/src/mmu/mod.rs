@@ -156,7 +156,10 @@ fn build(p: &Platform, img: &KernelImage) -> Result<KernelTable, MapError> {
     }
     // Task stacks live in .bss: unmap the guard page under each.
     for guard in crate::task::stack::guard_pages() {
-        let r = VaRange::new(VirtAddr::new(guard.start as u64), VirtAddr::new(guard.end as u64));
+        let r = VaRange::new(
+            VirtAddr::new(guard.start as u64),
+            VirtAddr::new(guard.end as u64),
+        );
         pt.unmap(r, &mut g)?;
     }
     // Devices.
