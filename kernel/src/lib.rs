@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod arch;
+pub mod aspace;
 pub mod console;
 pub mod dev;
 pub mod exit;

@@ -190,6 +190,13 @@ fn handle_sync(frame: &mut TrapFrame, source: Source) {
         }
         _ => {}
     }
+    // A user address (TTBR0): demand paging, then retry the access.
+    if esr::is_abort(class)
+        && far < crate::aspace::USER_RANGE.end.as_u64()
+        && crate::aspace::handle_page_fault(frame, esr, far).is_ok()
+    {
+        return;
+    }
     let e = &EXPECT[cpu];
     if esr::is_abort(class) && e.armed.swap(false, Ordering::SeqCst) {
         e.esr.store(esr, Ordering::Relaxed);

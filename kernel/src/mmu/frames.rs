@@ -7,10 +7,12 @@ use boards::Region;
 use mm::phys::LinearMem;
 use mm::{Frame, FrameAllocator, FrameSource, FreeError, OutOfFrames, PhysRange};
 
-static FRAMES: spin::Once<spin::Mutex<FrameAllocator<'static, LinearMem>>> = spin::Once::new();
+static FRAMES: spin::Once<crate::sync::SpinLock<FrameAllocator<'static, LinearMem>>> =
+    spin::Once::new();
 
 /// Handle to the global allocator (the page tables' `FrameSource`).
-/// Context: takes a spinlock; must not be used from IRQ handlers.
+/// Context: takes a spinlock (preemption off while held: a preempted holder
+/// would leave the other CPUs spinning); not for IRQ handlers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KernelFrames;
 
@@ -23,7 +25,7 @@ impl FrameSource for KernelFrames {
     }
 }
 
-fn allocator() -> &'static spin::Mutex<FrameAllocator<'static, LinearMem>> {
+fn allocator() -> &'static crate::sync::SpinLock<FrameAllocator<'static, LinearMem>> {
     FRAMES.get().expect("frame allocator not initialised")
 }
 
@@ -85,7 +87,7 @@ pub(super) fn init(p: &Platform, img: &KernelImage) {
             )
         };
         match alloc {
-            Ok(a) => spin::Mutex::new(a),
+            Ok(a) => crate::sync::SpinLock::new(a),
             Err(e) => panic!("frame allocator: {:?}", e),
         }
     });

@@ -22,14 +22,14 @@ use mm::{
 /// The kernel's (upper-half) page table.
 pub type KernelTable = PageTable<LinearMem, Aarch64Tlb, KernelFrames>;
 
-static KERNEL_TABLE: spin::Once<spin::Mutex<KernelTable>> = spin::Once::new();
+static KERNEL_TABLE: spin::Once<crate::sync::SpinLock<KernelTable>> = spin::Once::new();
 
 extern "C" {
     fn replace_ttbr1(ttbr1: u64);
 }
 
 /// The kernel's page table. Edits to kernel mappings go through this lock.
-pub fn kernel_table() -> &'static spin::Mutex<KernelTable> {
+pub fn kernel_table() -> &'static crate::sync::SpinLock<KernelTable> {
     KERNEL_TABLE.get().expect("kernel page table not built yet")
 }
 
@@ -188,7 +188,7 @@ pub fn init(p: &Platform) {
     let ttbr1 = pt.ttbr();
     let caps = pt.arch().caps();
     let table_pages = pt.table_pages();
-    KERNEL_TABLE.call_once(|| spin::Mutex::new(pt));
+    KERNEL_TABLE.call_once(|| crate::sync::SpinLock::new(pt));
     crate::mem::set_secondary_ttbr1(ttbr1);
     let flags = arch::irq_save();
     // SAFETY: the new table maps everything the kernel uses at the same

@@ -120,6 +120,7 @@ fn switch_to_next() -> bool {
     next.switched_in.store(now, Ordering::Relaxed);
     rec.switches.fetch_add(1, Ordering::Relaxed);
     rec.current_task.store(next.id(), Ordering::Relaxed);
+    crate::aspace::switch_to(next.aspace.load(Ordering::Acquire));
     // SAFETY: IRQs are masked; `prev` is this CPU's current task; `next` is marked on this
     // CPU, no other CPU runs it (its previous CPU cleared `on_cpu` after switching away),
     // and its context was saved by that switch or built by `task::create`.

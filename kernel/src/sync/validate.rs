@@ -35,6 +35,16 @@ pub fn check_sleepable() -> Result<(), Violation> {
     exec_context().check_sleepable()
 }
 
+/// [`check_sleepable`] for a context whose IRQs the caller will unmask itself
+/// (the page-fault path: exceptions enter with IRQs masked).
+pub fn check_sleepable_ignoring_irqs() -> Result<(), Violation> {
+    ExecContext {
+        irqs_masked: false,
+        ..exec_context()
+    }
+    .check_sleepable()
+}
+
 /// Reports and panics if the caller is in atomic context: an interrupt handler, IRQs
 /// masked, or preemption disabled (a spinlock held). Call it first in anything that may
 /// sleep, whether or not it sleeps this time.

@@ -92,6 +92,9 @@ pub struct Task {
     pub(crate) switched_in: AtomicU64,
     /// Completed when the task exits; `JoinHandle::join` waits on it.
     exited: Completion,
+    /// The address space it uses (`Arc::into_raw` of an `aspace::AddressSpace`), or 0:
+    /// installed in TTBR0 whenever the task runs (`aspace::switch_to`).
+    pub(crate) aspace: AtomicUsize,
 }
 
 // SAFETY: the `UnsafeCell` fields follow the access rules written on each; the rest are
@@ -118,6 +121,7 @@ impl Task {
             runtime: AtomicU64::new(0),
             switched_in: AtomicU64::new(0),
             exited: Completion::new(),
+            aspace: AtomicUsize::new(0),
         }
     }
 
@@ -398,6 +402,7 @@ pub fn exit() -> ! {
         task.name()
     );
     validate::check_exit(Location::caller());
+    crate::aspace::task_exit(task);
     task.exited.complete_all();
     sched::exit_current()
 }

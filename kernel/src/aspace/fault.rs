@@ -1,0 +1,188 @@
+//! Page faults on user addresses (TTBR0): demand paging of anonymous areas
+//! under `mmap_lock` for read, and the errors a fault the layout does not
+//! allow turns into. Kernel code that copies to or from an address space
+//! goes through the same path and gets the error instead of a crash.
+use core::sync::atomic::Ordering;
+
+use super::AddressSpace;
+use crate::arch::{esr, exception::TrapFrame};
+use crate::mem::phys_to_virt;
+use crate::mmu::KernelFrames;
+use mm::vma::VmaKind;
+use mm::{Constraints, FrameSource, MemoryType, PhysAddr, VaRange, VirtAddr, PAGE_SIZE};
+
+/// Why a fault could not be resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum FaultError {
+    /// No address space is installed on this CPU.
+    NoAddressSpace,
+    /// The address lies outside every area.
+    NotMapped { va: u64 },
+    /// The area does not allow this access.
+    Permission { va: u64, write: bool, exec: bool },
+    /// No free frame for the page.
+    OutOfFrames,
+    /// The faulting code may not sleep (IRQs off, a spinlock held, an
+    /// interrupt handler), so `mmap_lock` cannot be taken.
+    AtomicContext,
+}
+
+impl AddressSpace {
+    /// Resolves a fault at `va`: maps a zeroed frame if `va` lies in an
+    /// anonymous area that allows the access. Sleepable (`mmap_lock` read).
+    pub fn handle_fault(&self, va: VirtAddr, write: bool, exec: bool) -> Result<(), FaultError> {
+        let layout = self.mmap_lock.read();
+        let vma = *layout
+            .vmas
+            .find(va)
+            .ok_or(FaultError::NotMapped { va: va.as_u64() })?;
+        let allowed = if exec {
+            vma.prot.exec
+        } else if write {
+            vma.prot.write
+        } else {
+            vma.prot.read
+        };
+        let denied = FaultError::Permission {
+            va: va.as_u64(),
+            write,
+            exec,
+        };
+        if !allowed {
+            return Err(denied);
+        }
+        let Ok(Some(attrs)) = vma.prot.user_attributes(MemoryType::Normal) else {
+            return Err(denied);
+        };
+        if matches!(vma.kind, VmaKind::Physical { .. }) {
+            // Mapped eagerly: a fault here is one the descriptors deny.
+            return Err(denied);
+        }
+        let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
+        // SAFETY: a frame just allocated, reached through the linear map.
+        unsafe {
+            core::ptr::write_bytes(
+                phys_to_virt(frame.start().as_u64()) as *mut u8,
+                0,
+                PAGE_SIZE as usize,
+            )
+        };
+        let page = VaRange::new(
+            va.align_down(PAGE_SIZE),
+            va.align_down(PAGE_SIZE).add(PAGE_SIZE),
+        );
+        let mut t = self.ptl.lock();
+        if t.pt.translate(va).is_some() {
+            // Another CPU faulted the page in first.
+            drop(t);
+            KernelFrames.free(frame).expect("freeing an unused frame");
+            return Ok(());
+        }
+        let mut g = t.pt.gather();
+        let mapped = t.pt.map(
+            page,
+            frame.start(),
+            attrs,
+            Constraints::PAGES_ONLY.owned(),
+            &mut g,
+        );
+        let flushed = g.flush(t.pt.arch());
+        drop(t);
+        flushed
+            .release(&mut KernelFrames)
+            .expect("releasing after a fault");
+        drop(layout);
+        match mapped {
+            Ok(()) => {
+                self.stats.faults.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(_) => {
+                KernelFrames.free(frame).expect("freeing an unused frame");
+                Err(FaultError::OutOfFrames)
+            }
+        }
+    }
+
+    /// Runs `f` on the kernel view of the page holding `va`, faulting it in
+    /// as `write` requires; the PTL is held while `f` runs, so the frame
+    /// cannot be unmapped and freed under it.
+    fn with_page<R>(
+        &self,
+        va: VirtAddr,
+        write: bool,
+        f: impl FnOnce(*mut u8) -> R,
+    ) -> Result<R, FaultError> {
+        loop {
+            {
+                let t = self.ptl.lock();
+                if let Some(tr) = t.pt.translate(va) {
+                    let ok = tr
+                        .attributes()
+                        .is_some_and(|a| a.user && (!write || a.access.writable()));
+                    if ok {
+                        return Ok(f(phys_to_virt(tr.pa.as_u64()) as *mut u8));
+                    }
+                }
+            }
+            self.handle_fault(va, write, false)?;
+        }
+    }
+
+    /// Copies `bytes` to user address `va`.
+    pub fn copy_to(&self, va: VirtAddr, bytes: &[u8]) -> Result<(), FaultError> {
+        let mut done = 0usize;
+        while done < bytes.len() {
+            let at = va.add(done as u64);
+            let n = ((PAGE_SIZE - at.as_u64() % PAGE_SIZE) as usize).min(bytes.len() - done);
+            // SAFETY: `p` is the kernel address of the mapped byte at `at`, with
+            // `n` bytes left in its page; the PTL keeps the frame in place.
+            self.with_page(at, true, |p| unsafe {
+                core::ptr::copy_nonoverlapping(bytes[done..].as_ptr(), p, n)
+            })?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copies from user address `va` into `out`.
+    pub fn copy_from(&self, va: VirtAddr, out: &mut [u8]) -> Result<(), FaultError> {
+        let mut done = 0usize;
+        while done < out.len() {
+            let at = va.add(done as u64);
+            let n = ((PAGE_SIZE - at.as_u64() % PAGE_SIZE) as usize).min(out.len() - done);
+            let dst = out[done..].as_mut_ptr();
+            // SAFETY: as in `copy_to`, reading.
+            self.with_page(at, false, |p| unsafe {
+                core::ptr::copy_nonoverlapping(p, dst, n)
+            })?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// The physical page behind `va` (for tests and drivers), if mapped.
+    pub fn resolve(&self, va: VirtAddr) -> Option<PhysAddr> {
+        self.translate(va)
+    }
+}
+
+/// From the synchronous exception handler: a data or instruction abort on a
+/// user address. `Ok` means "retry the access".
+pub fn handle_page_fault(frame: &TrapFrame, esr_value: u64, far: u64) -> Result<(), FaultError> {
+    let aspace = super::current().ok_or(FaultError::NoAddressSpace)?;
+    let irqs_were_on = frame.spsr & (1 << 7) == 0;
+    if !irqs_were_on || crate::sync::validate::check_sleepable_ignoring_irqs().is_err() {
+        return Err(FaultError::AtomicContext);
+    }
+    let class = esr::class(esr_value);
+    let exec = matches!(
+        class,
+        esr::ec::INSTR_ABORT_LOWER | esr::ec::INSTR_ABORT_SAME
+    );
+    let write = !exec && esr::is_write(esr_value);
+    crate::arch::irq_enable();
+    let r = aspace.handle_fault(VirtAddr::new(far), write, exec);
+    crate::arch::irq_save();
+    r
+}

@@ -1,0 +1,277 @@
+//! Address spaces (DESIGN.md §1): a user page table (TTBR0) with its ASID,
+//! the areas laid out in it, and the two lock levels. `mmap_lock` (a
+//! sleepable `RwSemaphore`) guards the layout and the notifier list and is
+//! held for write by every layout change; the PTL (a `SpinLock`) guards the
+//! page table and is held only while descriptors are walked or written, with
+//! the CPU TLBI and the notifiers' atomic hook inside it.
+//!
+//! One PTL per address space, not per table page: every change here edits a
+//! VA range under one `mmap_lock` writer, so a split PTL would only let
+//! faults on distinct table pages of one address space run in parallel with
+//! each other, at the cost of a lock per table page and of taking several
+//! locks (in address order) for every range operation.
+mod checks;
+mod fault;
+mod ops;
+
+pub use checks::KernelChecks;
+pub use fault::{handle_page_fault, FaultError};
+pub use ops::AsError;
+
+use alloc::sync::Arc;
+use core::mem::ManuallyDrop;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::mmu::KernelFrames;
+use crate::sync::{RwSemaphore, SpinLock, MMAP_LOCK, PTL};
+use crate::{arch, mem::KERNEL_VA_OFFSET, percpu};
+use mm::notifier::Notifiers;
+use mm::phys::LinearMem;
+use mm::vma::Vmas;
+use mm::{Aarch64Tlb, AsidAllocator, AsidBits, AsidTag, PageTable, VaRange, VaRegion, VirtAddr};
+
+/// The user half of the VA space (TTBR0, 48 bits; the first page stays unmapped).
+pub const USER_RANGE: VaRange = VaRange::new(VirtAddr::new(0x1000), VirtAddr::new(1 << 48));
+/// Where `Anywhere` mappings start.
+pub const MMAP_BASE: VirtAddr = VirtAddr::new(0x10_0000_0000);
+
+/// The user page table type.
+pub type UserTable = PageTable<LinearMem, Aarch64Tlb, KernelFrames>;
+
+/// What `mmap_lock` guards.
+pub struct Layout {
+    pub vmas: Vmas,
+    pub notifiers: Notifiers,
+}
+
+/// What the PTL guards.
+pub struct Tables {
+    /// Taken apart only by `Drop for AddressSpace`.
+    pub pt: ManuallyDrop<UserTable>,
+    pub asid: AsidTag,
+}
+
+/// Event counts, for the self-check and benchmarks.
+#[derive(Default)]
+pub struct Stats {
+    pub faults: AtomicU64,
+    pub changes: AtomicU64,
+    pub tlb_flushes: AtomicU64,
+    pub notifier_calls: AtomicU64,
+}
+
+/// One address space.
+pub struct AddressSpace {
+    pub(crate) mmap_lock: RwSemaphore<Layout>,
+    pub(crate) ptl: SpinLock<Tables>,
+    /// CPUs where it is installed in TTBR0 (bit per CPU).
+    active: AtomicU64,
+    pub stats: Stats,
+}
+
+static ASIDS: spin::Once<SpinLock<AsidAllocator<{ percpu::MAX_CPUS }>>> = spin::Once::new();
+
+fn asids() -> &'static SpinLock<AsidAllocator<{ percpu::MAX_CPUS }>> {
+    ASIDS.call_once(|| {
+        let mmfr0: u64;
+        // SAFETY: reading an ID register has no side effect.
+        unsafe { core::arch::asm!("mrs {}, id_aa64mmfr0_el1", out(reg) mmfr0) };
+        SpinLock::new(AsidAllocator::new(AsidBits::from_id_aa64mmfr0(mmfr0)))
+    })
+}
+
+/// Per CPU: the address space installed in TTBR0 (an `Arc` pointer), or 0.
+static INSTALLED: [AtomicUsize; percpu::MAX_CPUS] =
+    [const { AtomicUsize::new(0) }; percpu::MAX_CPUS];
+
+impl AddressSpace {
+    /// An empty address space (no areas, an empty page table).
+    pub fn new() -> Result<Arc<Self>, AsError> {
+        crate::sync::might_sleep();
+        // SAFETY: all RAM is mapped at `pa + KERNEL_VA_OFFSET` by the kernel tables.
+        let mem = unsafe { LinearMem::new(KERNEL_VA_OFFSET) };
+        let pt = PageTable::new(
+            mem,
+            Aarch64Tlb::detect(),
+            KernelFrames,
+            VaRegion::Lower,
+            mm::Asid::new(1),
+        )
+        .map_err(AsError::Map)?;
+        Ok(Arc::new(Self {
+            mmap_lock: RwSemaphore::new_in(
+                &MMAP_LOCK,
+                Layout {
+                    vmas: Vmas::new(USER_RANGE, MMAP_BASE),
+                    notifiers: Notifiers::new(),
+                },
+            ),
+            ptl: SpinLock::new_in(
+                &PTL,
+                Tables {
+                    pt: ManuallyDrop::new(pt),
+                    asid: AsidTag::default(),
+                },
+            ),
+            active: AtomicU64::new(0),
+            stats: Stats::default(),
+        }))
+    }
+
+    /// The address-space lock (sleepable; write for layout changes).
+    pub fn mmap_lock(&self) -> &RwSemaphore<Layout> {
+        &self.mmap_lock
+    }
+
+    /// The page-table lock (atomic).
+    pub fn ptl(&self) -> &SpinLock<Tables> {
+        &self.ptl
+    }
+
+    /// CPUs where it is installed now (bit per CPU).
+    pub fn active_cpus(&self) -> u64 {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Translation of `va` in the page table (under the PTL).
+    pub fn translate(&self, va: VirtAddr) -> Option<mm::PhysAddr> {
+        self.ptl.lock().pt.translate(va).map(|t| t.pa)
+    }
+
+    /// Page-table pages the table holds now.
+    pub fn table_pages(&self) -> u64 {
+        self.ptl.lock().pt.table_pages()
+    }
+
+    /// Subscribes `n` to this address space's notifications (`mmap_lock`
+    /// for write: no invalidation is in progress while it joins).
+    #[cfg(feature = "notifiers")]
+    pub fn subscribe(
+        &self,
+        n: &'static dyn mm::notifier::Notifier,
+    ) -> Result<(), mm::notifier::SubscribeError> {
+        self.mmap_lock.write().notifiers.subscribe(n)
+    }
+
+    /// Unsubscribes `n`; true if it was subscribed.
+    #[cfg(feature = "notifiers")]
+    pub fn unsubscribe(&self, n: &'static dyn mm::notifier::Notifier) -> bool {
+        self.mmap_lock.write().notifiers.unsubscribe(n)
+    }
+
+    /// Installs this address space in TTBR0 on the calling CPU (IRQs masked
+    /// by the caller or here): takes an ASID of the current generation.
+    fn install_here(&self) {
+        let cpu = arch::cpu_id();
+        let mut t = self.ptl.lock();
+        let Tables { pt, asid } = &mut *t;
+        let id = asids().lock().activate(cpu, asid, pt.arch());
+        pt.set_asid(id);
+        let ttbr = pt.ttbr();
+        drop(t);
+        self.active.fetch_or(1 << cpu, Ordering::AcqRel);
+        set_ttbr0(Some(ttbr));
+    }
+
+    fn uninstall_here(&self) {
+        self.active
+            .fetch_and(!(1 << arch::cpu_id()), Ordering::AcqRel);
+    }
+}
+
+/// Writes TTBR0 and enables (or disables, for `None`) TTBR0 walks.
+fn set_ttbr0(ttbr: Option<u64>) {
+    // SAFETY: TTBR0 only translates the user half; the kernel runs from TTBR1.
+    // Entries are ASID-tagged, so switching needs no TLB flush.
+    unsafe {
+        match ttbr {
+            Some(v) => core::arch::asm!(
+                "msr ttbr0_el1, {v}",
+                "mrs {t}, tcr_el1",
+                "bic {t}, {t}, #(1 << 7)",
+                "msr tcr_el1, {t}",
+                "isb",
+                v = in(reg) v,
+                t = out(reg) _,
+            ),
+            None => core::arch::asm!(
+                "mrs {t}, tcr_el1",
+                "orr {t}, {t}, #(1 << 7)",
+                "msr tcr_el1, {t}",
+                "isb",
+                t = out(reg) _,
+            ),
+        }
+    }
+}
+
+/// Makes `aspace` the one the current task uses: installed now and again
+/// whenever the scheduler switches back to the task.
+pub fn use_in_current_task(aspace: Option<Arc<AddressSpace>>) {
+    let task = crate::task::current();
+    let new = aspace.map_or(0, |a| Arc::into_raw(a) as usize);
+    let old = task.aspace.swap(new, Ordering::AcqRel);
+    let flags = arch::irq_save();
+    switch_to(new);
+    arch::irq_restore(flags);
+    if old != 0 {
+        // SAFETY: `old` came from `Arc::into_raw` in an earlier call.
+        drop(unsafe { Arc::from_raw(old as *const AddressSpace) });
+    }
+}
+
+/// The address space installed on this CPU, if any.
+pub fn current() -> Option<&'static AddressSpace> {
+    let p = INSTALLED[arch::cpu_id()].load(Ordering::Acquire);
+    // SAFETY: a task keeps its address space alive while it may run here.
+    (p != 0).then(|| unsafe { &*(p as *const AddressSpace) })
+}
+
+/// From the scheduler, IRQs masked, before switching to a task whose
+/// address space is `next` (an `Arc` pointer or 0).
+pub fn switch_to(next: usize) {
+    let cpu = arch::cpu_id();
+    let prev = INSTALLED[cpu].swap(next, Ordering::AcqRel);
+    if prev == next {
+        return;
+    }
+    if prev != 0 {
+        // SAFETY: installed by a task that still holds its reference.
+        unsafe { &*(prev as *const AddressSpace) }.uninstall_here();
+    }
+    if next == 0 {
+        set_ttbr0(None);
+    } else {
+        // SAFETY: the task being switched to holds a reference.
+        unsafe { &*(next as *const AddressSpace) }.install_here();
+    }
+}
+
+/// A task exits: drop its address space reference.
+pub fn task_exit(task: &crate::task::Task) {
+    let old = task.aspace.swap(0, Ordering::AcqRel);
+    if old != 0 {
+        switch_to(0);
+        // SAFETY: from `Arc::into_raw` in `use_in_current_task`.
+        drop(unsafe { Arc::from_raw(old as *const AddressSpace) });
+    }
+}
+
+impl Drop for AddressSpace {
+    /// Teardown (the last reference is gone, so nobody else can reach it):
+    /// each subscriber's `release` runs once, then every mapping, frame and
+    /// table page is freed after the ASID's TLB entries are invalidated.
+    /// Sleepable: `release` may wait for devices.
+    fn drop(&mut self) {
+        self.mmap_lock.get_mut().notifiers.release(&KernelChecks);
+        let t = self.ptl.get_mut();
+        // SAFETY: `pt` is never used again after this.
+        let pt = unsafe { ManuallyDrop::take(&mut t.pt) };
+        let mut g = pt.gather();
+        let (_, arch, mut frames) = pt.destroy(&mut g);
+        let flushed = g.flush(&arch);
+        if let Err(e) = flushed.release(&mut frames) {
+            panic!("address space teardown: {:?}", e);
+        }
+    }
+}

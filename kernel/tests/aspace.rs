@@ -1,0 +1,545 @@
+//! On-target suite: address spaces with the two lock levels. Concurrent
+//! faults, unmaps and protects from every CPU never read through a stale
+//! translation; subscribers see start → atomic hook → end around every
+//! change; every validation rule of DESIGN.md §2 fires; a subscriber that
+//! sleeps in `invalidate_range_start` holds up only its own address space;
+//! `release` runs once at teardown.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use kernel as _;
+
+#[embedded_test::tests(default_timeout = 60)]
+mod tests {
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+    use core::ptr;
+    use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+    use core::time::Duration;
+    use drivers::timer;
+    use kernel::arch::exception;
+    use kernel::aspace::{self, AddressSpace, KernelChecks};
+    use kernel::sched::{self, preempt::PreemptGuard};
+    use kernel::sync::{Mutex, SpinLock};
+    use kernel::{mmu, percpu, task};
+    use mm::notifier::{AtomicCtx, Notifier, SleepCtx};
+    use mm::vma::{Placement, Prot};
+    use mm::{TlbMaintenance, VaRange, VirtAddr};
+
+    const PAGE: u64 = 4096;
+
+    fn range(va: u64, len: u64) -> VaRange {
+        VaRange::new(VirtAddr::new(va), VirtAddr::new(va + len))
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Ev {
+        Start(u64, u64),
+        Hook(u64, u64),
+        End(u64, u64),
+    }
+
+    /// Records every callback (atomic-safe: a spinlock and no allocation in the hook).
+    struct Recorder {
+        events: SpinLock<[Option<Ev>; 64]>,
+        n: AtomicU32,
+        released: AtomicU32,
+    }
+
+    impl Recorder {
+        const fn new() -> Self {
+            Self {
+                events: SpinLock::new([None; 64]),
+                n: AtomicU32::new(0),
+                released: AtomicU32::new(0),
+            }
+        }
+        fn push(&self, e: Ev) {
+            let i = self.n.fetch_add(1, Ordering::Relaxed) as usize;
+            if i < 64 {
+                self.events.lock()[i] = Some(e);
+            }
+        }
+        fn events(&self) -> Vec<Ev> {
+            self.events.lock().iter().flatten().copied().collect()
+        }
+    }
+
+    fn span(r: &VaRange) -> (u64, u64) {
+        (r.start.as_u64(), r.end.as_u64())
+    }
+
+    impl Notifier for Recorder {
+        fn invalidate_range_start(&self, r: &VaRange, _: &SleepCtx) {
+            let (a, b) = span(r);
+            self.push(Ev::Start(a, b));
+        }
+        fn invalidate_secondary_tlbs(&self, r: &VaRange, _: &AtomicCtx) {
+            let (a, b) = span(r);
+            self.push(Ev::Hook(a, b));
+        }
+        fn invalidate_range_end(&self, r: &VaRange, _: &SleepCtx) {
+            let (a, b) = span(r);
+            self.push(Ev::End(a, b));
+        }
+        fn release(&self, _: &SleepCtx) {
+            self.released.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    static RECORDER: Recorder = Recorder::new();
+
+    /// Every change is wrapped start → hook → end with one range that covers
+    /// it, and `release` runs exactly once when the address space goes away.
+    #[test]
+    fn subscribers_see_start_hook_end_around_every_change_and_release_once() {
+        let before = mmu::frame_stats();
+        let a = AddressSpace::new().unwrap();
+        a.subscribe(&RECORDER).unwrap();
+        let va = a
+            .map_anonymous(4 * PAGE, Prot::RW, Placement::Anywhere, false)
+            .unwrap();
+        let r = range(va.as_u64(), 4 * PAGE);
+        aspace::use_in_current_task(Some(a.clone()));
+        for i in 0..4 {
+            // SAFETY: mapped above (demand-paged on first touch).
+            unsafe { ptr::write_volatile((va.as_u64() + i * PAGE) as *mut u64, i) };
+        }
+        a.protect(r, Prot::R).unwrap();
+        a.unmap(range(va.as_u64() + PAGE, PAGE)).unwrap();
+        aspace::use_in_current_task(None);
+        let (p, u) = (span(&r), (va.as_u64() + PAGE, va.as_u64() + 2 * PAGE));
+        assert_eq!(
+            RECORDER.events(),
+            [
+                Ev::Start(p.0, p.1),
+                Ev::Hook(p.0, p.1),
+                Ev::End(p.0, p.1),
+                Ev::Start(u.0, u.1),
+                Ev::Hook(u.0, u.1),
+                Ev::End(u.0, u.1)
+            ],
+            "faults map fresh pages without notifications; protect and unmap are wrapped"
+        );
+        assert_eq!(RECORDER.released.load(Ordering::Relaxed), 0);
+        drop(a);
+        assert_eq!(
+            RECORDER.released.load(Ordering::Relaxed),
+            1,
+            "release runs once at teardown"
+        );
+        assert_eq!(
+            mmu::frame_stats(),
+            before,
+            "teardown freed every frame and table page"
+        );
+    }
+
+    /// Per-page state for the concurrent test: 0 = unmapped (after `unmap`
+    /// returned and before the next map began), `MAPPING` while being mapped,
+    /// `tag | UNMAPPING` while being unmapped, else the tag the page holds:
+    /// page index << 32 | generation.
+    static STATE: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+    const MAPPING: u64 = 1 << 62;
+    const UNMAPPING: u64 = 1 << 63;
+    static STALE: AtomicU64 = AtomicU64::new(0);
+    static WRONG: AtomicU64 = AtomicU64::new(0);
+    static CHECKED: AtomicU64 = AtomicU64::new(0);
+
+    /// Four tasks on four CPUs share one address space. Each owns 16 pages it
+    /// maps (first touch faults them in), tags, protects and unmaps; all read
+    /// every page. A read of a page that was unmapped (by any CPU) before the
+    /// read began and after it ended must fault; a read of a page mapped with
+    /// the same tag throughout must return that tag; and nothing ever reads
+    /// another page's tag or a freed frame's poison.
+    #[test]
+    fn concurrent_faults_unmaps_and_protects_never_read_stale_data() {
+        let before = mmu::frame_stats();
+        let a = AddressSpace::new().unwrap();
+        let base = a
+            .map_anonymous(64 * PAGE, Prot::RW, Placement::Anywhere, false)
+            .unwrap()
+            .as_u64();
+        a.unmap(range(base, 64 * PAGE)).unwrap();
+        let cpus = percpu::online_cpus().count();
+        let stop_at = timer::counter() + timer::ns_to_ticks(1_500_000_000);
+        let workers: Vec<_> = (0..cpus.min(4))
+            .map(|w| {
+                let a = a.clone();
+                task::Builder::new("aspace-worker")
+                    .pinned_to(w)
+                    .spawn(move || worker(a, base, w as u64, stop_at))
+                    .unwrap()
+            })
+            .collect();
+        // Bounded wait: a hang is reported with the state of the locks.
+        let deadline = stop_at + timer::ns_to_ticks(10_000_000_000);
+        while !workers.iter().all(|h| h.is_finished()) {
+            if timer::counter() > deadline {
+                for cpu in percpu::online_cpus() {
+                    let r = &percpu::CPUS[cpu];
+                    defmt::error!(
+                        "cpu {}: task {}",
+                        cpu,
+                        r.current_task.load(Ordering::Relaxed)
+                    );
+                }
+                for h in &workers {
+                    let t = h.task();
+                    defmt::error!(
+                        "worker {} state {}",
+                        t.id(),
+                        defmt::Debug2Format(&t.state())
+                    );
+                    for ra in kernel::sched::context::backtrace(t) {
+                        if ra != 0 {
+                            defmt::error!("    ELR {=u64:#x}", ra);
+                        }
+                    }
+                }
+                defmt::error!(
+                    "mmap_lock: {} readers, write locked {}; PTL locked {}; progress: {} reads, {} changes",
+                    a.mmap_lock().readers(),
+                    a.mmap_lock().is_write_locked(),
+                    a.ptl().is_locked(),
+                    CHECKED.load(Ordering::Relaxed),
+                    a.stats.changes.load(Ordering::Relaxed)
+                );
+                panic!("workers did not finish");
+            }
+            sched::sleep(Duration::from_millis(50));
+        }
+        for h in workers {
+            h.join();
+        }
+        defmt::info!(
+            "{} checked reads, {} faults resolved, {} changes",
+            CHECKED.load(Ordering::Relaxed),
+            a.stats.faults.load(Ordering::Relaxed),
+            a.stats.changes.load(Ordering::Relaxed)
+        );
+        assert_eq!(
+            WRONG.load(Ordering::Relaxed),
+            0,
+            "read another page's tag or a freed frame"
+        );
+        assert_eq!(
+            STALE.load(Ordering::Relaxed),
+            0,
+            "read through a stale translation after unmap returned"
+        );
+        assert!(
+            CHECKED.load(Ordering::Relaxed) > 1000,
+            "too few checked reads to mean anything"
+        );
+        drop(a);
+        assert_eq!(mmu::frame_stats(), before, "frames leaked");
+    }
+
+    fn worker(a: Arc<AddressSpace>, base: u64, w: u64, stop_at: u64) {
+        aspace::use_in_current_task(Some(a.clone()));
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (w << 40) ^ timer::counter();
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut gen = 1u64;
+        while timer::counter() < stop_at {
+            let r = next();
+            let page = (r % 64) as usize;
+            let va = base + page as u64 * PAGE;
+            if page as u64 % 4 == w && r % 3 == 0 {
+                // An owner's change: map+tag, protect round trip, or unmap.
+                if STATE[page].load(Ordering::Acquire) == 0 {
+                    STATE[page].store(MAPPING, Ordering::Release);
+                    a.map_anonymous(
+                        PAGE,
+                        Prot::RW,
+                        Placement::FixedNoReplace(VirtAddr::new(va)),
+                        false,
+                    )
+                    .unwrap();
+                    gen += 1;
+                    let tag = (page as u64) << 32 | gen;
+                    // SAFETY: mapped just above; the first touch faults it in.
+                    unsafe { ptr::write_volatile(va as *mut u64, tag) };
+                    STATE[page].store(tag, Ordering::Release);
+                } else if r % 2 == 0 {
+                    a.protect(range(va, PAGE), Prot::R).unwrap();
+                    a.protect(range(va, PAGE), Prot::RW).unwrap();
+                } else {
+                    let tag = STATE[page].load(Ordering::Acquire);
+                    STATE[page].store(tag | UNMAPPING, Ordering::Release);
+                    a.unmap(range(va, PAGE)).unwrap();
+                    STATE[page].store(0, Ordering::Release);
+                }
+            } else {
+                check_read(page, va);
+            }
+        }
+        // Leave the owned pages unmapped.
+        for page in (0..64).filter(|p| p % 4 == w as usize) {
+            if STATE[page].swap(0, Ordering::AcqRel) != 0 {
+                a.unmap(range(base + page as u64 * PAGE, PAGE)).unwrap();
+            }
+        }
+        aspace::use_in_current_task(None);
+    }
+
+    fn check_read(page: usize, va: u64) {
+        let s1 = STATE[page].load(Ordering::Acquire);
+        let mut value = 0u64;
+        let faulted = {
+            // No migration between arming the fault catcher and the access.
+            let _pin = PreemptGuard::new();
+            exception::catch_fault(|| {
+                // SAFETY: the page may be unmapped: the fault is caught.
+                value = unsafe { ptr::read_volatile(va as *const u64) };
+            })
+            .is_err()
+        };
+        let s2 = STATE[page].load(Ordering::Acquire);
+        CHECKED.fetch_add(1, Ordering::Relaxed);
+        // A page being mapped may still hold its zero fill; anything else
+        // must carry this page's index (never another page's, never poison).
+        let fresh = value == 0 && (s1 == MAPPING || s2 == MAPPING);
+        if !faulted && !fresh && (value >> 32) != page as u64 {
+            defmt::error!(
+                "page {}: read {=u64:#x} (state {=u64:#x} -> {=u64:#x})",
+                page,
+                value,
+                s1,
+                s2
+            );
+            WRONG.fetch_add(1, Ordering::Relaxed);
+        }
+        if s1 == 0 && s2 == 0 && !faulted {
+            STALE.fetch_add(1, Ordering::Relaxed);
+        }
+        if s1 == s2 && s1 != 0 && s1 & (MAPPING | UNMAPPING) == 0 && (faulted || value != s1) {
+            defmt::error!(
+                "page {}: mapped with {=u64:#x} throughout, read {=u64:#x} (fault: {})",
+                page,
+                s1,
+                value,
+                faulted
+            );
+            WRONG.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A subscriber that sleeps in `invalidate_range_start` of one address
+    /// space: a change of another address space completes meanwhile.
+    struct Sleeper;
+    impl Notifier for Sleeper {
+        fn invalidate_range_start(&self, _: &VaRange, _: &SleepCtx) {
+            sched::sleep(Duration::from_millis(300));
+        }
+        fn invalidate_secondary_tlbs(&self, _: &VaRange, _: &AtomicCtx) {}
+        fn invalidate_range_end(&self, _: &VaRange, _: &SleepCtx) {}
+        fn release(&self, _: &SleepCtx) {}
+    }
+    static SLEEPER: Sleeper = Sleeper;
+
+    #[test]
+    fn a_sleeping_subscriber_holds_up_only_its_own_address_space() {
+        let slow = AddressSpace::new().unwrap();
+        let fast = AddressSpace::new().unwrap();
+        slow.subscribe(&SLEEPER).unwrap();
+        let sv = slow
+            .map_anonymous(PAGE, Prot::RW, Placement::Anywhere, false)
+            .unwrap();
+        let fv = fast
+            .map_anonymous(PAGE, Prot::RW, Placement::Anywhere, false)
+            .unwrap();
+        let slow2 = slow.clone();
+        let t0 = timer::counter();
+        let h = task::spawn("slow-unmap", move || {
+            slow2.unmap(range(sv.as_u64(), PAGE)).unwrap()
+        });
+        sched::sleep(Duration::from_millis(20));
+        let t1 = timer::counter();
+        fast.unmap(range(fv.as_u64(), PAGE)).unwrap();
+        let fast_ms = timer::ticks_to_ns(timer::counter() - t1) / 1_000_000;
+        h.join();
+        let slow_ms = timer::ticks_to_ns(timer::counter() - t0) / 1_000_000;
+        defmt::info!(
+            "other address space: {} ms; the sleeping one: {} ms",
+            fast_ms,
+            slow_ms
+        );
+        assert!(
+            slow_ms >= 300,
+            "the subscriber did not sleep ({} ms)",
+            slow_ms
+        );
+        assert!(
+            fast_ms < 100,
+            "another address space waited for the sleeping subscriber ({} ms)",
+            fast_ms
+        );
+    }
+
+    // ---- Each validation rule fires (and the same call is fine where allowed). ----
+
+    #[test]
+    #[should_panic]
+    fn atomic_hook_outside_a_start_window_is_caught() {
+        let a = AddressSpace::new().unwrap();
+        let layout = a.mmap_lock().write();
+        let _ptl = a.ptl().lock();
+        layout
+            .notifiers
+            .invalidate_secondary_tlbs(range(0x40_0000, PAGE), &KernelChecks);
+    }
+
+    #[test]
+    fn atomic_hook_inside_its_window_under_the_ptl_is_fine() {
+        let a = AddressSpace::new().unwrap();
+        let mut layout = a.mmap_lock().write();
+        let r = range(0x40_0000, PAGE);
+        layout.notifiers.invalidate_range_start(r, &KernelChecks);
+        {
+            let _ptl = a.ptl().lock();
+            layout.notifiers.invalidate_secondary_tlbs(r, &KernelChecks);
+        }
+        layout.notifiers.invalidate_range_end(r, &KernelChecks);
+    }
+
+    #[test]
+    #[should_panic]
+    fn atomic_hook_without_the_ptl_is_caught() {
+        let a = AddressSpace::new().unwrap();
+        let mut layout = a.mmap_lock().write();
+        let r = range(0x40_0000, PAGE);
+        layout.notifiers.invalidate_range_start(r, &KernelChecks);
+        layout.notifiers.invalidate_secondary_tlbs(r, &KernelChecks);
+    }
+
+    #[test]
+    #[should_panic]
+    fn unbalanced_end_is_caught() {
+        let a = AddressSpace::new().unwrap();
+        let mut layout = a.mmap_lock().write();
+        layout
+            .notifiers
+            .invalidate_range_end(range(0x40_0000, PAGE), &KernelChecks);
+    }
+
+    #[test]
+    #[should_panic]
+    fn teardown_with_an_open_window_is_caught() {
+        let a = AddressSpace::new().unwrap();
+        a.mmap_lock()
+            .write()
+            .notifiers
+            .invalidate_range_start(range(0x40_0000, PAGE), &KernelChecks);
+        drop(a);
+    }
+
+    #[test]
+    #[should_panic]
+    fn taking_mmap_lock_under_the_ptl_is_caught() {
+        let a = AddressSpace::new().unwrap();
+        let _ptl = a.ptl().lock();
+        let _layout = a.mmap_lock().read();
+    }
+
+    /// `might_sleep()` in the start wrapper fires with no subscriber at all.
+    #[test]
+    #[should_panic]
+    fn start_wrapper_under_a_spinlock_is_caught_without_subscribers() {
+        let a = AddressSpace::new().unwrap();
+        let mut layout = a.mmap_lock().write();
+        assert_eq!(layout.notifiers.subscribers(), 0);
+        static LOCK: SpinLock<()> = SpinLock::new(());
+        let _g = LOCK.lock();
+        layout
+            .notifiers
+            .invalidate_range_start(range(0x40_0000, PAGE), &KernelChecks);
+    }
+
+    struct SleepsInHook;
+    static HOOK_MUTEX: Mutex<()> = Mutex::new(());
+    impl Notifier for SleepsInHook {
+        fn invalidate_range_start(&self, _: &VaRange, _: &SleepCtx) {}
+        fn invalidate_secondary_tlbs(&self, _: &VaRange, _: &AtomicCtx) {
+            let _g = HOOK_MUTEX.lock(); // a sleeping lock in atomic context
+        }
+        fn invalidate_range_end(&self, _: &VaRange, _: &SleepCtx) {
+            let _g = HOOK_MUTEX.lock(); // fine here
+        }
+        fn release(&self, _: &SleepCtx) {}
+    }
+    static SLEEPS_IN_HOOK: SleepsInHook = SleepsInHook;
+
+    #[test]
+    #[should_panic]
+    fn sleeping_in_the_atomic_hook_is_caught() {
+        let a = AddressSpace::new().unwrap();
+        a.subscribe(&SLEEPS_IN_HOOK).unwrap();
+        let va = a
+            .map_anonymous(PAGE, Prot::RW, Placement::Anywhere, false)
+            .unwrap();
+        a.unmap(range(va.as_u64(), PAGE)).unwrap();
+    }
+
+    static FLAG: AtomicBool = AtomicBool::new(false);
+
+    /// A frame freed while a TLB still held it is visible: with the CPU TLBI
+    /// dropped, a read through the stale entry sees the poison the
+    /// allocator writes into freed frames (debug builds), not the data.
+    #[test]
+    fn a_frame_freed_before_its_tlb_entry_is_gone_shows_poison() {
+        let a = AddressSpace::new().unwrap();
+        let va = a
+            .map_anonymous(PAGE, Prot::RW, Placement::Anywhere, false)
+            .unwrap()
+            .as_u64();
+        aspace::use_in_current_task(Some(a.clone()));
+        a.copy_to(VirtAddr::new(va), &0x1234_5678u64.to_ne_bytes())
+            .unwrap();
+        // The stale entry lives in this CPU's TLB: stay here.
+        let _pin = PreemptGuard::new();
+        // SAFETY: now mapped and populated; this read fills the TLB.
+        assert_eq!(unsafe { ptr::read_volatile(va as *const u64) }, 0x1234_5678);
+        {
+            let mut t = a.ptl().lock();
+            let mut g = t.pt.gather();
+            t.pt.unmap(range(va, PAGE), &mut g).unwrap();
+            let flushed = g.flush(&NoTlbi(t.pt.arch().caps()));
+            flushed.release(&mut mmu::KernelFrames).unwrap();
+        }
+        // SAFETY: reading through the stale TLB entry on purpose.
+        let stale = unsafe { ptr::read_volatile(va as *const u64) };
+        // SAFETY: clean up: drop every stale entry.
+        unsafe { core::arch::asm!("tlbi vmalle1is", "dsb ish", "isb") };
+        FLAG.store(true, Ordering::Relaxed);
+        drop(_pin);
+        aspace::use_in_current_task(None);
+        a.mmap_lock().write().vmas.remove(range(va, PAGE)).unwrap();
+        assert_eq!(
+            stale,
+            u64::from_ne_bytes([mm::frame::POISON_BYTE; 8]),
+            "the stale read did not see the freed frame's poison"
+        );
+    }
+
+    struct NoTlbi(mm::TlbCaps);
+    impl TlbMaintenance for NoTlbi {
+        fn caps(&self) -> mm::TlbCaps {
+            self.0
+        }
+        fn invalidate_va(&self, _: mm::tlb::VaOperand, _: bool) {}
+        fn invalidate_range(&self, _: mm::tlb::RangeOperand, _: bool) {}
+        fn invalidate_asid(&self, _: mm::Asid) {}
+        fn invalidate_all(&self) {}
+        fn dsb_ishst(&self) {}
+        fn dsb_ish(&self) {}
+        fn isb(&self) {}
+    }
+}
