@@ -18,11 +18,29 @@ use crate::tools::ensure_qemu;
 use crate::verdict::Exit;
 use crate::workspace::{display, Workspace};
 
-/// The benchmark binary in the kernel package.
-const BENCH_BIN: &str = "sched-bench";
+/// Which on-target benchmark to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    /// Scheduler and locks (`kernel/src/bin/sched_bench.rs`).
+    Sched,
+    /// Address spaces: faults, map/unmap, protect, shootdown (`aspace_bench.rs`).
+    Aspace,
+}
+
+impl Which {
+    fn binary(self) -> &'static str {
+        match self {
+            Which::Sched => "sched-bench",
+            Which::Aspace => "aspace-bench",
+        }
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
+    /// The benchmark to run
+    #[arg(long, value_enum, default_value = "sched")]
+    which: Which,
     /// Board to build for and emulate
     #[arg(long, value_enum, default_value = "virt")]
     board: Board,
@@ -65,7 +83,7 @@ pub fn bench(args: BenchArgs) -> Result<u8> {
     } else {
         &["no-lock-validation"]
     };
-    let binary = build_binary(&ws, args.board, options, BENCH_BIN, features)?;
+    let binary = build_binary(&ws, args.board, options, args.which.binary(), features)?;
     let decoder = Arc::new(LogDecoder::from_elf(&binary.read_elf()?, &ws.root)?);
     let mut config = QemuConfig::new(machine, binary.image.clone());
     config.dtb = dtb;
