@@ -6,6 +6,8 @@
 //! `release` runs once at teardown.
 #![no_std]
 #![no_main]
+// Built also with the `notifiers` feature off, where the subscribers go unused.
+#![cfg_attr(not(feature = "notifiers"), allow(dead_code))]
 
 extern crate alloc;
 
@@ -89,10 +91,12 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "notifiers")]
     static RECORDER: Recorder = Recorder::new();
 
     /// Every change is wrapped start → hook → end with one range that covers
     /// it, and `release` runs exactly once when the address space goes away.
+    #[cfg(feature = "notifiers")]
     #[test]
     fn subscribers_see_start_hook_end_around_every_change_and_release_once() {
         let before = mmu::frame_stats();
@@ -207,6 +211,9 @@ mod tests {
                     CHECKED.load(Ordering::Relaxed),
                     a.stats.changes.load(Ordering::Relaxed)
                 );
+                let (st, q) = a.mmap_lock().debug_state();
+                defmt::error!("rwsem raw state {:#x} queued {}", st, q);
+                kernel::sync::rwsem::dump_ring();
                 panic!("workers did not finish");
             }
             sched::sleep(Duration::from_millis(50));
@@ -343,8 +350,10 @@ mod tests {
         fn invalidate_range_end(&self, _: &VaRange, _: &SleepCtx) {}
         fn release(&self, _: &SleepCtx) {}
     }
+    #[cfg(feature = "notifiers")]
     static SLEEPER: Sleeper = Sleeper;
 
+    #[cfg(feature = "notifiers")]
     #[test]
     fn a_sleeping_subscriber_holds_up_only_its_own_address_space() {
         let slow = AddressSpace::new().unwrap();
@@ -385,6 +394,18 @@ mod tests {
     }
 
     // ---- Each validation rule fires (and the same call is fine where allowed). ----
+
+    /// The suite also runs with the `notifiers` feature off: subscriptions and
+    /// callbacks are compiled out, the wrappers and their checks are not.
+    #[test]
+    fn the_notifier_feature_state_is_as_built() {
+        defmt::info!(
+            "notifiers compiled in: {=bool}",
+            cfg!(feature = "notifiers")
+        );
+        let a = AddressSpace::new().unwrap();
+        assert_eq!(a.mmap_lock().read().notifiers.subscribers(), 0);
+    }
 
     #[test]
     #[should_panic]
@@ -475,8 +496,10 @@ mod tests {
         }
         fn release(&self, _: &SleepCtx) {}
     }
+    #[cfg(feature = "notifiers")]
     static SLEEPS_IN_HOOK: SleepsInHook = SleepsInHook;
 
+    #[cfg(feature = "notifiers")]
     #[test]
     #[should_panic]
     fn sleeping_in_the_atomic_hook_is_caught() {

@@ -73,13 +73,20 @@ pub struct BuildOptions {
     /// For real hardware: without the kernel's default features (`qemu-exit`:
     /// semihosting's `hlt` is an undefined instruction without a debugger).
     pub hardware: bool,
+    /// With the MMU-notifier machinery compiled out (the kernel's `notifiers`
+    /// feature off): the wrappers and their `might_sleep()` must stay.
+    pub no_notifiers: bool,
 }
 
 impl BuildOptions {
     /// Folder name under `target/xtask/`, e.g. `rpi4-release-hw`.
     fn folder(self, board: Board) -> String {
         let profile = if self.release { "release" } else { "debug" };
-        let hardware = if self.hardware { "-hw" } else { "" };
+        let hardware = match (self.hardware, self.no_notifiers) {
+            (true, _) => "-hw",
+            (false, true) => "-nonotify",
+            (false, false) => "",
+        };
         format!("{}-{profile}{hardware}", board.name())
     }
 }
@@ -177,6 +184,8 @@ fn cargo_json_with(
     }
     if options.hardware {
         command.arg("--no-default-features");
+    } else if options.no_notifiers {
+        command.args(["--no-default-features", "--features", "kernel/qemu-exit"]);
     }
     command.args(extra);
     command.arg("--message-format=json-render-diagnostics");

@@ -69,6 +69,7 @@ pub fn image(args: ImageArgs) -> Result<u8> {
     let options = BuildOptions {
         release: args.release,
         hardware: true,
+        ..BuildOptions::default()
     };
     let kernel = build_kernel(&ws, Board::Rpi4, options)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;

@@ -212,6 +212,29 @@ fn plan(ws: &Workspace, board: Board, args: &TestArgs) -> Result<Vec<Suite>> {
             });
         }
     }
+    // The address-space suite once more with the notifier machinery compiled
+    // out (cortex-a72 only): the wrappers' checks must still fire.
+    if board == Board::Virt {
+        let options = BuildOptions {
+            release: args.release,
+            no_notifiers: true,
+            ..BuildOptions::default()
+        };
+        for binary in build_tests(ws, board, options)? {
+            if binary.name != "aspace" {
+                continue;
+            }
+            let elf = binary.read_elf()?;
+            suites.push(Suite {
+                label: "virt/cortex-a72/aspace-notifiers-off".into(),
+                machine: Machine::new(board, Some(Cpu::CortexA72), None)?,
+                image: binary.image.clone(),
+                dtb: None,
+                decoder: Arc::new(LogDecoder::from_elf(&elf, &ws.root)?),
+                tests: list_tests(&elf)?,
+            });
+        }
+    }
     Ok(suites)
 }
 
