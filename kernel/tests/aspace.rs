@@ -211,9 +211,6 @@ mod tests {
                     CHECKED.load(Ordering::Relaxed),
                     a.stats.changes.load(Ordering::Relaxed)
                 );
-                let (st, q) = a.mmap_lock().debug_state();
-                defmt::error!("rwsem raw state {:#x} queued {}", st, q);
-                kernel::sync::rwsem::dump_ring();
                 panic!("workers did not finish");
             }
             sched::sleep(Duration::from_millis(50));

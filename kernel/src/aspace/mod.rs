@@ -138,6 +138,12 @@ impl AddressSpace {
         self.ptl.lock().pt.translate(va).map(|t| t.pa)
     }
 
+    /// Physical address of the page table's root (for an IOMMU context that
+    /// shares the table).
+    pub fn root(&self) -> mm::PhysAddr {
+        self.ptl.lock().pt.root()
+    }
+
     /// Page-table pages the table holds now.
     pub fn table_pages(&self) -> u64 {
         self.ptl.lock().pt.table_pages()

@@ -7,6 +7,8 @@ pub mod dt;
 pub mod edu;
 pub mod pci;
 pub mod smmu;
+#[cfg(feature = "notifiers")]
+pub mod sva;
 
 use crate::platform::Platform;
 use drivers::pci::dt::DtError;

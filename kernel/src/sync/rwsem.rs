@@ -101,14 +101,22 @@ impl<T> RwSemaphore<T> {
         let flags = arch::irq_save();
         {
             let mut list = self.waiters.lock();
+            // Enter, or set WAITERS on a state in which we may not enter: one the holders
+            // still hold, so the last of them sees WAITERS and hands over. Setting it on a
+            // state that became free since a failed attempt would leave nobody to wake us.
             loop {
-                if self.try_fast(policy) {
-                    drop(list);
-                    arch::irq_restore(flags);
-                    return;
-                }
                 let s = self.state.load(Ordering::Relaxed);
-                if s & WAITERS != 0
+                if let Some(new) = policy(s) {
+                    if self
+                        .state
+                        .compare_exchange(s, new, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        drop(list);
+                        arch::irq_restore(flags);
+                        return;
+                    }
+                } else if s & WAITERS != 0
                     || self
                         .state
                         .compare_exchange(s, s | WAITERS, Ordering::Relaxed, Ordering::Relaxed)

@@ -1,0 +1,237 @@
+//! Shared virtual addressing for the `edu` DMA device (issue 6): the device
+//! uses an address space's own page table through an SMMUv3 context, and the
+//! address space's MMU notifier keeps the IOTLB coherent with it:
+//! - `invalidate_range_start` (sleepable) waits for an in-flight DMA that
+//!   touches the range and holds new DMA to it off;
+//! - `invalidate_secondary_tlbs` (atomic, under the PTL) invalidates the
+//!   SMMU TLB for the range and syncs, polling with a bound, never sleeping;
+//! - `invalidate_range_end` lets DMA to the range resume;
+//! - `release` quiesces the context so late DMA faults.
+use alloc::boxed::Box;
+use alloc::sync::{Arc, Weak};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::time::Duration;
+
+use super::edu::{self, DmaDone, DmaError};
+use super::smmu::{self, Context};
+use crate::aspace::{AddressSpace, FaultError};
+use crate::sched;
+use crate::sync::SpinLock;
+use mm::notifier::{AtomicCtx, Notifier, SleepCtx};
+use mm::{VaRange, VirtAddr, PAGE_SIZE};
+
+/// Why a binding or a transfer failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SvaError {
+    NoDevice,
+    Smmu(drivers::smmuv3::SmmuError),
+    Subscribe(mm::notifier::SubscribeError),
+    /// The buffer is not mapped (or not with the access the transfer needs).
+    Fault(FaultError),
+    Dma(DmaError),
+}
+
+/// In-flight DMA and open invalidation windows of one binding.
+#[derive(Default)]
+struct Traffic {
+    inflight: Option<VaRange>,
+    /// Ranges between `invalidate_range_start` and `_end` (nesting counted
+    /// by repetition).
+    blocked: [Option<VaRange>; 8],
+}
+
+/// The edu device bound to one address space.
+pub struct SvaBinding {
+    /// Weak: the binding must not keep the address space alive (its
+    /// teardown is what calls `release`).
+    aspace: Weak<AddressSpace>,
+    context: SpinLock<Option<Context>>,
+    asid: u16,
+    traffic: SpinLock<Traffic>,
+    /// Test-only switch for the negative control: skip the IOTLB invalidation.
+    hook_enabled: AtomicBool,
+    /// IOTLB invalidations issued and SMMU commands they took.
+    pub invalidations: AtomicU64,
+    pub commands: AtomicU64,
+    /// Invalidations the SMMU did not confirm (reported, frames must not be reused).
+    pub failures: AtomicU64,
+}
+
+/// Binds the edu device to `aspace`: attaches its stream to the address
+/// space's page table and subscribes to its notifier. Sleepable.
+pub fn bind(aspace: &Arc<AddressSpace>) -> Result<&'static SvaBinding, SvaError> {
+    crate::sync::might_sleep();
+    let dev = edu::get().ok_or(SvaError::NoDevice)?;
+    let smmu = smmu::get().ok_or(SvaError::NoDevice)?;
+    let ctx = smmu
+        .attach(dev.stream_id, aspace.root())
+        .map_err(SvaError::Smmu)?;
+    let asid = ctx.asid();
+    let binding: &'static SvaBinding = Box::leak(Box::new(SvaBinding {
+        aspace: Arc::downgrade(aspace),
+        context: SpinLock::new(Some(ctx)),
+        asid,
+        traffic: SpinLock::new(Traffic::default()),
+        hook_enabled: AtomicBool::new(true),
+        invalidations: AtomicU64::new(0),
+        commands: AtomicU64::new(0),
+        failures: AtomicU64::new(0),
+    }));
+    aspace.subscribe(binding).map_err(SvaError::Subscribe)?;
+    Ok(binding)
+}
+
+impl SvaBinding {
+    /// The SMMU ASID of the context (private to the SMMU; see `smmu`).
+    pub fn asid(&self) -> u16 {
+        self.asid
+    }
+
+    /// Negative-control switch: with `false` the atomic hook skips the
+    /// IOTLB invalidation (tests only).
+    pub fn set_hook_enabled(&self, on: bool) {
+        self.hook_enabled.store(on, Ordering::SeqCst);
+    }
+
+    /// Unsubscribes and detaches (sleepable).
+    pub fn unbind(&'static self) {
+        if let Some(a) = self.aspace.upgrade() {
+            a.unsubscribe(self);
+        }
+        if let (Some(s), Some(ctx)) = (smmu::get(), self.context.lock().take()) {
+            let _ = s.detach(ctx);
+        }
+    }
+
+    fn overlaps(list: &[Option<VaRange>], r: &VaRange) -> bool {
+        list.iter().flatten().any(|b| b.overlaps(r))
+    }
+
+    /// Makes the buffer present (faulting pages in), then claims it for one
+    /// transfer once no invalidation window covers it.
+    fn begin(&self, r: VaRange, write: bool) -> Result<(), SvaError> {
+        let aspace = self
+            .aspace
+            .upgrade()
+            .ok_or(SvaError::Fault(FaultError::NoAddressSpace))?;
+        loop {
+            for page in
+                (r.start.align_down(PAGE_SIZE).as_u64()..r.end.as_u64()).step_by(PAGE_SIZE as usize)
+            {
+                if aspace.translate(VirtAddr::new(page)).is_none() {
+                    aspace
+                        .handle_fault(VirtAddr::new(page), write, false)
+                        .map_err(SvaError::Fault)?;
+                }
+            }
+            {
+                let mut t = self.traffic.lock();
+                let present = (r.start.align_down(PAGE_SIZE).as_u64()..r.end.as_u64())
+                    .step_by(PAGE_SIZE as usize)
+                    .all(|p| aspace.translate(VirtAddr::new(p)).is_some());
+                if present && !Self::overlaps(&t.blocked, &r) {
+                    t.inflight = Some(r);
+                    return Ok(());
+                }
+            }
+            sched::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn finish(&self) {
+        self.traffic.lock().inflight = None;
+    }
+
+    fn transfer(&self, va: VirtAddr, len: usize, to_device: bool) -> Result<DmaDone, SvaError> {
+        crate::sync::might_sleep();
+        let dev = edu::get().ok_or(SvaError::NoDevice)?;
+        let r = VaRange::new(va, va.add(len as u64));
+        self.begin(r, !to_device)?;
+        let result = if to_device {
+            dev.dma_to_device(va, len)
+        } else {
+            dev.dma_from_device(va, len)
+        };
+        self.finish();
+        result.map_err(SvaError::Dma)
+    }
+
+    /// The device reads `len` bytes of the address space at `va` (≤ 4 KiB).
+    /// Blocks the calling task until the transfer completes. Sleepable.
+    pub fn dma_to_device(&self, va: VirtAddr, len: usize) -> Result<DmaDone, SvaError> {
+        self.transfer(va, len, true)
+    }
+
+    /// The device writes `len` bytes into the address space at `va`.
+    pub fn dma_from_device(&self, va: VirtAddr, len: usize) -> Result<DmaDone, SvaError> {
+        self.transfer(va, len, false)
+    }
+
+    /// A transfer started on `va` without claiming the buffer (tests: shows
+    /// what the device does when nothing holds the range).
+    pub fn dma_from_device_unclaimed(&self, va: VirtAddr, len: usize) -> Result<DmaDone, SvaError> {
+        edu::get()
+            .ok_or(SvaError::NoDevice)?
+            .dma_from_device(va, len)
+            .map_err(SvaError::Dma)
+    }
+}
+
+impl Notifier for SvaBinding {
+    fn invalidate_range_start(&self, range: &VaRange, _: &SleepCtx) {
+        loop {
+            {
+                let mut t = self.traffic.lock();
+                let busy = t.inflight.is_some_and(|f| f.overlaps(range));
+                if !busy {
+                    if let Some(slot) = t.blocked.iter_mut().find(|s| s.is_none()) {
+                        *slot = Some(*range);
+                        return;
+                    }
+                }
+            }
+            // Wait for the device to drain (a DMA takes ~100 ms on QEMU's edu).
+            sched::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn invalidate_secondary_tlbs(&self, range: &VaRange, _: &AtomicCtx) {
+        if !self.hook_enabled.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(s) = smmu::get() else { return };
+        match s.invalidate_range(self.asid, *range) {
+            Ok(stats) => {
+                self.invalidations.fetch_add(1, Ordering::Relaxed);
+                self.commands
+                    .fetch_add(u64::from(stats.commands), Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                defmt::error!(
+                    "SVA: IOTLB invalidation of {} failed: {}",
+                    defmt::Debug2Format(range),
+                    defmt::Debug2Format(&e)
+                );
+            }
+        }
+    }
+
+    fn invalidate_range_end(&self, range: &VaRange, _: &SleepCtx) {
+        let mut t = self.traffic.lock();
+        if let Some(slot) = t.blocked.iter_mut().find(|s| s.as_ref() == Some(range)) {
+            *slot = None;
+        }
+    }
+
+    fn release(&self, _: &SleepCtx) {
+        if let (Some(s), Some(ctx)) = (smmu::get(), self.context.lock().as_ref()) {
+            if let Err(e) = s.quiesce_context(ctx) {
+                defmt::error!(
+                    "SVA: quiescing the context failed: {}",
+                    defmt::Debug2Format(&e)
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! On-target suite (virt): the `edu` device uses an address space's own page
+//! table through the SMMUv3 (shared virtual addressing), kept coherent by the
+//! address space's MMU notifier. After `unmap` the device faults and the
+//! freed frame stays untouched; without the atomic hook's IOTLB invalidation
+//! it writes the freed frame (negative control); unmaps racing a looping DMA
+//! from another CPU never let the device reach a freed frame, and nothing
+//! hangs.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use kernel as _;
+
+#[cfg(feature = "board-virt")]
+#[embedded_test::tests(default_timeout = 60)]
+mod tests {
+    use alloc::vec::Vec;
+    use core::sync::atomic::{AtomicBool, Ordering};
+    use core::time::Duration;
+    use drivers::smmuv3::EventKind;
+    use kernel::aspace::AddressSpace;
+    use kernel::dev::{edu::DmaError, smmu, sva};
+    use kernel::mem::phys_to_virt;
+    use kernel::{sched, task};
+    use mm::frame::POISON_BYTE;
+    use mm::vma::{Placement, Prot};
+    use mm::{VaRange, VirtAddr, PAGE_SIZE};
+
+    const LEN: usize = 64;
+    const DATA: u8 = 0x5a;
+
+    fn page(va: VirtAddr) -> VaRange {
+        VaRange::new(va, va.add(PAGE_SIZE))
+    }
+
+    fn first_byte(pa: u64) -> u8 {
+        // SAFETY: reading a frame through the linear map (it may be free: only read).
+        unsafe { core::ptr::read_volatile(phys_to_virt(pa) as *const u8) }
+    }
+
+    /// A buffer in a fresh address space, with the device's buffer loaded
+    /// with `DATA` by a DMA from it (which also fills the IOTLB).
+    fn setup() -> (
+        alloc::sync::Arc<AddressSpace>,
+        &'static sva::SvaBinding,
+        VirtAddr,
+        u64,
+    ) {
+        let a = AddressSpace::new().unwrap();
+        let b = sva::bind(&a).unwrap();
+        let va = a
+            .map_anonymous(PAGE_SIZE, Prot::RW, Placement::Anywhere, false)
+            .unwrap();
+        a.copy_to(va, &[DATA; LEN]).unwrap();
+        b.dma_to_device(va, LEN).unwrap();
+        a.copy_to(va, &[0; LEN]).unwrap();
+        b.dma_from_device(va, LEN).unwrap();
+        let mut back = [0u8; LEN];
+        a.copy_from(va, &mut back).unwrap();
+        assert_eq!(
+            back, [DATA; LEN],
+            "the round trip through the device lost data"
+        );
+        let pa = a.translate(va).unwrap().as_u64();
+        (a, b, va, pa)
+    }
+
+    #[test]
+    fn after_unmap_the_device_faults_and_the_freed_frame_is_untouched() {
+        let (a, b, va, old) = setup();
+        let before = b.invalidations.load(Ordering::Relaxed);
+        a.unmap(page(va)).unwrap();
+        assert!(
+            b.invalidations.load(Ordering::Relaxed) > before,
+            "the atomic hook did not invalidate the IOTLB"
+        );
+        assert_eq!(
+            first_byte(old),
+            POISON_BYTE,
+            "the freed frame should carry the allocator's poison"
+        );
+        match b.dma_from_device_unclaimed(va, LEN) {
+            Err(sva::SvaError::Dma(DmaError::Fault(e))) => {
+                assert_eq!(
+                    e.kind,
+                    EventKind::Translation,
+                    "expected F_TRANSLATION, got {:?}",
+                    e
+                );
+                assert_eq!(e.address, va.as_u64());
+            }
+            other => panic!("a DMA to an unmapped buffer was not stopped: {:?}", other),
+        }
+        assert_eq!(
+            first_byte(old),
+            POISON_BYTE,
+            "the device wrote a freed frame"
+        );
+        assert_eq!(b.failures.load(Ordering::Relaxed), 0);
+        b.unbind();
+    }
+
+    /// Negative control: with the atomic hook's IOTLB invalidation switched
+    /// off, the same DMA goes through the stale IOTLB entry into the freed frame.
+    #[test]
+    fn without_the_atomic_hook_the_device_writes_the_freed_frame() {
+        let (a, b, va, old) = setup();
+        b.set_hook_enabled(false);
+        a.unmap(page(va)).unwrap();
+        assert_eq!(first_byte(old), POISON_BYTE);
+        let r = b.dma_from_device_unclaimed(va, LEN);
+        let written = first_byte(old);
+        // Clean up the stale entry before asserting.
+        smmu::get().unwrap().invalidate_asid(b.asid()).unwrap();
+        b.set_hook_enabled(true);
+        b.unbind();
+        assert!(r.is_ok(), "the stale IOTLB entry was not used: {:?}", r);
+        assert_eq!(
+            written, DATA,
+            "the device did not write through the stale entry"
+        );
+    }
+
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    /// One CPU loops DMA into the buffer while another unmaps and remaps it:
+    /// every transfer either lands in the current frame or is refused, no
+    /// freed frame ever receives device data, and nothing hangs.
+    #[test]
+    fn unmaps_racing_a_dma_loop_never_expose_a_freed_frame() {
+        let (a, b, va, first) = setup();
+        let a2 = a.clone();
+        let dma = task::Builder::new("dma-loop")
+            .pinned_to(1)
+            .spawn(move || {
+                let mut done = 0;
+                while !STOP.load(Ordering::SeqCst) {
+                    match b.dma_from_device(va, LEN) {
+                        Ok(_) => done += 1,
+                        Err(sva::SvaError::Fault(_)) => sched::sleep(Duration::from_millis(5)),
+                        Err(e) => panic!("unexpected DMA error: {:?}", e),
+                    }
+                }
+                defmt::info!("{} transfers completed", done);
+                drop(a2);
+            })
+            .unwrap();
+        let mut old = Vec::new();
+        old.push(first);
+        for _ in 0..6 {
+            sched::sleep(Duration::from_millis(60));
+            old.push(a.translate(va).map_or(0, |p| p.as_u64()));
+            a.unmap(page(va)).unwrap();
+            sched::sleep(Duration::from_millis(20));
+            a.map_anonymous(PAGE_SIZE, Prot::RW, Placement::FixedNoReplace(va), false)
+                .unwrap();
+        }
+        STOP.store(true, Ordering::SeqCst);
+        dma.join();
+        let current = a.translate(va).map(|p| p.as_u64());
+        for pa in old.into_iter().filter(|&pa| pa != 0 && Some(pa) != current) {
+            assert_ne!(
+                first_byte(pa),
+                DATA,
+                "the device wrote freed frame {:#x}",
+                pa
+            );
+        }
+        assert_eq!(b.failures.load(Ordering::Relaxed), 0);
+        defmt::info!(
+            "{} IOTLB invalidations, {} SMMU commands",
+            b.invalidations.load(Ordering::Relaxed),
+            b.commands.load(Ordering::Relaxed)
+        );
+        b.unbind();
+    }
+}
