@@ -7,12 +7,13 @@
 //! hangs.
 #![no_std]
 #![no_main]
+// On the Pi (no SMMU) only the refusal test is built.
+#![cfg_attr(not(feature = "board-virt"), allow(dead_code, unused_imports))]
 
 extern crate alloc;
 
 use kernel as _;
 
-#[cfg(feature = "board-virt")]
 #[embedded_test::tests(default_timeout = 60)]
 mod tests {
     use alloc::vec::Vec;
@@ -66,6 +67,7 @@ mod tests {
         (a, b, va, pa)
     }
 
+    #[cfg(feature = "board-virt")]
     #[test]
     fn after_unmap_the_device_faults_and_the_freed_frame_is_untouched() {
         let (a, b, va, old) = setup();
@@ -103,6 +105,7 @@ mod tests {
 
     /// Negative control: with the atomic hook's IOTLB invalidation switched
     /// off, the same DMA goes through the stale IOTLB entry into the freed frame.
+    #[cfg(feature = "board-virt")]
     #[test]
     fn without_the_atomic_hook_the_device_writes_the_freed_frame() {
         let (a, b, va, old) = setup();
@@ -127,6 +130,7 @@ mod tests {
     /// One CPU loops DMA into the buffer while another unmaps and remaps it:
     /// every transfer either lands in the current frame or is refused, no
     /// freed frame ever receives device data, and nothing hangs.
+    #[cfg(feature = "board-virt")]
     #[test]
     fn unmaps_racing_a_dma_loop_never_expose_a_freed_frame() {
         let (a, b, va, first) = setup();
@@ -146,6 +150,48 @@ mod tests {
                 drop(a2);
             })
             .unwrap();
+        // Watchdog: if the test is still running after 20 s, show where the
+        // two tasks are blocked.
+        let me = task::current();
+        let dma_task = dma.task();
+        let _watchdog = task::Builder::new("watchdog")
+            .pinned_to(2)
+            .spawn(move || {
+                let deadline =
+                    drivers::timer::counter() + drivers::timer::ns_to_ticks(20_000_000_000);
+                while !STOP.load(Ordering::SeqCst) {
+                    if drivers::timer::counter() > deadline {
+                        for _ in 0..2 {
+                            for cpu in kernel::percpu::online_cpus() {
+                                let r = &kernel::percpu::CPUS[cpu];
+                                defmt::error!(
+                                    "cpu {}: ticks {} irqs {} task {}",
+                                    cpu,
+                                    r.ticks.load(Ordering::Relaxed),
+                                    r.irqs.load(Ordering::Relaxed),
+                                    r.current_task.load(Ordering::Relaxed)
+                                );
+                            }
+                            drivers::timer::spin_for_ns(100_000_000);
+                        }
+                        for (who, t) in [("test", me), ("dma", dma_task)] {
+                            defmt::error!(
+                                "{=str} task state {}",
+                                who,
+                                defmt::Debug2Format(&t.state())
+                            );
+                            for ra in kernel::sched::context::backtrace(t) {
+                                if ra != 0 {
+                                    defmt::error!("    ELR {=u64:#x}", ra);
+                                }
+                            }
+                        }
+                        panic!("hang");
+                    }
+                    sched::sleep(Duration::from_millis(100));
+                }
+            })
+            .unwrap();
         let mut old = Vec::new();
         old.push(first);
         for _ in 0..6 {
@@ -157,6 +203,19 @@ mod tests {
                 .unwrap();
         }
         STOP.store(true, Ordering::SeqCst);
+        // Bounded wait: a hang is reported with where the DMA task is blocked.
+        let deadline = drivers::timer::counter() + drivers::timer::ns_to_ticks(5_000_000_000);
+        while !dma.is_finished() {
+            if drivers::timer::counter() > deadline {
+                for ra in kernel::sched::context::backtrace(dma.task()) {
+                    if ra != 0 {
+                        defmt::error!("    ELR {=u64:#x}", ra);
+                    }
+                }
+                panic!("the DMA task did not finish");
+            }
+            sched::sleep(Duration::from_millis(20));
+        }
         dma.join();
         let current = a.translate(va).map(|p| p.as_u64());
         for pa in old.into_iter().filter(|&pa| pa != 0 && Some(pa) != current) {
@@ -174,5 +233,13 @@ mod tests {
             b.commands.load(Ordering::Relaxed)
         );
         b.unbind();
+    }
+
+    /// The Raspberry Pi 4 has no SMMU: binding is refused, not faked.
+    #[cfg(feature = "board-rpi4")]
+    #[test]
+    fn without_an_smmu_binding_is_refused() {
+        let a = AddressSpace::new().unwrap();
+        assert!(matches!(sva::bind(&a), Err(sva::SvaError::NoDevice)));
     }
 }

@@ -46,6 +46,8 @@ pub struct EduDevice {
     /// One transfer at a time; sleepable.
     transfer: Mutex<()>,
     pub interrupts: AtomicU64,
+    /// Transfers that ended without their completion being seen in time.
+    pub missed_completions: AtomicU64,
 }
 
 static EDU: spin::Once<EduDevice> = spin::Once::new();
@@ -77,6 +79,7 @@ pub(super) fn probe(
         done: Completion::new(),
         transfer: Mutex::new(()),
         interrupts: AtomicU64::new(0),
+        missed_completions: AtomicU64::new(0),
     });
     if let Some(i) = dev.irq {
         irq::register(i.intid, on_interrupt);
@@ -107,7 +110,39 @@ fn on_interrupt(_intid: u32) {
     }
 }
 
+/// A blocking transfer that has not completed after this long is reported.
+const BLOCKING_TIMEOUT_MS: u64 = 2_000;
+
 impl EduDevice {
+    /// Sleeps until the completion interrupt has been handled; a transfer
+    /// the device finished without it being seen (counted in
+    /// `missed_completions`), or one still running at the deadline, is
+    /// reported instead of waited for forever.
+    fn wait_done(&self, t0: u64) -> Result<(), DmaError> {
+        let deadline = t0 + timer::ns_to_ticks(BLOCKING_TIMEOUT_MS * 1_000_000);
+        let mut idle_since = None;
+        loop {
+            if self.done.is_done() {
+                self.done.wait();
+                return Ok(());
+            }
+            let now = timer::counter();
+            if self.hw.is_busy() {
+                idle_since = None;
+            } else if now - *idle_since.get_or_insert(now) > timer::ns_to_ticks(20_000_000) {
+                self.missed_completions.fetch_add(1, Ordering::Relaxed);
+                defmt::warn!("edu: transfer finished but its completion was not seen within 20 ms");
+                return Ok(());
+            }
+            if now > deadline {
+                return Err(DmaError::Timeout {
+                    waited_ms: BLOCKING_TIMEOUT_MS,
+                });
+            }
+            crate::sched::sleep(core::time::Duration::from_millis(1));
+        }
+    }
+
     pub fn bdf(&self) -> Bdf {
         self.function.bdf
     }
@@ -176,7 +211,7 @@ impl EduDevice {
         self.hw
             .start(&Self::transfer(direction, iova, len, true))
             .map_err(DmaError::Device)?;
-        self.done.wait();
+        self.wait_done(t0)?;
         self.verdict(since, len, timer::counter() - t0)
     }
 

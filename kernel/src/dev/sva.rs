@@ -179,18 +179,27 @@ impl SvaBinding {
 
 impl Notifier for SvaBinding {
     fn invalidate_range_start(&self, range: &VaRange, _: &SleepCtx) {
+        // Hold new transfers to the range off first, then wait for the one in
+        // flight (if it touches the range) to drain: in the other order a
+        // busy device could start the next transfer before we look again.
         loop {
             {
                 let mut t = self.traffic.lock();
-                let busy = t.inflight.is_some_and(|f| f.overlaps(range));
-                if !busy {
-                    if let Some(slot) = t.blocked.iter_mut().find(|s| s.is_none()) {
-                        *slot = Some(*range);
-                        return;
-                    }
+                if let Some(slot) = t.blocked.iter_mut().find(|s| s.is_none()) {
+                    *slot = Some(*range);
+                    break;
                 }
             }
-            // Wait for the device to drain (a DMA takes ~100 ms on QEMU's edu).
+            sched::sleep(Duration::from_millis(1));
+        }
+        // A DMA takes ~100 ms on QEMU's edu; it always ends (the driver
+        // bounds its wait), so this wait does too.
+        while self
+            .traffic
+            .lock()
+            .inflight
+            .is_some_and(|f| f.overlaps(range))
+        {
             sched::sleep(Duration::from_millis(1));
         }
     }
