@@ -390,6 +390,51 @@ mod tests {
         );
     }
 
+    static REACHED: AtomicU32 = AtomicU32::new(0);
+
+    /// A task whose access its address space does not allow (outside every
+    /// area; a write to a read-only area) is killed with a report, and the
+    /// kernel goes on; an allowed access in the same address space works.
+    #[test]
+    fn a_task_faulting_against_its_layout_is_killed_and_the_kernel_goes_on() {
+        let a = AddressSpace::new().unwrap();
+        let ro = a
+            .map_anonymous(PAGE, Prot::R, Placement::Anywhere, false)
+            .unwrap()
+            .as_u64();
+        for (name, va, write) in [("outside", 0x7000_0000u64, false), ("read-only", ro, true)] {
+            let a2 = a.clone();
+            let h = task::spawn(name, move || {
+                aspace::use_in_current_task(Some(a2));
+                // SAFETY: deliberately faulting; the task is killed.
+                unsafe {
+                    if write {
+                        ptr::write_volatile(va as *mut u64, 1);
+                    } else {
+                        ptr::read_volatile(va as *const u64);
+                    }
+                }
+                REACHED.fetch_add(1, Ordering::SeqCst);
+            });
+            h.join();
+        }
+        assert_eq!(
+            REACHED.load(Ordering::SeqCst),
+            0,
+            "a faulting task went on past the fault"
+        );
+        // Twin: reading the read-only page is allowed.
+        let a2 = a.clone();
+        task::spawn("reader", move || {
+            aspace::use_in_current_task(Some(a2));
+            // SAFETY: mapped readable; the first touch faults it in.
+            unsafe { ptr::read_volatile(ro as *const u64) };
+            REACHED.fetch_add(1, Ordering::SeqCst);
+        })
+        .join();
+        assert_eq!(REACHED.load(Ordering::SeqCst), 1);
+    }
+
     // ---- Each validation rule fires (and the same call is fine where allowed). ----
 
     /// The suite also runs with the `notifiers` feature off: subscriptions and

@@ -103,6 +103,34 @@ mod tests {
         b.unbind();
     }
 
+    /// After `protect` to read-only the device may still read the buffer but
+    /// its write is refused with `F_PERMISSION` (the hook invalidated the
+    /// writable IOTLB entry); back to read/write it works again.
+    #[cfg(feature = "board-virt")]
+    #[test]
+    fn after_protect_read_only_a_device_write_is_a_permission_fault() {
+        let (a, b, va, _) = setup();
+        a.protect(page(va), Prot::R).unwrap();
+        b.dma_to_device(va, LEN).unwrap();
+        match b.dma_from_device(va, LEN) {
+            Err(sva::SvaError::Dma(DmaError::Fault(e))) => {
+                assert_eq!(
+                    e.kind,
+                    EventKind::Permission,
+                    "expected F_PERMISSION, got {:?}",
+                    e
+                )
+            }
+            other => panic!(
+                "a device write to a read-only buffer was not stopped: {:?}",
+                other
+            ),
+        }
+        a.protect(page(va), Prot::RW).unwrap();
+        b.dma_from_device(va, LEN).unwrap();
+        b.unbind();
+    }
+
     /// Negative control: with the atomic hook's IOTLB invalidation switched
     /// off, the same DMA goes through the stale IOTLB entry into the freed frame.
     #[cfg(feature = "board-virt")]

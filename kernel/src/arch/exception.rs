@@ -191,11 +191,12 @@ fn handle_sync(frame: &mut TrapFrame, source: Source) {
         _ => {}
     }
     // A user address (TTBR0): demand paging, then retry the access.
-    if esr::is_abort(class)
-        && far < crate::aspace::USER_RANGE.end.as_u64()
-        && crate::aspace::handle_page_fault(frame, esr, far).is_ok()
-    {
-        return;
+    let mut user_fault = None;
+    if esr::is_abort(class) && far < crate::aspace::USER_RANGE.end.as_u64() {
+        match crate::aspace::handle_page_fault(frame, esr, far) {
+            Ok(()) => return,
+            Err(e) => user_fault = Some(e),
+        }
     }
     let e = &EXPECT[cpu];
     if esr::is_abort(class) && e.armed.swap(false, Ordering::SeqCst) {
@@ -213,6 +214,21 @@ fn handle_sync(frame: &mut TrapFrame, source: Source) {
         return;
     }
     report(frame, source, esr, far);
+    // A fault the address space does not allow kills the task that took it
+    // (the kernel goes on), unless it cannot sleep or is a CPU's own task.
+    if let Some(why) = user_fault {
+        let task = crate::task::current();
+        if why != crate::aspace::FaultError::AtomicContext && task.stack_slot().is_some() {
+            defmt::error!(
+                "task `{=str}` killed: {} at {=u64:#x}",
+                task.name(),
+                why,
+                far
+            );
+            frame.elr = killed_task_exit as *const () as u64;
+            return;
+        }
+    }
     panic!(
         "unhandled synchronous exception: {} (EC {:#04x}) at ELR {:#x}, FAR {:#x}",
         esr::class_name(class),
@@ -240,4 +256,10 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
             panic!("unexpected {:?} exception from {:?}", kind, source);
         }
     }
+}
+
+/// Where a task killed by a fault resumes: it exits (its address space and
+/// stack are released as for any exit).
+extern "C" fn killed_task_exit() -> ! {
+    crate::task::exit()
 }
