@@ -3,6 +3,8 @@
 //! before any PCI function may master the bus), the PCIe host bridge and its
 //! functions, and the edu DMA device. A missing or broken device is reported
 //! and skipped; boot goes on.
+#[cfg(all(feature = "notifiers", feature = "board-rpi4"))]
+pub mod bcm_dma;
 pub mod dt;
 pub mod edu;
 pub mod pci;

@@ -1,0 +1,277 @@
+//! The Raspberry Pi 4's DMA controller (BCM2711 "legacy" DMA, channels
+//! 0-14 at 0xFE00_7000; BCM2711 ARM Peripherals, chapter 4) serving an
+//! address space without an IOMMU: the device sees VideoCore bus addresses,
+//! so the driver keeps a software translation cache (virtual page → bus
+//! address) built under the interval notifier's `read_begin`/`read_retry`,
+//! and the notifier's atomic hook drops entries of the range, so a transfer
+//! can never reach a frame that has been unmapped and freed.
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::time::Duration;
+
+use crate::aspace::{self, AddressSpace, FaultError};
+use crate::mem::phys_to_virt;
+use crate::sched;
+use crate::sync::SpinLock;
+use drivers::timer;
+use mm::notifier::{AtomicCtx, IntervalNotifier, Notifier, SleepCtx};
+use mm::{VaRange, VirtAddr, PAGE_SIZE};
+
+/// The channel this driver uses (0-6 are full DMA engines).
+const CHANNEL: usize = 5;
+/// Physical base of the DMA block and the stride between channels.
+const DMA_BASE: u64 = 0xFE00_7000;
+const CHANNEL_STRIDE: u64 = 0x100;
+/// The VideoCore sees the first GiB of RAM at this bus address (uncached alias).
+const BUS_RAM: u64 = 0xC000_0000;
+
+const CS: usize = 0x00;
+const CONBLK_AD: usize = 0x04;
+const CS_ACTIVE: u32 = 1 << 0;
+const CS_END: u32 = 1 << 1;
+const CS_ERROR: u32 = 1 << 8;
+const CS_RESET: u32 = 1 << 31;
+const TI_WAIT_RESP: u32 = 1 << 3;
+const TI_DEST_INC: u32 = 1 << 4;
+const TI_SRC_INC: u32 = 1 << 8;
+
+/// Why a transfer was refused or failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PiDmaError {
+    /// The buffer is not (or no longer) mapped as the transfer needs.
+    Fault(FaultError),
+    /// Outside the first GiB of RAM (the legacy engines' reach).
+    Unreachable { pa: u64 },
+    /// The engine reported an error or did not finish in time.
+    Engine { cs: u32 },
+    /// The address space is gone.
+    NoAddressSpace,
+}
+
+/// A control block (32-byte aligned, read by the engine from RAM).
+#[repr(C, align(32))]
+struct ControlBlock {
+    ti: u32,
+    source: u32,
+    dest: u32,
+    len: u32,
+    stride: u32,
+    next: u32,
+    _reserved: [u32; 2],
+}
+
+/// The DMA controller bound to one address space.
+pub struct PiDma {
+    aspace: Weak<AddressSpace>,
+    interval: IntervalNotifier,
+    /// Page VA → physical address; the lock also covers a running transfer.
+    cache: SpinLock<BTreeMap<u64, u64>>,
+    cb: SpinLock<Box<ControlBlock>>,
+    hook_enabled: AtomicBool,
+    pub dropped: AtomicU64,
+    pub transfers: AtomicU64,
+}
+
+fn channel_reg(off: usize) -> *mut u32 {
+    (phys_to_virt(DMA_BASE + CHANNEL as u64 * CHANNEL_STRIDE) + off) as *mut u32
+}
+
+/// Binds the controller to `aspace` (subscribes to its notifier). Sleepable.
+pub fn bind(aspace: &Arc<AddressSpace>) -> Result<&'static PiDma, mm::notifier::SubscribeError> {
+    crate::sync::might_sleep();
+    let dma: &'static PiDma = Box::leak(Box::new(PiDma {
+        aspace: Arc::downgrade(aspace),
+        interval: IntervalNotifier::new(aspace::USER_RANGE),
+        cache: SpinLock::new(BTreeMap::new()),
+        cb: SpinLock::new(Box::new(ControlBlock {
+            ti: 0,
+            source: 0,
+            dest: 0,
+            len: 0,
+            stride: 0,
+            next: 0,
+            _reserved: [0; 2],
+        })),
+        hook_enabled: AtomicBool::new(true),
+        dropped: AtomicU64::new(0),
+        transfers: AtomicU64::new(0),
+    }));
+    // SAFETY: resetting our channel only affects that channel.
+    unsafe { channel_reg(CS).write_volatile(CS_RESET) };
+    aspace.subscribe(dma)?;
+    Ok(dma)
+}
+
+impl PiDma {
+    /// Negative-control switch: with `false` the atomic hook keeps stale entries (tests only).
+    pub fn set_hook_enabled(&self, on: bool) {
+        self.hook_enabled.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether the cache holds a translation for the page of `va`.
+    pub fn cached(&self, va: VirtAddr) -> Option<u64> {
+        self.cache
+            .lock()
+            .get(&va.align_down(PAGE_SIZE).as_u64())
+            .copied()
+    }
+
+    /// The physical page behind `va`, from the cache or built under the
+    /// interval protocol (faulting the page in). Sleepable.
+    fn translation(&self, va: VirtAddr, write: bool) -> Result<u64, PiDmaError> {
+        let page = va.align_down(PAGE_SIZE);
+        if let Some(pa) = self.cached(page) {
+            return Ok(pa);
+        }
+        let aspace = self.aspace.upgrade().ok_or(PiDmaError::NoAddressSpace)?;
+        loop {
+            let Some(seq) = self.interval.read_begin() else {
+                sched::sleep(Duration::from_millis(1));
+                continue;
+            };
+            let pa = match aspace.translate(page) {
+                Some(pa) => pa.as_u64(),
+                None => {
+                    aspace
+                        .handle_fault(page, write, false)
+                        .map_err(PiDmaError::Fault)?;
+                    continue;
+                }
+            };
+            let mut cache = self.cache.lock();
+            if self.interval.read_retry(seq) {
+                continue; // an invalidation overtook us: the translation may be stale
+            }
+            cache.insert(page.as_u64(), pa);
+            return Ok(pa);
+        }
+    }
+
+    /// Copies `len` bytes from `src` to `dst` (both in the address space) with
+    /// the DMA engine, page by page. Sleepable.
+    pub fn copy(&self, src: VirtAddr, dst: VirtAddr, len: usize) -> Result<(), PiDmaError> {
+        crate::sync::might_sleep();
+        let mut done = 0u64;
+        while done < len as u64 {
+            let (s, d) = (src.add(done), dst.add(done));
+            let n = (PAGE_SIZE - s.as_u64() % PAGE_SIZE)
+                .min(PAGE_SIZE - d.as_u64() % PAGE_SIZE)
+                .min(len as u64 - done);
+            let s_pa = self.translation(s, false)? + s.as_u64() % PAGE_SIZE;
+            let d_pa = self.translation(d, true)? + d.as_u64() % PAGE_SIZE;
+            self.run(
+                s.align_down(PAGE_SIZE),
+                d.align_down(PAGE_SIZE),
+                s_pa,
+                d_pa,
+                n,
+            )?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// One transfer, under the cache lock (the atomic hook waits for it),
+    /// after checking the entries are still there.
+    fn run(
+        &self,
+        s_page: VirtAddr,
+        d_page: VirtAddr,
+        s_pa: u64,
+        d_pa: u64,
+        n: u64,
+    ) -> Result<(), PiDmaError> {
+        let cache = self.cache.lock();
+        let still = |page: VirtAddr, pa: u64| {
+            cache
+                .get(&page.as_u64())
+                .is_some_and(|c| *c == pa & !(PAGE_SIZE - 1))
+        };
+        if !still(s_page, s_pa) || !still(d_page, d_pa) {
+            return Err(PiDmaError::Fault(FaultError::NotMapped {
+                va: s_page.as_u64(),
+            }));
+        }
+        for pa in [s_pa, d_pa] {
+            if pa + n > 1 << 30 {
+                return Err(PiDmaError::Unreachable { pa });
+            }
+        }
+        clean_invalidate(s_pa, n);
+        clean_invalidate(d_pa, n);
+        let mut cb = self.cb.lock();
+        **cb = ControlBlock {
+            ti: TI_SRC_INC | TI_DEST_INC | TI_WAIT_RESP,
+            source: (BUS_RAM + s_pa) as u32,
+            dest: (BUS_RAM + d_pa) as u32,
+            len: n as u32,
+            stride: 0,
+            next: 0,
+            _reserved: [0; 2],
+        };
+        let cb_pa = crate::mem::virt_to_phys(&**cb as *const ControlBlock as usize);
+        clean_invalidate(cb_pa, 32);
+        let deadline = timer::counter() + timer::ns_to_ticks(10_000_000);
+        // SAFETY: programming our channel with a control block in RAM that
+        // names two pages the cache lock keeps mapped.
+        let cs = unsafe {
+            channel_reg(CS).write_volatile(CS_END);
+            channel_reg(CONBLK_AD).write_volatile((BUS_RAM + cb_pa) as u32);
+            channel_reg(CS).write_volatile(CS_ACTIVE);
+            loop {
+                let cs = channel_reg(CS).read_volatile();
+                if cs & CS_ACTIVE == 0 || cs & CS_ERROR != 0 || timer::counter() > deadline {
+                    break cs;
+                }
+            }
+        };
+        clean_invalidate(d_pa, n);
+        if cs & CS_ERROR != 0 || cs & CS_ACTIVE != 0 {
+            return Err(PiDmaError::Engine { cs });
+        }
+        self.transfers.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Cleans and invalidates the data cache over `[pa, pa + len)` to the point
+/// of coherency (the engine does not snoop the CPU caches).
+fn clean_invalidate(pa: u64, len: u64) {
+    let start = phys_to_virt(pa) as u64 & !63;
+    let end = phys_to_virt(pa) as u64 + len;
+    let mut line = start;
+    while line < end {
+        // SAFETY: cache maintenance by VA on linearly mapped RAM.
+        unsafe { core::arch::asm!("dc civac, {a}", a = in(reg) line) };
+        line += 64;
+    }
+    // SAFETY: a barrier only orders memory accesses.
+    unsafe { core::arch::asm!("dsb sy") };
+}
+
+impl Notifier for PiDma {
+    fn invalidate_range_start(&self, range: &VaRange, _: &SleepCtx) {
+        self.interval.begin_invalidate(range);
+    }
+
+    fn invalidate_secondary_tlbs(&self, range: &VaRange, _: &AtomicCtx) {
+        if !self.hook_enabled.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut cache = self.cache.lock();
+        let before = cache.len();
+        cache.retain(|va, _| !range.contains(VirtAddr::new(*va)));
+        self.dropped
+            .fetch_add((before - cache.len()) as u64, Ordering::Relaxed);
+    }
+
+    fn invalidate_range_end(&self, range: &VaRange, _: &SleepCtx) {
+        self.interval.end_invalidate(range);
+    }
+
+    fn release(&self, _: &SleepCtx) {
+        self.cache.lock().clear();
+    }
+}
