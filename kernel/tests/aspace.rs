@@ -437,18 +437,6 @@ mod tests {
 
     // ---- Each validation rule fires (and the same call is fine where allowed). ----
 
-    /// The suite also runs with the `notifiers` feature off: subscriptions and
-    /// callbacks are compiled out, the wrappers and their checks are not.
-    #[test]
-    fn the_notifier_feature_state_is_as_built() {
-        defmt::info!(
-            "notifiers compiled in: {=bool}",
-            cfg!(feature = "notifiers")
-        );
-        let a = AddressSpace::new().unwrap();
-        assert_eq!(a.mmap_lock().read().notifiers.subscribers(), 0);
-    }
-
     #[test]
     #[should_panic]
     fn atomic_hook_outside_a_start_window_is_caught() {
