@@ -28,7 +28,7 @@ mod tests {
     use kernel::{mmu, percpu, task};
     use mm::notifier::{AtomicCtx, Notifier, SleepCtx};
     use mm::vma::{Placement, Prot};
-    use mm::{TlbMaintenance, VaRange, VirtAddr};
+    use mm::{VaRange, VirtAddr};
 
     const PAGE: u64 = 4096;
 
@@ -564,7 +564,7 @@ mod tests {
             let mut t = a.ptl().lock();
             let mut g = t.pt.gather();
             t.pt.unmap(range(va, PAGE), &mut g).unwrap();
-            let flushed = g.flush(&NoTlbi(t.pt.arch().caps()));
+            let flushed = g.flush(&mm::tlb::DropInvalidations(t.pt.arch()));
             flushed.release(&mut mmu::KernelFrames).unwrap();
         }
         // SAFETY: reading through the stale TLB entry on purpose.
@@ -580,19 +580,5 @@ mod tests {
             u64::from_ne_bytes([mm::frame::POISON_BYTE; 8]),
             "the stale read did not see the freed frame's poison"
         );
-    }
-
-    struct NoTlbi(mm::TlbCaps);
-    impl TlbMaintenance for NoTlbi {
-        fn caps(&self) -> mm::TlbCaps {
-            self.0
-        }
-        fn invalidate_va(&self, _: mm::tlb::VaOperand, _: bool) {}
-        fn invalidate_range(&self, _: mm::tlb::RangeOperand, _: bool) {}
-        fn invalidate_asid(&self, _: mm::Asid) {}
-        fn invalidate_all(&self) {}
-        fn dsb_ishst(&self) {}
-        fn dsb_ish(&self) {}
-        fn isb(&self) {}
     }
 }

@@ -22,10 +22,7 @@ mod tests {
     use kernel::arch::{esr, exception};
     use kernel::mem::phys_to_virt;
     use kernel::{mmu, percpu, platform};
-    use mm::{
-        Asid, Attributes, Constraints, FrameSource, PhysAddr, TlbCaps, TlbMaintenance, VaRange,
-        VirtAddr,
-    };
+    use mm::{Attributes, Constraints, FrameSource, PhysAddr, VaRange, VirtAddr};
 
     fn range(va: u64, len: u64) -> VaRange {
         VaRange::new(VirtAddr::new(va), VirtAddr::new(va + len))
@@ -418,27 +415,6 @@ mod tests {
         }
     }
 
-    /// Drops every invalidation (barriers are kept).
-    struct NoTlbi(TlbCaps);
-    impl TlbMaintenance for NoTlbi {
-        fn caps(&self) -> TlbCaps {
-            self.0
-        }
-        fn invalidate_va(&self, _: mm::tlb::VaOperand, _: bool) {}
-        fn invalidate_range(&self, _: mm::tlb::RangeOperand, _: bool) {}
-        fn invalidate_asid(&self, _: Asid) {}
-        fn invalidate_all(&self) {}
-        fn dsb_ishst(&self) {
-            mm::Aarch64Tlb::detect().dsb_ishst()
-        }
-        fn dsb_ish(&self) {
-            mm::Aarch64Tlb::detect().dsb_ish()
-        }
-        fn isb(&self) {
-            mm::Aarch64Tlb::detect().isb()
-        }
-    }
-
     /// Negative control for the test above: with the invalidation after
     /// `unmap` skipped, the CPU keeps reading the old frame through its
     /// stale TLB entry, so the test above can see a missing TLBI.
@@ -460,8 +436,7 @@ mod tests {
             let mut pt = mmu::kernel_table().lock();
             let mut g = pt.gather();
             pt.unmap(range(va, PAGE), &mut g).unwrap();
-            let caps = pt.arch().caps();
-            let flushed = g.flush(&NoTlbi(caps));
+            let flushed = g.flush(&mm::tlb::DropInvalidations(pt.arch()));
             flushed.release(pt.frames_mut()).unwrap();
             let mut g = pt.gather();
             pt.map(
@@ -472,7 +447,7 @@ mod tests {
                 &mut g,
             )
             .unwrap();
-            let flushed = g.flush(&NoTlbi(caps));
+            let flushed = g.flush(&mm::tlb::DropInvalidations(pt.arch()));
             flushed.release(pt.frames_mut()).unwrap();
         }
         // SAFETY: `va` is mapped (to the new frame) in the table.

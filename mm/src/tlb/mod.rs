@@ -101,6 +101,30 @@ impl<T: TlbMaintenance + ?Sized> TlbMaintenance for &T {
     }
 }
 
+/// Forwards to `A` but drops every invalidation (the barriers stay): what a
+/// missing TLBI looks like, for the negative-control tests that prove a
+/// stale translation is visible. Never for real maintenance.
+pub struct DropInvalidations<'a, A: TlbMaintenance>(pub &'a A);
+
+impl<A: TlbMaintenance> TlbMaintenance for DropInvalidations<'_, A> {
+    fn caps(&self) -> TlbCaps {
+        self.0.caps()
+    }
+    fn invalidate_va(&self, _: VaOperand, _: bool) {}
+    fn invalidate_range(&self, _: RangeOperand, _: bool) {}
+    fn invalidate_asid(&self, _: Asid) {}
+    fn invalidate_all(&self) {}
+    fn dsb_ishst(&self) {
+        self.0.dsb_ishst()
+    }
+    fn dsb_ish(&self) {
+        self.0.dsb_ish()
+    }
+    fn isb(&self) {
+        self.0.isb()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
