@@ -263,3 +263,17 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
 extern "C" fn killed_task_exit() -> ! {
     crate::task::exit()
 }
+
+/// Per-CPU emergency stacks for reporting a stack overflow (`vectors.S`).
+#[no_mangle]
+static mut OVERFLOW_STACKS: [[u128; 8192 / 16]; MAX_CPUS] = [[0; 8192 / 16]; MAX_CPUS];
+
+/// From `vectors.S`, on this CPU's emergency stack: the exception frame did
+/// not fit on the interrupted stack (it ran into its guard page).
+#[no_mangle]
+extern "C" fn stack_overflow(sp: u64, elr: u64, far: u64) -> ! {
+    panic!(
+        "stack overflow: SP {:#x} ran into an unmapped guard page (FAR {:#x}, ELR {:#x})",
+        sp, far, elr
+    )
+}

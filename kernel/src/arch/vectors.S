@@ -14,6 +14,20 @@
 .macro vector kind
     .balign 0x80
     sub     sp, sp, #FRAME_SIZE
+    .if \kind == 4
+    // A synchronous exception on the kernel's own stack: if the frame would
+    // land in an unmapped page (a guard page: the stack overflowed), saving
+    // it would fault again forever. Probe it with AT first (no memory
+    // access; x0 parked in TPIDRRO_EL0, PAR_EL1 clobbered) and report the
+    // overflow from a per-CPU emergency stack instead.
+    msr     tpidrro_el0, x0
+    mov     x0, sp
+    at      s1e1w, x0
+    isb
+    mrs     x0, par_el1
+    tbnz    x0, #0, stack_overflow_entry
+    mrs     x0, tpidrro_el0
+    .endif
     stp     x0, x1, [sp, #0]
     mov     x1, #\kind
     b       exception_common
@@ -39,6 +53,23 @@ exception_vectors:
     vector 13
     vector 14
     vector 15
+
+// The frame of a synchronous exception would not fit on the stack: switch to
+// this CPU's emergency stack and report (never returns).
+stack_overflow_entry:
+    mrs     x0, tpidr_el1               // logical CPU id
+    add     x0, x0, #1
+    lsl     x0, x0, #13                 // (cpu + 1) * 8 KiB: top of its slot
+    adrp    x1, OVERFLOW_STACKS
+    add     x1, x1, :lo12:OVERFLOW_STACKS
+    add     x0, x1, x0
+    mov     x1, sp
+    mov     sp, x0
+    add     x0, x1, #FRAME_SIZE         // the SP at the exception
+    mrs     x1, elr_el1
+    mrs     x2, far_el1
+    bl      stack_overflow
+1:  b       1b
 
 exception_common:
     stp     x2, x3, [sp, #16 * 1]
