@@ -61,28 +61,41 @@ fn map_linear(
     )
 }
 
-/// Maps a device window, page-rounded; windows that overlap one already
-/// mapped (the DT and the board defaults name the same devices) are skipped.
+/// Maps a device window, page-rounded, around whatever part of it is
+/// already mapped (the DT and the board defaults name the same devices).
 fn map_device(pt: &mut KernelTable, g: &mut Gather<LinearMem>, r: Region) {
     let base = r.base & !0xfff;
     let end = (r.end() + 0xfff) & !0xfff;
-    for page in (base..end).step_by(4096) {
-        if pt.translate(linear(page)).is_some() {
-            continue;
+    // Runs before the heap exists: a fixed list of the mapped extents (a
+    // window overlapping more than 15 is cut short there and reported).
+    let mut mapped = [(end, end); 16];
+    let mut n = 0;
+    let _ = pt.walk(va_range(base, end - base), |m| {
+        mapped[n] = (
+            m.va.start.as_u64() - KERNEL_VA_OFFSET,
+            m.va.end.as_u64() - KERNEL_VA_OFFSET,
+        );
+        n += 1;
+        if n == mapped.len() - 1 {
+            core::ops::ControlFlow::Break(())
+        } else {
+            core::ops::ControlFlow::Continue(())
         }
-        let run_end = (page..end)
-            .step_by(4096)
-            .find(|&p| pt.translate(linear(p)).is_some())
-            .unwrap_or(end);
-        if let Err(e) = map_linear(pt, g, page, run_end - page, Attributes::KERNEL_DEVICE) {
-            defmt::warn!(
-                "mmio {=u64:#x}..{=u64:#x} not mapped: {}",
-                page,
-                run_end,
-                defmt::Debug2Format(&e)
-            );
+    });
+    let mut cursor = base;
+    for &(lo, hi) in &mapped[..=n] {
+        let gap_end = lo.clamp(cursor, end);
+        if gap_end > cursor {
+            if let Err(e) = map_linear(pt, g, cursor, gap_end - cursor, Attributes::KERNEL_DEVICE) {
+                defmt::warn!(
+                    "mmio {=u64:#x}..{=u64:#x} not mapped: {}",
+                    cursor,
+                    gap_end,
+                    defmt::Debug2Format(&e)
+                );
+            }
         }
-        return;
+        cursor = cursor.max(hi.min(end));
     }
 }
 
