@@ -218,10 +218,20 @@ impl Notifier for SvaBinding {
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 defmt::error!(
-                    "SVA: IOTLB invalidation of {} failed: {}",
+                    "SVA: IOTLB invalidation of {} failed: {}; invalidating the whole ASID",
                     defmt::Debug2Format(range),
                     defmt::Debug2Format(&e)
                 );
+                // The caller frees the range's frames once the hooks return:
+                // if the SMMU cannot confirm that it forgot them, going on
+                // would let the device write freed memory. The notifier
+                // protocol cannot veto the free, so stop here with the report.
+                if let Err(e) = s.invalidate_asid(self.asid) {
+                    panic!(
+                        "SVA: the SMMU did not confirm the IOTLB invalidation of {:?} ({:?}); its frames must not be freed",
+                        range, e
+                    );
+                }
             }
         }
     }
