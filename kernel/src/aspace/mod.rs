@@ -56,8 +56,6 @@ pub struct Tables {
 pub struct Stats {
     pub faults: AtomicU64,
     pub changes: AtomicU64,
-    pub tlb_flushes: AtomicU64,
-    pub notifier_calls: AtomicU64,
 }
 
 /// One address space.

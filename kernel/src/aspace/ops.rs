@@ -58,9 +58,6 @@ impl AddressSpace {
             panic!("address space: releasing unlinked frames failed: {:?}", e);
         }
         self.stats.changes.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .notifier_calls
-            .fetch_add(3 * layout.notifiers.subscribers() as u64, Ordering::Relaxed);
         result
     }
 
