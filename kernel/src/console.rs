@@ -121,3 +121,20 @@ defmt::timestamp!("{=u64:us}", {
     let ticks = drivers::timer::counter();
     (u128::from(ticks) * 1_000_000 / u128::from(drivers::timer::frequency().max(1))) as u64
 });
+
+/// Writes a user program's output (stdout/stderr) raw, between zero bytes:
+/// a zero ends any defmt frame piece, so the host decoder sees the text as
+/// a piece of its own and passes it through as program output; on a plain
+/// terminal the zero bytes show as nothing.
+pub fn write_user(bytes: &[u8]) {
+    let _console = Console::lock();
+    UART.write_byte(0);
+    UART.write_bytes(bytes);
+    UART.write_byte(0);
+}
+
+/// A byte typed on the console, if one is waiting.
+pub fn read_user_byte() -> Option<u8> {
+    let _console = Console::lock();
+    UART.try_read_byte()
+}

@@ -23,6 +23,7 @@ pub mod smp;
 pub mod sync;
 pub mod task;
 pub mod tick;
+pub mod user;
 
 use boards::BOARD;
 use core::sync::atomic::Ordering;
@@ -47,6 +48,7 @@ extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
     arch::set_cpu_id(0);
     sched::init_boot_cpu();
     arch::install_vectors();
+    arch::user::init_pan();
     console::init();
     let rec = &percpu::CPUS[0];
     rec.entry_el.store(entry_el as u8, Ordering::Relaxed);

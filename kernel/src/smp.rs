@@ -77,6 +77,7 @@ extern "C" fn kernel_secondary_cpu_entry(cpu: u64, entry_el: u64) -> ! {
     arch::set_cpu_id(cpu);
     sched::init_secondary_cpu(cpu);
     arch::install_vectors();
+    arch::user::init_pan();
     crate::mmu::this_cpu_after_switch();
     let rec = &CPUS[cpu];
     rec.entry_el.store(entry_el as u8, Ordering::Relaxed);

@@ -93,3 +93,8 @@ pub fn fault_level(fsc: u8) -> Option<u8> {
         _ => None,
     }
 }
+
+/// An abort's fault status says "permission fault" (at any level).
+pub fn is_permission_fault(esr: u64) -> bool {
+    fault_status(esr) & 0x3c == 0x0c
+}

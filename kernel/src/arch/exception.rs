@@ -8,7 +8,7 @@ use tock_registers::interfaces::Readable;
 
 /// Registers saved on exception entry, laid out as `vectors.S` stores them.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TrapFrame {
     pub x: [u64; 31],
     pub elr: u64,
@@ -21,6 +21,21 @@ pub struct TrapFrame {
 }
 
 const _: () = assert!(core::mem::size_of::<TrapFrame>() == 8 * 34 + 16 * 32 + 16);
+
+impl TrapFrame {
+    /// All registers zero (a new user thread's frame before its PC, SP and SPSR are set).
+    pub const fn zeroed() -> Self {
+        Self {
+            x: [0; 31],
+            elr: 0,
+            spsr: 0,
+            sp_el0: 0,
+            q: [0; 32],
+            fpsr: 0,
+            fpcr: 0,
+        }
+    }
+}
 
 /// Which of the 16 vectors was taken: (source, type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
@@ -87,6 +102,10 @@ static EXPECT: [Expect; MAX_CPUS] = [const {
         elr: AtomicU64::new(0),
     }
 }; MAX_CPUS];
+
+/// Per CPU: a semihosting call is being tried (`exit::exit`); if the
+/// instruction is undefined (QEMU without `-semihosting`), skip it.
+pub static SEMIHOSTING_PROBE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 /// Counts of `svc`/`brk` taken and the last immediate, per CPU.
 pub struct TrapCounts {
@@ -190,9 +209,27 @@ fn handle_sync(frame: &mut TrapFrame, source: Source) {
         }
         _ => {}
     }
+    if class == ec::UNKNOWN && SEMIHOSTING_PROBE[cpu].swap(false, Ordering::SeqCst) {
+        // `hlt #0xf000` without semihosting is an undefined instruction.
+        frame.elr += 4;
+        return;
+    }
+    // A permission fault on a user address with PAN set is the kernel
+    // touching user memory directly: never demand paging.
+    let pan_violation = esr::is_abort(class)
+        && far < crate::aspace::USER_RANGE.end.as_u64()
+        && esr::is_permission_fault(esr)
+        && frame.spsr & (1 << 22) != 0;
+    if pan_violation && !EXPECT[cpu].armed.load(Ordering::SeqCst) {
+        report(frame, source, esr, far);
+        panic!(
+            "the kernel accessed user address {:#x} directly with PAN set (ELR {:#x}); use AddressSpace::copy_to/copy_from",
+            far, frame.elr
+        );
+    }
     // A user address (TTBR0): demand paging, then retry the access.
     let mut user_fault = None;
-    if esr::is_abort(class) && far < crate::aspace::USER_RANGE.end.as_u64() {
+    if esr::is_abort(class) && !pan_violation && far < crate::aspace::USER_RANGE.end.as_u64() {
         match crate::aspace::handle_page_fault(frame, esr, far) {
             Ok(()) => return,
             Err(e) => user_fault = Some(e),
@@ -242,6 +279,10 @@ fn handle_sync(frame: &mut TrapFrame, source: Source) {
 #[no_mangle]
 extern "C" fn exception_dispatch(frame: &mut TrapFrame, kind: u64) {
     let (source, kind) = decode_vector(kind);
+    if matches!(source, Source::LowerEl64 | Source::LowerEl32) {
+        crate::user::trap::handle(frame, kind);
+        return;
+    }
     match kind {
         Kind::Sync => handle_sync(frame, source),
         Kind::Irq => {

@@ -63,3 +63,6 @@ pub fn irq_enable() {
 pub fn wait_for_interrupt() {
     aarch64_cpu::asm::wfi();
 }
+
+pub mod user;
+pub use user::{set_user_tls, user_tls};

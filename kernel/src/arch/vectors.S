@@ -112,8 +112,21 @@ exception_common:
     mrs     x11, fpcr
     add     x12, x9, #32 * 16
     stp     x10, x11, [x12]
-    mov     x0, sp
+    // From EL0 (vectors 8-15) SP_EL0 held the user stack pointer (saved
+    // above): point it back at the current task, which the kernel finds
+    // through SP_EL0 (`task::current`), from this CPU's CURRENT_TASK slot.
+    tbz     x1, #3, 1f
+    mrs     x9, tpidr_el1
+    adrp    x10, CURRENT_TASK
+    add     x10, x10, :lo12:CURRENT_TASK
+    ldr     x9, [x10, x9, lsl #3]
+    msr     sp_el0, x9
+1:  mov     x0, sp
     bl      exception_dispatch
+// Restores the frame at SP and returns from the exception: the end of every
+// exception, and how a task first enters EL0 (`enter_user`).
+.global exception_return
+exception_return:
     add     x9, sp, #GPR_SIZE
     add     x12, x9, #32 * 16
     ldp     x10, x11, [x12]

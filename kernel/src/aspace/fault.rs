@@ -27,6 +27,15 @@ pub enum FaultError {
     AtomicContext,
 }
 
+/// Zeroes the 4 KiB page at kernel address `page` (a new anonymous page).
+///
+/// # Safety
+/// `page` is a page-aligned kernel mapping of a frame the caller owns.
+pub unsafe fn zero_page(page: *mut u8) {
+    // SAFETY: per the contract.
+    unsafe { core::ptr::write_bytes(page, 0, PAGE_SIZE as usize) }
+}
+
 impl AddressSpace {
     /// Resolves a fault at `va`: maps a zeroed frame if `va` lies in an
     /// anonymous area that allows the access. Sleepable (`mmap_lock` read).
@@ -60,13 +69,7 @@ impl AddressSpace {
         }
         let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
         // SAFETY: a frame just allocated, reached through the linear map.
-        unsafe {
-            core::ptr::write_bytes(
-                phys_to_virt(frame.start().as_u64()) as *mut u8,
-                0,
-                PAGE_SIZE as usize,
-            )
-        };
+        unsafe { zero_page(phys_to_virt(frame.start().as_u64()) as *mut u8) };
         let page = VaRange::new(
             va.align_down(PAGE_SIZE),
             va.align_down(PAGE_SIZE).add(PAGE_SIZE),

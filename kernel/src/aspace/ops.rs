@@ -10,7 +10,8 @@ use crate::mmu::KernelFrames;
 use mm::gather::Gather;
 use mm::phys::LinearMem;
 use mm::vma::{Placement, Prot, Vma, VmaError, VmaKind};
-use mm::{Constraints, MapError, MemoryType, PhysAddr, VaRange, VirtAddr};
+use crate::mem::phys_to_virt;
+use mm::{Constraints, FrameSource, MapError, MemoryType, PhysAddr, VaRange, VirtAddr, PAGE_SIZE};
 
 /// Why an address-space operation was refused (nothing changed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,6 +157,150 @@ impl AddressSpace {
         })?;
         Ok(())
     }
+}
+
+impl AddressSpace {
+    /// The area holding `va`, if any (a copy: the layout may change after).
+    pub fn area_at(&self, va: VirtAddr) -> Option<Vma> {
+        self.mmap_lock.read().vmas.find(va).copied()
+    }
+
+    /// Faults in every page of `range` as a first access would (`MAP_POPULATE`);
+    /// stops at the first page that cannot be.
+    pub fn populate(&self, range: VaRange, write: bool) -> Result<(), super::FaultError> {
+        let mut va = range.start;
+        while va.as_u64() < range.end.as_u64() {
+            if self.translate(va).is_none() {
+                self.handle_fault(va, write, false)?;
+            }
+            va = va.add(PAGE_SIZE);
+        }
+        Ok(())
+    }
+
+    /// Drops the pages of anonymous areas in `range` and keeps the areas
+    /// (`madvise(MADV_DONTNEED)`): the next touch sees a zeroed page. Every
+    /// page of `range` must lie in an anonymous area, else `NotMapped` and
+    /// nothing changes.
+    pub fn discard(&self, range: VaRange) -> Result<(), AsError> {
+        let mut layout = self.mmap_lock.write();
+        layout.vmas.check(range)?;
+        covered(&layout, range, |v| matches!(v.kind, VmaKind::AnonPrivate | VmaKind::AnonShared))?;
+        self.change(&mut layout, range, |t, g| t.pt.unmap(range, g))?;
+        Ok(())
+    }
+
+    /// Grows the area ending at `old.end` in place to end at `new_end`
+    /// (`mremap` without moving); the new part is demand-zero. Fails with
+    /// `Overlap` if anything lies in the way.
+    pub fn grow_in_place(&self, old: VaRange, new_end: VirtAddr) -> Result<(), AsError> {
+        let mut layout = self.mmap_lock.write();
+        let vma = *layout
+            .vmas
+            .find(old.start)
+            .ok_or(VmaError::NotMapped(old.start))?;
+        let tail = VaRange::new(old.end, new_end);
+        layout.vmas.check(tail)?;
+        if let Some(v) = layout.vmas.overlapping(tail).next() {
+            return Err(AsError::Vma(VmaError::Overlap {
+                existing: v.range,
+                requested: tail,
+            }));
+        }
+        layout.vmas.insert(Vma {
+            range: tail,
+            prot: vma.prot,
+            kind: vma.kind,
+        })?;
+        Ok(())
+    }
+
+    /// Moves the anonymous area piece `old` to `new` (`mremap` with
+    /// `MREMAP_MAYMOVE`): `new` gets an area with the same protection, the
+    /// contents of the pages present in `old` (copied into new frames under
+    /// the PTL, so no fault can slip in between), and `old` is unmapped with
+    /// the usual invalidation order. `new` may be longer than `old` (the rest
+    /// is demand-zero) and must be free; with `fixed`, whatever is there is
+    /// unmapped first.
+    pub fn move_area(&self, old: VaRange, new: VaRange, fixed: bool) -> Result<(), AsError> {
+        let mut layout = self.mmap_lock.write();
+        let vma = *layout
+            .vmas
+            .find(old.start)
+            .ok_or(VmaError::NotMapped(old.start))?;
+        if !matches!(vma.kind, VmaKind::AnonPrivate | VmaKind::AnonShared) {
+            return Err(AsError::Vma(VmaError::NotMapped(old.start)));
+        }
+        if fixed {
+            self.unmap_locked(&mut layout, new)?;
+        }
+        layout.vmas.insert(Vma {
+            range: new,
+            prot: vma.prot,
+            kind: vma.kind,
+        })?;
+        let delta = new.start.as_u64().wrapping_sub(old.start.as_u64());
+        let moved = self.change(&mut layout, old, |t, g| -> Result<(), MapError> {
+            for extent in present(&t.pt, old) {
+                let mut va = extent.start;
+                while va.as_u64() < extent.end.as_u64() {
+                    let Some(tr) = t.pt.translate(va) else {
+                        va = va.add(PAGE_SIZE);
+                        continue;
+                    };
+                    let attrs = tr.attributes().ok_or(MapError::NotMapped(va))?;
+                    let frame = KernelFrames.alloc().map_err(|_| MapError::OutOfFrames)?;
+                    // SAFETY: both frames are reached through the linear map;
+                    // the old one cannot be freed while we hold the PTL, the
+                    // new one is ours.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            phys_to_virt(tr.pa.as_u64() & !(PAGE_SIZE - 1)) as *const u8,
+                            phys_to_virt(frame.start().as_u64()) as *mut u8,
+                            PAGE_SIZE as usize,
+                        )
+                    };
+                    let to = VirtAddr::new(va.as_u64().wrapping_add(delta));
+                    let page = VaRange::new(to, to.add(PAGE_SIZE));
+                    if let Err(e) = t.pt.map(
+                        page,
+                        frame.start(),
+                        attrs,
+                        Constraints::PAGES_ONLY.owned(),
+                        g,
+                    ) {
+                        let _ = KernelFrames.free(frame);
+                        return Err(e);
+                    }
+                    va = va.add(PAGE_SIZE);
+                }
+            }
+            t.pt.unmap(old, g)
+        });
+        if let Err(e) = moved {
+            // Undo: drop whatever reached the new range; the old one is intact
+            // unless the unmap itself failed, which leaves it as it was too.
+            let _ = self.unmap_locked(&mut layout, new);
+            return Err(e.into());
+        }
+        layout.vmas.remove(old)?;
+        Ok(())
+    }
+}
+
+/// Checks that every byte of `range` lies in areas accepted by `ok`.
+fn covered(layout: &Layout, range: VaRange, ok: impl Fn(&Vma) -> bool) -> Result<(), AsError> {
+    let mut expect = range.start;
+    for v in layout.vmas.overlapping(range) {
+        if v.range.start.as_u64() > expect.as_u64() || !ok(v) {
+            return Err(AsError::Vma(VmaError::NotMapped(expect)));
+        }
+        expect = v.range.end;
+    }
+    if expect.as_u64() < range.end.as_u64() {
+        return Err(AsError::Vma(VmaError::NotMapped(expect)));
+    }
+    Ok(())
 }
 
 /// The mapped extents inside `range`, clipped to it.

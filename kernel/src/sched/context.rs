@@ -91,6 +91,10 @@ context_switch:
     ldp     d12, d13, [x1, #136]
     ldp     d14, d15, [x1, #152]
     msr     sp_el0, x1
+    mrs     x9, tpidr_el1
+    adrp    x10, CURRENT_TASK
+    add     x10, x10, :lo12:CURRENT_TASK
+    str     x1, [x10, x9, lsl #3]
     ret
 
 // First instruction of every new task: x0 = the task switched away from, x19 = entry,

@@ -11,7 +11,8 @@ mod schedule;
 mod sleep;
 
 pub use schedule::{
-    idle_loop, init_boot_cpu, init_secondary_cpu, on_tick, preempt_on_irq_return, wake, yield_now,
+    idle_loop, init_boot_cpu, init_secondary_cpu, kick, on_tick, preempt_on_irq_return, wake,
+    yield_now,
     RESCHED_SGI,
 };
 pub use sleep::sleep;

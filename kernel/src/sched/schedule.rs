@@ -121,6 +121,10 @@ fn switch_to_next() -> bool {
     rec.switches.fetch_add(1, Ordering::Relaxed);
     rec.current_task.store(next.id(), Ordering::Relaxed);
     crate::aspace::switch_to(next.aspace.load(Ordering::Acquire));
+    prev.tls.store(arch::user_tls(), Ordering::Relaxed);
+    arch::set_user_tls(next.tls.load(Ordering::Relaxed));
+    prev.pan.store(arch::user::pan(), Ordering::Relaxed);
+    arch::user::set_pan(next.pan.load(Ordering::Relaxed));
     // SAFETY: IRQs are masked; `prev` is this CPU's current task; `next` is marked on this
     // CPU, no other CPU runs it (its previous CPU cleared `on_cpu` after switching away),
     // and its context was saved by that switch or built by `task::create`.
@@ -207,6 +211,14 @@ pub fn wake(task: &'static Task) -> bool {
     }
     enqueue(task);
     true
+}
+
+/// Interrupts `cpu` with the reschedule IPI (a thread running there in user mode enters
+/// the kernel and sees what changed, e.g. its process exiting). Any context.
+pub fn kick(cpu: usize) {
+    if cpu != arch::cpu_id() {
+        irq::send_sgi(RESCHED_SGI, cpu);
+    }
 }
 
 /// Queues a Ready task: on its pinned CPU, else an idle CPU (its last one first), else the

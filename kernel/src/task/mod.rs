@@ -95,6 +95,14 @@ pub struct Task {
     /// The address space it uses (`Arc::into_raw` of an `aspace::AddressSpace`), or 0:
     /// installed in TTBR0 whenever the task runs (`aspace::switch_to`).
     pub(crate) aspace: AtomicUsize,
+    /// The user thread this task runs (`Arc::into_raw` of a `user::Thread`), or 0 for a
+    /// kernel-only task. Set before the task first runs; dropped when it exits.
+    pub(crate) thread: AtomicUsize,
+    /// TPIDR_EL0 (the user thread pointer) while switched out; saved and restored by the
+    /// scheduler.
+    pub(crate) tls: AtomicU64,
+    /// PSTATE.PAN while switched out (on for user threads in the kernel).
+    pub(crate) pan: AtomicBool,
 }
 
 // SAFETY: the `UnsafeCell` fields follow the access rules written on each; the rest are
@@ -122,6 +130,9 @@ impl Task {
             switched_in: AtomicU64::new(0),
             exited: Completion::new(),
             aspace: AtomicUsize::new(0),
+            thread: AtomicUsize::new(0),
+            tls: AtomicU64::new(0),
+            pan: AtomicBool::new(false),
         }
     }
 
@@ -197,6 +208,8 @@ impl Task {
         self.sleep_next
             .store(core::ptr::null_mut(), Ordering::Relaxed);
         self.runtime.store(0, Ordering::Relaxed);
+        self.tls.store(0, Ordering::Relaxed);
+        self.pan.store(false, Ordering::Relaxed);
         self.switched_in
             .store(drivers::timer::counter(), Ordering::Relaxed);
         self.exited.reinit();
@@ -246,8 +259,14 @@ pub(crate) fn adopt_boot_context(cpu: usize, name: &'static str) -> &'static Tas
     task.on_cpu.store(true, Ordering::Relaxed);
     task.state.store(State::Running as u8, Ordering::Release);
     SP_EL0.set(task as *const Task as u64);
+    CURRENT_TASK[cpu].store(task as *const Task as u64, Ordering::Relaxed);
     task
 }
+
+/// Per CPU: the task it runs, as in SP_EL0. `context_switch` keeps it; the vectors reload
+/// SP_EL0 from it on an exception from EL0, where SP_EL0 holds the user stack pointer.
+#[no_mangle]
+pub(crate) static CURRENT_TASK: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// Why a task could not be spawned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]

@@ -1,0 +1,360 @@
+//! Memory calls. Argument checks follow Linux (mm/mmap.c, mm/mprotect.c,
+//! mm/madvise.c, mm/mremap.c) so the same program sees the same errors; the
+//! work is done by the address-space layer (mmap_lock, then the PTL, with
+//! the notifier calls in DESIGN.md §1's order).
+use super::errno::{Errno, EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP};
+use super::{Args, Result};
+use crate::aspace::{AsError, USER_RANGE};
+use crate::user::{current_thread, Process};
+use alloc::sync::Arc;
+use mm::vma::{Placement, Prot, VmaError};
+use mm::{MapError, VaRange, VirtAddr, PAGE_SIZE};
+
+const PROT_READ: u64 = 1;
+const PROT_WRITE: u64 = 2;
+const PROT_EXEC: u64 = 4;
+/// Accepted and ignored (PROT_SEM, PROT_BTI, PROT_MTE, PROT_GROWSDOWN/UP).
+const PROT_IGNORED: u64 = 0x8 | 0x10 | 0x20 | 0x0100_0000 | 0x0200_0000;
+
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_SHARED_VALIDATE: u64 = 0x03;
+const MAP_TYPE: u64 = 0x0f;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_POPULATE: u64 = 0x8000;
+const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+/// Flags MAP_SHARED_VALIDATE accepts (Linux's LEGACY_MAP_MASK plus the ones above).
+const MAP_KNOWN: u64 = MAP_TYPE
+    | MAP_FIXED
+    | MAP_ANONYMOUS
+    | 0x0100 // MAP_GROWSDOWN
+    | 0x0800 // MAP_DENYWRITE
+    | 0x1000 // MAP_EXECUTABLE
+    | 0x2000 // MAP_LOCKED
+    | 0x4000 // MAP_NORESERVE
+    | MAP_POPULATE
+    | 0x1_0000 // MAP_NONBLOCK
+    | 0x2_0000 // MAP_STACK
+    | 0x4_0000 // MAP_HUGETLB
+    | 0x8_0000 // MAP_SYNC
+    | MAP_FIXED_NOREPLACE;
+
+const MADV_NORMAL: u64 = 0;
+const MADV_RANDOM: u64 = 1;
+const MADV_SEQUENTIAL: u64 = 2;
+const MADV_WILLNEED: u64 = 3;
+const MADV_DONTNEED: u64 = 4;
+const MADV_HUGEPAGE: u64 = 14;
+const MADV_NOHUGEPAGE: u64 = 15;
+
+const MREMAP_MAYMOVE: u64 = 1;
+const MREMAP_FIXED: u64 = 2;
+
+/// Linux's TASK_SIZE for 48-bit VAs.
+const TASK_SIZE: u64 = 1 << 48;
+/// Linux's default `vm.mmap_min_addr` on arm64 (CONFIG_DEFAULT_MMAP_MIN_ADDR).
+const MMAP_MIN_ADDR: u64 = 32768;
+
+fn process() -> Arc<Process> {
+    current_thread()
+        .expect("memory call from a kernel task")
+        .process
+        .clone()
+}
+
+fn page_align(len: u64) -> Option<u64> {
+    len.checked_add(PAGE_SIZE - 1).map(|l| l & !(PAGE_SIZE - 1))
+}
+
+fn range(start: u64, len: u64) -> VaRange {
+    VaRange::new(VirtAddr::new(start), VirtAddr::new(start + len))
+}
+
+fn prot_of(bits: u64) -> core::result::Result<Prot, Errno> {
+    if bits & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_IGNORED) != 0 {
+        return Err(EINVAL);
+    }
+    let prot = Prot {
+        // As on arm64 Linux, write or exec imply read.
+        read: bits & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0,
+        write: bits & PROT_WRITE != 0,
+        exec: bits & PROT_EXEC != 0,
+    };
+    if prot.write && prot.exec {
+        // W^X: this kernel never maps a user page writable and executable.
+        return Err(EACCES);
+    }
+    Ok(prot)
+}
+
+fn as_errno(e: AsError) -> Errno {
+    match e {
+        AsError::Vma(VmaError::Overlap { .. }) => EEXIST,
+        AsError::Vma(VmaError::NotMapped(_)) => ENOMEM,
+        AsError::Vma(VmaError::NoSpace) | AsError::Vma(VmaError::OutOfRange) => ENOMEM,
+        AsError::Vma(VmaError::WriteExecute) => EACCES,
+        AsError::Vma(_) => EINVAL,
+        AsError::Map(MapError::OutOfFrames) => ENOMEM,
+        AsError::Map(_) => ENOMEM,
+    }
+}
+
+pub fn mmap(a: Args) -> Result {
+    let [addr, len, prot, flags, fd, offset] = a.0;
+    if flags & MAP_ANONYMOUS == 0 {
+        // No files: only the console fds exist, and they cannot be mapped.
+        return Err(if (fd as i64) >= 0 && fd <= 2 { ENODEV } else { EBADF });
+    }
+    if offset % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    if len == 0 {
+        return Err(EINVAL);
+    }
+    let len = page_align(len).filter(|&l| l <= TASK_SIZE).ok_or(ENOMEM)?;
+    let shared = match flags & MAP_TYPE {
+        MAP_SHARED => true,
+        MAP_PRIVATE => false,
+        MAP_SHARED_VALIDATE => {
+            if flags & !MAP_KNOWN != 0 {
+                return Err(EOPNOTSUPP);
+            }
+            true
+        }
+        _ => return Err(EINVAL),
+    };
+    let prot = prot_of(prot)?;
+    let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
+    let placement = if fixed {
+        if addr % PAGE_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        if addr > TASK_SIZE - len {
+            return Err(ENOMEM);
+        }
+        if addr < MMAP_MIN_ADDR {
+            return Err(crate::user::syscall::errno::EPERM);
+        }
+        if flags & MAP_FIXED_NOREPLACE != 0 {
+            Placement::FixedNoReplace(VirtAddr::new(addr))
+        } else {
+            Placement::Fixed(VirtAddr::new(addr))
+        }
+    } else if addr != 0 && addr % PAGE_SIZE == 0 && addr >= MMAP_MIN_ADDR && addr <= TASK_SIZE - len {
+        Placement::Hint(VirtAddr::new(addr))
+    } else {
+        Placement::Anywhere
+    };
+    let p = process();
+    let start = p
+        .aspace
+        .map_anonymous(len, prot, placement, shared)
+        .map_err(as_errno)?;
+    if flags & MAP_POPULATE != 0 && prot.read {
+        // Best effort, as on Linux: a page that cannot be populated now
+        // faults in later.
+        let _ = p.aspace.populate(range(start.as_u64(), len), prot.write);
+    }
+    Ok(start.as_u64())
+}
+
+pub fn munmap(a: Args) -> Result {
+    let [addr, len, ..] = a.0;
+    if addr % PAGE_SIZE != 0 || addr > TASK_SIZE || len > TASK_SIZE - addr {
+        return Err(EINVAL);
+    }
+    let len = page_align(len).ok_or(EINVAL)?;
+    if len == 0 {
+        return Err(EINVAL);
+    }
+    if addr < USER_RANGE.start.as_u64() {
+        if addr + len <= USER_RANGE.start.as_u64() {
+            return Ok(0);
+        }
+        return unmap(USER_RANGE.start.as_u64(), addr + len - USER_RANGE.start.as_u64());
+    }
+    unmap(addr, len)
+}
+
+fn unmap(addr: u64, len: u64) -> Result {
+    process()
+        .aspace
+        .unmap(range(addr, len))
+        .map_err(as_errno)?;
+    Ok(0)
+}
+
+pub fn mprotect(a: Args) -> Result {
+    let [addr, len, prot, ..] = a.0;
+    if addr % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    if len == 0 {
+        return Ok(0);
+    }
+    let len = page_align(len).ok_or(ENOMEM)?;
+    let end = addr.checked_add(len).ok_or(ENOMEM)?;
+    let prot = prot_of(prot)?;
+    if addr < USER_RANGE.start.as_u64() || end > TASK_SIZE {
+        return Err(ENOMEM);
+    }
+    process()
+        .aspace
+        .protect(range(addr, len), prot)
+        .map_err(as_errno)?;
+    Ok(0)
+}
+
+pub fn madvise(a: Args) -> Result {
+    let [addr, len_in, advice, ..] = a.0;
+    if !matches!(
+        advice,
+        MADV_NORMAL
+            | MADV_RANDOM
+            | MADV_SEQUENTIAL
+            | MADV_WILLNEED
+            | MADV_DONTNEED
+            | MADV_HUGEPAGE
+            | MADV_NOHUGEPAGE
+    ) {
+        return Err(EINVAL);
+    }
+    if addr % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    let len = page_align(len_in).ok_or(EINVAL)?;
+    if len_in != 0 && len == 0 {
+        return Err(EINVAL);
+    }
+    let end = addr.checked_add(len).ok_or(EINVAL)?;
+    if end == addr {
+        return Ok(0);
+    }
+    if addr < USER_RANGE.start.as_u64() || end > TASK_SIZE {
+        return Err(ENOMEM);
+    }
+    let p = process();
+    let r = range(addr, len);
+    match advice {
+        MADV_DONTNEED => p.aspace.discard(r).map_err(as_errno)?,
+        _ => {
+            // Hints only (this kernel has no huge pages to avoid, no
+            // readahead): the range must still be mapped.
+            let layout = p.aspace.mmap_lock().read();
+            let mut expect = addr;
+            for v in layout.vmas.overlapping(r) {
+                if v.range.start.as_u64() > expect {
+                    return Err(ENOMEM);
+                }
+                expect = v.range.end.as_u64();
+            }
+            if expect < end {
+                return Err(ENOMEM);
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn mremap(a: Args) -> Result {
+    let [addr, old_len, new_len, flags, new_addr, _] = a.0;
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 {
+        return Err(EINVAL);
+    }
+    if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
+        return Err(EINVAL);
+    }
+    if addr % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    let old_len = page_align(old_len).ok_or(EINVAL)?;
+    let new_len = page_align(new_len).ok_or(EINVAL)?;
+    if new_len == 0 || old_len == 0 {
+        return Err(EINVAL);
+    }
+    if new_len > TASK_SIZE || addr > TASK_SIZE - old_len {
+        return Err(EINVAL);
+    }
+    let p = process();
+    let aspace = &p.aspace;
+    if flags & MREMAP_FIXED != 0 {
+        if new_addr % PAGE_SIZE != 0 || new_addr > TASK_SIZE - new_len {
+            return Err(EINVAL);
+        }
+        let (a0, a1, b0, b1) = (addr, addr + old_len, new_addr, new_addr + new_len);
+        if a0 < b1 && b0 < a1 {
+            return Err(EINVAL);
+        }
+    }
+    // The old range must lie inside one area.
+    let vma = aspace.area_at(VirtAddr::new(addr)).ok_or(EFAULT)?;
+    if addr + old_len > vma.range.end.as_u64() {
+        return Err(EFAULT);
+    }
+    if flags & MREMAP_FIXED != 0 {
+        let old = range(addr, old_len.min(new_len));
+        if old_len > new_len {
+            unmap(addr + new_len, old_len - new_len)?;
+        }
+        aspace
+            .move_area(old, range(new_addr, new_len), true)
+            .map_err(as_errno)?;
+        return Ok(new_addr);
+    }
+    if new_len <= old_len {
+        if new_len < old_len {
+            unmap(addr + new_len, old_len - new_len)?;
+        }
+        return Ok(addr);
+    }
+    let old = range(addr, old_len);
+    if vma.range.end.as_u64() == addr + old_len
+        && aspace
+            .grow_in_place(old, VirtAddr::new(addr + new_len))
+            .is_ok()
+    {
+        return Ok(addr);
+    }
+    if flags & MREMAP_MAYMOVE == 0 {
+        return Err(ENOMEM);
+    }
+    let new = {
+        let layout = aspace.mmap_lock().read();
+        layout
+            .vmas
+            .place(new_len, Placement::Anywhere)
+            .map_err(|_| ENOMEM)?
+    };
+    aspace.move_area(old, new, false).map_err(as_errno)?;
+    Ok(new.start.as_u64())
+}
+
+pub fn brk(a: Args) -> Result {
+    let [want, ..] = a.0;
+    let p = process();
+    let mut brk = p.brk.lock();
+    if want < brk.start {
+        return Ok(brk.current);
+    }
+    let old_top = page_align(brk.current).ok_or(ENOMEM)?;
+    let new_top = match page_align(want) {
+        Some(t) if t <= TASK_SIZE => t,
+        _ => return Ok(brk.current),
+    };
+    if new_top > old_top {
+        let grown = p.aspace.map_anonymous(
+            new_top - old_top,
+            Prot::RW,
+            Placement::FixedNoReplace(VirtAddr::new(old_top)),
+            false,
+        );
+        if grown.is_err() {
+            return Ok(brk.current);
+        }
+    } else if new_top < old_top && p.aspace.unmap(range(new_top, old_top - new_top)).is_err() {
+        return Ok(brk.current);
+    }
+    brk.current = want;
+    Ok(want)
+}

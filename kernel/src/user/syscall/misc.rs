@@ -1,0 +1,142 @@
+//! `getrandom`, `uname`, and the signal calls a C library makes at start-up
+//! (accepted; this kernel delivers no signals).
+use super::errno::EINVAL;
+use super::{Args, Result};
+use crate::user::{current_thread, uaccess};
+use core::sync::atomic::{AtomicU64, Ordering};
+use mm::VirtAddr;
+
+const GRND_NONBLOCK: u64 = 1;
+const GRND_RANDOM: u64 = 2;
+const GRND_INSECURE: u64 = 4;
+
+static STATE: AtomicU64 = AtomicU64::new(0);
+
+/// Hardware random number (FEAT_RNG's RNDR), if the CPU has it and it delivers.
+fn rndr() -> Option<u64> {
+    let isar0: u64;
+    // SAFETY: reading an ID register has no side effect.
+    unsafe { core::arch::asm!("mrs {}, id_aa64isar0_el1", out(reg) isar0) };
+    if (isar0 >> 60) & 0xf == 0 {
+        return None;
+    }
+    let (v, nzcv): (u64, u64);
+    // SAFETY: RNDR (S3_3_C2_C4_0) exists per the ID check; it only reads.
+    unsafe {
+        core::arch::asm!("mrs {v}, S3_3_C2_C4_0", "mrs {f}, nzcv", v = out(reg) v, f = out(reg) nzcv)
+    };
+    (nzcv & (1 << 30) == 0).then_some(v)
+}
+
+/// The next 64 bits: RNDR where present, else a SplitMix64 stream seeded
+/// from the counter and stirred with it on every call. Not cryptographic
+/// without RNDR (documented in the README).
+fn next() -> u64 {
+    if let Some(v) = rndr() {
+        return v;
+    }
+    let stir = drivers::timer::counter();
+    let mut z = STATE
+        .fetch_add(0x9e37_79b9_7f4a_7c15 ^ stir.rotate_left(17), Ordering::Relaxed)
+        .wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+pub fn fill_random(out: &mut [u8]) {
+    for chunk in out.chunks_mut(8) {
+        let v = next().to_le_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+}
+
+pub fn getrandom(a: Args) -> Result {
+    let [buf, len, flags, ..] = a.0;
+    if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
+        || flags & (GRND_RANDOM | GRND_INSECURE) == (GRND_RANDOM | GRND_INSECURE)
+    {
+        return Err(EINVAL);
+    }
+    let len = len.min(0x01ff_ffff);
+    uaccess::check(buf, len)?;
+    let mut chunk = [0u8; 256];
+    let mut done = 0u64;
+    while done < len {
+        let n = (len - done).min(chunk.len() as u64) as usize;
+        fill_random(&mut chunk[..n]);
+        uaccess::copy_to(VirtAddr::new(buf + done), &chunk[..n])?;
+        done += n as u64;
+    }
+    Ok(done)
+}
+
+const SIGKILL: u64 = 9;
+const SIGSTOP: u64 = 19;
+const NSIG: u64 = 64;
+
+pub fn rt_sigaction(a: Args) -> Result {
+    let [sig, act, oldact, sigsetsize, ..] = a.0;
+    if sigsetsize != 8 {
+        return Err(EINVAL);
+    }
+    if sig == 0 || sig > NSIG || (act != 0 && (sig == SIGKILL || sig == SIGSTOP)) {
+        return Err(EINVAL);
+    }
+    if act != 0 {
+        let mut b = [0u8; 32];
+        uaccess::copy_from(VirtAddr::new(act), &mut b)?;
+    }
+    if oldact != 0 {
+        // SIG_DFL, no flags, empty mask.
+        uaccess::copy_to(VirtAddr::new(oldact), &[0u8; 32])?;
+    }
+    Ok(0)
+}
+
+const SIG_BLOCK: u64 = 0;
+const SIG_UNBLOCK: u64 = 1;
+const SIG_SETMASK: u64 = 2;
+
+pub fn rt_sigprocmask(a: Args) -> Result {
+    let [how, set, oldset, sigsetsize, ..] = a.0;
+    if sigsetsize != 8 {
+        return Err(EINVAL);
+    }
+    let thread = current_thread().expect("signal call from a kernel task");
+    let old = thread.sigmask.load(Ordering::Relaxed);
+    if set != 0 {
+        let new = uaccess::read_u64(VirtAddr::new(set))?;
+        // SIGKILL and SIGSTOP cannot be blocked.
+        let unblockable = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
+        let mask = match how {
+            SIG_BLOCK => old | new,
+            SIG_UNBLOCK => old & !new,
+            SIG_SETMASK => new,
+            _ => return Err(EINVAL),
+        } & !unblockable;
+        thread.sigmask.store(mask, Ordering::Relaxed);
+    }
+    if oldset != 0 {
+        uaccess::write_u64(VirtAddr::new(oldset), old)?;
+    }
+    Ok(0)
+}
+
+pub fn uname(a: Args) -> Result {
+    let [buf, ..] = a.0;
+    let fields: [&str; 6] = [
+        "mmk",
+        "(none)",
+        env!("CARGO_PKG_VERSION"),
+        "#1 SMP",
+        "aarch64",
+        "(none)",
+    ];
+    let mut out = [0u8; 6 * 65];
+    for (i, f) in fields.iter().enumerate() {
+        out[i * 65..i * 65 + f.len()].copy_from_slice(f.as_bytes());
+    }
+    uaccess::copy_to(VirtAddr::new(buf), &out)?;
+    Ok(0)
+}

@@ -1,0 +1,155 @@
+//! This kernel's own calls (numbers 0x1000 and up, far above Linux's; Linux
+//! answers `-ENOSYS`, so one program runs on both): user access to the DMA
+//! device through the address space's notifier (SVA on `virt`, the Pi's DMA
+//! controller with its translation cache on the Raspberry Pi 4), counters
+//! for the benchmark, and probes of the kernel's own rules.
+use super::errno::{Errno, EFAULT, EINVAL, ENODEV, EOPNOTSUPP};
+use super::{Args, Result};
+use crate::user::current_thread;
+use core::sync::atomic::Ordering;
+use mm::{FrameSource, VirtAddr, PAGE_SIZE};
+
+/// The DMA device bound to a process's address space.
+pub enum UserDma {
+    #[cfg(feature = "notifiers")]
+    Sva(&'static crate::dev::sva::SvaBinding),
+    #[cfg(all(feature = "notifiers", feature = "board-rpi4"))]
+    Pi(&'static crate::dev::bcm_dma::PiDma),
+}
+
+fn process() -> alloc::sync::Arc<crate::user::Process> {
+    current_thread()
+        .expect("private call from a kernel task")
+        .process
+        .clone()
+}
+
+/// 0x1000 `dma_attach()`: binds the board's DMA device to the caller's
+/// address space (idempotent). `-ENODEV` without one.
+pub fn dma_attach() -> Result {
+    let p = process();
+    if p.dma.get().is_some() {
+        return Ok(0);
+    }
+    let binding = bind(&p)?;
+    p.dma.call_once(|| binding);
+    Ok(0)
+}
+
+/// Without notifiers no device can follow the address space: no binding.
+#[cfg(not(feature = "notifiers"))]
+fn bind(_: &crate::user::Process) -> core::result::Result<UserDma, Errno> {
+    Err(ENODEV)
+}
+
+#[cfg(feature = "notifiers")]
+fn bind(p: &crate::user::Process) -> core::result::Result<UserDma, Errno> {
+    #[cfg(feature = "board-rpi4")]
+    if crate::dev::edu::get().is_none() {
+        return crate::dev::bcm_dma::bind(&p.aspace)
+            .map(UserDma::Pi)
+            .map_err(|_| ENODEV);
+    }
+    crate::dev::sva::bind(&p.aspace)
+        .map(UserDma::Sva)
+        .map_err(|e| {
+            defmt::warn!("dma_attach: {}", defmt::Debug2Format(&e));
+            ENODEV
+        })
+}
+
+/// 0x1001 `dma_copy(dst, src, len)`: the device copies `len` bytes from
+/// user `src` to user `dst` through its own translation of the address
+/// space. A buffer the device cannot reach (unmapped, read-only
+/// destination) is `-EFAULT`: the device's fault is reported, nothing hangs.
+pub fn dma_copy(a: Args) -> Result {
+    let [dst, src, len, ..] = a.0;
+    let p = process();
+    let Some(dma) = p.dma.get() else {
+        return Err(ENODEV);
+    };
+    if len == 0 {
+        return Ok(0);
+    }
+    crate::user::uaccess::check(src, len)?;
+    crate::user::uaccess::check(dst, len)?;
+    match dma {
+        #[cfg(feature = "notifiers")]
+        UserDma::Sva(b) => {
+            // Through the edu device's 4 KiB buffer: to the device, back out.
+            let mut done = 0u64;
+            while done < len {
+                let n = (len - done).min(PAGE_SIZE);
+                b.dma_to_device(VirtAddr::new(src + done), n as usize)
+                    .map_err(|e| report(e))?;
+                b.dma_from_device(VirtAddr::new(dst + done), n as usize)
+                    .map_err(|e| report(e))?;
+                done += n;
+            }
+        }
+        #[cfg(all(feature = "notifiers", feature = "board-rpi4"))]
+        UserDma::Pi(d) => d
+            .copy(VirtAddr::new(src), VirtAddr::new(dst), len as usize)
+            .map_err(|e| report(e))?,
+    }
+    Ok(0)
+}
+
+fn report(e: impl core::fmt::Debug) -> Errno {
+    defmt::warn!("dma_copy: device refused or faulted: {}", defmt::Debug2Format(&e));
+    EFAULT
+}
+
+/// 0x1002 `kstat(id)`: 0 = SMMU commands issued since boot, 1 = IOTLB
+/// invalidations this process's binding issued, 2 = page faults resolved in
+/// this process's address space.
+pub fn kstat(a: Args) -> Result {
+    let p = process();
+    match a.0[0] {
+        0 => Ok(crate::dev::smmu::get().map_or(0, |s| s.counters().0)),
+        1 => Ok(match p.dma.get() {
+            #[cfg(feature = "notifiers")]
+            Some(UserDma::Sva(b)) => b.invalidations.load(Ordering::Relaxed),
+            _ => 0,
+        }),
+        2 => Ok(p.aspace.stats.faults.load(Ordering::Relaxed)),
+        _ => Err(EINVAL),
+    }
+}
+
+/// 0x1003 `floor_zero_page(iters)`: counter ticks to zero one 4 KiB frame
+/// `iters` times, the way the fault path zeroes a new page (the floor the
+/// benchmark compares a first-touch fault with).
+pub fn floor_zero_page(a: Args) -> Result {
+    let iters = a.0[0].clamp(1, 1 << 20);
+    let frame = crate::mmu::KernelFrames
+        .alloc()
+        .map_err(|_| super::errno::ENOMEM)?;
+    let p = crate::mem::phys_to_virt(frame.start().as_u64()) as *mut u8;
+    let t0 = drivers::timer::counter();
+    for _ in 0..iters {
+        // SAFETY: a frame we own, through the linear map.
+        unsafe { crate::aspace::zero_page(p) };
+    }
+    let ticks = drivers::timer::counter() - t0;
+    crate::mmu::KernelFrames
+        .free(frame)
+        .expect("freeing the benchmark frame");
+    Ok(ticks)
+}
+
+/// 0x1004 `pan_probe(addr)`: the kernel reads user `addr` directly (what it
+/// never does otherwise). Returns 1 if Privileged Access Never stopped it,
+/// 0 if the read went through; `-EOPNOTSUPP` on CPUs without PAN.
+pub fn pan_probe(a: Args) -> Result {
+    if !crate::arch::user::pan_supported() {
+        return Err(EOPNOTSUPP);
+    }
+    crate::user::uaccess::check(a.0[0], 1)?;
+    let caught = crate::arch::exception::catch_fault(|| {
+        // SAFETY: a deliberate direct access to a user address, inside
+        // catch_fault: a fault skips the load instead of stopping the kernel.
+        unsafe { core::ptr::read_volatile(a.0[0] as *const u8) };
+    });
+    Ok(u64::from(caught.is_err()))
+}

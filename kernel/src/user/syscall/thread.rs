@@ -1,0 +1,158 @@
+//! Threads and process identity: `clone` (threads only), `exit`,
+//! `exit_group`, `getpid`, `gettid`, `set_tid_address`, `futex`.
+use super::errno::{EAGAIN, EINVAL, ENOSYS};
+use super::{Args, Result};
+use crate::arch::exception::TrapFrame;
+use crate::user::{self, current_thread, futex, uaccess};
+use core::sync::atomic::Ordering;
+use core::time::Duration;
+use mm::VirtAddr;
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_FS: u64 = 0x200;
+const CLONE_FILES: u64 = 0x400;
+const CLONE_SIGHAND: u64 = 0x800;
+const CLONE_THREAD: u64 = 0x1_0000;
+const CLONE_SYSVSEM: u64 = 0x4_0000;
+const CLONE_SETTLS: u64 = 0x8_0000;
+const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+const CLONE_DETACHED: u64 = 0x40_0000;
+const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+/// What a thread-creating `clone` may ask for here.
+const THREAD_FLAGS: u64 = CLONE_VM
+    | CLONE_FS
+    | CLONE_FILES
+    | CLONE_SIGHAND
+    | CLONE_THREAD
+    | CLONE_SYSVSEM
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_DETACHED
+    | CLONE_CHILD_SETTID
+    | 0xff; // the exit signal (ignored for threads)
+
+const FUTEX_WAIT: u64 = 0;
+const FUTEX_WAKE: u64 = 1;
+const FUTEX_WAIT_BITSET: u64 = 9;
+const FUTEX_WAKE_BITSET: u64 = 10;
+const FUTEX_PRIVATE_FLAG: u64 = 128;
+const FUTEX_CLOCK_REALTIME: u64 = 256;
+
+fn thread() -> &'static user::Thread {
+    current_thread().expect("thread call from a kernel task")
+}
+
+pub fn exit(a: Args) -> Result {
+    user::exit_thread((a.0[0] & 0xff) as i32)
+}
+
+pub fn exit_group(a: Args) -> Result {
+    let status = (a.0[0] & 0xff) as i32;
+    thread().process.begin_exit(status);
+    user::exit_thread(status)
+}
+
+pub fn getpid() -> Result {
+    Ok(u64::from(thread().process.pid))
+}
+
+pub fn gettid() -> Result {
+    Ok(u64::from(thread().tid))
+}
+
+pub fn set_tid_address(a: Args) -> Result {
+    let t = thread();
+    t.clear_child_tid.store(a.0[0], Ordering::Relaxed);
+    Ok(u64::from(t.tid))
+}
+
+/// `clone(flags, stack, parent_tid, tls, child_tid)` (aarch64 argument order).
+/// Only threads: a new process (fork) is `-ENOSYS` here.
+pub fn clone(a: Args, frame: &TrapFrame) -> Result {
+    let [flags, stack, parent_tid, tls, child_tid, _] = a.0;
+    let thread_flags = CLONE_VM | CLONE_THREAD | CLONE_SIGHAND;
+    if flags & thread_flags != thread_flags {
+        if flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0 {
+            return Err(EINVAL);
+        }
+        if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 {
+            return Err(EINVAL);
+        }
+        // fork/vfork-like clones: there is no second process image here.
+        return Err(ENOSYS);
+    }
+    if flags & !THREAD_FLAGS != 0 {
+        return Err(EINVAL);
+    }
+    let me = thread();
+    let process = &me.process;
+    let tid = user::new_id();
+    if flags & CLONE_PARENT_SETTID != 0 {
+        uaccess::write_u32(VirtAddr::new(parent_tid), tid)?;
+    }
+    if flags & CLONE_CHILD_SETTID != 0 {
+        uaccess::write_u32(VirtAddr::new(child_tid), tid)?;
+    }
+    let mut child = frame.clone();
+    child.x[0] = 0;
+    if stack != 0 {
+        child.sp_el0 = stack;
+    }
+    let tls = if flags & CLONE_SETTLS != 0 {
+        tls
+    } else {
+        crate::arch::user_tls()
+    };
+    let clear = if flags & CLONE_CHILD_CLEARTID != 0 {
+        child_tid
+    } else {
+        0
+    };
+    user::spawn_thread(process, tid, "user-thread", child, tls, clear).map_err(|_| EAGAIN)?;
+    Ok(u64::from(tid))
+}
+
+pub fn futex(a: Args) -> Result {
+    let [addr, op, val, timeout, _addr2, val3] = a.0;
+    let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    if addr % 4 != 0 {
+        return Err(EINVAL);
+    }
+    let process = &thread().process;
+    match cmd {
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
+            let bitset = if cmd == FUTEX_WAIT_BITSET { val3 as u32 } else { u32::MAX };
+            if bitset == 0 {
+                return Err(EINVAL);
+            }
+            let timeout = if timeout == 0 {
+                None
+            } else {
+                let (sec, nsec) = uaccess::read_timespec(VirtAddr::new(timeout))?;
+                if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+                    return Err(EINVAL);
+                }
+                let t = Duration::new(sec as u64, nsec as u32);
+                if cmd == FUTEX_WAIT_BITSET {
+                    // An absolute deadline on the chosen clock.
+                    let now = super::time::now(op & FUTEX_CLOCK_REALTIME != 0);
+                    Some(t.saturating_sub(now))
+                } else {
+                    Some(t)
+                }
+            };
+            futex::wait(process, addr, val as u32, bitset, timeout)
+        }
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
+            let bitset = if cmd == FUTEX_WAKE_BITSET { val3 as u32 } else { u32::MAX };
+            if bitset == 0 {
+                return Err(EINVAL);
+            }
+            let count = val.min(i32::MAX as u64) as u32;
+            Ok(futex::wake_bitset(process, addr, count, bitset))
+        }
+        _ => Err(ENOSYS),
+    }
+}

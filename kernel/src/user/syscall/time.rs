@@ -1,0 +1,68 @@
+//! Time: `clock_gettime` and `nanosleep` from the generic timer (CNTVCT_EL0).
+//! There is no real-time clock: CLOCK_REALTIME counts from boot as if boot
+//! were the epoch.
+use super::errno::{EINTR, EINVAL};
+use super::{Args, Result};
+use crate::user::{current_thread, uaccess};
+use core::time::Duration;
+use mm::VirtAddr;
+
+const CLOCK_REALTIME: u64 = 0;
+const CLOCK_MONOTONIC: u64 = 1;
+const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
+const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
+const CLOCK_MONOTONIC_RAW: u64 = 4;
+const CLOCK_REALTIME_COARSE: u64 = 5;
+const CLOCK_MONOTONIC_COARSE: u64 = 6;
+const CLOCK_BOOTTIME: u64 = 7;
+
+/// Time since boot (the same for every clock but the CPU-time ones).
+pub fn now(_realtime: bool) -> Duration {
+    Duration::from_nanos(drivers::timer::ticks_to_ns(drivers::timer::counter()))
+}
+
+pub fn clock_gettime(a: Args) -> Result {
+    let [clock, ts, ..] = a.0;
+    let t = match clock {
+        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => now(true),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
+            now(false)
+        }
+        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Duration::from_nanos(
+            drivers::timer::ticks_to_ns(crate::task::current().cpu_time()),
+        ),
+        _ => return Err(EINVAL),
+    };
+    uaccess::write_timespec(VirtAddr::new(ts), t.as_secs() as i64, i64::from(t.subsec_nanos()))?;
+    Ok(0)
+}
+
+/// Sleeps in slices of at most 10 ms so an ending process is not held up.
+pub fn nanosleep(a: Args) -> Result {
+    let [req, rem, ..] = a.0;
+    let (sec, nsec) = uaccess::read_timespec(VirtAddr::new(req))?;
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(EINVAL);
+    }
+    let total = Duration::new(sec as u64, nsec as u32);
+    let start = now(false);
+    let process = current_thread().map(|t| t.process.clone());
+    loop {
+        let done = now(false).saturating_sub(start);
+        if done >= total {
+            return Ok(0);
+        }
+        if process.as_ref().is_some_and(|p| p.exiting()) {
+            let left = total - done;
+            if rem != 0 {
+                let _ = uaccess::write_timespec(
+                    VirtAddr::new(rem),
+                    left.as_secs() as i64,
+                    i64::from(left.subsec_nanos()),
+                );
+            }
+            return Err(EINTR);
+        }
+        crate::sched::sleep((total - done).min(Duration::from_millis(10)));
+    }
+}

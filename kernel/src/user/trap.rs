@@ -1,0 +1,99 @@
+//! Exceptions taken from EL0: system calls, page faults (demand paging, or
+//! the end of the program), other synchronous exceptions (the end of the
+//! program with the signal Linux would send), interrupts; and the last check
+//! before returning to user mode.
+use super::{current_thread, signal};
+use crate::arch::esr::{self, ec};
+use crate::arch::exception::{Kind, TrapFrame};
+use crate::{arch, irq, sched};
+use aarch64_cpu::registers::{ESR_EL1, FAR_EL1};
+use tock_registers::interfaces::Readable;
+
+/// Everything that happens for one exception from EL0 (AArch64).
+pub fn handle(frame: &mut TrapFrame, kind: Kind) {
+    arch::user::set_pan(true);
+    match kind {
+        Kind::Sync => sync(frame),
+        Kind::Irq => {
+            irq::handle();
+            sched::preempt_on_irq_return();
+        }
+        Kind::Fiq | Kind::SError => {
+            defmt::error!("{} from user mode at {=u64:#x}", kind, frame.elr);
+            kill(frame, signal::SIGBUS, "asynchronous error");
+        }
+    }
+    return_to_user(frame);
+}
+
+fn sync(frame: &mut TrapFrame) {
+    let esr = ESR_EL1.get();
+    let far = FAR_EL1.get();
+    let class = esr::class(esr);
+    match class {
+        ec::SVC64 => {
+            arch::irq_enable();
+            super::syscall::dispatch(frame);
+            arch::irq_save();
+        }
+        ec::DATA_ABORT_LOWER | ec::INSTR_ABORT_LOWER => {
+            if let Err(why) = crate::aspace::handle_page_fault(frame, esr, far) {
+                defmt::error!(
+                    "segmentation fault at {=u64:#x} (pc {=u64:#x}): {}",
+                    far,
+                    frame.elr,
+                    why
+                );
+                kill(frame, signal::SIGSEGV, "segmentation fault");
+            }
+        }
+        ec::PC_ALIGNMENT | ec::SP_ALIGNMENT => {
+            defmt::error!("alignment fault at pc {=u64:#x}, sp {=u64:#x}", frame.elr, frame.sp_el0);
+            kill(frame, signal::SIGBUS, "bus error");
+        }
+        ec::BRK64 => {
+            defmt::error!("brk #{=u32:#x} at pc {=u64:#x}", esr::iss(esr) & 0xffff, frame.elr);
+            kill(frame, signal::SIGTRAP, "trace/breakpoint trap");
+        }
+        _ => {
+            defmt::error!(
+                "EC {=u8:#04x} ({=str}) at pc {=u64:#x}, ESR {=u64:#x}",
+                class,
+                esr::class_name(class),
+                frame.elr,
+                esr
+            );
+            kill(frame, signal::SIGILL, "illegal instruction");
+        }
+    }
+}
+
+/// The thread took an exception Linux answers with a fatal signal: the
+/// whole process ends with status 128 + signal, as a shell reports it.
+fn kill(frame: &TrapFrame, sig: i32, what: &str) -> ! {
+    let thread = current_thread().expect("user trap on a kernel task");
+    defmt::error!(
+        "process {} (thread {}) killed: {=str} (signal {}); x30 {=u64:#x} sp {=u64:#x}",
+        thread.process.pid,
+        thread.tid,
+        what,
+        sig,
+        frame.x[30],
+        frame.sp_el0
+    );
+    thread.process.begin_exit(128 + sig);
+    arch::irq_enable();
+    super::exit_thread(128 + sig)
+}
+
+/// Last stop before `eret` to EL0: a thread whose process is ending leaves
+/// here instead. IRQs are masked on entry and on return.
+fn return_to_user(_frame: &mut TrapFrame) {
+    let Some(thread) = current_thread() else {
+        return;
+    };
+    if thread.process.exiting() {
+        arch::irq_enable();
+        super::exit_thread(0);
+    }
+}

@@ -1,0 +1,79 @@
+//! Access to user memory from system calls. Every user pointer is checked
+//! against the user half and then copied through the address space
+//! (`AddressSpace::copy_to/from`: the frame is pinned under the PTL and
+//! reached through the kernel's linear map, faulting pages in as the area
+//! allows). A bad pointer is `-EFAULT`, never a kernel fault.
+use super::syscall::errno::{Errno, EFAULT};
+use crate::aspace::{self, USER_RANGE};
+use mm::VirtAddr;
+
+/// Checks that `[addr, addr + len)` lies in the user half (no wrap-around).
+pub fn check(addr: u64, len: u64) -> Result<(), Errno> {
+    if len == 0 {
+        return Ok(());
+    }
+    let end = addr.checked_add(len).ok_or(EFAULT)?;
+    if addr < USER_RANGE.start.as_u64() || end > USER_RANGE.end.as_u64() {
+        return Err(EFAULT);
+    }
+    Ok(())
+}
+
+fn space() -> Result<&'static aspace::AddressSpace, Errno> {
+    aspace::current().ok_or(EFAULT)
+}
+
+/// Copies `out.len()` bytes from user address `addr`.
+pub fn copy_from(addr: VirtAddr, out: &mut [u8]) -> Result<(), Errno> {
+    check(addr.as_u64(), out.len() as u64)?;
+    if out.is_empty() {
+        return Ok(());
+    }
+    space()?.copy_from(addr, out).map_err(|_| EFAULT)
+}
+
+/// Copies `bytes` to user address `addr`.
+pub fn copy_to(addr: VirtAddr, bytes: &[u8]) -> Result<(), Errno> {
+    check(addr.as_u64(), bytes.len() as u64)?;
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    space()?.copy_to(addr, bytes).map_err(|_| EFAULT)
+}
+
+pub fn read_u32(addr: VirtAddr) -> Result<u32, Errno> {
+    let mut b = [0u8; 4];
+    copy_from(addr, &mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+pub fn read_u64(addr: VirtAddr) -> Result<u64, Errno> {
+    let mut b = [0u8; 8];
+    copy_from(addr, &mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+pub fn write_u32(addr: VirtAddr, v: u32) -> Result<(), Errno> {
+    copy_to(addr, &v.to_le_bytes())
+}
+
+pub fn write_u64(addr: VirtAddr, v: u64) -> Result<(), Errno> {
+    copy_to(addr, &v.to_le_bytes())
+}
+
+/// A `struct timespec` (two 64-bit words) at `addr`.
+pub fn read_timespec(addr: VirtAddr) -> Result<(i64, i64), Errno> {
+    let mut b = [0u8; 16];
+    copy_from(addr, &mut b)?;
+    Ok((
+        i64::from_le_bytes(b[..8].try_into().unwrap()),
+        i64::from_le_bytes(b[8..].try_into().unwrap()),
+    ))
+}
+
+pub fn write_timespec(addr: VirtAddr, sec: i64, nsec: i64) -> Result<(), Errno> {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&sec.to_le_bytes());
+    b[8..].copy_from_slice(&nsec.to_le_bytes());
+    copy_to(addr, &b)
+}
