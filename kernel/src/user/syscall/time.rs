@@ -37,15 +37,36 @@ pub fn clock_gettime(a: Args) -> Result {
     Ok(0)
 }
 
-/// Sleeps in slices of at most 10 ms so an ending process is not held up.
 pub fn nanosleep(a: Args) -> Result {
     let [req, rem, ..] = a.0;
+    sleep(req, rem, false)
+}
+
+const TIMER_ABSTIME: u64 = 1;
+
+/// `clock_nanosleep(clock, flags, req, rem)`: relative, or until an
+/// absolute time of `clock` with TIMER_ABSTIME.
+pub fn clock_nanosleep(a: Args) -> Result {
+    let [clock, flags, req, rem, ..] = a.0;
+    if !matches!(clock, CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME) {
+        return Err(EINVAL);
+    }
+    // clock_nanosleep returns the error number itself, not -1/errno: the
+    // raw call still returns it negated, as every call here does.
+    sleep(req, rem, flags & TIMER_ABSTIME != 0)
+}
+
+/// Sleeps in slices of at most 10 ms so an ending process is not held up.
+fn sleep(req: u64, rem: u64, absolute: bool) -> Result {
     let (sec, nsec) = uaccess::read_timespec(VirtAddr::new(req))?;
     if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
         return Err(EINVAL);
     }
-    let total = Duration::new(sec as u64, nsec as u32);
+    let mut total = Duration::new(sec as u64, nsec as u32);
     let start = now(false);
+    if absolute {
+        total = total.saturating_sub(start);
+    }
     let process = current_thread().map(|t| t.process.clone());
     loop {
         let done = now(false).saturating_sub(start);
