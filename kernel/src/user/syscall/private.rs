@@ -3,11 +3,11 @@
 //! device through the address space's notifier (SVA on `virt`, the Pi's DMA
 //! controller with its translation cache on the Raspberry Pi 4), counters
 //! for the benchmark, and probes of the kernel's own rules.
-use super::errno::{Errno, EFAULT, EINVAL, ENODEV, EOPNOTSUPP};
+use super::errno::{Errno, EINVAL, ENODEV, EOPNOTSUPP};
 use super::{Args, Result};
 use crate::user::current_thread;
 use core::sync::atomic::Ordering;
-use mm::{FrameSource, VirtAddr, PAGE_SIZE};
+use mm::FrameSource;
 
 /// The DMA device bound to a process's address space.
 pub enum UserDma {
@@ -73,31 +73,43 @@ pub fn dma_copy(a: Args) -> Result {
     }
     crate::user::uaccess::check(src, len)?;
     crate::user::uaccess::check(dst, len)?;
+    copy_with(dma, dst, src, len)?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "notifiers"))]
+fn copy_with(dma: &UserDma, _dst: u64, _src: u64, _len: u64) -> Result {
+    match *dma {}
+}
+
+#[cfg(feature = "notifiers")]
+fn copy_with(dma: &UserDma, dst: u64, src: u64, len: u64) -> Result {
+    use mm::{VirtAddr, PAGE_SIZE};
     match dma {
-        #[cfg(feature = "notifiers")]
         UserDma::Sva(b) => {
             // Through the edu device's 4 KiB buffer: to the device, back out.
             let mut done = 0u64;
             while done < len {
                 let n = (len - done).min(PAGE_SIZE);
                 b.dma_to_device(VirtAddr::new(src + done), n as usize)
-                    .map_err(|e| report(e))?;
+                    .map_err(report)?;
                 b.dma_from_device(VirtAddr::new(dst + done), n as usize)
-                    .map_err(|e| report(e))?;
+                    .map_err(report)?;
                 done += n;
             }
         }
-        #[cfg(all(feature = "notifiers", feature = "board-rpi4"))]
+        #[cfg(feature = "board-rpi4")]
         UserDma::Pi(d) => d
             .copy(VirtAddr::new(src), VirtAddr::new(dst), len as usize)
-            .map_err(|e| report(e))?,
+            .map_err(report)?,
     }
     Ok(0)
 }
 
+#[cfg(feature = "notifiers")]
 fn report(e: impl core::fmt::Debug) -> Errno {
     defmt::warn!("dma_copy: device refused or faulted: {}", defmt::Debug2Format(&e));
-    EFAULT
+    super::errno::EFAULT
 }
 
 /// 0x1002 `kstat(id)`: 0 = SMMU commands issued since boot, 1 = IOTLB
