@@ -549,8 +549,14 @@ mod tests {
     #[test]
     fn a_frame_freed_before_its_tlb_entry_is_gone_shows_poison() {
         let a = AddressSpace::new().unwrap();
+        // QEMU's TLB is a direct-mapped cache indexed by VA[..:12] (plus an
+        // 8-entry victim cache): an odd page index keeps the user entry
+        // clear of the page-aligned table and frame pages the unmap touches
+        // through the linear map (at MMAP_BASE, index 0, a layout change
+        // once made those evict it).
+        let want = aspace::MMAP_BASE.as_u64() + 0x2b000;
         let va = a
-            .map_anonymous(PAGE, Prot::RW, Placement::Anywhere, false)
+            .map_anonymous(PAGE, Prot::RW, Placement::Fixed(VirtAddr::new(want)), false)
             .unwrap()
             .as_u64();
         aspace::use_in_current_task(Some(a.clone()));
@@ -565,6 +571,9 @@ mod tests {
             let mut g = t.pt.gather();
             t.pt.unmap(range(va, PAGE), &mut g).unwrap();
             let flushed = g.flush(&mm::tlb::DropInvalidations(t.pt.arch()));
+            // SAFETY: still the old frame (not yet freed), through the entry
+            // the dropped TLBI left: keeps it at the front of QEMU's TLB.
+            assert_eq!(unsafe { ptr::read_volatile(va as *const u64) }, 0x1234_5678);
             flushed.release(&mut mmu::KernelFrames).unwrap();
         }
         // SAFETY: reading through the stale TLB entry on purpose.
