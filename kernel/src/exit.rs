@@ -13,9 +13,11 @@ pub fn exit(status: i32) -> ! {
     #[cfg(feature = "qemu-exit")]
     {
         let cpu = crate::arch::cpu_id();
-        crate::arch::exception::SEMIHOSTING_PROBE[cpu].store(true, core::sync::atomic::Ordering::SeqCst);
+        crate::arch::exception::SEMIHOSTING_PROBE[cpu]
+            .store(true, core::sync::atomic::Ordering::SeqCst);
         semihosting_exit(status);
-        crate::arch::exception::SEMIHOSTING_PROBE[cpu].store(false, core::sync::atomic::Ordering::SeqCst);
+        crate::arch::exception::SEMIHOSTING_PROBE[cpu]
+            .store(false, core::sync::atomic::Ordering::SeqCst);
     }
     #[allow(unreachable_code)]
     {

@@ -280,7 +280,44 @@ impl Vmas {
             });
         }
         self.areas.insert(vma.range.start.as_u64(), vma);
+        self.merge_at(vma.range.end);
+        self.merge_at(vma.range.start);
         Ok(())
+    }
+
+    /// Joins the area ending at `at` with the one starting there if nothing
+    /// tells them apart (same protection and backing, physical areas
+    /// contiguous), as Linux merges VMAs: a range that grew or was
+    /// re-protected piecewise is one area again (`mremap` needs that).
+    fn merge_at(&mut self, at: VirtAddr) {
+        let Some(hi) = self.areas.get(&at.as_u64()).copied() else {
+            return;
+        };
+        let Some((&lo_start, &lo)) = self.areas.range(..at.as_u64()).next_back() else {
+            return;
+        };
+        if lo.range.end != at || lo.prot != hi.prot {
+            return;
+        }
+        let same_backing = match (lo.kind, hi.kind) {
+            (VmaKind::AnonPrivate, VmaKind::AnonPrivate) => true,
+            (VmaKind::AnonShared, VmaKind::AnonShared) => true,
+            (
+                VmaKind::Physical { pa, memory },
+                VmaKind::Physical {
+                    pa: pa2,
+                    memory: memory2,
+                },
+            ) => memory == memory2 && pa.as_u64() + lo.range.len() == pa2.as_u64(),
+            _ => false,
+        };
+        if !same_backing {
+            return;
+        }
+        self.areas.remove(&at.as_u64());
+        if let Some(v) = self.areas.get_mut(&lo_start) {
+            v.range = VaRange::new(lo.range.start, hi.range.end);
+        }
     }
 
     /// Cuts the areas overlapping `r` so that none straddles its ends.
@@ -343,6 +380,10 @@ impl Vmas {
                 changed.push(*v);
             }
         }
+        for v in changed.iter().rev() {
+            self.merge_at(v.range.end);
+        }
+        self.merge_at(r.start);
         Ok(changed)
     }
 }
@@ -381,6 +422,57 @@ mod tests {
         assert_eq!(v.insert(anon(0, 0x1000)), Err(VmaError::OutOfRange));
         assert_eq!(v.insert(anon(1 << 48, 0x1000)), Err(VmaError::OutOfRange));
         assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn adjacent_areas_alike_merge_and_different_ones_do_not() {
+        let mut v = vmas();
+        v.insert(anon(0x10000, 0x2000)).unwrap();
+        v.insert(anon(0x12000, 0x2000)).unwrap();
+        assert_eq!(v.len(), 1, "same protection and backing: one area");
+        assert_eq!(
+            v.find(VirtAddr::new(0x10000)).unwrap().range,
+            r(0x10000, 0x4000)
+        );
+        v.insert(Vma {
+            prot: Prot::R,
+            ..anon(0x14000, 0x1000)
+        })
+        .unwrap();
+        v.insert(Vma {
+            kind: VmaKind::AnonShared,
+            ..anon(0xf000, 0x1000)
+        })
+        .unwrap();
+        assert_eq!(v.len(), 3, "different protection or backing stay apart");
+        // Re-protecting a piece and then back joins the pieces again.
+        v.protect(r(0x11000, 0x1000), Prot::R).unwrap();
+        assert_eq!(v.len(), 5);
+        v.protect(r(0x11000, 0x1000), Prot::RW).unwrap();
+        assert_eq!(v.len(), 3);
+        v.protect(r(0x10000, 0x4000), Prot::R).unwrap();
+        assert_eq!(
+            v.find(VirtAddr::new(0x10000)).unwrap().range,
+            r(0x10000, 0x5000)
+        );
+    }
+
+    #[test]
+    fn physical_areas_merge_only_when_contiguous() {
+        let mut v = vmas();
+        let phys = |va: u64, pa: u64| Vma {
+            range: r(va, 0x1000),
+            prot: Prot::RW,
+            kind: VmaKind::Physical {
+                pa: PhysAddr::new(pa),
+                memory: MemoryType::Device,
+            },
+        };
+        v.insert(phys(0x10000, 0x8000_0000)).unwrap();
+        v.insert(phys(0x11000, 0x8000_1000)).unwrap();
+        assert_eq!(v.len(), 1);
+        v.insert(phys(0x12000, 0x9000_0000)).unwrap();
+        assert_eq!(v.len(), 2);
     }
 
     #[test]

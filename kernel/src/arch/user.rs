@@ -60,7 +60,9 @@ static PAN: AtomicBool = AtomicBool::new(false);
 pub fn init_pan() -> bool {
     let mmfr1: u64;
     // SAFETY: reading an ID register has no side effect.
-    unsafe { core::arch::asm!("mrs {}, id_aa64mmfr1_el1", out(reg) mmfr1, options(nomem, nostack)) };
+    unsafe {
+        core::arch::asm!("mrs {}, id_aa64mmfr1_el1", out(reg) mmfr1, options(nomem, nostack))
+    };
     if (mmfr1 >> 20) & 0xf == 0 {
         return false;
     }

@@ -6,11 +6,11 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use super::{AddressSpace, KernelChecks, Layout, Tables};
+use crate::mem::phys_to_virt;
 use crate::mmu::KernelFrames;
 use mm::gather::Gather;
 use mm::phys::LinearMem;
 use mm::vma::{Placement, Prot, Vma, VmaError, VmaKind};
-use crate::mem::phys_to_virt;
 use mm::{Constraints, FrameSource, MapError, MemoryType, PhysAddr, VaRange, VirtAddr, PAGE_SIZE};
 
 /// Why an address-space operation was refused (nothing changed).
@@ -178,16 +178,30 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Drops the pages of anonymous areas in `range` and keeps the areas
-    /// (`madvise(MADV_DONTNEED)`): the next touch sees a zeroed page. Every
-    /// page of `range` must lie in an anonymous area, else `NotMapped` and
-    /// nothing changes.
+    /// Drops the pages of the private anonymous areas in `range` and keeps
+    /// the areas (`madvise(MADV_DONTNEED)`): the next touch sees a zeroed
+    /// page. Shared anonymous pages keep their contents, as the shared
+    /// object's pages would on Linux (here the mapping is the object, so
+    /// they stay mapped). Like Linux, the mapped parts are handled even if
+    /// `range` has holes, and then `NotMapped` names the first hole.
     pub fn discard(&self, range: VaRange) -> Result<(), AsError> {
         let mut layout = self.mmap_lock.write();
         layout.vmas.check(range)?;
-        covered(&layout, range, |v| matches!(v.kind, VmaKind::AnonPrivate | VmaKind::AnonShared))?;
-        self.change(&mut layout, range, |t, g| t.pt.unmap(range, g))?;
-        Ok(())
+        let private: Vec<VaRange> = layout
+            .vmas
+            .overlapping(range)
+            .filter(|v| v.kind == VmaKind::AnonPrivate)
+            .map(|v| {
+                VaRange::new(
+                    VirtAddr::new(v.range.start.as_u64().max(range.start.as_u64())),
+                    VirtAddr::new(v.range.end.as_u64().min(range.end.as_u64())),
+                )
+            })
+            .collect();
+        for piece in private {
+            self.change(&mut layout, piece, |t, g| t.pt.unmap(piece, g))?;
+        }
+        covered(&layout, range, |_| true)
     }
 
     /// Grows the area ending at `old.end` in place to end at `new_end`

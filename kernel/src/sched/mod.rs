@@ -12,8 +12,7 @@ mod sleep;
 
 pub use schedule::{
     idle_loop, init_boot_cpu, init_secondary_cpu, kick, on_tick, preempt_on_irq_return, wake,
-    yield_now,
-    RESCHED_SGI,
+    yield_now, RESCHED_SGI,
 };
 pub use sleep::sleep;
 

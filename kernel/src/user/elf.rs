@@ -55,13 +55,28 @@ pub struct Executable<'a> {
 }
 
 fn u16_at(b: &[u8], o: usize) -> Result<u16, ElfError> {
-    Ok(u16::from_le_bytes(b.get(o..o + 2).ok_or(ElfError::Malformed)?.try_into().unwrap()))
+    Ok(u16::from_le_bytes(
+        b.get(o..o + 2)
+            .ok_or(ElfError::Malformed)?
+            .try_into()
+            .unwrap(),
+    ))
 }
 fn u32_at(b: &[u8], o: usize) -> Result<u32, ElfError> {
-    Ok(u32::from_le_bytes(b.get(o..o + 4).ok_or(ElfError::Malformed)?.try_into().unwrap()))
+    Ok(u32::from_le_bytes(
+        b.get(o..o + 4)
+            .ok_or(ElfError::Malformed)?
+            .try_into()
+            .unwrap(),
+    ))
 }
 fn u64_at(b: &[u8], o: usize) -> Result<u64, ElfError> {
-    Ok(u64::from_le_bytes(b.get(o..o + 8).ok_or(ElfError::Malformed)?.try_into().unwrap()))
+    Ok(u64::from_le_bytes(
+        b.get(o..o + 8)
+            .ok_or(ElfError::Malformed)?
+            .try_into()
+            .unwrap(),
+    ))
 }
 
 impl<'a> Executable<'a> {
@@ -108,7 +123,10 @@ impl<'a> Executable<'a> {
                 PT_INTERP => return Err(ElfError::Dynamic),
                 PT_PHDR => phdr_vaddr = Some(seg.vaddr),
                 PT_LOAD => {
-                    let file_end = seg.offset.checked_add(seg.filesz).ok_or(ElfError::Malformed)?;
+                    let file_end = seg
+                        .offset
+                        .checked_add(seg.filesz)
+                        .ok_or(ElfError::Malformed)?;
                     if file_end > file.len() as u64
                         || seg.filesz > seg.memsz
                         || seg.vaddr.checked_add(seg.memsz).is_none()

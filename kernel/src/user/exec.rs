@@ -76,7 +76,11 @@ pub fn load(
     argv: &[&str],
     envp: &[&str],
 ) -> Result<Loaded, ExecError> {
-    let bias = if exe.position_independent { PIE_BASE } else { 0 };
+    let bias = if exe.position_independent {
+        PIE_BASE
+    } else {
+        0
+    };
     let mut brk = 0u64;
     for seg in &exe.segments {
         let start = (seg.vaddr + bias) & !(PAGE_SIZE - 1);
@@ -99,7 +103,10 @@ pub fn load(
             .copy_to(VirtAddr::new(seg.vaddr + bias), data)
             .map_err(|_| ExecError::Map)?;
         if final_prot != Prot::RW {
-            aspace.protect(VaRange::new(VirtAddr::new(start), VirtAddr::new(end)), final_prot)?;
+            aspace.protect(
+                VaRange::new(VirtAddr::new(start), VirtAddr::new(end)),
+                final_prot,
+            )?;
         }
         brk = brk.max(end);
     }
@@ -147,7 +154,11 @@ fn build_stack(
 ) -> Result<u64, ExecError> {
     let mut strings: Vec<u8> = Vec::new();
     let mut offsets = Vec::new();
-    for s in argv.iter().chain(envp.iter()).chain(core::iter::once(&path)) {
+    for s in argv
+        .iter()
+        .chain(envp.iter())
+        .chain(core::iter::once(&path))
+    {
         offsets.push(strings.len() as u64);
         strings.extend_from_slice(s.as_bytes());
         strings.push(0);
@@ -167,7 +178,11 @@ fn build_stack(
     w.push(argv.len() as u64);
     w.extend(offsets[..argv.len()].iter().map(|o| strings_at + o));
     w.push(0);
-    w.extend(offsets[argv.len()..argv.len() + envp.len()].iter().map(|o| strings_at + o));
+    w.extend(
+        offsets[argv.len()..argv.len() + envp.len()]
+            .iter()
+            .map(|o| strings_at + o),
+    );
     w.push(0);
     for &(k, v) in aux {
         w.extend([k, v]);
@@ -237,9 +252,16 @@ pub fn spawn_process(path: &str, argv: &[&str], init: bool) -> Result<Arc<Proces
     frame.elr = loaded.entry;
     frame.sp_el0 = loaded.sp;
     frame.spsr = crate::arch::user::SPSR_EL0T;
-    let name: &'static str = alloc::boxed::Box::leak(alloc::string::String::from(path).into_boxed_str());
+    let name: &'static str =
+        alloc::boxed::Box::leak(alloc::string::String::from(path).into_boxed_str());
     super::spawn_thread(&process, pid, name, frame, 0, 0).map_err(|_| ExecError::NoTask)?;
-    defmt::info!("process {}: {=str} started (entry {=u64:#x}, sp {=u64:#x})", pid, path, loaded.entry, loaded.sp);
+    defmt::info!(
+        "process {}: {=str} started (entry {=u64:#x}, sp {=u64:#x})",
+        pid,
+        path,
+        loaded.entry,
+        loaded.sp
+    );
     Ok(process)
 }
 

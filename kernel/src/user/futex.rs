@@ -50,8 +50,9 @@ pub fn wait(
         });
     }
     let deadline = timeout.map(|t| {
-        drivers::timer::counter()
-            .saturating_add(drivers::timer::ns_to_ticks(t.as_nanos().min(u64::MAX as u128) as u64))
+        drivers::timer::counter().saturating_add(drivers::timer::ns_to_ticks(
+            t.as_nanos().min(u64::MAX as u128) as u64,
+        ))
     });
     loop {
         match deadline {
@@ -59,7 +60,10 @@ pub fn wait(
             // No timed wait in the scheduler yet: a timed futex wait polls in
             // 1 ms sleeps (its wake-up latency is up to 1 ms).
             Some(d) => {
-                if !woken.load(Ordering::Acquire) && !process.exiting() && drivers::timer::counter() < d {
+                if !woken.load(Ordering::Acquire)
+                    && !process.exiting()
+                    && drivers::timer::counter() < d
+                {
                     let left = drivers::timer::ticks_to_ns(d - drivers::timer::counter());
                     crate::sched::sleep(Duration::from_nanos(left.min(1_000_000)));
                 }

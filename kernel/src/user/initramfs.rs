@@ -54,7 +54,8 @@ fn entry_at(a: &'static [u8], at: usize) -> Result<(File, usize), CpioError> {
         return Err(CpioError::BadMagic(at));
     }
     let field = |i: usize| -> Result<usize, CpioError> {
-        let s = core::str::from_utf8(&h[6 + 8 * i..14 + 8 * i]).map_err(|_| CpioError::BadField(at))?;
+        let s =
+            core::str::from_utf8(&h[6 + 8 * i..14 + 8 * i]).map_err(|_| CpioError::BadField(at))?;
         usize::from_str_radix(s, 16).map_err(|_| CpioError::BadField(at))
     };
     let mode = field(1)? as u32;
@@ -99,6 +100,9 @@ pub fn archive() -> Option<&'static [u8]> {
     // SAFETY: the initrd region is RAM the frame allocator never hands out
     // (reserved at boot), mapped in the kernel's linear map, never written.
     Some(unsafe {
-        core::slice::from_raw_parts(crate::mem::phys_to_virt(r.base) as *const u8, r.size as usize)
+        core::slice::from_raw_parts(
+            crate::mem::phys_to_virt(r.base) as *const u8,
+            r.size as usize,
+        )
     })
 }

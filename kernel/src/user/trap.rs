@@ -48,11 +48,19 @@ fn sync(frame: &mut TrapFrame) {
             }
         }
         ec::PC_ALIGNMENT | ec::SP_ALIGNMENT => {
-            defmt::error!("alignment fault at pc {=u64:#x}, sp {=u64:#x}", frame.elr, frame.sp_el0);
+            defmt::error!(
+                "alignment fault at pc {=u64:#x}, sp {=u64:#x}",
+                frame.elr,
+                frame.sp_el0
+            );
             kill(frame, signal::SIGBUS, "bus error");
         }
         ec::BRK64 => {
-            defmt::error!("brk #{=u32:#x} at pc {=u64:#x}", esr::iss(esr) & 0xffff, frame.elr);
+            defmt::error!(
+                "brk #{=u32:#x} at pc {=u64:#x}",
+                esr::iss(esr) & 0xffff,
+                frame.elr
+            );
             kill(frame, signal::SIGTRAP, "trace/breakpoint trap");
         }
         _ => {

@@ -69,7 +69,10 @@ pub fn writev(a: Args) -> Result {
         if len > i64::MAX as u64 {
             return Err(EINVAL);
         }
-        total = total.checked_add(len).filter(|t| *t <= i64::MAX as u64).ok_or(EINVAL)?;
+        total = total
+            .checked_add(len)
+            .filter(|t| *t <= i64::MAX as u64)
+            .ok_or(EINVAL)?;
     }
     let mut done = 0u64;
     for (base, len) in vecs {

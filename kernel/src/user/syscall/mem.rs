@@ -104,7 +104,11 @@ pub fn mmap(a: Args) -> Result {
     let [addr, len, prot, flags, fd, offset] = a.0;
     if flags & MAP_ANONYMOUS == 0 {
         // No files: only the console fds exist, and they cannot be mapped.
-        return Err(if (fd as i64) >= 0 && fd <= 2 { ENODEV } else { EBADF });
+        return Err(if (fd as i64) >= 0 && fd <= 2 {
+            ENODEV
+        } else {
+            EBADF
+        });
     }
     if offset % PAGE_SIZE != 0 {
         return Err(EINVAL);
@@ -141,7 +145,8 @@ pub fn mmap(a: Args) -> Result {
         } else {
             Placement::Fixed(VirtAddr::new(addr))
         }
-    } else if addr != 0 && addr % PAGE_SIZE == 0 && addr >= MMAP_MIN_ADDR && addr <= TASK_SIZE - len {
+    } else if addr != 0 && addr % PAGE_SIZE == 0 && addr >= MMAP_MIN_ADDR && addr <= TASK_SIZE - len
+    {
         Placement::Hint(VirtAddr::new(addr))
     } else {
         Placement::Anywhere
@@ -172,16 +177,16 @@ pub fn munmap(a: Args) -> Result {
         if addr + len <= USER_RANGE.start.as_u64() {
             return Ok(0);
         }
-        return unmap(USER_RANGE.start.as_u64(), addr + len - USER_RANGE.start.as_u64());
+        return unmap(
+            USER_RANGE.start.as_u64(),
+            addr + len - USER_RANGE.start.as_u64(),
+        );
     }
     unmap(addr, len)
 }
 
 fn unmap(addr: u64, len: u64) -> Result {
-    process()
-        .aspace
-        .unmap(range(addr, len))
-        .map_err(as_errno)?;
+    process().aspace.unmap(range(addr, len)).map_err(as_errno)?;
     Ok(0)
 }
 
@@ -273,7 +278,10 @@ pub fn mremap(a: Args) -> Result {
     if new_len == 0 || old_len == 0 {
         return Err(EINVAL);
     }
-    if new_len > TASK_SIZE || addr > TASK_SIZE - old_len {
+    if new_len > TASK_SIZE {
+        return Err(ENOMEM);
+    }
+    if addr > TASK_SIZE - old_len {
         return Err(EINVAL);
     }
     let p = process();

@@ -37,7 +37,10 @@ fn next() -> u64 {
     }
     let stir = drivers::timer::counter();
     let mut z = STATE
-        .fetch_add(0x9e37_79b9_7f4a_7c15 ^ stir.rotate_left(17), Ordering::Relaxed)
+        .fetch_add(
+            0x9e37_79b9_7f4a_7c15 ^ stir.rotate_left(17),
+            Ordering::Relaxed,
+        )
         .wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -125,11 +128,14 @@ pub fn rt_sigprocmask(a: Args) -> Result {
 
 pub fn uname(a: Args) -> Result {
     let [buf, ..] = a.0;
+    // "Linux" and a Linux-like release: programs and C libraries decide
+    // on them what the kernel speaks (this kernel speaks Linux's ABI, as
+    // other Linux-compatible kernels report); the version says what it is.
     let fields: [&str; 6] = [
-        "mmk",
+        "Linux",
         "(none)",
-        env!("CARGO_PKG_VERSION"),
-        "#1 SMP",
+        "6.1.0-mmkernel",
+        concat!("#1 SMP mmkernel ", env!("CARGO_PKG_VERSION")),
         "aarch64",
         "(none)",
     ];

@@ -63,7 +63,9 @@ type Result = core::result::Result<u64, Errno>;
 /// Serves the call in `frame` and writes its result to x0.
 pub fn dispatch(frame: &mut TrapFrame) {
     let number = frame.x[8];
-    let a = Args([frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5]]);
+    let a = Args([
+        frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5],
+    ]);
     let result: Result = match number {
         nr::READ => io::read(a),
         nr::WRITE => io::write(a),
@@ -128,6 +130,9 @@ fn unknown(n: u64) {
     let bit = n.min(1023);
     let mask = 1u64 << (bit % 64);
     if REPORTED[(bit / 64) as usize].fetch_or(mask, Ordering::Relaxed) & mask == 0 {
-        defmt::warn!("system call {} is not implemented: -ENOSYS (reported once)", n);
+        defmt::warn!(
+            "system call {} is not implemented: -ENOSYS (reported once)",
+            n
+        );
     }
 }

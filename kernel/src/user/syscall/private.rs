@@ -108,7 +108,10 @@ fn copy_with(dma: &UserDma, dst: u64, src: u64, len: u64) -> Result {
 
 #[cfg(feature = "notifiers")]
 fn report(e: impl core::fmt::Debug) -> Errno {
-    defmt::warn!("dma_copy: device refused or faulted: {}", defmt::Debug2Format(&e));
+    defmt::warn!(
+        "dma_copy: device refused or faulted: {}",
+        defmt::Debug2Format(&e)
+    );
     super::errno::EFAULT
 }
 

@@ -123,7 +123,11 @@ pub fn futex(a: Args) -> Result {
     let process = &thread().process;
     match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            let bitset = if cmd == FUTEX_WAIT_BITSET { val3 as u32 } else { u32::MAX };
+            let bitset = if cmd == FUTEX_WAIT_BITSET {
+                val3 as u32
+            } else {
+                u32::MAX
+            };
             if bitset == 0 {
                 return Err(EINVAL);
             }
@@ -146,7 +150,11 @@ pub fn futex(a: Args) -> Result {
             futex::wait(process, addr, val as u32, bitset, timeout)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
-            let bitset = if cmd == FUTEX_WAKE_BITSET { val3 as u32 } else { u32::MAX };
+            let bitset = if cmd == FUTEX_WAKE_BITSET {
+                val3 as u32
+            } else {
+                u32::MAX
+            };
             if bitset == 0 {
                 return Err(EINVAL);
             }

@@ -33,7 +33,11 @@ pub fn clock_gettime(a: Args) -> Result {
         ),
         _ => return Err(EINVAL),
     };
-    uaccess::write_timespec(VirtAddr::new(ts), t.as_secs() as i64, i64::from(t.subsec_nanos()))?;
+    uaccess::write_timespec(
+        VirtAddr::new(ts),
+        t.as_secs() as i64,
+        i64::from(t.subsec_nanos()),
+    )?;
     Ok(0)
 }
 
