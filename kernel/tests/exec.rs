@@ -11,7 +11,13 @@ use kernel as _;
 
 /// A minimal static executable: ELF header, `phdrs` program headers, then
 /// `body` from file offset 0x1000.
-fn elf(machine: u16, class: u8, e_type: u16, phdrs: &[(u32, u32, u64, u64, u64, u64)], body: &[u8]) -> alloc::vec::Vec<u8> {
+fn elf(
+    machine: u16,
+    class: u8,
+    e_type: u16,
+    phdrs: &[(u32, u32, u64, u64, u64, u64)],
+    body: &[u8],
+) -> alloc::vec::Vec<u8> {
     let mut f = alloc::vec![0u8; 0x1000];
     f[..4].copy_from_slice(b"\x7fELF");
     f[4] = class;
@@ -81,28 +87,68 @@ mod tests {
     #[test]
     fn malformed_and_forbidden_executables_are_refused() {
         let seg = [(LOAD, RX, 0x1000, 0x40_1000, 0x10, 0x10)];
-        assert_eq!(Executable::parse(b"#!/bin/sh\n").err(), Some(ElfError::NotElf));
-        assert_eq!(Executable::parse(&elf(183, 1, 2, &seg, &[0; 16])).err(), Some(ElfError::Not64BitLittleEndian));
-        assert_eq!(Executable::parse(&elf(62, 2, 2, &seg, &[0; 16])).err(), Some(ElfError::NotAarch64));
-        assert_eq!(Executable::parse(&elf(183, 2, 1, &seg, &[0; 16])).err(), Some(ElfError::NotExecutable));
+        assert_eq!(
+            Executable::parse(b"#!/bin/sh\n").err(),
+            Some(ElfError::NotElf)
+        );
+        assert_eq!(
+            Executable::parse(&elf(183, 1, 2, &seg, &[0; 16])).err(),
+            Some(ElfError::Not64BitLittleEndian)
+        );
+        assert_eq!(
+            Executable::parse(&elf(62, 2, 2, &seg, &[0; 16])).err(),
+            Some(ElfError::NotAarch64)
+        );
+        assert_eq!(
+            Executable::parse(&elf(183, 2, 1, &seg, &[0; 16])).err(),
+            Some(ElfError::NotExecutable)
+        );
         let interp = [(3, 4, 0x1000, 0, 0x10, 0x10), seg[0]];
-        assert_eq!(Executable::parse(&elf(183, 2, 2, &interp, &[0; 16])).err(), Some(ElfError::Dynamic));
+        assert_eq!(
+            Executable::parse(&elf(183, 2, 2, &interp, &[0; 16])).err(),
+            Some(ElfError::Dynamic)
+        );
         let wx = [(LOAD, 7, 0x1000, 0x40_1000, 0x10, 0x10)];
-        assert_eq!(Executable::parse(&elf(183, 2, 2, &wx, &[0; 16])).err(), Some(ElfError::WriteExecute));
+        assert_eq!(
+            Executable::parse(&elf(183, 2, 2, &wx, &[0; 16])).err(),
+            Some(ElfError::WriteExecute)
+        );
         let past_end = [(LOAD, RX, 0x1000, 0x40_1000, 0x10_0000, 0x10_0000)];
-        assert_eq!(Executable::parse(&elf(183, 2, 2, &past_end, &[0; 16])).err(), Some(ElfError::Malformed));
+        assert_eq!(
+            Executable::parse(&elf(183, 2, 2, &past_end, &[0; 16])).err(),
+            Some(ElfError::Malformed)
+        );
         let file_bigger_than_memory = [(LOAD, RX, 0x1000, 0x40_1000, 0x10, 0x8)];
-        assert_eq!(Executable::parse(&elf(183, 2, 2, &file_bigger_than_memory, &[0; 16])).err(), Some(ElfError::Malformed));
+        assert_eq!(
+            Executable::parse(&elf(183, 2, 2, &file_bigger_than_memory, &[0; 16])).err(),
+            Some(ElfError::Malformed)
+        );
         let incongruent = [(LOAD, RX, 0x1000, 0x40_1800, 0x10, 0x10)];
-        assert_eq!(Executable::parse(&elf(183, 2, 2, &incongruent, &[0; 16])).err(), Some(ElfError::Malformed));
-        let sharing_a_page = [(LOAD, RX, 0x1000, 0x40_1000, 0x10, 0x10), (LOAD, RW, 0x1000, 0x40_1000, 0x10, 0x10)];
-        assert_eq!(Executable::parse(&elf(183, 2, 2, &sharing_a_page, &[0; 16])).err(), Some(ElfError::Overlap));
-        assert_eq!(Executable::parse(&elf(183, 2, 2, &[], &[0; 16])).err(), Some(ElfError::NoSegments));
+        assert_eq!(
+            Executable::parse(&elf(183, 2, 2, &incongruent, &[0; 16])).err(),
+            Some(ElfError::Malformed)
+        );
+        let sharing_a_page = [
+            (LOAD, RX, 0x1000, 0x40_1000, 0x10, 0x10),
+            (LOAD, RW, 0x1000, 0x40_1000, 0x10, 0x10),
+        ];
+        assert_eq!(
+            Executable::parse(&elf(183, 2, 2, &sharing_a_page, &[0; 16])).err(),
+            Some(ElfError::Overlap)
+        );
+        assert_eq!(
+            Executable::parse(&elf(183, 2, 2, &[], &[0; 16])).err(),
+            Some(ElfError::NoSegments)
+        );
     }
 
     fn cpio(entries: &[(&str, u32, &[u8])]) -> &'static [u8] {
         let mut out = alloc::vec::Vec::new();
-        for (i, &(name, mode, data)) in entries.iter().chain([("TRAILER!!!", 0, &[][..])].iter()).enumerate() {
+        for (i, &(name, mode, data)) in entries
+            .iter()
+            .chain([("TRAILER!!!", 0, &[][..])].iter())
+            .enumerate()
+        {
             let header = alloc::format!(
                 "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
                 i + 1, mode, 0, 0, 1, 0, data.len(), 0, 0, 0, 0, name.len() + 1, 0
@@ -123,11 +169,18 @@ mod tests {
 
     #[test]
     fn the_initramfs_finds_files_by_path() {
-        let a = cpio(&[("bin", 0o40755, b""), ("bin/prog", 0o100755, b"abc"), ("./etc/x", 0o100644, b"12345")]);
+        let a = cpio(&[
+            ("bin", 0o40755, b""),
+            ("bin/prog", 0o100755, b"abc"),
+            ("./etc/x", 0o100644, b"12345"),
+        ]);
         let f = initramfs::find(a, "/bin/prog").unwrap().expect("found");
         assert_eq!(f.data, b"abc");
         assert_eq!(f.mode & initramfs::S_IFMT, initramfs::S_IFREG);
-        assert_eq!(initramfs::find(a, "/etc/x").unwrap().unwrap().data, b"12345");
+        assert_eq!(
+            initramfs::find(a, "/etc/x").unwrap().unwrap().data,
+            b"12345"
+        );
         assert!(initramfs::find(a, "/bin/other").unwrap().is_none());
     }
 
@@ -135,11 +188,17 @@ mod tests {
     fn a_damaged_initramfs_is_an_error_not_a_crash() {
         let a = cpio(&[("bin/prog", 0o100755, b"abcdef")]);
         let cut: &'static [u8] = &a[..120];
-        assert!(matches!(initramfs::find(cut, "/bin/prog"), Err(initramfs::CpioError::Truncated(_))));
+        assert!(matches!(
+            initramfs::find(cut, "/bin/prog"),
+            Err(initramfs::CpioError::Truncated(_))
+        ));
         let mut bad = a.to_vec();
         bad[0] = b'9';
         let bad: &'static [u8] = alloc::boxed::Box::leak(bad.into_boxed_slice());
-        assert_eq!(initramfs::find(bad, "/bin/prog").err(), Some(initramfs::CpioError::BadMagic(0)));
+        assert_eq!(
+            initramfs::find(bad, "/bin/prog").err(),
+            Some(initramfs::CpioError::BadMagic(0))
+        );
     }
 
     #[test]
@@ -160,7 +219,8 @@ mod tests {
         let mut s = alloc::string::String::new();
         for i in 0..256 {
             let mut b = [0u8; 1];
-            a.copy_from(VirtAddr::new(va + i), &mut b).expect("readable");
+            a.copy_from(VirtAddr::new(va + i), &mut b)
+                .expect("readable");
             if b[0] == 0 {
                 break;
             }
@@ -174,7 +234,8 @@ mod tests {
         let f = good();
         let exe = Executable::parse(&f).unwrap();
         let a = AddressSpace::new().unwrap();
-        let loaded = exec::load(&a, &exe, "/bin/t", &["/bin/t", "one", "two"], &["HOME=/"]).expect("load");
+        let loaded =
+            exec::load(&a, &exe, "/bin/t", &["/bin/t", "one", "two"], &["HOME=/"]).expect("load");
         assert_eq!(loaded.entry, 0x40_1000);
         assert_eq!(loaded.brk, 0x40_6000);
         // Text is read/execute only, data and bss read/write, never both.
@@ -190,7 +251,10 @@ mod tests {
         assert_eq!(b, [0; 16], "bss after the file bytes in the same page");
         a.copy_from(VirtAddr::new(0x40_5ff0), &mut b).unwrap();
         assert_eq!(b, [0; 16], "bss pages");
-        assert!(a.copy_to(VirtAddr::new(0x40_1000), b"x").is_err(), "text must not be writable");
+        assert!(
+            a.copy_to(VirtAddr::new(0x40_1000), b"x").is_err(),
+            "text must not be writable"
+        );
         // The stack: 16-byte aligned argc, argv, envp, auxv.
         let sp = loaded.sp;
         assert_eq!(sp % 16, 0);
@@ -215,7 +279,10 @@ mod tests {
         assert_eq!(aux.get(&9), Some(&0x40_1000), "AT_ENTRY");
         assert_eq!(aux.get(&5), Some(&2), "AT_PHNUM");
         assert_eq!(aux.get(&4), Some(&56), "AT_PHENT");
-        assert!(aux.contains_key(&3) && aux.contains_key(&16), "AT_PHDR, AT_HWCAP");
+        assert!(
+            aux.contains_key(&3) && aux.contains_key(&16),
+            "AT_PHDR, AT_HWCAP"
+        );
         let random = *aux.get(&25).expect("AT_RANDOM");
         a.copy_from(VirtAddr::new(random), &mut b).unwrap();
         assert_ne!(b, [0; 16]);
@@ -227,8 +294,13 @@ mod tests {
         let f = good();
         let exe = Executable::parse(&f).unwrap();
         let a = AddressSpace::new().unwrap();
-        a.map_anonymous(4096, mm::vma::Prot::RW, mm::vma::Placement::Fixed(VirtAddr::new(0x40_3000)), false)
-            .unwrap();
+        a.map_anonymous(
+            4096,
+            mm::vma::Prot::RW,
+            mm::vma::Placement::Fixed(VirtAddr::new(0x40_3000)),
+            false,
+        )
+        .unwrap();
         assert!(exec::load(&a, &exe, "/bin/t", &["/bin/t"], &[]).is_err());
     }
 }
