@@ -35,6 +35,9 @@ fn sync(frame: &mut TrapFrame) {
             arch::irq_enable();
             super::syscall::dispatch(frame);
             arch::irq_save();
+            // A wake-up during the call may want this CPU: switch before
+            // going back to user mode rather than at the next tick.
+            sched::preempt_on_irq_return();
         }
         ec::DATA_ABORT_LOWER | ec::INSTR_ABORT_LOWER => {
             if let Err(why) = crate::aspace::handle_page_fault(frame, esr, far) {
