@@ -49,6 +49,7 @@ extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
     sched::init_boot_cpu();
     arch::install_vectors();
     arch::user::init_pan();
+    arch::user::init_el0_counter();
     console::init();
     let rec = &percpu::CPUS[0];
     rec.entry_el.store(entry_el as u8, Ordering::Relaxed);

@@ -47,6 +47,23 @@ pub fn set_user_tls(v: u64) {
     unsafe { core::arch::asm!("msr tpidr_el0, {}", in(reg) v, options(nomem, nostack)) };
 }
 
+/// Lets EL0 read the virtual counter and its frequency (CNTKCTL_EL1.EL0VCTEN),
+/// as Linux does: user programs time themselves with CNTVCT_EL0/CNTFRQ_EL0.
+/// The physical counter and the timers stay EL1-only. Per CPU.
+pub fn init_el0_counter() {
+    // SAFETY: CNTKCTL_EL1 only controls EL0 access to the generic timer.
+    unsafe {
+        core::arch::asm!(
+            "mrs {t}, cntkctl_el1",
+            "orr {t}, {t}, #(1 << 1)",
+            "msr cntkctl_el1, {t}",
+            "isb",
+            t = out(reg) _,
+            options(nostack),
+        )
+    };
+}
+
 static PAN: AtomicBool = AtomicBool::new(false);
 
 /// Detects Privileged Access Never (FEAT_PAN, Armv8.1: `-cpu max`; Cortex-A72

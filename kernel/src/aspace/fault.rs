@@ -27,13 +27,42 @@ pub enum FaultError {
     AtomicContext,
 }
 
-/// Zeroes the 4 KiB page at kernel address `page` (a new anonymous page).
+/// Zeroes the 4 KiB page at kernel address `page` (a new anonymous page):
+/// with `DC ZVA` (a whole block per instruction, as Linux's `clear_page`)
+/// when DCZID_EL0 allows it, else with stores.
+///
+/// Ends with `DMB ISHST`: the zeroes are visible to every CPU before the
+/// descriptor that maps the page (Linux's `__SetPageUptodate` barrier).
 ///
 /// # Safety
 /// `page` is a page-aligned kernel mapping of a frame the caller owns.
 pub unsafe fn zero_page(page: *mut u8) {
-    // SAFETY: per the contract.
-    unsafe { core::ptr::write_bytes(page, 0, PAGE_SIZE as usize) }
+    // SAFETY: as below, then a store barrier.
+    unsafe { zero_page_blocks(page) };
+    // SAFETY: a barrier only orders memory accesses.
+    unsafe { core::arch::asm!("dmb ishst", options(nostack, preserves_flags)) };
+}
+
+/// # Safety
+/// As [`zero_page`].
+unsafe fn zero_page_blocks(page: *mut u8) {
+    let dczid: u64;
+    // SAFETY: reading DCZID_EL0 has no side effect.
+    unsafe { core::arch::asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack)) };
+    let block = 4usize << (dczid & 0xf);
+    if dczid & (1 << 4) != 0 || block > PAGE_SIZE as usize {
+        // SAFETY: per the contract.
+        unsafe { core::ptr::write_bytes(page, 0, PAGE_SIZE as usize) };
+        return;
+    }
+    let mut at = page as usize;
+    let end = at + PAGE_SIZE as usize;
+    while at < end {
+        // SAFETY: `at` is a block inside the page the caller owns (Normal
+        // memory, where DC ZVA is allowed).
+        unsafe { core::arch::asm!("dc zva, {}", in(reg) at, options(nostack)) };
+        at += block;
+    }
 }
 
 impl AddressSpace {

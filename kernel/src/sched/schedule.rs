@@ -80,18 +80,31 @@ fn switch_to_next() -> bool {
             );
         }
     }
-    if !ptr::eq(prev, idle)
-        && prev
+    if !ptr::eq(prev, idle) {
+        // A task whose affinity no longer allows this CPU leaves it Blocked;
+        // once off this CPU, `finish_switch` wakes it onto an allowed one
+        // (queueing it there now would let that CPU wait for this switch).
+        let (next_state, migrate) = if prev.may_run_on(cpu) {
+            (State::Ready, false)
+        } else {
+            (State::Blocked, true)
+        };
+        if prev
             .state
             .compare_exchange(
                 State::Running as u8,
-                State::Ready as u8,
+                next_state as u8,
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             )
             .is_ok()
-    {
-        runqueue::push(cpu, prev);
+        {
+            if migrate {
+                prev.migrating.store(true, Ordering::Relaxed);
+            } else {
+                runqueue::push(cpu, prev);
+            }
+        }
     }
     let next = runqueue::pop(cpu)
         .or_else(|| runqueue::steal(cpu))
@@ -142,6 +155,8 @@ pub(crate) fn finish_switch(last: *const Task) {
     last.on_cpu.store(false, Ordering::Release);
     if exited {
         task::put(last);
+    } else if last.migrating.swap(false, Ordering::AcqRel) {
+        wake(last);
     }
 }
 

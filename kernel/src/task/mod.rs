@@ -103,6 +103,9 @@ pub struct Task {
     pub(crate) tls: AtomicU64,
     /// PSTATE.PAN while switched out (on for user threads in the kernel).
     pub(crate) pan: AtomicBool,
+    /// Switched away from a CPU its affinity no longer allows: the next task
+    /// on that CPU wakes it onto an allowed one (`sched::finish_switch`).
+    pub(crate) migrating: AtomicBool,
 }
 
 // SAFETY: the `UnsafeCell` fields follow the access rules written on each; the rest are
@@ -133,6 +136,7 @@ impl Task {
             thread: AtomicUsize::new(0),
             tls: AtomicU64::new(0),
             pan: AtomicBool::new(false),
+            migrating: AtomicBool::new(false),
         }
     }
 
@@ -161,6 +165,12 @@ impl Task {
             ANY_CPU => None,
             cpu => Some(cpu),
         }
+    }
+
+    /// Pins the task to `cpu` (or lets it run anywhere). The current task
+    /// moves at its next switch; call `sched::yield_now` to move now.
+    pub fn set_affinity(&self, cpu: Option<usize>) {
+        self.affinity.store(cpu.unwrap_or(ANY_CPU), Ordering::Relaxed);
     }
 
     /// True if it may run on `cpu`.

@@ -90,6 +90,16 @@ impl Process {
         })
     }
 
+    /// The task running thread `tid` of this process, if it is alive.
+    pub fn task_of(&self, tid: u32) -> Option<&'static Task> {
+        self.tasks.lock().iter().copied().find(|t| {
+            let p = t.thread.load(Ordering::Acquire);
+            // SAFETY: a task in `tasks` keeps its Thread until it removes
+            // itself from the list (under this lock) in `exit_thread`.
+            p != 0 && unsafe { &*(p as *const Thread) }.tid == tid
+        })
+    }
+
     /// The process is ending (`exit_group`, or a thread was killed).
     pub fn exiting(&self) -> bool {
         self.exiting.load(Ordering::Acquire)

@@ -5,6 +5,7 @@ pub struct Errno(pub i64);
 
 pub const EPERM: Errno = Errno(1);
 pub const ENOENT: Errno = Errno(2);
+pub const ESRCH: Errno = Errno(3);
 pub const EINTR: Errno = Errno(4);
 pub const EBADF: Errno = Errno(9);
 pub const EAGAIN: Errno = Errno(11);

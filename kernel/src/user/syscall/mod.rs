@@ -27,10 +27,13 @@ pub mod nr {
     pub const NANOSLEEP: u64 = 101;
     pub const CLOCK_GETTIME: u64 = 113;
     pub const CLOCK_NANOSLEEP: u64 = 115;
+    pub const SCHED_SETAFFINITY: u64 = 122;
+    pub const SCHED_GETAFFINITY: u64 = 123;
     pub const SCHED_YIELD: u64 = 124;
     pub const RT_SIGACTION: u64 = 134;
     pub const RT_SIGPROCMASK: u64 = 135;
     pub const UNAME: u64 = 160;
+    pub const GETCPU: u64 = 168;
     pub const GETPID: u64 = 172;
     pub const GETPPID: u64 = 173;
     pub const GETUID: u64 = 174;
@@ -103,6 +106,9 @@ pub fn dispatch(frame: &mut TrapFrame) {
             crate::sched::yield_now();
             Ok(0)
         }
+        nr::SCHED_SETAFFINITY => thread::sched_setaffinity(a),
+        nr::SCHED_GETAFFINITY => thread::sched_getaffinity(a),
+        nr::GETCPU => thread::getcpu(a),
         nr::GETRANDOM => misc::getrandom(a),
         nr::RT_SIGACTION => misc::rt_sigaction(a),
         nr::RT_SIGPROCMASK => misc::rt_sigprocmask(a),

@@ -1,6 +1,6 @@
 //! Threads and process identity: `clone` (threads only), `exit`,
 //! `exit_group`, `getpid`, `gettid`, `set_tid_address`, `futex`.
-use super::errno::{EAGAIN, EINVAL, ENOSYS};
+use super::errno::{EAGAIN, EINVAL, ENOSYS, ESRCH};
 use super::{Args, Result};
 use crate::arch::exception::TrapFrame;
 use crate::user::{self, current_thread, futex, uaccess};
@@ -163,4 +163,62 @@ pub fn futex(a: Args) -> Result {
         }
         _ => Err(ENOSYS),
     }
+}
+
+/// The task of thread `tid` of the caller's process (0: the caller).
+fn task_of(tid: u64) -> Option<&'static crate::task::Task> {
+    let me = thread();
+    if tid == 0 || tid == u64::from(me.tid) {
+        return Some(crate::task::current());
+    }
+    me.process.task_of(tid as u32)
+}
+
+fn online_mask() -> u64 {
+    crate::percpu::online_cpus().fold(0u64, |m, c| m | 1 << c)
+}
+
+/// `sched_setaffinity(tid, len, mask)`. A task here runs on one CPU or on
+/// any: a mask of every online CPU unpins, any other pins the thread to the
+/// lowest CPU in it. The caller moves at once.
+pub fn sched_setaffinity(a: Args) -> Result {
+    let [tid, len, mask, ..] = a.0;
+    if len < 8 {
+        return Err(EINVAL);
+    }
+    let task = task_of(tid).ok_or(ESRCH)?;
+    let want = uaccess::read_u64(VirtAddr::new(mask))? & online_mask();
+    if want == 0 {
+        return Err(EINVAL);
+    }
+    let cpu = (want != online_mask()).then(|| want.trailing_zeros() as usize);
+    task.set_affinity(cpu);
+    if core::ptr::eq(task, crate::task::current()) && !task.may_run_on(crate::arch::cpu_id()) {
+        crate::sched::yield_now();
+    }
+    Ok(0)
+}
+
+/// `sched_getaffinity(tid, len, mask)`: 8 bytes, the CPUs the thread may use.
+pub fn sched_getaffinity(a: Args) -> Result {
+    let [tid, len, mask, ..] = a.0;
+    if len < 8 || len % 8 != 0 {
+        return Err(EINVAL);
+    }
+    let task = task_of(tid).ok_or(ESRCH)?;
+    let m = task.affinity().map_or(online_mask(), |c| 1 << c);
+    uaccess::write_u64(VirtAddr::new(mask), m)?;
+    Ok(8)
+}
+
+/// `getcpu(cpu, node, cache)`: the CPU the caller runs on, NUMA node 0.
+pub fn getcpu(a: Args) -> Result {
+    let [cpu, node, ..] = a.0;
+    if cpu != 0 {
+        uaccess::write_u32(VirtAddr::new(cpu), crate::arch::cpu_id() as u32)?;
+    }
+    if node != 0 {
+        uaccess::write_u32(VirtAddr::new(node), 0)?;
+    }
+    Ok(0)
 }
