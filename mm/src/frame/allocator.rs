@@ -223,6 +223,12 @@ impl<M: PhysMem> FrameSource for FrameAllocator<'_, M> {
         self.mem.fill_frame(pa, POISON_BYTE);
         self.bitmap[i] |= 1 << b;
         self.free += 1;
+        // The next allocation starts at the lowest freed word: recently freed
+        // frames are reused first (warm in the caches; and under emulation
+        // already backed by host memory, where a never-touched guest frame
+        // costs the host a page fault and a clear), and the frames in use stay
+        // packed at the bottom.
+        self.cursor = self.cursor.min(i);
         Ok(())
     }
 }

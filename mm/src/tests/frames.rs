@@ -31,6 +31,21 @@ fn exhaustion_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn freed_frames_are_reused_before_untouched_ones() {
+    // 128 frames: two bitmap words, so the cursor has somewhere to move.
+    let mem = HostMem::new(HostMem::BASE, 512 * KIB);
+    let mut bitmap = [0u64; 2];
+    let mut fa = FrameAllocator::new(&mem, &mut bitmap, &[mem.range()], &[]).unwrap();
+    let first: Vec<Frame> = (0..100).map(|_| fa.alloc().unwrap()).collect();
+    fa.free(first[3]).unwrap();
+    fa.free(first[70]).unwrap();
+    assert_eq!(fa.alloc().unwrap(), first[3], "the lowest freed frame first");
+    assert_eq!(fa.alloc().unwrap(), first[70]);
+    let fresh = fa.alloc().unwrap();
+    assert!(fresh.start().as_u64() > first[99].start().as_u64());
+}
+
+#[test]
 fn double_and_foreign_frees_are_caught() {
     let mem = HostMem::new(HostMem::BASE, 64 * KIB);
     let mut bitmap = [0u64; 1];
