@@ -9,7 +9,7 @@ use crate::arch::{esr, exception::TrapFrame};
 use crate::mem::phys_to_virt;
 use crate::mmu::KernelFrames;
 use mm::vma::VmaKind;
-use mm::{Constraints, FrameSource, MemoryType, PhysAddr, VaRange, VirtAddr, PAGE_SIZE};
+use mm::{FrameSource, MemoryType, PhysAddr, VirtAddr, PAGE_SIZE};
 
 /// Why a fault could not be resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
@@ -99,31 +99,20 @@ impl AddressSpace {
         let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
         // SAFETY: a frame just allocated, reached through the linear map.
         unsafe { zero_page(phys_to_virt(frame.start().as_u64()) as *mut u8) };
-        let page = VaRange::new(
-            va.align_down(PAGE_SIZE),
-            va.align_down(PAGE_SIZE).add(PAGE_SIZE),
-        );
         let mut t = self.ptl.lock();
-        if t.pt.translate(va).is_some() {
-            // Another CPU faulted the page in first.
-            drop(t);
-            KernelFrames.free(frame).expect("freeing an unused frame");
-            return Ok(());
-        }
-        let mut g = t.pt.gather();
-        let mapped = t.pt.map(
-            page,
-            frame.start(),
-            attrs,
-            Constraints::PAGES_ONLY.owned(),
-            &mut g,
-        );
-        let flushed = g.flush(t.pt.arch());
+        let mapped =
+            t.pt.map_page(va.align_down(PAGE_SIZE), frame.start(), attrs, true);
         drop(t);
-        flushed
-            .release(&mut KernelFrames)
-            .expect("releasing after a fault");
         drop(layout);
+        let mapped = match mapped {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // Another CPU faulted the page in first.
+                KernelFrames.free(frame).expect("freeing an unused frame");
+                return Ok(());
+            }
+            Err(e) => Err(e),
+        };
         match mapped {
             Ok(()) => {
                 self.stats.faults.fetch_add(1, Ordering::Relaxed);

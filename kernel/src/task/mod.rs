@@ -170,7 +170,8 @@ impl Task {
     /// Pins the task to `cpu` (or lets it run anywhere). The current task
     /// moves at its next switch; call `sched::yield_now` to move now.
     pub fn set_affinity(&self, cpu: Option<usize>) {
-        self.affinity.store(cpu.unwrap_or(ANY_CPU), Ordering::Relaxed);
+        self.affinity
+            .store(cpu.unwrap_or(ANY_CPU), Ordering::Relaxed);
     }
 
     /// True if it may run on `cpu`.

@@ -4,7 +4,7 @@
 
 use super::raw::{FramePool, TableRef, ENTRIES};
 use super::{block_fits, slots, Constraints, MapError, PageTable, Slot};
-use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT, PAGE_SIZE, PA_BITS};
+use crate::addr::{PhysAddr, VaRange, VirtAddr, PAGE_SHIFT, PAGE_SIZE, PA_BITS};
 use crate::attrs::Attributes;
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK, SW_OWNED};
 use crate::frame::FrameSource;
@@ -87,6 +87,81 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         self.arch.dsb_ishst();
         self.arch.isb();
         Ok(())
+    }
+
+    /// Maps the one page at `va` to `pa`: the fast path of a page fault. One
+    /// read-only walk finds the page unmapped (else `Ok(false)`, nothing
+    /// changed: another CPU won the race, or a block covers it) and counts
+    /// the missing table pages; they are reserved at once (`OutOfFrames`
+    /// leaves the tables unchanged), then a second walk links them (each
+    /// zeroed and made visible before it is linked) and writes the page
+    /// descriptor. Nothing valid is replaced, so no TLB invalidation and no
+    /// gather are needed; `owned` makes an unmap free the frame.
+    pub fn map_page(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        attrs: Attributes,
+        owned: bool,
+    ) -> Result<bool, MapError> {
+        attrs.validate()?;
+        if !pa.is_aligned(PAGE_SIZE) {
+            return Err(MapError::MisalignedPhys(pa));
+        }
+        if pa.as_u64() + PAGE_SIZE > 1 << PA_BITS {
+            return Err(MapError::PhysOutOfRange(pa));
+        }
+        let (s, _) = self.offsets(VaRange::new(va, va.add(PAGE_SIZE)))?;
+        let mut table = self.root;
+        let mut level = Level::L0;
+        let mut missing = 0;
+        while let Some(next) = level.next() {
+            let d = self.table(table).get(level.index(s));
+            if !d.is_valid() {
+                missing = Level::L3 as usize - level as usize;
+                break;
+            }
+            if !d.is_table(level) {
+                return Ok(false);
+            }
+            table = d.output_address();
+            level = next;
+        }
+        if missing == 0 && self.table(table).get(Level::L3.index(s)).is_valid() {
+            return Ok(false);
+        }
+        let mut pool = FramePool::reserve(&mut self.frames, &self.mem, missing)?;
+        let mut table = self.root;
+        let mut level = Level::L0;
+        while let Some(next) = level.next() {
+            let t = self.table(table);
+            let d = t.get(level.index(s));
+            table = if d.is_valid() {
+                d.output_address()
+            } else {
+                let new = pool.take(&self.mem);
+                self.arch.dsb_ishst();
+                t.set(
+                    level.index(s),
+                    Descriptor::new_table(new, Default::default()),
+                );
+                new
+            };
+            level = next;
+        }
+        debug_assert!(pool.is_empty(), "the walk counted the tables it links");
+        let bits = (attrs.bits() & LEAF_ATTR_MASK) | if owned { SW_OWNED } else { 0 };
+        self.table(table).set(
+            Level::L3.index(s),
+            Descriptor::from_bits(Descriptor::leaf_bits(Level::L3, pa.as_u64(), bits)),
+        );
+        if owned {
+            self.owned_pages += 1;
+        }
+        self.has_global |= attrs.global;
+        self.arch.dsb_ishst();
+        self.arch.isb();
+        Ok(true)
     }
 
     /// Checks that nothing in `[s, e)` is mapped and counts the table pages the map needs.

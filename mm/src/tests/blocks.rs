@@ -4,7 +4,7 @@
 use super::*;
 use crate::attrs::{Access, Attributes};
 use crate::descriptor::Level;
-use crate::table::{Constraints, Mapping};
+use crate::table::{Constraints, MapError, Mapping};
 use core::ops::ControlFlow;
 
 const DATA: Attributes = Attributes::USER_DATA;
@@ -31,6 +31,88 @@ fn pages_map_and_translate() {
     assert!(g.is_empty());
     flush_release!(pt, g);
     assert_eq!(read(&mmu, &ctx(&pt), 0x3008), Ok(pa(0x8000_2008)));
+}
+
+#[test]
+fn map_page_builds_the_same_tables_as_map() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    setup!(mem2, mmu2, pt2, A72, 2 * MIB);
+    let pages = [0x1000u64, 0x2000, 0x20_0000, 0x4000_0000, 0x80_0000_0000];
+    for (k, &v) in pages.iter().enumerate() {
+        let frame = pa(0x8000_0000 + k as u64 * 0x1000);
+        assert_eq!(pt.map_page(va(v), frame, DATA, true), Ok(true));
+        let mut g = pt2.gather();
+        pt2.map(
+            range(v, 4 * KIB),
+            frame,
+            DATA,
+            Constraints::PAGES_ONLY.owned(),
+            &mut g,
+        )
+        .unwrap();
+        flush_release!(pt2, g);
+    }
+    assert_eq!(pt.table_pages(), pt2.table_pages());
+    assert_eq!(pt.owned_pages(), pages.len() as u64);
+    for &v in &pages {
+        let (a, b) = (pt.translate(va(v)).unwrap(), pt2.translate(va(v)).unwrap());
+        assert_eq!((a.pa, a.level, a.descriptor), (b.pa, b.level, b.descriptor));
+        assert_eq!(read(&mmu, &ctx(&pt), v + 8), read(&mmu2, &ctx(&pt2), v + 8));
+    }
+}
+
+#[test]
+fn map_page_on_a_mapped_page_changes_nothing() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    assert_eq!(
+        pt.map_page(va(0x5000), pa(0x8000_0000), DATA, true),
+        Ok(true)
+    );
+    let before = pt.table_pages();
+    assert_eq!(
+        pt.map_page(va(0x5000), pa(0x8000_1000), DATA, true),
+        Ok(false)
+    );
+    assert_eq!(pt.translate(va(0x5000)).unwrap().pa, pa(0x8000_0000));
+    assert_eq!((pt.table_pages(), pt.owned_pages()), (before, 1));
+    // Covered by a 2 MiB block: also "already mapped".
+    let mut g = pt.gather();
+    pt.map(
+        range(0x40_0000, 2 * MIB),
+        pa(0x8020_0000),
+        DATA,
+        Constraints::BLOCKS,
+        &mut g,
+    )
+    .unwrap();
+    flush_release!(pt, g);
+    assert_eq!(
+        pt.map_page(va(0x40_1000), pa(0x8000_2000), DATA, true),
+        Ok(false)
+    );
+    assert_eq!(
+        pt.map_page(va(0x5001), pa(0x8000_2000), DATA, true).err(),
+        Some(MapError::MisalignedRange(range(0x5001, 4 * KIB)))
+    );
+}
+
+#[test]
+fn map_page_out_of_frames_leaves_the_tables_unchanged() {
+    // Arena of 4 frames: the root, then L1 + L2 + L3 for the first page.
+    setup!(mem, mmu, pt, A72, 16 * KIB);
+    assert_eq!(
+        pt.map_page(va(0x1000), pa(0x8000_0000), DATA, true),
+        Ok(true)
+    );
+    let before = pt.table_pages();
+    // A page in another L0 slot needs three new tables: none left.
+    assert_eq!(
+        pt.map_page(va(0x80_0000_0000), pa(0x8000_1000), DATA, true),
+        Err(MapError::OutOfFrames)
+    );
+    assert_eq!(pt.table_pages(), before);
+    assert!(pt.translate(va(0x80_0000_0000)).is_none());
+    assert_eq!(pt.owned_pages(), 1);
 }
 
 #[test]

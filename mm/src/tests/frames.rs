@@ -39,7 +39,11 @@ fn freed_frames_are_reused_before_untouched_ones() {
     let first: Vec<Frame> = (0..100).map(|_| fa.alloc().unwrap()).collect();
     fa.free(first[3]).unwrap();
     fa.free(first[70]).unwrap();
-    assert_eq!(fa.alloc().unwrap(), first[3], "the lowest freed frame first");
+    assert_eq!(
+        fa.alloc().unwrap(),
+        first[3],
+        "the lowest freed frame first"
+    );
     assert_eq!(fa.alloc().unwrap(), first[70]);
     let fresh = fa.alloc().unwrap();
     assert!(fresh.start().as_u64() > first[99].start().as_u64());
