@@ -243,7 +243,7 @@ mod tests {
         assert!(text.prot.exec && !text.prot.write);
         let data = a.area_at(VirtAddr::new(0x40_5000)).unwrap();
         assert!(data.prot.write && !data.prot.exec);
-        assert_eq!(a.translate(VirtAddr::new(0x40_1000)).is_some(), true);
+        assert!(a.translate(VirtAddr::new(0x40_1000)).is_some());
         let mut b = [0u8; 16];
         a.copy_from(VirtAddr::new(0x40_3000), &mut b).unwrap();
         assert_eq!(&b, b"initialised data");

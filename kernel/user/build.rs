@@ -8,7 +8,13 @@ fn main() {
     }
     let linker = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../linker");
     let linker = linker.canonicalize().expect("linker/ directory");
-    println!("cargo::rerun-if-changed={}", linker.join("user.ld").display());
-    println!("cargo::rustc-link-arg-bins=-T{}", linker.join("user.ld").display());
+    println!(
+        "cargo::rerun-if-changed={}",
+        linker.join("user.ld").display()
+    );
+    println!(
+        "cargo::rustc-link-arg-bins=-T{}",
+        linker.join("user.ld").display()
+    );
     println!("cargo::rustc-link-arg-bins=-zmax-page-size=4096");
 }

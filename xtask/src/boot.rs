@@ -2,7 +2,9 @@
 //!
 //! A reader thread decodes the guest's serial output (QEMU's stdout) as it
 //! arrives; the caller either sees each line at once (`cargo xtask run`) or gets
-//! them all back (a test's log, shown when it fails). A deadline kills QEMU.
+//! them all back (a test's log, shown when it fails). What user programs wrote
+//! is kept apart, byte for byte ([`Boot::output`]), and also shown in the log
+//! where it came. A deadline kills QEMU.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::defmt_log::LogDecoder;
+use crate::defmt_log::{LogDecoder, Piece};
 use crate::verdict::Exit;
 
 /// Where decoded lines go.
@@ -27,8 +29,11 @@ pub enum Console {
 /// How a boot ended and what it printed.
 pub struct Boot {
     pub exit: Exit,
-    /// Decoded lines (empty for [`Console::Live`]).
+    /// Decoded lines, with the program output's lines among them (empty for
+    /// [`Console::Live`]).
     pub log: Vec<String>,
+    /// What user programs wrote to fds 1 and 2, exactly (empty for [`Console::Live`]).
+    pub output: Vec<u8>,
     /// QEMU's own messages (empty for [`Console::Live`]).
     pub stderr: String,
     pub elapsed: Duration,
@@ -61,13 +66,45 @@ pub fn boot(
             Console::Capture => (false, false),
         };
         let mut lines = Vec::new();
-        let mut out = |line: String| {
-            if live {
+        let mut output: Vec<u8> = Vec::new();
+        // Live: program output goes out as it is; a log line after output
+        // that ended mid-line starts on a line of its own.
+        let mut mid_line = false;
+        let mut out = |piece: Piece| match (piece, live) {
+            (Piece::Log(line), true) => {
                 let mut stdout = std::io::stdout().lock();
-                let _ = writeln!(stdout, "{line}");
+                let newline = if mid_line { "\n" } else { "" };
+                let _ = writeln!(stdout, "{newline}{line}");
                 let _ = stdout.flush();
-            } else {
+                mid_line = false;
+            }
+            (Piece::Output(bytes), true) => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(&bytes);
+                let _ = stdout.flush();
+                mid_line = bytes.last().is_some_and(|&b| b != b'\n');
+            }
+            (Piece::Log(line), false) => {
                 lines.push(line);
+                mid_line = false;
+            }
+            (Piece::Output(bytes), false) => {
+                // In the log: the output's lines, joined to a line the
+                // previous piece left open.
+                let text = String::from_utf8_lossy(&bytes);
+                let mut parts = text.split('\n');
+                if let Some(first) = parts.next() {
+                    match lines.last_mut() {
+                        Some(last) if mid_line => last.push_str(first),
+                        _ => lines.push(first.to_string()),
+                    }
+                }
+                lines.extend(parts.map(str::to_string));
+                if text.ends_with('\n') {
+                    lines.pop();
+                }
+                mid_line = !text.ends_with('\n');
+                output.extend_from_slice(&bytes);
             }
         };
         let mut stream = decoder.stream(color);
@@ -79,7 +116,7 @@ pub fn boot(
             }
         }
         stream.finish(&mut out);
-        lines
+        (lines, output)
     });
     let stderr_reader = child.stderr.take().map(|mut stderr| {
         thread::spawn(move || {
@@ -103,13 +140,14 @@ pub fn boot(
         thread::sleep(POLL);
     };
     let elapsed = start.elapsed();
-    let log = reader.join().unwrap_or_default();
+    let (log, output) = reader.join().unwrap_or_default();
     let stderr = stderr_reader
         .map(|r| r.join().unwrap_or_default())
         .unwrap_or_default();
     Ok(Boot {
         exit,
         log,
+        output,
         stderr,
         elapsed,
     })

@@ -3,7 +3,13 @@
 //! One line per frame: `[   0.001234 INFO ] message  (kernel/src/foo.rs:12)`.
 //! The format strings and their locations come from the ELF that produced the
 //! frames (its `.defmt` table and DWARF line info). A binary without a `.defmt`
-//! table is shown as plain text; bytes between frames are shown as what they are.
+//! table is shown as plain text.
+//!
+//! The console also carries what user programs write to fds 1 and 2: the
+//! kernel sends each `write` as `\0` + bytes + `\0`, so it never shares a
+//! zero-terminated piece with a frame. A piece that is not a frame (and text
+//! in front of a frame) is handed on as program output, byte for byte
+//! ([`Piece::Output`]), apart from the log lines.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,6 +19,15 @@ use defmt_decoder::{DecodeError, Encoding, Frame, Locations, StreamDecoder, Tabl
 
 use crate::rzcobs::{self, Splitter};
 use crate::symbols::Symbols;
+
+/// One thing the console carried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// A decoded kernel log line (or a line of a binary without a defmt table).
+    Log(String),
+    /// Bytes that are not a defmt frame: a user program's output, exact.
+    Output(Vec<u8>),
+}
 
 /// What the host knows about one binary's log statements.
 pub struct LogDecoder {
@@ -92,7 +107,8 @@ impl LogDecoder {
 enum Mode<'a> {
     /// No defmt table: plain text, line by line.
     Text,
-    /// defmt's default encoding, decoded here so stray bytes can be shown.
+    /// defmt's default encoding, decoded here so that program output
+    /// between frames can be passed on.
     Rzcobs,
     /// defmt's `encoding-raw`: the library's stream decoder.
     Raw(Box<dyn StreamDecoder + Send + Sync + 'a>),
@@ -108,15 +124,17 @@ pub struct LogStream<'a> {
 }
 
 impl LogStream<'_> {
-    /// Feeds `bytes` and hands every complete line to `out`.
-    pub fn push(&mut self, bytes: &[u8], out: &mut dyn FnMut(String)) {
+    /// Feeds `bytes` and hands every complete line or output piece to `out`.
+    pub fn push(&mut self, bytes: &[u8], out: &mut dyn FnMut(Piece)) {
         match &mut self.mode {
             Mode::Text => {
                 self.pending.push(bytes);
                 let mut text = self.pending.take_rest();
                 while let Some(newline) = text.iter().position(|&b| b == b'\n') {
                     let line: Vec<u8> = text.drain(..=newline).collect();
-                    out(String::from_utf8_lossy(&line).trim_end().to_string());
+                    out(Piece::Log(
+                        String::from_utf8_lossy(&line).trim_end().to_string(),
+                    ));
                 }
                 self.pending.push(&text);
             }
@@ -130,45 +148,50 @@ impl LogStream<'_> {
                 frames.received(bytes);
                 loop {
                     match frames.decode() {
-                        Ok(frame) => out(self.owner.render(&frame, self.color)),
+                        Ok(frame) => out(Piece::Log(self.owner.render(&frame, self.color))),
                         Err(DecodeError::UnexpectedEof) => break,
-                        Err(DecodeError::Malformed) => out(stray(b"(malformed defmt frame)")),
+                        Err(DecodeError::Malformed) => {
+                            out(Piece::Log(stray(b"(malformed defmt frame)")))
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Shows one zero-terminated piece: a frame, maybe after stray bytes.
-    fn emit_piece(&self, piece: &[u8], out: &mut dyn FnMut(String)) {
+    /// Hands on one zero-terminated piece: a frame, maybe after program
+    /// output, or program output.
+    fn emit_piece(&self, piece: &[u8], out: &mut dyn FnMut(Piece)) {
         match rzcobs::find_frame(piece, |decoded| {
             self.owner.decode_frame(decoded, self.color)
         }) {
             Some((start, line)) => {
                 if start > 0 {
-                    out(stray(&piece[..start]));
+                    out(Piece::Output(piece[..start].to_vec()));
                 }
-                out(line);
+                out(Piece::Log(line));
             }
-            None => out(stray(piece)),
+            None => out(Piece::Output(piece.to_vec())),
         }
     }
 
-    /// Ends the stream: shows what never completed (text without a newline, a
-    /// frame cut off by the exit, stray bytes).
-    pub fn finish(mut self, out: &mut dyn FnMut(String)) {
+    /// Ends the stream: hands on what never completed (text without a
+    /// newline, a frame cut off by the exit, program output).
+    pub fn finish(mut self, out: &mut dyn FnMut(Piece)) {
         let rest = self.pending.take_rest();
         if rest.is_empty() {
             return;
         }
         match self.mode {
-            Mode::Text => out(String::from_utf8_lossy(&rest).trim_end().to_string()),
+            Mode::Text => out(Piece::Log(
+                String::from_utf8_lossy(&rest).trim_end().to_string(),
+            )),
             _ => self.emit_piece(&rest, out),
         }
     }
 }
 
-/// A line for console bytes that are not defmt frames.
+/// A line for console bytes that are not defmt frames where frames must be.
 fn stray(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     format!(
@@ -313,9 +336,27 @@ mod tests {
         };
         let mut stream = decoder.stream(false);
         let mut lines = Vec::new();
-        stream.push(b"hello\r\nwor", &mut |l| lines.push(l));
-        stream.push(b"ld\n!", &mut |l| lines.push(l));
-        stream.finish(&mut |l| lines.push(l));
-        assert_eq!(lines, ["hello", "world", "!"]);
+        let mut out = |p: Piece| lines.push(p);
+        stream.push(b"hello\r\nwor", &mut out);
+        stream.push(b"ld\n!", &mut out);
+        stream.finish(&mut out);
+        let log = |s: &str| Piece::Log(s.into());
+        assert_eq!(lines, [log("hello"), log("world"), log("!")]);
+    }
+
+    #[test]
+    fn program_output_passes_through_exactly() {
+        // A table-less rzCOBS decoder cannot be built by hand; the piece logic
+        // is the same: nothing decodes as a frame, so each piece is output.
+        let decoder = LogDecoder {
+            table: None,
+            locations: Locations::new(),
+            symbols: Symbols::default(),
+            root: "/".into(),
+        };
+        let stream = decoder.stream(false);
+        let mut pieces = Vec::new();
+        stream.emit_piece(b"ok one\r\n\xff", &mut |p| pieces.push(p));
+        assert_eq!(pieces, [Piece::Output(b"ok one\r\n\xff".to_vec())]);
     }
 }

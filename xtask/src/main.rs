@@ -5,12 +5,15 @@
 //! boot, writes the Raspberry Pi 4 SD-card files and runs the linters
 //! (DESIGN.md §3-§5). `cargo xtask --help` lists the commands.
 
+mod benchreport;
 mod board;
 mod boot;
 mod cmd;
 mod compile;
 mod debian;
 mod defmt_log;
+mod initramfs;
+mod linux;
 mod qemu;
 mod raw_image;
 mod report;
@@ -18,6 +21,7 @@ mod rzcobs;
 mod symbols;
 mod testlist;
 mod tools;
+mod user_tests;
 mod verdict;
 mod workspace;
 
@@ -42,7 +46,8 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Host unit tests, then every on-target suite on every board, one QEMU boot per test
     Test(cmd::test::TestArgs),
-    /// Scheduler and lock benchmark on target: one `bench ...` line per figure
+    /// This kernel vs Linux on the same QEMU machine and the host walker vs aarch64-paging:
+    /// report and chart under target/bench/ (`--which sched|aspace`: one in-kernel benchmark)
     Bench(cmd::bench::BenchArgs),
     /// Write kernel8.img and config.txt for a Raspberry Pi 4 SD card
     Image(cmd::image::ImageArgs),
@@ -96,11 +101,17 @@ mod tests {
         let parse = |line: &str| super::Cli::try_parse_from(line.split_whitespace());
         assert!(parse("xtask run --board rpi4 --release --timeout 30").is_ok());
         assert!(parse("xtask run --cpu max --smp 2").is_ok());
+        assert!(parse("xtask run -- /bin/hello 3").is_ok());
+        assert!(parse("xtask run --initrd x.cpio --linux -- /bin/t_mmap").is_ok());
+        assert!(parse("xtask run --linux").is_err());
         assert!(parse("xtask test --board all --cpu max --target -j 2 exceptions").is_ok());
         assert!(parse("xtask test --host --target").is_err());
         assert!(parse("xtask run --board pi").is_err());
         assert!(parse("xtask image --board rpi4 --out /tmp/sd").is_ok());
         assert!(parse("xtask lint").is_ok());
         assert!(parse("xtask bench --cpu max --validation").is_ok());
+        assert!(parse("xtask bench --which aspace --cpu cortex-a72").is_ok());
+        assert!(parse("xtask bench --kernels linux --boots 2 --runs 7 --smp 4 --no-host").is_ok());
+        assert!(parse("xtask bench --kernels nobody").is_err());
     }
 }

@@ -89,6 +89,10 @@ pub struct QemuConfig {
     pub kernel: PathBuf,
     /// Extra `-M` options, appended after the board's own (e.g. `iommu=smmuv3`).
     pub machine_options: Vec<String>,
+    /// `-accel`, e.g. `tcg,thread=multi` (the benchmarks: DESIGN.md §6); QEMU's default if none.
+    pub accel: Option<String>,
+    /// Options appended to the virt CPU model, e.g. `pauth=off` (`-cpu max,pauth=off`).
+    pub cpu_options: Vec<String>,
     /// `-device` arguments (e.g. `edu,dma_mask=0xffffffffffffffff`).
     pub devices: Vec<String>,
     /// `-dtb`: a device tree for boards where QEMU does not make one (raspi4b).
@@ -119,6 +123,8 @@ impl QemuConfig {
             machine,
             kernel,
             machine_options,
+            accel: None,
+            cpu_options: Vec::new(),
             devices,
             dtb: None,
             initrd: None,
@@ -141,9 +147,18 @@ impl QemuConfig {
         }
         push("-M");
         push(&machine);
+        if let Some(accel) = &self.accel {
+            push("-accel");
+            push(accel);
+        }
         if let Machine::Virt { cpu, smp } = &self.machine {
+            let mut cpu = String::from(cpu.qemu_name());
+            for option in &self.cpu_options {
+                cpu.push(',');
+                cpu.push_str(option);
+            }
             push("-cpu");
-            push(cpu.qemu_name());
+            push(&cpu);
             push("-smp");
             push(&smp.to_string());
             push("-m");
@@ -241,6 +256,21 @@ mod tests {
         assert!(
             line.ends_with("-append console=ttyAMA0 -initrd init.cpio -kernel k.bin"),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn benchmark_line_has_multithreaded_tcg_and_cpu_options() {
+        let machine = Machine::new(Board::Virt, Some(Cpu::Max), Some(2)).unwrap();
+        let mut config = QemuConfig::new(machine, "k.bin".into());
+        config.accel = Some("tcg,thread=multi".into());
+        config.cpu_options.push("pauth=off".into());
+        assert!(
+            joined(&config).starts_with(
+                "-M virt,gic-version=3,iommu=smmuv3 -accel tcg,thread=multi -cpu max,pauth=off -smp 2 -m 1G"
+            ),
+            "{}",
+            joined(&config)
         );
     }
 

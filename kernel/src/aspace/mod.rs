@@ -136,6 +136,14 @@ impl AddressSpace {
         self.ptl.lock().pt.translate(va).map(|t| t.pa)
     }
 
+    /// The physical address behind `va` and whether user mode may write it;
+    /// `None` unless user mode may at least read it (a `PROT_NONE` page too).
+    pub fn translate_access(&self, va: VirtAddr) -> Option<(mm::PhysAddr, bool)> {
+        let t = self.ptl.lock().pt.translate(va)?;
+        let a = t.attributes().filter(|a| a.user)?;
+        Some((t.pa, a.access.writable()))
+    }
+
     /// Physical address of the page table's root (for an IOMMU context that
     /// shares the table).
     pub fn root(&self) -> mm::PhysAddr {

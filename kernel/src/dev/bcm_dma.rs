@@ -50,6 +50,10 @@ pub enum PiDmaError {
     NoAddressSpace,
 }
 
+/// Low bit of a cache entry (a page-aligned physical address): the page was
+/// writable when the translation was made.
+const CACHED_WRITABLE: u64 = 1;
+
 /// A control block (32-byte aligned, read by the engine from RAM).
 #[repr(C, align(32))]
 struct ControlBlock {
@@ -115,15 +119,18 @@ impl PiDma {
         self.cache
             .lock()
             .get(&va.align_down(PAGE_SIZE).as_u64())
-            .copied()
+            .map(|e| e & !CACHED_WRITABLE)
     }
 
     /// The physical page behind `va`, from the cache or built under the
-    /// interval protocol (faulting the page in). Sleepable.
+    /// interval protocol (faulting the page in as the access needs). A
+    /// cached entry records whether the page was writable, so a transfer
+    /// into a read-only page is refused as the CPU would be. Sleepable.
     fn translation(&self, va: VirtAddr, write: bool) -> Result<u64, PiDmaError> {
         let page = va.align_down(PAGE_SIZE);
-        if let Some(pa) = self.cached(page) {
-            return Ok(pa);
+        let hit = self.cache.lock().get(&page.as_u64()).copied();
+        if let Some(e) = hit.filter(|e| !write || e & CACHED_WRITABLE != 0) {
+            return Ok(e & !CACHED_WRITABLE);
         }
         let aspace = self.aspace.upgrade().ok_or(PiDmaError::NoAddressSpace)?;
         loop {
@@ -131,9 +138,9 @@ impl PiDma {
                 sched::sleep(Duration::from_millis(1));
                 continue;
             };
-            let pa = match aspace.translate(page) {
-                Some(pa) => pa.as_u64(),
-                None => {
+            let (pa, writable) = match aspace.translate_access(page) {
+                Some((pa, writable)) if writable || !write => (pa.as_u64(), writable),
+                _ => {
                     aspace
                         .handle_fault(page, write, false)
                         .map_err(PiDmaError::Fault)?;
@@ -144,7 +151,10 @@ impl PiDma {
             if self.interval.read_retry(seq) {
                 continue; // an invalidation overtook us: the translation may be stale
             }
-            cache.insert(page.as_u64(), pa);
+            cache.insert(
+                page.as_u64(),
+                pa | if writable { CACHED_WRITABLE } else { 0 },
+            );
             return Ok(pa);
         }
     }
@@ -187,7 +197,7 @@ impl PiDma {
         let still = |page: VirtAddr, pa: u64| {
             cache
                 .get(&page.as_u64())
-                .is_some_and(|c| *c == pa & !(PAGE_SIZE - 1))
+                .is_some_and(|c| c & !CACHED_WRITABLE == pa & !(PAGE_SIZE - 1))
         };
         if !still(s_page, s_pa) || !still(d_page, d_pa) {
             return Err(PiDmaError::Fault(FaultError::NotMapped {

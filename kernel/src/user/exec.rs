@@ -254,14 +254,15 @@ pub fn spawn_process(path: &str, argv: &[&str], init: bool) -> Result<Arc<Proces
     frame.spsr = crate::arch::user::SPSR_EL0T;
     let name: &'static str =
         alloc::boxed::Box::leak(alloc::string::String::from(path).into_boxed_str());
-    super::spawn_thread(&process, pid, name, frame, 0, 0).map_err(|_| ExecError::NoTask)?;
+    // Logged first: the program may print before this CPU gets back here.
     defmt::info!(
-        "process {}: {=str} started (entry {=u64:#x}, sp {=u64:#x})",
+        "process {}: {=str} starting (entry {=u64:#x}, sp {=u64:#x})",
         pid,
         path,
         loaded.entry,
         loaded.sp
     );
+    super::spawn_thread(&process, pid, name, frame, 0, 0).map_err(|_| ExecError::NoTask)?;
     Ok(process)
 }
 

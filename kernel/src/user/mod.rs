@@ -183,10 +183,8 @@ pub fn exit_thread(status: i32) -> ! {
     let thread = current_thread().expect("exit_thread from a kernel task");
     let process = thread.process.clone();
     let ctid = thread.clear_child_tid.load(Ordering::Relaxed);
-    if ctid != 0 && !process.exiting() {
-        if uaccess::write_u32(VirtAddr::new(ctid), 0).is_ok() {
-            futex::wake(&process, ctid, 1);
-        }
+    if ctid != 0 && !process.exiting() && uaccess::write_u32(VirtAddr::new(ctid), 0).is_ok() {
+        futex::wake(&process, ctid, 1);
     }
     process.tasks.lock().retain(|t| !core::ptr::eq(*t, me));
     let raw = me.thread.swap(0, Ordering::AcqRel);

@@ -1,12 +1,14 @@
-//! `print!`/`println!` to stdout and `eprint!`/`eprintln!` to stderr, written
-//! with one `write` per formatted piece.
+//! `print!`/`println!` to stdout and `eprint!`/`eprintln!` to stderr. Each
+//! call is formatted into a buffer on the stack and written with one `write`
+//! (more only for text longer than the buffer), so lines from different
+//! threads do not interleave and each reaches the console in one piece.
 use core::fmt;
 
 pub struct Fd(pub usize);
 
-impl fmt::Write for Fd {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut bytes = s.as_bytes();
+impl Fd {
+    /// Writes all of `bytes`.
+    pub fn write_all(&self, mut bytes: &[u8]) -> fmt::Result {
         while !bytes.is_empty() {
             let n = crate::sys::write(self.0, bytes);
             if n <= 0 {
@@ -16,26 +18,69 @@ impl fmt::Write for Fd {
         }
         Ok(())
     }
+
+    /// Formats `args` and writes the text with as few `write`s as fit.
+    pub fn write_fmt_buffered(&self, args: fmt::Arguments<'_>) -> fmt::Result {
+        let mut buffer = Buffer {
+            fd: self,
+            bytes: [0; 512],
+            len: 0,
+        };
+        fmt::write(&mut buffer, args)?;
+        buffer.flush()
+    }
+}
+
+impl fmt::Write for Fd {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.write_all(s.as_bytes())
+    }
+}
+
+struct Buffer<'a> {
+    fd: &'a Fd,
+    bytes: [u8; 512],
+    len: usize,
+}
+
+impl Buffer<'_> {
+    fn flush(&mut self) -> fmt::Result {
+        let len = core::mem::take(&mut self.len);
+        self.fd.write_all(&self.bytes[..len])
+    }
+}
+
+impl fmt::Write for Buffer<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.bytes.len() {
+                self.flush()?;
+            }
+            self.bytes[self.len] = b;
+            self.len += 1;
+        }
+        Ok(())
+    }
 }
 
 #[macro_export]
 macro_rules! print {
-    ($($arg:tt)*) => {{ let _ = core::fmt::Write::write_fmt(&mut $crate::io::Fd(1), format_args!($($arg)*)); }};
+    ($($arg:tt)*) => {{ let _ = $crate::io::Fd(1).write_fmt_buffered(format_args!($($arg)*)); }};
 }
 
 #[macro_export]
 macro_rules! println {
     () => { $crate::print!("\n") };
-    ($($arg:tt)*) => {{ $crate::print!($($arg)*); $crate::print!("\n"); }};
+    ($($arg:tt)*) => {{ let _ = $crate::io::Fd(1).write_fmt_buffered(format_args!("{}\n", format_args!($($arg)*))); }};
 }
 
 #[macro_export]
 macro_rules! eprint {
-    ($($arg:tt)*) => {{ let _ = core::fmt::Write::write_fmt(&mut $crate::io::Fd(2), format_args!($($arg)*)); }};
+    ($($arg:tt)*) => {{ let _ = $crate::io::Fd(2).write_fmt_buffered(format_args!($($arg)*)); }};
 }
 
 #[macro_export]
 macro_rules! eprintln {
     () => { $crate::eprint!("\n") };
-    ($($arg:tt)*) => {{ $crate::eprint!($($arg)*); $crate::eprint!("\n"); }};
+    ($($arg:tt)*) => {{ let _ = $crate::io::Fd(2).write_fmt_buffered(format_args!("{}\n", format_args!($($arg)*))); }};
 }

@@ -7,10 +7,17 @@
 //! status.
 #![no_std]
 
+pub mod check;
+pub mod errno;
 pub mod io;
+pub mod mm;
 pub mod start;
 pub mod sys;
+pub mod thread;
+pub mod time;
 
+pub use check::Checks;
+pub use errno::Errno;
 pub use start::Args;
 
 /// Declares the program's entry point: `fn main(args: &Args) -> i32`.

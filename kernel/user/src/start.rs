@@ -107,7 +107,12 @@ unsafe extern "C" fn start_rust(sp: *const u64) -> ! {
         while !(*e).is_null() {
             e = e.add(1);
         }
-        Args { argc, argv, envp, auxv: e.add(1) as *const [u64; 2] }
+        Args {
+            argc,
+            argv,
+            envp,
+            auxv: e.add(1) as *const [u64; 2],
+        }
     };
     // SAFETY: provided by `entry!` in the program.
     let status = unsafe { __user_main(&args) };

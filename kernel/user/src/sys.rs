@@ -1,12 +1,19 @@
-//! Raw Linux aarch64 system calls: number in x8, arguments in x0-x5, result
-//! in x0 (a negative errno on failure).
+//! Raw Linux aarch64 system calls (number in x8, arguments in x0-x5, result
+//! in x0, a negative errno on failure) and typed wrappers for the calls that
+//! are not about memory ([`crate::mm`]), time ([`crate::time`]) or threads
+//! ([`crate::thread`]).
 use core::arch::asm;
+
+use crate::errno::{result, Errno};
 
 /// Linux aarch64 system-call numbers (include/uapi/asm-generic/unistd.h).
 pub mod nr {
     pub const IOCTL: usize = 29;
+    pub const OPENAT: usize = 56;
+    pub const CLOSE: usize = 57;
     pub const READ: usize = 63;
     pub const WRITE: usize = 64;
+    pub const READV: usize = 65;
     pub const WRITEV: usize = 66;
     pub const EXIT: usize = 93;
     pub const EXIT_GROUP: usize = 94;
@@ -19,6 +26,7 @@ pub mod nr {
     pub const RT_SIGPROCMASK: usize = 135;
     pub const REBOOT: usize = 142;
     pub const UNAME: usize = 160;
+    pub const GETRUSAGE: usize = 165;
     pub const GETPID: usize = 172;
     pub const GETTID: usize = 178;
     pub const BRK: usize = 214;
@@ -31,9 +39,23 @@ pub mod nr {
     pub const MADVISE: usize = 233;
     pub const WAIT4: usize = 260;
     pub const GETRANDOM: usize = 278;
-    /// This kernel only (well above Linux's range): DMA between a user buffer
-    /// and the DMA device. Linux answers -ENOSYS.
-    pub const DEVICE_DMA: usize = 0x1000;
+    /// This kernel only (Linux answers -ENOSYS from here on): bind the DMA
+    /// device to the caller's address space. 0 or -ENODEV.
+    pub const DMA_ATTACH: usize = 0x1000;
+    /// This kernel only: `dma_copy(dst, src, len)`, the device copies `len`
+    /// bytes between two user addresses through its own translation.
+    pub const DMA_COPY: usize = 0x1001;
+    /// This kernel only: `kstat(id)` -> a counter ([`super::kstat`]).
+    pub const KSTAT: usize = 0x1002;
+    /// This kernel only: CNTVCT ticks spent zeroing one 4 KiB frame `iters` times.
+    pub const FLOOR_ZERO_PAGE: usize = 0x1003;
+}
+
+/// Counters of `kstat(id)` (this kernel only).
+pub mod kstat {
+    pub const SMMU_COMMANDS: usize = 0;
+    pub const SMMU_TLBI: usize = 1;
+    pub const PAGE_FAULTS: usize = 2;
 }
 
 /// # Safety
@@ -60,9 +82,203 @@ pub unsafe fn syscall(n: usize, a0: usize, a1: usize, a2: usize) -> isize {
     unsafe { syscall6(n, [a0, a1, a2, 0, 0, 0]) }
 }
 
+/// [`syscall6`] with the result as a `Result`. The tests call it with bad
+/// pointers on purpose: the kernel must refuse them (-EFAULT).
+///
+/// # Safety
+/// Memory the call may write must not hold live Rust objects other than the
+/// ones the caller means it to write.
+pub unsafe fn raw(n: usize, a: [usize; 6]) -> Result<usize, Errno> {
+    // SAFETY: forwarded to the caller.
+    result(unsafe { syscall6(n, a) })
+}
+
 pub fn write(fd: usize, bytes: &[u8]) -> isize {
     // SAFETY: the buffer is valid for its length.
     unsafe { syscall(nr::WRITE, fd, bytes.as_ptr() as usize, bytes.len()) }
+}
+
+/// `write(fd, bytes)` as a `Result`.
+pub fn write_fd(fd: i32, bytes: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: the pointers (if any) are to the buffers of this call's
+    // arguments, valid for the lengths passed.
+    unsafe {
+        raw(
+            nr::WRITE,
+            [fd as usize, bytes.as_ptr() as usize, bytes.len(), 0, 0, 0],
+        )
+    }
+}
+
+pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the pointers (if any) are to the buffers of this call's
+    // arguments, valid for the lengths passed.
+    unsafe {
+        raw(
+            nr::READ,
+            [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0],
+        )
+    }
+}
+
+/// One element of `writev`'s array.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct IoVec {
+    pub base: usize,
+    pub len: usize,
+}
+
+impl IoVec {
+    pub fn of(bytes: &[u8]) -> IoVec {
+        IoVec {
+            base: bytes.as_ptr() as usize,
+            len: bytes.len(),
+        }
+    }
+}
+
+pub fn writev(fd: i32, iov: &[IoVec]) -> Result<usize, Errno> {
+    // SAFETY: the pointers (if any) are to the buffers of this call's
+    // arguments, valid for the lengths passed.
+    unsafe {
+        raw(
+            nr::WRITEV,
+            [fd as usize, iov.as_ptr() as usize, iov.len(), 0, 0, 0],
+        )
+    }
+}
+
+/// # Safety
+/// `arg` must suit `request`: a pointer to what the request reads or writes.
+pub unsafe fn ioctl(fd: i32, request: usize, arg: usize) -> Result<usize, Errno> {
+    // SAFETY: forwarded to the caller.
+    unsafe { raw(nr::IOCTL, [fd as usize, request, arg, 0, 0, 0]) }
+}
+
+/// `ioctl(fd, TIOCGWINSZ)`: the terminal's size.
+pub fn window_size(fd: i32) -> Result<WinSize, Errno> {
+    let mut size = WinSize::default();
+    // SAFETY: TIOCGWINSZ writes one struct winsize.
+    unsafe { ioctl(fd, ioctls::TIOCGWINSZ, &mut size as *mut WinSize as usize)? };
+    Ok(size)
+}
+
+/// ioctl requests (include/uapi/asm-generic/ioctls.h).
+pub mod ioctls {
+    pub const TCGETS: usize = 0x5401;
+    pub const TCSETS: usize = 0x5402;
+    pub const TCSBRK: usize = 0x5409;
+    pub const TIOCGWINSZ: usize = 0x5413;
+}
+
+/// `struct winsize`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct WinSize {
+    pub row: u16,
+    pub col: u16,
+    pub xpixel: u16,
+    pub ypixel: u16,
+}
+
+/// `struct new_utsname`: six NUL-terminated fields of 65 bytes.
+#[repr(C)]
+pub struct UtsName {
+    pub fields: [[u8; 65]; 6],
+}
+
+impl UtsName {
+    pub const SYSNAME: usize = 0;
+    pub const NODENAME: usize = 1;
+    pub const RELEASE: usize = 2;
+    pub const VERSION: usize = 3;
+    pub const MACHINE: usize = 4;
+    pub const DOMAINNAME: usize = 5;
+
+    /// Field `i` up to its NUL, or `None` if it has none or is not UTF-8.
+    pub fn field(&self, i: usize) -> Option<&str> {
+        let bytes = &self.fields[i];
+        let end = bytes.iter().position(|&b| b == 0)?;
+        core::str::from_utf8(&bytes[..end]).ok()
+    }
+}
+
+pub fn uname(buf: &mut UtsName) -> Result<usize, Errno> {
+    // SAFETY: the pointers (if any) are to the buffers of this call's
+    // arguments, valid for the lengths passed.
+    unsafe { raw(nr::UNAME, [buf as *mut UtsName as usize, 0, 0, 0, 0, 0]) }
+}
+
+pub fn getpid() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { syscall(nr::GETPID, 0, 0, 0) as u32 }
+}
+
+pub fn gettid() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { syscall(nr::GETTID, 0, 0, 0) as u32 }
+}
+
+pub fn sched_yield() -> Result<usize, Errno> {
+    // SAFETY: the pointers (if any) are to the buffers of this call's
+    // arguments, valid for the lengths passed.
+    unsafe { raw(nr::SCHED_YIELD, [0; 6]) }
+}
+
+pub fn getrandom(buf: &mut [u8], flags: u32) -> Result<usize, Errno> {
+    // SAFETY: the pointers (if any) are to the buffers of this call's
+    // arguments, valid for the lengths passed.
+    unsafe {
+        raw(
+            nr::GETRANDOM,
+            [
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+                flags as usize,
+                0,
+                0,
+                0,
+            ],
+        )
+    }
+}
+
+/// `getrusage(RUSAGE_SELF)`'s minor-fault count (Linux; -ENOSYS here).
+pub fn minor_faults() -> Result<u64, Errno> {
+    let mut usage = [0u64; 18];
+    // SAFETY: the pointers (if any) are to the buffers of this call's
+    // arguments, valid for the lengths passed.
+    unsafe { raw(nr::GETRUSAGE, [0, usage.as_mut_ptr() as usize, 0, 0, 0, 0])? };
+    // Two struct timevals (4 words), then maxrss, ixrss, idrss, isrss, minflt.
+    Ok(usage[8])
+}
+
+/// Page faults taken by this process so far: `kstat(PAGE_FAULTS)` on this
+/// kernel, `getrusage`'s minor faults on Linux.
+pub fn page_faults() -> Result<u64, Errno> {
+    kernel_stat(kstat::PAGE_FAULTS).or_else(|_| minor_faults())
+}
+
+/// This kernel only: `kstat(id)`, a counter ([`kstat`] names them).
+pub fn kernel_stat(id: usize) -> Result<u64, Errno> {
+    // SAFETY: the pointers (if any) are to the buffers of this call's
+    // arguments, valid for the lengths passed.
+    unsafe { raw(nr::KSTAT, [id, 0, 0, 0, 0, 0]).map(|v| v as u64) }
+}
+
+/// This kernel only: binds the DMA device to this address space.
+pub fn dma_attach() -> Result<usize, Errno> {
+    // SAFETY: the pointers (if any) are to the buffers of this call's
+    // arguments, valid for the lengths passed.
+    unsafe { raw(nr::DMA_ATTACH, [0; 6]) }
+}
+
+/// This kernel only: the device copies `len` bytes from `src` to `dst`.
+pub fn dma_copy(dst: usize, src: usize, len: usize) -> Result<usize, Errno> {
+    // SAFETY: the pointers (if any) are to the buffers of this call's
+    // arguments, valid for the lengths passed.
+    unsafe { raw(nr::DMA_COPY, [dst, src, len, 0, 0, 0]) }
 }
 
 pub fn exit(status: i32) -> ! {

@@ -49,6 +49,13 @@ pub fn lint() -> Result<u8> {
         commands.push(target);
     }
 
+    // The user programs (static Linux executables, no board).
+    let mut user = ws.cargo();
+    user.args([
+        "clippy", "-p", "user", "--target", TARGET, "--lib", "--bins", "--", "-D", "warnings",
+    ]);
+    commands.push(user);
+
     let mut failed = Vec::new();
     for mut command in commands {
         if !run_status(&mut command)? {

@@ -1,8 +1,13 @@
 //! `cargo xtask run`: build the kernel, boot it under QEMU, stream its decoded
 //! log live and exit with the kernel's status.
+//!
+//! `cargo xtask run -- /bin/prog args` builds the initramfs of user programs
+//! (`initramfs.rs`) and starts the program as init (`init=/bin/prog args`):
+//! the exit status is the program's. With `--linux`, the same program runs on
+//! Debian's Linux kernel instead, on the same machine (`linux.rs`).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +18,8 @@ use crate::board::{Board, Cpu};
 use crate::boot::{boot, Console};
 use crate::compile::{build_kernel, BuildOptions};
 use crate::defmt_log::LogDecoder;
+use crate::initramfs;
+use crate::linux::{self, Program};
 use crate::qemu::{dtb_for, Machine, QemuConfig};
 use crate::tools::ensure_qemu;
 use crate::verdict::Exit;
@@ -38,6 +45,15 @@ pub struct RunArgs {
     /// Device tree to pass with -dtb (rpi4; QEMU makes virt's own)
     #[arg(long, value_name = "FILE")]
     dtb: Option<PathBuf>,
+    /// Initramfs to pass with -initrd (default with a program: the user programs')
+    #[arg(long, value_name = "FILE")]
+    initrd: Option<PathBuf>,
+    /// Run the program on Debian's Linux kernel instead (same machine and initramfs)
+    #[arg(long, requires = "program")]
+    linux: bool,
+    /// The program to start as init and its arguments, e.g. `-- /bin/hello 3`
+    #[arg(last = true, value_name = "PROGRAM")]
+    program: Vec<String>,
 }
 
 /// Returns the status to exit with: the kernel's.
@@ -46,6 +62,21 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let dtb = dtb_for(args.board, args.dtb.as_ref())?;
     ensure_qemu()?;
     let ws = Workspace::locate()?;
+    let initrd = match (&args.initrd, args.program.is_empty()) {
+        (Some(file), _) => Some(file.clone()),
+        (None, false) => Some(initramfs::build(&ws)?.path),
+        (None, true) => None,
+    };
+    let program = args.program.split_first().map(|(path, rest)| Program {
+        path: path.clone(),
+        args: rest.to_vec(),
+    });
+    if args.linux {
+        let (Some(initrd), Some(program)) = (initrd, program) else {
+            unreachable!("--linux requires a program");
+        };
+        return run_on_linux(&ws, &initrd, &machine, &program, args.timeout);
+    }
     let options = BuildOptions {
         release: args.release,
         ..BuildOptions::default()
@@ -55,6 +86,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
 
     let mut config = QemuConfig::new(machine, kernel.image.clone());
     config.dtb = dtb;
+    config.initrd = initrd;
+    config.append = program.map(|p| format!("init={}", p.line()));
     let command = config.command();
     eprintln!("$ {}", display(&command));
     let console = Console::Live {
@@ -75,4 +108,27 @@ pub fn run(args: RunArgs) -> Result<u8> {
         other => eprintln!("xtask: {other}"),
     }
     Ok(result.exit.process_status())
+}
+
+/// Runs `program` on Linux and prints what it wrote; returns its status.
+fn run_on_linux(
+    ws: &Workspace,
+    initrd: &Path,
+    machine: &Machine,
+    program: &Program,
+    timeout: Option<u64>,
+) -> Result<u8> {
+    let config = linux::qemu_config(ws, initrd, machine)?;
+    let timeout = timeout.map_or(linux::TIMEOUT, Duration::from_secs);
+    let boot = linux::run_with(config, std::slice::from_ref(program), timeout)?;
+    let output = &boot.outputs[0];
+    print!("{}", output.stdout);
+    eprintln!(
+        "xtask: Linux: exit status {} after {:.2}s (boot to init {})",
+        output.status,
+        boot.elapsed.as_secs_f64(),
+        boot.boot_time
+            .map_or("unknown".into(), |t| format!("{:.2}s", t.as_secs_f64()))
+    );
+    Ok(u8::try_from(output.status).unwrap_or(1))
 }

@@ -1,5 +1,7 @@
 //! `cargo xtask test`: host unit tests, then every on-target suite on every
-//! board (and on `virt`, under every CPU model), one QEMU boot per test.
+//! board (and on `virt`, under every CPU model), one QEMU boot per test, then
+//! the user programs (`user_tests`: one boot per program line, and the
+//! conformance suite against Linux).
 //!
 //! Tests are listed from each suite's ELF (`testlist`), booted from its raw
 //! image with the semihosting command line `run_addr <entry>`, judged by exit
@@ -23,6 +25,7 @@ use crate::qemu::{dtb_for, Machine, QemuConfig};
 use crate::report::{running_line, suite_end, summary, test_line, SuiteReport};
 use crate::testlist::{list_tests, TestCase};
 use crate::tools::ensure_qemu;
+use crate::user_tests;
 use crate::verdict::{verdict, Outcome};
 use crate::workspace::{display, run_status, Workspace, HOST_CRATES};
 
@@ -124,6 +127,16 @@ pub fn test(args: TestArgs) -> Result<u8> {
                 default_timeout,
             ));
         }
+        // User programs from the initramfs, on each machine and against Linux.
+        let user = user_tests::SuiteOptions {
+            boards: &boards,
+            cpu: args.cpu,
+            filter: args.filter.as_deref(),
+            jobs,
+            release: args.release,
+            rpi4_dtb: args.dtb.clone(),
+        };
+        reports.extend(user_tests::run_suites(&ws, &user)?);
     }
 
     let text = summary(&reports, host_ok);

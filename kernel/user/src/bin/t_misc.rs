@@ -1,0 +1,181 @@
+//! Process basics: the initial stack (argv, auxv, alignment), getpid/gettid,
+//! set_tid_address, getrandom, sched_yield, rt_sigaction/rt_sigprocmask
+//! (accepted), and an unknown system call (-ENOSYS).
+#![no_std]
+#![no_main]
+use core::sync::atomic::AtomicU32;
+
+use user::mm::{mmap_anon, munmap, probe_read, Probe, PAGE};
+use user::start::at;
+use user::sys::{self, nr};
+use user::thread::set_tid_address;
+use user::{Checks, Errno};
+
+const KERNEL: usize = 0xffff_0000_0000_0000;
+
+static TID_WORD: AtomicU32 = AtomicU32::new(0);
+
+fn unmapped_page() -> usize {
+    let a = mmap_anon(PAGE).expect("mmap");
+    munmap(a, PAGE).expect("munmap");
+    a
+}
+
+extern "C" {
+    fn _start();
+}
+
+/// Where the program is linked (linker/user.ld): its ELF header.
+const ELF_BASE: usize = 0x40_0000;
+
+/// `e_phentsize` and `e_phnum` from the program's own ELF header.
+fn elf_header_phdrs() -> (u64, u64) {
+    // SAFETY: the first PT_LOAD segment maps the ELF header (FILEHDR), read-only
+    // data at the link base; e_phentsize and e_phnum are u16s at 0x36 and 0x38.
+    unsafe {
+        let phent = ((ELF_BASE + 0x36) as *const u16).read_volatile();
+        let phnum = ((ELF_BASE + 0x38) as *const u16).read_volatile();
+        (u64::from(phent), u64::from(phnum))
+    }
+}
+
+fn initial_stack(t: &mut Checks, args: &user::Args) {
+    t.eq("argv0_is_program_path", args.arg(0), Some("/bin/t_misc"));
+    t.eq("argc", args.argc, 1);
+    t.eq("initial_stack_16_aligned", args.stack() % 16, 0);
+    t.eq("auxv_pagesz", args.aux(at::PAGESZ), Some(PAGE as u64));
+    t.eq(
+        "auxv_entry",
+        args.aux(at::ENTRY),
+        Some(_start as *const () as u64),
+    );
+    // The first segment starts with the ELF header (linker/user.ld), the
+    // program headers right after it.
+    let (phent, phnum) = elf_header_phdrs();
+    t.eq("auxv_phdr", args.aux(at::PHDR), Some(ELF_BASE as u64 + 64));
+    t.eq("auxv_phent", args.aux(at::PHENT), Some(phent));
+    t.eq("auxv_phnum", args.aux(at::PHNUM), Some(phnum));
+    let random = args.aux(at::RANDOM).unwrap_or(0) as usize;
+    t.check(
+        "auxv_random_readable",
+        random != 0 && !matches!(probe_read(random & !3, 0), Probe::Refused(_)),
+        format_args!("AT_RANDOM {random:#x}"),
+    );
+}
+
+fn ids(t: &mut Checks) {
+    let pid = sys::getpid();
+    t.check("getpid_positive", pid as i32 > 0, format_args!("{pid}"));
+    t.eq("gettid_is_pid_in_main_thread", sys::gettid(), pid);
+    t.eq(
+        "set_tid_address_returns_tid",
+        set_tid_address(&TID_WORD),
+        sys::gettid(),
+    );
+}
+
+fn random(t: &mut Checks) {
+    let mut a = [0u8; 64];
+    let mut b = [0u8; 64];
+    t.eq("getrandom_fills", sys::getrandom(&mut a, 0), Ok(64));
+    let _ = sys::getrandom(&mut b, 0);
+    t.check(
+        "getrandom_not_zero",
+        a.iter().any(|&x| x != 0),
+        format_args!("64 zero bytes"),
+    );
+    t.check(
+        "getrandom_differs",
+        a != b,
+        format_args!("two calls gave the same bytes"),
+    );
+    t.eq("getrandom_nonblock", sys::getrandom(&mut a, 1), Ok(64));
+    t.eq(
+        "getrandom_zero_length",
+        sys::getrandom(&mut a[..0], 0),
+        Ok(0),
+    );
+    t.errno(
+        "getrandom_bad_flags_einval",
+        sys::getrandom(&mut a, 0x80),
+        Errno::EINVAL,
+    );
+    // SAFETY: the kernel refuses the bad pointers.
+    unsafe {
+        let fill = |addr: usize| sys::raw(nr::GETRANDOM, [addr, 16, 0, 0, 0, 0]);
+        t.errno(
+            "getrandom_bad_pointer_efault",
+            fill(unmapped_page()),
+            Errno::EFAULT,
+        );
+        t.errno(
+            "getrandom_kernel_pointer_efault",
+            fill(KERNEL),
+            Errno::EFAULT,
+        );
+    }
+}
+
+fn accepted(t: &mut Checks) {
+    t.eq("sched_yield", sys::sched_yield(), Ok(0));
+    // struct sigaction (aarch64): handler, flags, restorer, mask.
+    let action = [1usize, 0, 0, 0]; // SIG_IGN
+    let mut old = [0usize; 4];
+    let mut old_mask = 0u64;
+    let mask: u64 = 1 << (10 - 1); // SIGUSR1
+                                   // SAFETY: each call reads and writes the arrays passed, of the sizes
+                                   // Linux uses (sigset_t is 8 bytes).
+    unsafe {
+        let sigaction = sys::raw(
+            nr::RT_SIGACTION,
+            [
+                10,
+                action.as_ptr() as usize,
+                old.as_mut_ptr() as usize,
+                8,
+                0,
+                0,
+            ],
+        );
+        t.eq("rt_sigaction_accepted", sigaction, Ok(0));
+        let procmask = sys::raw(
+            nr::RT_SIGPROCMASK,
+            [
+                0,
+                &mask as *const u64 as usize,
+                &mut old_mask as *mut u64 as usize,
+                8,
+                0,
+                0,
+            ],
+        );
+        t.eq("rt_sigprocmask_accepted", procmask, Ok(0));
+        let unblock = sys::raw(
+            nr::RT_SIGPROCMASK,
+            [1, &mask as *const u64 as usize, 0, 8, 0, 0],
+        );
+        t.eq("rt_sigprocmask_unblock_accepted", unblock, Ok(0));
+    }
+}
+
+fn unknown(t: &mut Checks) {
+    for (name, n) in [
+        ("unknown_syscall_1000_enosys", 1000),
+        ("unknown_syscall_0x7ff_enosys", 0x7ff),
+    ] {
+        // SAFETY: no such call; nothing is touched.
+        t.errno(name, unsafe { sys::raw(n, [0; 6]) }, Errno::ENOSYS);
+    }
+}
+
+fn main(args: &user::Args) -> i32 {
+    let mut t = Checks::new();
+    initial_stack(&mut t, args);
+    ids(&mut t);
+    random(&mut t);
+    accepted(&mut t);
+    unknown(&mut t);
+    t.status()
+}
+
+user::entry!(main);

@@ -1,0 +1,246 @@
+//! `mremap`: growing in place, shrinking, moving with `MREMAP_MAYMOVE`
+//! (contents kept, the old range gone), `MREMAP_FIXED`, and the error cases
+//! with Linux's errors.
+#![no_std]
+#![no_main]
+use user::mm::{
+    fill, find_mismatch, map, mmap, mmap_anon, mremap, mremap_flags as mr, munmap, probe_read,
+    prot, Probe, PAGE,
+};
+use user::{setup, Checks, Errno};
+
+const GONE: Probe = Probe::Refused(Errno::EFAULT);
+
+fn tag(base: u64) -> impl Fn(usize) -> u64 {
+    move |page| base + page as u64
+}
+
+/// A free range of `pages` pages (mapped, then unmapped).
+fn free_range(pages: usize) -> Result<usize, Errno> {
+    let a = mmap_anon(pages * PAGE)?;
+    munmap(a, pages * PAGE)?;
+    Ok(a)
+}
+
+fn grow_and_shrink(t: &mut Checks) {
+    // Grow in place into free space.
+    let a = setup!(t, "grow_setup", mmap_anon(4 * PAGE));
+    // SAFETY: ours.
+    unsafe { fill(a, 1, tag(0x10)) };
+    let _ = munmap(a + PAGE, 3 * PAGE);
+    t.eq("grow_in_place", mremap(a, PAGE, 4 * PAGE, 0, 0), Ok(a));
+    // SAFETY: four pages at `a` now.
+    unsafe {
+        t.eq("grow_keeps_contents", find_mismatch(a, 1, tag(0x10)), None);
+        t.eq(
+            "grow_new_pages_zero",
+            find_mismatch(a + PAGE, 3, |_| 0),
+            None,
+        );
+    }
+    t.eq(
+        "same_size_returns_address",
+        mremap(a, 4 * PAGE, 4 * PAGE, 0, 0),
+        Ok(a),
+    );
+
+    // Shrink: same address, the tail unmapped.
+    // SAFETY: ours.
+    unsafe { fill(a, 4, tag(0x20)) };
+    t.eq("shrink", mremap(a, 4 * PAGE, PAGE, 0, 0), Ok(a));
+    t.eq("shrink_keeps_head", probe_read(a, 0x20), Probe::Holds);
+    t.eq("shrink_unmaps_tail", probe_read(a + PAGE, 0x21), GONE);
+    t.eq(
+        "shrink_unmaps_tail_end",
+        probe_read(a + 3 * PAGE, 0x23),
+        GONE,
+    );
+    t.eq(
+        "shrink_with_maymove_stays",
+        mremap(a, PAGE, PAGE / 2, mr::MAYMOVE, 0),
+        Ok(a),
+    );
+    let _ = munmap(a, PAGE);
+}
+
+fn blocked_and_moves(t: &mut Checks) {
+    // Page 0 is the mapping to grow, page 2 blocks it.
+    let a = setup!(t, "move_setup", mmap_anon(3 * PAGE));
+    // SAFETY: ours.
+    unsafe { fill(a, 3, tag(0x30)) };
+    let _ = munmap(a + PAGE, PAGE);
+    t.errno(
+        "grow_blocked_without_maymove_enomem",
+        mremap(a, PAGE, 3 * PAGE, 0, 0),
+        Errno::ENOMEM,
+    );
+    t.eq(
+        "grow_blocked_leaves_mapping",
+        probe_read(a, 0x30),
+        Probe::Holds,
+    );
+    let moved = mremap(a, PAGE, 3 * PAGE, mr::MAYMOVE, 0);
+    t.check(
+        "grow_blocked_maymove_moves",
+        matches!(moved, Ok(m) if m != a && m.is_multiple_of(PAGE)),
+        format_args!("{moved:?}"),
+    );
+    if let Ok(m) = moved {
+        // SAFETY: three pages at `m` now.
+        unsafe {
+            t.eq("move_keeps_contents", find_mismatch(m, 1, tag(0x30)), None);
+            t.eq(
+                "move_new_pages_zero",
+                find_mismatch(m + PAGE, 2, |_| 0),
+                None,
+            );
+        }
+        t.eq("move_unmaps_old", probe_read(a, 0x30), GONE);
+        t.eq(
+            "move_leaves_neighbour",
+            probe_read(a + 2 * PAGE, 0x32),
+            Probe::Holds,
+        );
+        let _ = munmap(m, 3 * PAGE);
+    }
+    let _ = munmap(a + 2 * PAGE, PAGE);
+
+    // MREMAP_FIXED: to a free place, then over a mapping (which it replaces).
+    let src = setup!(t, "fixed_setup", mmap_anon(2 * PAGE));
+    // SAFETY: ours.
+    unsafe { fill(src, 2, tag(0x40)) };
+    let to = setup!(t, "fixed_setup_target", free_range(2));
+    t.eq(
+        "fixed_move",
+        mremap(src, 2 * PAGE, 2 * PAGE, mr::MAYMOVE | mr::FIXED, to),
+        Ok(to),
+    );
+    // SAFETY: two pages at `to` now.
+    t.eq(
+        "fixed_move_keeps_contents",
+        unsafe { find_mismatch(to, 2, tag(0x40)) },
+        None,
+    );
+    t.eq("fixed_move_unmaps_old", probe_read(src, 0x40), GONE);
+    let over = setup!(t, "fixed_over_setup", mmap_anon(PAGE));
+    // SAFETY: ours.
+    unsafe { fill(over, 1, tag(0x50)) };
+    t.eq(
+        "fixed_over_mapping",
+        mremap(to, PAGE, PAGE, mr::MAYMOVE | mr::FIXED, over),
+        Ok(over),
+    );
+    t.eq(
+        "fixed_over_mapping_replaces",
+        probe_read(over, 0x40),
+        Probe::Holds,
+    );
+    t.eq("fixed_over_mapping_unmaps_old", probe_read(to, 0x40), GONE);
+    t.eq(
+        "fixed_over_mapping_keeps_rest",
+        probe_read(to + PAGE, 0x41),
+        Probe::Holds,
+    );
+    let _ = munmap(over, PAGE);
+    let _ = munmap(to, 2 * PAGE);
+
+    // A shared mapping moves with its contents too.
+    let s = setup!(
+        t,
+        "shared_setup",
+        mmap(0, PAGE, prot::RW, map::SHARED | map::ANONYMOUS, -1, 0)
+    );
+    // SAFETY: ours.
+    unsafe { fill(s, 1, tag(0x60)) };
+    let to = setup!(t, "shared_setup_target", free_range(2));
+    t.eq(
+        "shared_fixed_move",
+        mremap(s, PAGE, 2 * PAGE, mr::MAYMOVE | mr::FIXED, to),
+        Ok(to),
+    );
+    t.eq(
+        "shared_move_keeps_contents",
+        probe_read(to, 0x60),
+        Probe::Holds,
+    );
+    let _ = munmap(to, 2 * PAGE);
+}
+
+fn errors(t: &mut Checks) {
+    let a = setup!(t, "errors_setup", mmap_anon(2 * PAGE));
+    // SAFETY: ours.
+    unsafe { fill(a, 2, tag(0x70)) };
+    t.errno(
+        "unaligned_einval",
+        mremap(a + 8, PAGE, 2 * PAGE, mr::MAYMOVE, 0),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "new_len_zero_einval",
+        mremap(a, PAGE, 0, mr::MAYMOVE, 0),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "unknown_flag_einval",
+        mremap(a, PAGE, PAGE, 0x100, 0),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "fixed_without_maymove_einval",
+        mremap(a, PAGE, PAGE, mr::FIXED, a + 16 * PAGE),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "fixed_unaligned_target_einval",
+        mremap(a, PAGE, PAGE, mr::MAYMOVE | mr::FIXED, a + 8),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "fixed_overlapping_target_einval",
+        mremap(a, 2 * PAGE, 2 * PAGE, mr::MAYMOVE | mr::FIXED, a + PAGE),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "fixed_target_above_user_space_einval",
+        mremap(a, PAGE, PAGE, mr::MAYMOVE | mr::FIXED, 1 << 48),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "old_len_zero_private_einval",
+        mremap(a, 0, PAGE, mr::MAYMOVE, 0),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "grow_huge_enomem",
+        mremap(a, PAGE, 1 << 62, mr::MAYMOVE, 0),
+        Errno::ENOMEM,
+    );
+    let gone = setup!(t, "errors_setup_free", free_range(1));
+    t.errno(
+        "not_mapped_efault",
+        mremap(gone, PAGE, 2 * PAGE, mr::MAYMOVE, 0),
+        Errno::EFAULT,
+    );
+    t.errno(
+        "old_range_past_mapping_efault",
+        mremap(a, 3 * PAGE, 4 * PAGE, mr::MAYMOVE, 0),
+        Errno::EFAULT,
+    );
+    // SAFETY: still ours, untouched by the failures.
+    t.eq(
+        "errors_leave_mapping",
+        unsafe { find_mismatch(a, 2, tag(0x70)) },
+        None,
+    );
+    let _ = munmap(a, 2 * PAGE);
+}
+
+fn main(_: &user::Args) -> i32 {
+    let mut t = Checks::new();
+    grow_and_shrink(&mut t);
+    blocked_and_moves(&mut t);
+    errors(&mut t);
+    t.status()
+}
+
+user::entry!(main);

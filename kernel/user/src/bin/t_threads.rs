@@ -1,0 +1,286 @@
+//! Threads: `clone` with glibc's thread flags (shared address space, one
+//! process id, `CLONE_SETTLS` setting `TPIDR_EL0`, `CLONE_PARENT_SETTID`,
+//! `CLONE_CHILD_CLEARTID` + futex wake as the join), `futex` WAIT/WAKE
+//! (private and shared; -EAGAIN on a changed value, -ETIMEDOUT, bad
+//! addresses), and `exit_group` from a thread ending the whole process.
+//!
+//! Only the main thread prints; every check's outcome is the same whatever
+//! the timing (a waiter that has not gone to sleep yet when woken sees the
+//! changed value instead, and the counts must add up either way).
+#![no_std]
+#![no_main]
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
+
+use user::mm::{mmap_anon, munmap, PAGE};
+use user::sys::{self, nr};
+use user::thread::{self, futex_wait, futex_wake, spawn, spawn_with_tls, thread_pointer, WAKE_ALL};
+use user::time::{now_ns, sleep_ms, Timespec};
+use user::{println, Checks, Errno};
+
+const THREADS: usize = 4;
+const INCREMENTS: usize = 10_000;
+
+/// What each thread saw: tid, pid, thread pointer.
+static SEEN: [[AtomicUsize; 3]; THREADS] = [const { [const { AtomicUsize::new(0) }; 3] }; THREADS];
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+static GO: AtomicU32 = AtomicU32::new(0);
+/// Thread-local blocks, addressed through `TPIDR_EL0`.
+static TLS: [AtomicUsize; THREADS] = [const { AtomicUsize::new(0) }; THREADS];
+
+fn wait_for_go() {
+    while GO.load(SeqCst) == 0 {
+        let _ = futex_wait(&GO, 0, None, true);
+    }
+}
+
+fn clone_semantics(t: &mut Checks) {
+    let pid = sys::getpid();
+    let main_tp = thread_pointer();
+    let mut threads = [const { None }; THREADS];
+    for (i, slot) in threads.iter_mut().enumerate() {
+        let tls = &TLS[i] as *const AtomicUsize as usize;
+        let spawned = spawn_with_tls(tls, move || {
+            SEEN[i][0].store(sys::gettid() as usize, SeqCst);
+            SEEN[i][1].store(sys::getpid() as usize, SeqCst);
+            SEEN[i][2].store(thread_pointer(), SeqCst);
+            // Through the thread pointer: this thread's own block.
+            // SAFETY: TPIDR_EL0 holds &TLS[i], a static.
+            unsafe { (*(thread_pointer() as *const AtomicUsize)).store(i + 1, SeqCst) };
+            for _ in 0..INCREMENTS {
+                COUNTER.fetch_add(1, SeqCst);
+            }
+            wait_for_go();
+        });
+        match spawned {
+            Ok(th) => *slot = Some(th),
+            Err(e) => t.fail("spawn", format_args!("thread {i}: {e:?}")),
+        }
+    }
+    let spawned: usize = threads.iter().flatten().count();
+    t.eq("spawn_4_threads", spawned, THREADS);
+    let settid = threads
+        .iter()
+        .flatten()
+        .all(|th| th.id_word().load(SeqCst) == th.tid());
+    t.check(
+        "parent_settid_writes_tid",
+        settid,
+        format_args!("an id word is not the thread's id"),
+    );
+    let distinct = threads.iter().flatten().all(|a| {
+        a.tid() != pid
+            && threads
+                .iter()
+                .flatten()
+                .filter(|b| b.tid() == a.tid())
+                .count()
+                == 1
+    });
+    t.check(
+        "thread_ids_distinct",
+        distinct,
+        format_args!("a thread id repeats or is the pid"),
+    );
+    // Let them finish their work, then release them.
+    let deadline = now_ns() + 30_000_000_000;
+    while COUNTER.load(SeqCst) < THREADS * INCREMENTS && now_ns() < deadline {
+        let _ = sys::sched_yield();
+    }
+    GO.store(1, SeqCst);
+    let _ = futex_wake(&GO, WAKE_ALL, true);
+    let mut tids = [0u32; THREADS];
+    for (i, th) in threads.into_iter().enumerate() {
+        if let Some(th) = th {
+            tids[i] = th.tid();
+            th.join();
+        }
+    }
+    println!("ok child_cleartid_join");
+    t.eq("counter_exact", COUNTER.load(SeqCst), THREADS * INCREMENTS);
+    let gettid_ok = (0..THREADS).all(|i| SEEN[i][0].load(SeqCst) == tids[i] as usize);
+    t.check(
+        "gettid_in_thread_is_clone_result",
+        gettid_ok,
+        format_args!("{:?} vs clone's", tids),
+    );
+    let pid_ok = (0..THREADS).all(|i| SEEN[i][1].load(SeqCst) == pid as usize);
+    t.check(
+        "getpid_in_thread_is_process_id",
+        pid_ok,
+        format_args!("a thread saw another pid"),
+    );
+    let tp_ok =
+        (0..THREADS).all(|i| SEEN[i][2].load(SeqCst) == &TLS[i] as *const AtomicUsize as usize);
+    t.check(
+        "settls_sets_thread_pointer",
+        tp_ok,
+        format_args!("a thread's TPIDR_EL0 is not its tls"),
+    );
+    let tls_ok = (0..THREADS).all(|i| TLS[i].load(SeqCst) == i + 1);
+    t.check(
+        "thread_pointer_reaches_own_block",
+        tls_ok,
+        format_args!("TLS blocks not written"),
+    );
+    t.eq("main_thread_pointer_unchanged", thread_pointer(), main_tp);
+    t.eq("main_still_main", sys::gettid(), pid);
+
+    // Stacks and ids are reused: many short threads in a row.
+    let mut ok = 0;
+    for _ in 0..64 {
+        if let Ok(th) = spawn(|| {}) {
+            th.join();
+            ok += 1;
+        }
+    }
+    t.eq("spawn_join_64_in_a_row", ok, 64);
+}
+
+static WORD: AtomicU32 = AtomicU32::new(0);
+static WAITS_WOKEN: AtomicUsize = AtomicUsize::new(0);
+static WAITS_OTHER: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits until WORD changes, counting the waits that were woken (Ok) and
+/// those that found the value changed already (-EAGAIN).
+fn waiter(private: bool) {
+    while WORD.load(SeqCst) == 0 {
+        match futex_wait(&WORD, 0, None, private) {
+            Ok(_) => WAITS_WOKEN.fetch_add(1, SeqCst),
+            Err(Errno::EAGAIN) => 0,
+            Err(_) => WAITS_OTHER.fetch_add(1, SeqCst),
+        };
+    }
+}
+
+fn futex_wakes(t: &mut Checks, name: &str, waiters: usize, private: bool) {
+    WORD.store(0, SeqCst);
+    WAITS_WOKEN.store(0, SeqCst);
+    WAITS_OTHER.store(0, SeqCst);
+    let mut threads = [const { None }; 3];
+    for slot in threads.iter_mut().take(waiters) {
+        *slot = spawn(move || waiter(private)).ok();
+    }
+    // Give them time to go to sleep (not needed for the checks to pass).
+    sleep_ms(50);
+    WORD.store(1, SeqCst);
+    let mut woken = 0;
+    let deadline = now_ns() + 30_000_000_000;
+    loop {
+        woken += futex_wake(&WORD, WAKE_ALL, private).unwrap_or(0);
+        let running = threads
+            .iter()
+            .flatten()
+            .any(|th| th.id_word().load(SeqCst) != 0);
+        if !running || now_ns() > deadline {
+            break;
+        }
+        sleep_ms(1);
+    }
+    for th in threads.into_iter().flatten() {
+        th.join();
+    }
+    t.check(
+        name,
+        woken == WAITS_WOKEN.load(SeqCst) && WAITS_OTHER.load(SeqCst) == 0,
+        format_args!(
+            "wake counted {woken}, waiters woken {}, other errors {}",
+            WAITS_WOKEN.load(SeqCst),
+            WAITS_OTHER.load(SeqCst)
+        ),
+    );
+}
+
+fn futex_semantics(t: &mut Checks) {
+    let word = AtomicU32::new(1);
+    t.errno(
+        "futex_wait_changed_value_eagain",
+        futex_wait(&word, 0, None, false),
+        Errno::EAGAIN,
+    );
+    t.errno(
+        "futex_wait_changed_value_private_eagain",
+        futex_wait(&word, 0, None, true),
+        Errno::EAGAIN,
+    );
+    let before = now_ns();
+    let r = futex_wait(&word, 1, Some(&Timespec::from_millis(20)), true);
+    let waited = now_ns() - before;
+    t.errno("futex_wait_timeout_etimedout", r, Errno::ETIMEDOUT);
+    t.check(
+        "futex_wait_timeout_waits",
+        waited >= 20_000_000,
+        format_args!("waited {waited} ns"),
+    );
+    t.errno(
+        "futex_wait_zero_timeout_etimedout",
+        futex_wait(&word, 1, Some(&Timespec::ZERO), false),
+        Errno::ETIMEDOUT,
+    );
+    t.eq("futex_wake_no_waiters", futex_wake(&word, 1, false), Ok(0));
+    t.eq(
+        "futex_wake_no_waiters_private",
+        futex_wake(&word, 1, true),
+        Ok(0),
+    );
+    futex_wakes(t, "futex_wake_wakes_one_waiter", 1, false);
+    futex_wakes(t, "futex_wake_wakes_one_waiter_private", 1, true);
+    futex_wakes(t, "futex_wake_wakes_three_waiters", 3, true);
+
+    let bad = Timespec {
+        sec: 0,
+        nsec: 1_000_000_000,
+    };
+    t.errno(
+        "futex_wait_bad_timeout_einval",
+        futex_wait(&word, 1, Some(&bad), true),
+        Errno::EINVAL,
+    );
+    let gone = mmap_anon(PAGE).unwrap_or(0);
+    let _ = munmap(gone, PAGE);
+    // SAFETY: the kernel refuses the bad addresses; nothing is written.
+    unsafe {
+        let futex = |addr: usize, op: usize| sys::raw(nr::FUTEX, [addr, op, 0, 0, 0, 0]);
+        t.errno(
+            "futex_wait_unmapped_efault",
+            futex(gone, thread::futex_op::WAIT),
+            Errno::EFAULT,
+        );
+        t.errno(
+            "futex_wait_kernel_address_efault",
+            futex(0xffff_0000_0000_0000, 0),
+            Errno::EFAULT,
+        );
+        let unaligned = word.as_ptr() as usize + 1;
+        t.errno(
+            "futex_wait_unaligned_einval",
+            futex(unaligned, 0),
+            Errno::EINVAL,
+        );
+        t.errno(
+            "futex_unknown_op_enosys",
+            futex(word.as_ptr() as usize, 99),
+            Errno::ENOSYS,
+        );
+    }
+}
+
+fn main(_: &user::Args) -> i32 {
+    let mut t = Checks::new();
+    clone_semantics(&mut t);
+    futex_semantics(&mut t);
+    // Last: a thread ends the process with exit_group while the main thread
+    // sleeps in a futex wait that nothing wakes. The status is the checks'.
+    let status = t.status();
+    println!("ok exit_group_from_thread_follows");
+    let spawned = spawn(move || sys::exit_group(status));
+    if spawned.is_err() {
+        t.fail("exit_group_from_thread", format_args!("spawn failed"));
+        return t.status();
+    }
+    let never = AtomicU32::new(0);
+    loop {
+        let _ = futex_wait(&never, 0, None, true);
+    }
+}
+
+user::entry!(main);

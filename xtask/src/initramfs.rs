@@ -1,0 +1,244 @@
+//! The initramfs both kernels boot with: every user program of `kernel/user`
+//! as `/bin/<name>`, in a cpio "newc" archive (the format Linux's
+//! `Documentation/driver-api/early-userspace/buffer-format.rst` describes).
+//!
+//! Besides `/bin`, the archive holds what Linux needs to start a program with
+//! a console: `/dev/console` (character device 5:1), which Linux opens as the
+//! first program's fds 0-2. Our kernel ignores it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::{bail, Context, Result};
+
+use crate::compile::{parse_artifacts, TARGET};
+use crate::workspace::{display, Workspace};
+
+/// The user-program package.
+pub const USER: &str = "user";
+
+/// One entry of a cpio archive. Paths are relative (`bin/hello`), as
+/// Linux's own `gen_init_cpio` writes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Dir {
+        path: String,
+    },
+    File {
+        path: String,
+        data: Vec<u8>,
+    },
+    CharDevice {
+        path: String,
+        major: u32,
+        minor: u32,
+    },
+}
+
+/// The initramfs on disk and the programs in it.
+#[derive(Clone, Debug)]
+pub struct Initramfs {
+    /// `target/initramfs/initramfs.cpio`.
+    pub path: PathBuf,
+    /// Program names (each is `/bin/<name>` in the archive), sorted.
+    pub programs: Vec<String>,
+}
+
+/// Builds every user program (release, `aarch64-unknown-none`) and writes the
+/// archive under `target/initramfs/`.
+pub fn build(ws: &Workspace) -> Result<Initramfs> {
+    let programs = build_programs(ws)?;
+    let mut entries = vec![
+        Entry::Dir { path: "bin".into() },
+        Entry::Dir { path: "dev".into() },
+        Entry::CharDevice {
+            path: "dev/console".into(),
+            major: 5,
+            minor: 1,
+        },
+    ];
+    for (name, elf) in &programs {
+        let data = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
+        entries.push(Entry::File {
+            path: format!("bin/{name}"),
+            data,
+        });
+    }
+    let folder = ws.target_dir.join("initramfs");
+    std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+    let path = folder.join("initramfs.cpio");
+    write_if_changed(&path, &newc(&entries))?;
+    Ok(Initramfs {
+        path,
+        programs: programs.into_iter().map(|(name, _)| name).collect(),
+    })
+}
+
+/// `cargo build -p user --release --bins`: the programs' names and ELF paths, sorted.
+pub fn build_programs(ws: &Workspace) -> Result<Vec<(String, PathBuf)>> {
+    let mut command = ws.cargo();
+    command.args([
+        "build",
+        "-p",
+        USER,
+        "--bins",
+        "--release",
+        "--target",
+        TARGET,
+        "--message-format=json-render-diagnostics",
+    ]);
+    command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    eprintln!("$ {}", display(&command));
+    let output = command.output().context("running cargo")?;
+    if !output.status.success() {
+        bail!("`{}` failed", display(&command));
+    }
+    let mut programs: Vec<(String, PathBuf)> =
+        parse_artifacts(&String::from_utf8_lossy(&output.stdout))
+            .into_iter()
+            .filter(|a| !a.test)
+            .map(|a| (a.name, a.executable))
+            .collect();
+    programs.sort();
+    if programs.is_empty() {
+        bail!("cargo built no user programs");
+    }
+    Ok(programs)
+}
+
+/// Rewrites `path` only when its contents change, so QEMU's file and its
+/// timestamp stay put across runs that changed nothing.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).ok().as_deref() == Some(bytes) {
+        return Ok(());
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The archive: each entry's header, name and data, then the trailer.
+pub fn newc(entries: &[Entry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let inode = index as u32 + 1;
+        let (path, mode, nlink, data, rdev): (&str, u32, u32, &[u8], (u32, u32)) = match entry {
+            Entry::Dir { path } => (path, 0o040_755, 2, &[], (0, 0)),
+            Entry::File { path, data } => (path, 0o100_755, 1, data, (0, 0)),
+            Entry::CharDevice { path, major, minor } => (path, 0o020_600, 1, &[], (*major, *minor)),
+        };
+        push_member(&mut out, inode, mode, nlink, rdev, path, data);
+    }
+    push_member(&mut out, 0, 0, 1, (0, 0), TRAILER, &[]);
+    out
+}
+
+/// The name of the last member.
+pub const TRAILER: &str = "TRAILER!!!";
+
+/// The magic of a newc header (no checksums).
+const MAGIC: &str = "070701";
+
+/// One member: a 110-byte header (magic and 13 eight-digit hex fields), the
+/// name with its NUL padded to 4 bytes, the data padded to 4 bytes.
+fn push_member(
+    out: &mut Vec<u8>,
+    inode: u32,
+    mode: u32,
+    nlink: u32,
+    (rdev_major, rdev_minor): (u32, u32),
+    name: &str,
+    data: &[u8],
+) {
+    let size = u32::try_from(data.len()).expect("a cpio member is under 4 GiB");
+    let fields = [
+        inode,
+        mode,
+        0, // uid
+        0, // gid
+        nlink,
+        0, // mtime: fixed, so the archive is reproducible
+        size,
+        0, // devmajor
+        0, // devminor
+        rdev_major,
+        rdev_minor,
+        name.len() as u32 + 1,
+        0, // check
+    ];
+    out.extend_from_slice(MAGIC.as_bytes());
+    for field in fields {
+        out.extend_from_slice(format!("{field:08x}").as_bytes());
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.push(0);
+    pad4(out);
+    out.extend_from_slice(data);
+    pad4(out);
+}
+
+fn pad4(out: &mut Vec<u8>) {
+    while !out.len().is_multiple_of(4) {
+        out.push(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(header: &[u8], index: usize) -> u32 {
+        let start = 6 + 8 * index;
+        u32::from_str_radix(std::str::from_utf8(&header[start..start + 8]).unwrap(), 16).unwrap()
+    }
+
+    #[test]
+    fn header_layout() {
+        let archive = newc(&[Entry::File {
+            path: "bin/hello".into(),
+            data: b"abcde".to_vec(),
+        }]);
+        assert_eq!(&archive[..6], b"070701");
+        assert_eq!(field(&archive, 0), 1, "inode");
+        assert_eq!(field(&archive, 1), 0o100_755, "mode");
+        assert_eq!(field(&archive, 4), 1, "nlink");
+        assert_eq!(field(&archive, 6), 5, "filesize");
+        assert_eq!(field(&archive, 11), 10, "namesize includes the NUL");
+        // 110-byte header + "bin/hello\0" = 120, already a multiple of 4.
+        assert_eq!(&archive[110..120], b"bin/hello\0");
+        assert_eq!(&archive[120..125], b"abcde");
+        assert_eq!(&archive[125..128], &[0, 0, 0], "data padded to 4 bytes");
+        assert_eq!(&archive[128..134], b"070701");
+    }
+
+    #[test]
+    fn name_padding_and_trailer() {
+        let archive = newc(&[Entry::Dir { path: "bin".into() }]);
+        // 110 + "bin\0" = 114, padded to 116; then the trailer's header.
+        assert_eq!(&archive[110..116], b"bin\0\0\0");
+        assert_eq!(field(&archive, 1), 0o040_755);
+        let trailer = &archive[116..];
+        assert_eq!(&trailer[..6], b"070701");
+        assert_eq!(field(trailer, 11), 11);
+        assert_eq!(&trailer[110..121], b"TRAILER!!!\0");
+        assert_eq!(trailer.len(), 124, "the trailer ends on a 4-byte boundary");
+        assert!(archive.len().is_multiple_of(4));
+    }
+
+    #[test]
+    fn device_nodes_carry_their_numbers() {
+        let archive = newc(&[Entry::CharDevice {
+            path: "dev/console".into(),
+            major: 5,
+            minor: 1,
+        }]);
+        assert_eq!(field(&archive, 1), 0o020_600);
+        assert_eq!((field(&archive, 9), field(&archive, 10)), (5, 1));
+        assert_eq!(field(&archive, 6), 0);
+    }
+
+    #[test]
+    fn every_header_field_is_eight_hex_digits() {
+        let archive = newc(&[]);
+        assert_eq!(archive.len(), 124);
+        assert!(archive[6..110].iter().all(u8::is_ascii_hexdigit));
+    }
+}

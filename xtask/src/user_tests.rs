@@ -1,0 +1,663 @@
+//! User programs on this kernel: booting it with the initramfs and
+//! `init=/bin/<program> args`, and the table of test programs with the
+//! status each must exit with (the same on Linux, `linux.rs`).
+//!
+//! A test program prints one line per check, `ok <name>` or
+//! `FAIL <name>: <detail>`, and exits 0 iff all passed; a program that faults
+//! on purpose exits 139 (128 + SIGSEGV) on both kernels.
+//!
+//! `cargo xtask test` runs the table as one suite per machine
+//! (`virt/cortex-a72/user`, `virt/max/user`, `rpi4-dt/user`), one boot per
+//! program line, and as a conformance suite (`linux/virt/conformance`): every
+//! program line on Debian's Linux with the same initramfs and QEMU machine
+//! (one boot for all of them), its output and status compared with this
+//! kernel's, byte for byte.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::board::{Board, Cpu};
+use crate::boot::{boot, Console};
+use crate::compile::{build_kernel, BuildOptions};
+use crate::defmt_log::LogDecoder;
+use crate::initramfs::{self, Initramfs};
+use crate::linux::{self, Program, RunOutput};
+use crate::qemu::{Machine, QemuConfig};
+use crate::report::{running_line, suite_end, test_line, SuiteReport};
+use crate::verdict::{Exit, Outcome};
+use crate::workspace::{display, Workspace};
+
+/// How a program's run on this kernel is compared with its run on Linux.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conformance {
+    /// Same output, byte for byte, and same status.
+    Exact,
+    /// Same status only, for this reason (e.g. this kernel's own system calls).
+    StatusOnly(&'static str),
+}
+
+/// One test program line and what it must do.
+#[derive(Clone, Copy, Debug)]
+pub struct UserTest {
+    /// The program in `/bin`.
+    pub program: &'static str,
+    pub args: &'static [&'static str],
+    /// The status it exits with on both kernels.
+    pub status: i32,
+    pub conformance: Conformance,
+    /// Time limit of one boot, in seconds.
+    pub timeout: u64,
+}
+
+const fn test(program: &'static str, args: &'static [&'static str], status: i32) -> UserTest {
+    UserTest {
+        program,
+        args,
+        status,
+        conformance: Conformance::Exact,
+        timeout: 120,
+    }
+}
+
+/// SIGSEGV's status, as a shell reports it.
+pub const SEGV: i32 = 128 + 11;
+/// SIGILL's status.
+pub const ILL: i32 = 128 + 4;
+
+/// Every test program line and its expected status.
+pub const TESTS: &[UserTest] = &[
+    test("hello", &["3"], 3),
+    test("t_mmap", &[], 0),
+    test("t_munmap_mprotect", &[], 0),
+    test("t_mremap", &[], 0),
+    test("t_madvise", &[], 0),
+    test("t_brk", &[], 0),
+    test("t_io", &[], 0),
+    test("t_time", &[], 0),
+    test("t_misc", &[], 0),
+    test("t_threads", &[], 0),
+    test("t_mt_mm", &[], 0),
+    test("t_fault", &["after-munmap"], SEGV),
+    test("t_fault", &["after-mprotect-ro"], SEGV),
+    test("t_fault", &["null"], SEGV),
+    test("t_fault", &["kernel-addr"], SEGV),
+    test("t_fault", &["exec-data"], SEGV),
+    test("t_fault", &["write-text"], SEGV),
+    test("t_fault", &["undefined"], ILL),
+    UserTest {
+        conformance: Conformance::StatusOnly(
+            "Linux answers this kernel's DMA system calls with -ENOSYS and the program says it skipped",
+        ),
+        ..test("t_dma", &[], 0)
+    },
+];
+
+impl UserTest {
+    /// The test's name in labels: the program, then its arguments after `/`
+    /// (`t_fault/null`).
+    pub fn name(&self) -> String {
+        let mut name = self.program.to_string();
+        for arg in self.args {
+            name.push('/');
+            name.push_str(arg);
+        }
+        name
+    }
+
+    pub fn program(&self) -> Program {
+        Program::new(&format!("/bin/{}", self.program), self.args)
+    }
+
+    /// Why a run with `output` does not pass, if it does not: a status other
+    /// than the expected one, or a `FAIL` line.
+    pub fn judge(&self, output: &RunOutput) -> Option<String> {
+        if output.status != self.status {
+            return Some(format!(
+                "exit status {}, expected {}",
+                output.status, self.status
+            ));
+        }
+        let fails: Vec<&str> = output
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("FAIL"))
+            .collect();
+        if !fails.is_empty() {
+            return Some(format!(
+                "{} failed check(s): {}",
+                fails.len(),
+                fails.join("; ")
+            ));
+        }
+        None
+    }
+}
+
+/// This kernel, built for a machine, ready to boot user programs.
+pub struct Ours {
+    pub machine: Machine,
+    pub image: PathBuf,
+    /// `-dtb` (raspi4b: the Raspberry Pi 4 device tree carries `/chosen`, where
+    /// QEMU puts the initrd's place).
+    pub dtb: Option<PathBuf>,
+    pub decoder: Arc<LogDecoder>,
+}
+
+/// One run of a program on this kernel.
+pub struct OurRun {
+    pub output: RunOutput,
+    pub exit: Exit,
+    /// The decoded kernel log with the program's output among it.
+    pub log: Vec<String>,
+    /// QEMU's own messages.
+    pub stderr: String,
+    pub elapsed: Duration,
+    /// The QEMU command line, for reports.
+    pub command: String,
+}
+
+impl Ours {
+    /// Builds the kernel for `machine`; `dtb` as for [`Ours::dtb`].
+    pub fn build(
+        ws: &Workspace,
+        machine: &Machine,
+        dtb: Option<PathBuf>,
+        options: BuildOptions,
+    ) -> Result<Ours> {
+        let board = match machine {
+            Machine::Virt { .. } => crate::board::Board::Virt,
+            Machine::Raspi4b => crate::board::Board::Rpi4,
+        };
+        let kernel = build_kernel(ws, board, options)?;
+        let decoder = Arc::new(LogDecoder::from_elf(&kernel.read_elf()?, &ws.root)?);
+        Ok(Ours {
+            machine: machine.clone(),
+            image: kernel.image,
+            dtb,
+            decoder,
+        })
+    }
+
+    /// The QEMU configuration that starts `program` as init from `initramfs`.
+    /// Callers may change its fields (e.g. `accel`) before [`Ours::run_with`].
+    pub fn qemu_config(&self, initramfs: &Path, program: &Program) -> QemuConfig {
+        let mut config = QemuConfig::new(self.machine.clone(), self.image.clone());
+        config.dtb = self.dtb.clone();
+        config.initrd = Some(initramfs.to_path_buf());
+        config.append = Some(format!("init={}", program.line()));
+        config
+    }
+
+    /// Boots `program` and waits for it (at most `timeout`).
+    pub fn run(&self, initramfs: &Path, program: &Program, timeout: Duration) -> Result<OurRun> {
+        self.run_with(self.qemu_config(initramfs, program), timeout)
+    }
+
+    /// Boots `config` (from [`Ours::qemu_config`]).
+    pub fn run_with(&self, config: QemuConfig, timeout: Duration) -> Result<OurRun> {
+        let command = config.command();
+        let shown = display(&command);
+        let result = boot(
+            command,
+            Arc::clone(&self.decoder),
+            Console::Capture,
+            Some(timeout),
+        )?;
+        let status = i32::from(result.exit.process_status());
+        Ok(OurRun {
+            output: RunOutput {
+                stdout: String::from_utf8_lossy(&result.output).into_owned(),
+                status,
+            },
+            exit: result.exit,
+            log: result.log,
+            stderr: result.stderr,
+            elapsed: result.elapsed,
+            command: shown,
+        })
+    }
+}
+
+/// Runs one program on this kernel (debug build; on raspi4b with the
+/// Raspberry Pi 4 device tree). The status is QEMU's, which the kernel makes
+/// the program's: its exit status, or 128 + signal if the kernel killed it
+/// (124 if it timed out).
+#[allow(
+    dead_code,
+    reason = "API for `cargo xtask bench` (the Linux side is `linux::run`)"
+)]
+pub fn run_ours(
+    ws: &Workspace,
+    initramfs: &Path,
+    machine: &Machine,
+    prog: &str,
+    args: &[&str],
+) -> Result<RunOutput> {
+    let dtb = match machine {
+        Machine::Raspi4b => Some(crate::debian::kernel_package(ws)?.rpi4_dtb()?),
+        Machine::Virt { .. } => None,
+    };
+    let ours = Ours::build(ws, machine, dtb, BuildOptions::default())?;
+    let run = ours.run(
+        initramfs,
+        &Program::new(prog, args),
+        Duration::from_secs(300),
+    )?;
+    Ok(run.output)
+}
+
+/// What `cargo xtask test` asks of the user-program suites.
+pub struct SuiteOptions<'a> {
+    pub boards: &'a [Board],
+    /// Only this virt CPU model (default: cortex-a72 and max).
+    pub cpu: Option<Cpu>,
+    pub filter: Option<&'a str>,
+    pub jobs: usize,
+    pub release: bool,
+    /// `--dtb` for the rpi4 suites; without it, the Debian Raspberry Pi 4
+    /// device tree (`rpi4-dt`): QEMU's raspi4b has no `/chosen` for the
+    /// initrd without one.
+    pub rpi4_dtb: Option<PathBuf>,
+}
+
+/// One machine the table runs on.
+struct Target {
+    label: String,
+    machine: Machine,
+    dtb: Option<PathBuf>,
+}
+
+/// The conformance suite's label, and the machine both kernels boot for it.
+pub const CONFORMANCE: &str = "linux/virt/conformance";
+
+fn conformance_machine() -> Machine {
+    Machine::Virt {
+        cpu: Cpu::CortexA72,
+        smp: crate::qemu::DEFAULT_SMP,
+    }
+}
+
+/// Runs the user-program suites and the conformance suite; one report each
+/// (suites the filter leaves empty are left out).
+pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<SuiteReport>> {
+    let selected = |label: &str, test: &UserTest| {
+        options
+            .filter
+            .is_none_or(|f| format!("{label}::{}", test.name()).contains(f))
+    };
+    let mut targets = Vec::new();
+    if options.boards.contains(&Board::Virt) {
+        let cpus = options.cpu.map_or(Cpu::ALL.to_vec(), |c| vec![c]);
+        for cpu in cpus {
+            targets.push(Target {
+                label: format!("virt/{}/user", cpu.qemu_name()),
+                machine: Machine::new(Board::Virt, Some(cpu), None)?,
+                dtb: None,
+            });
+        }
+    }
+    if options.boards.contains(&Board::Rpi4) {
+        let (label, dtb) = match &options.rpi4_dtb {
+            Some(dtb) => ("rpi4/user", dtb.clone()),
+            None => (
+                "rpi4-dt/user",
+                crate::debian::kernel_package(ws)?.rpi4_dtb()?,
+            ),
+        };
+        targets.push(Target {
+            label: label.into(),
+            machine: Machine::Raspi4b,
+            dtb: Some(dtb),
+        });
+    }
+    targets.retain(|t| TESTS.iter().any(|test| selected(&t.label, test)));
+    let conformance: Vec<&UserTest> = if options.boards.contains(&Board::Virt)
+        && options.cpu.is_none_or(|c| c == Cpu::CortexA72)
+    {
+        TESTS.iter().filter(|t| selected(CONFORMANCE, t)).collect()
+    } else {
+        Vec::new()
+    };
+    if targets.is_empty() && conformance.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let initramfs = initramfs::build(ws)?;
+    let build = BuildOptions {
+        release: options.release,
+        ..BuildOptions::default()
+    };
+    // Linux runs its whole share in the background while this kernel's suites run.
+    let linux = (!conformance.is_empty()).then(|| {
+        let programs: Vec<Program> = conformance.iter().map(|t| t.program()).collect();
+        let initramfs = initramfs.path.clone();
+        let ws = Workspace {
+            root: ws.root.clone(),
+            target_dir: ws.target_dir.clone(),
+        };
+        thread::spawn(move || linux::run_many(&ws, &initramfs, &conformance_machine(), &programs))
+    });
+
+    let mut reports = Vec::new();
+    let mut ours_on_conformance_machine: HashMap<String, OurRun> = HashMap::new();
+    for target in &targets {
+        let ours = Ours::build(ws, &target.machine, target.dtb.clone(), build)?;
+        let tests: Vec<&UserTest> = TESTS
+            .iter()
+            .filter(|t| selected(&target.label, t))
+            .collect();
+        let (report, runs) = run_suite(&target.label, &ours, &initramfs, &tests, options.jobs);
+        reports.push(report);
+        if target.machine == conformance_machine() && target.dtb.is_none() {
+            ours_on_conformance_machine.extend(runs);
+        }
+    }
+    if let Some(linux) = linux {
+        let linux = linux
+            .join()
+            .map_err(|_| anyhow::anyhow!("the Linux run panicked"))?;
+        let missing: Vec<&UserTest> = conformance
+            .iter()
+            .copied()
+            .filter(|t| !ours_on_conformance_machine.contains_key(&t.name()))
+            .collect();
+        if !missing.is_empty() {
+            let ours = Ours::build(ws, &conformance_machine(), None, build)?;
+            eprintln!(
+                "xtask: running {} program lines on this kernel for the comparison",
+                missing.len()
+            );
+            parallel(
+                &missing,
+                options.jobs,
+                |test| {
+                    ours.run(
+                        &initramfs.path,
+                        &test.program(),
+                        Duration::from_secs(test.timeout),
+                    )
+                },
+                |test, run| {
+                    if let Ok(run) = run {
+                        ours_on_conformance_machine.insert(test.name(), run);
+                    }
+                },
+            );
+        }
+        reports.push(conformance_report(
+            &conformance,
+            linux,
+            &ours_on_conformance_machine,
+        ));
+    }
+    Ok(reports)
+}
+
+/// Runs `f` on every item, `jobs` at a time; hands each result to `done` as
+/// it arrives (in completion order).
+fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&T) -> R + Sync,
+    mut done: impl FnMut(&T, R),
+) {
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = mpsc::channel();
+    thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(items.len()) {
+            let sender = sender.clone();
+            let (next, f) = (&next, &f);
+            scope.spawn(move || {
+                while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if sender.send((item, f(item))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for (item, result) in receiver {
+            done(item, result);
+        }
+    });
+}
+
+/// One suite of program lines on this kernel: one boot each.
+fn run_suite(
+    label: &str,
+    ours: &Ours,
+    initramfs: &Initramfs,
+    tests: &[&UserTest],
+    jobs: usize,
+) -> (SuiteReport, HashMap<String, OurRun>) {
+    let start = Instant::now();
+    let mut report = SuiteReport::new(label);
+    report.filtered_out = TESTS.len() - tests.len();
+    let mut runs = HashMap::new();
+    println!("\n     Running {label} ({})", ours.image.display());
+    println!("\n{}", running_line(tests.len()));
+    parallel(
+        tests,
+        jobs,
+        |test| {
+            ours.run(
+                &initramfs.path,
+                &test.program(),
+                Duration::from_secs(test.timeout),
+            )
+        },
+        |test, result| {
+            let name = test.name();
+            let (outcome, details) = match result {
+                Ok(run) => {
+                    let outcome = match test.judge(&run.output) {
+                        None => Outcome::Passed,
+                        Some(why) => Outcome::Failed(why),
+                    };
+                    let details = match &outcome {
+                        Outcome::Failed(why) => run.details(why),
+                        _ => String::new(),
+                    };
+                    runs.insert(name.clone(), run);
+                    (outcome, details)
+                }
+                Err(error) => {
+                    let why = format!("could not boot: {error:#}");
+                    (Outcome::Failed(why.clone()), why)
+                }
+            };
+            println!("{}", test_line(&name, &outcome));
+            report.record(&name, &outcome, || details);
+        },
+    );
+    report.elapsed = start.elapsed();
+    print!("{}", suite_end(&report));
+    (report, runs)
+}
+
+impl OurRun {
+    /// What a failure report shows: why, the program's output, the kernel's
+    /// log (with the output where it came), QEMU's messages and command.
+    fn details(&self, why: &str) -> String {
+        let mut text = format!("{why}\n{}\n", self.exit);
+        text.push_str("--- program output ---\n");
+        text.push_str(&self.output.stdout);
+        if !self.output.stdout.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("--- kernel log ---\n");
+        for line in &self.log {
+            text.push_str(line);
+            text.push('\n');
+        }
+        if !self.stderr.trim().is_empty() {
+            text.push_str(&format!("QEMU stderr:\n{}\n", self.stderr.trim_end()));
+        }
+        text.push_str(&format!(
+            "QEMU ran {:.2}s: {}\n",
+            self.elapsed.as_secs_f64(),
+            self.command
+        ));
+        text
+    }
+}
+
+/// The conformance suite: each program line's run on Linux against this
+/// kernel's, on the same machine.
+fn conformance_report(
+    tests: &[&UserTest],
+    linux: Result<Vec<linux::LinuxBoot>>,
+    ours: &HashMap<String, OurRun>,
+) -> SuiteReport {
+    let start = Instant::now();
+    let mut report = SuiteReport::new(CONFORMANCE);
+    report.filtered_out = TESTS.len() - tests.len();
+    println!(
+        "\n     Running {CONFORMANCE} (Debian's Linux and this kernel, same initramfs and machine)"
+    );
+    println!("\n{}", running_line(tests.len()));
+    let linux: Result<Vec<RunOutput>> = linux.map(|boots| {
+        for boot in &boots {
+            eprintln!(
+                "xtask: Linux booted to init in {}, ran {} program lines in {:.2}s",
+                boot.boot_time
+                    .map_or("(unknown)".into(), |t| format!("{:.2}s", t.as_secs_f64())),
+                boot.outputs.len(),
+                boot.elapsed.as_secs_f64()
+            );
+        }
+        boots.into_iter().flat_map(|b| b.outputs).collect()
+    });
+    for (index, test) in tests.iter().enumerate() {
+        let name = test.name();
+        let (outcome, details) = match (&linux, ours.get(&name)) {
+            (Err(error), _) => {
+                let why = format!("Linux did not run: {error:#}");
+                (Outcome::Failed(why.clone()), why)
+            }
+            (_, None) => {
+                let why = "this kernel's run is missing (it could not boot)".to_string();
+                (Outcome::Failed(why.clone()), why)
+            }
+            (Ok(outputs), Some(run)) => match compare(test, &outputs[index], &run.output) {
+                None => (Outcome::Passed, String::new()),
+                Some(why) => (Outcome::Failed(why.clone()), why),
+            },
+        };
+        println!("{}", test_line(&name, &outcome));
+        report.record(&name, &outcome, || details);
+    }
+    report.elapsed = start.elapsed();
+    print!("{}", suite_end(&report));
+    report
+}
+
+/// Why this kernel's run does not conform to Linux's, if it does not. Linux's
+/// own run must pass first: if it does not, the test program is wrong.
+fn compare(test: &UserTest, linux: &RunOutput, ours: &RunOutput) -> Option<String> {
+    if let Some(why) = test.judge(linux) {
+        return Some(format!(
+            "the program fails on Linux (the test is wrong): {why}\n--- Linux output ---\n{}",
+            linux.stdout
+        ));
+    }
+    if linux.status != ours.status {
+        return Some(format!(
+            "exit status {} on this kernel, {} on Linux",
+            ours.status, linux.status
+        ));
+    }
+    match test.conformance {
+        Conformance::StatusOnly(_) => None,
+        Conformance::Exact if linux.stdout == ours.stdout => None,
+        Conformance::Exact => Some(format!(
+            "output differs from Linux's:\n{}",
+            line_diff(&linux.stdout, &ours.stdout)
+        )),
+    }
+}
+
+/// The lines that differ, `- linux` / `+ ours`, with the line numbers.
+fn line_diff(linux: &str, ours: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (linux.split('\n').collect(), ours.split('\n').collect());
+    let mut out = String::new();
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i), b.get(i));
+        if x != y {
+            if let Some(x) = x {
+                out.push_str(&format!("{:>4} - {x:?}\n", i + 1));
+            }
+            if let Some(y) = y {
+                out.push_str(&format!("{:>4} + {y:?}\n", i + 1));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_carry_the_arguments() {
+        let mut names: Vec<String> = TESTS.iter().map(UserTest::name).collect();
+        assert!(names.contains(&"t_fault/null".to_string()));
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count);
+        assert_eq!(
+            TESTS[0].program().line(),
+            "/bin/hello 3",
+            "the program line"
+        );
+    }
+
+    #[test]
+    fn a_run_passes_with_its_status_and_no_fail_line() {
+        let t = test("t_x", &[], 0);
+        let run = |stdout: &str, status| RunOutput {
+            stdout: stdout.into(),
+            status,
+        };
+        assert_eq!(t.judge(&run("ok a\nok b\n", 0)), None);
+        assert!(t
+            .judge(&run("ok a\n", 1))
+            .unwrap()
+            .contains("exit status 1"));
+        let why = t.judge(&run("ok a\nFAIL b: got 1\n", 0)).unwrap();
+        assert!(why.contains("FAIL b: got 1"), "{why}");
+    }
+
+    #[test]
+    fn conformance_needs_a_passing_linux_run_and_the_same_bytes() {
+        let t = test("t_x", &[], 0);
+        let run = |stdout: &str, status| RunOutput {
+            stdout: stdout.into(),
+            status,
+        };
+        let linux = run("ok a\nok b\n", 0);
+        assert_eq!(compare(&t, &linux, &run("ok a\nok b\n", 0)), None);
+        let why = compare(&t, &linux, &run("ok a\nok c\n", 0)).unwrap();
+        assert!(why.contains("   2 - \"ok b\"\n   2 + \"ok c\""), "{why}");
+        let why = compare(&t, &linux, &run("ok a\nok b\n", 139)).unwrap();
+        assert!(
+            why.contains("exit status 139 on this kernel, 0 on Linux"),
+            "{why}"
+        );
+        let why = compare(&t, &run("FAIL a: x\n", 1), &linux).unwrap();
+        assert!(why.contains("fails on Linux"), "{why}");
+        let status_only = UserTest {
+            conformance: Conformance::StatusOnly("private calls"),
+            ..t
+        };
+        assert_eq!(compare(&status_only, &linux, &run("skip\n", 0)), None);
+    }
+}
