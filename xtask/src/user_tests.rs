@@ -96,6 +96,12 @@ pub const TESTS: &[UserTest] = &[
         ),
         ..test("t_dma", &[], 0)
     },
+    UserTest {
+        conformance: Conformance::StatusOnly(
+            "Linux answers this kernel's PAN probe with -ENOSYS and the program says it skipped",
+        ),
+        ..test("t_pan", &[], 0)
+    },
 ];
 
 impl UserTest {

@@ -153,18 +153,26 @@ pub fn floor_zero_page(a: Args) -> Result {
     Ok(ticks)
 }
 
-/// 0x1004 `pan_probe(addr)`: the kernel reads user `addr` directly (what it
-/// never does otherwise). Returns 1 if Privileged Access Never stopped it,
-/// 0 if the read went through; `-EOPNOTSUPP` on CPUs without PAN.
+/// 0x1004 `pan_probe(addr, pan_off)`: the kernel reads user `addr`
+/// directly (what it never does otherwise). Returns 1 if Privileged Access
+/// Never stopped it, 0 if the read went through; with `pan_off` PAN is
+/// cleared for that one read (the twin that shows the probe works).
+/// `-EOPNOTSUPP` on CPUs without PAN.
 pub fn pan_probe(a: Args) -> Result {
     if !crate::arch::user::pan_supported() {
         return Err(EOPNOTSUPP);
     }
     crate::user::uaccess::check(a.0[0], 1)?;
+    let pan_off = a.0[1] != 0;
+    let was = crate::arch::user::pan();
+    if pan_off {
+        crate::arch::user::set_pan(false);
+    }
     let caught = crate::arch::exception::catch_fault(|| {
         // SAFETY: a deliberate direct access to a user address, inside
         // catch_fault: a fault skips the load instead of stopping the kernel.
         unsafe { core::ptr::read_volatile(a.0[0] as *const u8) };
     });
+    crate::arch::user::set_pan(was);
     Ok(u64::from(caught.is_err()))
 }

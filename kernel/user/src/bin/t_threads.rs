@@ -264,10 +264,53 @@ fn futex_semantics(t: &mut Checks) {
     }
 }
 
+/// The CPU the caller runs on (`getcpu`).
+fn getcpu() -> Result<u32, Errno> {
+    let mut cpu = 0u32;
+    // SAFETY: getcpu writes one u32 through a valid pointer; node and cache are NULL.
+    let r = unsafe { sys::syscall6(168, [&mut cpu as *mut u32 as usize, 0, 0, 0, 0, 0]) };
+    user::errno::result(r).map(|_| cpu)
+}
+
+/// Four threads that spin at once run on more than one CPU (the machine has
+/// four): the scheduler spreads one process's threads, and `getcpu` says
+/// where each one ran.
+fn threads_run_in_parallel(t: &mut Checks) {
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+    static READY: AtomicU32 = AtomicU32::new(0);
+    let mut threads: [Option<thread::Thread>; 4] = [const { None }; 4];
+    for slot in threads.iter_mut() {
+        *slot = spawn(|| {
+            READY.fetch_add(1, SeqCst);
+            // Spin until all four exist, then a while longer, noting the CPU.
+            let start = now_ns();
+            while READY.load(SeqCst) < 4 || now_ns() - start < 50_000_000 {
+                if let Ok(cpu) = getcpu() {
+                    SEEN.fetch_or(1 << (cpu % 32), SeqCst);
+                }
+                if now_ns() - start > 2_000_000_000 {
+                    break;
+                }
+            }
+        })
+        .ok();
+    }
+    for th in threads.iter_mut().filter_map(Option::take) {
+        th.join();
+    }
+    let cpus = SEEN.load(SeqCst).count_ones();
+    t.check(
+        "threads_run_on_several_cpus",
+        cpus >= 2,
+        format_args!("4 spinning threads all ran on one CPU"),
+    );
+}
+
 fn main(_: &user::Args) -> i32 {
     let mut t = Checks::new();
     clone_semantics(&mut t);
     futex_semantics(&mut t);
+    threads_run_in_parallel(&mut t);
     // Last: a thread ends the process with exit_group while the main thread
     // sleeps in a futex wait that nothing wakes. The status is the checks'.
     let status = t.status();
