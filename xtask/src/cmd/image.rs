@@ -22,10 +22,15 @@ pub struct ImageArgs {
     /// Build with the release profile
     #[arg(long)]
     release: bool,
+    /// Start this user program as init, e.g. `--init "/bin/t_mmap"`: writes the
+    /// initramfs of user programs, its `initramfs` line in config.txt, and
+    /// `init=...` in cmdline.txt
+    #[arg(long, value_name = "PROGRAM ARGS")]
+    init: Option<String>,
 }
 
 /// The boot configuration the Pi firmware reads from the SD card.
-pub fn config_txt() -> String {
+pub fn config_txt(initramfs: bool) -> String {
     let settings = [
         ("Start the cores in AArch64 state.", "arm_64bit=1"),
         (
@@ -57,6 +62,13 @@ pub fn config_txt() -> String {
     for (comment, setting) in settings {
         text.push_str(&format!("\n# {comment}\n{setting}\n"));
     }
+    if initramfs {
+        text.push_str(
+            "\n# The user programs: loaded after the kernel; the firmware names it in the\n\
+             # DT's /chosen (linux,initrd-start/end), and passes cmdline.txt as bootargs.\n\
+             initramfs initramfs.cpio followkernel\n",
+        );
+    }
     text
 }
 
@@ -76,12 +88,21 @@ pub fn image(args: ImageArgs) -> Result<u8> {
     let img = out.join("kernel8.img");
     std::fs::copy(&kernel.image, &img).with_context(|| format!("writing {}", img.display()))?;
     let config = out.join("config.txt");
-    std::fs::write(&config, config_txt())
+    std::fs::write(&config, config_txt(args.init.is_some()))
         .with_context(|| format!("writing {}", config.display()))?;
+    if let Some(init) = &args.init {
+        let cpio = crate::initramfs::build(&ws)?;
+        let dest = out.join("initramfs.cpio");
+        std::fs::copy(&cpio.path, &dest).with_context(|| format!("writing {}", dest.display()))?;
+        let cmdline = out.join("cmdline.txt");
+        std::fs::write(&cmdline, format!("init={init}\n"))
+            .with_context(|| format!("writing {}", cmdline.display()))?;
+        println!("wrote {} and {}", dest.display(), cmdline.display());
+    }
     let size = std::fs::metadata(&img)?.len();
     println!("wrote {} ({size} bytes)", img.display());
     println!("wrote {}", config.display());
-    println!("copy both to the SD card's boot partition (see README: Raspberry Pi 4)");
+    println!("copy them to the SD card's boot partition (see README: Raspberry Pi 4)");
     Ok(0)
 }
 
@@ -91,7 +112,7 @@ mod tests {
 
     #[test]
     fn config_has_each_setting_after_its_comment() {
-        let text = config_txt();
+        let text = config_txt(true);
         let lines: Vec<&str> = text.lines().collect();
         for setting in [
             "arm_64bit=1",
@@ -99,6 +120,7 @@ mod tests {
             "kernel_address=0x80000",
             "enable_uart=1",
             "enable_gic=1",
+            "initramfs initramfs.cpio followkernel",
         ] {
             let at = lines
                 .iter()
