@@ -66,6 +66,8 @@ extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
     let p = platform::init(dtb);
     report_platform(p);
     mmu::init(p);
+    // The shared zero page, once, before anyone counts frames.
+    aspace::zero_frame();
 
     let gic = irq::init(p.gic);
     irq::init_cpu();

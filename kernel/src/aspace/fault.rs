@@ -65,9 +65,28 @@ unsafe fn zero_page_blocks(page: *mut u8) {
     }
 }
 
+/// The shared zero page: a read fault on private anonymous memory maps it
+/// read-only instead of a new frame (as Linux does); the first write
+/// replaces it with a frame of the page's own (`replace_zero_page`). Never
+/// freed (mapped without the owned bit, so no unmap frees it), never
+/// writable (`protect` leaves it read-only).
+static ZERO_FRAME: spin::Once<PhysAddr> = spin::Once::new();
+
+/// The zero page's frame.
+pub fn zero_frame() -> PhysAddr {
+    *ZERO_FRAME.call_once(|| {
+        let f = KernelFrames.alloc().expect("a frame for the zero page");
+        // SAFETY: a frame just allocated, never freed.
+        unsafe { zero_page(phys_to_virt(f.start().as_u64()) as *mut u8) };
+        f.start()
+    })
+}
+
 impl AddressSpace {
     /// Resolves a fault at `va`: maps a zeroed frame if `va` lies in an
-    /// anonymous area that allows the access. Sleepable (`mmap_lock` read).
+    /// anonymous area that allows the access (the shared zero page for a
+    /// read of private memory; a write to it gets its own frame).
+    /// Sleepable (`mmap_lock` read; write to replace the zero page).
     pub fn handle_fault(&self, va: VirtAddr, write: bool, exec: bool) -> Result<(), FaultError> {
         let layout = self.mmap_lock.read();
         let vma = *layout
@@ -96,6 +115,38 @@ impl AddressSpace {
             // Mapped eagerly: a fault here is one the descriptors deny.
             return Err(denied);
         }
+        let page = va.align_down(PAGE_SIZE);
+        if !write && !exec && vma.kind == VmaKind::AnonPrivate && !vma.prot.exec {
+            let read_only = mm::Attributes {
+                access: mm::Access::Read,
+                ..attrs
+            };
+            let mapped = self
+                .ptl
+                .lock()
+                .pt
+                .map_page(page, zero_frame(), read_only, false);
+            drop(layout);
+            return match mapped {
+                Ok(true) => {
+                    self.stats.faults.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+                Ok(false) => Ok(()),
+                Err(_) => Err(FaultError::OutOfFrames),
+            };
+        }
+        if write
+            && self
+                .ptl
+                .lock()
+                .pt
+                .translate(page)
+                .is_some_and(|t| t.pa == zero_frame())
+        {
+            drop(layout);
+            return self.replace_zero_page(page);
+        }
         let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
         // SAFETY: a frame just allocated, reached through the linear map.
         unsafe { zero_page(phys_to_virt(frame.start().as_u64()) as *mut u8) };
@@ -119,6 +170,54 @@ impl AddressSpace {
                 Ok(())
             }
             Err(_) => {
+                KernelFrames.free(frame).expect("freeing an unused frame");
+                Err(FaultError::OutOfFrames)
+            }
+        }
+    }
+
+    /// A write to a page mapped to the zero page: under `mmap_lock` for write,
+    /// the zero page is unmapped with the usual invalidation order (the CPU
+    /// TLBs and every subscriber's secondary TLB drop it) and a zeroed frame
+    /// of the page's own is mapped in its place (break-before-make).
+    fn replace_zero_page(&self, page: VirtAddr) -> Result<(), FaultError> {
+        let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
+        // SAFETY: a frame just allocated, reached through the linear map.
+        unsafe { zero_page(phys_to_virt(frame.start().as_u64()) as *mut u8) };
+        let mut layout = self.mmap_lock.write();
+        let allowed = layout.vmas.find(page).is_some_and(|v| v.prot.write);
+        let range = mm::VaRange::new(page, page.add(PAGE_SIZE));
+        let still_zero = self
+            .ptl
+            .lock()
+            .pt
+            .translate(page)
+            .is_some_and(|t| t.pa == zero_frame());
+        let attrs = layout
+            .vmas
+            .find(page)
+            .and_then(|v| v.prot.user_attributes(MemoryType::Normal).ok().flatten());
+        let (true, true, Some(attrs)) = (allowed, still_zero, attrs) else {
+            // The layout changed meanwhile: retry the access from scratch.
+            drop(layout);
+            KernelFrames.free(frame).expect("freeing an unused frame");
+            return Ok(());
+        };
+        let unmapped = self.change(&mut layout, range, |t, g| t.pt.unmap(range, g));
+        let mapped = unmapped.map_err(|_| ()).and_then(|()| {
+            self.ptl
+                .lock()
+                .pt
+                .map_page(page, frame.start(), attrs, true)
+                .map_err(|_| ())
+        });
+        drop(layout);
+        match mapped {
+            Ok(true) => {
+                self.stats.faults.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            _ => {
                 KernelFrames.free(frame).expect("freeing an unused frame");
                 Err(FaultError::OutOfFrames)
             }

@@ -15,7 +15,7 @@ mod fault;
 mod ops;
 
 pub use checks::KernelChecks;
-pub use fault::{handle_page_fault, zero_page, FaultError};
+pub use fault::{handle_page_fault, zero_frame, zero_page, FaultError};
 pub use ops::AsError;
 
 use alloc::sync::Arc;

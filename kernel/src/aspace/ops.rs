@@ -149,8 +149,20 @@ impl AddressSpace {
                         global: false,
                     },
                 };
-                for extent in present(&t.pt, vma.range) {
+                // The shared zero page stays read-only whatever the area
+                // allows: a write to it must fault and get its own frame.
+                let zero = attrs.access.writable().then(super::fault::zero_frame);
+                for extent in present_except(&t.pt, vma.range, zero) {
                     t.pt.protect(extent, attrs, g)?;
+                }
+                if let Some(z) = zero {
+                    let read_only = mm::Attributes {
+                        access: mm::Access::Read,
+                        ..attrs
+                    };
+                    for page in zero_pages(&t.pt, vma.range, z) {
+                        t.pt.protect(page, read_only, g)?;
+                    }
                 }
             }
             Ok(())
@@ -263,6 +275,13 @@ impl AddressSpace {
                         continue;
                     };
                     let attrs = tr.attributes().ok_or(MapError::NotMapped(va))?;
+                    let to = VirtAddr::new(va.as_u64().wrapping_add(delta));
+                    if tr.pa == super::fault::zero_frame() {
+                        // The zero page moves as the zero page (not owned).
+                        t.pt.map_page(to, tr.pa, attrs, false)?;
+                        va = va.add(PAGE_SIZE);
+                        continue;
+                    }
                     let frame = KernelFrames.alloc().map_err(|_| MapError::OutOfFrames)?;
                     // SAFETY: both frames are reached through the linear map;
                     // the old one cannot be freed while we hold the PTL, the
@@ -274,7 +293,6 @@ impl AddressSpace {
                             PAGE_SIZE as usize,
                         )
                     };
-                    let to = VirtAddr::new(va.as_u64().wrapping_add(delta));
                     let page = VaRange::new(to, to.add(PAGE_SIZE));
                     if let Err(e) = t.pt.map(
                         page,
@@ -319,8 +337,28 @@ fn covered(layout: &Layout, range: VaRange, ok: impl Fn(&Vma) -> bool) -> Result
 
 /// The mapped extents inside `range`, clipped to it.
 fn present(pt: &super::UserTable, range: VaRange) -> Vec<VaRange> {
+    present_except(pt, range, None)
+}
+
+/// The pages in `range` mapped to the zero page `zero`.
+fn zero_pages(pt: &super::UserTable, range: VaRange, zero: PhysAddr) -> Vec<VaRange> {
+    let mut out = Vec::new();
+    let _ = pt.walk(range, |m| {
+        if m.pa == zero && m.level == mm::Level::L3 {
+            out.push(m.va);
+        }
+        core::ops::ControlFlow::Continue(())
+    });
+    out
+}
+
+/// As [`present`], leaving out pages mapped to `skip` (the zero page).
+fn present_except(pt: &super::UserTable, range: VaRange, skip: Option<PhysAddr>) -> Vec<VaRange> {
     let mut out: Vec<VaRange> = Vec::new();
     let _ = pt.walk(range, |m| {
+        if skip.is_some_and(|z| m.pa == z && m.level == mm::Level::L3) {
+            return core::ops::ControlFlow::Continue(());
+        }
         let start = m.va.start.as_u64().max(range.start.as_u64());
         let end = m.va.end.as_u64().min(range.end.as_u64());
         match out.last_mut() {

@@ -114,11 +114,18 @@ impl SvaBinding {
             .aspace
             .upgrade()
             .ok_or(SvaError::Fault(FaultError::NoAddressSpace))?;
+        // A page the device cannot use yet: not present, or (for a device
+        // write) still the shared zero page, which a CPU write would replace
+        // first. Any other refusal is the SMMU's to report (F_PERMISSION).
+        let unready = |p: u64| match aspace.translate_access(VirtAddr::new(p)) {
+            None => aspace.translate(VirtAddr::new(p)).is_none(),
+            Some((pa, writable)) => write && !writable && pa == crate::aspace::zero_frame(),
+        };
         loop {
             for page in
                 (r.start.align_down(PAGE_SIZE).as_u64()..r.end.as_u64()).step_by(PAGE_SIZE as usize)
             {
-                if aspace.translate(VirtAddr::new(page)).is_none() {
+                if unready(page) {
                     aspace
                         .handle_fault(VirtAddr::new(page), write, false)
                         .map_err(SvaError::Fault)?;
@@ -128,7 +135,7 @@ impl SvaBinding {
                 let mut t = self.traffic.lock();
                 let present = (r.start.align_down(PAGE_SIZE).as_u64()..r.end.as_u64())
                     .step_by(PAGE_SIZE as usize)
-                    .all(|p| aspace.translate(VirtAddr::new(p)).is_some());
+                    .all(|p| !unready(p));
                 if present && !Self::overlaps(&t.blocked, &r) {
                     t.inflight = Some(r);
                     return Ok(());
