@@ -152,17 +152,16 @@ impl AddressSpace {
                 // The shared zero page stays read-only whatever the area
                 // allows: a write to it must fault and get its own frame.
                 let zero = attrs.access.writable().then(super::fault::zero_frame);
-                for extent in present_except(&t.pt, vma.range, zero) {
+                let (extents, zero_pages) = present_split(&t.pt, vma.range, zero);
+                for extent in extents {
                     t.pt.protect(extent, attrs, g)?;
                 }
-                if let Some(z) = zero {
-                    let read_only = mm::Attributes {
-                        access: mm::Access::Read,
-                        ..attrs
-                    };
-                    for page in zero_pages(&t.pt, vma.range, z) {
-                        t.pt.protect(page, read_only, g)?;
-                    }
+                let read_only = mm::Attributes {
+                    access: mm::Access::Read,
+                    ..attrs
+                };
+                for page in zero_pages {
+                    t.pt.protect(page, read_only, g)?;
                 }
             }
             Ok(())
@@ -337,26 +336,21 @@ fn covered(layout: &Layout, range: VaRange, ok: impl Fn(&Vma) -> bool) -> Result
 
 /// The mapped extents inside `range`, clipped to it.
 fn present(pt: &super::UserTable, range: VaRange) -> Vec<VaRange> {
-    present_except(pt, range, None)
+    present_split(pt, range, None).0
 }
 
-/// The pages in `range` mapped to the zero page `zero`.
-fn zero_pages(pt: &super::UserTable, range: VaRange, zero: PhysAddr) -> Vec<VaRange> {
-    let mut out = Vec::new();
-    let _ = pt.walk(range, |m| {
-        if m.pa == zero && m.level == mm::Level::L3 {
-            out.push(m.va);
-        }
-        core::ops::ControlFlow::Continue(())
-    });
-    out
-}
-
-/// As [`present`], leaving out pages mapped to `skip` (the zero page).
-fn present_except(pt: &super::UserTable, range: VaRange, skip: Option<PhysAddr>) -> Vec<VaRange> {
+/// As [`present`] in one walk, with the pages mapped to `skip` (the zero
+/// page) listed apart.
+fn present_split(
+    pt: &super::UserTable,
+    range: VaRange,
+    skip: Option<PhysAddr>,
+) -> (Vec<VaRange>, Vec<VaRange>) {
     let mut out: Vec<VaRange> = Vec::new();
+    let mut skipped: Vec<VaRange> = Vec::new();
     let _ = pt.walk(range, |m| {
         if skip.is_some_and(|z| m.pa == z && m.level == mm::Level::L3) {
+            skipped.push(m.va);
             return core::ops::ControlFlow::Continue(());
         }
         let start = m.va.start.as_u64().max(range.start.as_u64());
@@ -367,5 +361,5 @@ fn present_except(pt: &super::UserTable, range: VaRange, skip: Option<PhysAddr>)
         }
         core::ops::ControlFlow::Continue(())
     });
-    out
+    (out, skipped)
 }
