@@ -285,7 +285,13 @@ mod tests {
             .join();
         }
         assert_eq!(RAN.load(Ordering::Relaxed), 3 * stack::POOL_STACKS as u32);
-        assert_eq!(task::tasks_alive(), alive);
+        // `join` returns once the last task has exited; its slot is freed when
+        // its CPU has switched away from it, which may be a moment later.
+        let deadline = timer::counter() + timer::ns_to_ticks(100_000_000);
+        while task::tasks_alive() != alive && timer::counter() < deadline {
+            core::hint::spin_loop();
+        }
+        assert_eq!(task::tasks_alive(), alive, "slots leaked");
     }
 
     static WOKEN_AT: AtomicU64 = AtomicU64::new(0);
