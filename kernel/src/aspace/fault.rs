@@ -185,7 +185,6 @@ impl AddressSpace {
         // SAFETY: a frame just allocated, reached through the linear map.
         unsafe { zero_page(phys_to_virt(frame.start().as_u64()) as *mut u8) };
         let mut layout = self.mmap_lock.write();
-        let allowed = layout.vmas.find(page).is_some_and(|v| v.prot.write);
         let range = mm::VaRange::new(page, page.add(PAGE_SIZE));
         let still_zero = self
             .ptl
@@ -196,8 +195,9 @@ impl AddressSpace {
         let attrs = layout
             .vmas
             .find(page)
+            .filter(|v| v.prot.write)
             .and_then(|v| v.prot.user_attributes(MemoryType::Normal).ok().flatten());
-        let (true, true, Some(attrs)) = (allowed, still_zero, attrs) else {
+        let (true, Some(attrs)) = (still_zero, attrs) else {
             // The layout changed meanwhile: retry the access from scratch.
             drop(layout);
             KernelFrames.free(frame).expect("freeing an unused frame");

@@ -144,6 +144,19 @@ impl AddressSpace {
         Some((t.pa, a.access.writable()))
     }
 
+    /// Whether a device access to `va` (`write` or read) must go through the
+    /// CPU's fault path first: the page is not mapped, or a write finds the
+    /// shared zero page, which a CPU write would replace with a frame of its
+    /// own. A page the area keeps from the access is left alone: refusing it
+    /// is the device translation's job (an SMMU permission fault). Takes only
+    /// the PTL.
+    pub fn needs_fault_for_device(&self, va: VirtAddr, write: bool) -> bool {
+        match self.ptl.lock().pt.translate(va) {
+            None => true,
+            Some(t) => write && t.pa.align_down(mm::PAGE_SIZE) == zero_frame(),
+        }
+    }
+
     /// Physical address of the page table's root (for an IOMMU context that
     /// shares the table).
     pub fn root(&self) -> mm::PhysAddr {

@@ -114,13 +114,7 @@ impl SvaBinding {
             .aspace
             .upgrade()
             .ok_or(SvaError::Fault(FaultError::NoAddressSpace))?;
-        // A page the device cannot use yet: not present, or (for a device
-        // write) still the shared zero page, which a CPU write would replace
-        // first. Any other refusal is the SMMU's to report (F_PERMISSION).
-        let unready = |p: u64| match aspace.translate_access(VirtAddr::new(p)) {
-            None => aspace.translate(VirtAddr::new(p)).is_none(),
-            Some((pa, writable)) => write && !writable && pa == crate::aspace::zero_frame(),
-        };
+        let unready = |p: u64| aspace.needs_fault_for_device(VirtAddr::new(p), write);
         loop {
             for page in
                 (r.start.align_down(PAGE_SIZE).as_u64()..r.end.as_u64()).step_by(PAGE_SIZE as usize)

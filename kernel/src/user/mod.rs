@@ -135,6 +135,16 @@ pub fn current_thread() -> Option<&'static Thread> {
     (p != 0).then(|| unsafe { &*(p as *const Thread) })
 }
 
+/// The process of the calling user thread (system calls only: a kernel task
+/// has none, which is a bug in the caller).
+#[track_caller]
+pub fn current_process() -> Arc<Process> {
+    current_thread()
+        .expect("a system call from a kernel task")
+        .process
+        .clone()
+}
+
 /// Starts a new thread of `process` that enters EL0 with `frame`.
 pub(crate) fn spawn_thread(
     process: &Arc<Process>,

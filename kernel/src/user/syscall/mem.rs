@@ -5,8 +5,7 @@
 use super::errno::{Errno, EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP};
 use super::{Args, Result};
 use crate::aspace::{AsError, USER_RANGE};
-use crate::user::{current_thread, Process};
-use alloc::sync::Arc;
+use crate::user::current_process as process;
 use mm::vma::{Placement, Prot, VmaError};
 use mm::{MapError, VaRange, VirtAddr, PAGE_SIZE};
 
@@ -55,13 +54,6 @@ const MREMAP_FIXED: u64 = 2;
 const TASK_SIZE: u64 = 1 << 48;
 /// Linux's default `vm.mmap_min_addr` on arm64 (CONFIG_DEFAULT_MMAP_MIN_ADDR).
 const MMAP_MIN_ADDR: u64 = 32768;
-
-fn process() -> Arc<Process> {
-    current_thread()
-        .expect("memory call from a kernel task")
-        .process
-        .clone()
-}
 
 fn page_align(len: u64) -> Option<u64> {
     len.checked_add(PAGE_SIZE - 1).map(|l| l & !(PAGE_SIZE - 1))

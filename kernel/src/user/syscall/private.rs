@@ -5,7 +5,7 @@
 //! for the benchmark, and probes of the kernel's own rules.
 use super::errno::{Errno, EINVAL, ENODEV, EOPNOTSUPP};
 use super::{Args, Result};
-use crate::user::current_thread;
+use crate::user::current_process as process;
 use core::sync::atomic::Ordering;
 use mm::FrameSource;
 
@@ -15,13 +15,6 @@ pub enum UserDma {
     Sva(&'static crate::dev::sva::SvaBinding),
     #[cfg(all(feature = "notifiers", feature = "board-rpi4"))]
     Pi(&'static crate::dev::bcm_dma::PiDma),
-}
-
-fn process() -> alloc::sync::Arc<crate::user::Process> {
-    current_thread()
-        .expect("private call from a kernel task")
-        .process
-        .clone()
 }
 
 /// 0x1000 `dma_attach()`: binds the board's DMA device to the caller's
