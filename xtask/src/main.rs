@@ -20,6 +20,7 @@ mod report;
 mod rzcobs;
 mod symbols;
 mod testlist;
+mod toolchain;
 mod tools;
 mod user_tests;
 mod verdict;
@@ -59,6 +60,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every command builds for the target or runs its tools: complete the
+    // pinned toolchain first (rust-toolchain.toml's targets and components).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if let Err(error) = toolchain::ensure(&root) {
+        eprintln!("error: {error:#}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(args),
         Command::Test(args) => cmd::test::test(args),
