@@ -590,4 +590,74 @@ mod tests {
             "the stale read did not see the freed frame's poison"
         );
     }
+
+    /// A system call's copy goes through the calling task's own address
+    /// space, not through whatever this CPU has installed. The state that a
+    /// preemption and migration in the middle of the copy leaves (the CPU the
+    /// copy looks at runs another task's address space) is set up directly,
+    /// with IRQs masked so that no switch puts the task's own one back.
+    #[test]
+    fn uaccess_copies_through_the_tasks_address_space_not_the_cpus() {
+        let (mine, other) = (AddressSpace::new().unwrap(), AddressSpace::new().unwrap());
+        let at = VirtAddr::new(0x20_0000_0000);
+        for (a, word) in [(&mine, 0x6d69_6e65u64), (&other, 0x6f74_6872u64)] {
+            a.map_anonymous(PAGE, Prot::RW, Placement::Fixed(at), false)
+                .unwrap();
+            a.copy_to(at, &word.to_le_bytes()).unwrap();
+        }
+        aspace::use_in_current_task(Some(mine.clone()));
+        let flags = kernel::arch::irq_save();
+        aspace::switch_to(Arc::as_ptr(&other) as usize);
+        let mut got = [0u8; 8];
+        let copied = kernel::user::uaccess::copy_from(at, &mut got);
+        aspace::switch_to(Arc::as_ptr(&mine) as usize);
+        kernel::arch::irq_restore(flags);
+        aspace::use_in_current_task(None);
+        assert_eq!(copied, Ok(()));
+        assert_eq!(
+            u64::from_le_bytes(got),
+            0x6d69_6e65,
+            "the copy read the address space installed on the CPU, not the task's"
+        );
+    }
+
+    /// A task that exits with an address space uninstalls it from the CPU it
+    /// runs on (IRQs masked across the switch: the address-space switch
+    /// asserts it) and drops its reference, so the last one tears it down.
+    #[test]
+    fn a_task_exiting_with_an_address_space_uninstalls_it_and_lets_it_go() {
+        let before = mmu::frame_stats();
+        let a = AddressSpace::new().unwrap();
+        let va = a
+            .map_anonymous(4 * PAGE, Prot::RW, Placement::Anywhere, false)
+            .unwrap();
+        let workers: Vec<_> = percpu::online_cpus()
+            .map(|cpu| {
+                let a = a.clone();
+                task::Builder::new("exits-with-aspace")
+                    .pinned_to(cpu)
+                    .spawn(move || {
+                        aspace::use_in_current_task(Some(a));
+                        // SAFETY: mapped above, demand-paged.
+                        unsafe { ptr::write_volatile(va.as_u64() as *mut u64, 1) };
+                    })
+                    .unwrap()
+            })
+            .collect();
+        for w in workers {
+            w.join();
+        }
+        assert_eq!(
+            a.active_cpus(),
+            0,
+            "an exited task left its address space installed"
+        );
+        assert_eq!(
+            Arc::strong_count(&a),
+            1,
+            "an exited task kept its reference"
+        );
+        drop(a);
+        assert_eq!(mmu::frame_stats(), before, "teardown freed everything");
+    }
 }

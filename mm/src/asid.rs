@@ -91,22 +91,69 @@ impl<const CPUS: usize> AsidAllocator<CPUS> {
         self.rollovers
     }
 
-    /// The ASID `cpu` must run the address space tagged `tag` with (write it to TTBR0_EL1 and
-    /// the page table). Keeps the tag's ASID while its generation is current; otherwise takes
-    /// the same number if still free, else any free one, else rolls over to a new generation:
-    /// ASIDs running on some CPU are kept, every other one is reclaimed, and every TLB is
-    /// flushed once through `arch`.
-    pub fn activate<A: TlbMaintenance + ?Sized>(
+    /// Switches `cpu` to the address space tagged `tag`: gives the tag an
+    /// ASID of the current generation, then calls `install(asid)`, which
+    /// must write TTBR0_EL1 (table and ASID) on `cpu` before it returns.
+    ///
+    /// The tag keeps its ASID while its generation is current; otherwise it
+    /// takes the same number if still free, else any free one, else a new
+    /// generation starts: ASIDs running on some CPU are kept, every other one
+    /// is reclaimed, and every TLB is flushed once through `arch`.
+    ///
+    /// Why `install` runs in here: `&mut self` is the allocator's lock, and a
+    /// rollover on another CPU reclaims every ASID not recorded as running.
+    /// The record for `cpu` changes from the previous ASID to the new one
+    /// only together with TTBR0. Recording the new ASID first and writing
+    /// TTBR0 after the lock is dropped leaves a window in which the CPU still
+    /// runs (and its walker may still fill TLB entries) with an ASID that a
+    /// rollover has already reclaimed and handed to another address space.
+    pub fn switch<A: TlbMaintenance + ?Sized>(
+        &mut self,
+        cpu: usize,
+        tag: &mut AsidTag,
+        arch: &A,
+        install: impl FnOnce(Asid),
+    ) -> Asid {
+        let asid = self.assign(tag, arch);
+        install(asid);
+        self.active[cpu] = *tag;
+        asid
+    }
+
+    /// The ASID of `tag` in the current generation, taking a new one (and
+    /// rolling over) when its generation is old.
+    fn assign<A: TlbMaintenance + ?Sized>(&mut self, tag: &mut AsidTag, arch: &A) -> Asid {
+        if tag.0 == 0 || tag.generation() != self.generation {
+            // `new_asid` may roll over: read the generation after it.
+            let n = self.new_asid(*tag, arch);
+            *tag = AsidTag::new(self.generation, n);
+        }
+        tag.asid()
+    }
+
+    /// The tag recorded as running on `cpu` (its TTBR0 ASID): the one it
+    /// switched to, or, if a rollover came since, the one kept for it.
+    pub fn running(&self, cpu: usize) -> AsidTag {
+        if self.active[cpu].0 != 0 {
+            self.active[cpu]
+        } else {
+            self.reserved[cpu]
+        }
+    }
+
+    /// The older two-step form, kept for the negative control only: records
+    /// the ASID as running on `cpu` and returns it, leaving the TTBR0 write
+    /// to the caller after the lock is dropped (the window `switch` closes).
+    #[cfg(test)]
+    pub(crate) fn activate_then_install_later<A: TlbMaintenance + ?Sized>(
         &mut self,
         cpu: usize,
         tag: &mut AsidTag,
         arch: &A,
     ) -> Asid {
-        if tag.0 == 0 || tag.generation() != self.generation {
-            *tag = AsidTag::new(self.generation, self.new_asid(*tag, arch));
-        }
+        let asid = self.assign(tag, arch);
         self.active[cpu] = *tag;
-        tag.asid()
+        asid
     }
 
     fn new_asid<A: TlbMaintenance + ?Sized>(&mut self, old: AsidTag, arch: &A) -> u32 {

@@ -185,23 +185,33 @@ impl AddressSpace {
     }
 
     /// Installs this address space in TTBR0 on the calling CPU (IRQs masked
-    /// by the caller or here): takes an ASID of the current generation.
+    /// by the caller): takes an ASID of the current generation and writes
+    /// TTBR0 inside the allocator's lock, so that the allocator's record of
+    /// what this CPU runs changes only together with TTBR0 (a rollover on
+    /// another CPU keeps exactly the ASIDs some TTBR0 holds).
     fn install_here(&self) {
+        crate::sync::validate::assert_irqs_masked("installing an address space in TTBR0");
         let cpu = arch::cpu_id();
         let mut t = self.ptl.lock();
         let Tables { pt, asid } = &mut *t;
-        let id = asids().lock().activate(cpu, asid, pt.arch());
+        let root = pt.root().as_u64();
+        let id = asids().lock().switch(cpu, asid, pt.arch(), |id| {
+            set_ttbr0(Some(root | ttbr_asid(id)))
+        });
         pt.set_asid(id);
-        let ttbr = pt.ttbr();
         drop(t);
         self.active.fetch_or(1 << cpu, Ordering::AcqRel);
-        set_ttbr0(Some(ttbr));
     }
 
     fn uninstall_here(&self) {
         self.active
             .fetch_and(!(1 << arch::cpu_id()), Ordering::AcqRel);
     }
+}
+
+/// TTBR0_EL1.ASID, bits [63:48].
+fn ttbr_asid(asid: mm::Asid) -> u64 {
+    u64::from(asid.get()) << 48
 }
 
 /// Writes TTBR0 and enables (or disables, for `None`) TTBR0 walks.
@@ -235,8 +245,8 @@ fn set_ttbr0(ttbr: Option<u64>) {
 pub fn use_in_current_task(aspace: Option<Arc<AddressSpace>>) {
     let task = crate::task::current();
     let new = aspace.map_or(0, |a| Arc::into_raw(a) as usize);
-    let old = task.aspace.swap(new, Ordering::AcqRel);
     let flags = arch::irq_save();
+    let old = task.aspace.swap(new, Ordering::AcqRel);
     switch_to(new);
     arch::irq_restore(flags);
     if old != 0 {
@@ -245,16 +255,38 @@ pub fn use_in_current_task(aspace: Option<Arc<AddressSpace>>) {
     }
 }
 
-/// The address space installed on this CPU, if any.
-pub fn current() -> Option<&'static AddressSpace> {
+/// The current task's address space, if it has one. Read from the task's
+/// own reference, not from what this CPU has installed: the task may be
+/// preempted and migrated at any point, and another CPU's installed address
+/// space belongs to whatever task that CPU runs now (and may be freed once
+/// that task lets it go). Only the task itself changes its reference, so the
+/// count taken here cannot race with the last one going away.
+pub fn current() -> Option<Arc<AddressSpace>> {
+    let p = crate::task::current().aspace.load(Ordering::Acquire) as *const AddressSpace;
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` is from `Arc::into_raw` and the task's reference, which
+    // only this task can drop, keeps it alive while the count is raised.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Some(Arc::from_raw(p))
+    }
+}
+
+/// The address space installed in TTBR0 on this CPU, if any (a raw view for
+/// diagnostics and tests: IRQs must be masked, and it says nothing about the
+/// running task once they are unmasked).
+pub fn installed_here() -> Option<*const AddressSpace> {
+    crate::sync::validate::assert_irqs_masked("reading this CPU's installed address space");
     let p = INSTALLED[arch::cpu_id()].load(Ordering::Acquire);
-    // SAFETY: a task keeps its address space alive while it may run here.
-    (p != 0).then(|| unsafe { &*(p as *const AddressSpace) })
+    (p != 0).then_some(p as *const AddressSpace)
 }
 
 /// From the scheduler, IRQs masked, before switching to a task whose
 /// address space is `next` (an `Arc` pointer or 0).
 pub fn switch_to(next: usize) {
+    crate::sync::validate::assert_irqs_masked("the address-space switch");
     let cpu = arch::cpu_id();
     let prev = INSTALLED[cpu].swap(next, Ordering::AcqRel);
     if prev == next {
@@ -272,11 +304,17 @@ pub fn switch_to(next: usize) {
     }
 }
 
-/// A task exits: drop its address space reference.
+/// A task exits: uninstall its address space from this CPU (IRQs masked, so
+/// that the CPU whose record is cleared is the one it runs on), then drop its
+/// reference (sleepable: the last one tears the address space down).
 pub fn task_exit(task: &crate::task::Task) {
+    let flags = arch::irq_save();
     let old = task.aspace.swap(0, Ordering::AcqRel);
     if old != 0 {
         switch_to(0);
+    }
+    arch::irq_restore(flags);
+    if old != 0 {
         // SAFETY: from `Arc::into_raw` in `use_in_current_task`.
         drop(unsafe { Arc::from_raw(old as *const AddressSpace) });
     }

@@ -62,6 +62,17 @@ pub fn might_sleep_at(at: &'static Location<'static>) {
     }
 }
 
+/// Reports and panics unless IRQs are masked: the precondition of code that
+/// reads the CPU id and then works on that CPU's state (installing an address
+/// space in TTBR0, the per-CPU installed record), where a preemption and
+/// migration in between would apply the work to another CPU.
+#[track_caller]
+pub fn assert_irqs_masked(what: &'static str) {
+    if ENABLED && arch::irqs_enabled() {
+        violation(Violation::IrqsNotMasked { what }, Location::caller());
+    }
+}
+
 /// Backstop in the scheduler's block path: the caller masked IRQs itself, so only the
 /// preempt count and interrupt depth say whether blocking is allowed.
 pub(crate) fn check_schedule(at: &'static Location<'static>) {

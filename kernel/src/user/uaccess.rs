@@ -19,7 +19,8 @@ pub fn check(addr: u64, len: u64) -> Result<(), Errno> {
     Ok(())
 }
 
-fn space() -> Result<&'static aspace::AddressSpace, Errno> {
+/// The calling task's address space (its own reference: see `aspace::current`).
+fn space() -> Result<alloc::sync::Arc<aspace::AddressSpace>, Errno> {
     aspace::current().ok_or(EFAULT)
 }
 

@@ -98,6 +98,12 @@ pub enum Violation {
         /// How many.
         count: usize,
     },
+    /// A function that must run with IRQs masked (its state is per CPU and a
+    /// migration in the middle would apply it to another CPU) ran with them on.
+    IrqsNotMasked {
+        /// What needs them masked.
+        what: &'static str,
+    },
 }
 
 impl Violation {
@@ -114,6 +120,7 @@ impl Violation {
             Violation::TooManyLocksHeld { .. } => "too-many-locks-held",
             Violation::ReleaseNotHeld { .. } => "release-not-held",
             Violation::ExitWithLocksHeld { .. } => "exit-with-locks-held",
+            Violation::IrqsNotMasked { .. } => "irqs-not-masked",
         }
     }
 }
@@ -158,6 +165,10 @@ impl fmt::Display for Violation {
             Violation::ExitWithLocksHeld { count } => {
                 write!(f, "task exited holding {count} lock(s)")
             }
+            Violation::IrqsNotMasked { what } => write!(
+                f,
+                "{what} runs on per-CPU state and needs IRQs masked; they were on (a preemption could migrate it mid-way)"
+            ),
         }
     }
 }
