@@ -127,7 +127,14 @@ pub static TRAPS: [TrapCounts; MAX_CPUS] = [const {
 /// faulting branch target (an instruction abort) and returns the decoded
 /// report instead of stopping. For probing memory (self-checks, tests) only:
 /// the faulting load produces no value.
+///
+/// The catcher is armed per CPU, so the caller stays on this CPU (preemption
+/// off) from arming to disarming: a migration in between would leave the
+/// access unguarded on another CPU, whose fault would stop the kernel.
+/// Inside, a fault on a user address is not paged in (that may sleep): it is
+/// caught like any other.
 pub fn catch_fault(f: impl FnOnce()) -> Result<(), FaultReport> {
+    let _pinned = crate::sched::preempt::PreemptGuard::new();
     let e = &EXPECT[super::cpu_id()];
     e.hit.store(false, Ordering::Relaxed);
     e.armed.store(true, Ordering::SeqCst);

@@ -6,12 +6,11 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
 use super::{AddressSpace, KernelChecks, Layout, Tables};
-use crate::mem::phys_to_virt;
 use crate::mmu::KernelFrames;
 use mm::gather::Gather;
 use mm::phys::LinearMem;
 use mm::vma::{Placement, Prot, Vma, VmaError, VmaKind};
-use mm::{Constraints, FrameSource, MapError, MemoryType, PhysAddr, VaRange, VirtAddr, PAGE_SIZE};
+use mm::{Constraints, MapError, MemoryType, PhysAddr, VaRange, VirtAddr, PAGE_SIZE};
 
 /// Why an address-space operation was refused (nothing changed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,12 +240,14 @@ impl AddressSpace {
     }
 
     /// Moves the anonymous area piece `old` to `new` (`mremap` with
-    /// `MREMAP_MAYMOVE`): `new` gets an area with the same protection, the
-    /// contents of the pages present in `old` (copied into new frames under
-    /// the PTL, so no fault can slip in between), and `old` is unmapped with
-    /// the usual invalidation order. `new` may be longer than `old` (the rest
-    /// is demand-zero) and must be free; with `fixed`, whatever is there is
-    /// unmapped first.
+    /// `MREMAP_MAYMOVE`): `new` gets an area with the same protection and
+    /// the very frames of the pages present in `old`, at the same offsets
+    /// (as Linux's `move_ptes`), and `old` is unmapped with the usual
+    /// invalidation order. Nothing is copied: a store another thread makes
+    /// through a stale translation of `old` before the TLBI lands in the
+    /// frame that `new` maps, so no write is lost. `new` may be longer than
+    /// `old` (the rest is demand-zero) and must be free; with `fixed`,
+    /// whatever is there is unmapped first.
     pub fn move_area(&self, old: VaRange, new: VaRange, fixed: bool) -> Result<(), AsError> {
         let mut layout = self.mmap_lock.write();
         let vma = *layout
@@ -265,45 +266,23 @@ impl AddressSpace {
             kind: vma.kind,
         })?;
         let delta = new.start.as_u64().wrapping_sub(old.start.as_u64());
+        let to = |va: VirtAddr| VirtAddr::new(va.as_u64().wrapping_add(delta));
         let moved = self.change(&mut layout, old, |t, g| -> Result<(), MapError> {
-            for extent in present(&t.pt, old) {
-                let mut va = extent.start;
-                while va.as_u64() < extent.end.as_u64() {
-                    let Some(tr) = t.pt.translate(va) else {
-                        va = va.add(PAGE_SIZE);
-                        continue;
-                    };
-                    let attrs = tr.attributes().ok_or(MapError::NotMapped(va))?;
-                    let to = VirtAddr::new(va.as_u64().wrapping_add(delta));
-                    if tr.pa == super::fault::zero_frame() {
-                        // The zero page moves as the zero page (not owned).
-                        t.pt.map_page(to, tr.pa, attrs, false)?;
-                        va = va.add(PAGE_SIZE);
-                        continue;
-                    }
-                    let frame = KernelFrames.alloc().map_err(|_| MapError::OutOfFrames)?;
-                    // SAFETY: both frames are reached through the linear map;
-                    // the old one cannot be freed while we hold the PTL, the
-                    // new one is ours.
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(
-                            phys_to_virt(tr.pa.as_u64() & !(PAGE_SIZE - 1)) as *const u8,
-                            phys_to_virt(frame.start().as_u64()) as *mut u8,
-                            PAGE_SIZE as usize,
-                        )
-                    };
-                    let page = VaRange::new(to, to.add(PAGE_SIZE));
-                    if let Err(e) = t.pt.map(
-                        page,
-                        frame.start(),
-                        attrs,
-                        Constraints::PAGES_ONLY.owned(),
-                        g,
-                    ) {
-                        let _ = KernelFrames.free(frame);
-                        return Err(e);
-                    }
-                    va = va.add(PAGE_SIZE);
+            let pages = present_pages(&t.pt, old)?;
+            // First the new leaves, owning nothing: if a table page cannot
+            // be had, the old range is intact and the undo below unmaps the
+            // new one without freeing any frame.
+            for &(va, pa, attrs) in &pages {
+                if !t.pt.map_page(to(va), pa, attrs, false)? {
+                    return Err(MapError::NotMapped(to(va)));
+                }
+            }
+            // Then each frame's owner mark moves to its new leaf, and the
+            // old leaves go (TLBI, DSB and the atomic hook when `change`
+            // flushes): unmapping them frees no frame.
+            for &(va, _, _) in &pages {
+                if t.pt.set_owned(va, false)? {
+                    t.pt.set_owned(to(va), true)?;
                 }
             }
             t.pt.unmap(old, g)
@@ -316,6 +295,30 @@ impl AddressSpace {
         }
         layout.vmas.remove(old)?;
         Ok(())
+    }
+}
+
+/// Every 4 KiB page mapped in `range`: its address, frame and attributes.
+/// User areas are mapped with pages only; a block here is refused.
+fn present_pages(
+    pt: &super::UserTable,
+    range: VaRange,
+) -> Result<Vec<(VirtAddr, PhysAddr, mm::Attributes)>, MapError> {
+    let mut pages = Vec::new();
+    let mut refused = None;
+    pt.walk(range, |m| {
+        match (m.level, m.attributes()) {
+            (mm::Level::L3, Some(attrs)) => pages.push((m.va.start, m.pa, attrs)),
+            _ => {
+                refused = Some(m.va.start);
+                return core::ops::ControlFlow::Break(());
+            }
+        }
+        core::ops::ControlFlow::Continue(())
+    })?;
+    match refused {
+        Some(va) => Err(MapError::NotMapped(va)),
+        None => Ok(pages),
     }
 }
 
@@ -332,11 +335,6 @@ fn covered(layout: &Layout, range: VaRange, ok: impl Fn(&Vma) -> bool) -> Result
         return Err(AsError::Vma(VmaError::NotMapped(expect)));
     }
     Ok(())
-}
-
-/// The mapped extents inside `range`, clipped to it.
-fn present(pt: &super::UserTable, range: VaRange) -> Vec<VaRange> {
-    present_split(pt, range, None).0
 }
 
 /// As [`present`] in one walk, with the pages mapped to `skip` (the zero

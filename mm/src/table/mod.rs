@@ -3,6 +3,7 @@
 //! Arm ARM (DDI 0487) D8.2 "Translation table walk" and D8.3 (descriptor formats).
 
 mod map;
+mod owned;
 mod protect;
 mod raw;
 mod unmap;

@@ -265,3 +265,51 @@ fn many_unlinked_tables_in_one_gather() {
     assert_eq!(report.tables, 22);
     assert_eq!(pt.frames_mut().stats(), start);
 }
+
+/// mremap's move hands a frame from one leaf to another: after `set_owned`
+/// moves the mark, unmapping the old page frees nothing and unmapping the
+/// new one frees the frame, once.
+#[test]
+fn the_owned_mark_moves_with_the_page() {
+    setup!(mem, mmu, pt, A72, MIB);
+    let frame = pt.frames_mut().alloc().unwrap();
+    let free =
+        |pt: &mut crate::table::PageTable<_, _, FrameAllocator<_>>| pt.frames_mut().stats().free;
+    assert!(pt
+        .map_page(va(0x1000), frame.start(), Attributes::USER_DATA, true)
+        .unwrap());
+    assert!(pt
+        .map_page(va(0x9000), frame.start(), Attributes::USER_DATA, false)
+        .unwrap());
+    assert_eq!(pt.owned_pages(), 1);
+    assert_eq!(pt.set_owned(va(0x1000), false), Ok(true));
+    assert_eq!(pt.set_owned(va(0x9000), true), Ok(false));
+    assert_eq!(pt.owned_pages(), 1);
+    assert_eq!(
+        pt.translate(va(0x9000)).unwrap().attributes(),
+        Some(Attributes::USER_DATA),
+        "only the mark changed"
+    );
+    assert_eq!(
+        pt.set_owned(va(0x5000), true),
+        Err(crate::table::MapError::NotMapped(va(0x5000)))
+    );
+    let before = free(&mut pt);
+    let mut g = pt.gather();
+    pt.unmap(range(0x1000, 4 * KIB), &mut g).unwrap();
+    flush_release!(pt, g);
+    assert_eq!(
+        free(&mut pt),
+        before,
+        "the old leaf no longer owns the frame"
+    );
+    let mut g = pt.gather();
+    pt.unmap(range(0x9000, 4 * KIB), &mut g).unwrap();
+    flush_release!(pt, g);
+    assert!(
+        free(&mut pt) > before,
+        "the new leaf frees the frame when it goes"
+    );
+    assert_eq!(pt.owned_pages(), 0);
+    let _ = &mmu;
+}
