@@ -59,12 +59,12 @@ pub fn wait(
             None => QUEUE.wait_until(|| woken.load(Ordering::Acquire) || process.exiting()),
             // No timed wait in the scheduler yet: a timed futex wait polls in
             // 1 ms sleeps (its wake-up latency is up to 1 ms).
+            // The counter is read once: a deadline that passes between a
+            // check and a second read must not underflow the time left.
             Some(d) => {
-                if !woken.load(Ordering::Acquire)
-                    && !process.exiting()
-                    && drivers::timer::counter() < d
-                {
-                    let left = drivers::timer::ticks_to_ns(d - drivers::timer::counter());
+                let left = d.saturating_sub(drivers::timer::counter());
+                if !woken.load(Ordering::Acquire) && !process.exiting() && left > 0 {
+                    let left = drivers::timer::ticks_to_ns(left);
                     crate::sched::sleep(Duration::from_nanos(left.min(1_000_000)));
                 }
             }

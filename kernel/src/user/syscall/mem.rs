@@ -273,7 +273,9 @@ pub fn mremap(a: Args) -> Result {
     if new_len > TASK_SIZE {
         return Err(ENOMEM);
     }
-    if addr > TASK_SIZE - old_len {
+    // As Linux's munmap of the tail would: a range past the user half is
+    // invalid (checked, never subtracted from TASK_SIZE unchecked).
+    if old_len > TASK_SIZE || addr > TASK_SIZE - old_len {
         return Err(EINVAL);
     }
     let p = process();

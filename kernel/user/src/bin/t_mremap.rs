@@ -210,6 +210,18 @@ fn errors(t: &mut Checks) {
         mremap(a, 0, PAGE, mr::MAYMOVE, 0),
         Errno::EINVAL,
     );
+    // An old length past the user range is refused, not subtracted from it
+    // (a debug kernel panicked on the underflow).
+    t.errno(
+        "old_len_above_user_space_einval",
+        mremap(a, 1 << 49, PAGE, 0, 0),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "old_len_huge_einval",
+        mremap(a, usize::MAX - 2 * PAGE, PAGE, mr::MAYMOVE, 0),
+        Errno::EINVAL,
+    );
     t.errno(
         "grow_huge_enomem",
         mremap(a, PAGE, 1 << 62, mr::MAYMOVE, 0),

@@ -211,6 +211,18 @@ fn futex_semantics(t: &mut Checks) {
         waited >= 20_000_000,
         format_args!("waited {waited} ns"),
     );
+    // Many waits whose deadline passes while they check it (a debug kernel
+    // panicked on the underflow of the time left within 0.1 s of this).
+    let timed_out = (0..4000u64)
+        .filter(|i| {
+            let timeout = Timespec {
+                sec: 0,
+                nsec: (1 + i * 37 % 223) as i64 * 1000,
+            };
+            futex_wait(&word, 1, Some(&timeout), true) == Err(Errno::ETIMEDOUT)
+        })
+        .count();
+    t.eq("futex_wait_short_timeouts_all_time_out", timed_out, 4000);
     t.errno(
         "futex_wait_zero_timeout_etimedout",
         futex_wait(&word, 1, Some(&Timespec::ZERO), false),
