@@ -60,6 +60,21 @@ mod tests {
         assert_eq!(x, 8);
     }
 
+    /// The fault catcher is armed per CPU: from arming to disarming the task
+    /// must not migrate (a fault on another CPU would find it unarmed and
+    /// stop the kernel), so `catch_fault` itself keeps preemption off.
+    #[test]
+    fn catch_fault_keeps_the_task_on_its_cpu_while_armed() {
+        let outside = kernel::task::current().preempt_count();
+        let mut inside = 0;
+        let r = exception::catch_fault(|| inside = kernel::task::current().preempt_count());
+        assert_eq!(r, Ok(()));
+        assert!(
+            inside > outside,
+            "preemption was on while the catcher was armed ({inside} <= {outside})"
+        );
+    }
+
     #[test]
     fn svc_traps_and_returns() {
         let cpu = arch::cpu_id();
