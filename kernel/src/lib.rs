@@ -10,6 +10,7 @@ pub mod aspace;
 pub mod console;
 pub mod dev;
 pub mod exit;
+pub mod expect_panic;
 mod fdt_nops;
 pub mod heap;
 pub mod irq;
@@ -164,5 +165,5 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
         arch::cpu_id(),
         defmt::Display2Format(info)
     );
-    exit::exit(exit::PANIC_STATUS)
+    exit::exit(expect_panic::status_for(format_args!("{}", info.message())))
 }

@@ -440,6 +440,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn atomic_hook_outside_a_start_window_is_caught() {
+        kernel::expect_panic::expect_panic("outside an open invalidate_range_start window");
         let a = AddressSpace::new().unwrap();
         let layout = a.mmap_lock().write();
         let _ptl = a.ptl().lock();
@@ -464,6 +465,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn atomic_hook_without_the_ptl_is_caught() {
+        kernel::expect_panic::expect_panic("must run under the page-table lock");
         let a = AddressSpace::new().unwrap();
         let mut layout = a.mmap_lock().write();
         let r = range(0x40_0000, PAGE);
@@ -474,6 +476,9 @@ mod tests {
     #[test]
     #[should_panic]
     fn unbalanced_end_is_caught() {
+        kernel::expect_panic::expect_panic(
+            "invalidate_range_end without a matching invalidate_range_start",
+        );
         let a = AddressSpace::new().unwrap();
         let mut layout = a.mmap_lock().write();
         layout
@@ -484,6 +489,9 @@ mod tests {
     #[test]
     #[should_panic]
     fn teardown_with_an_open_window_is_caught() {
+        kernel::expect_panic::expect_panic(
+            "torn down with invalidate_range_start windows still open",
+        );
         let a = AddressSpace::new().unwrap();
         a.mmap_lock()
             .write()
@@ -495,6 +503,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn taking_mmap_lock_under_the_ptl_is_caught() {
+        kernel::expect_panic::expect_panic("declared-lock-order");
         let a = AddressSpace::new().unwrap();
         let _ptl = a.ptl().lock();
         let _layout = a.mmap_lock().read();
@@ -504,6 +513,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn start_wrapper_under_a_spinlock_is_caught_without_subscribers() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         let a = AddressSpace::new().unwrap();
         let mut layout = a.mmap_lock().write();
         assert_eq!(layout.notifiers.subscribers(), 0);
@@ -533,6 +543,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn sleeping_in_the_atomic_hook_is_caught() {
+        kernel::expect_panic::expect_panic("sleeping-lock-under-spinlock");
         let a = AddressSpace::new().unwrap();
         a.subscribe(&SLEEPS_IN_HOOK).unwrap();
         let va = a

@@ -106,6 +106,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn unexpected_data_abort_panics() {
+        kernel::expect_panic::expect_panic("unhandled synchronous exception");
         // SAFETY: deliberately faulting.
         unsafe { ptr::read_volatile(UNMAPPED_PROBE as *const u64) };
     }
@@ -113,6 +114,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn undefined_instruction_panics() {
+        kernel::expect_panic::expect_panic("unhandled synchronous exception");
         // SAFETY: deliberately executing a permanently undefined instruction.
         unsafe { core::arch::asm!("udf #0") };
     }

@@ -552,6 +552,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn a_stack_overflow_is_caught_at_the_next_switch() {
+        kernel::expect_panic::expect_panic("overflow");
         Builder::new("deep")
             .pinned_to(1)
             .spawn(|| {

@@ -38,11 +38,32 @@ mod tests {
         timer::spin_for_ns(n * 1_000_000);
     }
 
+    // ---- per-CPU work with IRQs on ----
+
+    /// The address-space switch works on this CPU's TTBR0 and installed
+    /// record: with IRQs on, a preemption and migration could split it
+    /// across two CPUs (`task_exit` once called it so).
+    #[test]
+    #[should_panic]
+    fn the_address_space_switch_with_irqs_on_panics() {
+        kernel::expect_panic::expect_panic("irqs-not-masked");
+        kernel::aspace::switch_to(0);
+    }
+
+    /// The twin: the same switch with IRQs masked.
+    #[test]
+    fn the_address_space_switch_with_irqs_masked_is_fine() {
+        let flags = arch::irq_save();
+        kernel::aspace::switch_to(0);
+        arch::irq_restore(flags);
+    }
+
     // ---- under a spinlock ----
 
     #[test]
     #[should_panic]
     fn mutex_lock_under_a_spinlock_panics() {
+        kernel::expect_panic::expect_panic("sleeping-lock-under-spinlock");
         let _s = SPIN.lock();
         let _m = MUTEX.lock();
     }
@@ -50,6 +71,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn rwsem_read_under_a_spinlock_panics() {
+        kernel::expect_panic::expect_panic("sleeping-lock-under-spinlock");
         let _s = SPIN.lock();
         let _r = RWSEM.read();
     }
@@ -57,6 +79,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn rwsem_write_under_a_spinlock_panics() {
+        kernel::expect_panic::expect_panic("sleeping-lock-under-spinlock");
         let _s = SPIN.lock();
         let _w = RWSEM.write();
     }
@@ -64,6 +87,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn sleep_under_a_spinlock_panics() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         let _s = SPIN.lock();
         sched::sleep(Duration::from_millis(1));
     }
@@ -71,6 +95,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn completion_wait_under_a_spinlock_panics() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         DONE.complete();
         let _s = SPIN.lock();
         DONE.wait();
@@ -79,6 +104,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn yield_under_a_spinlock_panics() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         let _s = SPIN.lock();
         yield_now();
     }
@@ -86,6 +112,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn might_sleep_with_preemption_disabled_panics() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         let _p = preempt::PreemptGuard::new();
         might_sleep();
     }
@@ -113,6 +140,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn mutex_lock_with_irqs_off_panics() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         let _flags = arch::irq_save();
         let _m = MUTEX.lock();
     }
@@ -120,6 +148,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn rwsem_read_with_irqs_off_panics() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         let _flags = arch::irq_save();
         let _r = RWSEM.read();
     }
@@ -127,6 +156,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn sleep_with_irqs_off_panics() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         let _flags = arch::irq_save();
         sched::sleep(Duration::from_millis(1));
     }
@@ -134,6 +164,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn mutex_lock_under_an_irq_spinlock_panics() {
+        kernel::expect_panic::expect_panic("sleeping-lock-under-spinlock");
         static IRQ_SPIN: SpinLockIrq<()> = SpinLockIrq::new(());
         let _s = IRQ_SPIN.lock();
         let _m = MUTEX.lock();
@@ -187,18 +218,21 @@ mod tests {
     #[test]
     #[should_panic]
     fn mutex_lock_in_an_interrupt_handler_panics() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         interrupt_self_with(lock_mutex);
     }
 
     #[test]
     #[should_panic]
     fn rwsem_read_in_an_interrupt_handler_panics() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         interrupt_self_with(read_rwsem);
     }
 
     #[test]
     #[should_panic]
     fn sleep_in_an_interrupt_handler_panics() {
+        kernel::expect_panic::expect_panic("sleep-in-atomic");
         interrupt_self_with(nap);
     }
 
@@ -225,6 +259,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn mmap_lock_taken_under_a_ptl_panics() {
+        kernel::expect_panic::expect_panic("declared-lock-order");
         let _ptl = PTLS[0].lock();
         let _mm = ADDRESS_SPACE.read();
     }
@@ -240,6 +275,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn ptls_in_descending_address_order_panic() {
+        kernel::expect_panic::expect_panic("address-lock-order");
         let _high = PTLS[1].lock();
         let _low = PTLS[0].lock();
     }
@@ -268,6 +304,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn an_inversion_of_a_learned_order_panics() {
+        kernel::expect_panic::expect_panic("lock-order-inversion");
         Builder::new("a-then-b")
             .pinned_to(1)
             .spawn(a_then_b)
@@ -291,6 +328,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn taking_a_held_spinlock_again_panics() {
+        kernel::expect_panic::expect_panic("recursive-locking");
         let _s = SPIN.lock();
         let _again = SPIN.lock();
     }
@@ -307,6 +345,7 @@ mod tests {
     #[test]
     #[should_panic]
     fn a_task_exiting_with_a_mutex_held_panics() {
+        kernel::expect_panic::expect_panic("exit-with-locks-held");
         task::spawn("leaker", || core::mem::forget(MUTEX.lock())).join();
         spin_ms(100);
     }

@@ -321,7 +321,7 @@ fn run_test(suite: &Suite, test: &TestCase, default_timeout: Duration) -> (Outco
         Some(timeout),
     ) {
         Ok(result) => {
-            let outcome = verdict(result.exit, test.should_panic);
+            let outcome = verdict(result.exit, test.should_panic, &result.log);
             let mut details = String::new();
             if let Outcome::Failed(reason) = &outcome {
                 details = format!("{reason}\n");
