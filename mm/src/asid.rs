@@ -90,6 +90,17 @@ impl<const CPUS: usize> AsidAllocator<CPUS> {
     pub fn rollovers(&self) -> u64 {
         self.rollovers
     }
+    /// The ASID width it allocates for.
+    pub fn bits(&self) -> AsidBits {
+        self.bits
+    }
+    /// ASIDs still free in the current generation (the next new address
+    /// space after they are gone rolls over).
+    pub fn free(&self) -> u32 {
+        let words = (self.bits.count() / 64) as usize;
+        let used: u32 = self.map[..words].iter().map(|w| w.count_ones()).sum();
+        self.bits.count() - used
+    }
 
     /// Switches `cpu` to the address space tagged `tag`: gives the tag an
     /// ASID of the current generation, then calls `install(asid)`, which

@@ -76,16 +76,20 @@ pub struct BuildOptions {
     /// With the MMU-notifier machinery compiled out (the kernel's `notifiers`
     /// feature off): the wrappers and their `might_sleep()` must stay.
     pub no_notifiers: bool,
+    /// With 8-bit ASIDs (the kernel's `asid8` feature), for the suite that
+    /// rolls the ASID allocator over on target.
+    pub asid8: bool,
 }
 
 impl BuildOptions {
     /// Folder name under `target/xtask/`, e.g. `rpi4-release-hw`.
     fn folder(self, board: Board) -> String {
         let profile = if self.release { "release" } else { "debug" };
-        let hardware = match (self.hardware, self.no_notifiers) {
-            (true, _) => "-hw",
-            (false, true) => "-nonotify",
-            (false, false) => "",
+        let hardware = match (self.hardware, self.no_notifiers, self.asid8) {
+            (true, _, _) => "-hw",
+            (false, true, _) => "-nonotify",
+            (false, false, true) => "-asid8",
+            (false, false, false) => "",
         };
         format!("{}-{profile}{hardware}", board.name())
     }
@@ -139,7 +143,21 @@ pub fn build_binary(
 
 /// `cargo test --no-run` the kernel's on-target suites for `board`.
 pub fn build_tests(ws: &Workspace, board: Board, options: BuildOptions) -> Result<Vec<Built>> {
-    let mut artifacts = cargo_json(ws, "test", board, options)?;
+    build_suites(ws, board, options, &[])
+}
+
+/// [`build_tests`] for the suites named in `only` (all of them if empty).
+pub fn build_suites(
+    ws: &Workspace,
+    board: Board,
+    options: BuildOptions,
+    only: &[&str],
+) -> Result<Vec<Built>> {
+    let extra: Vec<String> = only
+        .iter()
+        .flat_map(|t| ["--test".into(), t.to_string()])
+        .collect();
+    let mut artifacts = cargo_json_with(ws, "test", board, options, &extra)?;
     artifacts.sort_by(|a, b| a.name.cmp(&b.name));
     artifacts
         .into_iter()
@@ -186,6 +204,9 @@ fn cargo_json_with(
         command.arg("--no-default-features");
     } else if options.no_notifiers {
         command.args(["--no-default-features", "--features", "kernel/qemu-exit"]);
+    }
+    if options.asid8 {
+        command.args(["--features", "kernel/asid8"]);
     }
     command.args(extra);
     command.arg("--message-format=json-render-diagnostics");

@@ -1,6 +1,6 @@
 //! The aarch64 seam: boot and vector assembly, and the few system-register
 //! operations the rest of the kernel needs, as plain functions.
-use aarch64_cpu::registers::{CurrentEL, DAIF, MPIDR_EL1, TPIDR_EL1, VBAR_EL1};
+use aarch64_cpu::registers::{CurrentEL, DAIF, MPIDR_EL1, TCR_EL1, TPIDR_EL1, TTBR0_EL1, VBAR_EL1};
 use tock_registers::interfaces::{Readable, Writeable};
 
 pub mod esr;
@@ -29,6 +29,17 @@ pub fn current_el() -> u8 {
 
 pub fn mpidr() -> u64 {
     MPIDR_EL1.get()
+}
+
+/// TCR_EL1 (translation control: ASID width, walk enables).
+pub fn tcr_el1() -> u64 {
+    TCR_EL1.get()
+}
+
+/// TTBR0_EL1 of the calling CPU: the user table and, in bits [63:48], the
+/// ASID the CPU runs it under.
+pub fn ttbr0_el1() -> u64 {
+    TTBR0_EL1.get()
 }
 
 /// The logical index of the calling CPU (set once at CPU entry).

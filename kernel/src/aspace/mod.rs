@@ -71,11 +71,36 @@ static ASIDS: spin::Once<SpinLock<AsidAllocator<{ percpu::MAX_CPUS }>>> = spin::
 
 fn asids() -> &'static SpinLock<AsidAllocator<{ percpu::MAX_CPUS }>> {
     ASIDS.call_once(|| {
-        let mmfr0: u64;
-        // SAFETY: reading an ID register has no side effect.
-        unsafe { core::arch::asm!("mrs {}, id_aa64mmfr0_el1", out(reg) mmfr0) };
-        SpinLock::new(AsidAllocator::new(AsidBits::from_id_aa64mmfr0(mmfr0)))
+        // The width the MMU uses: TCR_EL1.AS (set at boot from the CPU's
+        // ASIDBits, cleared by the `asid8` feature).
+        let bits = if arch::tcr_el1() & (1 << 36) != 0 {
+            AsidBits::Sixteen
+        } else {
+            AsidBits::Eight
+        };
+        SpinLock::new(AsidAllocator::new(bits))
     })
+}
+
+/// The ASID allocator's state, for tests and statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsidStats {
+    pub bits: AsidBits,
+    pub generation: u64,
+    pub rollovers: u64,
+    /// ASIDs still free in this generation.
+    pub free: u32,
+}
+
+/// A snapshot of the ASID allocator.
+pub fn asid_stats() -> AsidStats {
+    let a = asids().lock();
+    AsidStats {
+        bits: a.bits(),
+        generation: a.generation(),
+        rollovers: a.rollovers(),
+        free: a.free(),
+    }
 }
 
 /// Per CPU: the address space installed in TTBR0 (an `Arc` pointer), or 0.

@@ -135,6 +135,7 @@ fn exhaust(alloc: &mut AsidAllocator<2>, cpu: usize, tlb: &impl TlbMaintenance) 
 fn one_address_space_keeps_one_asid_on_two_cpus_across_a_rollover() {
     let tlb = CountingTlb::new(TlbCaps::default());
     let mut alloc = AsidAllocator::<2>::new(AsidBits::Eight);
+    assert_eq!(alloc.free(), 255, "ASID 0 is never handed out");
     exhaust(&mut alloc, 1, &tlb);
     // Its first activation, on CPU 0, is the one that rolls over.
     let mut x = AsidTag::UNASSIGNED;

@@ -19,7 +19,7 @@ use clap::{Args, ValueEnum};
 
 use crate::board::{Board, Cpu};
 use crate::boot::{boot, Console};
-use crate::compile::{build_tests, BuildOptions};
+use crate::compile::{build_suites, build_tests, BuildOptions};
 use crate::defmt_log::LogDecoder;
 use crate::qemu::{dtb_for, Machine, QemuConfig};
 use crate::report::{running_line, suite_end, summary, test_line, SuiteReport};
@@ -188,6 +188,9 @@ fn plan(ws: &Workspace, board: Board, args: &TestArgs) -> Result<Vec<Suite>> {
         ..BuildOptions::default()
     };
     for binary in build_tests(ws, board, options)? {
+        if ASID8_ONLY.contains(&binary.name.as_str()) {
+            continue;
+        }
         let elf = binary.read_elf()?;
         let tests = list_tests(&elf)?;
         if tests.is_empty() {
@@ -248,8 +251,46 @@ fn plan(ws: &Workspace, board: Board, args: &TestArgs) -> Result<Vec<Suite>> {
             });
         }
     }
+    // The ASID suite in a build with 8-bit ASIDs, where 255 address spaces
+    // roll the allocator over (on virt with both CPU models, and on the Pi).
+    let options = BuildOptions {
+        release: args.release,
+        asid8: true,
+        ..BuildOptions::default()
+    };
+    for binary in build_suites(ws, board, options, ASID8_ONLY)? {
+        let elf = binary.read_elf()?;
+        let decoder = Arc::new(LogDecoder::from_elf(&elf, &ws.root)?);
+        let tests = list_tests(&elf)?;
+        let machines: Vec<(String, Machine)> = match board {
+            Board::Virt => cpus
+                .iter()
+                .map(|&cpu| {
+                    let label = format!("virt/{}/{}-8bit", cpu.qemu_name(), binary.name);
+                    Machine::new(board, Some(cpu), None).map(|m| (label, m))
+                })
+                .collect::<Result<_>>()?,
+            Board::Rpi4 => vec![(
+                format!("rpi4/{}-8bit", binary.name),
+                Machine::new(board, None, None)?,
+            )],
+        };
+        for (label, machine) in machines {
+            suites.push(Suite {
+                label,
+                machine,
+                image: binary.image.clone(),
+                dtb: None,
+                decoder: Arc::clone(&decoder),
+                tests: tests.clone(),
+            });
+        }
+    }
     Ok(suites)
 }
+
+/// Suites that run only in the `asid8` build.
+const ASID8_ONLY: &[&str] = &["asid"];
 
 /// Runs one suite's selected tests, `jobs` at a time, printing as they finish.
 /// A suite the filter leaves empty is not shown (`None`).
