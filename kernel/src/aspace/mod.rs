@@ -13,10 +13,12 @@
 mod checks;
 mod fault;
 mod ops;
+mod remap;
 
 pub use checks::KernelChecks;
 pub use fault::{handle_page_fault, zero_frame, zero_page, FaultError};
 pub use ops::AsError;
+pub use remap::{RemapError, RemapRequest};
 
 use alloc::sync::Arc;
 use core::mem::ManuallyDrop;

@@ -120,7 +120,7 @@ impl AddressSpace {
         self.unmap_locked(&mut layout, range)
     }
 
-    fn unmap_locked(&self, layout: &mut Layout, range: VaRange) -> Result<(), AsError> {
+    pub(super) fn unmap_locked(&self, layout: &mut Layout, range: VaRange) -> Result<(), AsError> {
         layout.vmas.check(range)?;
         self.change(layout, range, |t, g| t.pt.unmap(range, g))?;
         layout.vmas.remove(range)?;
@@ -214,31 +214,6 @@ impl AddressSpace {
         covered(&layout, range, |_| true)
     }
 
-    /// Grows the area ending at `old.end` in place to end at `new_end`
-    /// (`mremap` without moving); the new part is demand-zero. Fails with
-    /// `Overlap` if anything lies in the way.
-    pub fn grow_in_place(&self, old: VaRange, new_end: VirtAddr) -> Result<(), AsError> {
-        let mut layout = self.mmap_lock.write();
-        let vma = *layout
-            .vmas
-            .find(old.start)
-            .ok_or(VmaError::NotMapped(old.start))?;
-        let tail = VaRange::new(old.end, new_end);
-        layout.vmas.check(tail)?;
-        if let Some(v) = layout.vmas.overlapping(tail).next() {
-            return Err(AsError::Vma(VmaError::Overlap {
-                existing: v.range,
-                requested: tail,
-            }));
-        }
-        layout.vmas.insert(Vma {
-            range: tail,
-            prot: vma.prot,
-            kind: vma.kind,
-        })?;
-        Ok(())
-    }
-
     /// Moves the anonymous area piece `old` to `new` (`mremap` with
     /// `MREMAP_MAYMOVE`): `new` gets an area with the same protection and
     /// the very frames of the pages present in `old`, at the same offsets
@@ -254,11 +229,23 @@ impl AddressSpace {
             .vmas
             .find(old.start)
             .ok_or(VmaError::NotMapped(old.start))?;
-        if !matches!(vma.kind, VmaKind::AnonPrivate | VmaKind::AnonShared) {
-            return Err(AsError::Vma(VmaError::NotMapped(old.start)));
-        }
         if fixed {
             self.unmap_locked(&mut layout, new)?;
+        }
+        self.move_locked(&mut layout, vma, old, new)
+    }
+
+    /// [`move_area`](Self::move_area) under `mmap_lock` for write, with
+    /// `vma` the area holding `old` and `new` free.
+    pub(super) fn move_locked(
+        &self,
+        layout: &mut Layout,
+        vma: Vma,
+        old: VaRange,
+        new: VaRange,
+    ) -> Result<(), AsError> {
+        if !matches!(vma.kind, VmaKind::AnonPrivate | VmaKind::AnonShared) {
+            return Err(AsError::Vma(VmaError::NotMapped(old.start)));
         }
         layout.vmas.insert(Vma {
             range: new,
@@ -267,7 +254,7 @@ impl AddressSpace {
         })?;
         let delta = new.start.as_u64().wrapping_sub(old.start.as_u64());
         let to = |va: VirtAddr| VirtAddr::new(va.as_u64().wrapping_add(delta));
-        let moved = self.change(&mut layout, old, |t, g| -> Result<(), MapError> {
+        let moved = self.change(layout, old, |t, g| -> Result<(), MapError> {
             let pages = present_pages(&t.pt, old)?;
             // First the new leaves, owning nothing: if a table page cannot
             // be had, the old range is intact and the undo below unmaps the
@@ -290,7 +277,7 @@ impl AddressSpace {
         if let Err(e) = moved {
             // Undo: drop whatever reached the new range; the old one is intact
             // unless the unmap itself failed, which leaves it as it was too.
-            let _ = self.unmap_locked(&mut layout, new);
+            let _ = self.unmap_locked(layout, new);
             return Err(e.into());
         }
         layout.vmas.remove(old)?;

@@ -4,7 +4,7 @@
 //! the notifier calls in DESIGN.md §1's order).
 use super::errno::{Errno, EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP};
 use super::{Args, Result};
-use crate::aspace::{AsError, USER_RANGE};
+use crate::aspace::{AsError, RemapError, RemapRequest, USER_RANGE};
 use crate::user::current_process as process;
 use mm::vma::{Placement, Prot, VmaError};
 use mm::{MapError, VaRange, VirtAddr, PAGE_SIZE};
@@ -265,71 +265,27 @@ pub fn mremap(a: Args) -> Result {
     if addr % PAGE_SIZE != 0 {
         return Err(EINVAL);
     }
-    let old_len = page_align(old_len).ok_or(EINVAL)?;
-    let new_len = page_align(new_len).ok_or(EINVAL)?;
-    if new_len == 0 || old_len == 0 {
+    // PAGE_ALIGN as Linux computes it: a length in the last page of the
+    // 64-bit range wraps to 0.
+    let align = |len: u64| len.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
+    let (old_len, new_len) = (align(old_len), align(new_len));
+    if new_len == 0 {
         return Err(EINVAL);
     }
-    if new_len > TASK_SIZE {
-        return Err(ENOMEM);
-    }
-    // As Linux's munmap of the tail would: a range past the user half is
-    // invalid (checked, never subtracted from TASK_SIZE unchecked).
-    if old_len > TASK_SIZE || addr > TASK_SIZE - old_len {
-        return Err(EINVAL);
-    }
-    let p = process();
-    let aspace = &p.aspace;
-    if flags & MREMAP_FIXED != 0 {
-        if new_addr % PAGE_SIZE != 0 || new_addr > TASK_SIZE - new_len {
-            return Err(EINVAL);
-        }
-        let (a0, a1, b0, b1) = (addr, addr + old_len, new_addr, new_addr + new_len);
-        if a0 < b1 && b0 < a1 {
-            return Err(EINVAL);
-        }
-    }
-    // The old range must lie inside one area.
-    let vma = aspace.area_at(VirtAddr::new(addr)).ok_or(EFAULT)?;
-    if addr + old_len > vma.range.end.as_u64() {
-        return Err(EFAULT);
-    }
-    if flags & MREMAP_FIXED != 0 {
-        let old = range(addr, old_len.min(new_len));
-        if old_len > new_len {
-            unmap(addr + new_len, old_len - new_len)?;
-        }
-        aspace
-            .move_area(old, range(new_addr, new_len), true)
-            .map_err(as_errno)?;
-        return Ok(new_addr);
-    }
-    if new_len <= old_len {
-        if new_len < old_len {
-            unmap(addr + new_len, old_len - new_len)?;
-        }
-        return Ok(addr);
-    }
-    let old = range(addr, old_len);
-    if vma.range.end.as_u64() == addr + old_len
-        && aspace
-            .grow_in_place(old, VirtAddr::new(addr + new_len))
-            .is_ok()
-    {
-        return Ok(addr);
-    }
-    if flags & MREMAP_MAYMOVE == 0 {
-        return Err(ENOMEM);
-    }
-    let new = {
-        let layout = aspace.mmap_lock().read();
-        layout
-            .vmas
-            .place(new_len, Placement::Anywhere)
-            .map_err(|_| ENOMEM)?
+    let request = RemapRequest {
+        addr: VirtAddr::new(addr),
+        old_len,
+        new_len,
+        may_move: flags & MREMAP_MAYMOVE != 0,
+        fixed: (flags & MREMAP_FIXED != 0).then_some(new_addr),
     };
-    aspace.move_area(old, new, false).map_err(as_errno)?;
-    Ok(new.start.as_u64())
+    match process().aspace.remap(request) {
+        Ok(at) => Ok(at.as_u64()),
+        Err(RemapError::NotMapped) => Err(EFAULT),
+        Err(RemapError::Invalid) => Err(EINVAL),
+        Err(RemapError::NoSpace) => Err(ENOMEM),
+        Err(RemapError::Layout(e)) => Err(as_errno(e)),
+    }
 }
 
 pub fn brk(a: Args) -> Result {

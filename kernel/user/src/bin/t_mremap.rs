@@ -247,11 +247,101 @@ fn errors(t: &mut Checks) {
     let _ = munmap(a, 2 * PAGE);
 }
 
+/// Linux looks up only the area of the old address's first page: a shrink
+/// or same-size remap whose old range runs past it, or across an mprotect
+/// split, succeeds (the tail is unmapped as munmap would); `MREMAP_FIXED`
+/// unmaps the old tail before it checks that the rest lies in one area; the
+/// area look-up (EFAULT) comes before the target's checks (EINVAL).
+fn spanning_areas(t: &mut Checks) {
+    // The old range's tail must be free space on both kernels (on Linux a
+    // tail reaching the vDSO would fail to split it, with EINVAL).
+    let free = setup!(t, "span_setup_free", free_range(16));
+    let a = setup!(
+        t,
+        "span_setup",
+        mmap(free, PAGE, prot::RW, map::ANON | map::FIXED, -1, 0)
+    );
+    // SAFETY: ours.
+    unsafe { fill(a, 1, tag(0x80)) };
+    t.eq(
+        "shrink_old_range_past_its_area",
+        mremap(a, 16 * PAGE, 2 * PAGE, mr::MAYMOVE, 0),
+        Ok(a),
+    );
+    t.eq(
+        "shrink_past_area_keeps_head",
+        probe_read(a, 0x80),
+        Probe::Holds,
+    );
+    let _ = munmap(a, PAGE);
+
+    let b = setup!(t, "span_split_setup", mmap_anon(4 * PAGE));
+    // SAFETY: ours.
+    unsafe { fill(b, 4, tag(0x90)) };
+    t.eq(
+        "span_split_mprotect",
+        user::mm::mprotect(b + PAGE, PAGE, prot::READ),
+        Ok(()),
+    );
+    t.eq(
+        "same_size_across_a_split",
+        mremap(b, 4 * PAGE, 4 * PAGE, 0, 0),
+        Ok(b),
+    );
+    t.eq(
+        "shrink_across_a_split",
+        mremap(b, 4 * PAGE, 2 * PAGE, 0, 0),
+        Ok(b),
+    );
+    t.eq(
+        "shrink_across_split_keeps_second",
+        probe_read(b + PAGE, 0x91),
+        Probe::Holds,
+    );
+    t.eq(
+        "shrink_across_split_unmaps_tail",
+        probe_read(b + 2 * PAGE, 0x92),
+        GONE,
+    );
+    // Two areas left at b (RW) and b + PAGE (R): a fixed move of the first
+    // page only, the old range's tail (in the second area) unmapped first.
+    let target = setup!(t, "span_fixed_target", free_range(4));
+    t.eq(
+        "fixed_move_unmaps_the_tail_across_areas",
+        mremap(b, 2 * PAGE, PAGE, mr::MAYMOVE | mr::FIXED, target),
+        Ok(target),
+    );
+    t.eq(
+        "fixed_across_areas_moved_head",
+        probe_read(target, 0x90),
+        Probe::Holds,
+    );
+    t.eq(
+        "fixed_across_areas_tail_gone",
+        probe_read(b + PAGE, 0x91),
+        GONE,
+    );
+    let _ = munmap(target, PAGE);
+
+    let gone = setup!(t, "span_order_setup", free_range(1));
+    t.errno(
+        "not_mapped_before_target_checks_efault",
+        mremap(gone, PAGE, PAGE, mr::MAYMOVE | mr::FIXED, gone + 8),
+        Errno::EFAULT,
+    );
+    t.eq(
+        "shrink_of_unmapped_old_address_efault",
+        mremap(gone, 2 * PAGE, PAGE, 0, 0).map_err(|e| e == Errno::EFAULT),
+        Err(true),
+    );
+}
+
 fn main(_: &user::Args) -> i32 {
     let mut t = Checks::new();
     grow_and_shrink(&mut t);
     blocked_and_moves(&mut t);
     errors(&mut t);
+    spanning_areas(&mut t);
     t.status()
 }
 

@@ -1,0 +1,171 @@
+//! `mremap` as one layout change: every look-up, check, unmap and move runs
+//! under one `mmap_lock` writer, so no concurrent layout change can slip
+//! between a check and the change it allows (the area found is the area
+//! moved, the free range placed is the range filled). The order of the
+//! checks and of their side effects is Linux 6.1's (mm/mremap.c), so that a
+//! program sees the same results on both kernels:
+//!
+//! 1. the area holding the old address (`NotMapped`: EFAULT), and only that
+//!    one: a shrink does not look further;
+//! 2. `MREMAP_FIXED` (`remap_to`): the target's alignment, range and
+//!    overlap, then the target is unmapped, then the old tail beyond the new
+//!    length, then the old range must lie in one area and is moved;
+//! 3. a shrink or same-size remap unmaps the tail, as munmap would;
+//! 4. a grow: in place when the old range ends its area and the space after
+//!    it is free, else moved (`MREMAP_MAYMOVE`) to a free range.
+use super::{AddressSpace, AsError, Layout, USER_RANGE};
+use mm::vma::{Placement, Vma, VmaKind};
+use mm::{VaRange, VirtAddr, PAGE_SIZE};
+
+/// What `mremap` was asked, with both lengths already page-aligned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemapRequest {
+    /// The old address (page-aligned: the caller checked it).
+    pub addr: VirtAddr,
+    /// The old length (may be 0 or past the user range: checked here).
+    pub old_len: u64,
+    /// The new length (not 0: the caller checked it).
+    pub new_len: u64,
+    /// `MREMAP_MAYMOVE`.
+    pub may_move: bool,
+    /// `MREMAP_FIXED`'s target, as given (checked here, in Linux's order).
+    pub fixed: Option<u64>,
+}
+
+/// Why a remap was refused, by the errno Linux gives at that point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemapError {
+    /// No area at the old address, or the old range leaves its area (EFAULT).
+    NotMapped,
+    /// A bad argument (EINVAL).
+    Invalid,
+    /// Nowhere to grow or move to (ENOMEM).
+    NoSpace,
+    /// A layout change the remap needed failed.
+    Layout(AsError),
+}
+
+/// Linux's TASK_SIZE: the end of the user half.
+const TASK_SIZE: u64 = USER_RANGE.end.as_u64();
+
+fn range(start: u64, len: u64) -> VaRange {
+    VaRange::new(VirtAddr::new(start), VirtAddr::new(start + len))
+}
+
+impl AddressSpace {
+    /// `mremap`: returns where the area now starts.
+    pub fn remap(&self, r: RemapRequest) -> Result<VirtAddr, RemapError> {
+        let mut layout = self.mmap_lock.write();
+        let addr = r.addr.as_u64();
+        layout.vmas.find(r.addr).ok_or(RemapError::NotMapped)?;
+        if let Some(target) = r.fixed {
+            return self.remap_to(&mut layout, r, target);
+        }
+        if r.old_len >= r.new_len {
+            // As Linux: the tail's unmap errors count only for a real shrink.
+            let tail = self.unmap_like_munmap(
+                &mut layout,
+                addr.wrapping_add(r.new_len),
+                r.old_len - r.new_len,
+            );
+            if tail.is_err() && r.old_len != r.new_len {
+                return tail.map(|()| r.addr);
+            }
+            return Ok(r.addr);
+        }
+        let vma = resizable(&layout, addr, r.old_len, r.new_len)?;
+        let grow = r.new_len - r.old_len;
+        let end = vma.range.end.as_u64();
+        if end - addr == r.old_len {
+            if let Some(new_end) = end.checked_add(grow).filter(|&e| e <= TASK_SIZE) {
+                let tail = range(end, new_end - end);
+                if layout.vmas.overlapping(tail).next().is_none() {
+                    layout
+                        .vmas
+                        .insert(Vma { range: tail, ..vma })
+                        .map_err(|e| RemapError::Layout(e.into()))?;
+                    return Ok(r.addr);
+                }
+            }
+        }
+        if !r.may_move {
+            return Err(RemapError::NoSpace);
+        }
+        let new = layout
+            .vmas
+            .place(r.new_len, Placement::Anywhere)
+            .map_err(|_| RemapError::NoSpace)?;
+        self.move_locked(&mut layout, vma, range(addr, r.old_len), new)
+            .map_err(RemapError::Layout)?;
+        Ok(new.start)
+    }
+
+    /// `MREMAP_FIXED` (Linux's `mremap_to`).
+    fn remap_to(
+        &self,
+        layout: &mut Layout,
+        r: RemapRequest,
+        target: u64,
+    ) -> Result<VirtAddr, RemapError> {
+        let addr = r.addr.as_u64();
+        if target % PAGE_SIZE != 0 || r.new_len > TASK_SIZE || target > TASK_SIZE - r.new_len {
+            return Err(RemapError::Invalid);
+        }
+        // Linux compares with wrapping arithmetic: a huge old length that
+        // wraps does not count as an overlap (its unmap fails below).
+        if addr.wrapping_add(r.old_len) > target && target + r.new_len > addr {
+            return Err(RemapError::Invalid);
+        }
+        self.unmap_like_munmap(layout, target, r.new_len)?;
+        let mut old_len = r.old_len;
+        if old_len > r.new_len {
+            self.unmap_like_munmap(layout, addr + r.new_len, old_len - r.new_len)?;
+            old_len = r.new_len;
+        }
+        let vma = resizable(layout, addr, old_len, r.new_len)?;
+        self.move_locked(layout, vma, range(addr, old_len), range(target, r.new_len))
+            .map_err(RemapError::Layout)?;
+        Ok(VirtAddr::new(target))
+    }
+
+    /// munmap's checks and effect (Linux's `do_munmap`): a range past the
+    /// user half or empty is `Invalid`; the first page, never mappable, is
+    /// skipped.
+    fn unmap_like_munmap(
+        &self,
+        layout: &mut Layout,
+        start: u64,
+        len: u64,
+    ) -> Result<(), RemapError> {
+        if start % PAGE_SIZE != 0 || start > TASK_SIZE || len > TASK_SIZE - start || len == 0 {
+            return Err(RemapError::Invalid);
+        }
+        let (start, end) = (start.max(USER_RANGE.start.as_u64()), start + len);
+        if start >= end {
+            return Ok(());
+        }
+        self.unmap_locked(layout, range(start, end - start))
+            .map_err(RemapError::Layout)
+    }
+}
+
+/// The area `[addr, addr + old_len)` lies in, if it may become `new_len`
+/// long (Linux's `vma_to_resize`).
+fn resizable(layout: &Layout, addr: u64, old_len: u64, new_len: u64) -> Result<Vma, RemapError> {
+    let vma = *layout
+        .vmas
+        .find(VirtAddr::new(addr))
+        .ok_or(RemapError::NotMapped)?;
+    // A zero old length asks Linux to duplicate a shared mapping (refused
+    // for private ones); this kernel duplicates nothing.
+    if old_len == 0 {
+        return Err(RemapError::Invalid);
+    }
+    if old_len > vma.range.end.as_u64() - addr {
+        return Err(RemapError::NotMapped);
+    }
+    if new_len != old_len && matches!(vma.kind, VmaKind::Physical { .. }) {
+        return Err(RemapError::NotMapped);
+    }
+    Ok(vma)
+}
