@@ -108,7 +108,10 @@ impl AddressSpace {
         target: u64,
     ) -> Result<VirtAddr, RemapError> {
         let addr = r.addr.as_u64();
-        if target % PAGE_SIZE != 0 || r.new_len > TASK_SIZE || target > TASK_SIZE - r.new_len {
+        if !target.is_multiple_of(PAGE_SIZE)
+            || r.new_len > TASK_SIZE
+            || target > TASK_SIZE - r.new_len
+        {
             return Err(RemapError::Invalid);
         }
         // Linux compares with wrapping arithmetic: a huge old length that
@@ -137,7 +140,11 @@ impl AddressSpace {
         start: u64,
         len: u64,
     ) -> Result<(), RemapError> {
-        if start % PAGE_SIZE != 0 || start > TASK_SIZE || len > TASK_SIZE - start || len == 0 {
+        if !start.is_multiple_of(PAGE_SIZE)
+            || start > TASK_SIZE
+            || len > TASK_SIZE - start
+            || len == 0
+        {
             return Err(RemapError::Invalid);
         }
         let (start, end) = (start.max(USER_RANGE.start.as_u64()), start + len);
