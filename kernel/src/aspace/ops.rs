@@ -127,12 +127,28 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Changes the protection of `range` (all of it must be mapped): the
-    /// areas first, then the pages already present.
+    /// Changes the protection of `range`: the areas first, then the pages
+    /// already present. As Linux's mprotect, a hole stops it there: the
+    /// areas before the first hole are changed and `NotMapped` names the
+    /// hole (nothing is changed when the range starts in one).
     pub fn protect(&self, range: VaRange, prot: Prot) -> Result<(), AsError> {
         let mut layout = self.mmap_lock.write();
+        layout.vmas.check(range)?;
+        prot.user_attributes(MemoryType::Normal)?;
+        match first_hole(&layout, range) {
+            None => self.protect_locked(&mut layout, range, prot),
+            Some(hole) if hole == range.start => Err(AsError::Vma(VmaError::NotMapped(hole))),
+            Some(hole) => {
+                self.protect_locked(&mut layout, VaRange::new(range.start, hole), prot)?;
+                Err(AsError::Vma(VmaError::NotMapped(hole)))
+            }
+        }
+    }
+
+    /// [`protect`](Self::protect) of a range without holes.
+    fn protect_locked(&self, layout: &mut Layout, range: VaRange, prot: Prot) -> Result<(), AsError> {
         let changed = layout.vmas.protect(range, prot)?;
-        self.change(&mut layout, range, |t, g| -> Result<(), MapError> {
+        self.change(layout, range, |t, g| -> Result<(), MapError> {
             for vma in &changed {
                 let memory = match vma.kind {
                     VmaKind::Physical { memory, .. } => memory,
@@ -311,17 +327,27 @@ fn present_pages(
 
 /// Checks that every byte of `range` lies in areas accepted by `ok`.
 fn covered(layout: &Layout, range: VaRange, ok: impl Fn(&Vma) -> bool) -> Result<(), AsError> {
+    match first_gap(layout, range, ok) {
+        Some(at) => Err(AsError::Vma(VmaError::NotMapped(at))),
+        None => Ok(()),
+    }
+}
+
+/// The first address of `range` that no area maps, if any.
+fn first_hole(layout: &Layout, range: VaRange) -> Option<VirtAddr> {
+    first_gap(layout, range, |_| true)
+}
+
+/// The first address of `range` not in an area accepted by `ok`.
+fn first_gap(layout: &Layout, range: VaRange, ok: impl Fn(&Vma) -> bool) -> Option<VirtAddr> {
     let mut expect = range.start;
     for v in layout.vmas.overlapping(range) {
         if v.range.start.as_u64() > expect.as_u64() || !ok(v) {
-            return Err(AsError::Vma(VmaError::NotMapped(expect)));
+            return Some(expect);
         }
         expect = v.range.end;
     }
-    if expect.as_u64() < range.end.as_u64() {
-        return Err(AsError::Vma(VmaError::NotMapped(expect)));
-    }
-    Ok(())
+    (expect.as_u64() < range.end.as_u64()).then_some(expect)
 }
 
 /// As [`present`] in one walk, with the pages mapped to `skip` (the zero

@@ -212,6 +212,22 @@ fn mprotect_errors(t: &mut Checks) {
         "mprotect_errors_last_page_writable",
         probe_write(scratch(a, 2)),
     );
+    // As Linux: the pages before the hole did change.
+    t.errno(
+        "mprotect_over_hole_changes_the_part_before_it",
+        probe_write(scratch(a, 0)),
+        Errno::EFAULT,
+    );
+    // A range that starts in the hole changes nothing.
+    t.errno(
+        "mprotect_starting_in_a_hole_enomem",
+        mprotect(a + PAGE, 2 * PAGE, prot::READ),
+        Errno::ENOMEM,
+    );
+    t.success(
+        "mprotect_starting_in_a_hole_changes_nothing",
+        probe_write(scratch(a, 2)),
+    );
     let _ = munmap(a, 3 * PAGE);
 }
 
