@@ -2,7 +2,7 @@
 //! mm/madvise.c, mm/mremap.c) so the same program sees the same errors; the
 //! work is done by the address-space layer (mmap_lock, then the PTL, with
 //! the notifier calls in DESIGN.md §1's order).
-use super::errno::{Errno, EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP};
+use super::errno::{Errno, EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM};
 use super::{Args, Result};
 use crate::aspace::{AsError, RemapError, RemapRequest, USER_RANGE};
 use crate::user::current_process as process;
@@ -17,28 +17,11 @@ const PROT_IGNORED: u64 = 0x8 | 0x10 | 0x20 | 0x0100_0000 | 0x0200_0000;
 
 const MAP_SHARED: u64 = 0x01;
 const MAP_PRIVATE: u64 = 0x02;
-const MAP_SHARED_VALIDATE: u64 = 0x03;
 const MAP_TYPE: u64 = 0x0f;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_POPULATE: u64 = 0x8000;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
-/// Flags MAP_SHARED_VALIDATE accepts (Linux's LEGACY_MAP_MASK plus the ones above).
-const MAP_KNOWN: u64 = MAP_TYPE
-    | MAP_FIXED
-    | MAP_ANONYMOUS
-    | 0x0100 // MAP_GROWSDOWN
-    | 0x0800 // MAP_DENYWRITE
-    | 0x1000 // MAP_EXECUTABLE
-    | 0x2000 // MAP_LOCKED
-    | 0x4000 // MAP_NORESERVE
-    | MAP_POPULATE
-    | 0x1_0000 // MAP_NONBLOCK
-    | 0x2_0000 // MAP_STACK
-    | 0x4_0000 // MAP_HUGETLB
-    | 0x8_0000 // MAP_SYNC
-    | MAP_FIXED_NOREPLACE;
-
 const MADV_NORMAL: u64 = 0;
 const MADV_RANDOM: u64 = 1;
 const MADV_SEQUENTIAL: u64 = 2;
@@ -63,10 +46,16 @@ fn range(start: u64, len: u64) -> VaRange {
     VaRange::new(VirtAddr::new(start), VirtAddr::new(start + len))
 }
 
+/// mprotect's `prot`: unknown bits are refused (arm64's `arch_validate_prot`).
 fn prot_of(bits: u64) -> core::result::Result<Prot, Errno> {
     if bits & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_IGNORED) != 0 {
         return Err(EINVAL);
     }
+    prot_of_known(bits)
+}
+
+/// The protection the known bits of `bits` ask for (mmap ignores the rest).
+fn prot_of_known(bits: u64) -> core::result::Result<Prot, Errno> {
     let prot = Prot {
         // As on arm64 Linux, write or exec imply read.
         read: bits & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0,
@@ -92,35 +81,31 @@ fn as_errno(e: AsError) -> Errno {
     }
 }
 
+/// `mmap`, with Linux 6.1's order of checks (arm64 `sys_mmap`,
+/// `ksys_mmap_pgoff`, `do_mmap`, `get_unmapped_area`): the offset, the file,
+/// the length, the fixed address (alignment, range), the map type, then
+/// `mmap_min_addr`; unknown `prot` bits are ignored.
 pub fn mmap(a: Args) -> Result {
     let [addr, len, prot, flags, fd, offset] = a.0;
+    if offset % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
     if flags & MAP_ANONYMOUS == 0 {
         // No files: only the console fds exist, and they cannot be mapped.
-        return Err(if (fd as i64) >= 0 && fd <= 2 {
+        return Err(if (fd as i32) >= 0 && fd as i32 <= 2 {
             ENODEV
         } else {
             EBADF
         });
     }
-    if offset % PAGE_SIZE != 0 {
-        return Err(EINVAL);
-    }
     if len == 0 {
         return Err(EINVAL);
     }
-    let len = page_align(len).filter(|&l| l <= TASK_SIZE).ok_or(ENOMEM)?;
-    let shared = match flags & MAP_TYPE {
-        MAP_SHARED => true,
-        MAP_PRIVATE => false,
-        MAP_SHARED_VALIDATE => {
-            if flags & !MAP_KNOWN != 0 {
-                return Err(EOPNOTSUPP);
-            }
-            true
-        }
-        _ => return Err(EINVAL),
-    };
-    let prot = prot_of(prot)?;
+    // PAGE_ALIGN wraps to 0 for a length in the last page: ENOMEM, as for a
+    // length no address range can hold.
+    let len = page_align(len)
+        .filter(|&l| l <= TASK_SIZE - MMAP_MIN_ADDR)
+        .ok_or(ENOMEM)?;
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
     let placement = if fixed {
         if addr % PAGE_SIZE != 0 {
@@ -128,9 +113,6 @@ pub fn mmap(a: Args) -> Result {
         }
         if addr > TASK_SIZE - len {
             return Err(ENOMEM);
-        }
-        if addr < MMAP_MIN_ADDR {
-            return Err(crate::user::syscall::errno::EPERM);
         }
         if flags & MAP_FIXED_NOREPLACE != 0 {
             Placement::FixedNoReplace(VirtAddr::new(addr))
@@ -143,6 +125,18 @@ pub fn mmap(a: Args) -> Result {
     } else {
         Placement::Anywhere
     };
+    // Anonymous memory takes MAP_SHARED or MAP_PRIVATE only (Linux 6.1
+    // refuses MAP_SHARED_VALIDATE without a file).
+    let shared = match flags & MAP_TYPE {
+        MAP_SHARED => true,
+        MAP_PRIVATE => false,
+        _ => return Err(EINVAL),
+    };
+    // mmap_min_addr (Linux's security_mmap_addr) comes after the map type.
+    if fixed && addr < MMAP_MIN_ADDR {
+        return Err(crate::user::syscall::errno::EPERM);
+    }
+    let prot = prot_of_known(prot)?;
     let p = process();
     let start = p
         .aspace

@@ -4,7 +4,7 @@
 #![no_std]
 #![no_main]
 use user::mm::{
-    self, fill, find_mismatch, map, mmap, mmap_anon, munmap, probe_read, prot, Probe, PAGE,
+    self, fill, find_mismatch, map, mmap, mmap_anon, munmap, probe_read, probe_write, prot, Probe, PAGE,
 };
 use user::{setup, Checks, Errno};
 
@@ -329,6 +329,43 @@ fn errors(t: &mut Checks) {
         ),
         Errno::ENOMEM,
     );
+    // Linux's order of checks: the offset before the map type, the fixed
+    // address before the map type, MAP_FIXED_NOREPLACE's overlap before it.
+    t.errno(
+        "offset_checked_before_map_type_einval",
+        mmap(0, PAGE, rw, map::ANONYMOUS, -1, 100),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "fixed_range_checked_before_map_type_enomem",
+        mmap(USER_TOP, PAGE, rw, map::ANONYMOUS | map::FIXED, -1, 0),
+        Errno::ENOMEM,
+    );
+    t.errno(
+        "len_checked_before_map_type_enomem",
+        mmap(0, 1 << 62, rw, map::ANONYMOUS, -1, 0),
+        Errno::ENOMEM,
+    );
+    t.errno(
+        "map_type_checked_before_mmap_min_addr_einval",
+        mmap(PAGE, PAGE, rw, map::ANONYMOUS | map::FIXED, -1, 0),
+        Errno::EINVAL,
+    );
+
+    // Linux 6.1 refuses MAP_SHARED_VALIDATE for anonymous memory.
+    t.errno(
+        "shared_validate_anonymous_einval",
+        mmap(0, PAGE, rw, map::SHARED_VALIDATE | map::ANONYMOUS, -1, 0),
+        Errno::EINVAL,
+    );
+    // Unknown prot bits are ignored by mmap (mprotect refuses them).
+    let unknown = setup!(
+        t,
+        "unknown_prot_bits_ignored",
+        mmap(0, PAGE, rw | 0x40, map::ANON, -1, 0)
+    );
+    t.success("unknown_prot_bits_map_writable", probe_write(unknown));
+    let _ = munmap(unknown, PAGE);
     // None of the failures touched the mapping.
     t.eq("errors_leave_mapping", probe_read(a, 0), Probe::Holds);
     let _ = munmap(a, 2 * PAGE);
