@@ -146,7 +146,12 @@ impl AddressSpace {
     }
 
     /// [`protect`](Self::protect) of a range without holes.
-    fn protect_locked(&self, layout: &mut Layout, range: VaRange, prot: Prot) -> Result<(), AsError> {
+    fn protect_locked(
+        &self,
+        layout: &mut Layout,
+        range: VaRange,
+        prot: Prot,
+    ) -> Result<(), AsError> {
         let changed = layout.vmas.protect(range, prot)?;
         self.change(layout, range, |t, g| -> Result<(), MapError> {
             for vma in &changed {

@@ -33,12 +33,12 @@ const THREAD_FLAGS: u64 = CLONE_VM
     | CLONE_CHILD_SETTID
     | 0xff; // the exit signal (ignored for threads)
 
-const FUTEX_WAIT: u64 = 0;
-const FUTEX_WAKE: u64 = 1;
-const FUTEX_WAIT_BITSET: u64 = 9;
-const FUTEX_WAKE_BITSET: u64 = 10;
-const FUTEX_PRIVATE_FLAG: u64 = 128;
-const FUTEX_CLOCK_REALTIME: u64 = 256;
+const FUTEX_WAIT: u32 = 0;
+const FUTEX_WAKE: u32 = 1;
+const FUTEX_WAIT_BITSET: u32 = 9;
+const FUTEX_WAKE_BITSET: u32 = 10;
+const FUTEX_PRIVATE_FLAG: u32 = 128;
+const FUTEX_CLOCK_REALTIME: u32 = 256;
 
 fn thread() -> &'static user::Thread {
     current_thread().expect("thread call from a kernel task")
@@ -114,55 +114,54 @@ pub fn clone(a: Args, frame: &TrapFrame) -> Result {
     Ok(u64::from(tid))
 }
 
+/// `futex`, in Linux 6.1's order: the timeout is read and checked first
+/// (only for the commands that take one), then `FUTEX_CLOCK_REALTIME`
+/// (only with `FUTEX_WAIT_BITSET`), then the command, then its bitset, the
+/// word's alignment and its address. `op` is an `int` and `val`/`val3` are
+/// `u32`s: the upper halves of their registers are ignored.
 pub fn futex(a: Args) -> Result {
     let [addr, op, val, timeout, _addr2, val3] = a.0;
+    let (op, val, val3) = (op as u32, val as u32, val3 as u32);
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
-    if addr % 4 != 0 {
+    let realtime = op & FUTEX_CLOCK_REALTIME != 0;
+    let timeout = if timeout != 0 && matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) {
+        let (sec, nsec) = uaccess::read_timespec(VirtAddr::new(timeout))?;
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(EINVAL);
+        }
+        let t = Duration::new(sec as u64, nsec as u32);
+        Some(if cmd == FUTEX_WAIT_BITSET {
+            // An absolute deadline on the chosen clock.
+            t.saturating_sub(super::time::now(realtime))
+        } else {
+            t
+        })
+    } else {
+        None
+    };
+    if realtime && cmd != FUTEX_WAIT_BITSET {
+        return Err(ENOSYS);
+    }
+    let bitset = match cmd {
+        FUTEX_WAIT | FUTEX_WAKE => u32::MAX,
+        FUTEX_WAIT_BITSET | FUTEX_WAKE_BITSET => val3,
+        _ => return Err(ENOSYS),
+    };
+    if bitset == 0 || addr % 4 != 0 {
         return Err(EINVAL);
     }
+    uaccess::check(addr, 4)?;
     let process = &thread().process;
-    match cmd {
-        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            let bitset = if cmd == FUTEX_WAIT_BITSET {
-                val3 as u32
-            } else {
-                u32::MAX
-            };
-            if bitset == 0 {
-                return Err(EINVAL);
-            }
-            let timeout = if timeout == 0 {
-                None
-            } else {
-                let (sec, nsec) = uaccess::read_timespec(VirtAddr::new(timeout))?;
-                if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-                    return Err(EINVAL);
-                }
-                let t = Duration::new(sec as u64, nsec as u32);
-                if cmd == FUTEX_WAIT_BITSET {
-                    // An absolute deadline on the chosen clock.
-                    let now = super::time::now(op & FUTEX_CLOCK_REALTIME != 0);
-                    Some(t.saturating_sub(now))
-                } else {
-                    Some(t)
-                }
-            };
-            futex::wait(process, addr, val as u32, bitset, timeout)
-        }
-        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
-            let bitset = if cmd == FUTEX_WAKE_BITSET {
-                val3 as u32
-            } else {
-                u32::MAX
-            };
-            if bitset == 0 {
-                return Err(EINVAL);
-            }
-            let count = val.min(i32::MAX as u64) as u32;
-            Ok(futex::wake_bitset(process, addr, count, bitset))
-        }
-        _ => Err(ENOSYS),
+    if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) {
+        return futex::wait(process, addr, val, bitset, timeout);
     }
+    // A shared futex is keyed by its page, which must be there (Linux's
+    // get_futex_key pins it); a private one by its address alone.
+    if op & FUTEX_PRIVATE_FLAG == 0 {
+        uaccess::read_u32(VirtAddr::new(addr))?;
+    }
+    let count = val.min(i32::MAX as u32);
+    Ok(futex::wake_bitset(process, addr, count, bitset))
 }
 
 /// The task of thread `tid` of the caller's process (0: the caller).

@@ -4,7 +4,8 @@
 #![no_std]
 #![no_main]
 use user::mm::{
-    self, fill, find_mismatch, map, mmap, mmap_anon, munmap, probe_read, probe_write, prot, Probe, PAGE,
+    self, fill, find_mismatch, map, mmap, mmap_anon, munmap, probe_read, probe_write, prot, Probe,
+    PAGE,
 };
 use user::{setup, Checks, Errno};
 

@@ -273,6 +273,62 @@ fn futex_semantics(t: &mut Checks) {
             futex(word.as_ptr() as usize, 99),
             Errno::ENOSYS,
         );
+        // Linux's order and argument widths.
+        let full = |addr: usize, op: usize, val: usize, timeout: usize| {
+            sys::raw(nr::FUTEX, [addr, op, val, timeout, 0, 0])
+        };
+        let (wait, wake, private) = (
+            thread::futex_op::WAIT,
+            thread::futex_op::WAKE,
+            thread::futex_op::PRIVATE_FLAG,
+        );
+        const CLOCK_REALTIME: usize = 256;
+        const KERNEL: usize = 0xffff_0000_0000_0000;
+        t.errno(
+            "futex_wake_above_user_range_efault",
+            full(1 << 48, wake | private, 1, 0),
+            Errno::EFAULT,
+        );
+        t.errno(
+            "futex_wake_shared_unmapped_efault",
+            full(gone, wake, 1, 0),
+            Errno::EFAULT,
+        );
+        t.eq(
+            "futex_wake_private_unmapped_wakes_none",
+            full(gone, wake | private, 1, 0),
+            Ok(0),
+        );
+        t.errno(
+            "futex_clock_realtime_with_wait_enosys",
+            full(word.as_ptr() as usize, wait | CLOCK_REALTIME, 1, 0),
+            Errno::ENOSYS,
+        );
+        t.errno(
+            "futex_timeout_read_before_alignment_efault",
+            full(unaligned, wait | private, 1, KERNEL),
+            Errno::EFAULT,
+        );
+        t.errno(
+            "futex_unknown_op_reads_no_timeout_enosys",
+            full(word.as_ptr() as usize, 99, 0, KERNEL),
+            Errno::ENOSYS,
+        );
+        t.eq(
+            "futex_op_upper_half_ignored",
+            full(word.as_ptr() as usize, (1 << 32) | wake | private, 1, 0),
+            Ok(0),
+        );
+        t.eq(
+            "futex_val_upper_half_ignored",
+            full(
+                word.as_ptr() as usize,
+                (1 << 40) | wake | private,
+                1 << 32,
+                0,
+            ),
+            Ok(0),
+        );
     }
 }
 
