@@ -7,13 +7,16 @@ use super::syscall::errno::{Errno, EFAULT};
 use crate::aspace::{self, USER_RANGE};
 use mm::VirtAddr;
 
-/// Checks that `[addr, addr + len)` lies in the user half (no wrap-around).
+/// Checks that `[addr, addr + len)` lies in the user half (no wrap-around),
+/// as Linux's `access_ok`: even an empty range must not start above it (a
+/// kernel pointer with length 0 is EFAULT); an empty one may start anywhere
+/// below, NULL included.
 pub fn check(addr: u64, len: u64) -> Result<(), Errno> {
-    if len == 0 {
-        return Ok(());
-    }
     let end = addr.checked_add(len).ok_or(EFAULT)?;
-    if addr < USER_RANGE.start.as_u64() || end > USER_RANGE.end.as_u64() {
+    if end > USER_RANGE.end.as_u64() {
+        return Err(EFAULT);
+    }
+    if len != 0 && addr < USER_RANGE.start.as_u64() {
         return Err(EFAULT);
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! The console as fds 0, 1 and 2 (a terminal opened read/write, as Linux's
 //! init gets): `read`, `write`, `writev`, `ioctl(TIOCGWINSZ)`.
-use super::errno::{Errno, EBADF, EFAULT, EINVAL, ENOTTY};
+use super::errno::{Errno, EBADF, EINVAL, ENOTTY};
 use super::{Args, Result};
 use crate::user::uaccess;
 use alloc::vec;
@@ -23,11 +23,13 @@ fn console_fd(fd: u64) -> core::result::Result<(), Errno> {
 /// Writes `len` bytes from user `buf` to the console; returns how many made
 /// it (a bad pointer after some bytes ends the write early, as on Linux).
 fn write_console(buf: u64, len: u64) -> core::result::Result<u64, Errno> {
+    // As Linux's vfs_write: the whole range is checked, even when empty,
+    // before the count is clamped.
+    uaccess::check(buf, len)?;
     let len = len.min(MAX_RW_COUNT);
     if len == 0 {
         return Ok(0);
     }
-    uaccess::check(buf, len)?;
     let mut chunk = [0u8; 256];
     let mut done = 0u64;
     while done < len {
@@ -95,10 +97,11 @@ pub fn writev(a: Args) -> Result {
 pub fn read(a: Args) -> Result {
     let [fd, buf, len, ..] = a.0;
     console_fd(fd)?;
+    // As Linux's vfs_read: the range is checked even when empty.
+    uaccess::check(buf, len)?;
     if len == 0 {
         return Ok(0);
     }
-    uaccess::check(buf, len).map_err(|_| EFAULT)?;
     let process = crate::user::current_thread().map(|t| t.process.clone());
     let mut got = alloc::vec::Vec::new();
     loop {

@@ -12,8 +12,10 @@ use mm::{MapError, VaRange, VirtAddr, PAGE_SIZE};
 const PROT_READ: u64 = 1;
 const PROT_WRITE: u64 = 2;
 const PROT_EXEC: u64 = 4;
-/// Accepted and ignored (PROT_SEM, PROT_BTI, PROT_MTE, PROT_GROWSDOWN/UP).
-const PROT_IGNORED: u64 = 0x8 | 0x10 | 0x20 | 0x0100_0000 | 0x0200_0000;
+/// Accepted and ignored (PROT_SEM, PROT_BTI, PROT_MTE).
+const PROT_IGNORED: u64 = 0x8 | 0x10 | 0x20;
+const PROT_GROWSDOWN: u64 = 0x0100_0000;
+const PROT_GROWSUP: u64 = 0x0200_0000;
 
 const MAP_SHARED: u64 = 0x01;
 const MAP_PRIVATE: u64 = 0x02;
@@ -176,8 +178,16 @@ fn unmap(addr: u64, len: u64) -> Result {
     Ok(0)
 }
 
+/// `mprotect`, in Linux 6.1's order. No area here can grow, so
+/// `PROT_GROWSDOWN`/`PROT_GROWSUP` find an area that refuses them (EINVAL)
+/// or none at all (ENOMEM).
 pub fn mprotect(a: Args) -> Result {
     let [addr, len, prot, ..] = a.0;
+    let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+    let prot = prot & !(PROT_GROWSDOWN | PROT_GROWSUP);
+    if grows == PROT_GROWSDOWN | PROT_GROWSUP {
+        return Err(EINVAL);
+    }
     if addr % PAGE_SIZE != 0 {
         return Err(EINVAL);
     }
@@ -190,15 +200,24 @@ pub fn mprotect(a: Args) -> Result {
     if addr < USER_RANGE.start.as_u64() || end > TASK_SIZE {
         return Err(ENOMEM);
     }
-    process()
-        .aspace
-        .protect(range(addr, len), prot)
-        .map_err(as_errno)?;
+    let aspace = &process().aspace;
+    if grows != 0 {
+        let layout = aspace.mmap_lock().read();
+        let found = if grows == PROT_GROWSDOWN {
+            layout.vmas.overlapping(range(addr, len)).next().is_some()
+        } else {
+            layout.vmas.find(VirtAddr::new(addr)).is_some()
+        };
+        return Err(if found { EINVAL } else { ENOMEM });
+    }
+    aspace.protect(range(addr, len), prot).map_err(as_errno)?;
     Ok(0)
 }
 
 pub fn madvise(a: Args) -> Result {
     let [addr, len_in, advice, ..] = a.0;
+    // `int advice`.
+    let advice = u64::from(advice as u32);
     if !matches!(
         advice,
         MADV_NORMAL

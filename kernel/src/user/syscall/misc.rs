@@ -54,8 +54,24 @@ pub fn fill_random(out: &mut [u8]) {
     }
 }
 
+/// Copies the longest prefix of `bytes` that `addr` takes, page by page;
+/// returns its length.
+fn copy_what_fits(addr: u64, bytes: &[u8]) -> u64 {
+    let mut done = 0usize;
+    while done < bytes.len() {
+        let at = addr + done as u64;
+        let n = ((mm::PAGE_SIZE - at % mm::PAGE_SIZE) as usize).min(bytes.len() - done);
+        if uaccess::copy_to(VirtAddr::new(at), &bytes[done..done + n]).is_err() {
+            break;
+        }
+        done += n;
+    }
+    done as u64
+}
+
 pub fn getrandom(a: Args) -> Result {
     let [buf, len, flags, ..] = a.0;
+    let flags = u64::from(flags as u32);
     if flags & !(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE) != 0
         || flags & (GRND_RANDOM | GRND_INSECURE) == (GRND_RANDOM | GRND_INSECURE)
     {
@@ -68,7 +84,16 @@ pub fn getrandom(a: Args) -> Result {
     while done < len {
         let n = (len - done).min(chunk.len() as u64) as usize;
         fill_random(&mut chunk[..n]);
-        uaccess::copy_to(VirtAddr::new(buf + done), &chunk[..n])?;
+        // A buffer that ends part-way (unmapped, read-only) gets what fits,
+        // as on Linux: EFAULT only if nothing was copied.
+        if let Err(e) = uaccess::copy_to(VirtAddr::new(buf + done), &chunk[..n]) {
+            let copied = copy_what_fits(buf + done, &chunk[..n]);
+            return if done + copied == 0 {
+                Err(e)
+            } else {
+                Ok(done + copied)
+            };
+        }
         done += n as u64;
     }
     Ok(done)
@@ -80,6 +105,8 @@ const NSIG: u64 = 64;
 
 pub fn rt_sigaction(a: Args) -> Result {
     let [sig, act, oldact, sigsetsize, ..] = a.0;
+    // `int sig`.
+    let sig = u64::from(sig as u32);
     if sigsetsize != 8 {
         return Err(EINVAL);
     }
@@ -103,6 +130,8 @@ const SIG_SETMASK: u64 = 2;
 
 pub fn rt_sigprocmask(a: Args) -> Result {
     let [how, set, oldset, sigsetsize, ..] = a.0;
+    // `int how`.
+    let how = u64::from(how as u32);
     if sigsetsize != 8 {
         return Err(EINVAL);
     }

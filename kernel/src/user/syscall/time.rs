@@ -1,7 +1,7 @@
 //! Time: `clock_gettime` and `nanosleep` from the generic timer (CNTVCT_EL0).
 //! There is no real-time clock: CLOCK_REALTIME counts from boot as if boot
 //! were the epoch.
-use super::errno::{EINTR, EINVAL};
+use super::errno::{EINTR, EINVAL, EOPNOTSUPP};
 use super::{Args, Result};
 use crate::user::{current_thread, uaccess};
 use core::time::Duration;
@@ -15,6 +15,12 @@ const CLOCK_MONOTONIC_RAW: u64 = 4;
 const CLOCK_REALTIME_COARSE: u64 = 5;
 const CLOCK_MONOTONIC_COARSE: u64 = 6;
 const CLOCK_BOOTTIME: u64 = 7;
+const CLOCK_TAI: u64 = 11;
+
+/// A `clockid_t` argument: an `int`, whose register's upper half is ignored.
+fn clock_id(raw: u64) -> u64 {
+    u64::from(raw as u32)
+}
 
 /// Time since boot (the same for every clock but the CPU-time ones).
 pub fn now(_realtime: bool) -> Duration {
@@ -23,8 +29,9 @@ pub fn now(_realtime: bool) -> Duration {
 
 pub fn clock_gettime(a: Args) -> Result {
     let [clock, ts, ..] = a.0;
-    let t = match clock {
-        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => now(true),
+    let t = match clock_id(clock) {
+        // No TAI offset is ever set: TAI reads as the real-time clock.
+        CLOCK_REALTIME | CLOCK_REALTIME_COARSE | CLOCK_TAI => now(true),
         CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
             now(false)
         }
@@ -52,9 +59,16 @@ const TIMER_ABSTIME: u64 = 1;
 /// absolute time of `clock` with TIMER_ABSTIME.
 pub fn clock_nanosleep(a: Args) -> Result {
     let [clock, flags, req, rem, ..] = a.0;
-    if !matches!(clock, CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME) {
-        return Err(EINVAL);
+    match clock_id(clock) {
+        CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_BOOTTIME | CLOCK_TAI => {}
+        // Clocks that exist but cannot be slept on (Linux: no `nsleep`).
+        CLOCK_MONOTONIC_RAW
+        | CLOCK_REALTIME_COARSE
+        | CLOCK_MONOTONIC_COARSE
+        | CLOCK_THREAD_CPUTIME_ID => return Err(EOPNOTSUPP),
+        _ => return Err(EINVAL),
     }
+    let flags = u64::from(flags as u32);
     // clock_nanosleep returns the error number itself, not -1/errno: the
     // raw call still returns it negated, as every call here does.
     sleep(req, rem, flags & TIMER_ABSTIME != 0)

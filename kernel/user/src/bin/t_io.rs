@@ -42,6 +42,16 @@ fn write(t: &mut Checks) {
     );
     t.eq("write_zero_length", sys::write_fd(1, b""), Ok(0));
     t.eq("write_zero_length_null", write_raw(1, 0, 0), Ok(0));
+    t.errno(
+        "write_zero_length_kernel_pointer_efault",
+        write_raw(1, KERNEL, 0),
+        Errno::EFAULT,
+    );
+    t.errno(
+        "write_length_past_user_space_efault",
+        write_raw(1, 0x1000, usize::MAX - 0x2000),
+        Errno::EFAULT,
+    );
     t.errno("write_bad_fd_ebadf", sys::write_fd(9, b"x"), Errno::EBADF);
     t.errno(
         "write_negative_fd_ebadf",

@@ -113,6 +113,26 @@ fn random(t: &mut Checks) {
             fill(KERNEL),
             Errno::EFAULT,
         );
+        // A buffer that becomes unmapped part-way gets the bytes that fit.
+        let two = mmap_anon(2 * PAGE).expect("mmap");
+        let _ = munmap(two + PAGE, PAGE);
+        // How much fits depends on the copy's granularity (Linux's arm64
+        // copy_to_user stops at a word): some, at most the 16 bytes mapped.
+        let part = sys::raw(nr::GETRANDOM, [two + PAGE - 16, 64, 0, 0, 0, 0]);
+        t.check(
+            "getrandom_partly_unmapped_returns_what_fits",
+            matches!(part, Ok(1..=16)),
+            format_args!("{part:?}"),
+        );
+        let _ = munmap(two, PAGE);
+        t.eq(
+            "getrandom_flags_upper_half_ignored",
+            sys::raw(
+                nr::GETRANDOM,
+                [a.as_mut_ptr() as usize, 8, 1 << 32, 0, 0, 0],
+            ),
+            Ok(8),
+        );
     }
 }
 
@@ -155,6 +175,22 @@ fn accepted(t: &mut Checks) {
             [1, &mask as *const u64 as usize, 0, 8, 0, 0],
         );
         t.eq("rt_sigprocmask_unblock_accepted", unblock, Ok(0));
+        // `int how` and `int sig`: the upper halves are ignored.
+        let how_upper = sys::raw(
+            nr::RT_SIGPROCMASK,
+            [1 << 32, &mask as *const u64 as usize, 0, 8, 0, 0],
+        );
+        t.eq("rt_sigprocmask_how_upper_half_ignored", how_upper, Ok(0));
+        let unblock = sys::raw(
+            nr::RT_SIGPROCMASK,
+            [1, &mask as *const u64 as usize, 0, 8, 0, 0],
+        );
+        t.eq("rt_sigprocmask_unblock_again", unblock, Ok(0));
+        let sig_upper = sys::raw(
+            nr::RT_SIGACTION,
+            [(1 << 32) | 10, 0, old.as_mut_ptr() as usize, 8, 0, 0],
+        );
+        t.eq("rt_sigaction_sig_upper_half_ignored", sig_upper, Ok(0));
     }
 }
 

@@ -203,6 +203,30 @@ fn mprotect_errors(t: &mut Checks) {
         mprotect(a + PAGE, PAGE, prot::READ),
         Errno::ENOMEM,
     );
+    // No area can grow: PROT_GROWSDOWN/UP find one that refuses (EINVAL),
+    // or none (ENOMEM); both at once are EINVAL.
+    const GROWSDOWN: u32 = 0x0100_0000;
+    const GROWSUP: u32 = 0x0200_0000;
+    t.errno(
+        "mprotect_growsdown_on_a_plain_area_einval",
+        mprotect(a, PAGE, prot::READ | GROWSDOWN),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "mprotect_growsup_on_a_plain_area_einval",
+        mprotect(a, PAGE, prot::READ | GROWSUP),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "mprotect_growsup_unmapped_enomem",
+        mprotect(a + PAGE, PAGE, prot::READ | GROWSUP),
+        Errno::ENOMEM,
+    );
+    t.errno(
+        "mprotect_growsdown_and_up_einval",
+        mprotect(a, PAGE, prot::READ | GROWSDOWN | GROWSUP),
+        Errno::EINVAL,
+    );
     t.errno(
         "mprotect_over_hole_enomem",
         mprotect(a, 3 * PAGE, prot::READ),

@@ -69,6 +69,34 @@ fn clocks(t: &mut Checks) {
             gettime(usize::MAX - 1000, p),
             Errno::EINVAL,
         );
+        t.eq(
+            "gettime_clock_id_upper_half_ignored",
+            gettime((1 << 32) | 1, p),
+            Ok(0),
+        );
+        t.eq("gettime_tai", gettime(11, p), Ok(0));
+        let zero = Timespec::ZERO;
+        let z = &zero as *const Timespec as usize;
+        let nsleep = |clock: usize| sys::raw(nr::CLOCK_NANOSLEEP, [clock, 0, z, 0, 0, 0]);
+        t.eq("clock_nanosleep_tai", nsleep(11), Ok(0));
+        t.eq(
+            "clock_nanosleep_clock_id_upper_half_ignored",
+            nsleep((1 << 32) | 1),
+            Ok(0),
+        );
+        for (name, clock) in [
+            ("clock_nanosleep_monotonic_raw_eopnotsupp", 4),
+            ("clock_nanosleep_realtime_coarse_eopnotsupp", 5),
+            ("clock_nanosleep_monotonic_coarse_eopnotsupp", 6),
+            ("clock_nanosleep_thread_cputime_eopnotsupp", 3),
+        ] {
+            t.errno(name, nsleep(clock), Errno::EOPNOTSUPP);
+        }
+        t.errno(
+            "clock_nanosleep_unknown_clock_einval",
+            nsleep(1000),
+            Errno::EINVAL,
+        );
     }
 }
 
