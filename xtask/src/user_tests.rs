@@ -69,6 +69,8 @@ const fn test(program: &'static str, args: &'static [&'static str], status: i32)
 pub const SEGV: i32 = 128 + 11;
 /// SIGILL's status.
 pub const ILL: i32 = 128 + 4;
+/// SIGBUS's status.
+pub const BUS: i32 = 128 + 7;
 
 /// Every test program line and its expected status.
 pub const TESTS: &[UserTest] = &[
@@ -91,6 +93,7 @@ pub const TESTS: &[UserTest] = &[
     test("t_fault", &["exec-data"], SEGV),
     test("t_fault", &["write-text"], SEGV),
     test("t_fault", &["undefined"], ILL),
+    test("t_fault", &["unaligned-exclusive"], BUS),
     UserTest {
         conformance: Conformance::StatusOnly(
             "Linux answers this kernel's DMA system calls with -ENOSYS and the program says it skipped",

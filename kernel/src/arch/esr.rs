@@ -98,3 +98,30 @@ pub fn fault_level(fsc: u8) -> Option<u8> {
 pub fn is_permission_fault(esr: u64) -> bool {
     fault_status(esr) & 0x3c == 0x0c
 }
+
+/// What an abort's fault status code (DFSC/IFSC) says, for dispatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum AbortKind {
+    /// Translation, access flag or permission fault: the tables decide
+    /// (demand paging, a protection, or a bad address).
+    Paging,
+    /// An alignment fault: the access itself is wrong; retrying it faults
+    /// again.
+    Alignment,
+    /// Two TLB entries matched (a break-before-make slip): invalidate and
+    /// retry.
+    TlbConflict,
+    /// A synchronous external abort, parity/ECC error, address size fault
+    /// or anything else the tables cannot resolve.
+    Bus,
+}
+
+/// Classifies an abort by its fault status code.
+pub fn abort_kind(esr: u64) -> AbortKind {
+    match fault_status(esr) {
+        0x04..=0x0f => AbortKind::Paging,
+        0x21 => AbortKind::Alignment,
+        0x30 => AbortKind::TlbConflict,
+        _ => AbortKind::Bus,
+    }
+}

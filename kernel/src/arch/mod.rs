@@ -31,6 +31,20 @@ pub fn mpidr() -> u64 {
     MPIDR_EL1.get()
 }
 
+/// Invalidates every EL1&0 TLB entry of this CPU (TLBI VMALLE1, DSB NSH,
+/// ISB): the answer to a TLB conflict abort (Arm ARM D8.16.3).
+pub fn local_tlb_flush() {
+    // SAFETY: invalidating TLB entries only makes the MMU walk again.
+    unsafe {
+        core::arch::asm!(
+            "tlbi vmalle1",
+            "dsb nsh",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
 /// TCR_EL1 (translation control: ASID width, walk enables).
 pub fn tcr_el1() -> u64 {
     TCR_EL1.get()

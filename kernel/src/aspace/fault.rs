@@ -25,6 +25,18 @@ pub enum FaultError {
     /// The faulting code may not sleep (IRQs off, a spinlock held, an
     /// interrupt handler), so `mmap_lock` cannot be taken.
     AtomicContext,
+    /// An alignment fault: no page-table change can make the access work.
+    Alignment { va: u64 },
+    /// An external abort, parity error or other fault the tables cannot
+    /// resolve (fault status code `fsc`).
+    Bus { va: u64, fsc: u8 },
+}
+
+impl FaultError {
+    /// Whether Linux would answer the fault with SIGBUS (not SIGSEGV).
+    pub fn is_bus_error(self) -> bool {
+        matches!(self, FaultError::Alignment { .. } | FaultError::Bus { .. })
+    }
 }
 
 /// Zeroes the 4 KiB page at kernel address `page` (a new anonymous page):
@@ -290,6 +302,27 @@ impl AddressSpace {
 /// From the synchronous exception handler: a data or instruction abort on a
 /// user address. `Ok` means "retry the access".
 pub fn handle_page_fault(frame: &TrapFrame, esr_value: u64, far: u64) -> Result<(), FaultError> {
+    // The fault status code decides first: only a translation, access-flag
+    // or permission fault is the page tables' business. Anything else
+    // "resolved" by the tables would be retried forever.
+    match esr::abort_kind(esr_value) {
+        esr::AbortKind::Paging => {}
+        esr::AbortKind::Alignment => return Err(FaultError::Alignment { va: far }),
+        esr::AbortKind::Bus => {
+            return Err(FaultError::Bus {
+                va: far,
+                fsc: esr::fault_status(esr_value),
+            })
+        }
+        esr::AbortKind::TlbConflict => {
+            defmt::warn!(
+                "TLB conflict abort at {=u64:#x}: invalidating this CPU's TLB",
+                far
+            );
+            crate::arch::local_tlb_flush();
+            return Ok(());
+        }
+    }
     let aspace = super::current().ok_or(FaultError::NoAddressSpace)?;
     let irqs_were_on = frame.spsr & (1 << 7) == 0;
     if !irqs_were_on || crate::sync::validate::check_sleepable_ignoring_irqs().is_err() {

@@ -41,13 +41,20 @@ fn sync(frame: &mut TrapFrame) {
         }
         ec::DATA_ABORT_LOWER | ec::INSTR_ABORT_LOWER => {
             if let Err(why) = crate::aspace::handle_page_fault(frame, esr, far) {
+                let (sig, what) = if why.is_bus_error() {
+                    (signal::SIGBUS, "bus error")
+                } else {
+                    (signal::SIGSEGV, "segmentation fault")
+                };
                 defmt::error!(
-                    "segmentation fault at {=u64:#x} (pc {=u64:#x}): {}",
+                    "{=str} at {=u64:#x} (pc {=u64:#x}): {}, ESR {=u64:#x}",
+                    what,
                     far,
                     frame.elr,
-                    why
+                    why,
+                    esr
                 );
-                kill(frame, signal::SIGSEGV, "segmentation fault");
+                kill(frame, sig, what);
             }
         }
         ec::PC_ALIGNMENT | ec::SP_ALIGNMENT => {

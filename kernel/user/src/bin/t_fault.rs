@@ -7,7 +7,10 @@
 //! (write a page made read-only), `null` (read address 0), `kernel-addr`
 //! (read a kernel address: one the kernel itself maps), `exec-data` (jump
 //! into a read/write data page), `write-text` (write the program's own
-//! code), `undefined` (an undefined instruction).
+//! code), `undefined` (an undefined instruction), `unaligned-exclusive`
+//! (a load-exclusive from a misaligned address of a mapped page that
+//! crosses a 16-byte boundary: an alignment fault, SIGBUS (135), on every
+//! CPU model, FEAT_LSE2 (which forgives some within 16 bytes) or not).
 #![no_std]
 #![no_main]
 use core::arch::asm;
@@ -70,6 +73,11 @@ fn main(args: &user::Args) -> i32 {
             "undefined" => {
                 asm!("udf #0");
                 survived(mode, 0)
+            }
+            "unaligned-exclusive" => {
+                let v: u64;
+                asm!("ldxr {v}, [{a}]", "clrex", v = out(reg) v, a = in(reg) page + 13);
+                survived(mode, v)
             }
             _ => {
                 println!("FAIL unknown mode {mode:?}");
