@@ -51,6 +51,7 @@ extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
     arch::install_vectors();
     arch::user::init_pan();
     arch::user::init_el0_counter();
+    arch::user::init_el0_cache_maintenance();
     console::init();
     let rec = &percpu::CPUS[0];
     rec.entry_el.store(entry_el as u8, Ordering::Relaxed);

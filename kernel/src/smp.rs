@@ -79,6 +79,7 @@ extern "C" fn kernel_secondary_cpu_entry(cpu: u64, entry_el: u64) -> ! {
     arch::install_vectors();
     arch::user::init_pan();
     arch::user::init_el0_counter();
+    arch::user::init_el0_cache_maintenance();
     crate::mmu::this_cpu_after_switch();
     let rec = &CPUS[cpu];
     rec.entry_el.store(entry_el as u8, Ordering::Relaxed);

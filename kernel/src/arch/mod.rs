@@ -45,6 +45,50 @@ pub fn local_tlb_flush() {
     };
 }
 
+/// Pages made visible to instruction fetch by [`sync_icache_page`] (for
+/// tests and statistics).
+pub static ICACHE_SYNCS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Makes the 4 KiB page at kernel address `page` coherent for instruction
+/// fetch before a user mapping makes it executable (Linux's
+/// `__sync_icache_dcache`): clean each data-cache line to the point of
+/// unification (`DC CVAU`, skipped when CTR_EL0.IDC says the hardware does
+/// it), `DSB ISH`, invalidate the instruction cache for it (`IC IVAU` by
+/// line when the I-cache is PIPT, `IC IALLUIS` otherwise, skipped when
+/// CTR_EL0.DIC), `DSB ISH`, `ISB`. A Cortex-A72 has neither IDC nor DIC.
+pub fn sync_icache_page(page: usize) {
+    const PAGE: usize = 4096;
+    let ctr: u64;
+    // SAFETY: reading an ID register has no side effect.
+    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+    let dline = 4usize << ((ctr >> 16) & 0xf);
+    let iline = 4usize << (ctr & 0xf);
+    let (idc, dic) = (ctr & (1 << 28) != 0, ctr & (1 << 29) != 0);
+    let pipt = (ctr >> 14) & 0b11 == 0b11;
+    // SAFETY: cache maintenance by VA on a page the kernel maps (the linear
+    // map) changes no data, only where it is held.
+    unsafe {
+        if !idc {
+            for line in (page..page + PAGE).step_by(dline) {
+                core::arch::asm!("dc cvau, {}", in(reg) line, options(nostack, preserves_flags));
+            }
+        }
+        core::arch::asm!("dsb ish", options(nostack, preserves_flags));
+        if !dic {
+            if pipt {
+                for line in (page..page + PAGE).step_by(iline) {
+                    core::arch::asm!("ic ivau, {}", in(reg) line, options(nostack, preserves_flags));
+                }
+            } else {
+                core::arch::asm!("ic ialluis", options(nostack, preserves_flags));
+            }
+            core::arch::asm!("dsb ish", options(nostack, preserves_flags));
+        }
+        core::arch::asm!("isb", options(nostack, preserves_flags));
+    }
+    ICACHE_SYNCS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+}
+
 /// TCR_EL1 (translation control: ASID width, walk enables).
 pub fn tcr_el1() -> u64 {
     TCR_EL1.get()

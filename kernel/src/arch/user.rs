@@ -64,6 +64,30 @@ pub fn init_el0_counter() {
     };
 }
 
+/// Lets EL0 do what Linux lets it do with the caches: read CTR_EL0
+/// (SCTLR_EL1.UCT), clean and invalidate by VA to the point of unification
+/// (`DC CVAU`, `DC CIVAC`, `IC IVAU`: SCTLR_EL1.UCI), as `__clear_cache` in a
+/// JIT does, and zero with `DC ZVA` (SCTLR_EL1.DZE). Per CPU.
+pub fn init_el0_cache_maintenance() {
+    const DZE: u64 = 1 << 14;
+    const UCT: u64 = 1 << 15;
+    const UCI: u64 = 1 << 26;
+    // SAFETY: these bits only stop EL0 cache-maintenance and CTR_EL0 reads
+    // from trapping; EL0 can reach no memory through them that its page
+    // tables do not already give it.
+    unsafe {
+        core::arch::asm!(
+            "mrs {t}, sctlr_el1",
+            "orr {t}, {t}, {bits}",
+            "msr sctlr_el1, {t}",
+            "isb",
+            t = out(reg) _,
+            bits = in(reg) DZE | UCT | UCI,
+            options(nostack),
+        )
+    };
+}
+
 static PAN: AtomicBool = AtomicBool::new(false);
 
 /// Detects Privileged Access Never (FEAT_PAN, Armv8.1: `-cpu max`; Cortex-A72

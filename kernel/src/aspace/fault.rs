@@ -160,8 +160,14 @@ impl AddressSpace {
             return self.replace_zero_page(page);
         }
         let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
+        let kernel_va = phys_to_virt(frame.start().as_u64());
         // SAFETY: a frame just allocated, reached through the linear map.
-        unsafe { zero_page(phys_to_virt(frame.start().as_u64()) as *mut u8) };
+        unsafe { zero_page(kernel_va as *mut u8) };
+        if attrs.access.executable() {
+            // The frame may have held code before: no stale line of it may
+            // be fetched through the new executable mapping.
+            crate::arch::sync_icache_page(kernel_va);
+        }
         let mut t = self.ptl.lock();
         let mapped =
             t.pt.map_page(va.align_down(PAGE_SIZE), frame.start(), attrs, true);

@@ -174,6 +174,9 @@ impl AddressSpace {
                 let zero = attrs.access.writable().then(super::fault::zero_frame);
                 let (extents, zero_pages) = present_split(&t.pt, vma.range, zero);
                 for extent in extents {
+                    if attrs.access.executable() {
+                        sync_icache(&t.pt, extent);
+                    }
                     t.pt.protect(extent, attrs, g)?;
                 }
                 let read_only = mm::Attributes {
@@ -328,6 +331,20 @@ fn present_pages(
         Some(va) => Err(MapError::NotMapped(va)),
         None => Ok(pages),
     }
+}
+
+/// Makes every page present in `extent` coherent for instruction fetch
+/// before the mapping becomes executable (written through the data side:
+/// an ELF's text, a JIT's code).
+fn sync_icache(pt: &super::UserTable, extent: VaRange) {
+    let _ = pt.walk(extent, |m| {
+        let mut pa = m.pa.as_u64();
+        while pa < m.pa.as_u64() + m.level.size() {
+            crate::arch::sync_icache_page(crate::mem::phys_to_virt(pa));
+            pa += PAGE_SIZE;
+        }
+        core::ops::ControlFlow::Continue(())
+    });
 }
 
 /// Checks that every byte of `range` lies in areas accepted by `ok`.

@@ -1,6 +1,7 @@
 //! Process basics: the initial stack (argv, auxv, alignment), getpid/gettid,
 //! set_tid_address, getrandom, sched_yield, rt_sigaction/rt_sigprocmask
-//! (accepted), and an unknown system call (-ENOSYS).
+//! (accepted), a JIT's own cache maintenance (CTR_EL0, DC CVAU, IC IVAU at
+//! EL0), and an unknown system call (-ENOSYS).
 #![no_std]
 #![no_main]
 use core::sync::atomic::AtomicU32;
@@ -194,6 +195,48 @@ fn accepted(t: &mut Checks) {
     }
 }
 
+/// What a JIT does: read the cache geometry (CTR_EL0), write code through
+/// the data side, clean and invalidate it to the point of unification
+/// itself (`__clear_cache`: DC CVAU, IC IVAU), make the page executable and
+/// run it. Each step traps and kills the program unless the kernel lets EL0
+/// do its own cache maintenance, as Linux does.
+fn jit(t: &mut Checks) {
+    let ctr: u64;
+    // SAFETY: reads an ID register (trapped to the kernel unless allowed).
+    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr) };
+    let dline = 4usize << ((ctr >> 16) & 0xf);
+    let iline = 4usize << (ctr & 0xf);
+    t.check(
+        "ctr_el0_readable",
+        (16..=2048).contains(&dline) && (16..=2048).contains(&iline),
+        format_args!("CTR_EL0 {ctr:#x}"),
+    );
+    let page = match mmap_anon(PAGE) {
+        Ok(p) => p,
+        Err(e) => {
+            t.check("jit_setup", false, format_args!("{e:?}"));
+            return;
+        }
+    };
+    // mov w0, #42; ret
+    let code: [u32; 2] = [0x5280_0540, 0xd65f_03c0];
+    // SAFETY: a fresh read/write page of ours; the cache maintenance works
+    // on it by VA and changes no data.
+    unsafe {
+        core::ptr::copy_nonoverlapping(code.as_ptr(), page as *mut u32, code.len());
+        core::arch::asm!("dc cvau, {}", "dsb ish", "ic ivau, {}", "dsb ish", "isb", in(reg) page, in(reg) page);
+    }
+    t.eq(
+        "jit_mprotect_rx",
+        user::mm::mprotect(page, PAGE, user::mm::prot::READ | user::mm::prot::EXEC),
+        Ok(()),
+    );
+    // SAFETY: the page now holds the two instructions above, executable.
+    let f: extern "C" fn() -> u32 = unsafe { core::mem::transmute(page) };
+    t.eq("jit_code_runs", f(), 42);
+    let _ = munmap(page, PAGE);
+}
+
 fn unknown(t: &mut Checks) {
     for (name, n) in [
         ("unknown_syscall_1000_enosys", 1000),
@@ -209,6 +252,7 @@ fn main(args: &user::Args) -> i32 {
     initial_stack(&mut t, args);
     ids(&mut t);
     random(&mut t);
+    jit(&mut t);
     accepted(&mut t);
     unknown(&mut t);
     t.status()
