@@ -6,7 +6,8 @@
 //! - `invalidate_secondary_tlbs` (atomic, under the PTL) invalidates the
 //!   SMMU TLB for the range and syncs, polling with a bound, never sleeping;
 //! - `invalidate_range_end` lets DMA to the range resume;
-//! - `release` quiesces the context so late DMA faults.
+//! - `release` detaches the device (the stream aborts, the ASID's IOTLB
+//!   entries go) before the address space's frames are freed.
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,13 +94,30 @@ impl SvaBinding {
         self.hook_enabled.store(on, Ordering::SeqCst);
     }
 
-    /// Unsubscribes and detaches (sleepable).
+    /// Detaches, then unsubscribes (sleepable). In this order: until the
+    /// stream aborts, the SMMU may walk the table, and every change of it
+    /// must still reach the IOTLB through the notifier.
     pub fn unbind(&'static self) {
+        self.detach();
         if let Some(a) = self.aspace.upgrade() {
             a.unsubscribe(self);
         }
-        if let (Some(s), Some(ctx)) = (smmu::get(), self.context.lock().take()) {
-            let _ = s.detach(ctx);
+    }
+
+    /// Aborts the stream, drops its ASID's IOTLB entries and frees its
+    /// context (once). A detach the SMMU does not confirm stops the kernel
+    /// with a report: the caller goes on to free or reuse the frames the
+    /// device could still reach.
+    fn detach(&self) {
+        let Some(ctx) = self.context.lock().take() else {
+            return;
+        };
+        let Some(s) = smmu::get() else { return };
+        if let Err(e) = s.detach(ctx) {
+            panic!(
+                "SVA: the SMMU did not confirm the detach of ASID {} ({:?}); the address space's frames must not be freed",
+                self.asid, e
+            );
         }
     }
 
@@ -209,6 +227,10 @@ impl Notifier for SvaBinding {
         if !self.hook_enabled.load(Ordering::SeqCst) {
             return;
         }
+        // Detached: the stream aborts and its ASID may be another's now.
+        if self.context.lock().is_none() {
+            return;
+        }
         let Some(s) = smmu::get() else { return };
         match s.invalidate_range(self.asid, *range) {
             Ok(stats) => {
@@ -244,14 +266,10 @@ impl Notifier for SvaBinding {
         }
     }
 
+    /// The address space is being torn down (its process exited or
+    /// exec'd): the device is detached before any frame is freed, so the
+    /// stream is free for the next binding.
     fn release(&self, _: &SleepCtx) {
-        if let (Some(s), Some(ctx)) = (smmu::get(), self.context.lock().as_ref()) {
-            if let Err(e) = s.quiesce_context(ctx) {
-                defmt::error!(
-                    "SVA: quiescing the context failed: {}",
-                    defmt::Debug2Format(&e)
-                );
-            }
-        }
+        self.detach();
     }
 }
