@@ -133,6 +133,35 @@ mod tests {
         b.unbind();
     }
 
+    /// A `PROT_NONE` page keeps its frame but no one may access it, the
+    /// device included: the SMMU treats every DMA as privileged, so an EL1
+    /// read-only encoding would let it read; with the access flag clear its
+    /// read is an access fault. Back to read/write, the data is still there.
+    #[cfg(feature = "board-virt")]
+    #[test]
+    fn after_protect_none_the_device_cannot_read_the_page() {
+        let (a, b, va, pa) = setup();
+        a.copy_to(va, &[DATA; LEN]).unwrap();
+        a.protect(page(va), Prot::NONE).unwrap();
+        assert_eq!(
+            a.translate(va).map(|p| p.as_u64()),
+            Some(pa),
+            "the frame stays mapped"
+        );
+        match b.dma_to_device(va, LEN) {
+            Err(sva::SvaError::Dma(DmaError::Fault(e))) => {
+                assert_eq!(e.kind, EventKind::Access, "expected F_ACCESS, got {:?}", e)
+            }
+            other => panic!("the device read a PROT_NONE page: {:?}", other),
+        }
+        a.protect(page(va), Prot::RW).unwrap();
+        let mut back = [0u8; LEN];
+        a.copy_from(va, &mut back).unwrap();
+        assert_eq!(back, [DATA; LEN]);
+        b.dma_to_device(va, LEN).unwrap();
+        b.unbind();
+    }
+
     /// Negative control: with the atomic hook's IOTLB invalidation switched
     /// off, the same DMA goes through the stale IOTLB entry into the freed frame.
     #[cfg(feature = "board-virt")]

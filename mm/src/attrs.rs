@@ -8,6 +8,13 @@ use crate::mair::MemoryType;
 /// What a mapping allows. There is deliberately no write+execute value (W^X).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Access {
+    /// No access at all (`PROT_NONE`): the descriptor stays valid, so the
+    /// frame stays mapped and owned, but its access flag is clear, so every
+    /// access faults: the CPU's at any exception level (no hardware AF
+    /// update is enabled) and an SMMU's, which has none either and treats
+    /// every DMA as privileged (an EL1 read-only page would let a device
+    /// read it).
+    None,
     /// Read only, never executable.
     Read,
     /// Read and write, never executable.
@@ -95,7 +102,8 @@ impl Attributes {
         Ok(())
     }
 
-    /// Descriptor fields: AF set (no hardware AF management), Inner Shareable, execute-never
+    /// Descriptor fields: AF set (no hardware AF management) unless no access at all is
+    /// allowed ([`Access::None`]), Inner Shareable, execute-never
     /// for the privilege that must not execute (user pages are always PXN, kernel pages UXN).
     pub const fn leaf_attrs(self) -> LeafAttrs {
         let ap = match (self.user, self.access.writable()) {
@@ -109,7 +117,7 @@ impl Attributes {
             attr_index: self.memory.attr_index(),
             ap,
             sh: Shareability::Inner,
-            af: true,
+            af: !matches!(self.access, Access::None),
             ng: !self.global,
             pxn: self.user || !exec,
             uxn: !self.user || !exec,
@@ -124,7 +132,8 @@ impl Attributes {
     }
 
     /// Decodes the attributes of a block or page descriptor; `None` if it uses an encoding this
-    /// crate never writes (writable and executable, an unknown MAIR slot, AF clear).
+    /// crate never writes (writable and executable, an unknown MAIR slot, AF clear on an
+    /// accessible page).
     pub fn from_descriptor(d: Descriptor) -> Option<Self> {
         let a = d.leaf_attrs();
         let memory = MemoryType::from_attr_index(a.attr_index)?;
@@ -135,15 +144,15 @@ impl Attributes {
             Ap::Ro => (true, false),
         };
         let exec = if user { !a.uxn } else { !a.pxn };
-        let access = match (writable, exec) {
-            (false, false) => Access::Read,
-            (true, false) => Access::ReadWrite,
-            (false, true) => Access::ReadExec,
-            (true, true) => return None,
+        let access = match (writable, exec, a.af) {
+            (false, false, true) => Access::Read,
+            (true, false, true) => Access::ReadWrite,
+            (false, true, true) => Access::ReadExec,
+            // AF clear is written only for no access: read-only, never
+            // executable.
+            (false, false, false) => Access::None,
+            _ => return None,
         };
-        if !a.af {
-            return None;
-        }
         Some(Self {
             access,
             user,
@@ -164,7 +173,7 @@ mod tests {
     use crate::addr::PhysAddr;
     use crate::descriptor::Level;
 
-    const ALL: [Attributes; 8] = [
+    const ALL: [Attributes; 9] = [
         Attributes::KERNEL_TEXT,
         Attributes::KERNEL_RODATA,
         Attributes::KERNEL_DATA,
@@ -173,6 +182,7 @@ mod tests {
         Attributes::USER_DATA,
         Attributes::USER_RODATA,
         Attributes::USER_TEXT,
+        Attributes::user(Access::None),
     ];
 
     #[test]

@@ -161,9 +161,10 @@ impl AddressSpace {
                 };
                 let attrs = match prot.user_attributes(memory) {
                     Ok(Some(a)) => a,
-                    // PROT_NONE: keep the pages, deny EL0 (the kernel keeps access).
+                    // PROT_NONE: keep the pages, deny every access (the
+                    // CPU's at any level and a device's: AF clear).
                     _ => mm::Attributes {
-                        access: mm::Access::Read,
+                        access: mm::Access::None,
                         user: false,
                         memory,
                         global: false,
