@@ -311,6 +311,49 @@ mod tests {
         b.unbind();
     }
 
+    /// Two threads' transfers in flight at once (the second queued for the
+    /// device behind the first): an unmap of the first's buffer waits in
+    /// `invalidate_range_start` for that transfer, which completes, however
+    /// many others claimed the device after it.
+    #[cfg(feature = "board-virt")]
+    #[test]
+    fn an_unmap_waits_for_its_transfer_while_another_is_queued() {
+        static FIRST: AtomicBool = AtomicBool::new(false);
+        let (a, b, va, _) = setup();
+        let other = a
+            .map_anonymous(PAGE_SIZE, Prot::RW, Placement::Anywhere, false)
+            .unwrap();
+        a.copy_to(other, &[0; LEN]).unwrap();
+        let first = task::Builder::new("dma-first")
+            .pinned_to(1)
+            .spawn(move || {
+                FIRST.store(true, Ordering::SeqCst);
+                let r = b.dma_from_device(va, LEN);
+                assert!(
+                    r.is_ok(),
+                    "the first transfer was cut off by the unmap: {:?}",
+                    r
+                );
+            })
+            .unwrap();
+        while !FIRST.load(Ordering::SeqCst) {
+            sched::sleep(Duration::from_millis(1));
+        }
+        sched::sleep(Duration::from_millis(10));
+        let second = task::Builder::new("dma-second")
+            .pinned_to(2)
+            .spawn(move || {
+                let _ = b.dma_from_device(other, LEN);
+            })
+            .unwrap();
+        sched::sleep(Duration::from_millis(20));
+        // Both have claimed their buffers; the first one's DMA is running.
+        a.unmap(page(va)).unwrap();
+        first.join();
+        second.join();
+        b.unbind();
+    }
+
     /// Takes the frame at `pa`, just freed, out of circulation: allocates
     /// until the allocator hands it back and returns the others.
     fn hold(pa: u64) -> Option<mm::Frame> {

@@ -35,7 +35,11 @@ pub enum SvaError {
 /// In-flight DMA and open invalidation windows of one binding.
 #[derive(Default)]
 struct Traffic {
-    inflight: Option<VaRange>,
+    /// One claim per transfer between `begin` and `finish`: transfers of
+    /// several threads each keep theirs (they queue for the device after
+    /// claiming), so `invalidate_range_start` waits for every one that
+    /// touches its range, not only the last to claim.
+    inflight: [Option<VaRange>; 8],
     /// Ranges between `invalidate_range_start` and `_end` (nesting counted
     /// by repetition).
     blocked: [Option<VaRange>; 8],
@@ -126,8 +130,9 @@ impl SvaBinding {
     }
 
     /// Makes the buffer present (faulting pages in), then claims it for one
-    /// transfer once no invalidation window covers it.
-    fn begin(&self, r: VaRange, write: bool) -> Result<(), SvaError> {
+    /// transfer once no invalidation window covers it and a claim slot is
+    /// free; returns the slot for `finish`.
+    fn begin(&self, r: VaRange, write: bool) -> Result<usize, SvaError> {
         let aspace = self
             .aspace
             .upgrade()
@@ -149,29 +154,31 @@ impl SvaBinding {
                     .step_by(PAGE_SIZE as usize)
                     .all(|p| !unready(p));
                 if present && !Self::overlaps(&t.blocked, &r) {
-                    t.inflight = Some(r);
-                    return Ok(());
+                    if let Some(slot) = t.inflight.iter().position(Option::is_none) {
+                        t.inflight[slot] = Some(r);
+                        return Ok(slot);
+                    }
                 }
             }
             sched::sleep(Duration::from_millis(1));
         }
     }
 
-    fn finish(&self) {
-        self.traffic.lock().inflight = None;
+    fn finish(&self, slot: usize) {
+        self.traffic.lock().inflight[slot] = None;
     }
 
     fn transfer(&self, va: VirtAddr, len: usize, to_device: bool) -> Result<DmaDone, SvaError> {
         crate::sync::might_sleep();
         let dev = edu::get().ok_or(SvaError::NoDevice)?;
         let r = VaRange::new(va, va.add(len as u64));
-        self.begin(r, !to_device)?;
+        let slot = self.begin(r, !to_device)?;
         let result = if to_device {
             dev.dma_to_device(va, len)
         } else {
             dev.dma_from_device(va, len)
         };
-        self.finish();
+        self.finish(slot);
         result.map_err(SvaError::Dma)
     }
 
@@ -213,12 +220,7 @@ impl Notifier for SvaBinding {
         }
         // A DMA takes ~100 ms on QEMU's edu; it always ends (the driver
         // bounds its wait), so this wait does too.
-        while self
-            .traffic
-            .lock()
-            .inflight
-            .is_some_and(|f| f.overlaps(range))
-        {
+        while Self::overlaps(&self.traffic.lock().inflight, range) {
             sched::sleep(Duration::from_millis(1));
         }
     }
