@@ -13,6 +13,17 @@
 //!
 //! The owner waits for every reader to see each generation mapped and then
 //! unmapped, so each state is checked by every reader every time.
+//!
+//! What the "unreadable after unmap" checks prove, and what they do not: the
+//! probe is a system call that copies from the address through the page
+//! table, so it shows that munmap removed the mapping from the tables (and
+//! its area) before returning, on every CPU's view of the layout. It never
+//! reaches a CPU's TLB, so it cannot see a missing TLBI: that is left to
+//! tests that read through the TLB directly (the aspace suite's
+//! `a_frame_freed_before_its_tlb_entry_is_gone_shows_poison` and the model
+//! TLB's host tests). The direct reads while a generation is mapped do go
+//! through the TLB and check that no stale translation of an earlier
+//! generation's frame is used.
 #![no_std]
 #![no_main]
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
