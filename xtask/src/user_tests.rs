@@ -86,6 +86,7 @@ pub const TESTS: &[UserTest] = &[
     test("t_threads", &[], 0),
     test("t_mt_mm", &[], 0),
     test("t_zero", &[], 0),
+    test("t_sweep", &[], 0),
     test("t_fault", &["after-munmap"], SEGV),
     test("t_fault", &["after-mprotect-ro"], SEGV),
     test("t_fault", &["null"], SEGV),

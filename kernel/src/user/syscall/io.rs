@@ -12,8 +12,10 @@ const UIO_MAXIOV: u64 = 1024;
 /// Linux caps one read/write at this many bytes.
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
+/// The console's descriptors 0-2. A descriptor is an `unsigned int`: the
+/// upper half of its register is ignored, as on Linux.
 fn console_fd(fd: u64) -> core::result::Result<(), Errno> {
-    if fd <= 2 {
+    if fd as u32 <= 2 {
         Ok(())
     } else {
         Err(EBADF)

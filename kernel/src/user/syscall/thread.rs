@@ -1,6 +1,6 @@
 //! Threads and process identity: `clone` (threads only), `exit`,
 //! `exit_group`, `getpid`, `gettid`, `set_tid_address`, `futex`.
-use super::errno::{EAGAIN, EINVAL, ENOSYS, ESRCH};
+use super::errno::{EAGAIN, EFAULT, EINVAL, ENOSYS, ESRCH};
 use super::{Args, Result};
 use crate::arch::exception::TrapFrame;
 use crate::user::{self, current_thread, futex, uaccess};
@@ -150,15 +150,30 @@ pub fn futex(a: Args) -> Result {
     if bitset == 0 || addr % 4 != 0 {
         return Err(EINVAL);
     }
-    uaccess::check(addr, 4)?;
-    let process = &thread().process;
-    if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) {
-        return futex::wait(process, addr, val, bitset, timeout);
+    // Linux's access_ok: the word lies below the end of the user half (page
+    // 0 included: a private futex is only an address).
+    if addr
+        .checked_add(4)
+        .is_none_or(|end| end > crate::aspace::USER_RANGE.end.as_u64())
+    {
+        return Err(EFAULT);
     }
-    // A shared futex is keyed by its page, which must be there (Linux's
-    // get_futex_key pins it); a private one by its address alone.
+    let process = &thread().process;
+    // A shared futex is keyed by its page (Linux's get_futex_key pins it):
+    // the page must be there, and a read-only anonymous page, which can
+    // never change, is refused.
     if op & FUTEX_PRIVATE_FLAG == 0 {
         uaccess::read_u32(VirtAddr::new(addr))?;
+        if !process
+            .aspace
+            .translate_access(VirtAddr::new(addr))
+            .is_some_and(|(_, writable)| writable)
+        {
+            return Err(EFAULT);
+        }
+    }
+    if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) {
+        return futex::wait(process, addr, val, bitset, timeout);
     }
     let count = val.min(i32::MAX as u32);
     Ok(futex::wake_bitset(process, addr, count, bitset))
