@@ -50,6 +50,9 @@ enum Command {
     /// This kernel vs Linux on the same QEMU machine and the host walker vs aarch64-paging:
     /// report and chart under target/bench/ (`--which sched|aspace`: one in-kernel benchmark)
     Bench(cmd::bench::BenchArgs),
+    /// Minutes of the soak (threads faulting, protecting, unmapping, remapping,
+    /// futex waits, DMA on every CPU), ending with its leak checks
+    Soak(cmd::soak::SoakArgs),
     /// Write kernel8.img and config.txt for a Raspberry Pi 4 SD card
     Image(cmd::image::ImageArgs),
     /// rustfmt and clippy (warnings denied) for host and target crates
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Test(args) => cmd::test::test(args),
         Command::Bench(args) => cmd::bench::bench(args),
+        Command::Soak(args) => cmd::soak::soak(args),
         Command::Image(args) => cmd::image::image(args),
         Command::Lint => cmd::lint::lint(),
         Command::FetchDebianKernel => workspace::Workspace::locate()
@@ -117,6 +121,8 @@ mod tests {
         assert!(parse("xtask run --board pi").is_err());
         assert!(parse("xtask image --board rpi4 --out /tmp/sd").is_ok());
         assert!(parse("xtask lint").is_ok());
+        assert!(parse("xtask soak --minutes 2").is_ok());
+        assert!(parse("xtask soak --board rpi4").is_ok());
         assert!(parse("xtask bench --cpu max --validation").is_ok());
         assert!(parse("xtask bench --which aspace --cpu cortex-a72").is_ok());
         assert!(parse("xtask bench --kernels linux --boots 2 --runs 7 --smp 4 --no-host").is_ok());

@@ -87,6 +87,13 @@ pub const TESTS: &[UserTest] = &[
     test("t_mt_mm", &[], 0),
     test("t_zero", &[], 0),
     test("t_sweep", &[], 0),
+    // A few seconds of the soak in every run (`cargo xtask soak` for minutes).
+    UserTest {
+        conformance: Conformance::StatusOnly(
+            "Linux has no DMA device and none of this kernel's counters: the program says it skipped those checks",
+        ),
+        ..test("t_soak", &["3"], 0)
+    },
     test("t_fault", &["after-munmap"], SEGV),
     test("t_fault", &["after-mprotect-ro"], SEGV),
     test("t_fault", &["null"], SEGV),

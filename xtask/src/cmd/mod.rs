@@ -4,4 +4,5 @@ pub mod bench;
 pub mod image;
 pub mod lint;
 pub mod run;
+pub mod soak;
 pub mod test;

@@ -56,6 +56,29 @@ pub struct RunArgs {
     program: Vec<String>,
 }
 
+impl RunArgs {
+    /// A run of `program` (path and arguments) as init on `board`.
+    pub fn program(
+        board: Board,
+        cpu: Option<Cpu>,
+        smp: Option<u32>,
+        timeout: Option<u64>,
+        program: Vec<String>,
+    ) -> RunArgs {
+        RunArgs {
+            board,
+            cpu,
+            smp,
+            release: false,
+            timeout,
+            dtb: None,
+            initrd: None,
+            linux: false,
+            program,
+        }
+    }
+}
+
 /// Returns the status to exit with: the kernel's.
 pub fn run(args: RunArgs) -> Result<u8> {
     let machine = Machine::new(args.board, args.cpu, args.smp)?;

@@ -110,7 +110,8 @@ fn report(e: impl core::fmt::Debug) -> Errno {
 
 /// 0x1002 `kstat(id)`: 0 = SMMU commands issued since boot, 1 = IOTLB
 /// invalidations this process's binding issued, 2 = page faults resolved in
-/// this process's address space.
+/// this process's address space, 3 = free frames, 4 = the page-table pages
+/// of this process's address space (the soak's leak checks).
 pub fn kstat(a: Args) -> Result {
     let p = process();
     match a.0[0] {
@@ -121,6 +122,8 @@ pub fn kstat(a: Args) -> Result {
             _ => 0,
         }),
         2 => Ok(p.aspace.stats.faults.load(Ordering::Relaxed)),
+        3 => Ok(crate::mmu::frame_stats().free),
+        4 => Ok(p.aspace.table_pages()),
         _ => Err(EINVAL),
     }
 }
