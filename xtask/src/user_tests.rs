@@ -12,13 +12,19 @@
 //! program line on Debian's Linux with the same initramfs and QEMU machine
 //! (one boot for all of them), its output and status compared with this
 //! kernel's, byte for byte.
+//!
+//! The table is [`TESTS`] plus, per run, [`ROTATED_SEEDS`] lines of the
+//! randomized memory test `t_mm_random` with seeds that change from run to
+//! run ([`tests`]): every run tries new operation sequences on both kernels,
+//! and the seeds are printed (and part of the test names,
+//! `t_mm_random/<seed>`) so that a failing one can be replayed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
@@ -94,6 +100,8 @@ pub const TESTS: &[UserTest] = &[
         ),
         ..test("t_soak", &["3"], 0)
     },
+    // The randomized memory test with a fixed seed; `tests()` adds rotated ones.
+    test(MM_RANDOM, &[MM_RANDOM_FIXED_SEED], 0),
     test("t_fault", &["after-munmap"], SEGV),
     test("t_fault", &["after-mprotect-ro"], SEGV),
     test("t_fault", &["null"], SEGV),
@@ -115,6 +123,134 @@ pub const TESTS: &[UserTest] = &[
         ..test("t_pan", &[], 0)
     },
 ];
+
+/// The randomized differential test of the memory calls
+/// (`kernel/user/src/bin/t_mm_random.rs`): `t_mm_random <seed>` runs a
+/// pseudo-random sequence of mmap/munmap/mprotect/mremap/madvise calls and
+/// accesses on a fixed arena, one output line per operation.
+pub const MM_RANDOM: &str = "t_mm_random";
+/// Its seed in every run (its output on Linux is known to be the same as here).
+pub const MM_RANDOM_FIXED_SEED: &str = "1";
+/// Seeds per run besides the fixed one, new each run.
+pub const ROTATED_SEEDS: usize = 3;
+/// Sets the rotated seeds (comma-separated decimal) instead of the clock, to
+/// run a reported set again: `MM_RANDOM_SEEDS=12,34,56 cargo xtask test t_mm_random`.
+pub const SEEDS_ENV: &str = "MM_RANDOM_SEEDS";
+
+/// Every program line of this run: [`TESTS`] and `t_mm_random` with this
+/// run's rotated seeds ([`rotated_seeds`]), computed once so that this
+/// kernel's suites and Linux's run see the same lines.
+pub fn tests() -> &'static [UserTest] {
+    static ALL: OnceLock<Vec<UserTest>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all = TESTS.to_vec();
+        for seed in rotated_seeds() {
+            let seed = seed.to_string();
+            if all
+                .iter()
+                .any(|t| t.program == MM_RANDOM && t.args == [seed.as_str()])
+            {
+                continue;
+            }
+            // Program lines are `&'static` (the table is a const): the few
+            // strings of this run's seeds live as long as the process.
+            let arg: &'static str = Box::leak(seed.into_boxed_str());
+            let args: &'static [&'static str] = Box::leak(Box::new([arg]));
+            all.push(test(MM_RANDOM, args, 0));
+        }
+        all
+    })
+}
+
+/// This run's rotated seeds: from [`SEEDS_ENV`] if set, else from the clock.
+fn rotated_seeds() -> Vec<u64> {
+    if let Ok(list) = std::env::var(SEEDS_ENV) {
+        let seeds: Vec<u64> = list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        if !seeds.is_empty() {
+            return seeds;
+        }
+        eprintln!("xtask: warning: {SEEDS_ENV}={list:?} names no seed; using the clock");
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    seeds_from(now.as_secs() ^ u64::from(now.subsec_nanos()) << 32)
+}
+
+/// [`ROTATED_SEEDS`] distinct seeds below 10^9 (short to type) derived from
+/// `clock` (splitmix64 of it and the index).
+fn seeds_from(clock: u64) -> Vec<u64> {
+    let mut seeds = Vec::new();
+    let mut i = 0u64;
+    while seeds.len() < ROTATED_SEEDS {
+        let mut z = clock.wrapping_add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let seed = (z ^ (z >> 31)) % 1_000_000_000;
+        if !seeds.contains(&seed) {
+            seeds.push(seed);
+        }
+        i += 1;
+    }
+    seeds
+}
+
+/// The line that says which seeds this run uses and how to repeat them.
+fn seeds_line(tests: &[&UserTest]) -> Option<String> {
+    let seeds: Vec<&str> = tests
+        .iter()
+        .filter(|t| t.program == MM_RANDOM)
+        .filter_map(|t| t.args.first().copied())
+        .collect();
+    if seeds.is_empty() {
+        return None;
+    }
+    let rotated: Vec<&str> = seeds
+        .iter()
+        .copied()
+        .filter(|&s| s != MM_RANDOM_FIXED_SEED)
+        .collect();
+    let again = if rotated.is_empty() {
+        String::new()
+    } else {
+        format!("; {SEEDS_ENV}={} runs the same again", rotated.join(","))
+    };
+    Some(format!(
+        "xtask: {MM_RANDOM} seeds this run: {} (fixed {MM_RANDOM_FIXED_SEED}{again})",
+        seeds.join(" ")
+    ))
+}
+
+/// The commands that run `program` alone on this kernel on `machine` (with
+/// `dtb`) and on Linux, for failure reports.
+fn replay(program: &Program, machine: &Machine, dtb: Option<&Path>) -> String {
+    let mut options = String::new();
+    match machine {
+        Machine::Virt { cpu, smp } => {
+            if *cpu != Cpu::CortexA72 {
+                options.push_str(&format!("--cpu {} ", cpu.qemu_name()));
+            }
+            if *smp != crate::qemu::DEFAULT_SMP {
+                options.push_str(&format!("--smp {smp} "));
+            }
+        }
+        Machine::Raspi4b => {
+            options.push_str("--board rpi4 ");
+            if let Some(dtb) = dtb {
+                options.push_str(&format!("--dtb {} ", dtb.display()));
+            }
+        }
+    }
+    let line = program.line();
+    let mut text = format!("replay: cargo xtask run {options}-- {line}");
+    if *machine == conformance_machine() {
+        text.push_str(&format!("\n        cargo xtask run --linux -- {line}"));
+    }
+    text
+}
 
 impl UserTest {
     /// The test's name in labels: the program, then its arguments after `/`
@@ -304,6 +440,7 @@ fn conformance_machine() -> Machine {
 /// Runs the user-program suites and the conformance suite; one report each
 /// (suites the filter leaves empty are left out).
 pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<SuiteReport>> {
+    let all = tests();
     let selected = |label: &str, test: &UserTest| {
         options
             .filter
@@ -334,16 +471,26 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
             dtb: Some(dtb),
         });
     }
-    targets.retain(|t| TESTS.iter().any(|test| selected(&t.label, test)));
+    targets.retain(|t| all.iter().any(|test| selected(&t.label, test)));
     let conformance: Vec<&UserTest> = if options.boards.contains(&Board::Virt)
         && options.cpu.is_none_or(|c| c == Cpu::CortexA72)
     {
-        TESTS.iter().filter(|t| selected(CONFORMANCE, t)).collect()
+        all.iter().filter(|t| selected(CONFORMANCE, t)).collect()
     } else {
         Vec::new()
     };
     if targets.is_empty() && conformance.is_empty() {
         return Ok(Vec::new());
+    }
+    let chosen: Vec<&UserTest> = all
+        .iter()
+        .filter(|t| {
+            (!conformance.is_empty() && selected(CONFORMANCE, t))
+                || targets.iter().any(|target| selected(&target.label, t))
+        })
+        .collect();
+    if let Some(line) = seeds_line(&chosen) {
+        eprintln!("{line}");
     }
 
     let initramfs = initramfs::build(ws)?;
@@ -366,10 +513,7 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
     let mut ours_on_conformance_machine: HashMap<String, OurRun> = HashMap::new();
     for target in &targets {
         let ours = Ours::build(ws, &target.machine, target.dtb.clone(), build)?;
-        let tests: Vec<&UserTest> = TESTS
-            .iter()
-            .filter(|t| selected(&target.label, t))
-            .collect();
+        let tests: Vec<&UserTest> = all.iter().filter(|t| selected(&target.label, t)).collect();
         let (report, runs) = run_suite(&target.label, &ours, &initramfs, &tests, options.jobs);
         reports.push(report);
         if target.machine == conformance_machine() && target.dtb.is_none() {
@@ -456,7 +600,7 @@ fn run_suite(
 ) -> (SuiteReport, HashMap<String, OurRun>) {
     let start = Instant::now();
     let mut report = SuiteReport::new(label);
-    report.filtered_out = TESTS.len() - tests.len();
+    report.filtered_out = self::tests().len() - tests.len();
     let mut runs = HashMap::new();
     println!("\n     Running {label} ({})", ours.image.display());
     println!("\n{}", running_line(tests.len()));
@@ -479,7 +623,11 @@ fn run_suite(
                         Some(why) => Outcome::Failed(why),
                     };
                     let details = match &outcome {
-                        Outcome::Failed(why) => run.details(why),
+                        Outcome::Failed(why) => format!(
+                            "{}{}\n",
+                            run.details(why),
+                            replay(&test.program(), &ours.machine, ours.dtb.as_deref())
+                        ),
                         _ => String::new(),
                     };
                     runs.insert(name.clone(), run);
@@ -535,7 +683,7 @@ fn conformance_report(
 ) -> SuiteReport {
     let start = Instant::now();
     let mut report = SuiteReport::new(CONFORMANCE);
-    report.filtered_out = TESTS.len() - tests.len();
+    report.filtered_out = self::tests().len() - tests.len();
     println!(
         "\n     Running {CONFORMANCE} (Debian's Linux and this kernel, same initramfs and machine)"
     );
@@ -565,7 +713,13 @@ fn conformance_report(
             }
             (Ok(outputs), Some(run)) => match compare(test, &outputs[index], &run.output) {
                 None => (Outcome::Passed, String::new()),
-                Some(why) => (Outcome::Failed(why.clone()), why),
+                Some(why) => {
+                    let details = format!(
+                        "{why}\n{}",
+                        replay(&test.program(), &conformance_machine(), None)
+                    );
+                    (Outcome::Failed(why), details)
+                }
             },
         };
         println!("{}", test_line(&name, &outcome));
@@ -585,36 +739,66 @@ fn compare(test: &UserTest, linux: &RunOutput, ours: &RunOutput) -> Option<Strin
             linux.stdout
         ));
     }
-    if linux.status != ours.status {
-        return Some(format!(
+    let status = (linux.status != ours.status).then(|| {
+        format!(
             "exit status {} on this kernel, {} on Linux",
             ours.status, linux.status
-        ));
-    }
-    match test.conformance {
+        )
+    });
+    // Also with a different status: where the outputs part says why.
+    let output = match test.conformance {
         Conformance::StatusOnly(_) => None,
         Conformance::Exact if linux.stdout == ours.stdout => None,
         Conformance::Exact => Some(format!(
             "output differs from Linux's:\n{}",
             line_diff(&linux.stdout, &ours.stdout)
         )),
+    };
+    match (status, output) {
+        (Some(status), Some(output)) => Some(format!("{status}; {output}")),
+        (status, output) => status.or(output),
     }
 }
 
-/// The lines that differ, `- linux` / `+ ours`, with the line numbers.
+/// Differing lines shown at most; the rest are counted.
+const DIFF_LINES: usize = 12;
+/// Equal lines shown before the first difference.
+const DIFF_CONTEXT: usize = 3;
+
+/// Where the outputs part: the line number of the first difference, the
+/// equal lines before it, then the lines that differ (`- linux` / `+ ours`,
+/// with their numbers, line by line) up to [`DIFF_LINES`] of them, and how
+/// many more differ. After a line inserted or lost every later line differs,
+/// so the first difference is the one to read.
 fn line_diff(linux: &str, ours: &str) -> String {
     let (a, b): (Vec<&str>, Vec<&str>) = (linux.split('\n').collect(), ours.split('\n').collect());
-    let mut out = String::new();
-    for i in 0..a.len().max(b.len()) {
-        let (x, y) = (a.get(i), b.get(i));
-        if x != y {
-            if let Some(x) = x {
-                out.push_str(&format!("{:>4} - {x:?}\n", i + 1));
-            }
-            if let Some(y) = y {
-                out.push_str(&format!("{:>4} + {y:?}\n", i + 1));
-            }
+    let rows = a.len().max(b.len());
+    let Some(first) = (0..rows).find(|&i| a.get(i) != b.get(i)) else {
+        return String::new();
+    };
+    let mut out = format!("first difference at line {}:\n", first + 1);
+    for (i, line) in a
+        .iter()
+        .enumerate()
+        .take(first)
+        .skip(first.saturating_sub(DIFF_CONTEXT))
+    {
+        out.push_str(&format!("{:>4}   {line:?}\n", i + 1));
+    }
+    let differing: Vec<usize> = (first..rows).filter(|&i| a.get(i) != b.get(i)).collect();
+    for &i in differing.iter().take(DIFF_LINES) {
+        if let Some(x) = a.get(i) {
+            out.push_str(&format!("{:>4} - {x:?}\n", i + 1));
         }
+        if let Some(y) = b.get(i) {
+            out.push_str(&format!("{:>4} + {y:?}\n", i + 1));
+        }
+    }
+    if differing.len() > DIFF_LINES {
+        out.push_str(&format!(
+            "     ... {} more differing lines\n",
+            differing.len() - DIFF_LINES
+        ));
     }
     out
 }
@@ -625,7 +809,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_carry_the_arguments() {
-        let mut names: Vec<String> = TESTS.iter().map(UserTest::name).collect();
+        let mut names: Vec<String> = tests().iter().map(UserTest::name).collect();
         assert!(names.contains(&"t_fault/null".to_string()));
         let count = names.len();
         names.sort();
@@ -636,6 +820,102 @@ mod tests {
             "/bin/hello 3",
             "the program line"
         );
+    }
+
+    #[test]
+    fn each_run_adds_rotated_seeds_of_the_random_test() {
+        let random: Vec<&UserTest> = tests().iter().filter(|t| t.program == MM_RANDOM).collect();
+        if std::env::var(SEEDS_ENV).is_err() {
+            assert_eq!(
+                random.len(),
+                1 + ROTATED_SEEDS,
+                "the fixed seed and the rotated ones"
+            );
+        }
+        assert!(
+            random.len() >= 2,
+            "the fixed seed and at least one rotated one"
+        );
+        assert_eq!(random[0].args, [MM_RANDOM_FIXED_SEED]);
+        assert!(random.iter().all(|t| t.args.len() == 1
+            && t.args[0].parse::<u64>().is_ok()
+            && t.status == 0
+            && t.conformance == Conformance::Exact));
+        let names = |t: &[UserTest]| t.iter().map(UserTest::name).collect::<Vec<_>>();
+        assert_eq!(
+            names(&tests()[..TESTS.len()]),
+            names(TESTS),
+            "the table comes first"
+        );
+        let line = seeds_line(&random).unwrap();
+        assert!(line.contains(&format!("{SEEDS_ENV}=")), "{line}");
+        assert!(line.contains(random[1].args[0]), "{line}");
+    }
+
+    #[test]
+    fn seeds_change_with_the_clock_and_are_distinct() {
+        let a = seeds_from(1_700_000_000);
+        let b = seeds_from(1_700_000_001);
+        assert_eq!(a.len(), ROTATED_SEEDS);
+        assert_ne!(a, b);
+        assert_eq!(a, seeds_from(1_700_000_000), "a function of the clock only");
+        for seeds in [&a, &b] {
+            let mut sorted = seeds.to_vec();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), ROTATED_SEEDS);
+            assert!(seeds.iter().all(|&s| s < 1_000_000_000));
+        }
+    }
+
+    #[test]
+    fn replay_names_the_machine_and_linux() {
+        let p = Program::new("/bin/t_mm_random", &["42"]);
+        let text = replay(&p, &conformance_machine(), None);
+        assert!(
+            text.starts_with("replay: cargo xtask run -- /bin/t_mm_random 42\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cargo xtask run --linux -- /bin/t_mm_random 42"),
+            "{text}"
+        );
+        let max = Machine::Virt {
+            cpu: Cpu::Max,
+            smp: crate::qemu::DEFAULT_SMP,
+        };
+        let text = replay(&p, &max, None);
+        assert_eq!(
+            text,
+            "replay: cargo xtask run --cpu max -- /bin/t_mm_random 42"
+        );
+        let text = replay(&p, &Machine::Raspi4b, Some(Path::new("pi.dtb")));
+        assert_eq!(
+            text,
+            "replay: cargo xtask run --board rpi4 --dtb pi.dtb -- /bin/t_mm_random 42"
+        );
+    }
+
+    #[test]
+    fn a_diff_starts_at_the_first_differing_line() {
+        let linux: String = (1..=40).map(|i| format!("{i} op\n")).collect();
+        // One line inserted at line 20: every later line differs.
+        let ours: String = (1..=40)
+            .flat_map(|i| {
+                let extra = (i == 20).then(|| "FAIL 19 x\n".to_string());
+                extra.into_iter().chain([format!("{i} op\n")])
+            })
+            .collect();
+        let diff = line_diff(&linux, &ours);
+        assert!(diff.starts_with("first difference at line 20:\n"), "{diff}");
+        assert!(diff.contains("  19   \"19 op\"\n"), "{diff}");
+        assert!(!diff.contains("  16   "), "three lines of context: {diff}");
+        assert!(
+            diff.contains("  20 - \"20 op\"\n  20 + \"FAIL 19 x\"\n"),
+            "{diff}"
+        );
+        assert!(diff.contains("more differing lines"), "{diff}");
+        assert_eq!(diff.matches(" - ").count(), DIFF_LINES, "{diff}");
     }
 
     #[test]
@@ -668,6 +948,14 @@ mod tests {
         let why = compare(&t, &linux, &run("ok a\nok b\n", 139)).unwrap();
         assert!(
             why.contains("exit status 139 on this kernel, 0 on Linux"),
+            "{why}"
+        );
+        assert!(!why.contains("output differs"), "{why}");
+        let why = compare(&t, &linux, &run("ok a\nFAIL b: x\n", 1)).unwrap();
+        assert!(
+            why.contains("exit status 1 on this kernel, 0 on Linux; output differs")
+                && why.contains("first difference at line 2:")
+                && why.contains("   2 + \"FAIL b: x\""),
             "{why}"
         );
         let why = compare(&t, &run("FAIL a: x\n", 1), &linux).unwrap();
