@@ -127,6 +127,21 @@ pub fn mmap(a: Args) -> Result {
     } else {
         Placement::Anywhere
     };
+    // MAP_FIXED_NOREPLACE's overlap comes before the map type (Linux's
+    // do_mmap checks it right after get_unmapped_area).
+    if let Placement::FixedNoReplace(at) = placement {
+        let taken = process()
+            .aspace
+            .mmap_lock()
+            .read()
+            .vmas
+            .overlapping(VaRange::new(at, at.add(len)))
+            .next()
+            .is_some();
+        if taken {
+            return Err(EEXIST);
+        }
+    }
     // Anonymous memory takes MAP_SHARED or MAP_PRIVATE only (Linux 6.1
     // refuses MAP_SHARED_VALIDATE without a file).
     let shared = match flags & MAP_TYPE {
