@@ -17,33 +17,7 @@
 #![no_main]
 use user::mm::{mmap_anon, mprotect, munmap, prot, PAGE};
 use user::println;
-use user::sys::raw;
-
-/// System call numbers (include/uapi/asm-generic/unistd.h).
-mod nr {
-    pub const IOCTL: usize = 29;
-    pub const READ: usize = 63;
-    pub const WRITE: usize = 64;
-    pub const WRITEV: usize = 66;
-    pub const SET_TID_ADDRESS: usize = 96;
-    pub const FUTEX: usize = 98;
-    pub const SET_ROBUST_LIST: usize = 99;
-    pub const NANOSLEEP: usize = 101;
-    pub const CLOCK_GETTIME: usize = 113;
-    pub const CLOCK_NANOSLEEP: usize = 115;
-    pub const SCHED_SETAFFINITY: usize = 122;
-    pub const SCHED_GETAFFINITY: usize = 123;
-    pub const RT_SIGACTION: usize = 134;
-    pub const RT_SIGPROCMASK: usize = 135;
-    pub const UNAME: usize = 160;
-    pub const GETCPU: usize = 168;
-    pub const MUNMAP: usize = 215;
-    pub const MREMAP: usize = 216;
-    pub const MMAP: usize = 222;
-    pub const MPROTECT: usize = 226;
-    pub const MADVISE: usize = 233;
-    pub const GETRANDOM: usize = 278;
-}
+use user::sys::{nr, raw};
 
 /// The first address above the user half, and the kernel's half.
 const ABOVE: usize = 1 << 48;
