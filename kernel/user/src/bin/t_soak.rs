@@ -100,7 +100,7 @@ fn tag(worker: usize, round: u64) -> impl Fn(usize) -> u64 {
 /// One round in the worker's region: the area starts in one half.
 fn round(w: usize, rng: &mut Rng, r: u64) {
     let region = BASE + w * REGION;
-    let half = if r % 2 == 0 { 0 } else { HALF * PAGE };
+    let half = if r.is_multiple_of(2) { 0 } else { HALF * PAGE };
     let at = region + half;
     let pages = 1 + rng.below(HALF as u64 / 2) as usize;
     let flags = if rng.below(4) == 0 {
