@@ -301,15 +301,6 @@ pub fn current() -> Option<Arc<AddressSpace>> {
     }
 }
 
-/// The address space installed in TTBR0 on this CPU, if any (a raw view for
-/// diagnostics and tests: IRQs must be masked, and it says nothing about the
-/// running task once they are unmasked).
-pub fn installed_here() -> Option<*const AddressSpace> {
-    crate::sync::validate::assert_irqs_masked("reading this CPU's installed address space");
-    let p = INSTALLED[arch::cpu_id()].load(Ordering::Acquire);
-    (p != 0).then_some(p as *const AddressSpace)
-}
-
 /// From the scheduler, IRQs masked, before switching to a task whose
 /// address space is `next` (an `Arc` pointer or 0).
 pub fn switch_to(next: usize) {
