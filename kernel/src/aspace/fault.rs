@@ -221,7 +221,9 @@ impl AddressSpace {
             KernelFrames.free(frame).expect("freeing an unused frame");
             return Ok(());
         };
-        let unmapped = self.change(&mut layout, range, |t, g| t.pt.unmap(range, g));
+        let unmapped = self.change(&mut layout, range, |t, g, hook| {
+            t.pt.unmap_notifying(range, g, hook)
+        });
         let mapped = unmapped.map_err(|_| ()).and_then(|()| {
             self.ptl
                 .lock()

@@ -34,26 +34,36 @@ impl From<MapError> for AsError {
 impl AddressSpace {
     /// One page-table change of `range`, with the notifications around it.
     /// The caller holds `mmap_lock` for write (`layout`).
+    ///
+    /// The window covers every block the edit may split at the range's
+    /// edges (`break_hull`; with `mmap_lock` held for write no block can
+    /// appear in between), and `edit` gets the hook that a break-before-make
+    /// calls between its break and its make (`unmap_notifying`,
+    /// `protect_notifying`): the devices drop their entries there too.
     pub(crate) fn change<R>(
         &self,
         layout: &mut Layout,
         range: VaRange,
-        edit: impl FnOnce(&mut Tables, &mut Gather<LinearMem>) -> R,
+        edit: impl FnOnce(&mut Tables, &mut Gather<LinearMem>, &mut dyn FnMut(VaRange)) -> R,
     ) -> R {
+        let window = self.ptl.lock().pt.break_hull(range);
         layout
             .notifiers
-            .invalidate_range_start(range, &KernelChecks);
+            .invalidate_range_start(window, &KernelChecks);
         let (result, flushed) = {
             let mut t = self.ptl.lock();
             let mut g = t.pt.gather();
-            let result = edit(&mut t, &mut g);
+            let notifiers = &layout.notifiers;
+            let mut on_break =
+                |broken: VaRange| notifiers.invalidate_secondary_tlbs(broken, &KernelChecks);
+            let result = edit(&mut t, &mut g, &mut on_break);
             let flushed = g.flush(t.pt.arch());
             layout
                 .notifiers
                 .invalidate_secondary_tlbs(range, &KernelChecks);
             (result, flushed)
         };
-        layout.notifiers.invalidate_range_end(range, &KernelChecks);
+        layout.notifiers.invalidate_range_end(window, &KernelChecks);
         if let Err(e) = flushed.release(&mut KernelFrames) {
             panic!("address space: releasing unlinked frames failed: {:?}", e);
         }
@@ -101,7 +111,7 @@ impl AddressSpace {
             self.unmap_locked(&mut layout, range)?;
         }
         if let Some(attrs) = attrs {
-            self.change(&mut layout, range, |t, g| {
+            self.change(&mut layout, range, |t, g, _| {
                 t.pt.map(range, pa, attrs, Constraints::PAGES_ONLY, g)
             })?;
         }
@@ -122,7 +132,9 @@ impl AddressSpace {
 
     pub(super) fn unmap_locked(&self, layout: &mut Layout, range: VaRange) -> Result<(), AsError> {
         layout.vmas.check(range)?;
-        self.change(layout, range, |t, g| t.pt.unmap(range, g))?;
+        self.change(layout, range, |t, g, hook| {
+            t.pt.unmap_notifying(range, g, hook)
+        })?;
         layout.vmas.remove(range)?;
         Ok(())
     }
@@ -153,7 +165,7 @@ impl AddressSpace {
         prot: Prot,
     ) -> Result<(), AsError> {
         let changed = layout.vmas.protect(range, prot)?;
-        self.change(layout, range, |t, g| -> Result<(), MapError> {
+        self.change(layout, range, |t, g, hook| -> Result<(), MapError> {
             for vma in &changed {
                 let memory = match vma.kind {
                     VmaKind::Physical { memory, .. } => memory,
@@ -178,14 +190,14 @@ impl AddressSpace {
                     if attrs.access.executable() {
                         sync_icache(&t.pt, extent);
                     }
-                    t.pt.protect(extent, attrs, g)?;
+                    t.pt.protect_notifying(extent, attrs, g, hook)?;
                 }
                 let read_only = mm::Attributes {
                     access: mm::Access::Read,
                     ..attrs
                 };
                 for page in zero_pages {
-                    t.pt.protect(page, read_only, g)?;
+                    t.pt.protect_notifying(page, read_only, g, hook)?;
                 }
             }
             Ok(())
@@ -234,7 +246,9 @@ impl AddressSpace {
             })
             .collect();
         for piece in private {
-            self.change(&mut layout, piece, |t, g| t.pt.unmap(piece, g))?;
+            self.change(&mut layout, piece, |t, g, hook| {
+                t.pt.unmap_notifying(piece, g, hook)
+            })?;
         }
         covered(&layout, range, |_| true)
     }
@@ -279,7 +293,7 @@ impl AddressSpace {
         })?;
         let delta = new.start.as_u64().wrapping_sub(old.start.as_u64());
         let to = |va: VirtAddr| VirtAddr::new(va.as_u64().wrapping_add(delta));
-        let moved = self.change(layout, old, |t, g| -> Result<(), MapError> {
+        let moved = self.change(layout, old, |t, g, hook| -> Result<(), MapError> {
             let pages = present_pages(&t.pt, old)?;
             // First the new leaves, owning nothing: if a table page cannot
             // be had, the old range is intact and the undo below unmaps the
@@ -297,7 +311,7 @@ impl AddressSpace {
                     t.pt.set_owned(to(va), true)?;
                 }
             }
-            t.pt.unmap(old, g)
+            t.pt.unmap_notifying(old, g, hook)
         });
         if let Err(e) = moved {
             // Undo: drop whatever reached the new range; the old one is intact

@@ -2,7 +2,7 @@
 //! place and invalidated through the gather; memory type / nG changes use break-before-make.
 //! Arm ARM (DDI 0487) D8.16.1 (which attribute changes need break-before-make), D8.4.
 
-use super::raw::{FramePool, TableRef};
+use super::raw::{Edit, FramePool, TableRef};
 use super::{slots, MapError, PageTable, Slot};
 use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT};
 use crate::attrs::{merge_sw, Attributes};
@@ -48,6 +48,20 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         attrs: Attributes,
         gather: &mut Gather<M>,
     ) -> Result<(), MapError> {
+        self.protect_notifying(range, attrs, gather, &mut |_| {})
+    }
+
+    /// [`protect`](Self::protect), calling `on_break` between the break (and
+    /// CPU TLBI) and the make of every break-before-make it does (a split at
+    /// a range edge, a change of memory type or nG), as
+    /// [`unmap_notifying`](Self::unmap_notifying) does.
+    pub fn protect_notifying(
+        &mut self,
+        range: VaRange,
+        attrs: Attributes,
+        gather: &mut Gather<M>,
+        on_break: &mut dyn FnMut(VaRange),
+    ) -> Result<(), MapError> {
         attrs.validate()?;
         let (s, e) = self.offsets(range)?;
         if s == e {
@@ -57,21 +71,22 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             return Err(MapError::NotMapped(self.va(hole)));
         }
         let splits = self.edge_splits(s, e);
-        let mut pool = FramePool::reserve(&mut self.frames, &self.mem, splits)?;
+        let pool = FramePool::reserve(&mut self.frames, &self.mem, splits)?;
+        let mut edit = Edit { pool, on_break };
         self.protect_level(
             self.root,
             Level::L0,
             s,
             e,
             attrs.bits() & LEAF_ATTR_MASK,
-            &mut pool,
+            &mut edit,
             gather,
         );
         debug_assert!(
-            pool.is_empty(),
+            edit.pool.is_empty(),
             "the preflight counted more frames than were used"
         );
-        pool.give_back(&mut self.frames, &self.mem);
+        edit.pool.give_back(&mut self.frames, &self.mem);
         self.has_global |= attrs.global;
         Ok(())
     }
@@ -120,7 +135,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         s: u64,
         e: u64,
         attr: u64,
-        pool: &mut FramePool,
+        edit: &mut Edit<'_>,
         gather: &mut Gather<M>,
     ) {
         let t = self.table(table);
@@ -143,11 +158,11 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         {
             let mut d = t.get(i);
             if !d.is_table(level) && sub_end - off != size {
-                d = self.split_block(t, i, level, base, d, pool);
+                d = self.split_block(t, i, level, base, d, edit);
             }
             if d.is_table(level) {
                 let next = level.next().expect("tables above L3");
-                self.protect_level(d.output_address(), next, off, sub_end, attr, pool, gather);
+                self.protect_level(d.output_address(), next, off, sub_end, attr, edit, gather);
             } else {
                 self.protect_leaf(t, i, d, attr, &mut changed, &mut broken);
             }
@@ -173,8 +188,9 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
                 level: Some(level),
             };
             invalidate(&self.arch, &inv);
+            // Devices drop the old entries between break and make too.
+            (edit.on_break)(range);
             self.make(t, &broken, attr);
-            // Secondary TLBs learn of the change through the gather.
             gather.note_leaves(range, level, broken.global);
         }
     }

@@ -117,3 +117,11 @@ impl FramePool {
         }
     }
 }
+
+/// What a range edit carries down its walk: the frames reserved for block
+/// splits, and the secondary-TLB hook that each break-before-make calls
+/// between its break (and CPU TLBI) and its make.
+pub(crate) struct Edit<'h> {
+    pub(crate) pool: FramePool,
+    pub(crate) on_break: &'h mut dyn FnMut(crate::addr::VaRange),
+}

@@ -2,7 +2,7 @@
 //! became empty (into the gather, never freed here), split blocks cut by the range edges.
 //! Arm ARM (DDI 0487) D8.16.1 (break-before-make for a split), D8.13 (invalidation deferred).
 
-use super::raw::{FramePool, TableRef, ENTRIES};
+use super::raw::{Edit, FramePool, TableRef, ENTRIES};
 use super::{slots, MapError, PageTable, Slot};
 use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT, PAGE_SIZE, VA_BITS};
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK};
@@ -21,6 +21,21 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     /// Errors (`OutOfFrames` for a split table or a log page, range errors) leave the tables
     /// unchanged.
     pub fn unmap(&mut self, range: VaRange, gather: &mut Gather<M>) -> Result<(), MapError> {
+        self.unmap_notifying(range, gather, &mut |_| {})
+    }
+
+    /// [`unmap`](Self::unmap), calling `on_break` with the extent of every
+    /// block a range edge splits, after the block is broken and the CPU TLBs
+    /// are invalidated and before the table replacing it is linked: the
+    /// place for a device's (secondary) TLB invalidation, which must also
+    /// come between break and make. The caller's invalidation window must
+    /// cover those extents ([`break_hull`](Self::break_hull)).
+    pub fn unmap_notifying(
+        &mut self,
+        range: VaRange,
+        gather: &mut Gather<M>,
+        on_break: &mut dyn FnMut(VaRange),
+    ) -> Result<(), MapError> {
         let (s, e) = self.offsets(range)?;
         if s == e {
             return Ok(());
@@ -36,12 +51,13 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         for _ in 0..log_pages {
             gather.add_log_page(pool.take_raw(&self.mem));
         }
-        self.unmap_level(self.root, Level::L0, s, e, &mut pool, gather);
+        let mut edit = Edit { pool, on_break };
+        self.unmap_level(self.root, Level::L0, s, e, &mut edit, gather);
         debug_assert!(
-            pool.is_empty(),
+            edit.pool.is_empty(),
             "the preflight counted more frames than were used"
         );
-        pool.give_back(&mut self.frames, &self.mem);
+        edit.pool.give_back(&mut self.frames, &self.mem);
         Ok(())
     }
 
@@ -105,7 +121,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         level: Level,
         s: u64,
         e: u64,
-        pool: &mut FramePool,
+        edit: &mut Edit<'_>,
         gather: &mut Gather<M>,
     ) {
         let t = self.table(table);
@@ -139,7 +155,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
                     }
                     continue;
                 }
-                d = self.split_block(t, i, level, base, d, pool);
+                d = self.split_block(t, i, level, base, d, edit);
             }
             let child = d.output_address();
             if full {
@@ -154,7 +170,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
                 }
                 gather.note_table(self.va_range(off, sub_end), child, next, self.has_global);
             } else {
-                self.unmap_level(child, next, off, sub_end, pool, gather);
+                self.unmap_level(child, next, off, sub_end, edit, gather);
                 if self.table(child).is_empty() {
                     // Entries outside [off, sub_end) were already invalid (and flushed): any
                     // VA of the span drops the walk-cache copy of this table descriptor.
@@ -239,7 +255,8 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
 
     /// Replaces the block `d` (entry `i` of the level `level` table `t`, at offset `base`) by a
     /// table of next-level leaves mapping the same memory with the same attributes:
-    /// break-before-make (invalid, TLBI, DSB, table). Returns the new table descriptor.
+    /// break-before-make (invalid, TLBI, DSB, the secondary-TLB hook, table). Returns the new
+    /// table descriptor.
     pub(super) fn split_block(
         &mut self,
         t: TableRef,
@@ -247,11 +264,11 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         level: Level,
         base: u64,
         d: Descriptor,
-        pool: &mut FramePool,
+        edit: &mut Edit<'_>,
     ) -> Descriptor {
         let next = level.next().expect("blocks sit at L1/L2");
         let csize = next.size();
-        let new = pool.take_raw(&self.mem);
+        let new = edit.pool.take_raw(&self.mem);
         let nt = self.table(new);
         let attr = d.bits() & LEAF_ATTR_MASK;
         let oa = d.output_address().as_u64();
@@ -272,7 +289,30 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             level: Some(level),
         };
         invalidate(&self.arch, &inv);
+        (edit.on_break)(inv.range);
         t.set(i, td);
         td
+    }
+
+    /// `range` widened to whole blocks where a block straddles one of its
+    /// edges: the extent an edit of `range` may break (a split), which its
+    /// invalidation window must cover.
+    pub fn break_hull(&self, range: VaRange) -> VaRange {
+        let Ok((s, e)) = self.offsets(range) else {
+            return range;
+        };
+        let (mut lo, mut hi) = (s, e);
+        for x in [s, e] {
+            if x >= 1 << VA_BITS {
+                continue;
+            }
+            if let Some((level, base)) = self.leaf_at(x) {
+                if level != Level::L3 && base != x {
+                    lo = lo.min(base);
+                    hi = hi.max(base + level.size());
+                }
+            }
+        }
+        self.va_range(lo, hi)
     }
 }

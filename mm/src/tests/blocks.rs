@@ -327,3 +327,100 @@ fn destroy_returns_every_frame() {
     g.flush(arch).release(&mut frames).unwrap();
     assert_eq!(frames.stats().free, start);
 }
+
+/// The descriptor that maps `v` at `level`, read from memory by hand (the
+/// hook cannot borrow the table while the table calls it).
+fn descriptor_at(mem: &crate::model::HostMem, root: PhysAddr, v: u64, level: Level) -> u64 {
+    let mut table = root;
+    for l in Level::ALL {
+        let d = mem.read_u64(table.add(l.index(v) as u64 * 8));
+        if l == level {
+            return d;
+        }
+        table = crate::descriptor::Descriptor::from_bits(d).output_address();
+    }
+    unreachable!("level is one of the four")
+}
+
+/// A block split at a range edge is break-before-make for devices too: the
+/// hook runs once, with the block's extent, while the block's descriptor is
+/// invalid and before the table that replaces it is linked; the hull of the
+/// range covers the block, so a caller can open its window over it.
+#[test]
+fn a_split_calls_the_break_hook_between_break_and_make() {
+    setup!(mem, mmu, pt, A72, 4 * MIB);
+    let block = range(0x20_0000, 2 * MIB);
+    let mut g = pt.gather();
+    pt.map(block, pa(0x8000_0000), DATA, Constraints::BLOCKS, &mut g)
+        .unwrap();
+    flush_release!(pt, g);
+    let page = range(0x20_3000, 4 * KIB);
+    assert_eq!(
+        pt.break_hull(page),
+        block,
+        "the hull covers the straddled block"
+    );
+    assert_eq!(
+        pt.break_hull(range(0x1000, 4 * KIB)),
+        range(0x1000, 4 * KIB)
+    );
+    let root = pt.root();
+    let mut seen = std::vec::Vec::new();
+    let mut g = pt.gather();
+    pt.unmap_notifying(page, &mut g, &mut |r| {
+        let d = descriptor_at(&mem, root, 0x20_3000, Level::L2);
+        seen.push((r, d & 1));
+    })
+    .unwrap();
+    flush_release!(pt, g);
+    assert_eq!(
+        seen,
+        [(block, 0)],
+        "one call, for the block, while it is broken"
+    );
+    assert!(pt.translate(va(0x20_3000)).is_none());
+    assert_eq!(
+        pt.translate(va(0x20_4000)).map(|t| t.level),
+        Some(Level::L3)
+    );
+    let _ = &mmu;
+}
+
+/// A change of memory type is break-before-make: the hook runs between the
+/// break and the make, for the leaves changed; a permission-only change
+/// needs no break and calls it never.
+#[test]
+fn a_memory_type_change_calls_the_break_hook_and_a_permission_change_does_not() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    let r = range(0x1000, 2 * 4 * KIB);
+    let mut g = pt.gather();
+    pt.map(r, pa(0x8000_0000), DATA, Constraints::PAGES_ONLY, &mut g)
+        .unwrap();
+    flush_release!(pt, g);
+    let root = pt.root();
+    let mut seen = std::vec::Vec::new();
+    let mut g = pt.gather();
+    pt.protect_notifying(r, DATA.with_access(Access::Read), &mut g, &mut |x| {
+        seen.push(x)
+    })
+    .unwrap();
+    flush_release!(pt, g);
+    assert!(
+        seen.is_empty(),
+        "a permission change broke something: {seen:?}"
+    );
+    let uncached = Attributes {
+        memory: crate::mair::MemoryType::NormalNonCacheable,
+        ..DATA
+    };
+    let mut g = pt.gather();
+    pt.protect_notifying(r, uncached, &mut g, &mut |x| {
+        let d = descriptor_at(&mem, root, 0x1000, Level::L3);
+        seen.push(x);
+        assert_eq!(d & 1, 0, "the hook ran after the make");
+    })
+    .unwrap();
+    flush_release!(pt, g);
+    assert_eq!(seen, [r]);
+    let _ = &mmu;
+}
