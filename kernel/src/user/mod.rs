@@ -54,6 +54,8 @@ pub struct Process {
     status: AtomicI32,
     /// The DMA device, once attached to the address space (`syscall::private`).
     pub dma: spin::Once<syscall::private::UserDma>,
+    /// CPU time (counter ticks) of its threads that have exited.
+    exited_cpu_time: AtomicU64,
 }
 
 /// A thread: the per-task part.
@@ -87,7 +89,15 @@ impl Process {
             exiting: AtomicBool::new(false),
             status: AtomicI32::new(0),
             dma: spin::Once::new(),
+            exited_cpu_time: AtomicU64::new(0),
         })
+    }
+
+    /// The CPU time of every thread it has had, in counter ticks
+    /// (`CLOCK_PROCESS_CPUTIME_ID`): the exited ones' and the live ones'.
+    pub fn cpu_time(&self) -> u64 {
+        let live: u64 = self.tasks.lock().iter().map(|t| t.cpu_time()).sum();
+        self.exited_cpu_time.load(Ordering::Acquire) + live
     }
 
     /// The task running thread `tid` of this process, if it is alive.
@@ -196,7 +206,15 @@ pub fn exit_thread(status: i32) -> ! {
     if ctid != 0 && !process.exiting() && uaccess::write_u32(VirtAddr::new(ctid), 0).is_ok() {
         futex::wake(&process, ctid, 1);
     }
-    process.tasks.lock().retain(|t| !core::ptr::eq(*t, me));
+    {
+        // Its time moves to the process's exited total under the same lock
+        // that removes it, so a reader never counts it twice or not at all.
+        let mut tasks = process.tasks.lock();
+        tasks.retain(|t| !core::ptr::eq(*t, me));
+        process
+            .exited_cpu_time
+            .fetch_add(me.cpu_time(), Ordering::AcqRel);
+    }
     let raw = me.thread.swap(0, Ordering::AcqRel);
     // SAFETY: from `Arc::into_raw` in `spawn_thread`; nothing uses it after this.
     drop(unsafe { Arc::from_raw(raw as *const Thread) });

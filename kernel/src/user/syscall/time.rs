@@ -35,9 +35,12 @@ pub fn clock_gettime(a: Args) -> Result {
         CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
             now(false)
         }
-        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Duration::from_nanos(
-            drivers::timer::ticks_to_ns(crate::task::current().cpu_time()),
-        ),
+        CLOCK_THREAD_CPUTIME_ID => Duration::from_nanos(drivers::timer::ticks_to_ns(
+            crate::task::current().cpu_time(),
+        )),
+        CLOCK_PROCESS_CPUTIME_ID => Duration::from_nanos(drivers::timer::ticks_to_ns(
+            current_thread().map_or(0, |t| t.process.cpu_time()),
+        )),
         _ => return Err(EINVAL),
     };
     uaccess::write_timespec(

@@ -374,11 +374,52 @@ fn threads_run_in_parallel(t: &mut Checks) {
     );
 }
 
+/// `CLOCK_PROCESS_CPUTIME_ID` counts every thread of the process, those
+/// that have exited too; `CLOCK_THREAD_CPUTIME_ID` only the caller.
+fn process_cpu_time(t: &mut Checks) {
+    let clock_ns = |id: usize| {
+        let mut ts = Timespec::default();
+        // SAFETY: writes one timespec into `ts`.
+        let r = unsafe {
+            sys::raw(
+                nr::CLOCK_GETTIME,
+                [id, &mut ts as *mut Timespec as usize, 0, 0, 0, 0],
+            )
+        };
+        r.map(|_| ts.as_nanos())
+    };
+    let (Ok(process0), Ok(thread0)) = (clock_ns(2), clock_ns(3)) else {
+        t.fail("cputime_clocks", format_args!("clock_gettime failed"));
+        return;
+    };
+    // A thread that spins for 100 ms of wall time, then exits.
+    match spawn(|| {
+        let end = now_ns() + 100_000_000;
+        while now_ns() < end {
+            core::hint::spin_loop();
+        }
+    }) {
+        Ok(th) => th.join(),
+        Err(e) => {
+            t.fail("cputime_spawn", format_args!("{e:?}"));
+            return;
+        }
+    }
+    let (process1, thread1) = (clock_ns(2).unwrap_or(0), clock_ns(3).unwrap_or(0));
+    let others = (process1 - process0).saturating_sub(thread1 - thread0);
+    t.check(
+        "process_cputime_counts_an_exited_thread",
+        others >= 50_000_000,
+        format_args!("the other thread's share: {others} ns"),
+    );
+}
+
 fn main(_: &user::Args) -> i32 {
     let mut t = Checks::new();
     clone_semantics(&mut t);
     futex_semantics(&mut t);
     threads_run_in_parallel(&mut t);
+    process_cpu_time(&mut t);
     // Last: a thread ends the process with exit_group while the main thread
     // sleeps in a futex wait that nothing wakes. The status is the checks'.
     let status = t.status();
