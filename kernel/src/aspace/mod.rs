@@ -17,7 +17,7 @@ mod remap;
 
 pub use checks::KernelChecks;
 pub use fault::{handle_page_fault, zero_frame, zero_page, FaultError};
-pub use ops::AsError;
+pub use ops::{AsError, AuditError};
 pub use remap::{RemapError, RemapRequest};
 
 use alloc::sync::Arc;

@@ -206,7 +206,51 @@ impl AddressSpace {
     }
 }
 
+/// A page-table entry that disagrees with the layout ([`AddressSpace::audit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditError {
+    /// A page is mapped where no area is.
+    Stray { va: VirtAddr },
+    /// A page allows more than its area does (a write, an execute, any
+    /// access in a `PROT_NONE` area).
+    Overpermissive { va: VirtAddr },
+}
+
 impl AddressSpace {
+    /// Checks that every mapped page lies in an area and allows no more than
+    /// that area's protection (under `mmap_lock` read, then the PTL): the
+    /// invariant every layout change keeps. For tests and the soak.
+    pub fn audit(&self) -> Result<(), AuditError> {
+        let layout = self.mmap_lock.read();
+        let t = self.ptl.lock();
+        let mut found = Ok(());
+        let _ = t.pt.walk(super::USER_RANGE, |m| {
+            let va = m.va.start;
+            let verdict = match (layout.vmas.find(va), m.attributes()) {
+                (None, _) => Err(AuditError::Stray { va }),
+                (Some(vma), Some(a)) => {
+                    let over = (a.access.writable() && !vma.prot.write)
+                        || (a.access.executable() && !vma.prot.exec)
+                        || (a.user && !(vma.prot.read || vma.prot.write || vma.prot.exec));
+                    if over {
+                        Err(AuditError::Overpermissive { va })
+                    } else {
+                        Ok(())
+                    }
+                }
+                (Some(_), None) => Err(AuditError::Overpermissive { va }),
+            };
+            match verdict {
+                Ok(()) => core::ops::ControlFlow::Continue(()),
+                Err(e) => {
+                    found = Err(e);
+                    core::ops::ControlFlow::Break(())
+                }
+            }
+        });
+        found
+    }
+
     /// The area holding `va`, if any (a copy: the layout may change after).
     pub fn area_at(&self, va: VirtAddr) -> Option<Vma> {
         self.mmap_lock.read().vmas.find(va).copied()

@@ -52,6 +52,7 @@ pub mod nr {
     pub const DMA_COPY: usize = 0x1001;
     /// This kernel only: `kstat(id)` -> a counter ([`super::kstat`]).
     pub const KSTAT: usize = 0x1002;
+    pub const AUDIT_LAYOUT: usize = 0x1005;
     /// This kernel only: CNTVCT ticks spent zeroing one 4 KiB frame `iters` times.
     pub const FLOOR_ZERO_PAGE: usize = 0x1003;
 }
@@ -273,6 +274,13 @@ pub fn kernel_stat(id: usize) -> Result<u64, Errno> {
 }
 
 /// This kernel only: binds the DMA device to this address space.
+/// This kernel's `audit_layout()`: every mapped page lies in an area and
+/// allows no more than it (Linux: ENOSYS).
+pub fn audit_layout() -> Result<usize, Errno> {
+    // SAFETY: no arguments; the kernel only reads its own tables.
+    unsafe { raw(nr::AUDIT_LAYOUT, [0; 6]) }
+}
+
 pub fn dma_attach() -> Result<usize, Errno> {
     // SAFETY: the pointers (if any) are to the buffers of this call's
     // arguments, valid for the lengths passed.

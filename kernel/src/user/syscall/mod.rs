@@ -55,6 +55,7 @@ pub mod nr {
     pub const KSTAT: u64 = 0x1002;
     pub const FLOOR_ZERO_PAGE: u64 = 0x1003;
     pub const PAN_PROBE: u64 = 0x1004;
+    pub const AUDIT_LAYOUT: u64 = 0x1005;
 }
 
 /// The arguments of one call.
@@ -118,6 +119,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::KSTAT => private::kstat(a),
         nr::FLOOR_ZERO_PAGE => private::floor_zero_page(a),
         nr::PAN_PROBE => private::pan_probe(a),
+        nr::AUDIT_LAYOUT => private::audit_layout(),
         n => {
             unknown(n);
             Err(ENOSYS)

@@ -172,3 +172,16 @@ pub fn pan_probe(a: Args) -> Result {
     crate::arch::user::set_pan(was);
     Ok(u64::from(caught.is_err()))
 }
+
+/// 0x1005 `audit_layout()`: checks that every page mapped in the caller's
+/// address space lies in an area and allows no more than it (the soak's
+/// last check). `-EIO` with a report if one does not.
+pub fn audit_layout() -> Result {
+    match process().aspace.audit() {
+        Ok(()) => Ok(0),
+        Err(e) => {
+            defmt::error!("layout audit: {}", defmt::Debug2Format(&e));
+            Err(super::errno::EIO)
+        }
+    }
+}
