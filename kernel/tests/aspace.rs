@@ -557,48 +557,85 @@ mod tests {
     /// A frame freed while a TLB still held it is visible: with the CPU TLBI
     /// dropped, a read through the stale entry sees the poison the
     /// allocator writes into freed frames (debug builds), not the data.
+    ///
+    /// QEMU's TLB is a direct-mapped cache indexed by VA[..:12] with an
+    /// 8-entry victim cache, and what the release touches through the linear
+    /// map (table pages, frames, allocator state) can evict an entry; which
+    /// one depends on where the kernel's code and data happen to lie. So the
+    /// test holds eight stale entries at distinct odd page indexes (clear of
+    /// the page-aligned tables at index 0) and needs one of them to survive:
+    /// every read that still translates must see poison (never the data),
+    /// and at least one must.
     #[test]
     fn a_frame_freed_before_its_tlb_entry_is_gone_shows_poison() {
+        const PAGES: u64 = 8;
         let a = AddressSpace::new().unwrap();
-        // QEMU's TLB is a direct-mapped cache indexed by VA[..:12] (plus an
-        // 8-entry victim cache): an odd page index keeps the user entry
-        // clear of the page-aligned table and frame pages the unmap touches
-        // through the linear map (at MMAP_BASE, index 0, a layout change
-        // once made those evict it).
-        let want = aspace::MMAP_BASE.as_u64() + 0x2b000;
-        let va = a
-            .map_anonymous(PAGE, Prot::RW, Placement::Fixed(VirtAddr::new(want)), false)
-            .unwrap()
-            .as_u64();
-        aspace::use_in_current_task(Some(a.clone()));
-        a.copy_to(VirtAddr::new(va), &0x1234_5678u64.to_ne_bytes())
+        let base = aspace::MMAP_BASE.as_u64() + 0x2b000;
+        let span = 2 * PAGES * PAGE;
+        a.map_anonymous(span, Prot::RW, Placement::Fixed(VirtAddr::new(base)), false)
             .unwrap();
-        // The stale entry lives in this CPU's TLB: stay here.
+        let page = |k: u64| base + 2 * k * PAGE;
+        aspace::use_in_current_task(Some(a.clone()));
+        for k in 0..PAGES {
+            a.copy_to(VirtAddr::new(page(k)), &(0x1234_5678 + k).to_ne_bytes())
+                .unwrap();
+        }
+        // The stale entries live in this CPU's TLB: stay here.
         let _pin = PreemptGuard::new();
-        // SAFETY: now mapped and populated; this read fills the TLB.
-        assert_eq!(unsafe { ptr::read_volatile(va as *const u64) }, 0x1234_5678);
+        for k in 0..PAGES {
+            // SAFETY: mapped and populated; this read fills the TLB.
+            assert_eq!(
+                unsafe { ptr::read_volatile(page(k) as *const u64) },
+                0x1234_5678 + k
+            );
+        }
         {
             let mut t = a.ptl().lock();
             let mut g = t.pt.gather();
-            t.pt.unmap(range(va, PAGE), &mut g).unwrap();
+            t.pt.unmap(range(base, span), &mut g).unwrap();
             let flushed = g.flush(&mm::tlb::DropInvalidations(t.pt.arch()));
-            // SAFETY: still the old frame (not yet freed), through the entry
-            // the dropped TLBI left: keeps it at the front of QEMU's TLB.
-            assert_eq!(unsafe { ptr::read_volatile(va as *const u64) }, 0x1234_5678);
+            for k in 0..PAGES {
+                // SAFETY: still the old frames (not yet freed), through the
+                // entries the dropped TLBI left: keeps them fresh in QEMU's TLB.
+                assert_eq!(
+                    unsafe { ptr::read_volatile(page(k) as *const u64) },
+                    0x1234_5678 + k
+                );
+            }
             flushed.release(&mut mmu::KernelFrames).unwrap();
         }
-        // SAFETY: reading through the stale TLB entry on purpose.
-        let stale = unsafe { ptr::read_volatile(va as *const u64) };
+        let mut stale = [None; PAGES as usize];
+        for (k, seen) in stale.iter_mut().enumerate() {
+            let mut v = 0u64;
+            let r = exception::catch_fault(|| {
+                // SAFETY: reading through a stale TLB entry on purpose (an
+                // evicted one faults, caught).
+                v = unsafe { ptr::read_volatile(page(k as u64) as *const u64) };
+            });
+            *seen = r.is_ok().then_some(v);
+        }
         // SAFETY: clean up: drop every stale entry.
         unsafe { core::arch::asm!("tlbi vmalle1is", "dsb ish", "isb") };
         FLAG.store(true, Ordering::Relaxed);
         drop(_pin);
         aspace::use_in_current_task(None);
-        a.mmap_lock().write().vmas.remove(range(va, PAGE)).unwrap();
-        assert_eq!(
-            stale,
-            u64::from_ne_bytes([mm::frame::POISON_BYTE; 8]),
-            "the stale read did not see the freed frame's poison"
+        a.mmap_lock()
+            .write()
+            .vmas
+            .remove(range(base, span))
+            .unwrap();
+        let poison = u64::from_ne_bytes([mm::frame::POISON_BYTE; 8]);
+        for (k, seen) in stale.iter().enumerate() {
+            if let Some(v) = seen {
+                assert_eq!(
+                    *v, poison,
+                    "page {k}: a stale read saw {v:#x}, not the freed frame's poison"
+                );
+            }
+        }
+        assert!(
+            stale.iter().any(|s| s.is_some()),
+            "every stale entry was evicted before the read: the test saw nothing"
         );
     }
 
