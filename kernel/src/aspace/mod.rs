@@ -221,9 +221,9 @@ impl AddressSpace {
         let cpu = arch::cpu_id();
         let mut t = self.ptl.lock();
         let Tables { pt, asid } = &mut *t;
-        let root = pt.root().as_u64();
-        let id = asids().lock().switch(cpu, asid, pt.arch(), |id| {
-            set_ttbr0(Some(root | ttbr_asid(id)))
+        let table = &**pt;
+        let id = asids().lock().switch(cpu, asid, table.arch(), |id| {
+            set_ttbr0(Some(table.ttbr_for(id)))
         });
         pt.set_asid(id);
         drop(t);
@@ -234,11 +234,6 @@ impl AddressSpace {
         self.active
             .fetch_and(!(1 << arch::cpu_id()), Ordering::AcqRel);
     }
-}
-
-/// TTBR0_EL1.ASID, bits [63:48].
-fn ttbr_asid(asid: mm::Asid) -> u64 {
-    u64::from(asid.get()) << 48
 }
 
 /// Writes TTBR0 and enables (or disables, for `None`) TTBR0 walks.

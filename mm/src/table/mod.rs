@@ -237,7 +237,12 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     }
     /// The value for TTBR0_EL1/TTBR1_EL1: root address and ASID in bits [63:48].
     pub fn ttbr(&self) -> u64 {
-        self.root.as_u64() | (self.asid.get() as u64) << 48
+        self.ttbr_for(self.asid)
+    }
+    /// The TTBR value that runs this table under `asid` (an ASID the
+    /// allocator hands out before [`set_asid`](Self::set_asid) records it).
+    pub fn ttbr_for(&self, asid: Asid) -> u64 {
+        self.root.as_u64() | (asid.get() as u64) << 48
     }
     /// The ASID used for invalidations.
     pub fn asid(&self) -> Asid {
