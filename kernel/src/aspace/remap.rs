@@ -131,20 +131,29 @@ impl AddressSpace {
         Ok(VirtAddr::new(target))
     }
 
-    /// munmap's checks and effect (Linux's `do_munmap`): a range past the
-    /// user half or empty is `Invalid`; the first page, never mappable, is
-    /// skipped.
+    /// `munmap(start, len)`: [`unmap`](Self::unmap) with munmap's checks
+    /// (Linux's `do_munmap`).
+    pub fn munmap(&self, start: u64, len: u64) -> Result<(), RemapError> {
+        let mut layout = self.mmap_lock.write();
+        self.unmap_like_munmap(&mut layout, start, len)
+    }
+
+    /// munmap's checks and effect (Linux's `do_munmap`): a start that is
+    /// unaligned or past the user half, a range past it, or an empty one is
+    /// `Invalid`; the length is rounded up to pages; the first page, never
+    /// mappable, is skipped.
     fn unmap_like_munmap(
         &self,
         layout: &mut Layout,
         start: u64,
         len: u64,
     ) -> Result<(), RemapError> {
-        if !start.is_multiple_of(PAGE_SIZE)
-            || start > TASK_SIZE
-            || len > TASK_SIZE - start
-            || len == 0
-        {
+        if !start.is_multiple_of(PAGE_SIZE) || start > TASK_SIZE || len > TASK_SIZE - start {
+            return Err(RemapError::Invalid);
+        }
+        // At most TASK_SIZE - start here: rounding up cannot overflow.
+        let len = len.next_multiple_of(PAGE_SIZE);
+        if len == 0 {
             return Err(RemapError::Invalid);
         }
         let (start, end) = (start.max(USER_RANGE.start.as_u64()), start + len);

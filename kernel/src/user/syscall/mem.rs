@@ -169,27 +169,7 @@ pub fn mmap(a: Args) -> Result {
 
 pub fn munmap(a: Args) -> Result {
     let [addr, len, ..] = a.0;
-    if addr % PAGE_SIZE != 0 || addr > TASK_SIZE || len > TASK_SIZE - addr {
-        return Err(EINVAL);
-    }
-    let len = page_align(len).ok_or(EINVAL)?;
-    if len == 0 {
-        return Err(EINVAL);
-    }
-    if addr < USER_RANGE.start.as_u64() {
-        if addr + len <= USER_RANGE.start.as_u64() {
-            return Ok(0);
-        }
-        return unmap(
-            USER_RANGE.start.as_u64(),
-            addr + len - USER_RANGE.start.as_u64(),
-        );
-    }
-    unmap(addr, len)
-}
-
-fn unmap(addr: u64, len: u64) -> Result {
-    process().aspace.unmap(range(addr, len)).map_err(as_errno)?;
+    process().aspace.munmap(addr, len).map_err(remap_errno)?;
     Ok(0)
 }
 
@@ -307,12 +287,20 @@ pub fn mremap(a: Args) -> Result {
         may_move: flags & MREMAP_MAYMOVE != 0,
         fixed: (flags & MREMAP_FIXED != 0).then_some(new_addr),
     };
-    match process().aspace.remap(request) {
-        Ok(at) => Ok(at.as_u64()),
-        Err(RemapError::NotMapped) => Err(EFAULT),
-        Err(RemapError::Invalid) => Err(EINVAL),
-        Err(RemapError::NoSpace) => Err(ENOMEM),
-        Err(RemapError::Layout(e)) => Err(as_errno(e)),
+    process()
+        .aspace
+        .remap(request)
+        .map(|at| at.as_u64())
+        .map_err(remap_errno)
+}
+
+/// The errno Linux gives for each way a remap (or munmap) is refused.
+fn remap_errno(e: RemapError) -> Errno {
+    match e {
+        RemapError::NotMapped => EFAULT,
+        RemapError::Invalid => EINVAL,
+        RemapError::NoSpace => ENOMEM,
+        RemapError::Layout(e) => as_errno(e),
     }
 }
 
