@@ -36,6 +36,9 @@ pub struct Boot {
     pub output: Vec<u8>,
     /// QEMU's own messages (empty for [`Console::Live`]).
     pub stderr: String,
+    /// The console's bytes as the guest sent them (defmt frames), for
+    /// `defmt-print` or a later look.
+    pub raw: Vec<u8>,
     pub elapsed: Duration,
 }
 
@@ -109,14 +112,18 @@ pub fn boot(
         };
         let mut stream = decoder.stream(color);
         let mut buffer = [0u8; 4096];
+        let mut raw = Vec::new();
         loop {
             match stdout.read(&mut buffer) {
                 Ok(0) | Err(_) => break,
-                Ok(n) => stream.push(&buffer[..n], &mut out),
+                Ok(n) => {
+                    raw.extend_from_slice(&buffer[..n]);
+                    stream.push(&buffer[..n], &mut out);
+                }
             }
         }
         stream.finish(&mut out);
-        (lines, output)
+        (lines, output, raw)
     });
     let stderr_reader = child.stderr.take().map(|mut stderr| {
         thread::spawn(move || {
@@ -140,7 +147,7 @@ pub fn boot(
         thread::sleep(POLL);
     };
     let elapsed = start.elapsed();
-    let (log, output) = reader.join().unwrap_or_default();
+    let (log, output, raw) = reader.join().unwrap_or_default();
     let stderr = stderr_reader
         .map(|r| r.join().unwrap_or_default())
         .unwrap_or_default();
@@ -149,6 +156,7 @@ pub fn boot(
         log,
         output,
         stderr,
+        raw,
         elapsed,
     })
 }

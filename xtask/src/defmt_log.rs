@@ -1,23 +1,23 @@
-//! Decodes the kernel's defmt console (rzCOBS frames on the PL011) into lines.
+//! Decodes the kernel's defmt console (frames on the PL011) into lines.
 //!
 //! One line per frame: `[   0.001234 INFO ] message  (kernel/src/foo.rs:12)`.
 //! The format strings and their locations come from the ELF that produced the
-//! frames (its `.defmt` table and DWARF line info). A binary without a `.defmt`
-//! table is shown as plain text.
+//! frames (its `.defmt` table and DWARF line info); the frames themselves are
+//! cut and decoded by `defmt-decoder`'s stream decoder, as `defmt-print` does.
+//! A binary without a `.defmt` table is shown as plain text.
 //!
-//! The console also carries what user programs write to fds 1 and 2: the
-//! kernel sends each `write` as `\0` + bytes + `\0`, so it never shares a
-//! zero-terminated piece with a frame. A piece that is not a frame (and text
-//! in front of a frame) is handed on as program output, byte for byte
-//! ([`Piece::Output`]), apart from the log lines.
+//! The console also carries what user programs write to fds 1 and 2, in
+//! frames of three `println!` call sites of the kernel
+//! (`kernel/src/console/user_output.rs`), found here by their format strings.
+//! Those frames come back as the program's bytes, exactly ([`Piece::Output`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use defmt_decoder::{DecodeError, Encoding, Frame, Locations, StreamDecoder, Table};
+use anyhow::{bail, Context, Result};
+use defmt_decoder::{DecodeError, Frame, Locations, StreamDecoder, Table};
+use object::{Object, ObjectSection, ObjectSymbol};
 
-use crate::rzcobs::{self, Splitter};
 use crate::symbols::Symbols;
 
 /// One thing the console carried.
@@ -25,8 +25,113 @@ use crate::symbols::Symbols;
 pub enum Piece {
     /// A decoded kernel log line (or a line of a binary without a defmt table).
     Log(String),
-    /// Bytes that are not a defmt frame: a user program's output, exact.
+    /// What a user program wrote, exactly.
     Output(Vec<u8>),
+}
+
+/// The kinds of user-output frame (see `kernel/src/console/user_output.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputKind {
+    /// `{=str}`: a line without its newline.
+    Line,
+    /// `{}` of a `&str`: text not followed by a newline.
+    Text,
+    /// `{=[u8]:a}`: bytes that are not UTF-8, shown as a byte string.
+    Bytes,
+}
+
+impl OutputKind {
+    const ALL: [(OutputKind, &'static str); 3] = [
+        (OutputKind::Line, "{=str}"),
+        (OutputKind::Text, "{}"),
+        (OutputKind::Bytes, "{=[u8]:a}"),
+    ];
+
+    /// The program's bytes for a frame of this kind, from its message.
+    fn bytes(self, message: &str) -> Option<Vec<u8>> {
+        match self {
+            OutputKind::Line => Some(format!("{message}\n").into_bytes()),
+            OutputKind::Text => Some(message.as_bytes().to_vec()),
+            OutputKind::Bytes => parse_byte_string(message),
+        }
+    }
+}
+
+/// Reads back defmt's `:a` display of bytes: `b"ab\n\xff"`.
+fn parse_byte_string(shown: &str) -> Option<Vec<u8>> {
+    let inner = shown.strip_prefix("b\"")?.strip_suffix('"')?;
+    let mut bytes = Vec::with_capacity(inner.len());
+    let mut chars = inner.bytes();
+    while let Some(b) = chars.next() {
+        if b != b'\\' {
+            bytes.push(b);
+            continue;
+        }
+        bytes.push(match chars.next()? {
+            b't' => b'\t',
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'x' => {
+                let hex = [chars.next()?, chars.next()?];
+                u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?
+            }
+            _ => return None,
+        });
+    }
+    Some(bytes)
+}
+
+/// The table indices of the kernel's user-output frames: the `.defmt`
+/// symbols of crate `kernel` with tag `defmt_println` and one of the three
+/// format strings. More than one site per string is refused (the output
+/// could not be told from a log line).
+fn output_indices(elf: &[u8]) -> Result<Vec<(u64, OutputKind)>> {
+    #[derive(serde::Deserialize)]
+    struct DefmtSymbol {
+        tag: String,
+        data: String,
+        crate_name: Option<String>,
+    }
+    let file = object::File::parse(elf).context("parsing the ELF")?;
+    let sections: Vec<_> = file
+        .sections()
+        .filter(|s| {
+            s.name()
+                .is_ok_and(|n| n == ".defmt" || n.starts_with(".defmt."))
+        })
+        .map(|s| s.index())
+        .collect();
+    let mut found = Vec::new();
+    for symbol in file.symbols() {
+        if !symbol
+            .section_index()
+            .is_some_and(|i| sections.contains(&i))
+        {
+            continue;
+        }
+        let Ok(name) = symbol.name() else { continue };
+        let Ok(parsed) = serde_json::from_str::<DefmtSymbol>(name) else {
+            continue;
+        };
+        if parsed.tag != "defmt_println" || parsed.crate_name.as_deref() != Some("kernel") {
+            continue;
+        }
+        if let Some((kind, _)) = OutputKind::ALL.iter().find(|(_, f)| *f == parsed.data) {
+            found.push((symbol.address(), *kind));
+        }
+    }
+    for (kind, format) in OutputKind::ALL {
+        let sites = found.iter().filter(|(_, k)| *k == kind).count();
+        if sites > 1 {
+            bail!(
+                "the kernel has {sites} `defmt::println!(\"{format}\", ..)` call sites: that format \
+                 is reserved for user-program output (kernel/src/console/user_output.rs)"
+            );
+        }
+    }
+    Ok(found)
 }
 
 /// What the host knows about one binary's log statements.
@@ -34,17 +139,23 @@ pub struct LogDecoder {
     table: Option<Table>,
     locations: Locations,
     symbols: Symbols,
+    /// Table indices of the user-output frames.
+    output: Vec<(u64, OutputKind)>,
     /// Paths under this folder are shown relative to it.
     root: String,
 }
 
 impl LogDecoder {
-    /// Reads the defmt table and log locations of `elf`.
+    /// Reads the defmt table, log locations and user-output frames of `elf`.
     pub fn from_elf(elf: &[u8], root: &Path) -> Result<LogDecoder> {
         let table = Table::parse(elf).context("reading the defmt table")?;
         let locations = match &table {
             Some(table) => table.get_locations(elf).unwrap_or_default(),
             None => Locations::new(),
+        };
+        let output = match &table {
+            Some(_) => output_indices(elf)?,
+            None => Vec::new(),
         };
         let mut root = root.display().to_string();
         if !root.ends_with('/') {
@@ -54,6 +165,7 @@ impl LogDecoder {
             table,
             locations,
             symbols: Symbols::from_elf(elf),
+            output,
             root,
         })
     }
@@ -61,26 +173,31 @@ impl LogDecoder {
     /// A decoder for one stream of console bytes.
     pub fn stream(&self, color: bool) -> LogStream<'_> {
         let mode = match &self.table {
-            None => Mode::Text,
-            Some(table) if table.encoding() == Encoding::Rzcobs => Mode::Rzcobs,
-            Some(table) => Mode::Raw(table.new_stream_decoder()),
+            None => Mode::Text(Vec::new()),
+            Some(table) => Mode::Frames(table.new_stream_decoder()),
         };
         LogStream {
             owner: self,
             mode,
             color,
-            pending: Splitter::default(),
         }
     }
 
-    /// The line for one decoded rzCOBS frame, if it is a whole frame of this
-    /// binary's table (nothing but padding left over).
-    fn decode_frame(&self, decoded: &[u8], color: bool) -> Option<String> {
-        let (frame, consumed) = self.table.as_ref()?.decode(decoded).ok()?;
-        if decoded[consumed..].iter().any(|&b| b != 0) {
-            return None;
+    /// What one frame stands for: program output or a log line.
+    fn piece(&self, frame: &Frame<'_>, color: bool) -> Piece {
+        let kind = self
+            .output
+            .iter()
+            .find(|(index, _)| *index == frame.index())
+            .map(|(_, kind)| *kind);
+        if let Some(kind) = kind {
+            let message = frame.display_message().to_string();
+            match kind.bytes(&message) {
+                Some(bytes) => return Piece::Output(bytes),
+                None => return Piece::Log(stray(message.as_bytes())),
+            }
         }
-        Some(self.render(&frame, color))
+        Piece::Log(self.render(frame, color))
     }
 
     fn render(&self, frame: &Frame<'_>, color: bool) -> String {
@@ -105,53 +222,41 @@ impl LogDecoder {
 
 /// How a stream's bytes are read.
 enum Mode<'a> {
-    /// No defmt table: plain text, line by line.
-    Text,
-    /// defmt's default encoding, decoded here so that program output
-    /// between frames can be passed on.
-    Rzcobs,
-    /// defmt's `encoding-raw`: the library's stream decoder.
-    Raw(Box<dyn StreamDecoder + Send + Sync + 'a>),
+    /// No defmt table: plain text, line by line (the bytes of a line not
+    /// yet ended).
+    Text(Vec<u8>),
+    /// defmt frames, in the table's encoding.
+    Frames(Box<dyn StreamDecoder + Send + Sync + 'a>),
 }
 
-/// Turns console bytes into log lines as they arrive.
+/// Turns console bytes into log lines and program output as they arrive.
 pub struct LogStream<'a> {
     owner: &'a LogDecoder,
     mode: Mode<'a>,
     color: bool,
-    /// Bytes waiting for a frame end (zero byte) or, for text, a newline.
-    pending: Splitter,
 }
 
 impl LogStream<'_> {
     /// Feeds `bytes` and hands every complete line or output piece to `out`.
     pub fn push(&mut self, bytes: &[u8], out: &mut dyn FnMut(Piece)) {
         match &mut self.mode {
-            Mode::Text => {
-                self.pending.push(bytes);
-                let mut text = self.pending.take_rest();
-                while let Some(newline) = text.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = text.drain(..=newline).collect();
+            Mode::Text(pending) => {
+                pending.extend_from_slice(bytes);
+                while let Some(newline) = pending.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=newline).collect();
                     out(Piece::Log(
                         String::from_utf8_lossy(&line).trim_end().to_string(),
                     ));
                 }
-                self.pending.push(&text);
             }
-            Mode::Rzcobs => {
-                self.pending.push(bytes);
-                while let Some(piece) = self.pending.next_piece() {
-                    self.emit_piece(&piece, out);
-                }
-            }
-            Mode::Raw(frames) => {
+            Mode::Frames(frames) => {
                 frames.received(bytes);
                 loop {
                     match frames.decode() {
-                        Ok(frame) => out(Piece::Log(self.owner.render(&frame, self.color))),
+                        Ok(frame) => out(self.owner.piece(&frame, self.color)),
                         Err(DecodeError::UnexpectedEof) => break,
                         Err(DecodeError::Malformed) => {
-                            out(Piece::Log(stray(b"(malformed defmt frame)")))
+                            out(Piece::Log("(xtask: malformed defmt frame)".into()))
                         }
                     }
                 }
@@ -159,34 +264,15 @@ impl LogStream<'_> {
         }
     }
 
-    /// Hands on one zero-terminated piece: a frame, maybe after program
-    /// output, or program output.
-    fn emit_piece(&self, piece: &[u8], out: &mut dyn FnMut(Piece)) {
-        match rzcobs::find_frame(piece, |decoded| {
-            self.owner.decode_frame(decoded, self.color)
-        }) {
-            Some((start, line)) => {
-                if start > 0 {
-                    out(Piece::Output(piece[..start].to_vec()));
-                }
-                out(Piece::Log(line));
+    /// Ends the stream: hands on text without a newline (a frame cut off by
+    /// the exit cannot be decoded and is dropped).
+    pub fn finish(self, out: &mut dyn FnMut(Piece)) {
+        if let Mode::Text(rest) = self.mode {
+            if !rest.is_empty() {
+                out(Piece::Log(
+                    String::from_utf8_lossy(&rest).trim_end().to_string(),
+                ));
             }
-            None => out(Piece::Output(piece.to_vec())),
-        }
-    }
-
-    /// Ends the stream: hands on what never completed (text without a
-    /// newline, a frame cut off by the exit, program output).
-    pub fn finish(mut self, out: &mut dyn FnMut(Piece)) {
-        let rest = self.pending.take_rest();
-        if rest.is_empty() {
-            return;
-        }
-        match self.mode {
-            Mode::Text => out(Piece::Log(
-                String::from_utf8_lossy(&rest).trim_end().to_string(),
-            )),
-            _ => self.emit_piece(&rest, out),
         }
     }
 }
@@ -326,14 +412,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn plain_text_without_a_defmt_table() {
-        let decoder = LogDecoder {
+    fn text_decoder() -> LogDecoder {
+        LogDecoder {
             table: None,
             locations: Locations::new(),
             symbols: Symbols::default(),
+            output: Vec::new(),
             root: "/".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn plain_text_without_a_defmt_table() {
+        let decoder = text_decoder();
         let mut stream = decoder.stream(false);
         let mut lines = Vec::new();
         let mut out = |p: Piece| lines.push(p);
@@ -345,18 +436,22 @@ mod tests {
     }
 
     #[test]
-    fn program_output_passes_through_exactly() {
-        // A table-less rzCOBS decoder cannot be built by hand; the piece logic
-        // is the same: nothing decodes as a frame, so each piece is output.
-        let decoder = LogDecoder {
-            table: None,
-            locations: Locations::new(),
-            symbols: Symbols::default(),
-            root: "/".into(),
-        };
-        let stream = decoder.stream(false);
-        let mut pieces = Vec::new();
-        stream.emit_piece(b"ok one\r\n\xff", &mut |p| pieces.push(p));
-        assert_eq!(pieces, [Piece::Output(b"ok one\r\n\xff".to_vec())]);
+    fn each_output_kind_gives_back_the_bytes() {
+        assert_eq!(OutputKind::Line.bytes("ok one"), Some(b"ok one\n".to_vec()));
+        assert_eq!(OutputKind::Text.bytes("$ "), Some(b"$ ".to_vec()));
+        assert_eq!(OutputKind::Line.bytes(""), Some(b"\n".to_vec()));
+    }
+
+    #[test]
+    fn byte_strings_are_read_back() {
+        assert_eq!(
+            parse_byte_string(r#"b"a \t\n\r\"\\\xff\x00z""#),
+            Some(b"a \t\n\r\"\\\xff\x00z".to_vec())
+        );
+        assert_eq!(parse_byte_string(r#"b"""#), Some(Vec::new()));
+        // Not a byte string, a cut escape, an unknown escape.
+        assert_eq!(parse_byte_string("[1, 2]"), None);
+        assert_eq!(parse_byte_string(r#"b"\x4""#), None);
+        assert_eq!(parse_byte_string(r#"b"\q""#), None);
     }
 }

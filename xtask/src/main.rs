@@ -17,7 +17,6 @@ mod linux;
 mod qemu;
 mod raw_image;
 mod report;
-mod rzcobs;
 mod symbols;
 mod testlist;
 mod toolchain;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::board::{Board, Cpu};
@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// Run the program on Debian's Linux kernel instead (same machine and initramfs)
     #[arg(long, requires = "program")]
     linux: bool,
+    /// Also write the console's raw bytes (defmt frames) to FILE, for
+    /// `defmt-print -e <kernel ELF> stdin < FILE`
+    #[arg(long, value_name = "FILE", conflicts_with = "linux")]
+    save_console: Option<PathBuf>,
     /// The program to start as init and its arguments, e.g. `-- /bin/hello 3`
     #[arg(last = true, value_name = "PROGRAM")]
     program: Vec<String>,
@@ -74,6 +78,7 @@ impl RunArgs {
             dtb: None,
             initrd: None,
             linux: false,
+            save_console: None,
             program,
         }
     }
@@ -122,6 +127,17 @@ pub fn run(args: RunArgs) -> Result<u8> {
         console,
         args.timeout.map(Duration::from_secs),
     )?;
+    if let Some(file) = &args.save_console {
+        std::fs::write(file, &result.raw)
+            .with_context(|| format!("writing the console to {}", file.display()))?;
+        eprintln!(
+            "xtask: console ({} bytes) saved to {}; decode: defmt-print -e {} stdin < {}",
+            result.raw.len(),
+            file.display(),
+            kernel.elf.display(),
+            file.display()
+        );
+    }
     match result.exit {
         Exit::Status(_) => eprintln!(
             "xtask: {} after {:.2}s",

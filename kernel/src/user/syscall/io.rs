@@ -2,6 +2,7 @@
 //! init gets): `read`, `write`, `writev`, `ioctl(TIOCGWINSZ)`.
 use super::errno::{Errno, EBADF, EINVAL, ENOTTY};
 use super::{Args, Result};
+use crate::console::UserOutput;
 use crate::user::uaccess;
 use alloc::vec;
 use core::time::Duration;
@@ -33,15 +34,18 @@ fn write_console(buf: u64, len: u64) -> core::result::Result<u64, Errno> {
         return Ok(0);
     }
     let mut chunk = [0u8; 256];
+    let mut output = UserOutput::new();
     let mut done = 0u64;
     while done < len {
         let n = (len - done).min(chunk.len() as u64) as usize;
         if let Err(e) = uaccess::copy_from(VirtAddr::new(buf + done), &mut chunk[..n]) {
+            output.finish();
             return if done > 0 { Ok(done) } else { Err(e) };
         }
-        crate::console::write_user(&chunk[..n]);
+        output.push(&chunk[..n]);
         done += n as u64;
     }
+    output.finish();
     Ok(done)
 }
 

@@ -1,4 +1,6 @@
-//! The console: `defmt` frames on the board's PL011, from every CPU.
+//! The console: `defmt` frames on the board's PL011, from every CPU: the
+//! kernel's log and, framed the same way, what user programs write
+//! ([`user_output`]).
 //!
 //! One ticket lock serialises frames across CPUs with IRQs masked; a CPU that
 //! re-enters (a panic while it was logging) takes the console over so the
@@ -7,6 +9,9 @@ use crate::arch;
 use boards::BOARD;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use drivers::pl011::Pl011;
+
+pub mod user_output;
+pub use user_output::UserOutput;
 
 // SAFETY: the board description names the PL011 that only this module drives.
 static UART: Pl011 = unsafe { Pl011::new(crate::mem::phys_to_virt(BOARD.uart.base)) };
@@ -121,17 +126,6 @@ defmt::timestamp!("{=u64:us}", {
     let ticks = drivers::timer::counter();
     (u128::from(ticks) * 1_000_000 / u128::from(drivers::timer::frequency().max(1))) as u64
 });
-
-/// Writes a user program's output (stdout/stderr) raw, between zero bytes:
-/// a zero ends any defmt frame piece, so the host decoder sees the text as
-/// a piece of its own and passes it through as program output; on a plain
-/// terminal the zero bytes show as nothing.
-pub fn write_user(bytes: &[u8]) {
-    let _console = Console::lock();
-    UART.write_byte(0);
-    UART.write_bytes(bytes);
-    UART.write_byte(0);
-}
 
 /// A byte typed on the console, if one is waiting.
 pub fn read_user_byte() -> Option<u8> {
