@@ -10,7 +10,7 @@ pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 /// Width of a virtual address in one half of the address space (TCR_ELx.TnSZ = 16).
 pub const VA_BITS: u32 = 48;
-/// Widest output address this crate writes into a descriptor (OA[47:12]).
+/// Widest output address this crate writes into a descriptor (OA\[47:12\]).
 pub const PA_BITS: u32 = 48;
 
 macro_rules! address_type {

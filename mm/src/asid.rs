@@ -14,7 +14,7 @@ pub enum AsidBits {
 }
 
 impl AsidBits {
-    /// From the raw ID_AA64MMFR0_EL1 value (ASIDBits, bits [7:4]: 0b0010 = 16 bits).
+    /// From the raw ID_AA64MMFR0_EL1 value (ASIDBits, bits \[7:4\]: 0b0010 = 16 bits).
     pub const fn from_id_aa64mmfr0(mmfr0: u64) -> Self {
         if (mmfr0 >> 4) & 0xf == 0b0010 {
             AsidBits::Sixteen
@@ -32,7 +32,7 @@ impl AsidBits {
 }
 
 /// An address space's ASID and the generation it belongs to; starts unassigned.
-/// Layout: generation in bits [63:16], ASID in [15:0]; 0 = never assigned.
+/// Layout: generation in bits \[63:16\], ASID in \[15:0\]; 0 = never assigned.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AsidTag(u64);
 

@@ -1,6 +1,6 @@
 //! The MAIR_EL1 layout this crate's descriptors index into, and the value the kernel programs.
-//! Arm ARM (DDI 0487) D19.2 "MAIR_EL1" and B2.8 "Memory types and attributes": Attr<n> byte
-//! encodings for Normal (outer [7:4], inner [3:0]) and Device (0b0000_dd00) memory.
+//! Arm ARM (DDI 0487) D19.2 "MAIR_EL1" and B2.8 "Memory types and attributes": `Attr<n>` byte
+//! encodings for Normal (outer \[7:4\], inner \[3:0\]) and Device (0b0000_dd00) memory.
 
 use crate::descriptor::AttrIndex;
 use tock_registers::fields::FieldValue;
@@ -13,18 +13,18 @@ pub mod fields {
     register_bitfields![u8,
         /// One MAIR_EL1 Attr<n> byte.
         pub MAIR_ATTR [
-            /// Normal memory, inner cacheability (bits [3:0]).
+            /// Normal memory, inner cacheability (bits \[3:0\]).
             NORMAL_INNER OFFSET(0) NUMBITS(4) [
                 NonCacheable = 0b0100,
                 WriteBackNonTransientReadWriteAlloc = 0b1111
             ],
-            /// Normal memory, outer cacheability (bits [7:4]); 0b0000 means Device memory.
+            /// Normal memory, outer cacheability (bits \[7:4\]); 0b0000 means Device memory.
             NORMAL_OUTER OFFSET(4) NUMBITS(4) [
                 Device = 0b0000,
                 NonCacheable = 0b0100,
                 WriteBackNonTransientReadWriteAlloc = 0b1111
             ],
-            /// Device memory type (bits [3:2], with bits [7:4] zero).
+            /// Device memory type (bits \[3:2\], with bits \[7:4\] zero).
             DEVICE OFFSET(2) NUMBITS(2) [nGnRnE = 0b00, nGnRE = 0b01, nGRE = 0b10, GRE = 0b11]
         ]
     ];

@@ -1,6 +1,6 @@
 //! The bit fields of a VMSAv8-64 stage 1 descriptor, declared with `register_bitfields!`, and
 //! the masks derived from them. Arm ARM (DDI 0487) D8.3 "Translation table descriptor formats"
-//! (lower/upper attributes, OA[47:12], table-level PXNTable/UXNTable/APTable).
+//! (lower/upper attributes, OA\[47:12\], table-level PXNTable/UXNTable/APTable).
 
 use tock_registers::fields::FieldValue;
 
@@ -20,7 +20,7 @@ mod generated {
             ATTR_INDX OFFSET(2) NUMBITS(3) [],
             /// Non-secure output address (ignored in the Non-secure state).
             NS OFFSET(5) NUMBITS(1) [],
-            /// AP[2:1]: AP[1] = EL0 access, AP[2] = read-only.
+            /// AP\[2:1\]: AP[1] = EL0 access, AP[2] = read-only.
             AP OFFSET(6) NUMBITS(2) [PrivRw = 0b00, Rw = 0b01, PrivRo = 0b10, Ro = 0b11],
             /// Shareability of Normal memory.
             SH OFFSET(8) NUMBITS(2) [Non = 0b00, Outer = 0b10, Inner = 0b11],
@@ -28,7 +28,7 @@ mod generated {
             AF OFFSET(10) NUMBITS(1) [],
             /// not-Global: the TLB entry is tagged with the current ASID.
             NG OFFSET(11) NUMBITS(1) [],
-            /// Output address bits [47:12] (next-level table, block or page).
+            /// Output address bits \[47:12\] (next-level table, block or page).
             OUTPUT_ADDR OFFSET(12) NUMBITS(36) [],
             /// Dirty bit modifier (unused: no hardware dirty state).
             DBM OFFSET(51) NUMBITS(1) [],
@@ -58,7 +58,7 @@ pub(crate) const fn v(f: FieldValue<u64, DESCRIPTOR::Register>) -> u64 {
     f.value
 }
 
-/// Output-address bits [47:12].
+/// Output-address bits \[47:12\].
 pub const OA_MASK: u64 = v(DESCRIPTOR::OUTPUT_ADDR::SET);
 /// Every attribute bit of a block/page descriptor (everything but VALID, TYPE and the OA).
 pub const LEAF_ATTR_MASK: u64 = !(OA_MASK | v(DESCRIPTOR::VALID::SET) | v(DESCRIPTOR::TYPE::SET));

@@ -24,7 +24,7 @@ impl AttrIndex {
     }
 }
 
-/// Data access permissions AP[2:1] (D8.4.1.2).
+/// Data access permissions AP\[2:1\] (D8.4.1.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Ap {
     /// EL1 read/write, no EL0 access.
@@ -37,7 +37,7 @@ pub enum Ap {
     Ro,
 }
 
-/// Shareability (SH[1:0]) of Normal memory.
+/// Shareability (SH\[1:0\]) of Normal memory.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Shareability {
     /// Non-shareable.
@@ -81,7 +81,7 @@ pub struct LeafAttrs {
     pub uxn: bool,
     /// Contiguous hint.
     pub contiguous: bool,
-    /// Software bits [58:55] as a 4-bit number.
+    /// Software bits \[58:55\] as a 4-bit number.
     pub sw: u8,
 }
 

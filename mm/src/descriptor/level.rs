@@ -1,6 +1,6 @@
 //! The four lookup levels of the 4 KiB-granule, 48-bit-VA walk and their geometry.
 //! Arm ARM (DDI 0487) D8.2.7 "Translation using the 4KB granule": L0 512 GiB, L1 1 GiB,
-//! L2 2 MiB, L3 4 KiB per entry; VA[47:12] indexes 9 bits per level.
+//! L2 2 MiB, L3 4 KiB per entry; VA\[47:12\] indexes 9 bits per level.
 
 /// A level of the 4 KiB-granule walk: L0 (512 GiB entries) to L3 (4 KiB pages).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

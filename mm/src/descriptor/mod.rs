@@ -72,7 +72,7 @@ impl Descriptor {
     pub const fn is_owned(self) -> bool {
         self.0 & SW_OWNED != 0
     }
-    /// OA[47:12] as an address (a table, block or page base).
+    /// OA\[47:12\] as an address (a table, block or page base).
     pub const fn output_address(self) -> PhysAddr {
         PhysAddr::new(self.0 & OA_MASK)
     }

@@ -235,7 +235,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     pub fn root(&self) -> PhysAddr {
         self.root
     }
-    /// The value for TTBR0_EL1/TTBR1_EL1: root address and ASID in bits [63:48].
+    /// The value for TTBR0_EL1/TTBR1_EL1: root address and ASID in bits \[63:48\].
     pub fn ttbr(&self) -> u64 {
         self.ttbr_for(self.asid)
     }

@@ -1,7 +1,7 @@
 //! Which mapping owns a frame: the software bit `SW_OWNED` of a leaf says that unmapping
 //! it frees the frame. Moving a page to another address (mremap) hands the mark from the
 //! old leaf to the new one. The bit is ignored by the hardware walker (Arm ARM D8.3.2,
-//! "software use" bits [58:55]), so changing it needs no break-before-make and no TLBI.
+//! "software use" bits \[58:55\]), so changing it needs no break-before-make and no TLBI.
 
 use super::{MapError, PageTable};
 use crate::addr::{VaRange, VirtAddr, PAGE_SIZE};

@@ -8,7 +8,7 @@ mod policy;
 pub use operand::{RangeOperand, VaOperand};
 pub use policy::{invalidate, plan, Invalidation, Plan, MAX_RANGE_PAGES, PER_VA_LIMIT};
 
-/// An address space identifier as written to TTBR0_EL1[63:48] and TLBI operands.
+/// An address space identifier as written to TTBR0_EL1\[63:48\] and TLBI operands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Asid(u16);
 
@@ -30,7 +30,7 @@ impl Asid {
 pub struct TlbCaps {
     /// FEAT_TLBIRANGE: `TLBI RVAE1IS`/`RVALE1IS` exist (ID_AA64ISAR0_EL1.TLB == 0b0010).
     pub range_ops: bool,
-    /// FEAT_TTL: the level hint in bits [47:44] of a by-VA operand is honoured
+    /// FEAT_TTL: the level hint in bits \[47:44\] of a by-VA operand is honoured
     /// (ID_AA64MMFR2_EL1.TTL == 0b0001); otherwise those bits are RES0 and written 0.
     pub ttl_hint: bool,
 }

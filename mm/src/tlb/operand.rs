@@ -1,5 +1,5 @@
 //! The Xt operands of the by-VA TLBI instructions, built and decoded as pure functions.
-//! Arm ARM (DDI 0487) C5.5 "TLBI VAE1IS, VALE1IS" (ASID[63:48], TTL[47:44], VA[55:12]) and
+//! Arm ARM (DDI 0487) C5.5 "TLBI VAE1IS, VALE1IS" (ASID\[63:48\], TTL\[47:44\], VA\[55:12\]) and
 //! "TLBI RVAE1IS, RVALE1IS" (ASID, TG, SCALE, NUM, TTL, BaseADDR), D8.13.5 (TTL hints).
 
 use super::Asid;
@@ -15,7 +15,7 @@ pub mod fields {
     register_bitfields![u64,
         /// Operand of TLBI VAE1IS / VALE1IS.
         pub TLBI_VA [
-            /// VA[55:12].
+            /// VA\[55:12\].
             VA OFFSET(0) NUMBITS(44) [],
             /// Translation table level hint (FEAT_TTL), 0 = no hint.
             TTL OFFSET(44) NUMBITS(4) [],
@@ -24,7 +24,7 @@ pub mod fields {
         ],
         /// Operand of TLBI RVAE1IS / RVALE1IS.
         pub TLBI_RANGE [
-            /// BaseADDR: VA[48:12] for the 4 KiB granule.
+            /// BaseADDR: VA\[48:12\] for the 4 KiB granule.
             BASE_ADDR OFFSET(0) NUMBITS(37) [],
             /// Level of the leaf entries, 0 = any.
             TTL OFFSET(37) NUMBITS(2) [],
@@ -41,7 +41,7 @@ pub mod fields {
 }
 pub use fields::{TLBI_RANGE, TLBI_VA};
 
-/// TTL[3:2] = 0b01 selects the 4 KiB granule; TTL[1:0] is the level (1-3).
+/// TTL\[3:2\] = 0b01 selects the 4 KiB granule; TTL\[1:0\] is the level (1-3).
 const TTL_4K: u64 = 0b0100;
 
 fn sign_extend(value: u64, top_bit: u32) -> u64 {
@@ -79,7 +79,7 @@ impl VaOperand {
             LocalRegisterCopy::<u64, TLBI_VA::Register>::new(self.0).read(TLBI_VA::ASID) as u16,
         )
     }
-    /// The page base the operand names (VA[55:12], upper bits copied from bit 55).
+    /// The page base the operand names (VA\[55:12\], upper bits copied from bit 55).
     pub fn va(self) -> VirtAddr {
         let page = LocalRegisterCopy::<u64, TLBI_VA::Register>::new(self.0).read(TLBI_VA::VA);
         VirtAddr::new(sign_extend(page << PAGE_SHIFT, 55))
@@ -137,7 +137,7 @@ impl RangeOperand {
     pub fn asid(self) -> Asid {
         Asid::new(self.reg().read(TLBI_RANGE::ASID) as u16)
     }
-    /// First address of the range (VA[48:12], upper bits copied from bit 48).
+    /// First address of the range (VA\[48:12\], upper bits copied from bit 48).
     pub fn base(self) -> VirtAddr {
         VirtAddr::new(sign_extend(
             self.reg().read(TLBI_RANGE::BASE_ADDR) << PAGE_SHIFT,
