@@ -23,8 +23,33 @@ use crate::workspace::{display, Workspace};
 /// them) and its status as a shell reports it (exit code, or 128 + signal).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunOutput {
+    /// The output for reading: UTF-8 as it is, other bytes as `\xNN`.
     pub stdout: String,
+    /// The output exactly.
+    pub bytes: Vec<u8>,
     pub status: i32,
+}
+
+impl RunOutput {
+    pub fn new(bytes: &[u8], status: i32) -> RunOutput {
+        RunOutput {
+            stdout: shown(bytes),
+            bytes: bytes.to_vec(),
+            status,
+        }
+    }
+}
+
+/// `bytes` for reading: valid UTF-8 as it is, every other byte as `\xNN`.
+pub fn shown(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    text
 }
 
 /// One program line: `/bin/<program>` and its arguments.
@@ -271,10 +296,7 @@ fn parse_console(console: &[u8], count: usize) -> Result<Vec<RunOutput>> {
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
             .context("unreadable status")?;
-        outputs.push(RunOutput {
-            stdout: String::from_utf8_lossy(&console[start..status]).into_owned(),
-            status: number,
-        });
+        outputs.push(RunOutput::new(&console[start..status], number));
         at = number_end;
     }
     Ok(outputs)
@@ -305,14 +327,8 @@ mod tests {
         assert_eq!(
             outputs,
             [
-                RunOutput {
-                    stdout: "ok one\nok two\n".into(),
-                    status: 0
-                },
-                RunOutput {
-                    stdout: "no newline".into(),
-                    status: 139
-                },
+                RunOutput::new(b"ok one\nok two\n", 0),
+                RunOutput::new(b"no newline", 139),
             ]
         );
         let err = parse_console(b"@@linux-init run /bin/a\nok\n", 1).unwrap_err();

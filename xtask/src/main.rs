@@ -17,6 +17,7 @@ mod linux;
 mod qemu;
 mod raw_image;
 mod report;
+mod stock_decoder;
 mod symbols;
 mod testlist;
 mod toolchain;

@@ -1,4 +1,5 @@
-//! Makes sure the host has what `run` and `test` need: QEMU 9.0 or newer.
+//! Makes sure the host has what `run` and `test` need: QEMU 9.0 or newer, and
+//! for the stock-decoder check, `defmt-print`.
 //!
 //! When `qemu-system-aarch64` is missing or too old, root installs QEMU from
 //! Debian `bookworm-backports` (QEMU 10, DESIGN.md §4); anyone else is told the
@@ -64,6 +65,44 @@ pub fn ensure_qemu() -> Result<()> {
             MIN_QEMU.1
         ),
     }
+}
+
+/// The `defmt-print` release that matches this tool's `defmt-decoder`.
+pub const DEFMT_PRINT_VERSION: &str = "1.2.0";
+
+/// The path of `defmt-print`: on the PATH, in cargo's `bin` folder, or
+/// installed there now with `cargo install --locked` (printed).
+pub fn ensure_defmt_print() -> Result<std::path::PathBuf> {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .map(|home| home.join("bin"));
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let found = path_dirs
+        .iter()
+        .chain(cargo_bin.iter())
+        .map(|dir| dir.join("defmt-print"))
+        .find(|p| p.is_file());
+    if let Some(found) = found {
+        eprintln!("xtask: defmt-print found at {}", found.display());
+        return Ok(found);
+    }
+    eprintln!("xtask: defmt-print not found: installing {DEFMT_PRINT_VERSION} with cargo install");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run_checked(Command::new(cargo).args([
+        "install",
+        "defmt-print",
+        "--locked",
+        "--version",
+        DEFMT_PRINT_VERSION,
+    ]))?;
+    let installed = cargo_bin
+        .map(|dir| dir.join("defmt-print"))
+        .filter(|p| p.is_file())
+        .context("defmt-print is not in cargo's bin folder after `cargo install`")?;
+    Ok(installed)
 }
 
 /// (major, minor) of the `qemu-system-aarch64` on the PATH.

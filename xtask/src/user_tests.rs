@@ -320,6 +320,8 @@ impl UserTest {
 pub struct Ours {
     pub machine: Machine,
     pub image: PathBuf,
+    /// The kernel's ELF (its defmt table, for `defmt-print`).
+    pub elf: PathBuf,
     /// `-dtb` (raspi4b: the Raspberry Pi 4 device tree carries `/chosen`, where
     /// QEMU puts the initrd's place).
     pub dtb: Option<PathBuf>,
@@ -334,6 +336,8 @@ pub struct OurRun {
     pub log: Vec<String>,
     /// QEMU's own messages.
     pub stderr: String,
+    /// The console's bytes as the guest sent them (defmt frames).
+    pub raw: Vec<u8>,
     pub elapsed: Duration,
     /// The QEMU command line, for reports.
     pub command: String,
@@ -356,6 +360,7 @@ impl Ours {
         Ok(Ours {
             machine: machine.clone(),
             image: kernel.image,
+            elf: kernel.elf,
             dtb,
             decoder,
         })
@@ -388,13 +393,11 @@ impl Ours {
         )?;
         let status = i32::from(result.exit.process_status());
         Ok(OurRun {
-            output: RunOutput {
-                stdout: String::from_utf8_lossy(&result.output).into_owned(),
-                status,
-            },
+            output: RunOutput::new(&result.output, status),
             exit: result.exit,
             log: result.log,
             stderr: result.stderr,
+            raw: result.raw,
             elapsed: result.elapsed,
             command: shown,
         })
@@ -771,7 +774,7 @@ fn compare(test: &UserTest, linux: &RunOutput, ours: &RunOutput) -> Option<Strin
     // Also with a different status: where the outputs part says why.
     let output = match test.conformance {
         Conformance::StatusOnly(_) => None,
-        Conformance::Exact if linux.stdout == ours.stdout => None,
+        Conformance::Exact if linux.bytes == ours.bytes => None,
         Conformance::Exact => Some(format!(
             "output differs from Linux's:\n{}",
             line_diff(&linux.stdout, &ours.stdout)
@@ -947,10 +950,7 @@ mod tests {
     #[test]
     fn a_run_passes_with_its_status_and_no_fail_line() {
         let t = test("t_x", &[], 0);
-        let run = |stdout: &str, status| RunOutput {
-            stdout: stdout.into(),
-            status,
-        };
+        let run = |stdout: &str, status| RunOutput::new(stdout.as_bytes(), status);
         assert_eq!(t.judge(&run("ok a\nok b\n", 0)), None);
         assert!(t
             .judge(&run("ok a\n", 1))
@@ -963,10 +963,7 @@ mod tests {
     #[test]
     fn conformance_needs_a_passing_linux_run_and_the_same_bytes() {
         let t = test("t_x", &[], 0);
-        let run = |stdout: &str, status| RunOutput {
-            stdout: stdout.into(),
-            status,
-        };
+        let run = |stdout: &str, status| RunOutput::new(stdout.as_bytes(), status);
         let linux = run("ok a\nok b\n", 0);
         assert_eq!(compare(&t, &linux, &run("ok a\nok b\n", 0)), None);
         let why = compare(&t, &linux, &run("ok a\nok c\n", 0)).unwrap();

@@ -23,6 +23,7 @@ use crate::compile::{build_suites, build_tests, BuildOptions};
 use crate::defmt_log::LogDecoder;
 use crate::qemu::{dtb_for, Machine, QemuConfig};
 use crate::report::{running_line, suite_end, summary, test_line, SuiteReport};
+use crate::stock_decoder;
 use crate::testlist::{list_tests, TestCase};
 use crate::tools::ensure_qemu;
 use crate::user_tests;
@@ -137,6 +138,18 @@ pub fn test(args: TestArgs) -> Result<u8> {
             rpi4_dtb: args.dtb.clone(),
         };
         reports.extend(user_tests::run_suites(&ws, &user)?);
+        // The console through the stock defmt-print (installed when absent).
+        if boards.contains(&Board::Virt)
+            && args.cpu.is_none_or(|c| c == Cpu::CortexA72)
+            && stock_decoder::selected(args.filter.as_deref())
+        {
+            let initramfs = crate::initramfs::build(&ws)?;
+            let build = BuildOptions {
+                release: args.release,
+                ..BuildOptions::default()
+            };
+            reports.push(stock_decoder::run_suite(&ws, &initramfs, build));
+        }
     }
 
     let text = summary(&reports, host_ok);

@@ -1,6 +1,10 @@
 //! Console I/O: `write` and `writev` on fds 1 and 2 (some checks print their
 //! own `ok` line through the call under test), zero-length calls, bad fds,
-//! bad pointers, `ioctl(TIOCGWINSZ)` and `uname`.
+//! bad pointers, `ioctl(TIOCGWINSZ)` and `uname`; and output that must reach
+//! the console byte for byte (the conformance run compares it with Linux's):
+//! lines cut across writes, lines longer than the kernel's frame, a character
+//! cut at the frame's edge or between two writes, bytes that are not UTF-8,
+//! a zero byte, `\r`, empty lines, and a last line without a newline.
 #![no_std]
 #![no_main]
 use user::mm::{mmap_anon, munmap, PAGE};
@@ -207,6 +211,55 @@ fn uname(t: &mut Checks) {
     t.errno("uname_bad_pointer_efault", bad, Errno::EFAULT);
 }
 
+/// Writes that the console must pass on exactly (the kernel frames them:
+/// `kernel/src/console/user_output.rs`, 256 bytes at most per frame).
+fn exact_bytes(t: &mut Checks) {
+    let mut pieces: [&[u8]; 16] = [
+        b"ok line cut ",
+        b"across ",
+        b"three writes\n",
+        b"ok two lines\nok in one write\n",
+        b"\n",
+        b"ok bytes \xff\xfe that are not UTF-8\n",
+        b"ok a character cut between writes: \xc3",
+        b"\xa9\n",
+        b"ok a zero byte \0 inside\n",
+        b"ok carriage return\r\n",
+        b"ok \xe2\x82\xac three-byte characters \xe2\x82\xac\n",
+        b"\t tab and trailing space \n",
+        b"",
+        b"",
+        b"",
+        b"",
+    ];
+    // A line of 600 bytes (more than two frames) and one whose 3-byte
+    // character straddles byte 256 of the frame.
+    let mut long = [b'='; 601];
+    long[..3].copy_from_slice(b"ok ");
+    long[600] = b'\n';
+    let mut straddle = [b'-'; 301];
+    straddle[..3].copy_from_slice(b"ok ");
+    straddle[255..258].copy_from_slice("\u{20ac}".as_bytes());
+    straddle[300] = b'\n';
+    pieces[12] = &long;
+    pieces[13] = &straddle;
+    let mut all = true;
+    for (fd, piece) in [1, 2].into_iter().cycle().zip(pieces) {
+        all &= sys::write_fd(fd, piece) == Ok(piece.len());
+    }
+    let iov = [
+        IoVec::of(b"ok writev "),
+        IoVec::of(b"with a newline\nin "),
+        IoVec::of(b"the middle\n"),
+    ];
+    all &= sys::writev(1, &iov) == Ok(39);
+    t.check(
+        "exact_bytes_written",
+        all,
+        format_args!("a write returned less"),
+    );
+}
+
 fn main(_: &user::Args) -> i32 {
     let mut t = Checks::new();
     write(&mut t);
@@ -214,6 +267,9 @@ fn main(_: &user::Args) -> i32 {
     read(&mut t);
     ioctl(&mut t);
     uname(&mut t);
+    exact_bytes(&mut t);
+    // The program's last bytes, without a newline.
+    let _ = sys::write_fd(1, b"ok no newline at the end");
     t.status()
 }
 
