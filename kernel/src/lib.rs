@@ -34,14 +34,7 @@ extern "C" {
     fn main() -> !;
 }
 
-/// The current stack pointer, for reports and checks.
-#[inline(always)]
-pub fn stack_pointer() -> u64 {
-    let sp: u64;
-    // SAFETY: reads SP into a register; no side effects.
-    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp) };
-    sp
-}
+pub use arch::stack_pointer;
 
 /// Rust entry of the boot CPU (from `boot.S`): EL1, IRQs masked, own stack.
 #[no_mangle]

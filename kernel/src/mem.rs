@@ -35,8 +35,5 @@ static SECONDARY_TTBR1: AtomicU64 = AtomicU64::new(0);
 /// point of coherency because they read it with the MMU and caches off.
 pub fn set_secondary_ttbr1(ttbr1: u64) {
     SECONDARY_TTBR1.store(ttbr1, Ordering::SeqCst);
-    // SAFETY: cleaning a cache line of our own static has no other effect.
-    unsafe {
-        core::arch::asm!("dc cvac, {p}", "dsb sy", p = in(reg) SECONDARY_TTBR1.as_ptr());
-    }
+    crate::arch::cache::clean_line_to_poc(SECONDARY_TTBR1.as_ptr() as usize);
 }

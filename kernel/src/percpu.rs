@@ -10,8 +10,7 @@ use core::sync::atomic::{
     AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 
-/// Most CPUs the kernel supports (the linker script reserves as many stacks).
-pub const MAX_CPUS: usize = 8;
+pub use crate::arch::MAX_CPUS;
 
 pub struct CpuRecord {
     pub online: AtomicBool,

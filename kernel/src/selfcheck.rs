@@ -54,8 +54,7 @@ pub fn run() -> usize {
 
     let cpu = arch::cpu_id();
     let svc_before = exception::TRAPS[cpu].svc.load(Ordering::Relaxed);
-    // SAFETY: `svc` traps to our own vector, which records it and returns.
-    unsafe { core::arch::asm!("svc #0x1234") };
+    arch::svc_probe();
     check(
         exception::TRAPS[cpu].svc.load(Ordering::Relaxed) == svc_before + 1
             && exception::TRAPS[cpu].last_imm.load(Ordering::Relaxed) == 0x1234,

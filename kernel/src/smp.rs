@@ -64,9 +64,7 @@ fn release_spin_table(slot: u64, entry: u64) {
     // this hand-off; the waiting CPU reads it once it sees the event.
     unsafe { core::ptr::write_volatile(mem::phys_to_virt(slot) as *mut u64, entry) };
     // The waiting CPU polls with its MMU and caches off.
-    // SAFETY: cleaning a cache line to the point of coherency has no other effect.
-    unsafe { core::arch::asm!("dc cvac, {p}", p = in(reg) mem::phys_to_virt(slot)) };
-    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
+    crate::arch::cache::clean_line_to_poc(mem::phys_to_virt(slot));
     aarch64_cpu::asm::sev();
 }
 

@@ -3,8 +3,20 @@
 use aarch64_cpu::registers::{CurrentEL, DAIF, MPIDR_EL1, TCR_EL1, TPIDR_EL1, TTBR0_EL1, VBAR_EL1};
 use tock_registers::interfaces::{Readable, Writeable};
 
+pub mod cache;
+pub mod context;
+pub mod cpuinfo;
 pub mod esr;
 pub mod exception;
+pub mod mmu;
+pub mod semihosting;
+
+pub use cache::{sync_icache_page, ICACHE_SYNCS};
+
+/// Most CPUs the kernel supports (the linker script reserves as many stacks).
+pub const MAX_CPUS: usize = 8;
+
+pub use mmu::local_tlb_flush;
 
 core::arch::global_asm!(include_str!("boot.S"));
 core::arch::global_asm!(include_str!("vectors.S"));
@@ -29,64 +41,6 @@ pub fn current_el() -> u8 {
 
 pub fn mpidr() -> u64 {
     MPIDR_EL1.get()
-}
-
-/// Invalidates every EL1&0 TLB entry of this CPU (TLBI VMALLE1, DSB NSH,
-/// ISB): the answer to a TLB conflict abort (Arm ARM D8.16.3).
-pub fn local_tlb_flush() {
-    // SAFETY: invalidating TLB entries only makes the MMU walk again.
-    unsafe {
-        core::arch::asm!(
-            "tlbi vmalle1",
-            "dsb nsh",
-            "isb",
-            options(nostack, preserves_flags)
-        )
-    };
-}
-
-/// Pages made visible to instruction fetch by [`sync_icache_page`] (for
-/// tests and statistics).
-pub static ICACHE_SYNCS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
-/// Makes the 4 KiB page at kernel address `page` coherent for instruction
-/// fetch before a user mapping makes it executable (Linux's
-/// `__sync_icache_dcache`): clean each data-cache line to the point of
-/// unification (`DC CVAU`, skipped when CTR_EL0.IDC says the hardware does
-/// it), `DSB ISH`, invalidate the instruction cache for it (`IC IVAU` by
-/// line when the I-cache is PIPT, `IC IALLUIS` otherwise, skipped when
-/// CTR_EL0.DIC), `DSB ISH`, `ISB`. A Cortex-A72 has neither IDC nor DIC.
-pub fn sync_icache_page(page: usize) {
-    const PAGE: usize = 4096;
-    let ctr: u64;
-    // SAFETY: reading an ID register has no side effect.
-    unsafe { core::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
-    let dline = 4usize << ((ctr >> 16) & 0xf);
-    let iline = 4usize << (ctr & 0xf);
-    let (idc, dic) = (ctr & (1 << 28) != 0, ctr & (1 << 29) != 0);
-    let pipt = (ctr >> 14) & 0b11 == 0b11;
-    // SAFETY: cache maintenance by VA on a page the kernel maps (the linear
-    // map) changes no data, only where it is held.
-    unsafe {
-        if !idc {
-            for line in (page..page + PAGE).step_by(dline) {
-                core::arch::asm!("dc cvau, {}", in(reg) line, options(nostack, preserves_flags));
-            }
-        }
-        core::arch::asm!("dsb ish", options(nostack, preserves_flags));
-        if !dic {
-            if pipt {
-                for line in (page..page + PAGE).step_by(iline) {
-                    core::arch::asm!("ic ivau, {}", in(reg) line, options(nostack, preserves_flags));
-                }
-            } else {
-                core::arch::asm!("ic ialluis", options(nostack, preserves_flags));
-            }
-            core::arch::asm!("dsb ish", options(nostack, preserves_flags));
-        }
-        core::arch::asm!("isb", options(nostack, preserves_flags));
-    }
-    ICACHE_SYNCS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// TCR_EL1 (translation control: ASID width, walk enables).
@@ -131,6 +85,24 @@ pub fn irq_enable() {
 
 pub fn wait_for_interrupt() {
     aarch64_cpu::asm::wfi();
+}
+
+/// The current stack pointer, for reports and checks.
+#[inline(always)]
+pub fn stack_pointer() -> u64 {
+    let sp: u64;
+    // SAFETY: reads SP into a register; no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    sp
+}
+
+/// `svc #0x1234` from EL1: the self-check's round trip through the vector
+/// (the synchronous handler counts it and returns after it).
+pub fn svc_probe() {
+    // SAFETY: `svc` traps to our own vector, which records it and returns.
+    unsafe { core::arch::asm!("svc #0x1234") };
 }
 
 pub mod user;

@@ -49,32 +49,8 @@ impl FaultError {
 /// # Safety
 /// `page` is a page-aligned kernel mapping of a frame the caller owns.
 pub unsafe fn zero_page(page: *mut u8) {
-    // SAFETY: as below, then a store barrier.
-    unsafe { zero_page_blocks(page) };
-    // SAFETY: a barrier only orders memory accesses.
-    unsafe { core::arch::asm!("dmb ishst", options(nostack, preserves_flags)) };
-}
-
-/// # Safety
-/// As [`zero_page`].
-unsafe fn zero_page_blocks(page: *mut u8) {
-    let dczid: u64;
-    // SAFETY: reading DCZID_EL0 has no side effect.
-    unsafe { core::arch::asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack)) };
-    let block = 4usize << (dczid & 0xf);
-    if dczid & (1 << 4) != 0 || block > PAGE_SIZE as usize {
-        // SAFETY: per the contract.
-        unsafe { core::ptr::write_bytes(page, 0, PAGE_SIZE as usize) };
-        return;
-    }
-    let mut at = page as usize;
-    let end = at + PAGE_SIZE as usize;
-    while at < end {
-        // SAFETY: `at` is a block inside the page the caller owns (Normal
-        // memory, where DC ZVA is allowed).
-        unsafe { core::arch::asm!("dc zva, {}", in(reg) at, options(nostack)) };
-        at += block;
-    }
+    // SAFETY: per the contract, forwarded.
+    unsafe { crate::arch::cache::zero_page(page) };
 }
 
 /// The shared zero page: a read fault on private anonymous memory maps it

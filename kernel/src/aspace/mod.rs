@@ -223,7 +223,7 @@ impl AddressSpace {
         let Tables { pt, asid } = &mut *t;
         let table = &**pt;
         let id = asids().lock().switch(cpu, asid, table.arch(), |id| {
-            set_ttbr0(Some(table.ttbr_for(id)))
+            arch::mmu::set_ttbr0(Some(table.ttbr_for(id)))
         });
         pt.set_asid(id);
         drop(t);
@@ -233,32 +233,6 @@ impl AddressSpace {
     fn uninstall_here(&self) {
         self.active
             .fetch_and(!(1 << arch::cpu_id()), Ordering::AcqRel);
-    }
-}
-
-/// Writes TTBR0 and enables (or disables, for `None`) TTBR0 walks.
-fn set_ttbr0(ttbr: Option<u64>) {
-    // SAFETY: TTBR0 only translates the user half; the kernel runs from TTBR1.
-    // Entries are ASID-tagged, so switching needs no TLB flush.
-    unsafe {
-        match ttbr {
-            Some(v) => core::arch::asm!(
-                "msr ttbr0_el1, {v}",
-                "mrs {t}, tcr_el1",
-                "bic {t}, {t}, #(1 << 7)",
-                "msr tcr_el1, {t}",
-                "isb",
-                v = in(reg) v,
-                t = out(reg) _,
-            ),
-            None => core::arch::asm!(
-                "mrs {t}, tcr_el1",
-                "orr {t}, {t}, #(1 << 7)",
-                "msr tcr_el1, {t}",
-                "isb",
-                t = out(reg) _,
-            ),
-        }
     }
 }
 
@@ -310,7 +284,7 @@ pub fn switch_to(next: usize) {
         unsafe { &*(prev as *const AddressSpace) }.uninstall_here();
     }
     if next == 0 {
-        set_ttbr0(None);
+        arch::mmu::set_ttbr0(None);
     } else {
         // SAFETY: the task being switched to holds a reference.
         unsafe { &*(next as *const AddressSpace) }.install_here();

@@ -249,16 +249,7 @@ impl PiDma {
 /// Cleans and invalidates the data cache over `[pa, pa + len)` to the point
 /// of coherency (the engine does not snoop the CPU caches).
 fn clean_invalidate(pa: u64, len: u64) {
-    let start = phys_to_virt(pa) as u64 & !63;
-    let end = phys_to_virt(pa) as u64 + len;
-    let mut line = start;
-    while line < end {
-        // SAFETY: cache maintenance by VA on linearly mapped RAM.
-        unsafe { core::arch::asm!("dc civac, {a}", a = in(reg) line) };
-        line += 64;
-    }
-    // SAFETY: a barrier only orders memory accesses.
-    unsafe { core::arch::asm!("dsb sy") };
+    crate::arch::cache::clean_invalidate_to_poc(phys_to_virt(pa), len as usize);
 }
 
 impl Notifier for PiDma {

@@ -230,27 +230,7 @@ pub fn init(p: &Platform) {
 /// (SCTLR_EL1.WXN) as a hardware backstop to the table permissions. With the
 /// `asid8` feature, 8-bit ASIDs (TCR_EL1.AS = 0) before any is used.
 pub fn this_cpu_after_switch() {
-    const TCR_AS: u64 = 1 << 36;
-    let as8 = if cfg!(feature = "asid8") { TCR_AS } else { 0 };
-    // SAFETY: turning TTBR0 walks off and setting WXN only removes access;
-    // the kernel runs entirely from TTBR1. The local TLB is flushed after.
-    unsafe {
-        core::arch::asm!(
-            "mrs {t}, tcr_el1",
-            "orr {t}, {t}, #(1 << 7)",
-            "bic {t}, {t}, {as8}",
-            "msr tcr_el1, {t}",
-            "mrs {t}, sctlr_el1",
-            "orr {t}, {t}, #(1 << 19)",
-            "msr sctlr_el1, {t}",
-            "isb",
-            "tlbi vmalle1",
-            "dsb nsh",
-            "isb",
-            t = out(reg) _,
-            as8 = in(reg) as8,
-        )
-    };
+    crate::arch::mmu::this_cpu_after_switch(cfg!(feature = "asid8"));
 }
 
 /// A physical range as `mm` spells it.

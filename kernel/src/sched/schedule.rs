@@ -141,8 +141,8 @@ fn switch_to_next() -> bool {
     // SAFETY: IRQs are masked; `prev` is this CPU's current task; `next` is marked on this
     // CPU, no other CPU runs it (its previous CPU cleared `on_cpu` after switching away),
     // and its context was saved by that switch or built by `task::create`.
-    let last = unsafe { context::context_switch(prev, next) };
-    finish_switch(last);
+    let last = unsafe { context::context_switch(prev.ctx.get(), next.ctx.get()) };
+    finish_switch(last.cast());
     true
 }
 

@@ -274,10 +274,8 @@ pub(crate) fn adopt_boot_context(cpu: usize, name: &'static str) -> &'static Tas
     task
 }
 
-/// Per CPU: the task it runs, as in SP_EL0. `context_switch` keeps it; the vectors reload
-/// SP_EL0 from it on an exception from EL0, where SP_EL0 holds the user stack pointer.
-#[no_mangle]
-pub(crate) static CURRENT_TASK: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Per CPU: the task it runs, as in SP_EL0 (a task's context is its first field).
+pub(crate) use crate::arch::context::CURRENT_TASK;
 
 /// Why a task could not be spawned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
@@ -354,7 +352,12 @@ pub(crate) fn create<F: FnOnce() + Send + 'static>(
     // SAFETY: the slot was Free and we claimed it: nobody else can see it yet.
     unsafe {
         task.reset(name, cpu, cpu.unwrap_or(here));
-        *task.ctx.get() = Context::new_task(sp, run_closure::<F> as *const () as usize, closure);
+        *task.ctx.get() = Context::new_task(
+            sp,
+            task_start,
+            run_closure::<F> as *const () as usize,
+            closure,
+        );
     }
     // As if inside `schedule`: `task_start` drops it to zero.
     task.preempt_count.store(1, Ordering::Relaxed);
@@ -407,10 +410,10 @@ unsafe fn run_closure<F: FnOnce()>(closure: usize) {
     f();
 }
 
-/// Rust side of `task_trampoline`: the first code every new task runs.
-#[no_mangle]
-extern "C" fn task_start(prev: *const Task, entry: usize, arg: usize) -> ! {
-    sched::finish_switch(prev);
+/// The first code every new task runs (from `arch::context`'s trampoline):
+/// `prev` is the task switched away from (a task's context is its first field).
+extern "C" fn task_start(prev: *const Context, entry: usize, arg: usize) -> ! {
+    sched::finish_switch(prev.cast());
     sched::preempt::enable_no_resched();
     crate::arch::irq_enable();
     // SAFETY: `entry` is the `run_closure::<F>` that `create` stored with this `arg`.

@@ -200,12 +200,10 @@ fn build_stack(
 
 /// AT_HWCAP bits (Linux arch/arm64/include/uapi/asm/hwcap.h) from the ID registers.
 fn hwcap() -> u64 {
-    let (isar0, pfr0): (u64, u64);
-    // SAFETY: reading ID registers has no side effect.
-    unsafe {
-        core::arch::asm!("mrs {}, id_aa64isar0_el1", out(reg) isar0);
-        core::arch::asm!("mrs {}, id_aa64pfr0_el1", out(reg) pfr0);
-    }
+    let (isar0, pfr0) = (
+        crate::arch::cpuinfo::id_aa64isar0(),
+        crate::arch::cpuinfo::id_aa64pfr0(),
+    );
     let field = |r: u64, shift: u32| (r >> shift) & 0xf;
     let mut caps = 0u64;
     if field(pfr0, 16) != 0xf {

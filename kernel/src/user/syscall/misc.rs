@@ -12,27 +12,11 @@ const GRND_INSECURE: u64 = 4;
 
 static STATE: AtomicU64 = AtomicU64::new(0);
 
-/// Hardware random number (FEAT_RNG's RNDR), if the CPU has it and it delivers.
-fn rndr() -> Option<u64> {
-    let isar0: u64;
-    // SAFETY: reading an ID register has no side effect.
-    unsafe { core::arch::asm!("mrs {}, id_aa64isar0_el1", out(reg) isar0) };
-    if (isar0 >> 60) & 0xf == 0 {
-        return None;
-    }
-    let (v, nzcv): (u64, u64);
-    // SAFETY: RNDR (S3_3_C2_C4_0) exists per the ID check; it only reads.
-    unsafe {
-        core::arch::asm!("mrs {v}, S3_3_C2_C4_0", "mrs {f}, nzcv", v = out(reg) v, f = out(reg) nzcv)
-    };
-    (nzcv & (1 << 30) == 0).then_some(v)
-}
-
 /// The next 64 bits: RNDR where present, else a SplitMix64 stream seeded
 /// from the counter and stirred with it on every call. Not cryptographic
 /// without RNDR (documented in the README).
 fn next() -> u64 {
-    if let Some(v) = rndr() {
+    if let Some(v) = crate::arch::cpuinfo::rndr() {
         return v;
     }
     let stir = drivers::timer::counter();
