@@ -24,6 +24,7 @@ pub mod smp;
 pub mod sync;
 pub mod task;
 pub mod tick;
+pub mod trap;
 pub mod user;
 
 use boards::BOARD;

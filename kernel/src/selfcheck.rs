@@ -3,8 +3,8 @@
 use crate::aspace::{self, AddressSpace};
 use crate::task;
 use crate::{
-    arch::{self, esr, exception},
-    percpu, platform, tick,
+    arch::{self, esr},
+    percpu, platform, tick, trap,
 };
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -53,15 +53,15 @@ pub fn run() -> usize {
     check(all_ticked, "timer interrupts on every CPU");
 
     let cpu = arch::cpu_id();
-    let svc_before = exception::TRAPS[cpu].svc.load(Ordering::Relaxed);
+    let svc_before = trap::TRAPS[cpu].svc.load(Ordering::Relaxed);
     arch::svc_probe();
     check(
-        exception::TRAPS[cpu].svc.load(Ordering::Relaxed) == svc_before + 1
-            && exception::TRAPS[cpu].last_imm.load(Ordering::Relaxed) == 0x1234,
+        trap::TRAPS[cpu].svc.load(Ordering::Relaxed) == svc_before + 1
+            && trap::TRAPS[cpu].last_imm.load(Ordering::Relaxed) == 0x1234,
         "svc traps and returns",
     );
 
-    let probe = exception::catch_fault(|| {
+    let probe = trap::catch_fault(|| {
         // SAFETY: reading an unmapped address faults; `catch_fault` skips the load.
         unsafe { core::ptr::read_volatile(UNMAPPED_PROBE as *const u64) };
     });

@@ -21,9 +21,10 @@ mod tests {
     use core::ptr;
     use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use drivers::timer;
-    use kernel::arch::{self, exception};
+    use kernel::arch;
     use kernel::aspace::{self, AddressSpace};
     use kernel::sched::preempt::PreemptGuard;
+    use kernel::trap;
     use kernel::{mmu, task};
     use mm::vma::{Placement, Prot};
     use mm::{AsidBits, VaRange, VirtAddr};
@@ -128,7 +129,7 @@ mod tests {
         // This CPU keeps reading through its TLB until the page is gone.
         let mut faulted = false;
         loop {
-            let r = exception::catch_fault(|| {
+            let r = trap::catch_fault(|| {
                 // SAFETY: may be unmapped by now: the fault is caught.
                 let _ = unsafe { ptr::read_volatile(va.as_u64() as *const u64) };
             });

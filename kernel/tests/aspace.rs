@@ -21,10 +21,10 @@ mod tests {
     use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
     use core::time::Duration;
     use drivers::timer;
-    use kernel::arch::exception;
     use kernel::aspace::{self, AddressSpace, KernelChecks};
     use kernel::sched::{self, preempt::PreemptGuard};
     use kernel::sync::{Mutex, SpinLock};
+    use kernel::trap;
     use kernel::{mmu, percpu, task};
     use mm::notifier::{AtomicCtx, Notifier, SleepCtx};
     use mm::vma::{Placement, Prot};
@@ -300,7 +300,7 @@ mod tests {
         let faulted = {
             // No migration between arming the fault catcher and the access.
             let _pin = PreemptGuard::new();
-            exception::catch_fault(|| {
+            trap::catch_fault(|| {
                 // SAFETY: the page may be unmapped: the fault is caught.
                 value = unsafe { ptr::read_volatile(va as *const u64) };
             })
@@ -628,7 +628,7 @@ mod tests {
                 // frames (not yet freed): keeps them fresh in QEMU's TLB. An
                 // entry already evicted faults (caught: the tables are gone).
                 let mut v = 0x1234_5678 + k;
-                let read = exception::catch_fault(|| {
+                let read = trap::catch_fault(|| {
                     // SAFETY: a read that may fault, caught (a faulting load
                     // is skipped: `v` then holds nothing meaningful).
                     v = unsafe { ptr::read_volatile(page(k) as *const u64) };
@@ -646,7 +646,7 @@ mod tests {
         let mut stale = [None; PAGES as usize];
         for (k, seen) in stale.iter_mut().enumerate() {
             let mut v = 0u64;
-            let r = exception::catch_fault(|| {
+            let r = trap::catch_fault(|| {
                 // SAFETY: reading through a stale TLB entry on purpose (an
                 // evicted one faults, caught).
                 v = unsafe { ptr::read_volatile(page(k as u64) as *const u64) };
@@ -764,8 +764,7 @@ mod tests {
                         n += 1;
                         // SAFETY: mapped (populated) until the move; after
                         // it the store faults and is caught.
-                        let stored =
-                            exception::catch_fault(|| unsafe { ptr::write_volatile(p, n) });
+                        let stored = trap::catch_fault(|| unsafe { ptr::write_volatile(p, n) });
                         if stored.is_err() {
                             break;
                         }

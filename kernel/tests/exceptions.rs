@@ -9,12 +9,13 @@ use kernel as _;
 mod tests {
     use core::ptr;
     use core::sync::atomic::Ordering;
-    use kernel::arch::{self, esr, exception};
+    use kernel::arch::{self, esr};
     use kernel::selfcheck::UNMAPPED_PROBE;
+    use kernel::trap;
 
     #[test]
     fn data_abort_on_read_is_caught_and_decoded() {
-        let report = exception::catch_fault(|| {
+        let report = trap::catch_fault(|| {
             // SAFETY: the probe address is unmapped; the fault is caught.
             unsafe { ptr::read_volatile(UNMAPPED_PROBE as *const u64) };
         })
@@ -39,7 +40,7 @@ mod tests {
 
     #[test]
     fn data_abort_on_write_is_decoded_as_write() {
-        let report = exception::catch_fault(|| {
+        let report = trap::catch_fault(|| {
             // SAFETY: as above; the store never reaches memory.
             unsafe { ptr::write_volatile((UNMAPPED_PROBE + 8) as *mut u64, 0x5a5a) };
         })
@@ -52,7 +53,7 @@ mod tests {
     #[test]
     fn catch_fault_reports_nothing_for_a_good_access() {
         let mut x = 7u64;
-        let r = exception::catch_fault(|| {
+        let r = trap::catch_fault(|| {
             // SAFETY: `x` is a live local.
             unsafe { ptr::write_volatile(&mut x, 8) };
         });
@@ -67,7 +68,7 @@ mod tests {
     fn catch_fault_keeps_the_task_on_its_cpu_while_armed() {
         let outside = kernel::task::current().preempt_count();
         let mut inside = 0;
-        let r = exception::catch_fault(|| inside = kernel::task::current().preempt_count());
+        let r = trap::catch_fault(|| inside = kernel::task::current().preempt_count());
         assert_eq!(r, Ok(()));
         assert!(
             inside > outside,
@@ -78,27 +79,21 @@ mod tests {
     #[test]
     fn svc_traps_and_returns() {
         let cpu = arch::cpu_id();
-        let before = exception::TRAPS[cpu].svc.load(Ordering::Relaxed);
+        let before = trap::TRAPS[cpu].svc.load(Ordering::Relaxed);
         // SAFETY: `svc` enters our vector, which records it and returns.
         unsafe { core::arch::asm!("svc #0x42") };
-        assert_eq!(
-            exception::TRAPS[cpu].svc.load(Ordering::Relaxed),
-            before + 1
-        );
-        assert_eq!(exception::TRAPS[cpu].last_imm.load(Ordering::Relaxed), 0x42);
+        assert_eq!(trap::TRAPS[cpu].svc.load(Ordering::Relaxed), before + 1);
+        assert_eq!(trap::TRAPS[cpu].last_imm.load(Ordering::Relaxed), 0x42);
     }
 
     #[test]
     fn brk_traps_and_returns() {
         let cpu = arch::cpu_id();
-        let before = exception::TRAPS[cpu].brk.load(Ordering::Relaxed);
+        let before = trap::TRAPS[cpu].brk.load(Ordering::Relaxed);
         // SAFETY: the vector steps over the `brk` and returns.
         unsafe { core::arch::asm!("brk #0x7") };
-        assert_eq!(
-            exception::TRAPS[cpu].brk.load(Ordering::Relaxed),
-            before + 1
-        );
-        assert_eq!(exception::TRAPS[cpu].last_imm.load(Ordering::Relaxed), 0x7);
+        assert_eq!(trap::TRAPS[cpu].brk.load(Ordering::Relaxed), before + 1);
+        assert_eq!(trap::TRAPS[cpu].last_imm.load(Ordering::Relaxed), 0x7);
     }
 
     /// Negative control: without `catch_fault`, the same access is reported

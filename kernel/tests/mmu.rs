@@ -19,8 +19,9 @@ const PAGE: u64 = 4096;
 mod tests {
     use super::{PAGE, SCRATCH, WINDOW};
     use core::ptr;
-    use kernel::arch::{esr, exception};
+    use kernel::arch::esr;
     use kernel::mem::phys_to_virt;
+    use kernel::trap;
     use kernel::{mmu, percpu, platform};
     use mm::{Attributes, Constraints, FrameSource, PhysAddr, VaRange, VirtAddr};
 
@@ -188,8 +189,8 @@ mod tests {
             .unwrap();
     }
 
-    fn read_fault(va: u64) -> exception::FaultReport {
-        exception::catch_fault(|| {
+    fn read_fault(va: u64) -> trap::FaultReport {
+        trap::catch_fault(|| {
             // SAFETY: unmapped: the fault is caught.
             unsafe { ptr::read_volatile(va as *const u8) };
         })
@@ -248,7 +249,7 @@ mod tests {
         .unwrap();
         // SAFETY: mapped read-only just above; reading is allowed.
         assert_eq!(unsafe { ptr::read_volatile(va as *const u8) }, 0x33);
-        let report = exception::catch_fault(|| {
+        let report = trap::catch_fault(|| {
             // SAFETY: the write faults and is caught.
             unsafe { ptr::write_volatile(va as *mut u8, 1) };
         })
@@ -284,7 +285,7 @@ mod tests {
             ("text", some_kernel_function as *const () as u64),
             ("rodata", GREETING.as_ptr() as u64),
         ] {
-            let report = exception::catch_fault(|| {
+            let report = trap::catch_fault(|| {
                 // SAFETY: the write faults and is caught (W^X).
                 unsafe { ptr::write_volatile(addr as *mut u8, 0) };
             })
@@ -313,7 +314,7 @@ mod tests {
     fn kernel_data_is_not_executable() {
         let data = ptr::addr_of!(CODE_PAGE) as u64;
         let report =
-            exception::catch_fault(|| call(data)).expect_err("executing kernel data did not fault");
+            trap::catch_fault(|| call(data)).expect_err("executing kernel data did not fault");
         assert_eq!(report.class(), esr::ec::INSTR_ABORT_SAME);
         assert_eq!(
             esr::fault_status_name(esr::fault_status(report.esr)),
@@ -334,7 +335,7 @@ mod tests {
             core::arch::asm!("dc cvau, {a}", "dsb ish", "ic ivau, {a}", "dsb ish", "isb", a = in(reg) alias)
         };
         assert!(
-            exception::catch_fault(|| call(alias)).is_ok(),
+            trap::catch_fault(|| call(alias)).is_ok(),
             "an executable alias faulted"
         );
         mmu::unmap(range(alias, PAGE)).unwrap();
@@ -350,7 +351,7 @@ mod tests {
     fn the_page_under_every_stack_is_unmapped() {
         for cpu in percpu::online_cpus() {
             let guard = mmu::stack_guard(cpu) as u64;
-            let report = exception::catch_fault(|| {
+            let report = trap::catch_fault(|| {
                 // SAFETY: the guard page is unmapped; the fault is caught.
                 unsafe { ptr::read_volatile((guard + 128) as *const u64) };
             })
@@ -369,7 +370,7 @@ mod tests {
             );
         }
         for guard in kernel::task::stack::guard_pages() {
-            let report = exception::catch_fault(|| {
+            let report = trap::catch_fault(|| {
                 // SAFETY: the guard page is unmapped; the fault is caught.
                 unsafe { ptr::read_volatile((guard.start + 64) as *const u64) };
             })

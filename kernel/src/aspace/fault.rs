@@ -5,7 +5,8 @@
 use core::sync::atomic::Ordering;
 
 use super::AddressSpace;
-use crate::arch::{esr, exception::TrapFrame};
+use crate::arch::esr;
+use crate::arch::exception::{Syndrome, TrapFrame};
 use crate::mem::phys_to_virt;
 use crate::mmu::KernelFrames;
 use mm::vma::VmaKind;
@@ -285,17 +286,18 @@ impl AddressSpace {
 
 /// From the synchronous exception handler: a data or instruction abort on a
 /// user address. `Ok` means "retry the access".
-pub fn handle_page_fault(frame: &TrapFrame, esr_value: u64, far: u64) -> Result<(), FaultError> {
+pub fn handle_page_fault(frame: &TrapFrame, syndrome: &Syndrome) -> Result<(), FaultError> {
+    let far = syndrome.far.as_u64();
     // The fault status code decides first: only a translation, access-flag
     // or permission fault is the page tables' business. Anything else
     // "resolved" by the tables would be retried forever.
-    match esr::abort_kind(esr_value) {
+    match syndrome.abort_kind() {
         esr::AbortKind::Paging => {}
         esr::AbortKind::Alignment => return Err(FaultError::Alignment { va: far }),
         esr::AbortKind::Bus => {
             return Err(FaultError::Bus {
                 va: far,
-                fsc: esr::fault_status(esr_value),
+                fsc: syndrome.fault_status(),
             })
         }
         esr::AbortKind::TlbConflict => {
@@ -308,16 +310,11 @@ pub fn handle_page_fault(frame: &TrapFrame, esr_value: u64, far: u64) -> Result<
         }
     }
     let aspace = super::current().ok_or(FaultError::NoAddressSpace)?;
-    let irqs_were_on = frame.spsr & (1 << 7) == 0;
-    if !irqs_were_on || crate::sync::validate::check_sleepable_ignoring_irqs().is_err() {
+    if frame.irqs_were_masked() || crate::sync::validate::check_sleepable_ignoring_irqs().is_err() {
         return Err(FaultError::AtomicContext);
     }
-    let class = esr::class(esr_value);
-    let exec = matches!(
-        class,
-        esr::ec::INSTR_ABORT_LOWER | esr::ec::INSTR_ABORT_SAME
-    );
-    let write = !exec && esr::is_write(esr_value);
+    let exec = syndrome.is_instruction_abort();
+    let write = syndrome.is_write();
     crate::arch::irq_enable();
     let r = aspace.handle_fault(VirtAddr::new(far), write, exec);
     crate::arch::irq_save();

@@ -4,10 +4,8 @@
 //! before returning to user mode.
 use super::{current_thread, signal};
 use crate::arch::esr::{self, ec};
-use crate::arch::exception::{Kind, TrapFrame};
+use crate::arch::exception::{Kind, Syndrome, TrapFrame};
 use crate::{arch, irq, sched};
-use aarch64_cpu::registers::{ESR_EL1, FAR_EL1};
-use tock_registers::interfaces::Readable;
 
 /// Everything that happens for one exception from EL0 (AArch64).
 pub fn handle(frame: &mut TrapFrame, kind: Kind) {
@@ -27,9 +25,9 @@ pub fn handle(frame: &mut TrapFrame, kind: Kind) {
 }
 
 fn sync(frame: &mut TrapFrame) {
-    let esr = ESR_EL1.get();
-    let far = FAR_EL1.get();
-    let class = esr::class(esr);
+    let syndrome = Syndrome::read();
+    let (esr, far) = (syndrome.esr, syndrome.far.as_u64());
+    let class = syndrome.class();
     match class {
         ec::SVC64 => {
             arch::irq_enable();
@@ -40,7 +38,7 @@ fn sync(frame: &mut TrapFrame) {
             sched::preempt_on_irq_return();
         }
         ec::DATA_ABORT_LOWER | ec::INSTR_ABORT_LOWER => {
-            if let Err(why) = crate::aspace::handle_page_fault(frame, esr, far) {
+            if let Err(why) = crate::aspace::handle_page_fault(frame, &syndrome) {
                 let (sig, what) = if why.is_bus_error() {
                     (signal::SIGBUS, "bus error")
                 } else {

@@ -164,7 +164,7 @@ pub fn pan_probe(a: Args) -> Result {
     if pan_off {
         crate::arch::user::set_pan(false);
     }
-    let caught = crate::arch::exception::catch_fault(|| {
+    let caught = crate::trap::catch_fault(|| {
         // SAFETY: a deliberate direct access to a user address, inside
         // catch_fault: a fault skips the load instead of stopping the kernel.
         unsafe { core::ptr::read_volatile(a.0[0] as *const u8) };
