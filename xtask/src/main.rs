@@ -53,8 +53,11 @@ enum Command {
     /// Minutes of the soak (threads faulting, protecting, unmapping, remapping,
     /// futex waits, DMA on every CPU), ending with its leak checks
     Soak(cmd::soak::SoakArgs),
-    /// Write kernel8.img and config.txt for a Raspberry Pi 4 SD card
+    /// Write kernel8.img, config.txt and cmdline.txt for a Raspberry Pi 4 SD card
+    /// (`--to DIR`: and copy them to its mounted boot partition)
     Image(cmd::image::ImageArgs),
+    /// A real board's serial console: decode its log live, send it the keys typed
+    Console(cmd::console::ConsoleArgs),
     /// rustfmt and clippy (warnings denied) for host and target crates
     Lint,
     /// Fetch Debian's arm64 kernel package (Pi 4 device tree, Linux image) into target/debian
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd::bench::bench(args),
         Command::Soak(args) => cmd::soak::soak(args),
         Command::Image(args) => cmd::image::image(args),
+        Command::Console(args) => cmd::console::console(args),
         Command::Lint => cmd::lint::lint(),
         Command::FetchDebianKernel => workspace::Workspace::locate()
             .and_then(|ws| debian::kernel_package(&ws))
@@ -120,6 +124,11 @@ mod tests {
         assert!(parse("xtask test --host --target").is_err());
         assert!(parse("xtask run --board pi").is_err());
         assert!(parse("xtask image --board rpi4 --out /tmp/sd").is_ok());
+        assert!(parse("xtask image --board rpi4 --to /media/u/bootfs --init /bin/hello").is_ok());
+        assert!(parse("xtask console --serial /dev/ttyUSB0").is_ok());
+        assert!(parse("xtask console --serial /dev/ttyUSB0 --baud 921600 --elf k.elf").is_ok());
+        assert!(parse("xtask console").is_err());
+        assert!(parse("xtask console --serial /dev/ttyUSB0 --baud fast").is_err());
         assert!(parse("xtask lint").is_ok());
         assert!(parse("xtask soak --minutes 2").is_ok());
         assert!(parse("xtask soak --board rpi4").is_ok());

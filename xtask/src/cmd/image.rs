@@ -1,8 +1,12 @@
 //! `cargo xtask image --board rpi4`: the files for a Raspberry Pi 4 SD card's
-//! boot partition: `kernel8.img` (the raw kernel) and `config.txt`. The kernel
-//! is built for hardware: without the `qemu-exit` default feature.
+//! boot partition: `kernel8.img` (the raw kernel), `config.txt` and
+//! `cmdline.txt` (with `--init`, also `initramfs.cpio`). The kernel is built
+//! for hardware: without the `qemu-exit` default feature. With `--to`, they
+//! are copied to the card's mounted boot partition (`boot_partition.rs`).
 
-use std::path::PathBuf;
+mod boot_partition;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -24,9 +28,31 @@ pub struct ImageArgs {
     release: bool,
     /// Start this user program as init, e.g. `--init "/bin/t_mmap"`: writes the
     /// initramfs of user programs, its `initramfs` line in config.txt, and
-    /// `init=...` in cmdline.txt
+    /// `init=...` in cmdline.txt (without it, cmdline.txt is empty: the self-check runs)
     #[arg(long, value_name = "PROGRAM ARGS")]
     init: Option<String>,
+    /// Also copy the files to this mounted SD-card boot partition (e.g.
+    /// /media/$USER/bootfs), after checking that it has the Pi 4 firmware
+    /// (start4.elf); the card's own files it replaces are kept once as NAME.orig
+    #[arg(long, value_name = "DIR")]
+    to: Option<PathBuf>,
+}
+
+/// The first line of our `config.txt`: tells a card's `config.txt` of ours
+/// from the one it came with.
+pub const CONFIG_HEADER: &str =
+    "# Raspberry Pi 4 boot configuration, written by `cargo xtask image --board rpi4`.";
+
+/// The kernel ELFs `image` builds (debug, release), whose frames the board's
+/// console carries: `target/xtask/<folder>/kernel.elf`, the folders being
+/// `compile.rs`'s `BuildOptions::folder` for rpi4 with `hardware` set.
+pub fn kernel_elfs(target_dir: &Path) -> [PathBuf; 2] {
+    ["rpi4-debug-hw", "rpi4-release-hw"].map(|folder| {
+        target_dir
+            .join("xtask")
+            .join(folder)
+            .join(format!("{}.elf", crate::compile::KERNEL))
+    })
 }
 
 /// The boot configuration the Pi firmware reads from the SD card.
@@ -54,10 +80,10 @@ pub fn config_txt(initramfs: bool) -> String {
             "enable_gic=1",
         ),
     ];
-    let mut text = String::from(
-        "# Raspberry Pi 4 boot configuration, written by `cargo xtask image --board rpi4`.\n\
+    let mut text = format!(
+        "{CONFIG_HEADER}\n\
          # Copy it with kernel8.img to the FAT boot partition next to the firmware\n\
-         # (start4.elf, fixup4.dat, bcm2711-rpi-4-b.dtb).\n",
+         # (start4.elf, fixup4.dat, bcm2711-rpi-4-b.dtb).\n"
     );
     for (comment, setting) in settings {
         text.push_str(&format!("\n# {comment}\n{setting}\n"));
@@ -72,9 +98,24 @@ pub fn config_txt(initramfs: bool) -> String {
     text
 }
 
+/// The kernel command line (`cmdline.txt`, passed as the DT's `bootargs`):
+/// `init=...` with a program, else empty, so that no `init=` left on the card
+/// (Raspberry Pi OS's first-boot one, or an earlier `--init`'s) starts a
+/// program instead of the self-check.
+pub fn cmdline_txt(init: Option<&str>) -> String {
+    match init {
+        Some(init) => format!("init={init}\n"),
+        None => "\n".to_string(),
+    }
+}
+
 pub fn image(args: ImageArgs) -> Result<u8> {
     if args.board != Board::Rpi4 {
         bail!("`image` is for the Raspberry Pi 4 (--board rpi4): QEMU virt boots with `cargo xtask run`");
+    }
+    // Before the build: a wrong folder is said at once, not minutes later.
+    if let Some(to) = &args.to {
+        boot_partition::check(to)?;
     }
     let ws = Workspace::locate()?;
     let out = args.out.unwrap_or_else(|| ws.target_dir.join("rpi4-sd"));
@@ -85,30 +126,92 @@ pub fn image(args: ImageArgs) -> Result<u8> {
     };
     let kernel = build_kernel(&ws, Board::Rpi4, options)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let write = |name: &str, bytes: &[u8]| -> Result<PathBuf> {
+        let path = out.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    };
     let img = out.join("kernel8.img");
     std::fs::copy(&kernel.image, &img).with_context(|| format!("writing {}", img.display()))?;
-    let config = out.join("config.txt");
-    std::fs::write(&config, config_txt(args.init.is_some()))
-        .with_context(|| format!("writing {}", config.display()))?;
-    if let Some(init) = &args.init {
-        let cpio = crate::initramfs::build(&ws)?;
-        let dest = out.join("initramfs.cpio");
-        std::fs::copy(&cpio.path, &dest).with_context(|| format!("writing {}", dest.display()))?;
-        let cmdline = out.join("cmdline.txt");
-        std::fs::write(&cmdline, format!("init={init}\n"))
-            .with_context(|| format!("writing {}", cmdline.display()))?;
-        println!("wrote {} and {}", dest.display(), cmdline.display());
+    let mut files = vec![img];
+    let cpio = out.join("initramfs.cpio");
+    match &args.init {
+        Some(_) => {
+            let built = crate::initramfs::build(&ws)?;
+            std::fs::copy(&built.path, &cpio)
+                .with_context(|| format!("writing {}", cpio.display()))?;
+            files.push(cpio);
+        }
+        // An earlier `--init`'s archive is not part of this image.
+        None if cpio.exists() => std::fs::remove_file(&cpio)
+            .with_context(|| format!("removing the earlier {}", cpio.display()))?,
+        None => {}
     }
-    let size = std::fs::metadata(&img)?.len();
-    println!("wrote {} ({size} bytes)", img.display());
-    println!("wrote {}", config.display());
-    println!("copy them to the SD card's boot partition (see README: Raspberry Pi 4)");
+    files.push(write(
+        "cmdline.txt",
+        cmdline_txt(args.init.as_deref()).as_bytes(),
+    )?);
+    files.push(write(
+        "config.txt",
+        config_txt(args.init.is_some()).as_bytes(),
+    )?);
+    for file in &files {
+        let size = std::fs::metadata(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .len();
+        println!("wrote {} ({size} bytes)", file.display());
+    }
+    println!("kernel ELF (decodes the console): {}", kernel.elf.display());
+    if !kernel_elfs(&ws.target_dir).contains(&kernel.elf) {
+        println!(
+            "(`cargo xtask console` does not look there: pass it --elf {})",
+            kernel.elf.display()
+        );
+    }
+    match &args.to {
+        Some(to) => {
+            boot_partition::install(&files, to, CONFIG_HEADER, &mut std::io::stdout())?;
+            println!(
+                "synced; unmount the card before taking it out (`umount {}` or eject it in the \
+                 file manager), then watch it boot with `cargo xtask console --serial /dev/ttyUSB0`",
+                to.display()
+            );
+        }
+        None => println!(
+            "copy them to the SD card's boot partition, or pass --to DIR (see README: Raspberry Pi 4)"
+        ),
+    }
     Ok(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_starts_with_the_header_that_marks_it_ours() {
+        for initramfs in [false, true] {
+            let text = config_txt(initramfs);
+            assert_eq!(text.lines().next(), Some(CONFIG_HEADER));
+            assert_eq!(
+                text.contains("initramfs initramfs.cpio followkernel"),
+                initramfs
+            );
+        }
+    }
+
+    #[test]
+    fn cmdline_names_init_only_with_a_program() {
+        assert_eq!(cmdline_txt(Some("/bin/hello 3 a")), "init=/bin/hello 3 a\n");
+        assert!(!cmdline_txt(None).contains("init="));
+    }
+
+    #[test]
+    fn the_console_decodes_with_the_elfs_image_builds() {
+        let [debug, release] = kernel_elfs(Path::new("/t"));
+        assert_eq!(debug, Path::new("/t/xtask/rpi4-debug-hw/kernel.elf"));
+        assert_eq!(release, Path::new("/t/xtask/rpi4-release-hw/kernel.elf"));
+    }
 
     #[test]
     fn config_has_each_setting_after_its_comment() {
