@@ -682,10 +682,10 @@ mod tests {
         }
         aspace::use_in_current_task(Some(mine.clone()));
         let flags = kernel::arch::irq_save();
-        aspace::switch_to(Arc::as_ptr(&other) as usize);
+        kernel::task::activation::switch_here(Some(&*other));
         let mut got = [0u8; 8];
         let copied = kernel::user::uaccess::copy_from(at, &mut got);
-        aspace::switch_to(Arc::as_ptr(&mine) as usize);
+        kernel::task::activation::switch_here(Some(&*mine));
         kernel::arch::irq_restore(flags);
         aspace::use_in_current_task(None);
         assert_eq!(copied, Ok(()));

@@ -47,14 +47,14 @@ mod tests {
     #[should_panic]
     fn the_address_space_switch_with_irqs_on_panics() {
         kernel::expect_panic::expect_panic("irqs-not-masked");
-        kernel::aspace::switch_to(0);
+        kernel::task::activation::switch_here(None);
     }
 
     /// The twin: the same switch with IRQs masked.
     #[test]
     fn the_address_space_switch_with_irqs_masked_is_fine() {
         let flags = arch::irq_save();
-        kernel::aspace::switch_to(0);
+        kernel::task::activation::switch_here(None);
         arch::irq_restore(flags);
     }
 

@@ -20,9 +20,11 @@ pub use fault::{handle_page_fault, zero_frame, zero_page, FaultError};
 pub use ops::{AsError, AuditError};
 pub use remap::{RemapError, RemapRequest};
 
+use crate::task::activation::{self, Activation};
 use alloc::sync::Arc;
+use core::any::Any;
 use core::mem::ManuallyDrop;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::mmu::KernelFrames;
 use crate::sync::{RwSemaphore, SpinLock, MMAP_LOCK, PTL};
@@ -104,10 +106,6 @@ pub fn asid_stats() -> AsidStats {
         free: a.free(),
     }
 }
-
-/// Per CPU: the address space installed in TTBR0 (an `Arc` pointer), or 0.
-static INSTALLED: [AtomicUsize; percpu::MAX_CPUS] =
-    [const { AtomicUsize::new(0) }; percpu::MAX_CPUS];
 
 impl AddressSpace {
     /// An empty address space (no areas, an empty page table).
@@ -210,7 +208,9 @@ impl AddressSpace {
     pub fn unsubscribe(&self, n: &'static dyn mm::notifier::Notifier) -> bool {
         self.mmap_lock.write().notifiers.unsubscribe(n)
     }
+}
 
+impl Activation for AddressSpace {
     /// Installs this address space in TTBR0 on the calling CPU (IRQs masked
     /// by the caller): takes an ASID of the current generation and writes
     /// TTBR0 inside the allocator's lock, so that the allocator's record of
@@ -234,21 +234,19 @@ impl AddressSpace {
         self.active
             .fetch_and(!(1 << arch::cpu_id()), Ordering::AcqRel);
     }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
 }
 
 /// Makes `aspace` the one the current task uses: installed now and again
-/// whenever the scheduler switches back to the task.
+/// whenever the scheduler switches back to the task. The previous one is
+/// dropped here (sleepable: the last reference tears it down).
 pub fn use_in_current_task(aspace: Option<Arc<AddressSpace>>) {
-    let task = crate::task::current();
-    let new = aspace.map_or(0, |a| Arc::into_raw(a) as usize);
-    let flags = arch::irq_save();
-    let old = task.aspace.swap(new, Ordering::AcqRel);
-    switch_to(new);
-    arch::irq_restore(flags);
-    if old != 0 {
-        // SAFETY: `old` came from `Arc::into_raw` in an earlier call.
-        drop(unsafe { Arc::from_raw(old as *const AddressSpace) });
-    }
+    drop(activation::set_current(
+        aspace.map(|a| a as Arc<dyn Activation>),
+    ));
 }
 
 /// The current task's address space, if it has one. Read from the task's
@@ -258,53 +256,10 @@ pub fn use_in_current_task(aspace: Option<Arc<AddressSpace>>) {
 /// that task lets it go). Only the task itself changes its reference, so the
 /// count taken here cannot race with the last one going away.
 pub fn current() -> Option<Arc<AddressSpace>> {
-    let p = crate::task::current().aspace.load(Ordering::Acquire) as *const AddressSpace;
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: `p` is from `Arc::into_raw` and the task's reference, which
-    // only this task can drop, keeps it alive while the count is raised.
-    unsafe {
-        Arc::increment_strong_count(p);
-        Some(Arc::from_raw(p))
-    }
-}
-
-/// From the scheduler, IRQs masked, before switching to a task whose
-/// address space is `next` (an `Arc` pointer or 0).
-pub fn switch_to(next: usize) {
-    crate::sync::validate::assert_irqs_masked("the address-space switch");
-    let cpu = arch::cpu_id();
-    let prev = INSTALLED[cpu].swap(next, Ordering::AcqRel);
-    if prev == next {
-        return;
-    }
-    if prev != 0 {
-        // SAFETY: installed by a task that still holds its reference.
-        unsafe { &*(prev as *const AddressSpace) }.uninstall_here();
-    }
-    if next == 0 {
-        arch::mmu::set_ttbr0(None);
-    } else {
-        // SAFETY: the task being switched to holds a reference.
-        unsafe { &*(next as *const AddressSpace) }.install_here();
-    }
-}
-
-/// A task exits: uninstall its address space from this CPU (IRQs masked, so
-/// that the CPU whose record is cleared is the one it runs on), then drop its
-/// reference (sleepable: the last one tears the address space down).
-pub fn task_exit(task: &crate::task::Task) {
-    let flags = arch::irq_save();
-    let old = task.aspace.swap(0, Ordering::AcqRel);
-    if old != 0 {
-        switch_to(0);
-    }
-    arch::irq_restore(flags);
-    if old != 0 {
-        // SAFETY: from `Arc::into_raw` in `use_in_current_task`.
-        drop(unsafe { Arc::from_raw(old as *const AddressSpace) });
-    }
+    activation::current()?
+        .into_any()
+        .downcast::<AddressSpace>()
+        .ok()
 }
 
 impl Drop for AddressSpace {

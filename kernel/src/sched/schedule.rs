@@ -133,7 +133,8 @@ fn switch_to_next() -> bool {
     next.switched_in.store(now, Ordering::Relaxed);
     rec.switches.fetch_add(1, Ordering::Relaxed);
     rec.current_task.store(next.id(), Ordering::Relaxed);
-    crate::aspace::switch_to(next.aspace.load(Ordering::Acquire));
+    // SAFETY: the scheduler switching to `next` (IRQs masked, `next` on no CPU).
+    task::activation::switch_here(unsafe { next.activation.get() });
     prev.tls.store(arch::user_tls(), Ordering::Relaxed);
     arch::set_user_tls(next.tls.load(Ordering::Relaxed));
     prev.pan.store(arch::user::pan(), Ordering::Relaxed);

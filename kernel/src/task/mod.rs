@@ -13,6 +13,7 @@ use core::sync::atomic::{
 use mm::sync::HeldLocks;
 use tock_registers::interfaces::{Readable, Writeable};
 
+pub mod activation;
 pub mod stack;
 
 /// Tasks that can exist at once: the CPUs' boot tasks and the pool.
@@ -92,9 +93,9 @@ pub struct Task {
     pub(crate) switched_in: AtomicU64,
     /// Completed when the task exits; `JoinHandle::join` waits on it.
     exited: Completion,
-    /// The address space it uses (`Arc::into_raw` of an `aspace::AddressSpace`), or 0:
-    /// installed in TTBR0 whenever the task runs (`aspace::switch_to`).
-    pub(crate) aspace: AtomicUsize,
+    /// What it installs on the CPU it runs on (its address space), if anything
+    /// (`activation`).
+    pub(crate) activation: activation::TaskActivation,
     /// The user thread this task runs (`Arc::into_raw` of a `user::Thread`), or 0 for a
     /// kernel-only task. Set before the task first runs; dropped when it exits.
     pub(crate) thread: AtomicUsize,
@@ -132,7 +133,7 @@ impl Task {
             runtime: AtomicU64::new(0),
             switched_in: AtomicU64::new(0),
             exited: Completion::new(),
-            aspace: AtomicUsize::new(0),
+            activation: activation::TaskActivation::new(),
             thread: AtomicUsize::new(0),
             tls: AtomicU64::new(0),
             pan: AtomicBool::new(false),
@@ -435,7 +436,10 @@ pub fn exit() -> ! {
         task.name()
     );
     validate::check_exit(Location::caller());
-    crate::aspace::task_exit(task);
+    // Uninstalled from this CPU (IRQs masked, so that the CPU whose record
+    // is cleared is the one it runs on), then the reference dropped
+    // (sleepable: the last one tears the address space down).
+    drop(activation::set_current(None));
     task.exited.complete_all();
     sched::exit_current()
 }
