@@ -18,6 +18,7 @@ pub mod mem;
 pub mod mmu;
 pub mod percpu;
 pub mod platform;
+pub mod probe;
 pub mod sched;
 pub mod selfcheck;
 pub mod smp;

@@ -98,12 +98,16 @@ impl Notifier for CountingSubscriber {
     }
 }
 
-static SUBSCRIBER: CountingSubscriber = CountingSubscriber {
-    starts: AtomicU64::new(0),
-    hooks: AtomicU64::new(0),
-    ends: AtomicU64::new(0),
-    releases: AtomicU64::new(0),
-};
+impl CountingSubscriber {
+    const fn new() -> Self {
+        Self {
+            starts: AtomicU64::new(0),
+            hooks: AtomicU64::new(0),
+            ends: AtomicU64::new(0),
+            releases: AtomicU64::new(0),
+        }
+    }
+}
 
 /// One address space shared by a task on every CPU: each maps, touches
 /// (faults in), protects and unmaps its own pages for a short while, with a
@@ -115,10 +119,12 @@ fn address_space_workload() -> (bool, &'static str) {
     let Ok(a) = AddressSpace::new() else {
         return (false, WHAT);
     };
+    let counts = alloc::sync::Arc::new(CountingSubscriber::new());
+    // Held until the address space is gone: `release` reaches it then.
     #[cfg(feature = "notifiers")]
-    if a.subscribe(&SUBSCRIBER).is_err() {
+    let Ok(_subscription) = a.subscribe(counts.clone()) else {
         return (false, WHAT);
-    }
+    };
     let workers: Vec<_> = percpu::online_cpus()
         .map(|cpu| {
             let a = a.clone();
@@ -158,11 +164,11 @@ fn address_space_workload() -> (bool, &'static str) {
     drop(a);
     let after = crate::mmu::frame_stats();
     let (starts, hooks, ends) = (
-        SUBSCRIBER.starts.load(Ordering::Relaxed),
-        SUBSCRIBER.hooks.load(Ordering::Relaxed),
-        SUBSCRIBER.ends.load(Ordering::Relaxed),
+        counts.starts.load(Ordering::Relaxed),
+        counts.hooks.load(Ordering::Relaxed),
+        counts.ends.load(Ordering::Relaxed),
     );
-    let releases = SUBSCRIBER.releases.load(Ordering::Relaxed);
+    let releases = counts.releases.load(Ordering::Relaxed);
     defmt::info!(
         "address space: {} faults, {} layout changes (each a broadcast TLBI), notifier calls: {} start, {} atomic hook, {} end, {} release; frames in use {} before, {} after",
         faults,

@@ -91,9 +91,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "notifiers")]
-    static RECORDER: Recorder = Recorder::new();
-
     /// Every change is wrapped start → hook → end with one range that covers
     /// it, and `release` runs exactly once when the address space goes away.
     #[cfg(feature = "notifiers")]
@@ -101,7 +98,8 @@ mod tests {
     fn subscribers_see_start_hook_end_around_every_change_and_release_once() {
         let before = mmu::frame_stats();
         let a = AddressSpace::new().unwrap();
-        a.subscribe(&RECORDER).unwrap();
+        let recorder = Arc::new(Recorder::new());
+        let _subscription = a.subscribe(recorder.clone()).unwrap();
         let va = a
             .map_anonymous(4 * PAGE, Prot::RW, Placement::Anywhere, false)
             .unwrap();
@@ -116,7 +114,7 @@ mod tests {
         aspace::use_in_current_task(None);
         let (p, u) = (span(&r), (va.as_u64() + PAGE, va.as_u64() + 2 * PAGE));
         assert_eq!(
-            RECORDER.events(),
+            recorder.events(),
             [
                 Ev::Start(p.0, p.1),
                 Ev::Hook(p.0, p.1),
@@ -127,10 +125,10 @@ mod tests {
             ],
             "faults map fresh pages without notifications; protect and unmap are wrapped"
         );
-        assert_eq!(RECORDER.released.load(Ordering::Relaxed), 0);
+        assert_eq!(recorder.released.load(Ordering::Relaxed), 0);
         drop(a);
         assert_eq!(
-            RECORDER.released.load(Ordering::Relaxed),
+            recorder.released.load(Ordering::Relaxed),
             1,
             "release runs once at teardown"
         );
@@ -336,6 +334,66 @@ mod tests {
         }
     }
 
+    static DROPPING_CALLS: AtomicU32 = AtomicU32::new(0);
+    static DROPPING_FREED: AtomicBool = AtomicBool::new(false);
+
+    /// Counts its calls and says when its memory is freed (statics: both are
+    /// read after it is gone).
+    struct Dropping;
+    impl Notifier for Dropping {
+        fn invalidate_range_start(&self, _: &VaRange, _: &SleepCtx) {
+            DROPPING_CALLS.fetch_add(1, Ordering::Relaxed);
+        }
+        fn invalidate_secondary_tlbs(&self, _: &VaRange, _: &AtomicCtx) {
+            DROPPING_CALLS.fetch_add(1, Ordering::Relaxed);
+        }
+        fn invalidate_range_end(&self, _: &VaRange, _: &SleepCtx) {
+            DROPPING_CALLS.fetch_add(1, Ordering::Relaxed);
+        }
+        fn release(&self, _: &SleepCtx) {
+            DROPPING_CALLS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    impl Drop for Dropping {
+        fn drop(&mut self) {
+            DROPPING_FREED.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Dropping a subscription unsubscribes (under `mmap_lock`): the
+    /// subscriber gets no further call, not even `release` at teardown, and
+    /// its memory is freed with the last reference (nothing is leaked).
+    #[cfg(feature = "notifiers")]
+    #[test]
+    fn a_dropped_subscription_gets_no_further_calls_and_is_freed() {
+        let a = AddressSpace::new().unwrap();
+        let subscription = a.subscribe(Arc::new(Dropping)).unwrap();
+        let va = a
+            .map_anonymous(2 * PAGE, Prot::RW, Placement::Anywhere, false)
+            .unwrap();
+        a.protect(range(va.as_u64(), PAGE), Prot::R).unwrap();
+        assert_eq!(
+            DROPPING_CALLS.load(Ordering::Relaxed),
+            3,
+            "start, hook, end"
+        );
+        assert!(!DROPPING_FREED.load(Ordering::Relaxed));
+        drop(subscription);
+        assert!(
+            DROPPING_FREED.load(Ordering::Relaxed),
+            "the subscriber outlived its subscription"
+        );
+        assert_eq!(a.mmap_lock().read().notifiers.subscribers(), 0);
+        a.protect(range(va.as_u64() + PAGE, PAGE), Prot::R).unwrap();
+        a.unmap(range(va.as_u64(), 2 * PAGE)).unwrap();
+        drop(a);
+        assert_eq!(
+            DROPPING_CALLS.load(Ordering::Relaxed),
+            3,
+            "called after its subscription was dropped"
+        );
+    }
+
     /// A subscriber that sleeps in `invalidate_range_start` of one address
     /// space: a change of another address space completes meanwhile.
     struct Sleeper;
@@ -347,15 +405,13 @@ mod tests {
         fn invalidate_range_end(&self, _: &VaRange, _: &SleepCtx) {}
         fn release(&self, _: &SleepCtx) {}
     }
-    #[cfg(feature = "notifiers")]
-    static SLEEPER: Sleeper = Sleeper;
 
     #[cfg(feature = "notifiers")]
     #[test]
     fn a_sleeping_subscriber_holds_up_only_its_own_address_space() {
         let slow = AddressSpace::new().unwrap();
         let fast = AddressSpace::new().unwrap();
-        slow.subscribe(&SLEEPER).unwrap();
+        let _subscription = slow.subscribe(Arc::new(Sleeper)).unwrap();
         let sv = slow
             .map_anonymous(PAGE, Prot::RW, Placement::Anywhere, false)
             .unwrap();
@@ -536,8 +592,6 @@ mod tests {
         }
         fn release(&self, _: &SleepCtx) {}
     }
-    #[cfg(feature = "notifiers")]
-    static SLEEPS_IN_HOOK: SleepsInHook = SleepsInHook;
 
     #[cfg(feature = "notifiers")]
     #[test]
@@ -545,7 +599,7 @@ mod tests {
     fn sleeping_in_the_atomic_hook_is_caught() {
         kernel::expect_panic::expect_panic("sleeping-lock-under-spinlock");
         let a = AddressSpace::new().unwrap();
-        a.subscribe(&SLEEPS_IN_HOOK).unwrap();
+        let _subscription = a.subscribe(Arc::new(SleepsInHook)).unwrap();
         let va = a
             .map_anonymous(PAGE, Prot::RW, Placement::Anywhere, false)
             .unwrap();

@@ -27,7 +27,7 @@ mod tests {
     #[cfg(feature = "board-rpi4")]
     fn setup() -> (
         alloc::sync::Arc<AddressSpace>,
-        &'static bcm_dma::PiDma,
+        kernel::aspace::Subscription<bcm_dma::PiDma>,
         VirtAddr,
         VirtAddr,
     ) {

@@ -46,7 +46,7 @@ mod tests {
     /// with `DATA` by a DMA from it (which also fills the IOTLB).
     fn setup() -> (
         alloc::sync::Arc<AddressSpace>,
-        &'static sva::SvaBinding,
+        sva::SvaHandle,
         VirtAddr,
         u64,
     ) {
@@ -194,12 +194,13 @@ mod tests {
     fn unmaps_racing_a_dma_loop_never_expose_a_freed_frame() {
         let (a, b, va, first) = setup();
         let a2 = a.clone();
+        let device = b.binding();
         let dma = task::Builder::new("dma-loop")
             .pinned_to(1)
             .spawn(move || {
                 let mut done = 0;
                 while !STOP.load(Ordering::SeqCst) {
-                    match b.dma_from_device(va, LEN) {
+                    match device.dma_from_device(va, LEN) {
                         Ok(_) => done += 1,
                         Err(sva::SvaError::Fault(_)) => sched::sleep(Duration::from_millis(5)),
                         Err(e) => panic!("unexpected DMA error: {:?}", e),
@@ -324,11 +325,12 @@ mod tests {
             .map_anonymous(PAGE_SIZE, Prot::RW, Placement::Anywhere, false)
             .unwrap();
         a.copy_to(other, &[0; LEN]).unwrap();
+        let (device1, device2) = (b.binding(), b.binding());
         let first = task::Builder::new("dma-first")
             .pinned_to(1)
             .spawn(move || {
                 FIRST.store(true, Ordering::SeqCst);
-                let r = b.dma_from_device(va, LEN);
+                let r = device1.dma_from_device(va, LEN);
                 assert!(
                     r.is_ok(),
                     "the first transfer was cut off by the unmap: {:?}",
@@ -343,7 +345,7 @@ mod tests {
         let second = task::Builder::new("dma-second")
             .pinned_to(2)
             .spawn(move || {
-                let _ = b.dma_from_device(other, LEN);
+                let _ = device2.dma_from_device(other, LEN);
             })
             .unwrap();
         sched::sleep(Duration::from_millis(20));

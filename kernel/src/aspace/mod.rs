@@ -14,11 +14,15 @@ mod checks;
 mod fault;
 mod ops;
 mod remap;
+#[cfg(feature = "notifiers")]
+mod subscription;
 
 pub use checks::KernelChecks;
 pub use fault::{handle_page_fault, zero_frame, zero_page, FaultError};
 pub use ops::{AsError, AuditError};
 pub use remap::{RemapError, RemapRequest};
+#[cfg(feature = "notifiers")]
+pub use subscription::Subscription;
 
 use crate::task::activation::{self, Activation};
 use alloc::sync::Arc;
@@ -191,22 +195,6 @@ impl AddressSpace {
     /// Page-table pages the table holds now.
     pub fn table_pages(&self) -> u64 {
         self.ptl.lock().pt.table_pages()
-    }
-
-    /// Subscribes `n` to this address space's notifications (`mmap_lock`
-    /// for write: no invalidation is in progress while it joins).
-    #[cfg(feature = "notifiers")]
-    pub fn subscribe(
-        &self,
-        n: &'static dyn mm::notifier::Notifier,
-    ) -> Result<(), mm::notifier::SubscribeError> {
-        self.mmap_lock.write().notifiers.subscribe(n)
-    }
-
-    /// Unsubscribes `n`; true if it was subscribed.
-    #[cfg(feature = "notifiers")]
-    pub fn unsubscribe(&self, n: &'static dyn mm::notifier::Notifier) -> bool {
-        self.mmap_lock.write().notifiers.unsubscribe(n)
     }
 }
 

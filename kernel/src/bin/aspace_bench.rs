@@ -12,7 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use drivers::timer;
-use kernel::aspace::{self, AddressSpace};
+use kernel::aspace::{self, AddressSpace, Subscription};
 use kernel::task::Builder;
 use kernel::{exit, percpu, sync::VALIDATION};
 use mm::notifier::{AtomicCtx, Notifier, SleepCtx};
@@ -35,7 +35,6 @@ impl Notifier for Counting {
     }
     fn release(&self, _: &SleepCtx) {}
 }
-static SUBS: [Counting; 4] = [const { Counting(AtomicU64::new(0)) }; 4];
 
 fn print(name: &str, subscribers: usize, mut runs: [u64; RUNS]) {
     runs.sort_unstable();
@@ -53,12 +52,17 @@ fn print(name: &str, subscribers: usize, mut runs: [u64; RUNS]) {
     );
 }
 
-fn space(subscribers: usize) -> Arc<AddressSpace> {
+/// An address space with `subscribers` counting subscribers (subscribed
+/// while the returned subscriptions live).
+fn space(subscribers: usize) -> (Arc<AddressSpace>, Vec<Subscription<Counting>>) {
     let a = AddressSpace::new().expect("address space");
-    for s in &SUBS[..subscribers] {
-        a.subscribe(s).expect("subscribe");
-    }
-    a
+    let subs = (0..subscribers)
+        .map(|_| {
+            a.subscribe(Arc::new(Counting(AtomicU64::new(0))))
+                .expect("subscribe")
+        })
+        .collect();
+    (a, subs)
 }
 
 fn range(start: mm::VirtAddr) -> VaRange {
@@ -79,7 +83,7 @@ fn per_page(ticks: u64) -> u64 {
 static STOP: AtomicBool = AtomicBool::new(false);
 
 fn run_all(subscribers: usize) {
-    let a = space(subscribers);
+    let (a, _subscriptions) = space(subscribers);
     aspace::use_in_current_task(Some(a.clone()));
     let (mut fault, mut cycle, mut protect, mut unmap_active) =
         ([0; RUNS], [0; RUNS], [0; RUNS], [0; RUNS]);
@@ -147,7 +151,7 @@ fn run_all(subscribers: usize) {
 fn unmap_with_device() {
     for pages in [1u64, 16, 512, 4096] {
         for bound in [false, true] {
-            let a = space(0);
+            let (a, _) = space(0);
             let binding = if bound {
                 match kernel::dev::sva::bind(&a) {
                     Ok(b) => Some(b),
@@ -175,12 +179,17 @@ fn unmap_with_device() {
                         core::ptr::write_volatile(va.add(i * PAGE_SIZE).as_u64() as *mut u64, i)
                     };
                 }
-                let before = binding.map_or(0, |b| b.commands.load(Ordering::Relaxed));
+                let before = binding
+                    .as_ref()
+                    .map_or(0, |b| b.commands.load(Ordering::Relaxed));
                 let t0 = timer::counter();
                 a.unmap(VaRange::new(va, va.add(pages * PAGE_SIZE)))
                     .unwrap();
                 *run = (timer::counter() - t0) / pages;
-                commands = binding.map_or(0, |b| b.commands.load(Ordering::Relaxed)) - before;
+                commands = binding
+                    .as_ref()
+                    .map_or(0, |b| b.commands.load(Ordering::Relaxed))
+                    - before;
             }
             aspace::use_in_current_task(None);
             if let Some(b) = binding {

@@ -11,7 +11,7 @@ use alloc::sync::{Arc, Weak};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
-use crate::aspace::{self, AddressSpace, FaultError};
+use crate::aspace::{self, AddressSpace, FaultError, Subscription};
 use crate::mem::phys_to_virt;
 use crate::sched;
 use crate::sync::SpinLock;
@@ -83,9 +83,11 @@ fn channel_reg(off: usize) -> *mut u32 {
 }
 
 /// Binds the controller to `aspace` (subscribes to its notifier). Sleepable.
-pub fn bind(aspace: &Arc<AddressSpace>) -> Result<&'static PiDma, mm::notifier::SubscribeError> {
+pub fn bind(
+    aspace: &Arc<AddressSpace>,
+) -> Result<Subscription<PiDma>, mm::notifier::SubscribeError> {
     crate::sync::might_sleep();
-    let dma: &'static PiDma = Box::leak(Box::new(PiDma {
+    let dma = Arc::new(PiDma {
         aspace: Arc::downgrade(aspace),
         interval: IntervalNotifier::new(aspace::USER_RANGE),
         cache: SpinLock::new(BTreeMap::new()),
@@ -101,11 +103,10 @@ pub fn bind(aspace: &Arc<AddressSpace>) -> Result<&'static PiDma, mm::notifier::
         hook_enabled: AtomicBool::new(true),
         dropped: AtomicU64::new(0),
         transfers: AtomicU64::new(0),
-    }));
+    });
     // SAFETY: resetting our channel only affects that channel.
     unsafe { channel_reg(CS).write_volatile(CS_RESET) };
-    aspace.subscribe(dma)?;
-    Ok(dma)
+    aspace.subscribe(dma)
 }
 
 impl PiDma {

@@ -8,14 +8,13 @@
 //! - `invalidate_range_end` lets DMA to the range resume;
 //! - `release` detaches the device (the stream aborts, the ASID's IOTLB
 //!   entries go) before the address space's frames are freed.
-use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
 use super::edu::{self, DmaDone, DmaError};
 use super::smmu::{self, Context};
-use crate::aspace::{AddressSpace, FaultError};
+use crate::aspace::{AddressSpace, FaultError, Subscription};
 use crate::sched;
 use crate::sync::SpinLock;
 use mm::notifier::{AtomicCtx, Notifier, SleepCtx};
@@ -64,7 +63,7 @@ pub struct SvaBinding {
 
 /// Binds the edu device to `aspace`: attaches its stream to the address
 /// space's page table and subscribes to its notifier. Sleepable.
-pub fn bind(aspace: &Arc<AddressSpace>) -> Result<&'static SvaBinding, SvaError> {
+pub fn bind(aspace: &Arc<AddressSpace>) -> Result<SvaHandle, SvaError> {
     crate::sync::might_sleep();
     let dev = edu::get().ok_or(SvaError::NoDevice)?;
     let smmu = smmu::get().ok_or(SvaError::NoDevice)?;
@@ -72,7 +71,7 @@ pub fn bind(aspace: &Arc<AddressSpace>) -> Result<&'static SvaBinding, SvaError>
         .attach(dev.stream_id, aspace.root())
         .map_err(SvaError::Smmu)?;
     let asid = ctx.asid();
-    let binding: &'static SvaBinding = Box::leak(Box::new(SvaBinding {
+    let binding = Arc::new(SvaBinding {
         aspace: Arc::downgrade(aspace),
         context: SpinLock::new(Some(ctx)),
         asid,
@@ -81,9 +80,49 @@ pub fn bind(aspace: &Arc<AddressSpace>) -> Result<&'static SvaBinding, SvaError>
         invalidations: AtomicU64::new(0),
         commands: AtomicU64::new(0),
         failures: AtomicU64::new(0),
-    }));
-    aspace.subscribe(binding).map_err(SvaError::Subscribe)?;
-    Ok(binding)
+    });
+    // A refused subscription drops the binding, whose `Drop` detaches.
+    let subscription = aspace.subscribe(binding).map_err(SvaError::Subscribe)?;
+    Ok(SvaHandle(subscription))
+}
+
+/// The device bound to an address space until this is dropped (or
+/// [`SvaHandle::unbind`]): the stream is detached first, then the binding
+/// unsubscribed. In this order: until the stream aborts, the SMMU may walk
+/// the table, and every change of it must still reach the IOTLB through the
+/// notifier.
+pub struct SvaHandle(Subscription<SvaBinding>);
+
+impl SvaHandle {
+    /// Detaches, then unsubscribes (sleepable).
+    pub fn unbind(self) {}
+
+    /// The binding, shared (its counters stay readable after `unbind`).
+    pub fn binding(&self) -> Arc<SvaBinding> {
+        self.0.notifier().clone()
+    }
+}
+
+impl core::ops::Deref for SvaHandle {
+    type Target = SvaBinding;
+    fn deref(&self) -> &SvaBinding {
+        &self.0
+    }
+}
+
+impl Drop for SvaHandle {
+    fn drop(&mut self) {
+        crate::sync::might_sleep();
+        self.0.detach();
+        // Then the subscription's own drop unsubscribes.
+    }
+}
+
+impl Drop for SvaBinding {
+    /// The last reference: detach if nobody did (a refused subscription).
+    fn drop(&mut self) {
+        self.detach();
+    }
 }
 
 impl SvaBinding {
@@ -96,16 +135,6 @@ impl SvaBinding {
     /// IOTLB invalidation (tests only).
     pub fn set_hook_enabled(&self, on: bool) {
         self.hook_enabled.store(on, Ordering::SeqCst);
-    }
-
-    /// Detaches, then unsubscribes (sleepable). In this order: until the
-    /// stream aborts, the SMMU may walk the table, and every change of it
-    /// must still reach the IOTLB through the notifier.
-    pub fn unbind(&'static self) {
-        self.detach();
-        if let Some(a) = self.aspace.upgrade() {
-            a.unsubscribe(self);
-        }
     }
 
     /// Aborts the stream, drops its ASID's IOTLB entries and frees its

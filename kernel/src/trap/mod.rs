@@ -9,28 +9,10 @@
 use crate::arch::esr::{self, ec};
 use crate::arch::exception::{decode_vector, report, Kind, Source, Syndrome, TrapFrame};
 use crate::arch::{self, MAX_CPUS};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::probe;
+use core::sync::atomic::{AtomicU64, Ordering};
 
-pub use crate::arch::exception::FaultReport;
-
-/// Per-CPU "a fault is expected here" state used by [`catch_fault`].
-struct Expect {
-    armed: AtomicBool,
-    hit: AtomicBool,
-    esr: AtomicU64,
-    far: AtomicU64,
-    elr: AtomicU64,
-}
-
-static EXPECT: [Expect; MAX_CPUS] = [const {
-    Expect {
-        armed: AtomicBool::new(false),
-        hit: AtomicBool::new(false),
-        esr: AtomicU64::new(0),
-        far: AtomicU64::new(0),
-        elr: AtomicU64::new(0),
-    }
-}; MAX_CPUS];
+pub use crate::probe::{catch_fault, FaultReport};
 
 /// Counts of `svc`/`brk` taken and the last immediate, per CPU.
 pub struct TrapCounts {
@@ -46,35 +28,6 @@ pub static TRAPS: [TrapCounts; MAX_CPUS] = [const {
         last_imm: AtomicU64::new(0),
     }
 }; MAX_CPUS];
-
-/// Runs `f`, and if an abort is taken while it runs on this CPU, skips the
-/// faulting instruction (a data abort) or returns to the caller of the
-/// faulting branch target (an instruction abort) and returns the decoded
-/// report instead of stopping. For probing memory (self-checks, tests) only:
-/// the faulting load produces no value.
-///
-/// The catcher is armed per CPU, so the caller stays on this CPU (preemption
-/// off) from arming to disarming: a migration in between would leave the
-/// access unguarded on another CPU, whose fault would stop the kernel.
-/// Inside, a fault on a user address is not paged in (that may sleep): it is
-/// caught like any other.
-pub fn catch_fault(f: impl FnOnce()) -> Result<(), FaultReport> {
-    let _pinned = crate::sched::preempt::PreemptGuard::new();
-    let e = &EXPECT[arch::cpu_id()];
-    e.hit.store(false, Ordering::Relaxed);
-    e.armed.store(true, Ordering::SeqCst);
-    f();
-    e.armed.store(false, Ordering::SeqCst);
-    if e.hit.load(Ordering::Relaxed) {
-        Err(FaultReport {
-            esr: e.esr.load(Ordering::Relaxed),
-            far: e.far.load(Ordering::Relaxed),
-            elr: e.elr.load(Ordering::Relaxed),
-        })
-    } else {
-        Ok(())
-    }
-}
 
 fn handle_sync(frame: &mut TrapFrame, source: Source) {
     let syndrome = Syndrome::read();
@@ -113,7 +66,7 @@ fn handle_sync(frame: &mut TrapFrame, source: Source) {
         && user_address
         && syndrome.is_permission_fault()
         && frame.pan_was_set();
-    if pan_violation && !EXPECT[cpu].armed.load(Ordering::SeqCst) {
+    if pan_violation && !probe::armed(cpu) {
         report(frame, source, esr, far);
         panic!(
             "the kernel accessed user address {:#x} directly with PAN set (ELR {:#x}); use AddressSpace::copy_to/copy_from",
@@ -128,12 +81,7 @@ fn handle_sync(frame: &mut TrapFrame, source: Source) {
             Err(e) => user_fault = Some(e),
         }
     }
-    let e = &EXPECT[cpu];
-    if syndrome.is_abort() && e.armed.swap(false, Ordering::SeqCst) {
-        e.esr.store(esr, Ordering::Relaxed);
-        e.far.store(far, Ordering::Relaxed);
-        e.elr.store(frame.elr, Ordering::Relaxed);
-        e.hit.store(true, Ordering::Relaxed);
+    if syndrome.is_abort() && probe::take(cpu, &syndrome, frame.elr) {
         // A data abort skips the access; an instruction abort (a call into
         // memory that may not be executed) returns to the caller.
         frame.elr = if class == ec::INSTR_ABORT_SAME {

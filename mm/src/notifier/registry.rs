@@ -15,6 +15,8 @@ use super::ctx::{AtomicCtx, ContextChecks, SleepCtx};
 use super::subscriber::Notifier;
 use super::windows::{NotifierViolation, Windows};
 use crate::addr::VaRange;
+#[cfg(feature = "notifiers")]
+use alloc::sync::Arc;
 
 /// Most subscribers one address space may have.
 pub const MAX_SUBSCRIBERS: usize = 8;
@@ -32,8 +34,10 @@ pub enum SubscribeError {
 
 /// The subscribers of one address space and its open windows.
 pub struct Notifiers {
+    /// Each subscriber, owned: it lives while subscribed (and while its
+    /// owner holds another reference), never longer than it is needed.
     #[cfg(feature = "notifiers")]
-    subscribers: [Option<&'static dyn Notifier>; MAX_SUBSCRIBERS],
+    subscribers: [Option<Arc<dyn Notifier>>; MAX_SUBSCRIBERS],
     windows: Windows,
     released: bool,
 }
@@ -54,7 +58,7 @@ impl Notifiers {
     pub const fn new() -> Self {
         Self {
             #[cfg(feature = "notifiers")]
-            subscribers: [None; MAX_SUBSCRIBERS],
+            subscribers: [const { None }; MAX_SUBSCRIBERS],
             windows: Windows::new(),
             released: false,
         }
@@ -63,11 +67,11 @@ impl Notifiers {
     /// Adds `n`; the caller holds `mmap_lock` for write (so no invalidation
     /// is in progress: `n` never sees an end without its start).
     #[cfg(feature = "notifiers")]
-    pub fn subscribe(&mut self, n: &'static dyn Notifier) -> Result<(), SubscribeError> {
+    pub fn subscribe(&mut self, n: Arc<dyn Notifier>) -> Result<(), SubscribeError> {
         if self.released {
             return Err(SubscribeError::Released);
         }
-        if self.subscribers.iter().flatten().any(|s| same(*s, n)) {
+        if self.subscribers.iter().flatten().any(|s| same(&**s, &*n)) {
             return Err(SubscribeError::AlreadySubscribed);
         }
         let slot = self
@@ -79,20 +83,15 @@ impl Notifiers {
         Ok(())
     }
 
-    /// Removes `n`; true if it was subscribed. `mmap_lock` held for write.
+    /// Removes `n` and hands back the registry's reference to it (`None` if
+    /// it was not subscribed); `mmap_lock` held for write. The caller drops
+    /// it after releasing the lock: the last reference frees the subscriber.
     #[cfg(feature = "notifiers")]
-    pub fn unsubscribe(&mut self, n: &'static dyn Notifier) -> bool {
-        match self
-            .subscribers
+    pub fn unsubscribe(&mut self, n: &dyn Notifier) -> Option<Arc<dyn Notifier>> {
+        self.subscribers
             .iter_mut()
-            .find(|s| s.is_some_and(|s| same(s, n)))
-        {
-            Some(slot) => {
-                *slot = None;
-                true
-            }
-            None => false,
-        }
+            .find(|s| s.as_ref().is_some_and(|s| same(&**s, n)))
+            .and_then(Option::take)
     }
 
     /// How many subscribers there are (always 0 without the feature).
@@ -111,7 +110,7 @@ impl Notifiers {
     #[cfg(feature = "notifiers")]
     fn each(&self, mut f: impl FnMut(&dyn Notifier)) {
         for s in self.subscribers.iter().flatten() {
-            f(*s);
+            f(&**s);
         }
     }
 
@@ -178,7 +177,9 @@ impl Notifiers {
         #[cfg(feature = "notifiers")]
         {
             self.each(|s| s.release(&ctx));
-            self.subscribers = [None; MAX_SUBSCRIBERS];
+            // The registry's references go: a subscriber nobody else holds
+            // is freed here.
+            self.subscribers = [const { None }; MAX_SUBSCRIBERS];
         }
         let _ = ctx;
     }

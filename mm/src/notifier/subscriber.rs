@@ -6,8 +6,10 @@ use crate::addr::VaRange;
 /// tables (an IOMMU context sharing them, a driver's translation cache).
 ///
 /// Callbacks are called in subscription order, each with the address space's
-/// `mmap_lock` held for write (layout changes) unless said otherwise.
-pub trait Notifier: Sync {
+/// `mmap_lock` held for write (layout changes) unless said otherwise. The
+/// registry owns a reference (`Arc`) from `subscribe` until `unsubscribe` or
+/// `release`.
+pub trait Notifier: Send + Sync {
     /// Context: sleepable; `mmap_lock` held; no page-table lock held.
     /// Called before any descriptor of `range` changes. The subscriber may
     /// block (e.g. wait for in-flight DMA to `range` to finish) and must stop

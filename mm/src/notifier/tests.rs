@@ -5,7 +5,8 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::panic::Location;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
 use super::*;
@@ -72,8 +73,8 @@ impl Notifier for Recorder {
     }
 }
 
-fn leak<T>(t: T) -> &'static T {
-    Box::leak(Box::new(t))
+fn shared<T>(t: T) -> Arc<T> {
+    Arc::new(t)
 }
 
 /// One layout change in DESIGN.md §1 order: start → {PTL: edit, CPU TLBI +
@@ -105,10 +106,10 @@ fn subscribers_see_start_hook_end_in_order_with_covering_ranges() {
     setup!(mem, mmu, pt, MAX, 4 << 20);
     let checks = ModelChecks::default();
     let mut n = Notifiers::new();
-    let a = leak(Recorder::default());
-    let b = leak(Recorder::default());
-    n.subscribe(a).unwrap();
-    n.subscribe(b).unwrap();
+    let a = shared(Recorder::default());
+    let b = shared(Recorder::default());
+    n.subscribe(a.clone()).unwrap();
+    n.subscribe(b.clone()).unwrap();
     let r = range(0x10_0000, 0x4000);
     let base = mem.range().start;
     change(&mut pt, &mut n, &checks, r, |pt, g| {
@@ -116,7 +117,7 @@ fn subscribers_see_start_hook_end_in_order_with_covering_ranges() {
             .unwrap()
     });
     change(&mut pt, &mut n, &checks, r, |pt, g| pt.unmap(r, g).unwrap());
-    for s in [a, b] {
+    for s in [&a, &b] {
         let ev = s.events.lock().unwrap().clone();
         assert_eq!(
             ev,
@@ -239,22 +240,104 @@ fn nested_windows_cover_and_close_in_any_order() {
 fn subscription_rules() {
     let checks = ModelChecks::default();
     let mut n = Notifiers::new();
-    let subs: Vec<&'static Recorder> = (0..MAX_SUBSCRIBERS + 1)
-        .map(|_| leak(Recorder::default()))
+    let subs: Vec<Arc<Recorder>> = (0..MAX_SUBSCRIBERS + 1)
+        .map(|_| shared(Recorder::default()))
         .collect();
     for s in &subs[..MAX_SUBSCRIBERS] {
-        n.subscribe(*s).unwrap();
+        n.subscribe(s.clone()).unwrap();
     }
-    assert_eq!(n.subscribe(subs[0]), Err(SubscribeError::AlreadySubscribed));
     assert_eq!(
-        n.subscribe(subs[MAX_SUBSCRIBERS]),
+        n.subscribe(subs[0].clone()),
+        Err(SubscribeError::AlreadySubscribed)
+    );
+    assert_eq!(
+        n.subscribe(subs[MAX_SUBSCRIBERS].clone()),
         Err(SubscribeError::Full)
     );
-    assert!(n.unsubscribe(subs[0]));
-    assert!(!n.unsubscribe(subs[0]));
-    n.subscribe(subs[MAX_SUBSCRIBERS]).unwrap();
+    assert!(n.unsubscribe(&*subs[0]).is_some());
+    assert!(n.unsubscribe(&*subs[0]).is_none());
+    n.subscribe(subs[MAX_SUBSCRIBERS].clone()).unwrap();
     n.release(&checks);
-    assert_eq!(n.subscribe(subs[0]), Err(SubscribeError::Released));
+    assert_eq!(n.subscribe(subs[0].clone()), Err(SubscribeError::Released));
+}
+
+/// A subscriber that counts its calls and says when it is freed.
+struct Counted {
+    calls: Arc<AtomicUsize>,
+    freed: Arc<AtomicBool>,
+}
+
+impl Notifier for Counted {
+    fn invalidate_range_start(&self, _: &VaRange, _: &SleepCtx) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+    fn invalidate_secondary_tlbs(&self, _: &VaRange, _: &AtomicCtx) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+    fn invalidate_range_end(&self, _: &VaRange, _: &SleepCtx) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+    fn release(&self, _: &SleepCtx) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.freed.store(true, Ordering::Relaxed);
+    }
+}
+
+fn counted() -> (Arc<dyn Notifier>, Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let (calls, freed) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let n: Arc<dyn Notifier> = Arc::new(Counted {
+        calls: calls.clone(),
+        freed: freed.clone(),
+    });
+    (n, calls, freed)
+}
+
+#[test]
+fn an_unsubscribed_notifier_gets_no_calls_and_is_freed_with_its_last_reference() {
+    let checks = ModelChecks::default();
+    let mut n = Notifiers::new();
+    let (sub, calls, freed) = counted();
+    n.subscribe(sub.clone()).unwrap();
+    n.invalidate_range_start(range(0x1000, 0x1000), &checks);
+    n.invalidate_range_end(range(0x1000, 0x1000), &checks);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    let handed_back = n.unsubscribe(&*sub).expect("it was subscribed");
+    drop(handed_back);
+    assert!(
+        !freed.load(Ordering::Relaxed),
+        "freed while its owner holds it"
+    );
+    drop(sub);
+    assert!(
+        freed.load(Ordering::Relaxed),
+        "not freed with its last reference"
+    );
+    n.invalidate_range_start(range(0x1000, 0x1000), &checks);
+    n.invalidate_range_end(range(0x1000, 0x1000), &checks);
+    n.release(&checks);
+    assert_eq!(calls.load(Ordering::Relaxed), 2, "called after unsubscribe");
+}
+
+#[test]
+fn release_drops_the_registrys_references() {
+    let checks = ModelChecks::default();
+    let mut n = Notifiers::new();
+    let (sub, calls, freed) = counted();
+    n.subscribe(sub).unwrap();
+    n.release(&checks);
+    assert_eq!(calls.load(Ordering::Relaxed), 1, "release once");
+    assert!(
+        freed.load(Ordering::Relaxed),
+        "the registry kept its reference after release"
+    );
 }
 
 #[test]
@@ -331,12 +414,12 @@ fn run_caching_device(honour_retry: bool, caps: crate::tlb::TlbCaps) -> u32 {
     let mut n = Notifiers::new();
     const BASE: u64 = 0x40_0000;
     const PAGES: u64 = 16;
-    let dev = leak(CachingDevice {
+    let dev = shared(CachingDevice {
         interval: IntervalNotifier::new(range(BASE, PAGES * 4096)),
         cache: Mutex::new(BTreeMap::new()),
         honour_retry,
     });
-    n.subscribe(dev).unwrap();
+    n.subscribe(dev.clone()).unwrap();
     let frame = |i: u64| PhysAddr::new(mem.range().start.as_u64() + (1 << 20) + i * 4096);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut pending: Vec<(ReadSeq, u64, u64)> = Vec::new();

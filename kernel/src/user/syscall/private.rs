@@ -12,9 +12,9 @@ use mm::FrameSource;
 /// The DMA device bound to a process's address space.
 pub enum UserDma {
     #[cfg(feature = "notifiers")]
-    Sva(&'static crate::dev::sva::SvaBinding),
+    Sva(crate::dev::sva::SvaHandle),
     #[cfg(all(feature = "notifiers", feature = "board-rpi4"))]
-    Pi(&'static crate::dev::bcm_dma::PiDma),
+    Pi(crate::aspace::Subscription<crate::dev::bcm_dma::PiDma>),
 }
 
 /// 0x1000 `dma_attach()`: binds the board's DMA device to the caller's
@@ -164,7 +164,7 @@ pub fn pan_probe(a: Args) -> Result {
     if pan_off {
         crate::arch::user::set_pan(false);
     }
-    let caught = crate::trap::catch_fault(|| {
+    let caught = crate::probe::catch_fault(|| {
         // SAFETY: a deliberate direct access to a user address, inside
         // catch_fault: a fault skips the load instead of stopping the kernel.
         unsafe { core::ptr::read_volatile(a.0[0] as *const u8) };
