@@ -47,6 +47,16 @@ mod tests {
     };
     use tock_registers::interfaces::Readable;
 
+    /// Held around a direct SMMU invalidation: the token it asks for is a
+    /// proof of atomic context (the notifier's hook gets one; a test takes
+    /// this lock, as the hook runs under the PTL).
+    static ATOMIC: kernel::sync::SpinLock<()> = kernel::sync::SpinLock::new(());
+
+    fn atomic<R>(f: impl FnOnce(&mm::notifier::AtomicCtx) -> R) -> R {
+        let g = ATOMIC.lock();
+        f(g.atomic_ctx())
+    }
+
     type Table = PageTable<LinearMem, Aarch64Tlb, KernelFrames>;
 
     fn range(va: u64, len: u64) -> VaRange {
@@ -135,8 +145,7 @@ mod tests {
         let flushed = g.flush(s.pt.arch());
         if !skip_iotlb {
             let inv = flushed.range().expect("unmap left an invalidation");
-            let stats = smmu
-                .invalidate_range(s.ctx.asid(), inv)
+            let stats = atomic(|ctx| smmu.invalidate_range(s.ctx.asid(), inv, ctx))
                 .expect("IOTLB invalidation");
             defmt::info!(
                 "IOTLB invalidation of {=u64:#x}..{=u64:#x}: {}",
@@ -317,8 +326,7 @@ mod tests {
         let mut g = s.pt.gather();
         s.pt.protect(r, Attributes::USER_RODATA, &mut g).unwrap();
         let flushed = g.flush(s.pt.arch());
-        smmu.invalidate_range(s.ctx.asid(), flushed.range().unwrap())
-            .unwrap();
+        atomic(|ctx| smmu.invalidate_range(s.ctx.asid(), flushed.range().unwrap(), ctx)).unwrap();
         flushed.release(s.pt.frames_mut()).unwrap();
         fill(s.a, 0x44);
         match edu.dma_from_device(VirtAddr::new(VA), PAGE as usize) {
@@ -386,11 +394,11 @@ mod tests {
     fn a_stalled_command_queue_times_out_with_an_error_instead_of_hanging() {
         let (smmu, edu) = devices();
         let s = setup(smmu, edu);
-        smmu.invalidate_range(s.ctx.asid(), range(VA, PAGE))
+        atomic(|ctx| smmu.invalidate_range(s.ctx.asid(), range(VA, PAGE), ctx))
             .expect("a running queue completes");
         smmu.stall_command_queue(true).unwrap();
         let t0 = drivers::timer::counter();
-        let r = smmu.invalidate_range(s.ctx.asid(), range(VA, PAGE));
+        let r = atomic(|ctx| smmu.invalidate_range(s.ctx.asid(), range(VA, PAGE), ctx));
         let waited_us = (drivers::timer::counter() - t0) * 1_000_000 / drivers::timer::frequency();
         defmt::info!(
             "stalled: {} after {} us",
@@ -410,7 +418,7 @@ mod tests {
             waited_us
         );
         smmu.stall_command_queue(false).unwrap();
-        smmu.invalidate_range(s.ctx.asid(), range(VA, PAGE))
+        atomic(|ctx| smmu.invalidate_range(s.ctx.asid(), range(VA, PAGE), ctx))
             .expect("the queue works again once restarted");
     }
 
@@ -424,7 +432,7 @@ mod tests {
             }
             other => panic!("an illegal opcode was accepted: {:?}", other),
         }
-        smmu.invalidate_asid(1).expect("the queue moves on");
+        atomic(|ctx| smmu.invalidate_asid(1, ctx)).expect("the queue moves on");
         assert_eq!(smmu.report_global_errors(), 0, "CMDQ_ERR was acknowledged");
     }
 
@@ -471,7 +479,7 @@ mod tests {
                 };
                 let mut ticks = [0u64; 7];
                 for t in ticks.iter_mut() {
-                    let stats = smmu.invalidate_range(s.ctx.asid(), r).unwrap();
+                    let stats = atomic(|ctx| smmu.invalidate_range(s.ctx.asid(), r, ctx)).unwrap();
                     assert_eq!(stats.commands, expected, "{} pages, {:?}", pages, form);
                     assert_eq!(stats.syncs, 1, "one CMD_SYNC ends the batch");
                     *t = stats.ticks;

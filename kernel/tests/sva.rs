@@ -174,7 +174,14 @@ mod tests {
         let r = b.dma_from_device_unclaimed(va, LEN);
         let written = first_byte(old);
         // Clean up the stale entry before asserting.
-        smmu::get().unwrap().invalidate_asid(b.asid()).unwrap();
+        {
+            let lock = kernel::sync::SpinLock::new(());
+            let g = lock.lock();
+            smmu::get()
+                .unwrap()
+                .invalidate_asid(b.asid(), g.atomic_ctx())
+                .unwrap();
+        }
         b.set_hook_enabled(true);
         b.unbind();
         assert!(r.is_ok(), "the stale IOTLB entry was not used: {:?}", r);

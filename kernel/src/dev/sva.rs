@@ -154,6 +154,29 @@ impl SvaBinding {
         }
     }
 
+    /// Holds new transfers to `range` off, then waits for those in flight
+    /// that touch it to drain; sleeps, so it takes the sleep token.
+    fn hold_off(&self, range: &VaRange, _: &SleepCtx) {
+        // Hold new transfers to the range off first, then wait for the one in
+        // flight (if it touches the range) to drain: in the other order a
+        // busy device could start the next transfer before we look again.
+        loop {
+            {
+                let mut t = self.traffic.lock();
+                if let Some(slot) = t.blocked.iter_mut().find(|s| s.is_none()) {
+                    *slot = Some(*range);
+                    break;
+                }
+            }
+            sched::sleep(Duration::from_millis(1));
+        }
+        // A DMA takes ~100 ms on QEMU's edu; it always ends (the driver
+        // bounds its wait), so this wait does too.
+        while Self::overlaps(&self.traffic.lock().inflight, range) {
+            sched::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn overlaps(list: &[Option<VaRange>], r: &VaRange) -> bool {
         list.iter().flatten().any(|b| b.overlaps(r))
     }
@@ -233,28 +256,11 @@ impl SvaBinding {
 }
 
 impl Notifier for SvaBinding {
-    fn invalidate_range_start(&self, range: &VaRange, _: &SleepCtx) {
-        // Hold new transfers to the range off first, then wait for the one in
-        // flight (if it touches the range) to drain: in the other order a
-        // busy device could start the next transfer before we look again.
-        loop {
-            {
-                let mut t = self.traffic.lock();
-                if let Some(slot) = t.blocked.iter_mut().find(|s| s.is_none()) {
-                    *slot = Some(*range);
-                    break;
-                }
-            }
-            sched::sleep(Duration::from_millis(1));
-        }
-        // A DMA takes ~100 ms on QEMU's edu; it always ends (the driver
-        // bounds its wait), so this wait does too.
-        while Self::overlaps(&self.traffic.lock().inflight, range) {
-            sched::sleep(Duration::from_millis(1));
-        }
+    fn invalidate_range_start(&self, range: &VaRange, ctx: &SleepCtx) {
+        self.hold_off(range, ctx);
     }
 
-    fn invalidate_secondary_tlbs(&self, range: &VaRange, _: &AtomicCtx) {
+    fn invalidate_secondary_tlbs(&self, range: &VaRange, ctx: &AtomicCtx) {
         if !self.hook_enabled.load(Ordering::SeqCst) {
             return;
         }
@@ -263,7 +269,7 @@ impl Notifier for SvaBinding {
             return;
         }
         let Some(s) = smmu::get() else { return };
-        match s.invalidate_range(self.asid, *range) {
+        match s.invalidate_range(self.asid, *range, ctx) {
             Ok(stats) => {
                 self.invalidations.fetch_add(1, Ordering::Relaxed);
                 self.commands
@@ -280,7 +286,7 @@ impl Notifier for SvaBinding {
                 // if the SMMU cannot confirm that it forgot them, going on
                 // would let the device write freed memory. The notifier
                 // protocol cannot veto the free, so stop here with the report.
-                if let Err(e) = s.invalidate_asid(self.asid) {
+                if let Err(e) = s.invalidate_asid(self.asid, ctx) {
                     panic!(
                         "SVA: the SMMU did not confirm the IOTLB invalidation of {:?} ({:?}); its frames must not be freed",
                         range, e

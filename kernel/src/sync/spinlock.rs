@@ -91,6 +91,17 @@ pub struct SpinLockGuard<'a, T> {
     _not_send: PhantomData<*const ()>,
 }
 
+impl<T> SpinLockGuard<'_, T> {
+    /// Proof of atomic context for as long as the lock is held: what an API
+    /// that may only run atomically (the SMMU's invalidation) asks for.
+    pub fn atomic_ctx(&self) -> &mm::notifier::AtomicCtx {
+        // SAFETY: holding a spinlock keeps preemption off until the guard
+        // drops, and the token borrows the guard.
+        const CTX: mm::notifier::AtomicCtx = unsafe { mm::notifier::AtomicCtx::assume() };
+        &CTX
+    }
+}
+
 impl<T> Deref for SpinLockGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {

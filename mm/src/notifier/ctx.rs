@@ -1,7 +1,21 @@
 //! Context tokens: a callback that may sleep receives a `SleepCtx`, the atomic
-//! hook an `AtomicCtx`. Only the wrappers in `registry` make them, after the
-//! platform's checks ran, so a subscriber cannot call a sleeping API with an
-//! atomic token in hand without first making a sleep token it cannot make.
+//! hook an `AtomicCtx`. The wrappers in `registry` make them after the
+//! platform's checks ran; elsewhere only platform code that proves the
+//! context its own way may (`assume`, unsafe: a spinlock guard, a passed
+//! `might_sleep()`). APIs take the token of the only context they may run
+//! in, so the wrong call does not compile:
+//!
+//! ```compile_fail
+//! use mm::notifier::{AtomicCtx, SleepCtx};
+//! fn wait_for_device(_: &SleepCtx) {}
+//! fn atomic_hook(ctx: &AtomicCtx) {
+//!     wait_for_device(ctx); // error: an atomic token is not a sleep token
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! let _ = mm::notifier::SleepCtx::new(); // error: private; only the wrappers make one
+//! ```
 use core::marker::PhantomData;
 use core::panic::Location;
 
@@ -27,6 +41,15 @@ impl SleepCtx {
             _not_send: PhantomData,
         }
     }
+
+    /// A token for sleepable code outside the notifier wrappers.
+    ///
+    /// # Safety
+    /// The caller may sleep here (no spinlock held, IRQs on, not in an
+    /// interrupt handler), as a passed `might_sleep()` check shows.
+    pub const unsafe fn assume() -> Self {
+        Self::new()
+    }
 }
 
 impl AtomicCtx {
@@ -34,6 +57,15 @@ impl AtomicCtx {
         Self {
             _not_send: PhantomData,
         }
+    }
+
+    /// A token for atomic code outside the notifier wrappers.
+    ///
+    /// # Safety
+    /// The caller is in atomic context for as long as it holds the token (a
+    /// spinlock held, preemption off), as a lock guard it borrows from shows.
+    pub const unsafe fn assume() -> Self {
+        Self::new()
     }
 }
 

@@ -38,6 +38,7 @@ use drivers::timer;
 use events::Events;
 pub use events::EVENT_LOG;
 use fdt::Fdt;
+use mm::notifier::AtomicCtx;
 use mm::{FrameSource, PhysAddr, VaRange};
 use tock_registers::interfaces::Readable;
 
@@ -368,7 +369,14 @@ impl SmmuDevice {
     ///   freed once the CPU side is done too. `Err` (`SyncTimeout`,
     ///   `CommandError`, naming the command): completion is not known; the
     ///   caller must not free the range's frames.
-    pub fn invalidate_range(&self, asid: u16, range: VaRange) -> Result<CmdStats, SmmuError> {
+    /// The `AtomicCtx` says where it runs: in the atomic hook (or under a
+    /// spinlock that orders it after the CPU's own invalidation).
+    pub fn invalidate_range(
+        &self,
+        asid: u16,
+        range: VaRange,
+        _: &AtomicCtx,
+    ) -> Result<CmdStats, SmmuError> {
         let start = range.start.as_u64() & !0xfff;
         let end = (range.end.as_u64() + 0xfff) & !0xfff;
         let pages = (end - start) >> 12;
@@ -398,7 +406,7 @@ impl SmmuDevice {
     }
 
     /// Drops every TLB entry of `asid`. Same contract as `invalidate_range`.
-    pub fn invalidate_asid(&self, asid: u16) -> Result<CmdStats, SmmuError> {
+    pub fn invalidate_asid(&self, asid: u16, _: &AtomicCtx) -> Result<CmdStats, SmmuError> {
         self.submit([Command::TlbiNhAsid { asid, vmid: 0 }])
     }
 
