@@ -50,4 +50,7 @@ pub struct Board {
     pub virtual_timer_ppi: u32,
     /// Device windows mapped as Device-nGnRE even when no DT is handed over.
     pub mmio: &'static [Region],
+    /// The system DMA controller without an IOMMU (the Pi's BCM2711 legacy
+    /// DMA), when the board has one the kernel drives.
+    pub dma: Option<Region>,
 }

@@ -37,4 +37,9 @@ pub const BOARD: Board = Board {
         base: 0xFC00_0000,
         size: 0x0400_0000,
     }],
+    // Legacy DMA channels 0-14 (BCM2711 ARM Peripherals 4.2.1.1).
+    dma: Some(Region {
+        base: 0xFE00_7000,
+        size: 0xF00,
+    }),
 };

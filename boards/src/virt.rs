@@ -27,4 +27,5 @@ pub const BOARD: Board = Board {
         base: 0x0800_0000,
         size: 0x0800_0000,
     }],
+    dma: None,
 };

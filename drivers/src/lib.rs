@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod barrier;
+pub mod bcm2711_dma;
 pub mod dma;
 pub mod edu;
 #[cfg(target_arch = "aarch64")]

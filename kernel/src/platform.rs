@@ -72,6 +72,9 @@ pub struct Platform {
     pub gic: GicDefaults,
     pub psci: Option<Conduit>,
     pub uart: Region,
+    /// The DMA controller the Pi driver uses (`brcm,bcm2835-dma`), from the
+    /// DT or the board.
+    pub dma: Option<Region>,
     /// Number of DT nodes (0 without a DT).
     pub dt_nodes: usize,
     pub bootargs: &'static str,
@@ -156,6 +159,7 @@ fn defaults() -> Platform {
         gic: BOARD.gic,
         psci,
         uart: BOARD.uart,
+        dma: BOARD.dma,
         dt_nodes: 0,
         bootargs: "",
         fdt: None,
@@ -314,6 +318,9 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
             gicd: d.base,
             gicc: c.base,
         };
+    }
+    if let Some([dma]) = device_regs::<1>(fdt, &["brcm,bcm2835-dma"]) {
+        p.dma = Some(dma);
     }
     if let Some([uart]) = device_regs::<1>(fdt, &["arm,pl011"]) {
         p.uart = uart;

@@ -1,5 +1,6 @@
 //! The Raspberry Pi 4's DMA controller (BCM2711 "legacy" DMA, channels
-//! 0-14 at 0xFE00_7000; BCM2711 ARM Peripherals, chapter 4) serving an
+//! 0-14 at 0xFE00_7000 from the DT or the board; BCM2711 ARM Peripherals,
+//! chapter 4; registers in `drivers::bcm2711_dma`) serving an
 //! address space without an IOMMU: the device sees VideoCore bus addresses,
 //! so the driver keeps a software translation cache (virtual page → bus
 //! address) built under the interval notifier's `read_begin`/`read_retry`,
@@ -15,27 +16,15 @@ use crate::aspace::{self, AddressSpace, FaultError, Subscription};
 use crate::mem::phys_to_virt;
 use crate::sched;
 use crate::sync::SpinLock;
+use drivers::bcm2711_dma::{self, Channel, ControlBlock};
 use drivers::timer;
 use mm::notifier::{AtomicCtx, IntervalNotifier, Notifier, SleepCtx};
 use mm::{VaRange, VirtAddr, PAGE_SIZE};
 
 /// The channel this driver uses (0-6 are full DMA engines).
 const CHANNEL: usize = 5;
-/// Physical base of the DMA block and the stride between channels.
-const DMA_BASE: u64 = 0xFE00_7000;
-const CHANNEL_STRIDE: u64 = 0x100;
 /// The VideoCore sees the first GiB of RAM at this bus address (uncached alias).
 const BUS_RAM: u64 = 0xC000_0000;
-
-const CS: usize = 0x00;
-const CONBLK_AD: usize = 0x04;
-const CS_ACTIVE: u32 = 1 << 0;
-const CS_END: u32 = 1 << 1;
-const CS_ERROR: u32 = 1 << 8;
-const CS_RESET: u32 = 1 << 31;
-const TI_WAIT_RESP: u32 = 1 << 3;
-const TI_DEST_INC: u32 = 1 << 4;
-const TI_SRC_INC: u32 = 1 << 8;
 
 /// Why a transfer was refused or failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,23 +37,15 @@ pub enum PiDmaError {
     Engine { cs: u32 },
     /// The address space is gone.
     NoAddressSpace,
+    /// Neither the DT nor the board names the controller.
+    NoController,
+    /// The address space refused the subscription.
+    Subscribe(mm::notifier::SubscribeError),
 }
 
 /// Low bit of a cache entry (a page-aligned physical address): the page was
 /// writable when the translation was made.
 const CACHED_WRITABLE: u64 = 1;
-
-/// A control block (32-byte aligned, read by the engine from RAM).
-#[repr(C, align(32))]
-struct ControlBlock {
-    ti: u32,
-    source: u32,
-    dest: u32,
-    len: u32,
-    stride: u32,
-    next: u32,
-    _reserved: [u32; 2],
-}
 
 /// The DMA controller bound to one address space.
 pub struct PiDma {
@@ -73,40 +54,34 @@ pub struct PiDma {
     /// Page VA → physical address; the lock also covers a running transfer.
     cache: SpinLock<BTreeMap<u64, u64>>,
     cb: SpinLock<Box<ControlBlock>>,
+    channel: Channel,
     hook_enabled: AtomicBool,
     pub dropped: AtomicU64,
     pub transfers: AtomicU64,
 }
 
-fn channel_reg(off: usize) -> *mut u32 {
-    (phys_to_virt(DMA_BASE + CHANNEL as u64 * CHANNEL_STRIDE) + off) as *mut u32
-}
-
 /// Binds the controller to `aspace` (subscribes to its notifier). Sleepable.
-pub fn bind(
-    aspace: &Arc<AddressSpace>,
-) -> Result<Subscription<PiDma>, mm::notifier::SubscribeError> {
+pub fn bind(aspace: &Arc<AddressSpace>) -> Result<Subscription<PiDma>, PiDmaError> {
     crate::sync::might_sleep();
+    let controller = crate::platform::get()
+        .and_then(|p| p.dma)
+        .ok_or(PiDmaError::NoController)?;
+    let base = phys_to_virt(controller.base) + CHANNEL * bcm2711_dma::CHANNEL_STRIDE;
     let dma = Arc::new(PiDma {
         aspace: Arc::downgrade(aspace),
         interval: IntervalNotifier::new(aspace::USER_RANGE),
         cache: SpinLock::new(BTreeMap::new()),
-        cb: SpinLock::new(Box::new(ControlBlock {
-            ti: 0,
-            source: 0,
-            dest: 0,
-            len: 0,
-            stride: 0,
-            next: 0,
-            _reserved: [0; 2],
-        })),
+        cb: SpinLock::new(Box::new(ControlBlock::default())),
+        // SAFETY: the controller's block, mapped as device memory by the
+        // kernel's tables (the board's MMIO window); channel 5 is this
+        // driver's alone.
+        channel: unsafe { Channel::new(base) },
         hook_enabled: AtomicBool::new(true),
         dropped: AtomicU64::new(0),
         transfers: AtomicU64::new(0),
     });
-    // SAFETY: resetting our channel only affects that channel.
-    unsafe { channel_reg(CS).write_volatile(CS_RESET) };
-    aspace.subscribe(dma)
+    dma.channel.reset();
+    aspace.subscribe(dma).map_err(PiDmaError::Subscribe)
 }
 
 impl PiDma {
@@ -213,34 +188,16 @@ impl PiDma {
         clean_invalidate(s_pa, n);
         clean_invalidate(d_pa, n);
         let mut cb = self.cb.lock();
-        **cb = ControlBlock {
-            ti: TI_SRC_INC | TI_DEST_INC | TI_WAIT_RESP,
-            source: (BUS_RAM + s_pa) as u32,
-            dest: (BUS_RAM + d_pa) as u32,
-            len: n as u32,
-            stride: 0,
-            next: 0,
-            _reserved: [0; 2],
-        };
+        **cb = ControlBlock::copy((BUS_RAM + s_pa) as u32, (BUS_RAM + d_pa) as u32, n as u32);
         let cb_pa = crate::mem::virt_to_phys(&**cb as *const ControlBlock as usize);
         clean_invalidate(cb_pa, 32);
         let deadline = timer::counter() + timer::ns_to_ticks(10_000_000);
-        // SAFETY: programming our channel with a control block in RAM that
-        // names two pages the cache lock keeps mapped.
-        let cs = unsafe {
-            channel_reg(CS).write_volatile(CS_END);
-            channel_reg(CONBLK_AD).write_volatile((BUS_RAM + cb_pa) as u32);
-            channel_reg(CS).write_volatile(CS_ACTIVE);
-            loop {
-                let cs = channel_reg(CS).read_volatile();
-                if cs & CS_ACTIVE == 0 || cs & CS_ERROR != 0 || timer::counter() > deadline {
-                    break cs;
-                }
-            }
-        };
+        // The control block names two pages the cache lock keeps mapped.
+        self.channel.start((BUS_RAM + cb_pa) as u32);
+        let status = self.channel.wait(|| timer::counter() > deadline);
         clean_invalidate(d_pa, n);
-        if cs & CS_ERROR != 0 || cs & CS_ACTIVE != 0 {
-            return Err(PiDmaError::Engine { cs });
+        if status.error() || status.active() {
+            return Err(PiDmaError::Engine { cs: status.0 });
         }
         self.transfers.fetch_add(1, Ordering::Relaxed);
         Ok(())
