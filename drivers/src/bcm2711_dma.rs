@@ -150,7 +150,10 @@ mod tests {
     fn a_copy_sets_the_increment_and_wait_bits_at_their_offsets() {
         let cb = ControlBlock::copy(0xC000_1000, 0xC000_2000, 64);
         assert_eq!(cb.ti, (1 << 8) | (1 << 4) | (1 << 3));
-        assert_eq!((cb.source, cb.dest, cb.len, cb.next), (0xC000_1000, 0xC000_2000, 64, 0));
+        assert_eq!(
+            (cb.source, cb.dest, cb.len, cb.next),
+            (0xC000_1000, 0xC000_2000, 64, 0)
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod tests {
     };
     use kernel::task::{self, Builder};
     use kernel::{arch, irq};
-    use mm::sync::AtomicReason;
+    use policy::AtomicReason;
 
     const _: () = assert!(
         validate::ENABLED,

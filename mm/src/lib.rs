@@ -85,7 +85,6 @@ pub mod gather;
 pub mod mair;
 pub mod notifier;
 pub mod phys;
-pub mod sync;
 pub mod table;
 pub mod tlb;
 pub mod vma;

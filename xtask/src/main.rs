@@ -13,6 +13,7 @@ mod compile;
 mod debian;
 mod defmt_log;
 mod initramfs;
+mod layers;
 mod linux;
 mod qemu;
 mod raw_image;

@@ -1,12 +1,12 @@
-//! Per-CPU run queues (FIFO rings from `mm::sync::RunQueue` under an IRQ-safe raw lock),
+//! Per-CPU run queues (FIFO rings from `policy::RunQueue` under an IRQ-safe raw lock),
 //! with lock-free counters so placement and stealing can look at every CPU cheaply.
 //! An idle CPU steals the oldest task another CPU has queued that may run on it.
 use crate::percpu::{self, MAX_CPUS};
 use crate::sync::raw::RawSpinIrq;
 use crate::task::{self, Task, MAX_TASKS};
 use core::sync::atomic::{AtomicU32, Ordering};
-use mm::sync::placement::{self, CpuLoad};
-use mm::sync::RunQueue;
+use policy::placement::{self, CpuLoad};
+use policy::RunQueue;
 
 struct CpuQueue {
     ring: RawSpinIrq<RunQueue<MAX_TASKS>>,

@@ -10,7 +10,7 @@ use core::panic::Location;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use drivers::timer;
-use mm::sync::placement;
+use policy::placement;
 
 /// The SGI that asks a CPU to reschedule (a task was queued for it while it idled).
 pub const RESCHED_SGI: u32 = 0;

@@ -1,7 +1,7 @@
 //! Locks and waiting, in two families (DESIGN.md §1). Atomic: `SpinLock`, `SpinLockIrq`
 //! (preemption off while held, IRQs too for the latter; never sleep under them). Sleepable:
 //! `Mutex`, `RwSemaphore`, `Completion`, `WaitQueue` (`might_sleep()` first, always).
-//! `validate` checks the rules between them; lock classes come from `mm::sync`.
+//! `validate` checks the rules between them; lock classes come from `policy`.
 pub mod completion;
 pub mod mutex;
 pub(crate) mod raw;
@@ -11,8 +11,8 @@ pub mod validate;
 pub mod waitqueue;
 
 pub use completion::Completion;
-pub use mm::sync::{LockClass, LockKind, Nesting, Violation, MMAP_LOCK, PTL, UNCLASSIFIED};
 pub use mutex::{Mutex, MutexGuard};
+pub use policy::{LockClass, LockKind, Nesting, Violation, MMAP_LOCK, PTL, UNCLASSIFIED};
 pub use rwsem::{RwSemReadGuard, RwSemWriteGuard, RwSemaphore};
 pub use spinlock::{SpinLock, SpinLockGuard, SpinLockIrq, SpinLockIrqGuard};
 pub use validate::{might_sleep, ENABLED as VALIDATION};

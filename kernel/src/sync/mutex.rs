@@ -14,7 +14,7 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::panic::Location;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use mm::sync::{LockClass, LockKind, UNCLASSIFIED};
+use policy::{LockClass, LockKind, UNCLASSIFIED};
 
 /// Owner-word flag: tasks wait in the queue (the owner's release must hand over).
 const WAITERS: usize = 1;

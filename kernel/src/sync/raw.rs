@@ -5,7 +5,7 @@
 use crate::arch;
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
-use mm::sync::TicketLock;
+use policy::TicketLock;
 
 pub struct RawSpinIrq<T> {
     lock: TicketLock,

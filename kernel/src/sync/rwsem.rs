@@ -1,7 +1,7 @@
 //! `RwSemaphore<T>`: a sleeping reader/writer lock (the shape of `mmap_lock`). Readers
 //! share it; once anyone waits, newcomers queue behind them, so a waiting writer blocks new
 //! readers and writers do not starve. A release hands the lock to the queue's front: one
-//! writer, or every reader up to the next writer. The policy is `mm::sync::rwsem`'s.
+//! writer, or every reader up to the next writer. The policy is `policy::rwsem`'s.
 //!
 //! Contract: sleepable context only (`might_sleep()` first, and the locks held are checked
 //! before the semaphore is tried); may be held across sleeps.
@@ -12,14 +12,14 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::panic::Location;
 use core::sync::atomic::{AtomicUsize, Ordering};
-use mm::sync::rwsem::{self, Grant, Want, ONE_READER, WAITERS, WRITER};
-use mm::sync::{LockClass, LockKind, UNCLASSIFIED};
+use policy::rwsem::{self, Grant, Want, ONE_READER, WAITERS, WRITER};
+use policy::{LockClass, LockKind, UNCLASSIFIED};
 
 const WANT_READ: u8 = 0;
 const WANT_WRITE: u8 = 1;
 
 pub struct RwSemaphore<T> {
-    /// Readers × `ONE_READER` | `WRITER` | `WAITERS` (`mm::sync::rwsem`).
+    /// Readers × `ONE_READER` | `WRITER` | `WAITERS` (`policy::rwsem`).
     state: AtomicUsize,
     waiters: WaitQueue,
     class: &'static LockClass,
@@ -37,7 +37,7 @@ impl<T> RwSemaphore<T> {
         Self::new_in(&UNCLASSIFIED, value)
     }
 
-    /// A semaphore of `class` (an address space's is `mm::sync::MMAP_LOCK`).
+    /// A semaphore of `class` (an address space's is `policy::MMAP_LOCK`).
     pub const fn new_in(class: &'static LockClass, value: T) -> Self {
         Self {
             state: AtomicUsize::new(0),

@@ -1,4 +1,4 @@
-//! `SpinLock<T>` and `SpinLockIrq<T>`: fair ticket locks (`mm::sync::TicketLock`) that make
+//! `SpinLock<T>` and `SpinLockIrq<T>`: fair ticket locks (`policy::TicketLock`) that make
 //! their holder atomic. `SpinLock` disables preemption while held (a holder is never
 //! preempted, so waiters spin only for a critical section's length); `SpinLockIrq` also
 //! masks IRQs on this CPU, for data an interrupt handler shares.
@@ -13,7 +13,7 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::panic::Location;
 use core::sync::atomic::Ordering;
-use mm::sync::{LockClass, LockKind, TicketLock, UNCLASSIFIED};
+use policy::{LockClass, LockKind, TicketLock, UNCLASSIFIED};
 
 /// A spinlock that disables preemption while held.
 pub struct SpinLock<T> {

@@ -1,5 +1,5 @@
 //! Lock validation on target (DESIGN.md §2): `might_sleep()`, the per-task held-lock
-//! record checked at every acquisition (`mm::sync::HeldLocks`: sleeping lock under a
+//! record checked at every acquisition (`policy::HeldLocks`: sleeping lock under a
 //! spinlock, declared and learned lock order, recursion), and the report: the rule, the
 //! caller's file:line, the context and the locks held, then a panic.
 //!
@@ -7,7 +7,7 @@
 use crate::{arch, percpu, task};
 use core::panic::Location;
 use core::sync::atomic::Ordering;
-use mm::sync::{ExecContext, HeldLock, LockClass, LockGraph, LockKind, Violation};
+use policy::{ExecContext, HeldLock, LockClass, LockGraph, LockKind, Violation};
 
 /// True when the checks are compiled in.
 pub const ENABLED: bool = cfg!(not(feature = "no-lock-validation"));
@@ -96,7 +96,7 @@ pub(crate) fn check_schedule(at: &'static Location<'static>) {
     }
 }
 
-fn with_held<R>(f: impl FnOnce(&mut mm::sync::HeldLocks<{ task::MAX_HELD_LOCKS }>) -> R) -> R {
+fn with_held<R>(f: impl FnOnce(&mut policy::HeldLocks<{ task::MAX_HELD_LOCKS }>) -> R) -> R {
     let flags = arch::irq_save();
     // SAFETY: the record belongs to the current task and is only touched by it, with IRQs
     // masked (so not by an interrupt handler on this CPU at the same time).

@@ -10,7 +10,7 @@ use core::panic::Location;
 use core::sync::atomic::{
     AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
-use mm::sync::HeldLocks;
+use policy::HeldLocks;
 use tock_registers::interfaces::{Readable, Writeable};
 
 pub mod activation;

@@ -1,5 +1,6 @@
-//! `cargo xtask lint`: rustfmt and clippy (warnings denied) over every crate,
-//! the target crates once per board feature.
+//! `cargo xtask lint`: the kernel's layering (`layers`), then rustfmt and
+//! clippy (warnings denied) over every crate, the target crates once per
+//! board feature.
 
 use anyhow::{bail, Result};
 
@@ -9,6 +10,10 @@ use crate::workspace::{display, run_status, Workspace, HOST_CRATES, TARGET_CRATE
 
 pub fn lint() -> Result<u8> {
     let ws = Workspace::locate()?;
+    let breaches = crate::layers::check(&ws.root)?;
+    for breach in &breaches {
+        eprintln!("xtask: layering: {breach}");
+    }
     let mut commands = Vec::new();
 
     let mut fmt = ws.cargo();
@@ -61,6 +66,12 @@ pub fn lint() -> Result<u8> {
         if !run_status(&mut command)? {
             failed.push(display(&command));
         }
+    }
+    if !breaches.is_empty() {
+        failed.push(format!(
+            "the layering check ({} breaches above; DESIGN.md §3, xtask/src/layers.rs)",
+            breaches.len()
+        ));
     }
     if !failed.is_empty() {
         bail!("lint failed:\n    {}", failed.join("\n    "));

@@ -1,10 +1,13 @@
-//! The pure, host-testable half of the kernel's locking and scheduling (DESIGN.md §1-§2):
+//! `policy`: the pure, host-testable half of the kernel's locking and scheduling (DESIGN.md §1-§2):
 //! lock classes and their declared order, the per-task held-lock record and its rule checks
 //! (lockdep-lite), the learned lock-order graph, the sleepable-context rule, the ticket lock,
 //! the run-queue ring, CPU placement and work stealing, and the rwsem admission policy.
 //!
 //! The kernel (`kernel/src/sync`, `kernel/src/sched`) supplies what only a CPU has: the
 //! per-CPU and per-task state these checks read, blocking, waking and interrupts.
+
+#![cfg_attr(not(test), no_std)]
+#![deny(missing_docs)]
 
 pub mod class;
 pub mod context;

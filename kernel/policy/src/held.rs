@@ -153,7 +153,7 @@ impl<const N: usize> HeldLocks<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::class::{MMAP_LOCK, PTL, UNCLASSIFIED};
+    use crate::class::{MMAP_LOCK, PTL, UNCLASSIFIED};
 
     #[track_caller]
     fn lock(class: &'static LockClass, kind: LockKind, addr: usize) -> HeldLock {
