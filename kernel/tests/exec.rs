@@ -140,6 +140,29 @@ mod tests {
             Executable::parse(&elf(183, 2, 2, &[], &[0; 16])).err(),
             Some(ElfError::NoSegments)
         );
+        // The headers themselves: a file cut inside its header, a program
+        // header table running past the end, entries of another size than
+        // ELF64's 56 bytes (Linux refuses them too).
+        assert_eq!(
+            Executable::parse(&good()[..40]).err(),
+            Some(ElfError::Malformed)
+        );
+        let mut table_past_end = good();
+        table_past_end[56..58].copy_from_slice(&1000u16.to_le_bytes());
+        assert_eq!(
+            Executable::parse(&table_past_end).err(),
+            Some(ElfError::Malformed)
+        );
+        for phentsize in [32u16, 64] {
+            let mut f = good();
+            f[54..56].copy_from_slice(&phentsize.to_le_bytes());
+            assert_eq!(
+                Executable::parse(&f).err(),
+                Some(ElfError::Malformed),
+                "e_phentsize {}",
+                phentsize
+            );
+        }
     }
 
     fn cpio(entries: &[(&str, u32, &[u8])]) -> &'static [u8] {

@@ -1,6 +1,22 @@
 //! Static ELF64 aarch64 executables: the header and the `PT_LOAD` segments,
 //! checked before anything is mapped.
+//!
+//! The `elf` crate (no_std, no alloc) reads the file header and the program
+//! headers, and checks that both lie inside the file, that `EI_VERSION` is
+//! current and that `e_phentsize` is an ELF64 program header's (as Linux
+//! does). What makes a file something this kernel runs is checked here on
+//! top: the identification, the machine and type, no `PT_INTERP`, each
+//! `PT_LOAD` inside the file and self-consistent, W^X, no two segments in
+//! one page.
 use alloc::vec::Vec;
+use elf::abi::{
+    EI_CLASS, EI_DATA, ELFCLASS64, ELFDATA2LSB, ELFMAGIC, EM_AARCH64, ET_DYN, ET_EXEC, PT_INTERP,
+    PT_LOAD, PT_PHDR,
+};
+use elf::endian::LittleEndian;
+use elf::ElfBytes;
+
+pub use elf::abi::{PF_R, PF_W, PF_X};
 
 /// Why a file is not an executable this kernel runs (`-ENOEXEC`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
@@ -20,16 +36,6 @@ pub enum ElfError {
     Overlap,
     NoSegments,
 }
-
-pub const PT_LOAD: u32 = 1;
-pub const PT_INTERP: u32 = 3;
-pub const PT_PHDR: u32 = 6;
-const ET_EXEC: u16 = 2;
-const ET_DYN: u16 = 3;
-const EM_AARCH64: u16 = 183;
-pub const PF_X: u32 = 1;
-pub const PF_W: u32 = 2;
-pub const PF_R: u32 = 4;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Segment {
@@ -54,72 +60,41 @@ pub struct Executable<'a> {
     pub segments: Vec<Segment>,
 }
 
-fn u16_at(b: &[u8], o: usize) -> Result<u16, ElfError> {
-    Ok(u16::from_le_bytes(
-        b.get(o..o + 2)
-            .ok_or(ElfError::Malformed)?
-            .try_into()
-            .unwrap(),
-    ))
-}
-fn u32_at(b: &[u8], o: usize) -> Result<u32, ElfError> {
-    Ok(u32::from_le_bytes(
-        b.get(o..o + 4)
-            .ok_or(ElfError::Malformed)?
-            .try_into()
-            .unwrap(),
-    ))
-}
-fn u64_at(b: &[u8], o: usize) -> Result<u64, ElfError> {
-    Ok(u64::from_le_bytes(
-        b.get(o..o + 8)
-            .ok_or(ElfError::Malformed)?
-            .try_into()
-            .unwrap(),
-    ))
-}
-
 impl<'a> Executable<'a> {
     pub fn parse(file: &'a [u8]) -> Result<Self, ElfError> {
-        if file.get(..4) != Some(b"\x7fELF") {
+        // The identification first, so that a script, a 32-bit or a
+        // big-endian file is named as such (the crate reads ELF32 too, and
+        // needs the whole header before it looks at the magic).
+        if !file.starts_with(&ELFMAGIC) {
             return Err(ElfError::NotElf);
         }
-        if file.get(4) != Some(&2) || file.get(5) != Some(&1) {
+        if file.get(EI_CLASS) != Some(&ELFCLASS64) || file.get(EI_DATA) != Some(&ELFDATA2LSB) {
             return Err(ElfError::Not64BitLittleEndian);
         }
-        let e_type = u16_at(file, 16)?;
-        if u16_at(file, 18)? != EM_AARCH64 {
+        // Any refusal of the crate's from here on is a header that lies
+        // about the file's layout.
+        let parsed =
+            ElfBytes::<LittleEndian>::minimal_parse(file).map_err(|_| ElfError::Malformed)?;
+        let header = parsed.ehdr;
+        if header.e_machine != EM_AARCH64 {
             return Err(ElfError::NotAarch64);
         }
-        let position_independent = match e_type {
+        let position_independent = match header.e_type {
             ET_EXEC => false,
             ET_DYN => true,
             _ => return Err(ElfError::NotExecutable),
         };
-        let entry = u64_at(file, 24)?;
-        let phoff = u64_at(file, 32)?;
-        let phentsize = u16_at(file, 54)?;
-        let phnum = u16_at(file, 56)?;
-        if phentsize < 56 {
-            return Err(ElfError::Malformed);
-        }
         let mut segments = Vec::new();
         let mut phdr_vaddr = None;
-        for i in 0..usize::from(phnum) {
-            let o = usize::try_from(phoff)
-                .ok()
-                .and_then(|p| p.checked_add(i * usize::from(phentsize)))
-                .ok_or(ElfError::Malformed)?;
-            let p_type = u32_at(file, o)?;
-            let flags = u32_at(file, o + 4)?;
+        for ph in parsed.segments().into_iter().flatten() {
             let seg = Segment {
-                offset: u64_at(file, o + 8)?,
-                vaddr: u64_at(file, o + 16)?,
-                filesz: u64_at(file, o + 32)?,
-                memsz: u64_at(file, o + 40)?,
-                flags,
+                offset: ph.p_offset,
+                vaddr: ph.p_vaddr,
+                filesz: ph.p_filesz,
+                memsz: ph.p_memsz,
+                flags: ph.p_flags,
             };
-            match p_type {
+            match ph.p_type {
                 PT_INTERP => return Err(ElfError::Dynamic),
                 PT_PHDR => phdr_vaddr = Some(seg.vaddr),
                 PT_LOAD => {
@@ -134,7 +109,7 @@ impl<'a> Executable<'a> {
                     {
                         return Err(ElfError::Malformed);
                     }
-                    if flags & PF_W != 0 && flags & PF_X != 0 {
+                    if seg.flags & PF_W != 0 && seg.flags & PF_X != 0 {
                         return Err(ElfError::WriteExecute);
                     }
                     if seg.memsz > 0 {
@@ -156,11 +131,11 @@ impl<'a> Executable<'a> {
         }
         Ok(Self {
             file,
-            entry,
+            entry: header.e_entry,
             position_independent,
-            phoff,
-            phentsize,
-            phnum,
+            phoff: header.e_phoff,
+            phentsize: header.e_phentsize,
+            phnum: header.e_phnum,
             phdr_vaddr,
             segments,
         })
