@@ -6,6 +6,7 @@
 //! a console: `/dev/console` (character device 5:1), which Linux opens as the
 //! first program's fds 0-2. Our kernel ignores it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -115,70 +116,34 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// The archive: each entry's header, name and data, then the trailer.
+/// The archive: each entry's header, name and data (written by the `cpio`
+/// crate's newc writer), then the trailer. Inodes count from 1 in entry
+/// order; owner, group and mtime are 0, so the archive is reproducible.
 pub fn newc(entries: &[Entry]) -> Vec<u8> {
     let mut out = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
-        let inode = index as u32 + 1;
-        let (path, mode, nlink, data, rdev): (&str, u32, u32, &[u8], (u32, u32)) = match entry {
-            Entry::Dir { path } => (path, 0o040_755, 2, &[], (0, 0)),
-            Entry::File { path, data } => (path, 0o100_755, 1, data, (0, 0)),
-            Entry::CharDevice { path, major, minor } => (path, 0o020_600, 1, &[], (*major, *minor)),
-        };
-        push_member(&mut out, inode, mode, nlink, rdev, path, data);
+        let (path, mode, nlink, data, (major, minor)): (&str, u32, u32, &[u8], (u32, u32)) =
+            match entry {
+                Entry::Dir { path } => (path, 0o040_755, 2, &[], (0, 0)),
+                Entry::File { path, data } => (path, 0o100_755, 1, data, (0, 0)),
+                Entry::CharDevice { path, major, minor } => {
+                    (path, 0o020_600, 1, &[], (*major, *minor))
+                }
+            };
+        let size = u32::try_from(data.len()).expect("a cpio member is under 4 GiB");
+        let mut member = cpio::NewcBuilder::new(path)
+            .ino(index as u32 + 1)
+            .mode(mode)
+            .nlink(nlink)
+            .rdev_major(major)
+            .rdev_minor(minor)
+            .write(&mut out, size);
+        // Writing into a Vec cannot fail, and `size` is exactly the data's.
+        member.write_all(data).expect("writing to memory");
+        member.finish().expect("writing to memory");
     }
-    push_member(&mut out, 0, 0, 1, (0, 0), TRAILER, &[]);
+    cpio::newc::trailer(&mut out).expect("writing to memory");
     out
-}
-
-/// The name of the last member.
-pub const TRAILER: &str = "TRAILER!!!";
-
-/// The magic of a newc header (no checksums).
-const MAGIC: &str = "070701";
-
-/// One member: a 110-byte header (magic and 13 eight-digit hex fields), the
-/// name with its NUL padded to 4 bytes, the data padded to 4 bytes.
-fn push_member(
-    out: &mut Vec<u8>,
-    inode: u32,
-    mode: u32,
-    nlink: u32,
-    (rdev_major, rdev_minor): (u32, u32),
-    name: &str,
-    data: &[u8],
-) {
-    let size = u32::try_from(data.len()).expect("a cpio member is under 4 GiB");
-    let fields = [
-        inode,
-        mode,
-        0, // uid
-        0, // gid
-        nlink,
-        0, // mtime: fixed, so the archive is reproducible
-        size,
-        0, // devmajor
-        0, // devminor
-        rdev_major,
-        rdev_minor,
-        name.len() as u32 + 1,
-        0, // check
-    ];
-    out.extend_from_slice(MAGIC.as_bytes());
-    for field in fields {
-        out.extend_from_slice(format!("{field:08x}").as_bytes());
-    }
-    out.extend_from_slice(name.as_bytes());
-    out.push(0);
-    pad4(out);
-    out.extend_from_slice(data);
-    pad4(out);
-}
-
-fn pad4(out: &mut Vec<u8>) {
-    while !out.len().is_multiple_of(4) {
-        out.push(0);
-    }
 }
 
 #[cfg(test)]
