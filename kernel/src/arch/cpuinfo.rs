@@ -1,29 +1,21 @@
 //! What the CPU says it has (ID registers) and its random-number register.
+use aarch64_cpu::registers::{ID_AA64ISAR0_EL1, ID_AA64PFR0_EL1};
+use tock_registers::interfaces::Readable;
 
 /// ID_AA64ISAR0_EL1: instruction-set features (atomics, CRC, RNDR, ...).
 pub fn id_aa64isar0() -> u64 {
-    let v: u64;
-    // SAFETY: reading an ID register has no side effect.
-    unsafe {
-        core::arch::asm!("mrs {}, id_aa64isar0_el1", out(reg) v, options(nomem, nostack, preserves_flags))
-    };
-    v
+    ID_AA64ISAR0_EL1.get()
 }
 
 /// ID_AA64PFR0_EL1: processor features (FP, AdvSIMD, exception levels, ...).
 pub fn id_aa64pfr0() -> u64 {
-    let v: u64;
-    // SAFETY: reading an ID register has no side effect.
-    unsafe {
-        core::arch::asm!("mrs {}, id_aa64pfr0_el1", out(reg) v, options(nomem, nostack, preserves_flags))
-    };
-    v
+    ID_AA64PFR0_EL1.get()
 }
 
 /// A hardware random number from FEAT_RNG's RNDR, if the CPU has it and it
 /// delivered one (NZCV.Z clear).
 pub fn rndr() -> Option<u64> {
-    if (id_aa64isar0() >> 60) & 0xf == 0 {
+    if ID_AA64ISAR0_EL1.read(ID_AA64ISAR0_EL1::RNDR) == 0 {
         return None;
     }
     let (v, nzcv): (u64, u64);

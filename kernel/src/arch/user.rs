@@ -6,7 +6,10 @@
 //! entry from EL0 saves the user state in a frame at the same place on the
 //! task's kernel stack (`vectors.S`).
 use super::exception::TrapFrame;
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{CNTKCTL_EL1, ID_AA64MMFR1_EL1, SCTLR_EL1};
 use core::sync::atomic::{AtomicBool, Ordering};
+use tock_registers::interfaces::{ReadWriteable, Readable};
 
 /// SPSR for EL0 with AArch64, all interrupts unmasked.
 pub const SPSR_EL0T: u64 = 0;
@@ -51,17 +54,8 @@ pub fn set_user_tls(v: u64) {
 /// as Linux does: user programs time themselves with CNTVCT_EL0/CNTFRQ_EL0.
 /// The physical counter and the timers stay EL1-only. Per CPU.
 pub fn init_el0_counter() {
-    // SAFETY: CNTKCTL_EL1 only controls EL0 access to the generic timer.
-    unsafe {
-        core::arch::asm!(
-            "mrs {t}, cntkctl_el1",
-            "orr {t}, {t}, #(1 << 1)",
-            "msr cntkctl_el1, {t}",
-            "isb",
-            t = out(reg) _,
-            options(nostack),
-        )
-    };
+    CNTKCTL_EL1.modify(CNTKCTL_EL1::EL0VCTEN::TrappedNone);
+    barrier::isb(barrier::SY);
 }
 
 /// Lets EL0 do what Linux lets it do with the caches: read CTR_EL0
@@ -69,23 +63,12 @@ pub fn init_el0_counter() {
 /// (`DC CVAU`, `DC CIVAC`, `IC IVAU`: SCTLR_EL1.UCI), as `__clear_cache` in a
 /// JIT does, and zero with `DC ZVA` (SCTLR_EL1.DZE). Per CPU.
 pub fn init_el0_cache_maintenance() {
-    const DZE: u64 = 1 << 14;
-    const UCT: u64 = 1 << 15;
-    const UCI: u64 = 1 << 26;
-    // SAFETY: these bits only stop EL0 cache-maintenance and CTR_EL0 reads
-    // from trapping; EL0 can reach no memory through them that its page
-    // tables do not already give it.
-    unsafe {
-        core::arch::asm!(
-            "mrs {t}, sctlr_el1",
-            "orr {t}, {t}, {bits}",
-            "msr sctlr_el1, {t}",
-            "isb",
-            t = out(reg) _,
-            bits = in(reg) DZE | UCT | UCI,
-            options(nostack),
-        )
-    };
+    // These bits only stop EL0 cache maintenance and CTR_EL0 reads from
+    // trapping; EL0 reaches no memory through them that its page tables do
+    // not already give it.
+    SCTLR_EL1
+        .modify(SCTLR_EL1::UCI::DontTrap + SCTLR_EL1::UCT::DontTrap + SCTLR_EL1::DZE::DontTrap);
+    barrier::isb(barrier::SY);
 }
 
 static PAN: AtomicBool = AtomicBool::new(false);
@@ -99,15 +82,13 @@ static PAN: AtomicBool = AtomicBool::new(false);
 /// pointers (it copies through the linear map under the PTL,
 /// `AddressSpace::copy_to/from`), so PAN only catches bugs. Per CPU.
 pub fn init_pan() -> bool {
-    let mmfr1: u64;
-    // SAFETY: reading an ID register has no side effect.
-    unsafe {
-        core::arch::asm!("mrs {}, id_aa64mmfr1_el1", out(reg) mmfr1, options(nomem, nostack))
-    };
-    if (mmfr1 >> 20) & 0xf == 0 {
+    // The field's raw value: 0 is "no PAN" (aarch64-cpu 11's named values
+    // for it are mistyped, `0xb0001` for 0b0001).
+    if ID_AA64MMFR1_EL1.read(ID_AA64MMFR1_EL1::PAN) == 0 {
         return false;
     }
-    // SAFETY: SCTLR_EL1.SPAN (bit 23) only decides whether exception entry sets PSTATE.PAN.
+    // SCTLR_EL1.SPAN (bit 23) is not among aarch64-cpu's SCTLR_EL1 fields.
+    // SAFETY: SCTLR_EL1.SPAN only decides whether exception entry sets PSTATE.PAN.
     unsafe {
         core::arch::asm!(
             "mrs {t}, sctlr_el1",
