@@ -369,6 +369,7 @@ impl SmmuDevice {
     ///   freed once the CPU side is done too. `Err` (`SyncTimeout`,
     ///   `CommandError`, naming the command): completion is not known; the
     ///   caller must not free the range's frames.
+    ///
     /// The `AtomicCtx` says where it runs: in the atomic hook (or under a
     /// spinlock that orders it after the CPU's own invalidation).
     pub fn invalidate_range(
