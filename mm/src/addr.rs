@@ -121,6 +121,30 @@ macro_rules! range_type {
             pub const fn is_aligned(&self, align: u64) -> bool {
                 self.start.is_aligned(align) && self.end.is_aligned(align)
             }
+            /// The addresses both ranges hold (empty, at `self.start`, if
+            /// they share none).
+            pub const fn intersect(&self, other: &Self) -> Self {
+                let start = if self.start.0 > other.start.0 { self.start } else { other.start };
+                let end = if self.end.0 < other.end.0 { self.end } else { other.end };
+                if start.0 < end.0 {
+                    Self { start, end }
+                } else {
+                    Self { start: self.start, end: self.start }
+                }
+            }
+            /// Whether every address of `other` lies in the range (an empty
+            /// `other` does).
+            pub const fn contains_range(&self, other: &Self) -> bool {
+                other.is_empty() || (self.start.0 <= other.start.0 && other.end.0 <= self.end.0)
+            }
+            /// The smallest range of whole `align` blocks holding this one
+            /// (start rounded down, end up); `None` if the end would wrap.
+            pub const fn align_outwards(&self, align: u64) -> Option<Self> {
+                match self.end.align_up(align) {
+                    Some(end) => Some(Self { start: self.start.align_down(align), end }),
+                    None => None,
+                }
+            }
             /// Number of 4 KiB pages the range spans (ends rounded outwards).
             pub const fn pages(&self) -> u64 {
                 if self.is_empty() {
@@ -154,6 +178,37 @@ range_type!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_algebra() {
+        let r = |a: u64, b: u64| VaRange::new(VirtAddr::new(a), VirtAddr::new(b));
+        assert_eq!(
+            r(0x1000, 0x5000).intersect(&r(0x3000, 0x8000)),
+            r(0x3000, 0x5000)
+        );
+        assert_eq!(
+            r(0x3000, 0x8000).intersect(&r(0x1000, 0x5000)),
+            r(0x3000, 0x5000)
+        );
+        assert_eq!(
+            r(0x1000, 0x5000).intersect(&r(0x2000, 0x3000)),
+            r(0x2000, 0x3000)
+        );
+        assert!(r(0x1000, 0x2000).intersect(&r(0x2000, 0x3000)).is_empty());
+        assert!(r(0x1000, 0x5000).contains_range(&r(0x1000, 0x5000)));
+        assert!(r(0x1000, 0x5000).contains_range(&r(0x9000, 0x9000)));
+        assert!(!r(0x1000, 0x5000).contains_range(&r(0x4000, 0x6000)));
+        assert!(!r(0x1000, 0x5000).contains_range(&r(0x0, 0x2000)));
+        assert_eq!(
+            r(0x1234, 0x2001).align_outwards(0x1000),
+            Some(r(0x1000, 0x3000))
+        );
+        assert_eq!(
+            r(0x1000, 0x2000).align_outwards(0x1000),
+            Some(r(0x1000, 0x2000))
+        );
+        assert_eq!(r(0x1000, u64::MAX).align_outwards(0x1000), None);
+    }
 
     #[test]
     fn alignment_helpers() {

@@ -97,17 +97,16 @@ impl Vma {
     /// The part of `self` inside `r` (which must overlap it), keeping the
     /// physical offset of a physical area.
     fn slice(&self, r: VaRange) -> Vma {
-        let start = self.range.start.as_u64().max(r.start.as_u64());
-        let end = self.range.end.as_u64().min(r.end.as_u64());
+        let part = self.range.intersect(&r);
         let kind = match self.kind {
             VmaKind::Physical { pa, memory } => VmaKind::Physical {
-                pa: PhysAddr::new(pa.as_u64() + (start - self.range.start.as_u64())),
+                pa: PhysAddr::new(pa.as_u64() + (part.start.as_u64() - self.range.start.as_u64())),
                 memory,
             },
             k => k,
         };
         Vma {
-            range: VaRange::new(VirtAddr::new(start), VirtAddr::new(end)),
+            range: part,
             prot: self.prot,
             kind,
         }
@@ -202,6 +201,20 @@ impl Vmas {
             .filter(move |v| v.range.overlaps(&r))
     }
 
+    /// The first address of `range` not inside an area accepted by `ok`
+    /// (a hole, or an area `ok` refuses), if any: the one "no holes" scan
+    /// that munmap, mprotect, madvise and mremap's checks share.
+    pub fn first_gap(&self, range: VaRange, ok: impl Fn(&Vma) -> bool) -> Option<VirtAddr> {
+        let mut expect = range.start;
+        for v in self.overlapping(range) {
+            if v.range.start > expect || !ok(v) {
+                return Some(expect);
+            }
+            expect = v.range.end;
+        }
+        (expect < range.end).then_some(expect)
+    }
+
     /// Checks a range a caller asked for.
     pub fn check(&self, r: VaRange) -> Result<(), VmaError> {
         if r.is_empty() {
@@ -210,8 +223,7 @@ impl Vmas {
         if !r.is_aligned(PAGE_SIZE) {
             return Err(VmaError::Misaligned);
         }
-        if r.start.as_u64() < self.limit.start.as_u64() || r.end.as_u64() > self.limit.end.as_u64()
-        {
+        if !self.limit.contains_range(&r) {
             return Err(VmaError::OutOfRange);
         }
         Ok(())

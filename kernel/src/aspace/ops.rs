@@ -282,12 +282,7 @@ impl AddressSpace {
             .vmas
             .overlapping(range)
             .filter(|v| v.kind == VmaKind::AnonPrivate)
-            .map(|v| {
-                VaRange::new(
-                    VirtAddr::new(v.range.start.as_u64().max(range.start.as_u64())),
-                    VirtAddr::new(v.range.end.as_u64().min(range.end.as_u64())),
-                )
-            })
+            .map(|v| v.range.intersect(&range))
             .collect();
         for piece in private {
             self.change(&mut layout, piece, |t, g, hook| {
@@ -421,14 +416,7 @@ fn first_hole(layout: &Layout, range: VaRange) -> Option<VirtAddr> {
 
 /// The first address of `range` not in an area accepted by `ok`.
 fn first_gap(layout: &Layout, range: VaRange, ok: impl Fn(&Vma) -> bool) -> Option<VirtAddr> {
-    let mut expect = range.start;
-    for v in layout.vmas.overlapping(range) {
-        if v.range.start.as_u64() > expect.as_u64() || !ok(v) {
-            return Some(expect);
-        }
-        expect = v.range.end;
-    }
-    (expect.as_u64() < range.end.as_u64()).then_some(expect)
+    layout.vmas.first_gap(range, ok)
 }
 
 /// As [`present`] in one walk, with the pages mapped to `skip` (the zero
@@ -445,11 +433,10 @@ fn present_split(
             skipped.push(m.va);
             return core::ops::ControlFlow::Continue(());
         }
-        let start = m.va.start.as_u64().max(range.start.as_u64());
-        let end = m.va.end.as_u64().min(range.end.as_u64());
+        let piece = m.va.intersect(&range);
         match out.last_mut() {
-            Some(last) if last.end.as_u64() == start => last.end = VirtAddr::new(end),
-            _ => out.push(VaRange::new(VirtAddr::new(start), VirtAddr::new(end))),
+            Some(last) if last.end == piece.start => last.end = piece.end,
+            _ => out.push(piece),
         }
         core::ops::ControlFlow::Continue(())
     });

@@ -6,7 +6,7 @@ use crate::{mem::phys_to_virt, mmu};
 use boards::Region;
 use drivers::pci::dt::{cells, GicIrq};
 use fdt::{node::FdtNode, Fdt};
-use mm::{Attributes, Constraints, PhysAddr, VaRange, VirtAddr};
+use mm::{Attributes, Constraints, PhysAddr, PhysRange, VaRange, VirtAddr, PAGE_SIZE};
 
 /// The interrupt parent of `node`: its own `interrupt-parent`, else the root's.
 pub fn interrupt_parent<'b, 'a>(
@@ -66,8 +66,10 @@ pub fn first_reg(node: FdtNode<'_, '_>) -> Option<Region> {
 /// address unless its first page is mapped already (the boot code maps every
 /// `reg` window of the DT whole); returns the kernel address of `pa`.
 pub fn map_device(pa: u64, len: u64) -> Result<usize, mm::MapError> {
-    let base = pa & !0xfff;
-    let end = (pa + len + 0xfff) & !0xfff;
+    let window = PhysRange::from_start_len(PhysAddr::new(pa), len)
+        .and_then(|r| r.align_outwards(PAGE_SIZE))
+        .ok_or(mm::MapError::PhysOutOfRange(PhysAddr::new(pa)))?;
+    let (base, end) = (window.start.as_u64(), window.end.as_u64());
     let va = |p: u64| VirtAddr::new(phys_to_virt(p) as u64);
     if mmu::translate(va(base)).is_none() {
         mmu::map(

@@ -45,9 +45,9 @@ pub(super) fn init(p: &Platform, img: &KernelImage) {
     let mut n_res = 0;
     let mut reserve = |r: Region| {
         if r.size > 0 && n_res < reserved.len() {
-            let base = r.base & !0xfff;
-            let end = (r.end() + 0xfff) & !0xfff;
-            reserved[n_res] = PhysRange::new(mm::PhysAddr::new(base), mm::PhysAddr::new(end));
+            if let Some(whole) = phys_range(r).align_outwards(mm::PAGE_SIZE) {
+                reserved[n_res] = whole;
+            }
             n_res += 1;
         }
     };

@@ -64,8 +64,15 @@ fn map_linear(
 /// Maps a device window, page-rounded, around whatever part of it is
 /// already mapped (the DT and the board defaults name the same devices).
 fn map_device(pt: &mut KernelTable, g: &mut Gather<LinearMem>, r: Region) {
-    let base = r.base & !0xfff;
-    let end = (r.end() + 0xfff) & !0xfff;
+    let Some(window) = phys_range(r).align_outwards(mm::PAGE_SIZE) else {
+        defmt::warn!(
+            "device window {:#x}+{:#x} ends past the address space: not mapped",
+            r.base,
+            r.size
+        );
+        return;
+    };
+    let (base, end) = (window.start.as_u64(), window.end.as_u64());
     // Runs before the heap exists: a fixed list of the mapped extents (a
     // window overlapping more than 15 is cut short there and reported).
     let mut mapped = [(end, end); 16];
