@@ -264,8 +264,9 @@ mod tests {
         mmu::protect(range(va, PAGE), Attributes::KERNEL_DATA).unwrap();
         // SAFETY: now writable.
         unsafe { ptr::write_volatile(va as *mut u8, 0x44) };
-        // SAFETY: reading our own frame through the linear map.
         assert_eq!(
+            // SAFETY: `pa` is a frame this test allocated; the linear map
+            // reaches it as normal memory, and nothing else uses it.
             unsafe { ptr::read_volatile(phys_to_virt(pa) as *const u8) },
             0x44
         );

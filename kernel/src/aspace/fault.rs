@@ -18,19 +18,37 @@ pub enum FaultError {
     /// No address space is installed on this CPU.
     NoAddressSpace,
     /// The address lies outside every area.
-    NotMapped { va: u64 },
+    NotMapped {
+        /// The faulting address (FAR).
+        va: u64,
+    },
     /// The area does not allow this access.
-    Permission { va: u64, write: bool, exec: bool },
+    Permission {
+        /// The faulting address (FAR).
+        va: u64,
+        /// The access was a write.
+        write: bool,
+        /// The access was an instruction fetch.
+        exec: bool,
+    },
     /// No free frame for the page.
     OutOfFrames,
     /// The faulting code may not sleep (IRQs off, a spinlock held, an
     /// interrupt handler), so `mmap_lock` cannot be taken.
     AtomicContext,
     /// An alignment fault: no page-table change can make the access work.
-    Alignment { va: u64 },
+    Alignment {
+        /// The faulting address (FAR).
+        va: u64,
+    },
     /// An external abort, parity error or other fault the tables cannot
     /// resolve (fault status code `fsc`).
-    Bus { va: u64, fsc: u8 },
+    Bus {
+        /// The faulting address (FAR).
+        va: u64,
+        /// The fault status code (ESR.ISS.DFSC/IFSC).
+        fsc: u8,
+    },
 }
 
 impl FaultError {

@@ -74,10 +74,12 @@ impl<T> SpinLock<T> {
         })
     }
 
+    /// Some CPU holds it (a racy snapshot, for assertions and tests).
     pub fn is_locked(&self) -> bool {
         self.raw.is_locked()
     }
 
+    /// The data, without locking: `&mut self` proves nobody else can hold it.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }
@@ -138,10 +140,12 @@ unsafe impl<T: Send> Sync for SpinLockIrq<T> {}
 unsafe impl<T: Send> Send for SpinLockIrq<T> {}
 
 impl<T> SpinLockIrq<T> {
+    /// A lock of the unclassified class (no ordering rules; context rules still apply).
     pub const fn new(value: T) -> Self {
         Self::new_in(&UNCLASSIFIED, value)
     }
 
+    /// A lock of `class`: ordering rules of the class apply.
     pub const fn new_in(class: &'static LockClass, value: T) -> Self {
         Self {
             raw: TicketLock::new(),
@@ -176,10 +180,12 @@ impl<T> SpinLockIrq<T> {
         }
     }
 
+    /// Some CPU holds it (a racy snapshot, for assertions and tests).
     pub fn is_locked(&self) -> bool {
         self.raw.is_locked()
     }
 
+    /// The data, without locking: `&mut self` proves nobody else can hold it.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }

@@ -93,6 +93,7 @@ impl Default for WaitQueue {
 }
 
 impl WaitQueue {
+    /// An empty queue.
     pub const fn new() -> Self {
         Self {
             list: RawSpinIrq::new(WaitList::new()),

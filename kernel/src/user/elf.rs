@@ -5,8 +5,11 @@ use alloc::vec::Vec;
 /// Why a file is not an executable this kernel runs (`-ENOEXEC`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub enum ElfError {
+    /// No `\x7fELF` magic.
     NotElf,
+    /// EI_CLASS is not ELFCLASS64 or EI_DATA not ELFDATA2LSB.
     Not64BitLittleEndian,
+    /// e_machine is not EM_AARCH64 (183).
     NotAarch64,
     /// Neither `ET_EXEC` nor `ET_DYN`.
     NotExecutable,
@@ -18,39 +21,58 @@ pub enum ElfError {
     WriteExecute,
     /// Two segments share a page.
     Overlap,
+    /// No `PT_LOAD` segment.
     NoSegments,
 }
 
+/// p_type of a segment to map.
 pub const PT_LOAD: u32 = 1;
+/// p_type naming the dynamic linker (refused: static programs only).
 pub const PT_INTERP: u32 = 3;
+/// p_type of the program header table itself (for `AT_PHDR`).
 pub const PT_PHDR: u32 = 6;
 const ET_EXEC: u16 = 2;
 const ET_DYN: u16 = 3;
 const EM_AARCH64: u16 = 183;
+/// p_flags: the segment is executable.
 pub const PF_X: u32 = 1;
+/// p_flags: the segment is writable.
 pub const PF_W: u32 = 2;
+/// p_flags: the segment is readable.
 pub const PF_R: u32 = 4;
 
+/// One `PT_LOAD` segment.
 #[derive(Clone, Copy, Debug)]
 pub struct Segment {
+    /// Where it is mapped (p_vaddr; add the load base for `ET_DYN`).
     pub vaddr: u64,
+    /// Its size in memory (p_memsz); the part past `filesz` is zeroed (.bss).
     pub memsz: u64,
+    /// Where its bytes start in the file (p_offset).
     pub offset: u64,
+    /// How many bytes come from the file (p_filesz).
     pub filesz: u64,
+    /// `PF_R`, `PF_W`, `PF_X` (p_flags).
     pub flags: u32,
 }
 
 /// What the loader needs from an executable.
 pub struct Executable<'a> {
+    /// The whole file.
     pub file: &'a [u8],
+    /// The entry point (e_entry; add the load base for `ET_DYN`).
     pub entry: u64,
     /// `ET_DYN` (static PIE): loaded at a base the kernel picks.
     pub position_independent: bool,
+    /// File offset of the program header table (e_phoff).
     pub phoff: u64,
+    /// Size of one program header (e_phentsize).
     pub phentsize: u16,
+    /// Number of program headers (e_phnum).
     pub phnum: u16,
     /// `PT_PHDR`'s address, if the file has one.
     pub phdr_vaddr: Option<u64>,
+    /// The `PT_LOAD` segments, in file order.
     pub segments: Vec<Segment>,
 }
 
@@ -80,6 +102,7 @@ fn u64_at(b: &[u8], o: usize) -> Result<u64, ElfError> {
 }
 
 impl<'a> Executable<'a> {
+    /// Checks the header and segments of `file`; nothing is mapped.
     pub fn parse(file: &'a [u8]) -> Result<Self, ElfError> {
         if file.get(..4) != Some(b"\x7fELF") {
             return Err(ElfError::NotElf);

@@ -97,11 +97,11 @@ pub mod nr {
 
 /// Counters of `kstat(id)` (this kernel only).
 pub mod kstat {
-    /// Commands the kernel has issued to the SMMU's command queue.
+    /// SMMU commands the kernel has issued since boot.
     pub const SMMU_COMMANDS: usize = 0;
-    /// SMMU TLB invalidation commands among them.
+    /// IOTLB invalidations this process's DMA binding has issued.
     pub const SMMU_TLBI: usize = 1;
-    /// Page faults the calling process has taken.
+    /// Page faults that mapped a page in this process's address space.
     pub const PAGE_FAULTS: usize = 2;
 }
 
