@@ -139,7 +139,8 @@ impl Edu {
     /// `bar0` maps the device's BAR0 (memory decoding on) as device memory
     /// for the life of the value, and nothing else drives the device.
     pub unsafe fn new(bar0: usize) -> Result<Self, EduError> {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: the caller guarantees that `bar0` maps the device's BAR0 as
+        // device memory for the value's life, and that nothing else drives it.
         let regs: Mmio<Registers> = unsafe { Mmio::new(bar0) };
         let id = regs.identification.get();
         if id != IDENTIFICATION {

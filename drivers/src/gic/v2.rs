@@ -80,7 +80,8 @@ impl GicV2 {
     /// # Safety
     /// `gicd`/`gicc` are this system's GICv2 distributor and CPU interface.
     pub const unsafe fn new(gicd: usize, gicc: usize) -> Self {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: the caller guarantees that `gicd` and `gicc` map this
+        // system's GICv2 distributor and CPU interface frames.
         unsafe {
             Self {
                 gicd: Mmio::new(gicd),

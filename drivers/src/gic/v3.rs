@@ -108,7 +108,8 @@ impl GicV3 {
     /// redistributor region of this system's GICv3.
     pub const unsafe fn new(gicd: usize, gicr: usize) -> Self {
         Self {
-            // SAFETY: forwarded from the caller.
+            // SAFETY: the caller guarantees that `gicd` maps this system's
+            // GICv3 distributor frame.
             gicd: unsafe { Mmio::new(gicd) },
             gicr_base: gicr,
             rd_base: [const { AtomicUsize::new(0) }; MAX_CPUS],

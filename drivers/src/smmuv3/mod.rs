@@ -147,7 +147,9 @@ impl Smmu {
     /// `base` maps the SMMU's two 64 KiB register pages as device memory for
     /// the life of the value, and no other code drives this SMMU.
     pub unsafe fn new(base: usize, clock: Clock) -> Result<Self, SmmuError> {
-        // SAFETY: forwarded from the caller: page 0 at `base`, page 1 64 KiB above.
+        // SAFETY: the caller guarantees that `base` maps both 64 KiB register
+        // pages as device memory for the value's life, with no other driver:
+        // page 0 at `base`, page 1 64 KiB above.
         let (page0, page1) = unsafe {
             (
                 Mmio::<Page0>::new(base),

@@ -68,7 +68,9 @@ impl FaultError {
 /// # Safety
 /// `page` is a page-aligned kernel mapping of a frame the caller owns.
 pub unsafe fn zero_page(page: *mut u8) {
-    // SAFETY: per the contract, forwarded.
+    // SAFETY: the caller guarantees that `page` is a page-aligned kernel
+    // mapping of a frame it owns, which is what `cache::zero_page` needs (the
+    // linear map is writable Normal memory).
     unsafe { crate::arch::cache::zero_page(page) };
 }
 
@@ -287,7 +289,9 @@ impl AddressSpace {
             let at = va.add(done as u64);
             let n = ((PAGE_SIZE - at.as_u64() % PAGE_SIZE) as usize).min(out.len() - done);
             let dst = out[done..].as_mut_ptr();
-            // SAFETY: as in `copy_to`, reading.
+            // SAFETY: `p` is the kernel address of the mapped byte at `at`, with
+            // `n` bytes left in its page and `n` left in `out`; the PTL keeps
+            // the frame in place while it is read.
             self.with_page(at, false, |p| unsafe {
                 core::ptr::copy_nonoverlapping(p, dst, n)
             })?;

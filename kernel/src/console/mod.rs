@@ -120,7 +120,8 @@ unsafe impl defmt::Logger for Logger {
     }
 
     unsafe fn write(bytes: &[u8]) {
-        // SAFETY: as above.
+        // SAFETY: defmt calls `write` only between `acquire` and `release`, on
+        // the CPU that holds the console: nobody else touches ENCODER.
         unsafe { (*core::ptr::addr_of_mut!(ENCODER)).write(bytes, emit) };
     }
 }

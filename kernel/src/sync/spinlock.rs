@@ -134,9 +134,9 @@ pub struct SpinLockIrq<T> {
     data: UnsafeCell<T>,
 }
 
-// SAFETY: as for `SpinLock`.
+// SAFETY: the data is only reached through a guard, which exists on one CPU at a time.
 unsafe impl<T: Send> Sync for SpinLockIrq<T> {}
-// SAFETY: as for `SpinLock`.
+// SAFETY: moving the lock moves the data, which is `Send`.
 unsafe impl<T: Send> Send for SpinLockIrq<T> {}
 
 impl<T> SpinLockIrq<T> {

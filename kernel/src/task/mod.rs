@@ -409,7 +409,8 @@ pub(crate) fn put(task: &'static Task) {
 ///
 /// Safety: `closure` is the pointer `create` wrote an `F` to, not yet read.
 unsafe fn run_closure<F: FnOnce()>(closure: usize) {
-    // SAFETY: per the contract.
+    // SAFETY: `closure` points at the `F` that `create` wrote, not read
+    // before; reading it moves it out exactly once.
     let f = unsafe { core::ptr::read(closure as *const F) };
     f();
 }

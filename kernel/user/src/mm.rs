@@ -100,13 +100,15 @@ pub fn mmap_anon(len: usize) -> Result<usize, Errno> {
 
 /// `munmap(addr, len)`: removes every mapping in the range.
 pub fn munmap(addr: usize, len: usize) -> Result<(), Errno> {
-    // SAFETY: as for `mmap`: only the caller's own mappings, by address.
+    // SAFETY: unmapping only removes pages the program reaches by raw address:
+    // no Rust object lives in a mapping the tests make and remove.
     unsafe { raw(nr::MUNMAP, [addr, len, 0, 0, 0, 0]) }.map(drop)
 }
 
 /// `mprotect(addr, len, prot)`: changes the protection of the mapped range.
 pub fn mprotect(addr: usize, len: usize, prot: u32) -> Result<(), Errno> {
-    // SAFETY: as for `munmap`.
+    // SAFETY: a protection change only affects pages the program reaches by raw
+    // address (a denied access faults); no Rust object lives in them.
     unsafe { raw(nr::MPROTECT, [addr, len, prot as usize, 0, 0, 0]) }.map(drop)
 }
 
@@ -119,7 +121,8 @@ pub fn mremap(
     flags: u32,
     new_addr: usize,
 ) -> Result<usize, Errno> {
-    // SAFETY: as for `munmap`.
+    // SAFETY: the old and new ranges are mappings the program reaches by raw
+    // address; no Rust object lives in them.
     unsafe {
         raw(
             nr::MREMAP,
@@ -130,7 +133,8 @@ pub fn mremap(
 
 /// `madvise(addr, len, advice)`.
 pub fn madvise(addr: usize, len: usize, advice: u32) -> Result<(), Errno> {
-    // SAFETY: as for `munmap`.
+    // SAFETY: advice (even MADV_DONTNEED, which zeroes private pages) only
+    // affects pages the program reaches by raw address; no Rust object lives in them.
     unsafe { raw(nr::MADVISE, [addr, len, advice as usize, 0, 0, 0]) }.map(drop)
 }
 
@@ -146,7 +150,8 @@ pub fn brk(addr: usize) -> usize {
 /// `addr` must be mapped readable (or the program dies, which a test of
 /// faults wants) and 8-byte aligned.
 pub unsafe fn peek(addr: usize) -> u64 {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: the caller guarantees that `addr` is 8-byte aligned and mapped
+    // readable, or wants the fault that kills the program.
     unsafe { (addr as *const u64).read_volatile() }
 }
 
@@ -155,7 +160,8 @@ pub unsafe fn peek(addr: usize) -> u64 {
 /// # Safety
 /// `addr` must be mapped writable, 8-byte aligned, and hold no Rust object.
 pub unsafe fn poke(addr: usize, value: u64) {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: the caller guarantees that `addr` is 8-byte aligned, mapped
+    // writable and holds no Rust object.
     unsafe { (addr as *mut u64).write_volatile(value) }
 }
 
@@ -166,7 +172,9 @@ pub unsafe fn poke(addr: usize, value: u64) {
 pub unsafe fn fill(addr: usize, pages: usize, tag: impl Fn(usize) -> u64) {
     for page in 0..pages {
         for word in 0..PAGE / 8 {
-            // SAFETY: forwarded to the caller.
+            // SAFETY: the word is inside the `pages` pages at `addr`, which the
+            // caller guarantees are mapped writable and hold no Rust object;
+            // `addr` is page aligned, so the word is 8-byte aligned.
             unsafe { poke(addr + page * PAGE + word * 8, tag(page)) };
         }
     }
@@ -185,7 +193,8 @@ pub unsafe fn find_mismatch(
     for page in 0..pages {
         for word in 0..PAGE / 8 {
             let offset = page * PAGE + word * 8;
-            // SAFETY: forwarded to the caller.
+            // SAFETY: the word is inside the `pages` pages at `addr`, which the
+            // caller guarantees are mapped readable; 8-byte aligned.
             let value = unsafe { peek(addr + offset) };
             if value != tag(page) {
                 return Some((offset, value));

@@ -125,7 +125,8 @@ pub unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
 /// As [`syscall6`].
 #[inline(always)]
 pub unsafe fn syscall(n: usize, a0: usize, a1: usize, a2: usize) -> isize {
-    // SAFETY: forwarded.
+    // SAFETY: the caller guarantees the arguments are valid for call `n`; the
+    // three unused ones are 0.
     unsafe { syscall6(n, [a0, a1, a2, 0, 0, 0]) }
 }
 
@@ -136,7 +137,8 @@ pub unsafe fn syscall(n: usize, a0: usize, a1: usize, a2: usize) -> isize {
 /// Memory the call may write must not hold live Rust objects other than the
 /// ones the caller means it to write.
 pub unsafe fn raw(n: usize, a: [usize; 6]) -> Result<usize, Errno> {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: the caller guarantees that memory the call may write holds no
+    // live Rust object but those it means the call to write.
     result(unsafe { syscall6(n, a) })
 }
 
@@ -205,7 +207,8 @@ pub fn writev(fd: i32, iov: &[IoVec]) -> Result<usize, Errno> {
 /// # Safety
 /// `arg` must suit `request`: a pointer to what the request reads or writes.
 pub unsafe fn ioctl(fd: i32, request: usize, arg: usize) -> Result<usize, Errno> {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: the caller guarantees that `arg` suits `request`: a pointer to
+    // what the request reads or writes.
     unsafe { raw(nr::IOCTL, [fd as usize, request, arg, 0, 0, 0]) }
 }
 

@@ -144,7 +144,9 @@ pub unsafe fn clone(
     entry: unsafe extern "C" fn(usize) -> !,
     arg: usize,
 ) -> Result<u32, Errno> {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: the caller guarantees that `stack` is the top of memory the
+    // child may use, and that the tid pointers stay valid while the kernel
+    // may write them; `entry` never returns into this frame.
     crate::errno::result(unsafe {
         __user_clone(flags, stack, parent_tid, tls, child_tid, entry, arg)
     })
