@@ -3,11 +3,14 @@
 /// A physical range `[base, base + size)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
+    /// First physical address of the range.
     pub base: u64,
+    /// Length of the range in bytes.
     pub size: u64,
 }
 
 impl Region {
+    /// The first physical address past the range (`base + size`).
     pub const fn end(&self) -> u64 {
         self.base + self.size
     }
@@ -17,34 +20,56 @@ impl Region {
 #[derive(Clone, Copy, Debug)]
 pub enum GicDefaults {
     /// GICv2 / GIC-400: distributor and CPU interface.
-    V2 { gicd: u64, gicc: u64 },
+    V2 {
+        /// Physical base of the distributor (GICD) frame.
+        gicd: u64,
+        /// Physical base of the CPU interface (GICC) frame.
+        gicc: u64,
+    },
     /// GICv3: distributor and the redistributor region (one frame pair per CPU).
-    V3 { gicd: u64, gicr: u64 },
+    V3 {
+        /// Physical base of the distributor (GICD) frame.
+        gicd: u64,
+        /// Physical base of the redistributor (GICR) region, CPU 0's frames first.
+        gicr: u64,
+    },
 }
 
 /// How secondary CPUs are started when the device tree does not say.
 #[derive(Clone, Copy, Debug)]
 pub enum CpuBringUp {
     /// PSCI `CPU_ON` through `hvc` (true) or `smc` (false).
-    Psci { hvc: bool },
+    Psci {
+        /// The PSCI conduit: `hvc` (true, firmware at EL2) or `smc` (false, EL3).
+        hvc: bool,
+    },
     /// Spin tables: CPU `n` polls the 64-bit slot at `slots[n]`.
-    SpinTable { slots: [u64; 4] },
+    SpinTable {
+        /// Physical address of each CPU's release slot, indexed by CPU number.
+        slots: [u64; 4],
+    },
 }
 
 /// Everything the kernel needs to know about a board before (or without) a DT.
 #[derive(Debug)]
 pub struct Board {
+    /// The board's name as the boot log prints it (and the DT `model` default).
     pub name: &'static str,
     /// Where the raw image is loaded and entered (the link address).
     pub load_addr: u64,
+    /// Register frame of the console UART (a PL011).
     pub uart: Region,
     /// PL011 reference clock in Hz, when the kernel must program the baud rate.
     pub uart_clock_hz: Option<u32>,
+    /// The console UART's interrupt (GIC INTID, an SPI: 32 + the SPI number).
     pub uart_irq: u32,
+    /// The interrupt controller and its register frames.
     pub gic: GicDefaults,
     /// RAM used when no DT memory node is available.
     pub memory: &'static [Region],
+    /// Number of CPUs brought up when no DT lists them (capped at `MAX_CPUS`).
     pub cpus: usize,
+    /// How secondary CPUs are started when the DT does not say.
     pub bring_up: CpuBringUp,
     /// PPI of the EL1 virtual timer (INTID).
     pub virtual_timer_ppi: u32,

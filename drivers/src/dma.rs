@@ -37,7 +37,8 @@ impl DmaPage {
     /// Writes the doubleword at byte `offset` (8-aligned, < 4096) in one access.
     pub fn write_u64(&self, offset: usize, value: u64) {
         assert!(offset.is_multiple_of(8) && offset < DMA_PAGE_SIZE);
-        // SAFETY: as in `read_u64`.
+        // SAFETY: `new`'s contract: the page is mapped and ours; the offset is
+        // in bounds and 8-aligned (asserted).
         unsafe { core::ptr::write_volatile((self.va + offset) as *mut u64, value) }
     }
 }

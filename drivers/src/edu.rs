@@ -12,13 +12,15 @@ use tock_registers::{
     registers::{ReadOnly, ReadWrite, WriteOnly},
 };
 
-/// PCI vendor and device ID.
+/// PCI vendor ID (QEMU's 0x1234).
 pub const VENDOR_ID: u16 = 0x1234;
+/// PCI device ID of `edu`.
 pub const DEVICE_ID: u16 = 0x11e8;
 /// The identification register's value (version 1.0).
 pub const IDENTIFICATION: u32 = 0x0100_00ed;
-/// Device address of the on-device buffer, and its size.
+/// Device address of the on-device buffer.
 pub const BUFFER_ADDRESS: u64 = 0x4_0000;
+/// Size of the on-device buffer in bytes.
 pub const BUFFER_SIZE: u64 = 4096;
 
 register_bitfields! {u64,
@@ -31,13 +33,19 @@ register_bitfields! {u64,
 }
 
 register_bitfields! {u32,
+    /// The interrupt status, raise and acknowledge registers (0x24, 0x60, 0x64).
+    // `register_bitfields!` gives its Field constants, Register, SET and CLEAR no docs.
+    #[allow(missing_docs)]
     pub IRQ [
+        /// A factorial computation finished.
         FACTORIAL OFFSET(0) NUMBITS(1) [],
+        /// A DMA transfer finished.
         DMA OFFSET(8) NUMBITS(1) []
     ]
 }
 
 register_structs! {
+    /// BAR0: identification, interrupt and DMA registers.
     pub Registers {
         (0x00 => identification: ReadOnly<u32>),
         (0x04 => liveness: ReadWrite<u32>),
@@ -67,8 +75,11 @@ pub enum Direction {
 /// One transfer: `len` bytes between `iova` and the device buffer at `offset`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Transfer {
+    /// Which way the bytes go.
     pub direction: Direction,
+    /// The bus address of the memory side (through the SMMU: an IOVA).
     pub iova: u64,
+    /// Length in bytes (1 to 4096).
     pub len: u64,
     /// Offset in the device's 4 KiB buffer.
     pub offset: u64,
@@ -80,11 +91,19 @@ pub struct Transfer {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum EduError {
     /// The device buffer is 4 KiB: `offset + len` must fit, `len` > 0.
-    OutsideBuffer { offset: u64, len: u64 },
+    OutsideBuffer {
+        /// The requested offset in the device buffer.
+        offset: u64,
+        /// The requested length.
+        len: u64,
+    },
     /// A DMA is already running.
     Busy,
     /// The identification register does not read `IDENTIFICATION`.
-    NotEdu { id: u32 },
+    NotEdu {
+        /// What the identification register read.
+        id: u32,
+    },
 }
 
 impl Transfer {
@@ -120,7 +139,8 @@ impl Edu {
     /// `bar0` maps the device's BAR0 (memory decoding on) as device memory
     /// for the life of the value, and nothing else drives the device.
     pub unsafe fn new(bar0: usize) -> Result<Self, EduError> {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: the caller guarantees that `bar0` maps the device's BAR0 as
+        // device memory for the value's life, and that nothing else drives it.
         let regs: Mmio<Registers> = unsafe { Mmio::new(bar0) };
         let id = regs.identification.get();
         if id != IDENTIFICATION {

@@ -19,6 +19,7 @@ impl<T> Mmio<T> {
         }
     }
 
+    /// The address of the block (what `new` was given).
     pub const fn base(&self) -> usize {
         self.base
     }

@@ -31,6 +31,7 @@ register_bitfields! {u32,
 }
 
 register_structs! {
+    /// The PL011 register block (PL011 TRM, 3.2 "Summary of registers").
     pub Registers {
         (0x00 => dr: ReadWrite<u32, DR::Register>),
         (0x04 => _reserved0),
@@ -46,6 +47,7 @@ register_structs! {
     }
 }
 
+/// An Arm PrimeCell PL011 UART, used for output only (polled).
 pub struct Pl011 {
     regs: Mmio<Registers>,
 }
@@ -56,8 +58,9 @@ impl Pl011 {
     /// # Safety
     /// `base` is the PL011 block and nothing else drives it.
     pub const unsafe fn new(base: usize) -> Self {
-        // SAFETY: forwarded from the caller.
         Self {
+            // SAFETY: the caller guarantees that `base` is the PL011's block,
+            // mapped for the life of the value, and that nothing else drives it.
             regs: unsafe { Mmio::new(base) },
         }
     }
@@ -85,6 +88,7 @@ impl Pl011 {
             .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
+    /// Waits for room in the transmit FIFO (FR.TXFF clear), then queues `b`.
     pub fn write_byte(&self, b: u8) {
         while self.regs.fr.is_set(FR::TXFF) {
             core::hint::spin_loop();
@@ -92,6 +96,7 @@ impl Pl011 {
         self.regs.dr.write(DR::DATA.val(u32::from(b)));
     }
 
+    /// Writes `bytes` one by one, waiting for FIFO room as needed.
     pub fn write_bytes(&self, bytes: &[u8]) {
         for &b in bytes {
             self.write_byte(b);

@@ -4,7 +4,9 @@ use core::arch::asm;
 /// How PSCI calls reach the firmware: the DT `/psci` node's `method`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Conduit {
+    /// `hvc #0`: the firmware runs at EL2 (a hypervisor, QEMU's virt).
     Hvc,
+    /// `smc #0`: the firmware runs at EL3 (TF-A).
     Smc,
 }
 
@@ -15,15 +17,25 @@ const PSCI_VERSION: u32 = 0x8400_0000;
 /// A PSCI return code other than SUCCESS (DEN 0022, table 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PsciError {
+    /// NOT_SUPPORTED (-1): the function is not implemented.
     NotSupported,
+    /// INVALID_PARAMETERS (-2): e.g. an MPIDR that names no CPU.
     InvalidParameters,
+    /// DENIED (-3): the caller may not do this.
     Denied,
+    /// ALREADY_ON (-4): CPU_ON of a CPU that is on.
     AlreadyOn,
+    /// ON_PENDING (-5): an earlier CPU_ON of that CPU is still under way.
     OnPending,
+    /// INTERNAL_FAILURE (-6): the firmware failed.
     InternalFailure,
+    /// NOT_PRESENT (-7): the target is not present.
     NotPresent,
+    /// DISABLED (-8): the target is disabled.
     Disabled,
+    /// INVALID_ADDRESS (-9): the entry point is not a valid physical address.
     InvalidAddress,
+    /// A negative code table 6 does not list.
     Unknown(i64),
 }
 

@@ -17,10 +17,12 @@ pub fn counter() -> u64 {
     CNTVCT_EL0.get()
 }
 
+/// Counter ticks as nanoseconds at `frequency()`.
 pub fn ticks_to_ns(ticks: u64) -> u64 {
     (u128::from(ticks) * 1_000_000_000 / u128::from(frequency())) as u64
 }
 
+/// Nanoseconds as counter ticks at `frequency()`, rounded down.
 pub fn ns_to_ticks(ns: u64) -> u64 {
     (u128::from(ns) * u128::from(frequency()) / 1_000_000_000) as u64
 }
@@ -31,6 +33,7 @@ pub fn arm(ticks: u64) {
     CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
 }
 
+/// Stops the timer (CNTV_CTL_EL0.ENABLE = 0): no further tick.
 pub fn disable() {
     CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::CLEAR);
 }

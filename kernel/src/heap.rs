@@ -45,7 +45,8 @@ unsafe impl GlobalAlloc for KernelHeap {
 /// # Safety
 /// The region is mapped read/write, belongs to nobody else, and `init` runs once.
 pub unsafe fn init(start: usize, size: usize) {
-    // SAFETY: forwarded from the caller.
+    // SAFETY: the caller guarantees that the region is mapped read/write,
+    // belongs to nobody else, and that this runs once.
     unsafe { HEAP.0.lock().init(start as *mut u8, size) };
 }
 

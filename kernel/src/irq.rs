@@ -14,6 +14,7 @@ static HANDLERS: [AtomicUsize; MAX_INTID] = [const { AtomicUsize::new(0) }; MAX_
 /// Interrupts that arrived with no handler registered.
 pub static UNHANDLED: AtomicU64 = AtomicU64::new(0);
 
+/// The interrupt controller (panics before `init`).
 pub fn gic() -> &'static Gic {
     GIC.get().expect("interrupt controller not initialised")
 }
@@ -60,6 +61,7 @@ pub fn enable(intid: u32) {
     gic().enable(arch::cpu_id(), intid);
 }
 
+/// Disables `intid` at the GIC: for SGIs/PPIs, on the calling CPU only.
 pub fn disable(intid: u32) {
     gic().disable(arch::cpu_id(), intid);
 }

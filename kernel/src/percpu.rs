@@ -12,8 +12,11 @@ use core::sync::atomic::{
 
 pub use crate::arch::MAX_CPUS;
 
+/// What the kernel keeps about one CPU (see the module doc for what lives here).
 pub struct CpuRecord {
+    /// The CPU has entered the kernel and runs its scheduler.
     pub online: AtomicBool,
+    /// Its MPIDR_EL1 (affinity), for IPIs and reports.
     pub mpidr: AtomicU64,
     /// Exception level the CPU was entered at, before dropping to EL1.
     pub entry_el: AtomicU8,
@@ -45,6 +48,7 @@ pub struct CpuRecord {
     pub resched_ipis: AtomicU64,
 }
 
+/// Every CPU's record, indexed by logical CPU id.
 pub static CPUS: [CpuRecord; MAX_CPUS] = [const {
     CpuRecord {
         online: AtomicBool::new(false),
@@ -73,12 +77,14 @@ pub fn this_cpu() -> &'static CpuRecord {
     &CPUS[crate::arch::cpu_id()]
 }
 
+/// Marks CPU `cpu` online (counted once however often it is called).
 pub fn mark_online(cpu: usize) {
     if !CPUS[cpu].online.swap(true, Ordering::SeqCst) {
         ONLINE.fetch_add(1, Ordering::SeqCst);
     }
 }
 
+/// How many CPUs are online.
 pub fn online_count() -> usize {
     ONLINE.load(Ordering::SeqCst)
 }

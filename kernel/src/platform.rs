@@ -29,15 +29,19 @@ impl<T: Copy, const N: usize> List<T, N> {
         self.len += 1;
         true
     }
+    /// Number of items.
     pub fn len(&self) -> usize {
         self.len
     }
+    /// No item.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// The items in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
         self.items[..self.len].iter().flatten().copied()
     }
+    /// Item `i`, if there are that many.
     pub fn get(&self, i: usize) -> Option<T> {
         self.items.get(i).copied().flatten()
     }
@@ -46,37 +50,54 @@ impl<T: Copy, const N: usize> List<T, N> {
 /// How one secondary CPU is released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EnableMethod {
+    /// PSCI `CPU_ON` (DT `enable-method = "psci"`).
     Psci,
+    /// A spin table (DT `enable-method = "spin-table"`).
     SpinTable {
+        /// Physical address of the 64-bit slot the CPU polls (`cpu-release-addr`).
         release_addr: u64,
     },
     /// The boot CPU, or a CPU the DT gives no usable method for.
     None,
 }
 
+/// One CPU node of the DT (or of the board defaults).
 #[derive(Clone, Copy, Debug)]
 pub struct Cpu {
+    /// Its MPIDR affinity (the node's `reg`).
     pub mpidr: u64,
+    /// How it is started.
     pub method: EnableMethod,
 }
 
+/// What this machine is, from the DT where there is one, else the board defaults.
 #[derive(Debug)]
 pub struct Platform {
+    /// The DT root's `model`, or the board's name.
     pub model: &'static str,
     /// Physical address and size of the DTB, when one was handed over.
     pub dtb: Option<Region>,
+    /// RAM: the DT `memory` nodes, or the board's default regions.
     pub memory: List<Region, MAX_REGIONS>,
+    /// RAM the kernel must not allocate: the memory reservation block and
+    /// `/reserved-memory` (firmware, spin tables).
     pub reserved: List<Region, MAX_REGIONS>,
+    /// The initramfs the loader placed (`/chosen` `linux,initrd-start`/`-end`).
     pub initrd: Option<Region>,
+    /// The CPUs, boot CPU included.
     pub cpus: List<Cpu, MAX_CPUS>,
+    /// The interrupt controller and its register frames.
     pub gic: GicDefaults,
+    /// The PSCI conduit (`/psci` `method`), if the firmware offers PSCI.
     pub psci: Option<Conduit>,
+    /// The console UART's register frame.
     pub uart: Region,
     /// The DMA controller the Pi driver uses (`brcm,bcm2835-dma`), from the
     /// DT or the board.
     pub dma: Option<Region>,
     /// Number of DT nodes (0 without a DT).
     pub dt_nodes: usize,
+    /// The kernel command line (`/chosen` `bootargs`), empty without one.
     pub bootargs: &'static str,
     /// The parsed device tree, for drivers that look devices up later.
     pub fdt: Option<Fdt<'static>>,
@@ -84,6 +105,7 @@ pub struct Platform {
 
 static PLATFORM: spin::Once<Platform> = spin::Once::new();
 
+/// The platform, once `init` has run.
 pub fn get() -> Option<&'static Platform> {
     PLATFORM.get()
 }

@@ -666,8 +666,9 @@ mod tests {
         // The stale entries live in this CPU's TLB: stay here.
         let _pin = PreemptGuard::new();
         for k in 0..PAGES {
-            // SAFETY: mapped and populated; this read fills the TLB.
             assert_eq!(
+                // SAFETY: the page is mapped read/write in the address space
+                // installed here and populated above; this read fills the TLB.
                 unsafe { ptr::read_volatile(page(k) as *const u64) },
                 0x1234_5678 + k
             );

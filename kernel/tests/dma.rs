@@ -86,7 +86,8 @@ mod tests {
     /// Whether frame `pa` holds pattern `seed` everywhere.
     fn holds(pa: u64, seed: u8) -> bool {
         let p = phys_to_virt(pa) as *const u8;
-        // SAFETY: as in `fill`.
+        // SAFETY: `pa` is a RAM frame this test owns (or just freed, with
+        // nobody else allocating during the test); the linear map covers it.
         (0..PAGE as usize).all(|i| unsafe { p.add(i).read_volatile() } == pattern(seed, i))
     }
 

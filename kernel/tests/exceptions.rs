@@ -41,7 +41,8 @@ mod tests {
     #[test]
     fn data_abort_on_write_is_decoded_as_write() {
         let report = trap::catch_fault(|| {
-            // SAFETY: as above; the store never reaches memory.
+            // SAFETY: the probe address is unmapped, so the store faults
+            // (caught by `catch_fault`) and never reaches memory.
             unsafe { ptr::write_volatile((UNMAPPED_PROBE + 8) as *mut u64, 0x5a5a) };
         })
         .expect_err("writing an unmapped address did not fault");

@@ -142,7 +142,8 @@ mod tests {
                     // SAFETY: reading our own shared reference.
                     let a = unsafe { core::ptr::read_volatile(&*c) };
                     spin_ticks(us(20));
-                    // SAFETY: as above.
+                    // SAFETY: `c` is a live read guard: the reference is valid and
+                    // no writer holds the lock while we read through it.
                     let b = unsafe { core::ptr::read_volatile(&*c) };
                     if a != b {
                         TORN.fetch_add(1, Ordering::Relaxed);

@@ -264,8 +264,9 @@ mod tests {
         mmu::protect(range(va, PAGE), Attributes::KERNEL_DATA).unwrap();
         // SAFETY: now writable.
         unsafe { ptr::write_volatile(va as *mut u8, 0x44) };
-        // SAFETY: reading our own frame through the linear map.
         assert_eq!(
+            // SAFETY: `pa` is a frame this test allocated; the linear map
+            // reaches it as normal memory, and nothing else uses it.
             unsafe { ptr::read_volatile(phys_to_virt(pa) as *const u8) },
             0x44
         );
@@ -498,7 +499,8 @@ mod tests {
         // Clean up for real before asserting.
         // SAFETY: invalidating all EL1 translations only costs refills.
         unsafe { core::arch::asm!("tlbi vmalle1is", "dsb ish", "isb") };
-        // SAFETY: as above, now through a fresh walk.
+        // SAFETY: each `va` is mapped (to its new frame) in the table; after the
+        // TLBI the read walks the table afresh.
         let fresh: [u8; 8] =
             core::array::from_fn(|k| unsafe { ptr::read_volatile(pages[k].0 as *const u8) });
         for &(va, old, new) in &pages {

@@ -48,7 +48,8 @@ impl TlbMaintenance for Aarch64Tlb {
             self.caps.range_ops,
             "TLBI RVA*E1IS without FEAT_TLBIRANGE is UNDEFINED"
         );
-        // SAFETY: as above; FEAT_TLBIRANGE is present (checked), so the instruction exists.
+        // SAFETY: TLB invalidation only drops cached translations (the tables stay the
+        // source of truth); FEAT_TLBIRANGE is present (checked), so the instruction exists.
         unsafe {
             if last_level_only {
                 asm!(".arch_extension tlb-rmi", "tlbi rvale1is, {}", in(reg) op.bits(), options(nostack, preserves_flags));
@@ -59,14 +60,16 @@ impl TlbMaintenance for Aarch64Tlb {
     }
 
     fn invalidate_asid(&self, asid: Asid) {
-        // SAFETY: as above.
+        // SAFETY: TLB invalidation only drops cached translations; it cannot break
+        // memory safety (the tables stay the source of truth).
         unsafe {
             asm!("tlbi aside1is, {}", in(reg) (asid.get() as u64) << 48, options(nostack, preserves_flags))
         }
     }
 
     fn invalidate_all(&self) {
-        // SAFETY: as above.
+        // SAFETY: TLB invalidation only drops cached translations; it cannot break
+        // memory safety (the tables stay the source of truth).
         unsafe { asm!("tlbi vmalle1is", options(nostack, preserves_flags)) }
     }
 

@@ -17,25 +17,33 @@ pub const FIRST_SPECIAL: u32 = 1020;
 /// An acknowledged interrupt: its INTID and what its EOI must write back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Acked {
+    /// The interrupt's ID (SGI 0-15, PPI 16-31, SPI 32-1019).
     pub intid: u32,
     raw: u32,
 }
 
+/// Why a CPU's interface could not be brought up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GicError {
     /// No GICv3 redistributor frame carries this CPU's affinity.
     NoRedistributor {
+        /// The CPU's MPIDR_EL1, whose affinity fields GICR_TYPER should match.
         mpidr: u64,
     },
+    /// The logical CPU index is not below `MAX_CPUS`.
     CpuIndexOutOfRange(usize),
 }
 
+/// The board's interrupt controller, whichever version it is.
 pub enum Gic {
+    /// GICv2 (GIC-400): memory-mapped CPU interface.
     V2(v2::GicV2),
+    /// GICv3: redistributors and the system-register CPU interface.
     V3(v3::GicV3),
 }
 
 impl Gic {
+    /// The architecture version: 2 or 3.
     pub fn version(&self) -> u8 {
         match self {
             Gic::V2(_) => 2,
@@ -84,6 +92,7 @@ impl Gic {
         }
     }
 
+    /// Disables `intid`; for SGIs/PPIs only on `cpu` (the caller, for GICv2).
     pub fn disable(&self, cpu: usize, intid: u32) {
         match self {
             Gic::V2(g) => g.set_enabled(intid, false),

@@ -36,6 +36,7 @@ register_bitfields! {u32,
 }
 
 register_structs! {
+    /// The distributor (GICD) frame, IHI 0048B 4.1.2.
     pub DistributorRegs {
         (0x000 => ctlr: ReadWrite<u32, GICD_CTLR::Register>),
         (0x004 => typer: ReadOnly<u32, GICD_TYPER::Register>),
@@ -56,6 +57,7 @@ register_structs! {
 }
 
 register_structs! {
+    /// The CPU interface (GICC) frame, IHI 0048B 4.1.3; banked per CPU.
     pub CpuInterfaceRegs {
         (0x00 => ctlr: ReadWrite<u32, GICC_CTLR::Register>),
         (0x04 => pmr: ReadWrite<u32, GICC_PMR::Register>),
@@ -66,6 +68,7 @@ register_structs! {
     }
 }
 
+/// A GICv2 distributor and CPU interface.
 pub struct GicV2 {
     gicd: Mmio<DistributorRegs>,
     gicc: Mmio<CpuInterfaceRegs>,
@@ -77,7 +80,8 @@ impl GicV2 {
     /// # Safety
     /// `gicd`/`gicc` are this system's GICv2 distributor and CPU interface.
     pub const unsafe fn new(gicd: usize, gicc: usize) -> Self {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: the caller guarantees that `gicd` and `gicc` map this
+        // system's GICv2 distributor and CPU interface frames.
         unsafe {
             Self {
                 gicd: Mmio::new(gicd),
@@ -87,10 +91,14 @@ impl GicV2 {
         }
     }
 
+    /// Number of INTIDs the distributor implements: 32 * (GICD_TYPER.ITLinesNumber + 1),
+    /// at most 1020.
     pub fn lines(&self) -> u32 {
         ((self.gicd.typer.read(GICD_TYPER::IT_LINES_NUMBER) + 1) * 32).min(1020)
     }
 
+    /// Once, on the boot CPU: SPIs disabled and cleared, default priority,
+    /// targeted at the calling CPU; both groups enabled.
     pub fn init_distributor(&self) {
         self.gicd.ctlr.set(0);
         let words = (self.lines() / 32) as usize;
@@ -112,6 +120,8 @@ impl GicV2 {
         self.gicd.itargetsr[0].get()
     }
 
+    /// On CPU `cpu` itself: records its interface bit, disables and clears its
+    /// SGIs and PPIs, opens the priority mask and enables its CPU interface.
     pub fn init_cpu(&self, cpu: usize) {
         self.cpu_masks[cpu].store(self.own_mask(), Ordering::Relaxed);
         self.gicd.icenabler[0].set(u32::MAX);
@@ -126,6 +136,8 @@ impl GicV2 {
         );
     }
 
+    /// Sets (GICD_ISENABLERn) or clears (GICD_ICENABLERn) the enable of `intid`;
+    /// SGIs and PPIs are banked: those of the calling CPU.
     pub fn set_enabled(&self, intid: u32, on: bool) {
         let (word, bit) = ((intid / 32) as usize, 1u32 << (intid % 32));
         if on {
@@ -143,25 +155,28 @@ impl GicV2 {
         self.gicd.icfgr[word].set(if edge { v | bit } else { v & !bit });
     }
 
-    /// The raw IAR value: INTID plus, for SGIs, the source CPU (which the
-    /// matching EOI must repeat).
     /// Marks an SPI pending as if its device had raised it.
     pub fn set_pending(&self, intid: u32) {
         self.gicd.ispendr[(intid / 32) as usize].set(1 << (intid % 32));
     }
 
+    /// The raw IAR value: INTID plus, for SGIs, the source CPU (which the
+    /// matching EOI must repeat).
     pub fn acknowledge(&self) -> u32 {
         self.gicc.iar.get()
     }
 
+    /// The INTID of a GICC_IAR value (bits \[9:0\]).
     pub fn intid(iar: u32) -> u32 {
         iar & 0x3ff
     }
 
+    /// Ends the interrupt: writes the IAR value back to GICC_EOIR.
     pub fn end_of_interrupt(&self, iar: u32) {
         self.gicc.eoir.set(iar);
     }
 
+    /// Sends SGI `sgi` to logical CPU `target` (GICD_SGIR, target list filter 0b00).
     pub fn send_sgi(&self, sgi: u32, target: usize) {
         let mask = self.cpu_masks[target].load(Ordering::Relaxed);
         self.gicd.sgir.write(

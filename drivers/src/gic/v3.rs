@@ -34,6 +34,7 @@ register_bitfields! {u64,
 }
 
 register_structs! {
+    /// The distributor (GICD) frame, IHI 0069 12.9.
     pub DistributorRegs {
         (0x0000 => ctlr: ReadWrite<u32, GICD_CTLR::Register>),
         (0x0004 => typer: ReadOnly<u32, GICD_TYPER::Register>),
@@ -86,6 +87,7 @@ register_structs! {
 const GICR_STRIDE: usize = 0x2_0000;
 const SGI_FRAME: usize = 0x1_0000;
 
+/// A GICv3 distributor and its redistributors.
 pub struct GicV3 {
     gicd: Mmio<DistributorRegs>,
     gicr_base: usize,
@@ -106,7 +108,8 @@ impl GicV3 {
     /// redistributor region of this system's GICv3.
     pub const unsafe fn new(gicd: usize, gicr: usize) -> Self {
         Self {
-            // SAFETY: forwarded from the caller.
+            // SAFETY: the caller guarantees that `gicd` maps this system's
+            // GICv3 distributor frame.
             gicd: unsafe { Mmio::new(gicd) },
             gicr_base: gicr,
             rd_base: [const { AtomicUsize::new(0) }; MAX_CPUS],
@@ -114,6 +117,8 @@ impl GicV3 {
         }
     }
 
+    /// Number of INTIDs the distributor implements: 32 * (GICD_TYPER.ITLinesNumber + 1),
+    /// at most 1020.
     pub fn lines(&self) -> u32 {
         ((self.gicd.typer.read(GICD_TYPER::IT_LINES_NUMBER) + 1) * 32).min(1020)
     }
@@ -124,6 +129,8 @@ impl GicV3 {
         }
     }
 
+    /// Once, on the boot CPU: affinity routing on, SPIs disabled and cleared,
+    /// Group 1 non-secure, default priority, routed to the boot CPU; Group 1 enabled.
     pub fn init_distributor(&self) {
         self.gicd.ctlr.set(0);
         self.wait_rwp();
@@ -173,6 +180,9 @@ impl GicV3 {
         unsafe { Mmio::new(rd + SGI_FRAME) }
     }
 
+    /// On CPU `cpu` itself (whose MPIDR_EL1 is `mpidr`): finds and wakes its
+    /// redistributor, disables and clears its SGIs and PPIs (Group 1, default
+    /// priority), and enables the system-register CPU interface and Group 1.
     pub fn init_cpu(&self, cpu: usize, mpidr: u64) -> Result<(), GicError> {
         let rd_base = self
             .find_redistributor(mpidr)
@@ -203,6 +213,8 @@ impl GicV3 {
         Ok(())
     }
 
+    /// Sets or clears the enable of `intid`: in `cpu`'s redistributor for SGIs
+    /// and PPIs, in the distributor for SPIs.
     pub fn set_enabled(&self, cpu: usize, intid: u32, on: bool) {
         let bit = 1u32 << (intid % 32);
         if intid < 32 {
@@ -235,6 +247,7 @@ impl GicV3 {
         self.gicd.ispendr[(intid / 32) as usize].set(1 << (intid % 32));
     }
 
+    /// Sends SGI `sgi` to logical CPU `target` (ICC_SGI1R_EL1 with its affinity).
     pub fn send_sgi(&self, sgi: u32, target: usize) {
         let mpidr = self.mpidr[target].load(Ordering::Relaxed);
         let aff0 = mpidr & 0xf;
@@ -248,6 +261,8 @@ impl GicV3 {
     }
 }
 
+/// Acknowledges the highest-priority pending Group 1 interrupt of this CPU:
+/// its INTID from ICC_IAR1_EL1 (1023 if none).
 pub fn acknowledge() -> u32 {
     let v: u64;
     // SAFETY: reading IAR1 acknowledges the interrupt this CPU is taking.
@@ -255,6 +270,7 @@ pub fn acknowledge() -> u32 {
     v as u32
 }
 
+/// Ends Group 1 interrupt `intid` on this CPU (ICC_EOIR1_EL1: priority drop and deactivation).
 pub fn end_of_interrupt(intid: u32) {
     // SAFETY: EOI of an interrupt this CPU acknowledged.
     unsafe { asm!("msr icc_eoir1_el1, {v}", "isb", v = in(reg) u64::from(intid)) };

@@ -11,18 +11,28 @@ pub enum WindowKind {
     /// PCI I/O space.
     Io,
     /// 32-bit memory space (below 4 GiB on the PCI side).
-    Mem32 { prefetchable: bool },
+    Mem32 {
+        /// The window is prefetchable (phys.hi `p` bit).
+        prefetchable: bool,
+    },
     /// 64-bit memory space.
-    Mem64 { prefetchable: bool },
+    Mem64 {
+        /// The window is prefetchable (phys.hi `p` bit).
+        prefetchable: bool,
+    },
 }
 
 /// A window of the host bridge: `size` bytes of PCI address space starting at
 /// `pci_base`, reached by the CPU at `cpu_base`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Window {
+    /// The address space it forwards.
     pub kind: WindowKind,
+    /// First PCI bus address of the window.
     pub pci_base: u64,
+    /// CPU physical address of `pci_base`.
     pub cpu_base: u64,
+    /// Length in bytes.
     pub size: u64,
 }
 
@@ -40,6 +50,7 @@ pub struct Assigned {
     pub pci: u64,
     /// The CPU physical address the driver maps.
     pub cpu: u64,
+    /// Bytes the BAR decodes.
     pub size: u64,
 }
 

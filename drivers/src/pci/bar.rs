@@ -8,9 +8,15 @@ pub enum BarKind {
     /// I/O space (bit 0 set).
     Io,
     /// 32-bit memory space (type 00).
-    Mem32 { prefetchable: bool },
+    Mem32 {
+        /// Bit 3: reads have no side effects, so the range may be prefetched.
+        prefetchable: bool,
+    },
     /// 64-bit memory space (type 10): this BAR and the next form one address.
-    Mem64 { prefetchable: bool },
+    Mem64 {
+        /// Bit 3: reads have no side effects, so the range may be prefetched.
+        prefetchable: bool,
+    },
 }
 
 impl BarKind {
@@ -47,6 +53,7 @@ impl BarKind {
 pub struct Bar {
     /// Slot (0-5); a 64-bit BAR also uses `index + 1`.
     pub index: u8,
+    /// What it decodes.
     pub kind: BarKind,
     /// Bytes decoded: a power of two.
     pub size: u64,

@@ -12,27 +12,44 @@ use tock_registers::{
     registers::{ReadOnly, ReadWrite},
 };
 
+// Each register allows `missing_docs`: `register_bitfields!` gives its `Field`
+// constants, `Register`, `SET` and `CLEAR` no doc attribute. The fields are
+// documented on their modules.
 register_bitfields! {u16,
     /// Command register (§7.5.1.1.3).
+    #[allow(missing_docs)]
     pub COMMAND [
+        /// The function decodes its I/O BARs.
         IO_SPACE OFFSET(0) NUMBITS(1) [],
+        /// The function decodes its memory BARs.
         MEMORY_SPACE OFFSET(1) NUMBITS(1) [],
+        /// The function may issue memory requests (DMA, MSI).
         BUS_MASTER OFFSET(2) NUMBITS(1) [],
+        /// Report parity errors instead of ignoring them.
         PARITY_ERROR_RESPONSE OFFSET(6) NUMBITS(1) [],
+        /// Report fatal and non-fatal errors (SERR#).
         SERR_ENABLE OFFSET(8) NUMBITS(1) [],
+        /// The function may not assert INTx.
         INTX_DISABLE OFFSET(10) NUMBITS(1) []
     ],
     /// Status register (§7.5.1.1.4).
+    #[allow(missing_docs)]
     pub STATUS [
+        /// An INTx interrupt is pending (whatever INTX_DISABLE says).
         INTERRUPT OFFSET(3) NUMBITS(1) [],
+        /// The capabilities pointer at 0x34 is valid.
         CAPABILITIES_LIST OFFSET(4) NUMBITS(1) []
     ]
 }
 
+// `missing_docs` allowed per register, as above.
 register_bitfields! {u8,
     /// Header Type (§7.5.1.1.9).
+    #[allow(missing_docs)]
     pub HEADER_TYPE [
+        /// The layout of bytes 0x10-0x3f: Type 0, Type 1 (bridge) or CardBus.
         LAYOUT OFFSET(0) NUMBITS(7) [Endpoint = 0, PciBridge = 1, CardBus = 2],
+        /// Device has functions other than 0.
         MULTI_FUNCTION OFFSET(7) NUMBITS(1) []
     ]
 }
@@ -41,28 +58,50 @@ register_structs! {
     /// The Type 0 (endpoint) configuration header. Bridges (Type 1) share
     /// the first 16 bytes.
     pub Header {
+        /// Vendor ID (`ABSENT` when no function answers).
         (0x00 => pub vendor_id: ReadOnly<u16>),
+        /// Device ID, assigned by the vendor.
         (0x02 => pub device_id: ReadOnly<u16>),
+        /// Command register.
         (0x04 => pub command: ReadWrite<u16, COMMAND::Register>),
+        /// Status register (error bits are write-1-to-clear).
         (0x06 => pub status: ReadWrite<u16, STATUS::Register>),
+        /// Revision ID.
         (0x08 => pub revision: ReadOnly<u8>),
+        /// Programming interface (the low byte of the class code).
         (0x09 => pub prog_if: ReadOnly<u8>),
+        /// Subclass (the middle byte of the class code).
         (0x0a => pub subclass: ReadOnly<u8>),
+        /// Base class (the high byte of the class code).
         (0x0b => pub class: ReadOnly<u8>),
+        /// Cache line size in 32-bit words (no effect on PCIe).
         (0x0c => pub cache_line_size: ReadWrite<u8>),
+        /// Latency timer (hard-wired to 0 on PCIe).
         (0x0d => pub latency_timer: ReadWrite<u8>),
+        /// Header type and the multi-function bit.
         (0x0e => pub header_type: ReadOnly<u8, HEADER_TYPE::Register>),
+        /// Built-in self test control (0 when not implemented).
         (0x0f => pub bist: ReadWrite<u8>),
+        /// The six Base Address Registers (a 64-bit BAR uses two slots).
         (0x10 => pub bar: [ReadWrite<u32>; 6]),
+        /// CardBus CIS pointer (unused by PCIe).
         (0x28 => pub cardbus_cis: ReadOnly<u32>),
+        /// Subsystem vendor ID.
         (0x2c => pub subsystem_vendor_id: ReadOnly<u16>),
+        /// Subsystem ID.
         (0x2e => pub subsystem_id: ReadOnly<u16>),
+        /// Expansion ROM base address.
         (0x30 => pub expansion_rom: ReadWrite<u32>),
+        /// Offset of the first capability (valid with STATUS.CAPABILITIES_LIST).
         (0x34 => pub capabilities: ReadOnly<u8>),
         (0x35 => _reserved),
+        /// Interrupt line: a software scratch byte, unused by the hardware.
         (0x3c => pub interrupt_line: ReadWrite<u8>),
+        /// Interrupt pin: 0 none, 1-4 INTA#-INTD#.
         (0x3d => pub interrupt_pin: ReadOnly<u8>),
+        /// Min_Gnt (hard-wired to 0 on PCIe).
         (0x3e => pub min_grant: ReadOnly<u8>),
+        /// Max_Lat (hard-wired to 0 on PCIe).
         (0x3f => pub max_latency: ReadOnly<u8>),
         (0x40 => @END),
     }

@@ -22,9 +22,17 @@ fn number(cells: &[u32]) -> u64 {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum DtError {
     /// The length is not a whole number of entries.
-    BadLength { property: &'static str, len: usize },
+    BadLength {
+        /// The property's name.
+        property: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// More cells per number than 64 bits hold.
-    CellsTooWide { property: &'static str },
+    CellsTooWide {
+        /// The property whose `#address-cells` / `#size-cells` is too large.
+        property: &'static str,
+    },
 }
 
 /// The PCI address space of a `ranges` entry (`ss` in `phys.hi`).
@@ -127,7 +135,9 @@ pub fn iommu_map(bytes: &[u8], rid: u16) -> Result<Option<(u32, u32)>, DtError> 
 /// How a GIC interrupt is signalled.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Trigger {
+    /// Level-sensitive (flags 4 or 8): pending while the line is asserted.
     Level,
+    /// Edge-triggered (flags 1 or 2): pending on each rising edge.
     Edge,
 }
 
@@ -135,11 +145,14 @@ pub enum Trigger {
 /// flags 1/2 are edge, 4/8 level.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct GicIrq {
+    /// The GIC INTID: 32 + SPI number, or 16 + PPI number.
     pub intid: u32,
+    /// How the line signals.
     pub trigger: Trigger,
 }
 
 impl GicIrq {
+    /// Decodes a 3-cell GIC specifier; `None` for another cell count or kind.
     pub fn from_specifier(spec: &[u32]) -> Option<Self> {
         let &[kind, number, flags] = spec else {
             return None;

@@ -10,9 +10,13 @@ use super::Bdf;
 /// An INTx pin.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Pin {
+    /// INTA# (Interrupt Pin 1).
     A = 1,
+    /// INTB# (Interrupt Pin 2).
     B = 2,
+    /// INTC# (Interrupt Pin 3).
     C = 3,
+    /// INTD# (Interrupt Pin 4).
     D = 4,
 }
 
@@ -51,6 +55,7 @@ pub const MAX_PARENT_CELLS: usize = 6;
 /// specifier (e.g. three GIC cells).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Route {
+    /// Phandle of the interrupt controller the INTx is wired to.
     pub parent: u32,
     specifier: [u32; MAX_PARENT_CELLS],
     len: usize,
@@ -67,9 +72,15 @@ impl Route {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum MapError {
     /// An entry names a parent whose cell counts are unknown.
-    UnknownParent { phandle: u32 },
+    UnknownParent {
+        /// The parent's phandle.
+        phandle: u32,
+    },
     /// The parent's unit address plus specifier exceed `MAX_PARENT_CELLS`.
-    ParentTooWide { phandle: u32 },
+    ParentTooWide {
+        /// The parent's phandle.
+        phandle: u32,
+    },
     /// The map ends in the middle of an entry.
     Truncated,
     /// `interrupt-map-mask` is not 4 cells (3 address + 1 pin).

@@ -19,8 +19,11 @@ pub use intx::Pin;
 /// A PCI function's address: bus, device (0-31), function (0-7).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Bdf {
+    /// Bus number (0-255).
     pub bus: u8,
+    /// Device number on the bus (0-31).
     pub device: u8,
+    /// Function number of the device (0-7).
     pub function: u8,
 }
 
@@ -60,11 +63,22 @@ impl Bdf {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum PciError {
     /// The bus is outside the host bridge's `bus-range`.
-    BusOutOfRange { bus: u8 },
+    BusOutOfRange {
+        /// The bus asked for.
+        bus: u8,
+    },
     /// No window of the kind a BAR needs, or no room left in it.
-    NoRoom { kind: BarKind, size: u64 },
+    NoRoom {
+        /// The address space the BAR decodes.
+        kind: BarKind,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// A 64-bit BAR in slot 5 (its upper half would be outside the header).
-    Bar64InLastSlot { index: u8 },
+    Bar64InLastSlot {
+        /// The BAR's slot (5).
+        index: u8,
+    },
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ impl Default for AsidPool {
 }
 
 impl AsidPool {
+    /// A pool with every ASID free but 0 (reserved).
     pub const fn new() -> Self {
         let mut used = [0; POOL_SIZE / 64];
         used[0] = 1; // ASID 0 reserved

@@ -21,6 +21,7 @@ pub struct Stage1Context {
     pub tg0: u8,
     /// TCR_EL1.IRGN0 / ORGN0: cacheability of table walks (0b01 = WB RA/WA).
     pub irgn0: u8,
+    /// TCR_EL1.ORGN0: outer cacheability of table walks (0b01 = WB RA/WA).
     pub orgn0: u8,
     /// TCR_EL1.SH0: shareability of table walks (0b11 = inner).
     pub sh0: u8,

@@ -7,18 +7,26 @@
 /// The opcodes this driver issues.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Opcode {
+    /// CMD_CFGI_STE (0x03): invalidate one STE (§4.3.1).
     CfgiSte,
+    /// CMD_CFGI_ALL (0x04, CFGI_STE_RANGE with Range = 31): every STE and CD (§4.3.3).
     CfgiAll,
+    /// CMD_CFGI_CD (0x05): invalidate one CD (§4.3.4).
     CfgiCd,
+    /// CMD_TLBI_NH_ASID (0x11): stage 1 entries of one ASID (§4.4.2).
     TlbiNhAsid,
+    /// CMD_TLBI_NH_VA (0x12): stage 1 entries of one ASID by address (§4.4.3).
     TlbiNhVa,
+    /// CMD_TLBI_NSNH_ALL (0x30): every non-secure, non-hypervisor entry (§4.4.8).
     TlbiNsnhAll,
+    /// CMD_SYNC (0x46): completes when every earlier command has (§4.7.3).
     Sync,
     /// An opcode we did not write (read back from the queue in an error report).
     Other(u8),
 }
 
 impl Opcode {
+    /// The opcode byte (bits \[7:0\] of the command's first doubleword).
     pub const fn code(self) -> u8 {
         match self {
             Opcode::CfgiSte => 0x03,
@@ -59,21 +67,41 @@ pub const RANGE_SCALE_MAX: u32 = 31;
 pub enum Command {
     /// Re-read the STE of `sid`; with `leaf = false` also the level 1
     /// descriptor that points at it (after installing a level 2 table).
-    CfgiSte { sid: u32, leaf: bool },
+    CfgiSte {
+        /// The stream ID.
+        sid: u32,
+        /// Leaf: only the STE itself, not the level 1 descriptor.
+        leaf: bool,
+    },
     /// Re-read every STE and CD.
     CfgiAll,
     /// Re-read the CD of substream `ssid` of `sid` (Leaf = 1).
-    CfgiCd { sid: u32, ssid: u32 },
+    CfgiCd {
+        /// The stream ID.
+        sid: u32,
+        /// The substream ID (the CD's index in the stream's CD table).
+        ssid: u32,
+    },
     /// Drop every stage 1 entry of `asid` (under `vmid`).
-    TlbiNhAsid { asid: u16, vmid: u16 },
+    TlbiNhAsid {
+        /// The ASID whose entries go.
+        asid: u16,
+        /// The VMID they are tagged with (0 without stage 2).
+        vmid: u16,
+    },
     /// Drop the entries of `asid` covering `va`: one page (`range: None`),
     /// or `(num + 1) << scale` 4 KiB pages from `va` (`range: Some((num, scale))`).
     /// `leaf`: only last-level entries changed (walk caches may be kept).
     TlbiNhVa {
+        /// The ASID whose entries go.
         asid: u16,
+        /// The VMID they are tagged with (0 without stage 2).
         vmid: u16,
+        /// The first virtual address (page aligned).
         va: u64,
+        /// Leaf: only last-level entries changed.
         leaf: bool,
+        /// `Some((num, scale))` for the range form (IDR3.RIL), `None` for one page.
         range: Option<(u8, u8)>,
     },
     /// Drop every non-secure, non-hypervisor entry (reset).
@@ -83,6 +111,7 @@ pub enum Command {
 }
 
 impl Command {
+    /// The opcode this command is encoded with.
     pub const fn opcode(&self) -> Opcode {
         match self {
             Command::CfgiSte { .. } => Opcode::CfgiSte,

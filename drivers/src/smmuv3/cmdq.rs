@@ -29,10 +29,12 @@ pub enum CommandFault {
     Abort,
     /// CERROR_ATC_INV_SYNC: an ATS invalidation timed out.
     AtcInvalidationSync,
+    /// A CMDQ_CONS.ERR code this driver does not name (IMPLEMENTATION DEFINED).
     Other(u8),
 }
 
 impl CommandFault {
+    /// Decodes CMDQ_CONS.ERR.
     pub const fn from_code(code: u8) -> Self {
         match code {
             1 => CommandFault::Illegal,
@@ -74,6 +76,7 @@ impl CommandQueue {
         }
     }
 
+    /// The queue's geometry (size and the wrap bit of its indexes).
     pub fn ring(&self) -> Ring {
         self.ring
     }

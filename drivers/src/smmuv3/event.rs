@@ -12,29 +12,51 @@ pub const EVENT_DWORDS: usize = 4;
 /// The event types of §7.3 (table 7-3).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
+    /// F_UUT (0x01): a transaction type the SMMU does not support.
     UnsupportedUpstreamTransaction,
+    /// C_BAD_STREAMID (0x02): the stream ID is beyond the stream table.
     BadStreamId,
+    /// F_STE_FETCH (0x03): fetching the STE aborted.
     SteFetch,
+    /// C_BAD_STE (0x04): the STE is invalid or malformed.
     BadSte,
+    /// F_BAD_ATS_TREQ (0x05): an ATS translation request was refused.
     BadAtsTranslationRequest,
+    /// F_STREAM_DISABLED (0x06): a transaction without a substream ID, which the
+    /// STE disables (S1DSS = 0b00).
     StreamDisabled,
+    /// F_TRANSL_FORBIDDEN (0x07): an ATS-translated transaction where none is allowed.
     TranslationForbidden,
+    /// C_BAD_SUBSTREAMID (0x08): the substream ID is beyond the CD table.
     BadSubstreamId,
+    /// F_CD_FETCH (0x09): fetching the CD aborted.
     CdFetch,
+    /// C_BAD_CD (0x0a): the CD is invalid or malformed.
     BadCd,
+    /// F_WALK_EABT (0x0b): a translation table walk aborted.
     WalkExternalAbort,
+    /// F_TRANSLATION (0x10): no valid descriptor for the address (stage 1 or 2).
     Translation,
+    /// F_ADDR_SIZE (0x11): an address beyond the configured input or output size.
     AddressSize,
+    /// F_ACCESS (0x12): access flag fault (AF = 0 without hardware update).
     Access,
+    /// F_PERMISSION (0x13): the descriptor forbids the access (a write to read-only, ...).
     Permission,
+    /// F_TLB_CONFLICT (0x20): overlapping TLB entries matched.
     TlbConflict,
+    /// F_CFG_CONFLICT (0x21): overlapping configuration cache entries matched.
     ConfigCacheConflict,
+    /// E_PAGE_REQUEST (0x24): a speculative page request hint.
     PageRequest,
+    /// F_VMS_FETCH (0x25): fetching the VMS aborted.
     VmsFetch,
+    /// An event ID table 7-3 does not list.
     Unknown(u8),
 }
 
 impl EventKind {
+    /// Decodes the EVENT_ID field (bits \[7:0\] of the record).
     pub const fn from_id(id: u8) -> Self {
         match id {
             0x01 => EventKind::UnsupportedUpstreamTransaction,
@@ -106,7 +128,9 @@ impl EventKind {
 pub struct Event {
     /// Position in the log (0 for the first event since boot).
     pub seq: u64,
+    /// What went wrong (EVENT_ID).
     pub kind: EventKind,
+    /// The stream ID of the transaction (StreamID).
     pub stream: u32,
     /// Substream ID, when the record says it is valid (SSV).
     pub substream: Option<u32>,
@@ -176,6 +200,7 @@ impl<const N: usize> Default for EventLog<N> {
 }
 
 impl<const N: usize> EventLog<N> {
+    /// An empty log, numbering from 0.
     pub const fn new() -> Self {
         Self {
             slots: [None; N],

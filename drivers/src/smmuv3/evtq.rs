@@ -20,6 +20,7 @@ const PAGE_LOG2: u8 = (DMA_PAGE_SIZE / EVENT_BYTES).trailing_zeros() as u8;
 /// What a drain found.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Drained {
+    /// Records read from the queue.
     pub events: u32,
     /// The SMMU dropped records since the last drain (queue was full).
     pub overflowed: bool,
@@ -34,6 +35,8 @@ pub struct EventQueue {
 }
 
 impl EventQueue {
+    /// The queue in `mem`: one page of records, capped at `1 << max_log2`
+    /// entries (IDR1.EVENTQS).
     pub fn new(mem: DmaPage, max_log2: u8) -> Self {
         Self {
             mem,

@@ -8,19 +8,27 @@ use super::SmmuError;
 /// The parts of the ID registers the driver acts on.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Features {
+    /// Stage 1 translation (IDR0.S1P).
     pub stage1: bool,
+    /// Stage 2 translation (IDR0.S2P).
     pub stage2: bool,
+    /// AArch64 translation tables (IDR0.TTF = 0b10 or 0b11).
     pub aarch64_tables: bool,
     /// Table walks, queue and table accesses are IO-coherent (IDR0.COHACC).
     pub coherent: bool,
     /// Broadcast TLB maintenance (IDR0.BTM): CPU TLBIs reach the SMMU's TLB.
     pub btm: bool,
+    /// ASID width: 16 with IDR0.ASID16, else 8.
     pub asid_bits: u8,
+    /// Two-level stream tables (IDR0.ST_LEVEL = 0b01).
     pub two_level_stream_table: bool,
+    /// Tables may be little-endian (IDR0.TTENDIAN is mixed or little).
     pub little_endian_tables: bool,
+    /// Stream ID width in bits (IDR1.SIDSIZE).
     pub sid_bits: u8,
     /// log2 of the largest command / event queue.
     pub cmdq_log2: u8,
+    /// log2 of the largest event queue (IDR1.EVENTQS).
     pub eventq_log2: u8,
     /// Queues or tables hard-wired by the implementation (IDR1.*_PRESET).
     pub preset: bool,
@@ -28,6 +36,7 @@ pub struct Features {
     pub range_invalidation: bool,
     /// Output address size, TCR.IPS encoding (IDR5.OAS).
     pub oas: u8,
+    /// The 4 KiB translation granule (IDR5.GRAN4K).
     pub granule_4k: bool,
 }
 

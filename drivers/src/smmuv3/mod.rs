@@ -51,31 +51,60 @@ pub enum SmmuError {
     PresetStructures,
     /// A register update was not acknowledged in time.
     AckTimeout {
+        /// The register written (`CR0`, `IRQ_CTRL`, `GBPA`, ...).
         register: &'static str,
+        /// The value its ACK register should have shown.
         wanted: u32,
+        /// The value it last showed.
         got: u32,
     },
     /// CMD_SYNC not consumed by the deadline: CONS stuck at `cons` (on the
     /// `stuck` command) while PROD is `prod`.
-    SyncTimeout { cons: u32, prod: u32, stuck: Opcode },
+    SyncTimeout {
+        /// CMDQ_CONS at the deadline.
+        cons: u32,
+        /// CMDQ_PROD at the deadline.
+        prod: u32,
+        /// The opcode of the command in the slot CONS points at.
+        stuck: Opcode,
+    },
     /// The SMMU refused the command in slot `index`.
     CommandError {
+        /// The refused command's opcode.
         opcode: Opcode,
+        /// Its slot in the command queue (CMDQ_CONS.RD).
         index: u32,
+        /// Why (CMDQ_CONS.ERR).
         fault: CommandFault,
     },
     /// The stream ID is beyond the stream table.
-    StreamOutOfRange { sid: u32, limit: u32 },
+    StreamOutOfRange {
+        /// The stream ID asked for.
+        sid: u32,
+        /// The number of stream IDs the table covers.
+        limit: u32,
+    },
     /// The stream's level 2 table was never installed.
-    NoStreamTable { sid: u32 },
+    NoStreamTable {
+        /// The stream ID whose level 2 table is missing.
+        sid: u32,
+    },
     /// The stream already has a context.
-    StreamBusy { sid: u32 },
+    StreamBusy {
+        /// The stream ID already attached.
+        sid: u32,
+    },
     /// Every context descriptor slot is in use.
     NoFreeContext,
     /// Every ASID of the SMMU's pool is in use.
     NoFreeAsid,
     /// The translation table root lies beyond the SMMU's output address size.
-    TableOutOfReach { ttb0: u64, oas_bits: u32 },
+    TableOutOfReach {
+        /// Physical address of the table root (CD.TTB0).
+        ttb0: u64,
+        /// The SMMU's output address size in bits (IDR5.OAS decoded).
+        oas_bits: u32,
+    },
     /// No memory for a table or queue page.
     NoMemory,
 }
@@ -118,7 +147,9 @@ impl Smmu {
     /// `base` maps the SMMU's two 64 KiB register pages as device memory for
     /// the life of the value, and no other code drives this SMMU.
     pub unsafe fn new(base: usize, clock: Clock) -> Result<Self, SmmuError> {
-        // SAFETY: forwarded from the caller: page 0 at `base`, page 1 64 KiB above.
+        // SAFETY: the caller guarantees that `base` maps both 64 KiB register
+        // pages as device memory for the value's life, with no other driver:
+        // page 0 at `base`, page 1 64 KiB above.
         let (page0, page1) = unsafe {
             (
                 Mmio::<Page0>::new(base),
@@ -140,10 +171,12 @@ impl Smmu {
         })
     }
 
+    /// What the ID registers said, decoded at `new`.
     pub fn features(&self) -> &Features {
         &self.features
     }
 
+    /// The time base this SMMU's deadlines are measured in.
     pub fn clock(&self) -> Clock {
         self.clock
     }

@@ -16,10 +16,12 @@ impl Ring {
         Self { log2size }
     }
 
+    /// log2 of the number of entries (the QS / LOG2SIZE field of the queue base).
     pub const fn log2size(&self) -> u8 {
         self.log2size
     }
 
+    /// Number of entries.
     pub const fn entries(&self) -> u32 {
         1 << self.log2size
     }
@@ -39,10 +41,12 @@ impl Ring {
         ptr & self.entries() != 0
     }
 
+    /// Nothing to consume: same index, same wrap flag.
     pub const fn is_empty(&self, prod: u32, cons: u32) -> bool {
         (prod ^ cons) & self.mask() == 0
     }
 
+    /// No room to produce: same index, different wrap flag.
     pub const fn is_full(&self, prod: u32, cons: u32) -> bool {
         (prod ^ cons) & self.mask() == self.entries()
     }
@@ -70,9 +74,17 @@ pub enum Consumed {
     Done,
     /// The SMMU stopped at the command CONS points to (GERROR.CMDQ_ERR) with
     /// CMDQ_CONS.ERR = `err`.
-    Error { cons: u32, err: u8 },
+    Error {
+        /// CMDQ_CONS at the stop (index and wrap of the refused command).
+        cons: u32,
+        /// CMDQ_CONS.ERR.
+        err: u8,
+    },
     /// The deadline passed with CONS short of the target.
-    TimedOut { cons: u32 },
+    TimedOut {
+        /// CONS when the deadline passed.
+        cons: u32,
+    },
 }
 
 /// Polls until the consumer pointer equals `target` (index and wrap), the

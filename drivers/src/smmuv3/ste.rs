@@ -29,7 +29,10 @@ pub enum StreamConfig {
     Bypass,
     /// Stage 1 translation through the single context descriptor at `cd` (its
     /// physical address, 64-byte aligned); stage 2 bypassed.
-    Stage1 { cd: u64 },
+    Stage1 {
+        /// Physical address of the context descriptor (STE.S1ContextPtr).
+        cd: u64,
+    },
 }
 
 /// Encodes an STE. Doubleword 0 holds V, Config and S1ContextPtr, so a live

@@ -18,6 +18,7 @@ pub const SPLIT: u32 = 6;
 pub const L1_SLOTS: usize = 256;
 const STES_PER_PAGE: u32 = 1 << SPLIT;
 
+/// The format of the stream table (STRTAB_BASE_CFG.FMT).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Layout {
     /// STRTAB_BASE_CFG.FMT = 0: one array of `1 << log2size` STEs.
@@ -61,6 +62,7 @@ impl StreamTable {
         table
     }
 
+    /// Linear or two-level, as chosen at `new`.
     pub fn layout(&self) -> Layout {
         self.layout
     }
@@ -183,6 +185,7 @@ impl CdTable {
         Self { page, used: 0 }
     }
 
+    /// The lowest free CD slot (the substream ID it serves), or `None` when all are used.
     pub fn alloc(&mut self) -> Option<usize> {
         let slot = self.used.trailing_ones() as usize;
         if slot >= CD_SLOTS {

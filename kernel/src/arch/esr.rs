@@ -11,21 +11,35 @@ pub fn iss(esr: u64) -> u32 {
     (esr & 0x1ff_ffff) as u32
 }
 
+/// ESR_ELx.EC values the kernel acts on (Arm ARM D23.2.41, table "EC encoding").
 pub mod ec {
+    /// Unknown reason: an undefined or unallocated instruction, among others.
     pub const UNKNOWN: u8 = 0x00;
+    /// SVC instruction executed in AArch64 state (a system call from EL0).
     pub const SVC64: u8 = 0x15;
+    /// HVC instruction executed in AArch64 state.
     pub const HVC64: u8 = 0x16;
+    /// Trapped MSR, MRS or system instruction in AArch64 state.
     pub const SYSREG: u8 = 0x18;
+    /// Instruction abort from a lower exception level (EL0 fetch fault).
     pub const INSTR_ABORT_LOWER: u8 = 0x20;
+    /// Instruction abort taken without a change of exception level (EL1 fetch fault).
     pub const INSTR_ABORT_SAME: u8 = 0x21;
+    /// PC alignment fault.
     pub const PC_ALIGNMENT: u8 = 0x22;
+    /// Data abort from a lower exception level (EL0 load or store fault).
     pub const DATA_ABORT_LOWER: u8 = 0x24;
+    /// Data abort taken without a change of exception level (EL1 load or store fault).
     pub const DATA_ABORT_SAME: u8 = 0x25;
+    /// SP alignment fault.
     pub const SP_ALIGNMENT: u8 = 0x26;
+    /// SError interrupt (an asynchronous external abort).
     pub const SERROR: u8 = 0x2f;
+    /// BRK instruction executed in AArch64 state.
     pub const BRK64: u8 = 0x3c;
 }
 
+/// A short description of exception class `ec`, for the log.
 pub fn class_name(ec: u8) -> &'static str {
     match ec {
         ec::UNKNOWN => "unknown reason (undefined instruction)",
@@ -70,6 +84,7 @@ pub fn is_write(esr: u64) -> bool {
     esr & (1 << 6) != 0
 }
 
+/// A short description of an abort's fault status code (DFSC/IFSC), for the log.
 pub fn fault_status_name(fsc: u8) -> &'static str {
     match fsc {
         0x00..=0x03 => "address size fault",

@@ -11,13 +11,19 @@ use tock_registers::interfaces::Readable;
 #[repr(C)]
 #[derive(Clone, Debug)]
 pub struct TrapFrame {
+    /// x0-x30 of the interrupted code (x30 is its link register).
     pub x: [u64; 31],
+    /// ELR_EL1: where the exception was taken, and where `eret` resumes.
     pub elr: u64,
+    /// SPSR_EL1: the interrupted PSTATE (EL, SP select, DAIF, PAN, ...).
     pub spsr: u64,
+    /// SP_EL0: the user stack pointer (or EL1's, for an SP0 vector).
     pub sp_el0: u64,
     /// q0-q31 of the interrupted code.
     pub q: [u128; 32],
+    /// FPSR: floating-point status (cumulative exception flags).
     pub fpsr: u64,
+    /// FPCR: floating-point control (rounding mode, flush-to-zero).
     pub fpcr: u64,
 }
 
@@ -54,7 +60,9 @@ impl TrapFrame {
 /// demand, FAR_EL1 as an address (meaningful for aborts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Syndrome {
+    /// ESR_EL1: exception class, IL and the instruction-specific syndrome.
     pub esr: u64,
+    /// FAR_EL1: the faulting virtual address (valid for aborts and alignment faults).
     pub far: VirtAddr,
 }
 
@@ -112,17 +120,26 @@ impl Syndrome {
 /// Which of the 16 vectors was taken: (source, type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub enum Source {
+    /// From EL1 running on SP_EL0 (offset 0x000).
     CurrentElSp0,
+    /// From EL1 running on SP_EL1: the kernel itself (offset 0x200).
     CurrentElSpx,
+    /// From EL0 in AArch64 state: user code (offset 0x400).
     LowerEl64,
+    /// From EL0 in AArch32 state (offset 0x600; never expected).
     LowerEl32,
 }
 
+/// The type of exception a vector takes (its slot within a group of four).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub enum Kind {
+    /// Synchronous: a system call, an abort, an undefined instruction, a BRK.
     Sync,
+    /// IRQ: an interrupt from the GIC.
     Irq,
+    /// FIQ (not used by this kernel).
     Fiq,
+    /// SError: an asynchronous external abort.
     SError,
 }
 
@@ -146,12 +163,16 @@ pub fn decode_vector(kind: u64) -> (Source, Kind) {
 /// What a synchronous exception looked like, for reports and for tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub struct FaultReport {
+    /// ESR_EL1 of the exception.
     pub esr: u64,
+    /// FAR_EL1 of the exception.
     pub far: u64,
+    /// ELR_EL1: the faulting instruction's address.
     pub elr: u64,
 }
 
 impl FaultReport {
+    /// The exception class (ESR.EC).
     pub fn class(&self) -> u8 {
         esr::class(self.esr)
     }

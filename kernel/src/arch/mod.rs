@@ -23,7 +23,11 @@ core::arch::global_asm!(include_str!("vectors.S"));
 
 extern "C" {
     static exception_vectors: u8;
+    /// Entry of a secondary CPU started by PSCI `CPU_ON` (physical address,
+    /// MMU off); x0, the context ID, is the logical CPU index.
     pub fn _secondary_psci() -> !;
+    /// Entry of a secondary CPU released from its spin table (physical
+    /// address, MMU off); the logical index is MPIDR_EL1.Aff0.
     pub fn _secondary_spin() -> !;
 }
 
@@ -39,6 +43,7 @@ pub fn current_el() -> u8 {
     CurrentEL.read(CurrentEL::EL) as u8
 }
 
+/// MPIDR_EL1 of the calling CPU: its affinity (Aff3.Aff2.Aff1.Aff0).
 pub fn mpidr() -> u64 {
     MPIDR_EL1.get()
 }
@@ -59,6 +64,7 @@ pub fn cpu_id() -> usize {
     TPIDR_EL1.get() as usize
 }
 
+/// Records the calling CPU's logical index in TPIDR_EL1 (once, at CPU entry).
 pub fn set_cpu_id(id: usize) {
     TPIDR_EL1.set(id as u64);
 }
@@ -70,10 +76,12 @@ pub fn irq_save() -> u64 {
     flags
 }
 
+/// Restores DAIF as `irq_save` returned it.
 pub fn irq_restore(flags: u64) {
     DAIF.set(flags);
 }
 
+/// IRQs are unmasked on the calling CPU (DAIF.I clear).
 pub fn irqs_enabled() -> bool {
     !DAIF.is_set(DAIF::I)
 }
@@ -83,6 +91,7 @@ pub fn irq_enable() {
     DAIF.write(DAIF::D::Unmasked + DAIF::A::Unmasked + DAIF::I::Unmasked + DAIF::F::Masked);
 }
 
+/// Waits for an interrupt (`wfi`); returns once one is pending, masked or not.
 pub fn wait_for_interrupt() {
     aarch64_cpu::asm::wfi();
 }

@@ -45,6 +45,7 @@ pub fn user_tls() -> u64 {
     v
 }
 
+/// Sets the user thread pointer (TPIDR_EL0) of the thread running here.
 pub fn set_user_tls(v: u64) {
     // SAFETY: TPIDR_EL0 is only the user's thread pointer; the kernel never uses it.
     unsafe { core::arch::asm!("msr tpidr_el0, {}", in(reg) v, options(nomem, nostack)) };

@@ -18,19 +18,37 @@ pub enum FaultError {
     /// No address space is installed on this CPU.
     NoAddressSpace,
     /// The address lies outside every area.
-    NotMapped { va: u64 },
+    NotMapped {
+        /// The faulting address (FAR).
+        va: u64,
+    },
     /// The area does not allow this access.
-    Permission { va: u64, write: bool, exec: bool },
+    Permission {
+        /// The faulting address (FAR).
+        va: u64,
+        /// The access was a write.
+        write: bool,
+        /// The access was an instruction fetch.
+        exec: bool,
+    },
     /// No free frame for the page.
     OutOfFrames,
     /// The faulting code may not sleep (IRQs off, a spinlock held, an
     /// interrupt handler), so `mmap_lock` cannot be taken.
     AtomicContext,
     /// An alignment fault: no page-table change can make the access work.
-    Alignment { va: u64 },
+    Alignment {
+        /// The faulting address (FAR).
+        va: u64,
+    },
     /// An external abort, parity error or other fault the tables cannot
     /// resolve (fault status code `fsc`).
-    Bus { va: u64, fsc: u8 },
+    Bus {
+        /// The faulting address (FAR).
+        va: u64,
+        /// The fault status code (ESR.ISS.DFSC/IFSC).
+        fsc: u8,
+    },
 }
 
 impl FaultError {
@@ -50,7 +68,9 @@ impl FaultError {
 /// # Safety
 /// `page` is a page-aligned kernel mapping of a frame the caller owns.
 pub unsafe fn zero_page(page: *mut u8) {
-    // SAFETY: per the contract, forwarded.
+    // SAFETY: the caller guarantees that `page` is a page-aligned kernel
+    // mapping of a frame it owns, which is what `cache::zero_page` needs (the
+    // linear map is writable Normal memory).
     unsafe { crate::arch::cache::zero_page(page) };
 }
 
@@ -269,7 +289,9 @@ impl AddressSpace {
             let at = va.add(done as u64);
             let n = ((PAGE_SIZE - at.as_u64() % PAGE_SIZE) as usize).min(out.len() - done);
             let dst = out[done..].as_mut_ptr();
-            // SAFETY: as in `copy_to`, reading.
+            // SAFETY: `p` is the kernel address of the mapped byte at `at`, with
+            // `n` bytes left in its page and `n` left in `out`; the PTL keeps
+            // the frame in place while it is read.
             self.with_page(at, false, |p| unsafe {
                 core::ptr::copy_nonoverlapping(p, dst, n)
             })?;

@@ -48,7 +48,9 @@ pub type UserTable = PageTable<LinearMem, Aarch64Tlb, KernelFrames>;
 
 /// What `mmap_lock` guards.
 pub struct Layout {
+    /// The areas (VMAs) of the user half, sorted and disjoint.
     pub vmas: Vmas,
+    /// The MMU notifier subscribers (the SMMU contexts that share the table).
     pub notifiers: Notifiers,
 }
 
@@ -56,13 +58,18 @@ pub struct Layout {
 pub struct Tables {
     /// Taken apart only by `Drop for AddressSpace`.
     pub pt: ManuallyDrop<UserTable>,
+    /// The ASID and its allocator generation; refreshed on install after a rollover.
     pub asid: AsidTag,
 }
 
 /// Event counts, for the self-check and benchmarks.
 #[derive(Default)]
 pub struct Stats {
+    /// Page faults that mapped a page (demand paging); a fault another CPU
+    /// resolved first is not counted.
     pub faults: AtomicU64,
+    /// Layout changes carried out through `AddressSpace::change` (unmap,
+    /// protect, advise, ...).
     pub changes: AtomicU64,
 }
 
@@ -72,6 +79,7 @@ pub struct AddressSpace {
     pub(crate) ptl: SpinLock<Tables>,
     /// CPUs where it is installed in TTBR0 (bit per CPU).
     active: AtomicU64,
+    /// Event counts.
     pub stats: Stats,
 }
 
@@ -93,8 +101,11 @@ fn asids() -> &'static SpinLock<AsidAllocator<{ percpu::MAX_CPUS }>> {
 /// The ASID allocator's state, for tests and statistics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AsidStats {
+    /// The ASID width the MMU uses (TCR_EL1.AS).
     pub bits: AsidBits,
+    /// The current generation (bumped at each rollover).
     pub generation: u64,
+    /// Rollovers since boot: every ASID of a generation was handed out.
     pub rollovers: u64,
     /// ASIDs still free in this generation.
     pub free: u32,

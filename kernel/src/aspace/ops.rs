@@ -15,7 +15,9 @@ use mm::{Constraints, MapError, MemoryType, PhysAddr, VaRange, VirtAddr, PAGE_SI
 /// Why an address-space operation was refused (nothing changed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AsError {
+    /// The layout refused it (overlap, out of range, bad flags).
     Vma(VmaError),
+    /// The page table refused it (no frame for a table, a conflicting entry).
     Map(MapError),
 }
 
@@ -210,10 +212,16 @@ impl AddressSpace {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuditError {
     /// A page is mapped where no area is.
-    Stray { va: VirtAddr },
+    Stray {
+        /// The page's address.
+        va: VirtAddr,
+    },
     /// A page allows more than its area does (a write, an execute, any
     /// access in a `PROT_NONE` area).
-    Overpermissive { va: VirtAddr },
+    Overpermissive {
+        /// The page's address.
+        va: VirtAddr,
+    },
 }
 
 impl AddressSpace {

@@ -16,6 +16,7 @@ pub use user_output::UserOutput;
 // SAFETY: the board description names the PL011 that only this module drives.
 static UART: Pl011 = unsafe { Pl011::new(crate::mem::phys_to_virt(BOARD.uart.base)) };
 
+/// Programs the UART (8N1, FIFOs, the baud rate when the board gives its clock).
 pub fn init() {
     UART.init(BOARD.uart_clock_hz);
 }
@@ -45,6 +46,8 @@ pub struct Console {
 }
 
 impl Console {
+    /// Masks IRQs, then waits for the console; a CPU that already holds it
+    /// (re-entered from a panic) gets it at once.
     pub fn lock() -> Self {
         let flags = arch::irq_save();
         let me = arch::cpu_id() + 1;
@@ -117,7 +120,8 @@ unsafe impl defmt::Logger for Logger {
     }
 
     unsafe fn write(bytes: &[u8]) {
-        // SAFETY: as above.
+        // SAFETY: defmt calls `write` only between `acquire` and `release`, on
+        // the CPU that holds the console: nobody else touches ENCODER.
         unsafe { (*core::ptr::addr_of_mut!(ENCODER)).write(bytes, emit) };
     }
 }

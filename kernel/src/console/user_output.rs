@@ -33,6 +33,7 @@ impl Default for UserOutput {
 }
 
 impl UserOutput {
+    /// No pending text.
     pub const fn new() -> Self {
         Self {
             pending: [0; LINE_MAX],

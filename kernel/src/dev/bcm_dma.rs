@@ -32,9 +32,15 @@ pub enum PiDmaError {
     /// The buffer is not (or no longer) mapped as the transfer needs.
     Fault(FaultError),
     /// Outside the first GiB of RAM (the legacy engines' reach).
-    Unreachable { pa: u64 },
+    Unreachable {
+        /// The buffer page's physical address.
+        pa: u64,
+    },
     /// The engine reported an error or did not finish in time.
-    Engine { cs: u32 },
+    Engine {
+        /// The channel's CS register when the transfer stopped (ERROR, ACTIVE).
+        cs: u32,
+    },
     /// The address space is gone.
     NoAddressSpace,
     /// Neither the DT nor the board names the controller.
@@ -56,7 +62,9 @@ pub struct PiDma {
     cb: SpinLock<Box<ControlBlock>>,
     channel: Channel,
     hook_enabled: AtomicBool,
+    /// Cached translations the atomic hook dropped.
     pub dropped: AtomicU64,
+    /// Transfers the engine completed.
     pub transfers: AtomicU64,
 }
 

@@ -24,7 +24,10 @@ pub enum DmaError {
     /// The SMMU stopped it: the first event it recorded for this stream.
     Fault(Event),
     /// Polled transfer still running at its deadline.
-    Timeout { waited_ms: u64 },
+    Timeout {
+        /// How long the transfer was polled, in milliseconds.
+        waited_ms: u64,
+    },
     /// The device has no routed interrupt: only polled transfers work.
     NoInterrupt,
 }
@@ -32,19 +35,25 @@ pub enum DmaError {
 /// A finished transfer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, defmt::Format)]
 pub struct DmaDone {
+    /// Bytes copied.
     pub bytes: u64,
     /// CNTVCT ticks from start to completion seen.
     pub ticks: u64,
 }
 
+/// The `edu` device found on the PCIe bus, its SMMU stream and interrupt.
 pub struct EduDevice {
     hw: Edu,
+    /// The PCI function it is.
     pub function: Function,
+    /// Its SMMU stream ID (the requester ID through the host bridge's `iommu-map`).
     pub stream_id: u32,
+    /// Its INTx, routed through the host bridge's `interrupt-map`, if any.
     pub irq: Option<GicIrq>,
     done: Completion,
     /// One transfer at a time; sleepable.
     transfer: Mutex<()>,
+    /// Interrupts its handler took.
     pub interrupts: AtomicU64,
     /// Transfers that ended without their completion being seen in time.
     pub missed_completions: AtomicU64,
@@ -143,6 +152,7 @@ impl EduDevice {
         }
     }
 
+    /// Its bus/device/function address.
     pub fn bdf(&self) -> Bdf {
         self.function.bdf
     }

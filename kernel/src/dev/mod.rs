@@ -22,11 +22,17 @@ pub enum DevError {
     Absent(&'static str),
     /// A required property is missing or unusable.
     Property(&'static str),
+    /// A DT property had the wrong shape.
     Dt(DtError),
+    /// The host bridge's `interrupt-map` could not be read.
     InterruptMap(drivers::pci::intx::MapError),
+    /// Enumeration or BAR assignment failed.
     Pci(drivers::pci::PciError),
+    /// Mapping a register window failed.
     Map(mm::MapError),
+    /// The SMMU failed its checks or bring-up.
     Smmu(drivers::smmuv3::SmmuError),
+    /// The `edu` device is not what it should be.
     Edu(drivers::edu::EduError),
 }
 

@@ -21,8 +21,11 @@ pub const MAX_FUNCTIONS: usize = 32;
 /// One function on the root bus, as enumeration left it.
 #[derive(Copy, Clone, Debug)]
 pub struct Function {
+    /// Its bus/device/function address.
     pub bdf: Bdf,
+    /// Vendor ID.
     pub vendor: u16,
+    /// Device ID.
     pub device: u16,
     /// Class, subclass, programming interface.
     pub class: (u8, u8, u8),
@@ -30,6 +33,7 @@ pub struct Function {
     pub bridge: bool,
     /// Implemented BARs and where they were placed.
     pub bars: [Option<(Bar, Assigned)>; 6],
+    /// The INTx pin it uses (Interrupt Pin register), if any.
     pub pin: Option<Pin>,
     /// The GIC interrupt its INTx pin is routed to.
     pub irq: Option<GicIrq>,
@@ -47,12 +51,14 @@ impl Function {
 /// A host bridge after enumeration.
 pub struct HostBridge {
     ecam: Ecam,
+    /// The physical ECAM window (from the DT `reg`).
     pub ecam_window: Region,
     allocator: BarAllocator,
     functions: [Option<Function>; MAX_FUNCTIONS],
 }
 
 impl HostBridge {
+    /// Configuration space access.
     pub fn ecam(&self) -> &Ecam {
         &self.ecam
     }
@@ -62,6 +68,7 @@ impl HostBridge {
         self.allocator.windows()
     }
 
+    /// Every function found on the root bus.
     pub fn functions(&self) -> impl Iterator<Item = Function> + '_ {
         self.functions.iter().flatten().copied()
     }

@@ -23,11 +23,15 @@ use mm::{VaRange, VirtAddr, PAGE_SIZE};
 /// Why a binding or a transfer failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SvaError {
+    /// No SMMU or no `edu` device on this machine.
     NoDevice,
+    /// The SMMU refused the stream's context, or an invalidation failed.
     Smmu(drivers::smmuv3::SmmuError),
+    /// The address space refused the notifier subscription.
     Subscribe(mm::notifier::SubscribeError),
     /// The buffer is not mapped (or not with the access the transfer needs).
     Fault(FaultError),
+    /// The transfer itself failed (device refusal, SMMU fault, timeout).
     Dma(DmaError),
 }
 
@@ -54,8 +58,9 @@ pub struct SvaBinding {
     traffic: SpinLock<Traffic>,
     /// Test-only switch for the negative control: skip the IOTLB invalidation.
     hook_enabled: AtomicBool,
-    /// IOTLB invalidations issued and SMMU commands they took.
+    /// IOTLB invalidations issued.
     pub invalidations: AtomicU64,
+    /// SMMU commands those invalidations took (CMD_SYNC not included).
     pub commands: AtomicU64,
     /// Invalidations the SMMU did not confirm (reported, frames must not be reused).
     pub failures: AtomicU64,

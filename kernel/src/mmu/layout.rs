@@ -32,9 +32,13 @@ fn span(lo: u64, hi: u64) -> Region {
 /// Physical extents of the image's parts.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelImage {
+    /// First byte of the image (`__kernel_start`).
     pub start: u64,
+    /// First byte past the image (`__kernel_end`).
     pub end: u64,
+    /// .text: mapped read-only and executable.
     pub text: Region,
+    /// .rodata: mapped read-only, never executable.
     pub rodata: Region,
     /// .data, .bss and the boot tables.
     pub data: Region,
@@ -42,6 +46,7 @@ pub struct KernelImage {
 }
 
 impl KernelImage {
+    /// The extents, from the linker script's symbols.
     pub fn get() -> Self {
         use core::ptr::addr_of;
         let (start, text_end) = (pa(addr_of!(__kernel_start)), pa(addr_of!(__text_end)));

@@ -48,6 +48,7 @@ pub fn count() -> u32 {
 pub struct PreemptGuard(());
 
 impl PreemptGuard {
+    /// Disables preemption (nesting) until the guard drops.
     pub fn new() -> Self {
         disable();
         Self(())

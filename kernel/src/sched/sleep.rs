@@ -47,7 +47,8 @@ impl SleepList {
         let first = self.head;
         let mut last: *mut Task = ptr::null_mut();
         let mut cur = self.head;
-        // SAFETY: as in `insert`.
+        // SAFETY: every pointer in the list is a task in the static table,
+        // linked under this list's lock, which `&mut self` proves we hold.
         unsafe {
             while !cur.is_null() && (*cur).wake_at.load(Ordering::Relaxed) <= now {
                 last = cur;
@@ -63,7 +64,8 @@ impl SleepList {
     }
 
     fn first_deadline(&self) -> Option<u64> {
-        // SAFETY: as in `insert`.
+        // SAFETY: `head` is null or a task in the static table, linked under
+        // this list's lock, which the borrow of `self` proves is held.
         unsafe { self.head.as_ref() }.map(|t| t.wake_at.load(Ordering::Relaxed))
     }
 }

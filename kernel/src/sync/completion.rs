@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 /// `done` value once `complete_all` ran.
 const ALL: u32 = u32::MAX;
 
+/// A count of "done" events that tasks sleep on until one is posted.
 pub struct Completion {
     /// Completions not yet consumed by a `wait` (under the queue's lock).
     done: AtomicU32,
@@ -23,6 +24,7 @@ impl Default for Completion {
 }
 
 impl Completion {
+    /// Nothing completed, nobody waiting.
     pub const fn new() -> Self {
         Self {
             done: AtomicU32::new(0),

@@ -22,6 +22,7 @@ const WAITERS: usize = 1;
 /// Polls of the owner word before a contended acquirer gives up spinning and sleeps.
 const SPIN_POLLS: u32 = 2000;
 
+/// A sleeping lock around a `T` (see the module doc for the contract).
 pub struct Mutex<T> {
     /// The owning task's address, | `WAITERS`; 0 when free.
     owner: AtomicUsize,
@@ -184,10 +185,12 @@ impl<T> Mutex<T> {
         self.contended.load(Ordering::Relaxed)
     }
 
+    /// Some task holds it (a racy snapshot, for assertions and tests).
     pub fn is_locked(&self) -> bool {
         self.owner.load(Ordering::Relaxed) != 0
     }
 
+    /// The data, without locking: `&mut self` proves nobody else can hold it.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }

@@ -18,6 +18,7 @@ use policy::{LockClass, LockKind, UNCLASSIFIED};
 const WANT_READ: u8 = 0;
 const WANT_WRITE: u8 = 1;
 
+/// A sleeping reader-writer lock around a `T`: many readers or one writer.
 pub struct RwSemaphore<T> {
     /// Readers × `ONE_READER` | `WRITER` | `WAITERS` (`policy::rwsem`).
     state: AtomicUsize,
@@ -188,6 +189,7 @@ impl<T> RwSemaphore<T> {
         self.state.load(Ordering::Relaxed) & WRITER != 0
     }
 
+    /// The data, without locking: `&mut self` proves nobody else can hold it.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }

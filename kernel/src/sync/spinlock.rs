@@ -74,10 +74,12 @@ impl<T> SpinLock<T> {
         })
     }
 
+    /// Some CPU holds it (a racy snapshot, for assertions and tests).
     pub fn is_locked(&self) -> bool {
         self.raw.is_locked()
     }
 
+    /// The data, without locking: `&mut self` proves nobody else can hold it.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }
@@ -132,16 +134,18 @@ pub struct SpinLockIrq<T> {
     data: UnsafeCell<T>,
 }
 
-// SAFETY: as for `SpinLock`.
+// SAFETY: the data is only reached through a guard, which exists on one CPU at a time.
 unsafe impl<T: Send> Sync for SpinLockIrq<T> {}
-// SAFETY: as for `SpinLock`.
+// SAFETY: moving the lock moves the data, which is `Send`.
 unsafe impl<T: Send> Send for SpinLockIrq<T> {}
 
 impl<T> SpinLockIrq<T> {
+    /// A lock of the unclassified class (no ordering rules; context rules still apply).
     pub const fn new(value: T) -> Self {
         Self::new_in(&UNCLASSIFIED, value)
     }
 
+    /// A lock of `class`: ordering rules of the class apply.
     pub const fn new_in(class: &'static LockClass, value: T) -> Self {
         Self {
             raw: TicketLock::new(),
@@ -176,10 +180,12 @@ impl<T> SpinLockIrq<T> {
         }
     }
 
+    /// Some CPU holds it (a racy snapshot, for assertions and tests).
     pub fn is_locked(&self) -> bool {
         self.raw.is_locked()
     }
 
+    /// The data, without locking: `&mut self` proves nobody else can hold it.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }

@@ -73,7 +73,8 @@ impl WaitList {
     pub(crate) fn wants(&self) -> impl Iterator<Item = u8> + '_ {
         let mut cur = self.head;
         core::iter::from_fn(move || {
-            // SAFETY: as in `dequeue`; the list is borrowed, so it cannot change.
+            // SAFETY: `cur` is null or a queued task (a static table entry); the
+            // list is borrowed, so no task is unlinked while we walk it.
             let t = unsafe { cur.as_ref() }?;
             cur = t.wait_next.load(Ordering::Relaxed);
             Some(t.wait_want.load(Ordering::Relaxed))
@@ -93,6 +94,7 @@ impl Default for WaitQueue {
 }
 
 impl WaitQueue {
+    /// An empty queue.
     pub const fn new() -> Self {
         Self {
             list: RawSpinIrq::new(WaitList::new()),

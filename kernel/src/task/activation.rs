@@ -84,7 +84,9 @@ impl TaskActivation {
     /// The caller is the task itself, or the scheduler switching to it
     /// (IRQs masked, the task on no CPU): nobody writes it meanwhile.
     pub(crate) unsafe fn get(&self) -> Option<&dyn Activation> {
-        // SAFETY: per the contract, no write overlaps this read.
+        // SAFETY: the caller is the task itself or the scheduler switching to
+        // it (IRQs masked, the task on no CPU), and only the task writes it, so
+        // no write overlaps this read.
         unsafe { (*self.0.get()).as_deref() }
     }
 }
@@ -100,7 +102,8 @@ pub fn set_current(new: Option<Arc<dyn Activation>>) -> Option<Arc<dyn Activatio
     // the scheduler reads it only while switching to the task, which cannot
     // happen while the task runs here.
     let old = unsafe { core::mem::replace(&mut *task.activation.0.get(), new) };
-    // SAFETY: as above.
+    // SAFETY: the caller of `get` is the current task itself, with IRQs
+    // masked: nobody writes its activation meanwhile (`get`'s contract).
     switch_here(unsafe { task.activation.get() });
     arch::irq_restore(flags);
     old

@@ -146,11 +146,13 @@ impl Task {
         self.id
     }
 
+    /// The name it was spawned with.
     pub fn name(&self) -> &'static str {
         // SAFETY: written only while the slot is unpublished (spawn, CPU init).
         unsafe { *self.name.get() }
     }
 
+    /// Its scheduling state now (a snapshot).
     pub fn state(&self) -> State {
         State::from_u8(self.state.load(Ordering::Acquire))
     }
@@ -295,6 +297,7 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// A task called `name`, free to run on any CPU.
     pub const fn new(name: &'static str) -> Self {
         Self { name, cpu: None }
     }
@@ -406,7 +409,8 @@ pub(crate) fn put(task: &'static Task) {
 ///
 /// Safety: `closure` is the pointer `create` wrote an `F` to, not yet read.
 unsafe fn run_closure<F: FnOnce()>(closure: usize) {
-    // SAFETY: per the contract.
+    // SAFETY: `closure` points at the `F` that `create` wrote, not read
+    // before; reading it moves it out exactly once.
     let f = unsafe { core::ptr::read(closure as *const F) };
     f();
 }
@@ -456,10 +460,12 @@ impl JoinHandle {
         self.task.exited.wait();
     }
 
+    /// The task has exited (`join` would not sleep).
     pub fn is_finished(&self) -> bool {
         self.task.exited.is_done()
     }
 
+    /// The task (its slot stays reserved while the handle lives).
     pub fn task(&self) -> &'static Task {
         self.task
     }

@@ -16,11 +16,15 @@ pub use crate::probe::{catch_fault, FaultReport};
 
 /// Counts of `svc`/`brk` taken and the last immediate, per CPU.
 pub struct TrapCounts {
+    /// `svc` instructions taken from EL1 (the exception suite's).
     pub svc: AtomicU64,
+    /// `brk` instructions taken from EL1.
     pub brk: AtomicU64,
+    /// The immediate of the last `svc` or `brk` (ESR.ISS\[15:0\]).
     pub last_imm: AtomicU64,
 }
 
+/// Every CPU's counts, indexed by logical CPU id.
 pub static TRAPS: [TrapCounts; MAX_CPUS] = [const {
     TrapCounts {
         svc: AtomicU64::new(0),

@@ -21,8 +21,11 @@ pub use elf::abi::{PF_R, PF_W, PF_X};
 /// Why a file is not an executable this kernel runs (`-ENOEXEC`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub enum ElfError {
+    /// No `\x7fELF` magic.
     NotElf,
+    /// EI_CLASS is not ELFCLASS64 or EI_DATA not ELFDATA2LSB.
     Not64BitLittleEndian,
+    /// e_machine is not EM_AARCH64 (183).
     NotAarch64,
     /// Neither `ET_EXEC` nor `ET_DYN`.
     NotExecutable,
@@ -34,33 +37,47 @@ pub enum ElfError {
     WriteExecute,
     /// Two segments share a page.
     Overlap,
+    /// No `PT_LOAD` segment.
     NoSegments,
 }
 
+/// One `PT_LOAD` segment.
 #[derive(Clone, Copy, Debug)]
 pub struct Segment {
+    /// Where it is mapped (p_vaddr; add the load base for `ET_DYN`).
     pub vaddr: u64,
+    /// Its size in memory (p_memsz); the part past `filesz` is zeroed (.bss).
     pub memsz: u64,
+    /// Where its bytes start in the file (p_offset).
     pub offset: u64,
+    /// How many bytes come from the file (p_filesz).
     pub filesz: u64,
+    /// `PF_R`, `PF_W`, `PF_X` (p_flags).
     pub flags: u32,
 }
 
 /// What the loader needs from an executable.
 pub struct Executable<'a> {
+    /// The whole file.
     pub file: &'a [u8],
+    /// The entry point (e_entry; add the load base for `ET_DYN`).
     pub entry: u64,
     /// `ET_DYN` (static PIE): loaded at a base the kernel picks.
     pub position_independent: bool,
+    /// File offset of the program header table (e_phoff).
     pub phoff: u64,
+    /// Size of one program header (e_phentsize).
     pub phentsize: u16,
+    /// Number of program headers (e_phnum).
     pub phnum: u16,
     /// `PT_PHDR`'s address, if the file has one.
     pub phdr_vaddr: Option<u64>,
+    /// The `PT_LOAD` segments, in file order.
     pub segments: Vec<Segment>,
 }
 
 impl<'a> Executable<'a> {
+    /// Checks the header and segments of `file`; nothing is mapped.
     pub fn parse(file: &'a [u8]) -> Result<Self, ElfError> {
         // The identification first, so that a script, a 32-bit or a
         // big-endian file is named as such (the crate reads ELF32 too, and

@@ -44,14 +44,19 @@ mod at {
 /// Why a program could not be started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub enum ExecError {
+    /// The loader handed over no initramfs.
     NoInitramfs,
+    /// The initramfs is malformed.
     Initramfs(initramfs::CpioError),
+    /// No such file in the initramfs.
     NotFound,
+    /// The file is not an executable this kernel runs.
     Elf(ElfError),
     /// The address space refused a mapping.
     Map,
     /// Arguments and environment do not fit the first stack page set.
     TooBig,
+    /// No task slot for the first thread.
     NoTask,
 }
 
@@ -63,8 +68,11 @@ impl From<AsError> for ExecError {
 
 /// What `load` produced.
 pub struct Loaded {
+    /// The user PC to start at (the entry point plus the load base).
     pub entry: u64,
+    /// The initial user stack pointer, at `argc`.
     pub sp: u64,
+    /// The initial program break: the page after the last segment.
     pub brk: u64,
 }
 

@@ -106,6 +106,8 @@ pub fn wake_bitset(process: &Process, addr: u64, count: u32, bitset: u32) -> u64
     n
 }
 
+/// `FUTEX_WAKE`: wakes up to `count` waiters of `process` on the word at
+/// `addr`; returns how many woke.
 pub fn wake(process: &Process, addr: u64, count: u32) -> u64 {
     wake_bitset(process, addr, count, u32::MAX)
 }

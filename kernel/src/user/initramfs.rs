@@ -6,20 +6,27 @@
 /// One file of the archive.
 #[derive(Clone, Copy)]
 pub struct File {
+    /// Its path as the archive records it (`find` ignores a leading `/` or `./`).
     pub name: &'static str,
+    /// `st_mode`: file type (`S_IFMT` bits) and permissions.
     pub mode: u32,
+    /// Its contents, in place in the archive.
     pub data: &'static [u8],
 }
 
 /// File type bits of `mode`.
 pub const S_IFMT: u32 = 0o170000;
+/// `S_IFMT` value of a regular file.
 pub const S_IFREG: u32 = 0o100000;
 
 /// A malformed archive, with the offset of the bad header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub enum CpioError {
+    /// The header does not start with the newc magic (`070701`, or `070702` with CRC).
     BadMagic(usize),
+    /// A header field is not hexadecimal, or the name is not UTF-8.
     BadField(usize),
+    /// The archive ends inside a header, name or file.
     Truncated(usize),
 }
 

@@ -25,9 +25,13 @@ use mm::VirtAddr;
 
 /// Linux signal numbers used for exit statuses (a killed program's status is 128 + signal).
 pub mod signal {
+    /// SIGILL: an undefined instruction, or any exception class not handled otherwise.
     pub const SIGILL: i32 = 4;
+    /// SIGTRAP: a `brk` instruction.
     pub const SIGTRAP: i32 = 5;
+    /// SIGBUS: an alignment fault, an external abort or an SError.
     pub const SIGBUS: i32 = 7;
+    /// SIGSEGV: an access outside every area or one its protection denies.
     pub const SIGSEGV: i32 = 11;
 }
 
@@ -41,8 +45,11 @@ pub struct Brk {
 
 /// A process: one address space, its threads, and how it ends.
 pub struct Process {
+    /// Its process ID (the first thread's TID).
     pub pid: u32,
+    /// The address space its threads share.
     pub aspace: Arc<AddressSpace>,
+    /// Its heap, moved by `brk`.
     pub brk: Mutex<Brk>,
     /// The first process (`init=`): when it ends, the kernel powers off with its status.
     pub init: bool,
@@ -60,7 +67,9 @@ pub struct Process {
 
 /// A thread: the per-task part.
 pub struct Thread {
+    /// The process it belongs to.
     pub process: Arc<Process>,
+    /// Its thread ID.
     pub tid: u32,
     /// `set_tid_address` / `CLONE_CHILD_CLEARTID`: zeroed and futex-woken at exit.
     pub clear_child_tid: AtomicU64,
@@ -75,6 +84,7 @@ pub(crate) fn new_id() -> u32 {
 }
 
 impl Process {
+    /// A process with no thread yet, its break at `brk`.
     pub fn new(aspace: Arc<AddressSpace>, pid: u32, brk: u64, init: bool) -> Arc<Self> {
         Arc::new(Self {
             pid,

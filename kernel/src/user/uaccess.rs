@@ -45,22 +45,26 @@ pub fn copy_to(addr: VirtAddr, bytes: &[u8]) -> Result<(), Errno> {
     space()?.copy_to(addr, bytes).map_err(|_| EFAULT)
 }
 
+/// The little-endian `u32` at user `addr` (`-EFAULT` if unreadable).
 pub fn read_u32(addr: VirtAddr) -> Result<u32, Errno> {
     let mut b = [0u8; 4];
     copy_from(addr, &mut b)?;
     Ok(u32::from_le_bytes(b))
 }
 
+/// The little-endian `u64` at user `addr` (`-EFAULT` if unreadable).
 pub fn read_u64(addr: VirtAddr) -> Result<u64, Errno> {
     let mut b = [0u8; 8];
     copy_from(addr, &mut b)?;
     Ok(u64::from_le_bytes(b))
 }
 
+/// Stores `v` little-endian at user `addr` (`-EFAULT` if not writable).
 pub fn write_u32(addr: VirtAddr, v: u32) -> Result<(), Errno> {
     copy_to(addr, &v.to_le_bytes())
 }
 
+/// Stores `v` little-endian at user `addr` (`-EFAULT` if not writable).
 pub fn write_u64(addr: VirtAddr, v: u64) -> Result<(), Errno> {
     copy_to(addr, &v.to_le_bytes())
 }
@@ -75,6 +79,7 @@ pub fn read_timespec(addr: VirtAddr) -> Result<(i64, i64), Errno> {
     ))
 }
 
+/// Stores a `struct timespec` (`sec`, `nsec`) at user `addr`.
 pub fn write_timespec(addr: VirtAddr, sec: i64, nsec: i64) -> Result<(), Errno> {
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&sec.to_le_bytes());

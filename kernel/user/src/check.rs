@@ -8,12 +8,14 @@ use core::fmt::{self, Debug};
 use crate::errno::Errno;
 use crate::println;
 
+/// The running tally of a test program's checks.
 #[derive(Default)]
 pub struct Checks {
     failed: u32,
 }
 
 impl Checks {
+    /// No check made yet.
     pub fn new() -> Checks {
         Checks::default()
     }
@@ -67,6 +69,7 @@ impl Checks {
         self.check(name, false, detail);
     }
 
+    /// How many checks failed so far.
     pub fn failed(&self) -> u32 {
         self.failed
     }

@@ -7,9 +7,9 @@ use core::fmt;
 pub struct Errno(pub i32);
 
 macro_rules! errnos {
-    ($($name:ident = $value:literal,)*) => {
+    ($($(#[$doc:meta])* $name:ident = $value:literal,)*) => {
         impl Errno {
-            $(pub const $name: Errno = Errno($value);)*
+            $($(#[$doc])* pub const $name: Errno = Errno($value);)*
 
             /// The symbolic name (`EINVAL`), if this is one of the known numbers.
             pub fn name(self) -> Option<&'static str> {
@@ -23,29 +23,53 @@ macro_rules! errnos {
 }
 
 errnos! {
+    /// Operation not permitted.
     EPERM = 1,
+    /// No such file or directory.
     ENOENT = 2,
+    /// No such process (or thread).
     ESRCH = 3,
+    /// Interrupted system call: a signal or wake-up came first.
     EINTR = 4,
+    /// I/O error.
     EIO = 5,
+    /// Argument list too long (`execve`).
     E2BIG = 7,
+    /// Exec format error: not an executable this kernel runs.
     ENOEXEC = 8,
+    /// Bad file descriptor.
     EBADF = 9,
+    /// No child processes (`wait4`).
     ECHILD = 10,
+    /// Try again: the resource is temporarily unavailable (a futex word that changed).
     EAGAIN = 11,
+    /// Out of memory, or an address range with unmapped pages.
     ENOMEM = 12,
+    /// Permission denied (a protection the mapping does not allow).
     EACCES = 13,
+    /// Bad address: a pointer the kernel could not read or write.
     EFAULT = 14,
+    /// Device or resource busy.
     EBUSY = 16,
+    /// Exists: the range is already mapped (`MAP_FIXED_NOREPLACE`).
     EEXIST = 17,
+    /// No such device.
     ENODEV = 19,
+    /// Invalid argument.
     EINVAL = 22,
+    /// Inappropriate ioctl for the file (not a terminal).
     ENOTTY = 25,
+    /// No space left on device.
     ENOSPC = 28,
+    /// Illegal seek.
     ESPIPE = 29,
+    /// Result out of range.
     ERANGE = 34,
+    /// Function not implemented: an unknown system call number.
     ENOSYS = 38,
+    /// Operation not supported.
     EOPNOTSUPP = 95,
+    /// Timed out (a futex wait with a timeout).
     ETIMEDOUT = 110,
 }
 

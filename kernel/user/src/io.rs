@@ -4,6 +4,7 @@
 //! threads do not interleave and each reaches the console in one piece.
 use core::fmt;
 
+/// A file descriptor to write formatted text to (1 stdout, 2 stderr).
 pub struct Fd(pub usize);
 
 impl Fd {
@@ -63,22 +64,26 @@ impl fmt::Write for Buffer<'_> {
     }
 }
 
+/// Formats to stdout with one `write`.
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => {{ let _ = $crate::io::Fd(1).write_fmt_buffered(format_args!($($arg)*)); }};
 }
 
+/// Formats a line to stdout with one `write`.
 #[macro_export]
 macro_rules! println {
     () => { $crate::print!("\n") };
     ($($arg:tt)*) => {{ let _ = $crate::io::Fd(1).write_fmt_buffered(format_args!("{}\n", format_args!($($arg)*))); }};
 }
 
+/// Formats to stderr with one `write`.
 #[macro_export]
 macro_rules! eprint {
     ($($arg:tt)*) => {{ let _ = $crate::io::Fd(2).write_fmt_buffered(format_args!($($arg)*)); }};
 }
 
+/// Formats a line to stderr with one `write`.
 #[macro_export]
 macro_rules! eprintln {
     () => { $crate::eprint!("\n") };

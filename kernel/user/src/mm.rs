@@ -9,26 +9,40 @@ use crate::sys::{nr, raw};
 use crate::thread::futex_wait;
 use crate::time::{Clock, Timespec};
 
+/// The page size both kernels use, in bytes (4 KiB granule).
 pub const PAGE: usize = 4096;
 
 /// `prot` bits (include/uapi/asm-generic/mman-common.h).
 pub mod prot {
+    /// PROT_NONE: no access; any touch faults.
     pub const NONE: u32 = 0;
+    /// PROT_READ: the pages may be read.
     pub const READ: u32 = 1;
+    /// PROT_WRITE: the pages may be written.
     pub const WRITE: u32 = 2;
+    /// PROT_EXEC: the pages may be executed.
     pub const EXEC: u32 = 4;
+    /// Read and write: the usual data mapping.
     pub const RW: u32 = READ | WRITE;
 }
 
 /// `flags` bits.
 pub mod map {
+    /// MAP_SHARED: writes are seen by every mapping of the object.
     pub const SHARED: u32 = 0x01;
+    /// MAP_PRIVATE: copy-on-write, writes stay in this mapping.
     pub const PRIVATE: u32 = 0x02;
+    /// MAP_SHARED_VALIDATE: MAP_SHARED, and unknown flags are refused (EOPNOTSUPP).
     pub const SHARED_VALIDATE: u32 = 0x03;
+    /// MAP_FIXED: exactly at `addr`, replacing whatever was mapped there.
     pub const FIXED: u32 = 0x10;
+    /// MAP_ANONYMOUS: zero-filled memory backed by no file (`fd` ignored).
     pub const ANONYMOUS: u32 = 0x20;
+    /// MAP_NORESERVE: no swap reserved (no effect on either kernel here).
     pub const NORESERVE: u32 = 0x4000;
+    /// MAP_POPULATE: fault every page in before returning.
     pub const POPULATE: u32 = 0x8000;
+    /// MAP_FIXED_NOREPLACE: exactly at `addr`, or EEXIST if anything is mapped there.
     pub const FIXED_NOREPLACE: u32 = 0x10_0000;
     /// The common case: private anonymous memory.
     pub const ANON: u32 = PRIVATE | ANONYMOUS;
@@ -36,14 +50,19 @@ pub mod map {
 
 /// `mremap` flags.
 pub mod mremap_flags {
+    /// MREMAP_MAYMOVE: the mapping may move if it cannot grow in place.
     pub const MAYMOVE: u32 = 1;
+    /// MREMAP_FIXED: move to `new_addr` (with MAYMOVE), replacing what is there.
     pub const FIXED: u32 = 2;
 }
 
 /// `madvise` advice.
 pub mod advice {
+    /// MADV_NORMAL: no special treatment.
     pub const NORMAL: u32 = 0;
+    /// MADV_DONTNEED: drop the pages; private anonymous memory reads back as zeros.
     pub const DONTNEED: u32 = 4;
+    /// MADV_NOHUGEPAGE: no transparent huge pages for the range.
     pub const NOHUGEPAGE: u32 = 15;
 }
 
@@ -79,16 +98,22 @@ pub fn mmap_anon(len: usize) -> Result<usize, Errno> {
     mmap(0, len, prot::RW, map::ANON, -1, 0)
 }
 
+/// `munmap(addr, len)`: removes every mapping in the range.
 pub fn munmap(addr: usize, len: usize) -> Result<(), Errno> {
-    // SAFETY: as for `mmap`: only the caller's own mappings, by address.
+    // SAFETY: unmapping only removes pages the program reaches by raw address:
+    // no Rust object lives in a mapping the tests make and remove.
     unsafe { raw(nr::MUNMAP, [addr, len, 0, 0, 0, 0]) }.map(drop)
 }
 
+/// `mprotect(addr, len, prot)`: changes the protection of the mapped range.
 pub fn mprotect(addr: usize, len: usize, prot: u32) -> Result<(), Errno> {
-    // SAFETY: as for `munmap`.
+    // SAFETY: a protection change only affects pages the program reaches by raw
+    // address (a denied access faults); no Rust object lives in them.
     unsafe { raw(nr::MPROTECT, [addr, len, prot as usize, 0, 0, 0]) }.map(drop)
 }
 
+/// `mremap(old, old_len, new_len, flags, new_addr)`: grows, shrinks or moves a
+/// mapping; the address it ends up at.
 pub fn mremap(
     old: usize,
     old_len: usize,
@@ -96,7 +121,8 @@ pub fn mremap(
     flags: u32,
     new_addr: usize,
 ) -> Result<usize, Errno> {
-    // SAFETY: as for `munmap`.
+    // SAFETY: the old and new ranges are mappings the program reaches by raw
+    // address; no Rust object lives in them.
     unsafe {
         raw(
             nr::MREMAP,
@@ -105,8 +131,10 @@ pub fn mremap(
     }
 }
 
+/// `madvise(addr, len, advice)`.
 pub fn madvise(addr: usize, len: usize, advice: u32) -> Result<(), Errno> {
-    // SAFETY: as for `munmap`.
+    // SAFETY: advice (even MADV_DONTNEED, which zeroes private pages) only
+    // affects pages the program reaches by raw address; no Rust object lives in them.
     unsafe { raw(nr::MADVISE, [addr, len, advice as usize, 0, 0, 0]) }.map(drop)
 }
 
@@ -122,7 +150,8 @@ pub fn brk(addr: usize) -> usize {
 /// `addr` must be mapped readable (or the program dies, which a test of
 /// faults wants) and 8-byte aligned.
 pub unsafe fn peek(addr: usize) -> u64 {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: the caller guarantees that `addr` is 8-byte aligned and mapped
+    // readable, or wants the fault that kills the program.
     unsafe { (addr as *const u64).read_volatile() }
 }
 
@@ -131,7 +160,8 @@ pub unsafe fn peek(addr: usize) -> u64 {
 /// # Safety
 /// `addr` must be mapped writable, 8-byte aligned, and hold no Rust object.
 pub unsafe fn poke(addr: usize, value: u64) {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: the caller guarantees that `addr` is 8-byte aligned, mapped
+    // writable and holds no Rust object.
     unsafe { (addr as *mut u64).write_volatile(value) }
 }
 
@@ -142,7 +172,9 @@ pub unsafe fn poke(addr: usize, value: u64) {
 pub unsafe fn fill(addr: usize, pages: usize, tag: impl Fn(usize) -> u64) {
     for page in 0..pages {
         for word in 0..PAGE / 8 {
-            // SAFETY: forwarded to the caller.
+            // SAFETY: the word is inside the `pages` pages at `addr`, which the
+            // caller guarantees are mapped writable and hold no Rust object;
+            // `addr` is page aligned, so the word is 8-byte aligned.
             unsafe { poke(addr + page * PAGE + word * 8, tag(page)) };
         }
     }
@@ -161,7 +193,8 @@ pub unsafe fn find_mismatch(
     for page in 0..pages {
         for word in 0..PAGE / 8 {
             let offset = page * PAGE + word * 8;
-            // SAFETY: forwarded to the caller.
+            // SAFETY: the word is inside the `pages` pages at `addr`, which the
+            // caller guarantees are mapped readable; 8-byte aligned.
             let value = unsafe { peek(addr + offset) };
             if value != tag(page) {
                 return Some((offset, value));

@@ -5,19 +5,28 @@ use core::ffi::{c_char, CStr};
 
 /// Auxiliary vector keys (include/uapi/linux/auxvec.h).
 pub mod at {
+    /// AT_NULL: ends the vector.
     pub const NULL: u64 = 0;
+    /// AT_PHDR: address of the program headers in memory.
     pub const PHDR: u64 = 3;
+    /// AT_PHENT: size of one program header.
     pub const PHENT: u64 = 4;
+    /// AT_PHNUM: number of program headers.
     pub const PHNUM: u64 = 5;
+    /// AT_PAGESZ: the page size.
     pub const PAGESZ: u64 = 6;
+    /// AT_ENTRY: the program's entry point.
     pub const ENTRY: u64 = 9;
+    /// AT_HWCAP: CPU feature bits (HWCAP_* of arch/arm64).
     pub const HWCAP: u64 = 16;
+    /// AT_RANDOM: address of 16 random bytes.
     pub const RANDOM: u64 = 25;
 }
 
 /// The program's view of its initial stack.
 #[repr(C)]
 pub struct Args {
+    /// Number of arguments, the program's name included.
     pub argc: usize,
     argv: *const *const c_char,
     envp: *const *const c_char,
@@ -34,6 +43,7 @@ impl Args {
         unsafe { CStr::from_ptr(*self.argv.add(i)).to_str().ok() }
     }
 
+    /// The arguments in order (those that are not UTF-8 are skipped).
     pub fn args(&self) -> impl Iterator<Item = &'static str> + '_ {
         (0..self.argc).filter_map(|i| self.arg(i))
     }

@@ -8,41 +8,77 @@ use crate::errno::{result, Errno};
 
 /// Linux aarch64 system-call numbers (include/uapi/asm-generic/unistd.h).
 pub mod nr {
+    /// `ioctl(fd, request, arg)`.
     pub const IOCTL: usize = 29;
+    /// `openat(dirfd, path, flags, mode)`.
     pub const OPENAT: usize = 56;
+    /// `close(fd)`.
     pub const CLOSE: usize = 57;
+    /// `read(fd, buf, count)`.
     pub const READ: usize = 63;
+    /// `write(fd, buf, count)`.
     pub const WRITE: usize = 64;
+    /// `readv(fd, iov, iovcnt)`.
     pub const READV: usize = 65;
+    /// `writev(fd, iov, iovcnt)`.
     pub const WRITEV: usize = 66;
+    /// `exit(status)`: ends the calling thread.
     pub const EXIT: usize = 93;
+    /// `exit_group(status)`: ends every thread of the process.
     pub const EXIT_GROUP: usize = 94;
+    /// `set_tid_address(tidptr)`: the word cleared and woken at thread exit.
     pub const SET_TID_ADDRESS: usize = 96;
+    /// `futex(uaddr, op, val, timeout, uaddr2, val3)`.
     pub const FUTEX: usize = 98;
+    /// `set_robust_list(head, len)`.
     pub const SET_ROBUST_LIST: usize = 99;
+    /// `nanosleep(req, rem)`.
     pub const NANOSLEEP: usize = 101;
+    /// `clock_gettime(clockid, tp)`.
     pub const CLOCK_GETTIME: usize = 113;
+    /// `clock_nanosleep(clockid, flags, req, rem)`.
     pub const CLOCK_NANOSLEEP: usize = 115;
+    /// `sched_setaffinity(pid, len, mask)`.
     pub const SCHED_SETAFFINITY: usize = 122;
+    /// `sched_getaffinity(pid, len, mask)`.
     pub const SCHED_GETAFFINITY: usize = 123;
+    /// `sched_yield()`.
     pub const SCHED_YIELD: usize = 124;
+    /// `rt_sigaction(sig, act, oact, sigsetsize)`.
     pub const RT_SIGACTION: usize = 134;
+    /// `rt_sigprocmask(how, set, oset, sigsetsize)`.
     pub const RT_SIGPROCMASK: usize = 135;
+    /// `reboot(magic1, magic2, cmd, arg)`.
     pub const REBOOT: usize = 142;
+    /// `uname(buf)`.
     pub const UNAME: usize = 160;
+    /// `getcpu(cpu, node, cache)`.
     pub const GETCPU: usize = 168;
+    /// `getrusage(who, usage)`.
     pub const GETRUSAGE: usize = 165;
+    /// `getpid()`.
     pub const GETPID: usize = 172;
+    /// `gettid()`.
     pub const GETTID: usize = 178;
+    /// `brk(addr)`: moves the program break, returns the new one.
     pub const BRK: usize = 214;
+    /// `munmap(addr, len)`.
     pub const MUNMAP: usize = 215;
+    /// `mremap(old, old_len, new_len, flags, new)`.
     pub const MREMAP: usize = 216;
+    /// `clone(flags, stack, parent_tid, tls, child_tid)` (the aarch64 argument order).
     pub const CLONE: usize = 220;
+    /// `execve(path, argv, envp)`.
     pub const EXECVE: usize = 221;
+    /// `mmap(addr, len, prot, flags, fd, offset)`.
     pub const MMAP: usize = 222;
+    /// `mprotect(addr, len, prot)`.
     pub const MPROTECT: usize = 226;
+    /// `madvise(addr, len, advice)`.
     pub const MADVISE: usize = 233;
+    /// `wait4(pid, status, options, rusage)`.
     pub const WAIT4: usize = 260;
+    /// `getrandom(buf, len, flags)`.
     pub const GETRANDOM: usize = 278;
     /// This kernel only (Linux answers -ENOSYS from here on): bind the DMA
     /// device to the caller's address space. 0 or -ENODEV.
@@ -52,6 +88,8 @@ pub mod nr {
     pub const DMA_COPY: usize = 0x1001;
     /// This kernel only: `kstat(id)` -> a counter ([`super::kstat`]).
     pub const KSTAT: usize = 0x1002;
+    /// This kernel only: `audit_layout()`, checks the caller's mapped pages
+    /// against its areas ([`super::audit_layout`]).
     pub const AUDIT_LAYOUT: usize = 0x1005;
     /// This kernel only: CNTVCT ticks spent zeroing one 4 KiB frame `iters` times.
     pub const FLOOR_ZERO_PAGE: usize = 0x1003;
@@ -59,8 +97,11 @@ pub mod nr {
 
 /// Counters of `kstat(id)` (this kernel only).
 pub mod kstat {
+    /// SMMU commands the kernel has issued since boot.
     pub const SMMU_COMMANDS: usize = 0;
+    /// IOTLB invalidations this process's DMA binding has issued.
     pub const SMMU_TLBI: usize = 1;
+    /// Page faults that mapped a page in this process's address space.
     pub const PAGE_FAULTS: usize = 2;
 }
 
@@ -84,7 +125,8 @@ pub unsafe fn syscall6(n: usize, a: [usize; 6]) -> isize {
 /// As [`syscall6`].
 #[inline(always)]
 pub unsafe fn syscall(n: usize, a0: usize, a1: usize, a2: usize) -> isize {
-    // SAFETY: forwarded.
+    // SAFETY: the caller guarantees the arguments are valid for call `n`; the
+    // three unused ones are 0.
     unsafe { syscall6(n, [a0, a1, a2, 0, 0, 0]) }
 }
 
@@ -95,10 +137,12 @@ pub unsafe fn syscall(n: usize, a0: usize, a1: usize, a2: usize) -> isize {
 /// Memory the call may write must not hold live Rust objects other than the
 /// ones the caller means it to write.
 pub unsafe fn raw(n: usize, a: [usize; 6]) -> Result<usize, Errno> {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: the caller guarantees that memory the call may write holds no
+    // live Rust object but those it means the call to write.
     result(unsafe { syscall6(n, a) })
 }
 
+/// `write(fd, bytes)`: the raw return, bytes written or a negative errno.
 pub fn write(fd: usize, bytes: &[u8]) -> isize {
     // SAFETY: the buffer is valid for its length.
     unsafe { syscall(nr::WRITE, fd, bytes.as_ptr() as usize, bytes.len()) }
@@ -116,6 +160,7 @@ pub fn write_fd(fd: i32, bytes: &[u8]) -> Result<usize, Errno> {
     }
 }
 
+/// `read(fd, buf)`: the bytes read (0 at end of file).
 pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: the pointers (if any) are to the buffers of this call's
     // arguments, valid for the lengths passed.
@@ -131,11 +176,14 @@ pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct IoVec {
+    /// Address of the buffer (`iov_base`).
     pub base: usize,
+    /// Its length in bytes (`iov_len`).
     pub len: usize,
 }
 
 impl IoVec {
+    /// The element that covers `bytes`.
     pub fn of(bytes: &[u8]) -> IoVec {
         IoVec {
             base: bytes.as_ptr() as usize,
@@ -144,6 +192,7 @@ impl IoVec {
     }
 }
 
+/// `writev(fd, iov)`: writes the buffers in order; the total written.
 pub fn writev(fd: i32, iov: &[IoVec]) -> Result<usize, Errno> {
     // SAFETY: the pointers (if any) are to the buffers of this call's
     // arguments, valid for the lengths passed.
@@ -158,7 +207,8 @@ pub fn writev(fd: i32, iov: &[IoVec]) -> Result<usize, Errno> {
 /// # Safety
 /// `arg` must suit `request`: a pointer to what the request reads or writes.
 pub unsafe fn ioctl(fd: i32, request: usize, arg: usize) -> Result<usize, Errno> {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: the caller guarantees that `arg` suits `request`: a pointer to
+    // what the request reads or writes.
     unsafe { raw(nr::IOCTL, [fd as usize, request, arg, 0, 0, 0]) }
 }
 
@@ -172,9 +222,13 @@ pub fn window_size(fd: i32) -> Result<WinSize, Errno> {
 
 /// ioctl requests (include/uapi/asm-generic/ioctls.h).
 pub mod ioctls {
+    /// Reads the terminal's `struct termios`.
     pub const TCGETS: usize = 0x5401;
+    /// Sets the terminal's `struct termios` at once.
     pub const TCSETS: usize = 0x5402;
+    /// Waits until output drains (arg 0 also sends a break).
     pub const TCSBRK: usize = 0x5409;
+    /// Reads the terminal's `struct winsize`.
     pub const TIOCGWINSZ: usize = 0x5413;
 }
 
@@ -182,24 +236,35 @@ pub mod ioctls {
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct WinSize {
+    /// Rows, in characters.
     pub row: u16,
+    /// Columns, in characters.
     pub col: u16,
+    /// Width in pixels (0 when unknown).
     pub xpixel: u16,
+    /// Height in pixels (0 when unknown).
     pub ypixel: u16,
 }
 
 /// `struct new_utsname`: six NUL-terminated fields of 65 bytes.
 #[repr(C)]
 pub struct UtsName {
+    /// sysname, nodename, release, version, machine, domainname, in that order.
     pub fields: [[u8; 65]; 6],
 }
 
 impl UtsName {
+    /// Index of `sysname`: the kernel's name ("Linux" on Linux).
     pub const SYSNAME: usize = 0;
+    /// Index of `nodename`: the host name.
     pub const NODENAME: usize = 1;
+    /// Index of `release`: the kernel release.
     pub const RELEASE: usize = 2;
+    /// Index of `version`: the kernel's build version.
     pub const VERSION: usize = 3;
+    /// Index of `machine`: the hardware ("aarch64").
     pub const MACHINE: usize = 4;
+    /// Index of `domainname`: the NIS domain name.
     pub const DOMAINNAME: usize = 5;
 
     /// Field `i` up to its NUL, or `None` if it has none or is not UTF-8.
@@ -210,28 +275,33 @@ impl UtsName {
     }
 }
 
+/// `uname(buf)`: fills `buf` with the system's names.
 pub fn uname(buf: &mut UtsName) -> Result<usize, Errno> {
     // SAFETY: the pointers (if any) are to the buffers of this call's
     // arguments, valid for the lengths passed.
     unsafe { raw(nr::UNAME, [buf as *mut UtsName as usize, 0, 0, 0, 0, 0]) }
 }
 
+/// `getpid()`: the process ID (the thread group's ID).
 pub fn getpid() -> u32 {
     // SAFETY: no arguments.
     unsafe { syscall(nr::GETPID, 0, 0, 0) as u32 }
 }
 
+/// `gettid()`: the calling thread's ID.
 pub fn gettid() -> u32 {
     // SAFETY: no arguments.
     unsafe { syscall(nr::GETTID, 0, 0, 0) as u32 }
 }
 
+/// `sched_yield()`: lets another runnable thread have the CPU.
 pub fn sched_yield() -> Result<usize, Errno> {
     // SAFETY: the pointers (if any) are to the buffers of this call's
     // arguments, valid for the lengths passed.
     unsafe { raw(nr::SCHED_YIELD, [0; 6]) }
 }
 
+/// `getrandom(buf, flags)`: fills `buf` with random bytes; the count written.
 pub fn getrandom(buf: &mut [u8], flags: u32) -> Result<usize, Errno> {
     // SAFETY: the pointers (if any) are to the buffers of this call's
     // arguments, valid for the lengths passed.
@@ -273,7 +343,6 @@ pub fn kernel_stat(id: usize) -> Result<u64, Errno> {
     unsafe { raw(nr::KSTAT, [id, 0, 0, 0, 0, 0]).map(|v| v as u64) }
 }
 
-/// This kernel only: binds the DMA device to this address space.
 /// This kernel's `audit_layout()`: every mapped page lies in an area and
 /// allows no more than it (Linux: ENOSYS).
 pub fn audit_layout() -> Result<usize, Errno> {
@@ -281,6 +350,8 @@ pub fn audit_layout() -> Result<usize, Errno> {
     unsafe { raw(nr::AUDIT_LAYOUT, [0; 6]) }
 }
 
+/// This kernel only: binds the DMA device to this address space (-ENODEV
+/// without one).
 pub fn dma_attach() -> Result<usize, Errno> {
     // SAFETY: the pointers (if any) are to the buffers of this call's
     // arguments, valid for the lengths passed.
@@ -294,12 +365,14 @@ pub fn dma_copy(dst: usize, src: usize, len: usize) -> Result<usize, Errno> {
     unsafe { raw(nr::DMA_COPY, [dst, src, len, 0, 0, 0]) }
 }
 
+/// `exit(status)`: ends the calling thread (the process with its last thread).
 pub fn exit(status: i32) -> ! {
     // SAFETY: exit takes a plain integer.
     unsafe { syscall(nr::EXIT, status as usize, 0, 0) };
     unreachable!("exit returned")
 }
 
+/// `exit_group(status)`: ends every thread of the process.
 pub fn exit_group(status: i32) -> ! {
     // SAFETY: exit_group takes a plain integer.
     unsafe { syscall(nr::EXIT_GROUP, status as usize, 0, 0) };

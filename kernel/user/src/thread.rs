@@ -12,15 +12,25 @@ use crate::time::Timespec;
 
 /// `clone` flags (include/uapi/linux/sched.h).
 pub mod clone_flags {
+    /// CLONE_VM: share the address space.
     pub const VM: usize = 0x100;
+    /// CLONE_FS: share the root, working directory and umask.
     pub const FS: usize = 0x200;
+    /// CLONE_FILES: share the file descriptor table.
     pub const FILES: usize = 0x400;
+    /// CLONE_SIGHAND: share the signal handlers.
     pub const SIGHAND: usize = 0x800;
+    /// CLONE_VFORK: the parent sleeps until the child execs or exits.
     pub const VFORK: usize = 0x4000;
+    /// CLONE_THREAD: same thread group (process ID) as the parent.
     pub const THREAD: usize = 0x1_0000;
+    /// CLONE_SYSVSEM: share System V semaphore undo lists.
     pub const SYSVSEM: usize = 0x4_0000;
+    /// CLONE_SETTLS: the child's TPIDR_EL0 is the `tls` argument.
     pub const SETTLS: usize = 0x8_0000;
+    /// CLONE_PARENT_SETTID: store the child's TID at `parent_tid`.
     pub const PARENT_SETTID: usize = 0x10_0000;
+    /// CLONE_CHILD_CLEARTID: zero `child_tid` and futex-wake it when the child exits.
     pub const CHILD_CLEARTID: usize = 0x20_0000;
     /// What glibc's `pthread_create` passes.
     pub const THREAD_FLAGS: usize =
@@ -29,8 +39,11 @@ pub mod clone_flags {
 
 /// `futex` operations.
 pub mod futex_op {
+    /// FUTEX_WAIT: sleep while the word holds the expected value.
     pub const WAIT: usize = 0;
+    /// FUTEX_WAKE: wake up to `val` waiters on the word.
     pub const WAKE: usize = 1;
+    /// FUTEX_PRIVATE_FLAG: the word is not shared with another process.
     pub const PRIVATE_FLAG: usize = 128;
 }
 
@@ -75,6 +88,8 @@ pub fn thread_pointer() -> usize {
     tp
 }
 
+/// `set_tid_address(word)`: the kernel zeroes `word` and futex-wakes it when
+/// this thread exits; returns the caller's thread ID.
 pub fn set_tid_address(word: &AtomicU32) -> u32 {
     // SAFETY: the kernel writes 0 to the word when this thread exits; the
     // caller keeps it alive that long (a static or the thread's own stack page).
@@ -129,7 +144,9 @@ pub unsafe fn clone(
     entry: unsafe extern "C" fn(usize) -> !,
     arg: usize,
 ) -> Result<u32, Errno> {
-    // SAFETY: forwarded to the caller.
+    // SAFETY: the caller guarantees that `stack` is the top of memory the
+    // child may use, and that the tid pointers stay valid while the kernel
+    // may write them; `entry` never returns into this frame.
     crate::errno::result(unsafe {
         __user_clone(flags, stack, parent_tid, tls, child_tid, entry, arg)
     })

@@ -9,13 +9,17 @@ use crate::sys::{nr, raw};
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timespec {
+    /// Whole seconds (`tv_sec`).
     pub sec: i64,
+    /// Nanoseconds, 0 to 999 999 999 (`tv_nsec`).
     pub nsec: i64,
 }
 
 impl Timespec {
+    /// Zero seconds.
     pub const ZERO: Timespec = Timespec { sec: 0, nsec: 0 };
 
+    /// `ms` milliseconds.
     pub const fn from_millis(ms: u64) -> Timespec {
         Timespec {
             sec: (ms / 1000) as i64,
@@ -32,10 +36,13 @@ impl Timespec {
 /// Clock ids (include/uapi/linux/time.h).
 #[derive(Clone, Copy, Debug)]
 pub enum Clock {
+    /// CLOCK_REALTIME: wall-clock time.
     Realtime = 0,
+    /// CLOCK_MONOTONIC: time since boot, never set back.
     Monotonic = 1,
 }
 
+/// `clock_gettime(clock)`: the clock's current time.
 pub fn clock_gettime(clock: Clock) -> Result<Timespec, Errno> {
     let mut t = Timespec::default();
     // SAFETY: writes one timespec into `t`.
@@ -55,6 +62,7 @@ pub fn now_ns() -> u64 {
         .as_nanos()
 }
 
+/// `nanosleep(t)`: sleeps for `t` (EINTR if woken early).
 pub fn nanosleep(t: &Timespec) -> Result<(), Errno> {
     // SAFETY: reads one timespec; no remainder pointer.
     unsafe {
@@ -66,6 +74,7 @@ pub fn nanosleep(t: &Timespec) -> Result<(), Errno> {
     .map(drop)
 }
 
+/// Sleeps for `ms` milliseconds; an early wake-up is not retried.
 pub fn sleep_ms(ms: u64) {
     let _ = nanosleep(&Timespec::from_millis(ms));
 }

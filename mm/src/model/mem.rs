@@ -46,7 +46,8 @@ impl HostMem {
     pub fn write_u64(&self, pa: PhysAddr, value: u64) {
         let p = self.ptr(pa) as *mut u64;
         assert!(pa.is_aligned(8));
-        // SAFETY: as in `read_u64`.
+        // SAFETY: `ptr` checked that `pa` is inside the arena; aligned
+        // (asserted); the arena lives as long as `self`.
         unsafe { p.write_volatile(value) }
     }
 }

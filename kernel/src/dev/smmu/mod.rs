@@ -72,6 +72,7 @@ pub struct Context {
 }
 
 impl Context {
+    /// The attached stream's ID.
     pub fn stream(&self) -> u32 {
         self.sid
     }
@@ -90,6 +91,7 @@ impl Context {
 pub struct CmdStats {
     /// TLBI/CFGI commands issued (CMD_SYNC not included).
     pub commands: u32,
+    /// CMD_SYNCs issued.
     pub syncs: u32,
     /// CNTVCT ticks from taking the queue lock to the SYNC's completion.
     pub ticks: u64,
@@ -116,6 +118,7 @@ struct Config {
 
 /// The SMMU and its structures, each under the lock its users need.
 pub struct SmmuDevice {
+    /// The physical register frame (pages 0 and 1).
     pub region: Region,
     hw: Smmu,
     /// Innermost lock: taken from atomic context (the notifier's hook, under
@@ -125,7 +128,9 @@ pub struct SmmuDevice {
     events: SpinLockIrq<Events>,
     /// Attach/detach; taken before `cmdq`.
     config: SpinLock<Config>,
+    /// The event queue's wired interrupt (DT `interrupt-names` "eventq"), if any.
     pub eventq_irq: Option<GicIrq>,
+    /// The global error interrupt ("gerror"), if any.
     pub gerror_irq: Option<GicIrq>,
     range_invalidation: AtomicBool,
     per_page_limit: AtomicU64,
@@ -245,6 +250,7 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<&'static SmmuDevice, DevError>
 }
 
 impl SmmuDevice {
+    /// What the SMMU's ID registers said.
     pub fn features(&self) -> &Features {
         self.hw.features()
     }

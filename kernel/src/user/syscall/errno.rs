@@ -3,21 +3,39 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
 pub struct Errno(pub i64);
 
+/// Operation not permitted.
 pub const EPERM: Errno = Errno(1);
+/// No such file or directory.
 pub const ENOENT: Errno = Errno(2);
+/// No such process (or thread).
 pub const ESRCH: Errno = Errno(3);
+/// Interrupted system call: a signal or wake-up came first.
 pub const EINTR: Errno = Errno(4);
+/// I/O error.
 pub const EIO: Errno = Errno(5);
+/// Bad file descriptor.
 pub const EBADF: Errno = Errno(9);
+/// Try again: the resource is temporarily unavailable (a futex word that changed).
 pub const EAGAIN: Errno = Errno(11);
+/// Out of memory, or an address range with unmapped pages.
 pub const ENOMEM: Errno = Errno(12);
+/// Permission denied (a protection the mapping does not allow).
 pub const EACCES: Errno = Errno(13);
+/// Bad address: a user pointer the kernel could not read or write.
 pub const EFAULT: Errno = Errno(14);
+/// Exists: the range is already mapped (`MAP_FIXED_NOREPLACE`).
 pub const EEXIST: Errno = Errno(17);
+/// No such device.
 pub const ENODEV: Errno = Errno(19);
+/// Invalid argument.
 pub const EINVAL: Errno = Errno(22);
+/// Inappropriate ioctl for the file (not a terminal).
 pub const ENOTTY: Errno = Errno(25);
+/// Function not implemented: a system call number not served here.
 pub const ENOSYS: Errno = Errno(38);
+/// Operation not supported.
 pub const EOPNOTSUPP: Errno = Errno(95);
+/// Timed out (a futex wait with a timeout).
 pub const ETIMEDOUT: Errno = Errno(110);
+/// Exec format error: not an executable this kernel runs.
 pub const ENOEXEC: Errno = Errno(8);

@@ -49,12 +49,15 @@ fn write_console(buf: u64, len: u64) -> core::result::Result<u64, Errno> {
     Ok(done)
 }
 
+/// `write(fd, buf, count)`: stdout and stderr go to the console; the bytes written.
 pub fn write(a: Args) -> Result {
     let [fd, buf, len, ..] = a.0;
     console_fd(fd)?;
     write_console(buf, len)
 }
 
+/// `writev(fd, iov, iovcnt)`: the buffers in order to the console (at most
+/// `UIO_MAXIOV` of them); the total written.
 pub fn writev(a: Args) -> Result {
     let [fd, iov, count, ..] = a.0;
     console_fd(fd)?;
@@ -128,6 +131,8 @@ pub fn read(a: Args) -> Result {
     }
 }
 
+/// `ioctl(fd, request, arg)` on the console: `TIOCGWINSZ` reads 0x0 as on a
+/// Linux serial console; unknown requests are `-ENOTTY`.
 pub fn ioctl(a: Args) -> Result {
     let [fd, request, arg, ..] = a.0;
     console_fd(fd)?;

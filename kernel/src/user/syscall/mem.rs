@@ -167,6 +167,7 @@ pub fn mmap(a: Args) -> Result {
     Ok(start.as_u64())
 }
 
+/// `munmap(addr, len)`: removes every mapping in the range.
 pub fn munmap(a: Args) -> Result {
     let [addr, len, ..] = a.0;
     process().aspace.munmap(addr, len).map_err(remap_errno)?;
@@ -209,6 +210,8 @@ pub fn mprotect(a: Args) -> Result {
     Ok(0)
 }
 
+/// `madvise(addr, len, advice)`: `MADV_DONTNEED` drops the pages (they read
+/// back as zeros); the hints are accepted and ignored.
 pub fn madvise(a: Args) -> Result {
     let [addr, len_in, advice, ..] = a.0;
     // `int advice`.
@@ -262,6 +265,8 @@ pub fn madvise(a: Args) -> Result {
     Ok(0)
 }
 
+/// `mremap(old, old_len, new_len, flags, new_addr)`: grows, shrinks or moves
+/// a mapping (`MREMAP_MAYMOVE`, `MREMAP_FIXED`); its new address.
 pub fn mremap(a: Args) -> Result {
     let [addr, old_len, new_len, flags, new_addr, _] = a.0;
     if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 {
@@ -304,6 +309,8 @@ fn remap_errno(e: RemapError) -> Errno {
     }
 }
 
+/// `brk(addr)`: moves the program break to `addr` (page-granular mapping);
+/// returns the break now in effect, the old one if the move was refused.
 pub fn brk(a: Args) -> Result {
     let [want, ..] = a.0;
     let p = process();

@@ -31,6 +31,7 @@ fn next() -> u64 {
     z ^ (z >> 31)
 }
 
+/// Fills `out` from the kernel's random stream (see `next`).
 pub fn fill_random(out: &mut [u8]) {
     for chunk in out.chunks_mut(8) {
         let v = next().to_le_bytes();
@@ -53,6 +54,8 @@ fn copy_what_fits(addr: u64, bytes: &[u8]) -> u64 {
     done as u64
 }
 
+/// `getrandom(buf, len, flags)`: never blocks; a partly writable buffer
+/// gets what fits (`-EFAULT` only if nothing was copied).
 pub fn getrandom(a: Args) -> Result {
     let [buf, len, flags, ..] = a.0;
     let flags = u64::from(flags as u32);
@@ -87,6 +90,8 @@ const SIGKILL: u64 = 9;
 const SIGSTOP: u64 = 19;
 const NSIG: u64 = 64;
 
+/// `rt_sigaction(sig, act, oldact, sigsetsize)`: checked and accepted; the
+/// old action reads as `SIG_DFL` (no signal is ever delivered).
 pub fn rt_sigaction(a: Args) -> Result {
     let [sig, act, oldact, sigsetsize, ..] = a.0;
     // `int sig`.
@@ -112,6 +117,8 @@ const SIG_BLOCK: u64 = 0;
 const SIG_UNBLOCK: u64 = 1;
 const SIG_SETMASK: u64 = 2;
 
+/// `rt_sigprocmask(how, set, oldset, sigsetsize)`: keeps the thread's mask
+/// so that it reads back (no signal is ever delivered).
 pub fn rt_sigprocmask(a: Args) -> Result {
     let [how, set, oldset, sigsetsize, ..] = a.0;
     // `int how`.
@@ -139,6 +146,7 @@ pub fn rt_sigprocmask(a: Args) -> Result {
     Ok(0)
 }
 
+/// `uname(buf)`: "Linux" and a Linux-like release, machine "aarch64".
 pub fn uname(a: Args) -> Result {
     let [buf, ..] = a.0;
     // "Linux" and a Linux-like release: programs and C libraries decide

@@ -15,46 +15,86 @@ use errno::{Errno, ENOSYS};
 
 /// Linux aarch64 numbers (include/uapi/asm-generic/unistd.h).
 pub mod nr {
+    /// `ioctl(fd, request, arg)`: terminal requests on the console.
     pub const IOCTL: u64 = 29;
+    /// `read(fd, buf, count)`.
     pub const READ: u64 = 63;
+    /// `write(fd, buf, count)`.
     pub const WRITE: u64 = 64;
+    /// `writev(fd, iov, iovcnt)`.
     pub const WRITEV: u64 = 66;
+    /// `exit(status)`: ends the calling thread.
     pub const EXIT: u64 = 93;
+    /// `exit_group(status)`: ends every thread of the process.
     pub const EXIT_GROUP: u64 = 94;
+    /// `set_tid_address(tidptr)`: the word cleared and woken at thread exit.
     pub const SET_TID_ADDRESS: u64 = 96;
+    /// `set_robust_list(head, len)`: accepted, never walked.
     pub const SET_ROBUST_LIST: u64 = 99;
+    /// `futex(uaddr, op, val, timeout, uaddr2, val3)`.
     pub const FUTEX: u64 = 98;
+    /// `nanosleep(req, rem)`.
     pub const NANOSLEEP: u64 = 101;
+    /// `clock_gettime(clockid, tp)`.
     pub const CLOCK_GETTIME: u64 = 113;
+    /// `clock_nanosleep(clockid, flags, req, rem)`.
     pub const CLOCK_NANOSLEEP: u64 = 115;
+    /// `sched_setaffinity(pid, len, mask)`.
     pub const SCHED_SETAFFINITY: u64 = 122;
+    /// `sched_getaffinity(pid, len, mask)`.
     pub const SCHED_GETAFFINITY: u64 = 123;
+    /// `sched_yield()`.
     pub const SCHED_YIELD: u64 = 124;
+    /// `rt_sigaction(sig, act, oact, sigsetsize)`.
     pub const RT_SIGACTION: u64 = 134;
+    /// `rt_sigprocmask(how, set, oset, sigsetsize)`.
     pub const RT_SIGPROCMASK: u64 = 135;
+    /// `uname(buf)`.
     pub const UNAME: u64 = 160;
+    /// `getcpu(cpu, node, cache)`.
     pub const GETCPU: u64 = 168;
+    /// `getpid()`.
     pub const GETPID: u64 = 172;
+    /// `getppid()`.
     pub const GETPPID: u64 = 173;
+    /// `getuid()`.
     pub const GETUID: u64 = 174;
+    /// `geteuid()`.
     pub const GETEUID: u64 = 175;
+    /// `getgid()`.
     pub const GETGID: u64 = 176;
+    /// `getegid()`.
     pub const GETEGID: u64 = 177;
+    /// `gettid()`.
     pub const GETTID: u64 = 178;
+    /// `brk(addr)`: moves the program break, returns the new one.
     pub const BRK: u64 = 214;
+    /// `munmap(addr, len)`.
     pub const MUNMAP: u64 = 215;
+    /// `mremap(old, old_len, new_len, flags, new)`.
     pub const MREMAP: u64 = 216;
+    /// `clone(flags, stack, parent_tid, tls, child_tid)`.
     pub const CLONE: u64 = 220;
+    /// `mmap(addr, len, prot, flags, fd, offset)`.
     pub const MMAP: u64 = 222;
+    /// `mprotect(addr, len, prot)`.
     pub const MPROTECT: u64 = 226;
+    /// `madvise(addr, len, advice)`.
     pub const MADVISE: u64 = 233;
+    /// `getrandom(buf, len, flags)`.
     pub const GETRANDOM: u64 = 278;
-    /// This kernel's own calls, well above Linux's range (`private`).
+    /// This kernel's own calls, well above Linux's range (`private`):
+    /// `dma_attach()` binds the DMA device to the caller's address space.
     pub const DMA_ATTACH: u64 = 0x1000;
+    /// `dma_copy(dst, src, len)`: the DMA device copies between user buffers.
     pub const DMA_COPY: u64 = 0x1001;
+    /// `kstat(id)`: one of the kernel's counters.
     pub const KSTAT: u64 = 0x1002;
+    /// `floor_zero_page(iters)`: ticks to zero one frame `iters` times.
     pub const FLOOR_ZERO_PAGE: u64 = 0x1003;
+    /// `pan_probe(addr, pan_off)`: does PAN stop a kernel read of `addr`?
     pub const PAN_PROBE: u64 = 0x1004;
+    /// `audit_layout()`: the page table agrees with the areas.
     pub const AUDIT_LAYOUT: u64 = 0x1005;
 }
 

@@ -11,8 +11,10 @@ use mm::FrameSource;
 
 /// The DMA device bound to a process's address space.
 pub enum UserDma {
+    /// QEMU virt: the `edu` device behind the SMMU, sharing the page table (SVA).
     #[cfg(feature = "notifiers")]
     Sva(crate::dev::sva::SvaHandle),
+    /// Raspberry Pi 4: the BCM2711 DMA engine, translating through its own cache.
     #[cfg(all(feature = "notifiers", feature = "board-rpi4"))]
     Pi(crate::aspace::Subscription<crate::dev::bcm_dma::PiDma>),
 }

@@ -44,24 +44,30 @@ fn thread() -> &'static user::Thread {
     current_thread().expect("thread call from a kernel task")
 }
 
+/// `exit(status)`: ends the calling thread (the process with its last thread).
 pub fn exit(a: Args) -> Result {
     user::exit_thread((a.0[0] & 0xff) as i32)
 }
 
+/// `exit_group(status)`: ends every thread of the process with `status`.
 pub fn exit_group(a: Args) -> Result {
     let status = (a.0[0] & 0xff) as i32;
     thread().process.begin_exit(status);
     user::exit_thread(status)
 }
 
+/// `getpid()`: the process ID.
 pub fn getpid() -> Result {
     Ok(u64::from(thread().process.pid))
 }
 
+/// `gettid()`: the calling thread's ID.
 pub fn gettid() -> Result {
     Ok(u64::from(thread().tid))
 }
 
+/// `set_tid_address(tidptr)`: the word zeroed and futex-woken at thread exit;
+/// returns the caller's TID.
 pub fn set_tid_address(a: Args) -> Result {
     let t = thread();
     t.clear_child_tid.store(a.0[0], Ordering::Relaxed);

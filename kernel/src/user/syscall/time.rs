@@ -27,6 +27,8 @@ pub fn now(_realtime: bool) -> Duration {
     Duration::from_nanos(drivers::timer::ticks_to_ns(drivers::timer::counter()))
 }
 
+/// `clock_gettime(clockid, tp)`: real-time and monotonic clocks read the time
+/// since boot; the CPU-time clocks the thread's or process's run time.
 pub fn clock_gettime(a: Args) -> Result {
     let [clock, ts, ..] = a.0;
     let t = match clock_id(clock) {
@@ -51,6 +53,7 @@ pub fn clock_gettime(a: Args) -> Result {
     Ok(0)
 }
 
+/// `nanosleep(req, rem)`: sleeps for `*req` on the monotonic clock.
 pub fn nanosleep(a: Args) -> Result {
     let [req, rem, ..] = a.0;
     sleep(req, rem, false)

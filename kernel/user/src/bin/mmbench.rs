@@ -37,7 +37,8 @@ const MAX_RUNS: usize = 64;
 /// A system call whose arguments are integers or pointers to live locals of
 /// the size it reads or writes; the raw result.
 fn sys(n: usize, a: [usize; 6]) -> isize {
-    // SAFETY: every caller passes arguments valid for `n` (see above).
+    // SAFETY: every caller passes integers, or pointers to live locals of the
+    // size call `n` reads or writes.
     unsafe { user::sys::syscall6(n, a) }
 }
 

@@ -43,7 +43,8 @@ fn copies(t: &mut Checks) {
         "dma_copy_unaligned",
         dma_copy(dst + PAGE + 16, src + PAGE + 8, 64),
     );
-    // SAFETY: as above.
+    // SAFETY: `src` and `dst` are two-page read/write mappings of this program
+    // that hold no Rust object, and the device has finished (the call returned).
     unsafe {
         let got = core::slice::from_raw_parts((dst + PAGE + 16) as *const u8, 64);
         let want = core::slice::from_raw_parts((src + PAGE + 8) as *const u8, 64);

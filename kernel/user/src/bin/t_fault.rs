@@ -43,8 +43,8 @@ fn main(args: &user::Args) -> i32 {
     // SAFETY: a fresh read/write page of ours.
     unsafe { poke(page, 0x1234) };
     println!("t_fault {mode}: faulting now");
-    // SAFETY (all modes): each access is meant to fault and end the program;
-    // none of the addresses holds a Rust object.
+    // SAFETY: in every mode the access is meant to fault and end the program,
+    // and none of the addresses holds a Rust object.
     unsafe {
         match mode {
             "after-munmap" => {

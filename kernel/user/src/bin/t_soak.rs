@@ -169,7 +169,8 @@ fn round(w: usize, rng: &mut Rng, r: u64) {
                     if unsafe { find_mismatch(start, len, |_| 0) }.is_some() {
                         WRONG_TAG.fetch_add(1, SeqCst);
                     }
-                    // SAFETY: as above.
+                    // SAFETY: the `len` pages at `start` are still this thread's
+                    // read/write mapping and hold no Rust object.
                     unsafe { fill(start, len, &t) };
                 }
             }
@@ -300,7 +301,8 @@ fn dma_loop() {
             core::ptr::write_volatile((buf + PAGE) as *mut u64, 0);
         }
         let copied = dma_copy(buf + PAGE, buf, 64);
-        // SAFETY: as above.
+        // SAFETY: `buf + PAGE` is the second of our own two mapped pages, and
+        // the device has finished (the copy returned).
         let got = unsafe { core::ptr::read_volatile((buf + PAGE) as *const u64) };
         if copied.is_err() || got != n {
             DMA_FAILED.fetch_add(1, SeqCst);
