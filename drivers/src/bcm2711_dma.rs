@@ -15,6 +15,8 @@ pub const CHANNEL_STRIDE: usize = 0x100;
 
 register_bitfields! {u32,
     /// Control and status (`CS`, 4.2.1.2).
+    // `register_bitfields!` gives its Field constants, Register, SET and CLEAR no docs.
+    #[allow(missing_docs)]
     pub CS [
         /// Write 1: reset the channel.
         RESET OFFSET(31) NUMBITS(1) [],
@@ -26,6 +28,7 @@ register_bitfields! {u32,
         ACTIVE OFFSET(0) NUMBITS(1) []
     ],
     /// Transfer information (`TI`) of a control block (4.2.1.3).
+    #[allow(missing_docs)]
     pub TI [
         /// Increment the source address after each read.
         SRC_INC OFFSET(8) NUMBITS(1) [],
@@ -107,8 +110,9 @@ impl Channel {
     /// `base` is the (mapped) register block of a channel that nothing else
     /// drives: the controller's base + `index` × [`CHANNEL_STRIDE`].
     pub const unsafe fn new(base: usize) -> Self {
-        // SAFETY: forwarded from the caller's contract.
         Self {
+            // SAFETY: the caller guarantees `base` is this channel's mapped
+            // register block and that nothing else drives it.
             regs: unsafe { Mmio::new(base) },
         }
     }
