@@ -45,7 +45,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         gather: &mut Gather<M>,
     ) -> Result<(), MapError> {
         attrs.validate()?;
-        let (s, e) = self.offsets(range)?;
+        let (s, e) = self.offsets(range)?.bounds();
         if !phys.is_aligned(PAGE_SIZE) {
             return Err(MapError::MisalignedPhys(phys));
         }
@@ -111,7 +111,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         if pa.as_u64() + PAGE_SIZE > 1 << PA_BITS {
             return Err(MapError::PhysOutOfRange(pa));
         }
-        let (s, _) = self.offsets(VaRange::new(va, va.add(PAGE_SIZE)))?;
+        let (s, _) = self.offsets(VaRange::new(va, va.add(PAGE_SIZE)))?.bounds();
         let mut table = self.root;
         let mut level = Level::L0;
         let mut missing = 0;

@@ -6,7 +6,9 @@ mod map;
 mod owned;
 mod protect;
 mod raw;
+mod read;
 mod unmap;
+mod walk;
 
 use crate::addr::{PhysAddr, VaRange, VirtAddr, PAGE_SIZE, VA_BITS};
 use crate::attrs::{AttrError, Attributes};
@@ -15,8 +17,8 @@ use crate::frame::{FrameSource, OutOfFrames};
 use crate::gather::Gather;
 use crate::phys::PhysMem;
 use crate::tlb::{Asid, TlbMaintenance};
-use core::ops::ControlFlow;
 pub(crate) use raw::TableRef;
+use walk::{Offset, Span};
 
 /// Which half of the 64-bit VA space the table translates.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -34,6 +36,21 @@ impl VaRegion {
             VaRegion::Lower => 0,
             VaRegion::Upper => !((1u64 << VA_BITS) - 1),
         }
+    }
+    /// The table offset of `va` (in the region).
+    #[inline]
+    pub(crate) const fn offset(self, va: VirtAddr) -> Offset {
+        Offset::new(va.as_u64() - self.base())
+    }
+    /// The VA at table offset `off`.
+    #[inline]
+    pub(crate) const fn va(self, off: Offset) -> VirtAddr {
+        VirtAddr::new(self.base() | off.get())
+    }
+    /// The VAs at table offsets `span`.
+    #[inline]
+    pub(crate) const fn va_range(self, span: Span) -> VaRange {
+        VaRange::new(self.va(span.start), self.va(span.end))
     }
     /// The VAs this region's table may map.
     pub const fn range(self) -> VaRange {
@@ -306,8 +323,8 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         VaRange::new(self.va(s), self.va(s).add(e - s))
     }
 
-    /// Checks `range` and returns it as table offsets `[s, e)`.
-    pub(crate) fn offsets(&self, range: VaRange) -> Result<(u64, u64), MapError> {
+    /// Checks `range` and returns it as table offsets (empty for an empty range).
+    pub(crate) fn offsets(&self, range: VaRange) -> Result<Span, MapError> {
         if range.end < range.start {
             return Err(MapError::Backwards(range));
         }
@@ -316,7 +333,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         }
         let limit = self.region.range();
         if range.is_empty() {
-            return Ok((0, 0));
+            return Ok(Span::EMPTY);
         }
         if range.start < limit.start || range.end > limit.end {
             return Err(MapError::OutOfRange {
@@ -324,110 +341,10 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
                 limit,
             });
         }
-        let base = self.region.base();
-        Ok((range.start.as_u64() - base, range.end.as_u64() - base))
-    }
-
-    /// The output address and leaf for `va`, walking from the root (no TLB involved).
-    pub fn translate(&self, va: VirtAddr) -> Option<Translation> {
-        let limit = self.region.range();
-        if !limit.contains(va) {
-            return None;
-        }
-        let off = va.as_u64() - self.region.base();
-        let mut table = self.table(self.root);
-        for level in Level::ALL {
-            let d = table.get(level.index(off));
-            if !d.is_valid() {
-                return None;
-            }
-            if d.is_table(level) {
-                table = self.table(d.output_address());
-                continue;
-            }
-            if !level.holds_leaves() || (level == Level::L3) != (d.bits() & 0b10 != 0) {
-                return None;
-            }
-            let pa = d.output_address().add(off & (level.size() - 1));
-            return Some(Translation {
-                pa,
-                level,
-                descriptor: d,
-            });
-        }
-        None
-    }
-
-    /// Calls `visit` for every valid leaf that intersects `range`, in VA order; stops early
-    /// when `visit` breaks.
-    pub fn walk<V: FnMut(&Mapping) -> ControlFlow<()>>(
-        &self,
-        range: VaRange,
-        mut visit: V,
-    ) -> Result<(), MapError> {
-        let (s, e) = self.offsets(range)?;
-        if s < e {
-            let _ = self.walk_level(self.root, Level::L0, s, e, &mut visit);
-        }
-        Ok(())
-    }
-
-    fn walk_level<V: FnMut(&Mapping) -> ControlFlow<()>>(
-        &self,
-        table: PhysAddr,
-        level: Level,
-        s: u64,
-        e: u64,
-        visit: &mut V,
-    ) -> ControlFlow<()> {
-        let t = self.table(table);
-        if level == Level::L3 {
-            let first = level.index(s);
-            let table_base = s & !(Level::L2.size() - 1);
-            for i in first..first + ((e - s) / PAGE_SIZE) as usize {
-                let d = t.get(i);
-                if d.bits() & 0b11 == 0b11 {
-                    let v = table_base + i as u64 * PAGE_SIZE;
-                    visit(&Mapping {
-                        va: self.va_range(v, v + PAGE_SIZE),
-                        pa: d.output_address(),
-                        level,
-                        descriptor: d,
-                    })?;
-                }
-            }
-            return ControlFlow::Continue(());
-        }
-        let size = level.size();
-        for Slot {
-            i,
-            base,
-            start: off,
-            end: sub_end,
-        } in slots(level, s, e)
-        {
-            let d = t.get(i);
-            if d.is_valid() {
-                if d.is_table(level) {
-                    self.walk_level(
-                        d.output_address(),
-                        level.next().expect("tables above L3"),
-                        off,
-                        sub_end,
-                        visit,
-                    )?;
-                } else if level.holds_leaves() {
-                    let m = Mapping {
-                        va: self.va_range(base, base + size),
-                        pa: d.output_address(),
-                        level,
-                        descriptor: d,
-                    };
-                    visit(&m)?;
-                }
-            }
-        }
-        ControlFlow::Continue(())
+        Ok(Span::new(
+            self.region.offset(range.start),
+            self.region.offset(range.end),
+        ))
     }
 }
 

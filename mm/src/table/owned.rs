@@ -15,35 +15,22 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     /// whether it was set before. `NotMapped` if no 4 KiB page maps `va` (a block is not
     /// handed over page by page). Changes nothing else in the descriptor.
     pub fn set_owned(&mut self, va: VirtAddr, owned: bool) -> Result<bool, MapError> {
-        let (off, _) = self.offsets(VaRange::new(va, va.add(PAGE_SIZE)))?;
-        let mut table = self.table(self.root);
-        for level in Level::ALL {
-            let i = level.index(off);
-            let d = table.get(i);
-            if !d.is_valid() {
-                break;
-            }
-            if d.is_table(level) {
-                table = self.table(d.output_address());
-                continue;
-            }
-            if level != Level::L3 {
-                break;
-            }
-            let was = d.is_owned();
-            let bits = if owned {
-                d.bits() | SW_OWNED
-            } else {
-                d.bits() & !SW_OWNED
-            };
-            table.set(i, Descriptor::from_bits(bits));
-            match (was, owned) {
-                (false, true) => self.owned_pages += 1,
-                (true, false) => self.owned_pages -= 1,
-                _ => {}
-            }
-            return Ok(was);
+        let page = self.offsets(VaRange::new(va, va.add(PAGE_SIZE)))?;
+        let Some(f) = self.find(page.start).filter(|f| f.level == Level::L3) else {
+            return Err(MapError::NotMapped(va));
+        };
+        let (d, was) = (f.descriptor, f.descriptor.is_owned());
+        let bits = if owned {
+            d.bits() | SW_OWNED
+        } else {
+            d.bits() & !SW_OWNED
+        };
+        f.table.set(f.index, Descriptor::from_bits(bits));
+        match (was, owned) {
+            (false, true) => self.owned_pages += 1,
+            (true, false) => self.owned_pages -= 1,
+            _ => {}
         }
-        Err(MapError::NotMapped(va))
+        Ok(was)
     }
 }

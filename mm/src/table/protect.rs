@@ -63,7 +63,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         on_break: &mut dyn FnMut(VaRange),
     ) -> Result<(), MapError> {
         attrs.validate()?;
-        let (s, e) = self.offsets(range)?;
+        let (s, e) = self.offsets(range)?.bounds();
         if s == e {
             return Ok(());
         }

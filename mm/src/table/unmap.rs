@@ -3,6 +3,7 @@
 //! Arm ARM (DDI 0487) D8.16.1 (break-before-make for a split), D8.13 (invalidation deferred).
 
 use super::raw::{Edit, FramePool, TableRef, ENTRIES};
+use super::walk::{Offset, Span};
 use super::{slots, MapError, PageTable, Slot};
 use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT, PAGE_SIZE, VA_BITS};
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK};
@@ -36,7 +37,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         gather: &mut Gather<M>,
         on_break: &mut dyn FnMut(VaRange),
     ) -> Result<(), MapError> {
-        let (s, e) = self.offsets(range)?;
+        let (s, e) = self.offsets(range)?.bounds();
         if s == e {
             return Ok(());
         }
@@ -64,27 +65,11 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     /// Owned leaves intersecting `[s, e)`: an upper bound on the extents unmap logs.
     fn owned_leaves(&self, s: u64, e: u64) -> u64 {
         let mut n = 0;
-        let _ = self.walk_level(self.root, Level::L0, s, e, &mut |m| {
+        self.leaves(Span::new(Offset::new(s), Offset::new(e)), |m| {
             n += m.descriptor.is_owned() as u64;
             ControlFlow::Continue(())
         });
         n
-    }
-
-    /// The leaf that maps offset `off`: its level and base offset.
-    fn leaf_at(&self, off: u64) -> Option<(Level, u64)> {
-        let mut t = self.table(self.root);
-        for level in Level::ALL {
-            let d = t.get(level.index(off));
-            if !d.is_valid() {
-                return None;
-            }
-            if !d.is_table(level) {
-                return Some((level, off & !(level.size() - 1)));
-            }
-            t = self.table(d.output_address());
-        }
-        None
     }
 
     /// Table pages needed to split the blocks that straddle `s` or `e`.
@@ -95,7 +80,8 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             if x >= 1 << VA_BITS {
                 continue;
             }
-            let Some((level, base)) = self.leaf_at(x) else {
+            let Some((level, base)) = self.leaf_at(Offset::new(x)).map(|(l, b)| (l, b.get()))
+            else {
                 continue;
             };
             if base == x {
@@ -298,7 +284,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     /// edges: the extent an edit of `range` may break (a split), which its
     /// invalidation window must cover.
     pub fn break_hull(&self, range: VaRange) -> VaRange {
-        let Ok((s, e)) = self.offsets(range) else {
+        let Ok((s, e)) = self.offsets(range).map(|r| r.bounds()) else {
             return range;
         };
         let (mut lo, mut hi) = (s, e);
@@ -306,7 +292,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             if x >= 1 << VA_BITS {
                 continue;
             }
-            if let Some((level, base)) = self.leaf_at(x) {
+            if let Some((level, base)) = self.leaf_at(Offset::new(x)).map(|(l, b)| (l, b.get())) {
                 if level != Level::L3 && base != x {
                     lo = lo.min(base);
                     hi = hi.max(base + level.size());
