@@ -5,68 +5,17 @@
 
 use crate::addr::{PhysAddr, PhysRange, VaRange, VirtAddr, PAGE_SIZE};
 use crate::descriptor::Level;
-use crate::frame::{Frame, FrameSource, FreeError};
+use crate::frame::{Frame, FrameList, FrameSource, FreeError};
 use crate::phys::PhysMem;
-use crate::table::TableRef;
+use crate::table::{count_table_pages, for_each_table_page};
 use crate::tlb::{invalidate, Asid, Invalidation, Plan, TlbMaintenance};
 
 /// Extents per log page: word 0 links pages, word 1 counts, then (start, bytes) pairs.
 const LOG_SLOTS: u64 = 255;
 
-/// An intrusive list of 4 KiB pages linked through word 0. A page-aligned link has bit 0
-/// clear, so a walker that still reaches an unlinked table through a stale walk-cache entry
-/// reads an invalid descriptor there.
-#[derive(Debug, Default)]
-struct PageList {
-    head: Option<PhysAddr>,
-    len: u64,
-}
-
-impl PageList {
-    fn push<M: PhysMem>(&mut self, mem: &M, page: PhysAddr) {
-        mem.write_word(page, 0, self.head.map_or(0, PhysAddr::as_u64));
-        self.head = Some(page);
-        self.len += 1;
-    }
-    fn pop<M: PhysMem>(&mut self, mem: &M) -> Option<PhysAddr> {
-        let page = self.head?;
-        let next = mem.read_word(page, 0);
-        self.head = (next != 0).then_some(PhysAddr::new(next));
-        self.len -= 1;
-        Some(page)
-    }
-}
-
 /// Unlinked subtrees kept by their root only, so unmapping a large range touches no page
 /// below the roots; more roots than this are flattened into the page list.
 const SUBTREE_SLOTS: usize = 8;
-
-/// Calls `f` for every table page under and including `root` (a level `level` table),
-/// children before parents.
-fn for_each_table_page<M: PhysMem>(
-    mem: &M,
-    root: PhysAddr,
-    level: Level,
-    f: &mut impl FnMut(PhysAddr),
-) {
-    if let Some(next) = level.next() {
-        let t = TableRef::new(mem, root);
-        for i in 0..512 {
-            let d = t.get(i);
-            if d.is_table(level) {
-                for_each_table_page(mem, d.output_address(), next, f);
-            }
-        }
-    }
-    f(root);
-}
-
-/// Table pages under and including `root`.
-pub(crate) fn count_table_pages<M: PhysMem>(mem: &M, root: PhysAddr, level: Level) -> u64 {
-    let mut n = 0;
-    for_each_table_page(mem, root, level, &mut |_| n += 1);
-    n
-}
 
 #[derive(Debug, Default)]
 struct Subtrees {
@@ -97,10 +46,10 @@ pub struct Gather<M: PhysMem> {
     asid: Asid,
     pending: Option<Pending>,
     subtrees: Subtrees,
-    tables: PageList,
-    log: PageList,
+    tables: FrameList,
+    log: FrameList,
     log_tail_used: u64,
-    spare: PageList,
+    spare: FrameList,
 }
 
 impl<M: PhysMem> Gather<M> {
@@ -111,10 +60,10 @@ impl<M: PhysMem> Gather<M> {
             asid,
             pending: None,
             subtrees: Subtrees::default(),
-            tables: PageList::default(),
-            log: PageList::default(),
+            tables: FrameList::default(),
+            log: FrameList::default(),
             log_tail_used: 0,
-            spare: PageList::default(),
+            spare: FrameList::default(),
         }
     }
 
@@ -138,7 +87,7 @@ impl<M: PhysMem> Gather<M> {
     /// Table pages waiting for release.
     pub fn table_pages(&self) -> u64 {
         let roots = &self.subtrees.roots[..self.subtrees.len];
-        self.tables.len
+        self.tables.len()
             + roots
                 .iter()
                 .map(|&(r, l)| count_table_pages(&self.mem, r, l.expect("a root")))
@@ -149,9 +98,9 @@ impl<M: PhysMem> Gather<M> {
     pub fn is_empty(&self) -> bool {
         self.pending.is_none()
             && self.subtrees.len == 0
-            && self.tables.len == 0
-            && self.log.len == 0
-            && self.spare.len == 0
+            && self.tables.is_empty()
+            && self.log.is_empty()
+            && self.spare.is_empty()
     }
 
     fn note(
@@ -208,29 +157,29 @@ impl<M: PhysMem> Gather<M> {
         // Children first: linking a page overwrites its entry 0 (with an invalid encoding).
         let (mem, tables) = (&self.mem, &mut self.tables);
         let mut list = core::mem::take(tables);
-        for_each_table_page(mem, root, level, &mut |p| list.push(mem, p));
+        for_each_table_page(mem, root, level, |p| list.push(mem, Frame::containing(p)));
         *tables = list;
     }
 
     /// Log pages needed before `extents` more owned extents can be logged.
     pub(crate) fn log_pages_needed(&self, extents: u64) -> u64 {
-        let free_slots = if self.log.len == 0 {
+        let free_slots = if self.log.is_empty() {
             0
         } else {
             LOG_SLOTS - self.log_tail_used
         };
-        let free_slots = free_slots + self.spare.len * LOG_SLOTS;
+        let free_slots = free_slots + self.spare.len() * LOG_SLOTS;
         extents.saturating_sub(free_slots).div_ceil(LOG_SLOTS)
     }
 
     /// Adds a fresh page to hold logged extents.
     pub(crate) fn add_log_page(&mut self, page: PhysAddr) {
-        self.spare.push(&self.mem, page);
+        self.spare.push(&self.mem, Frame::containing(page));
     }
 
     /// Records that the owned frames `[pa, pa + bytes)` are to be freed at release.
     pub(crate) fn log_owned(&mut self, pa: PhysAddr, bytes: u64) {
-        if let Some(tail) = self.log.head.filter(|_| self.log_tail_used > 0) {
+        if let Some(tail) = self.log_tail().filter(|_| self.log_tail_used > 0) {
             let last = 2 + 2 * (self.log_tail_used as usize - 1);
             let (start, len) = (
                 self.mem.read_word(tail, last),
@@ -241,7 +190,7 @@ impl<M: PhysMem> Gather<M> {
                 return;
             }
         }
-        if self.log.len == 0 || self.log_tail_used == LOG_SLOTS {
+        if self.log.is_empty() || self.log_tail_used == LOG_SLOTS {
             let page = self
                 .spare
                 .pop(&self.mem)
@@ -249,12 +198,17 @@ impl<M: PhysMem> Gather<M> {
             self.log.push(&self.mem, page);
             self.log_tail_used = 0;
         }
-        let tail = self.log.head.expect("a log page");
+        let tail = self.log_tail().expect("a log page");
         let slot = 2 + 2 * self.log_tail_used as usize;
         self.mem.write_word(tail, slot, pa.as_u64());
         self.mem.write_word(tail, slot + 1, bytes);
         self.log_tail_used += 1;
         self.mem.write_word(tail, 1, self.log_tail_used);
+    }
+
+    /// The log page being filled (the front of the log).
+    fn log_tail(&self) -> Option<PhysAddr> {
+        self.log.first().map(Frame::start)
     }
 
     /// Issues the pending invalidation through `arch` and waits for it (DSB ISH, ISB).
@@ -282,9 +236,9 @@ pub struct Flushed<M: PhysMem> {
     range: Option<VaRange>,
     plan: Plan,
     subtrees: Subtrees,
-    tables: PageList,
-    log: PageList,
-    spare: PageList,
+    tables: FrameList,
+    log: FrameList,
+    spare: FrameList,
 }
 
 /// What a release returned to the frame source.
@@ -320,8 +274,8 @@ impl<M: PhysMem> Flushed<M> {
     }
     /// Owned data extents that release will free, in log order.
     pub fn for_each_data_extent(&self, mut f: impl FnMut(PhysRange)) {
-        let mut page = self.log.head;
-        while let Some(p) = page {
+        for page in self.log.iter(&self.mem) {
+            let p = page.start();
             let used = self.mem.read_word(p, 1) as usize;
             for k in 0..used {
                 let start = PhysAddr::new(self.mem.read_word(p, 2 + 2 * k));
@@ -330,8 +284,6 @@ impl<M: PhysMem> Flushed<M> {
                     start.add(self.mem.read_word(p, 3 + 2 * k)),
                 ));
             }
-            let next = self.mem.read_word(p, 0);
-            page = (next != 0).then_some(PhysAddr::new(next));
         }
     }
 
@@ -364,19 +316,17 @@ impl<M: PhysMem> Flushed<M> {
         report.data_frames = data;
         for list in [&mut self.log, &mut self.spare] {
             while let Some(p) = list.pop(&self.mem) {
-                report.log_pages += give(frames, p) as u64;
+                report.log_pages += give(frames, p.start()) as u64;
             }
         }
         for &(root, level) in &self.subtrees.roots[..self.subtrees.len] {
             let level = level.expect("a recorded root");
             let mut freed = 0;
-            for_each_table_page(&self.mem, root, level, &mut |p| {
-                freed += give(frames, p) as u64
-            });
+            for_each_table_page(&self.mem, root, level, |p| freed += give(frames, p) as u64);
             report.tables += freed;
         }
         while let Some(t) = self.tables.pop(&self.mem) {
-            report.tables += give(frames, t) as u64;
+            report.tables += give(frames, t.start()) as u64;
         }
         match first {
             None => Ok(report),

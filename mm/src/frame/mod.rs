@@ -1,11 +1,16 @@
 //! Physical page frames: the unit of allocation, the source the page-table code draws from,
 //! and the errors that name the broken rule. 4 KiB frames match the translation granule
-//! (Arm ARM D8.2); the allocator and the region arithmetic live in the submodules.
+//! (Arm ARM D8.2); the allocator, the region arithmetic, the intrusive frame list and the
+//! per-operation pool live in the submodules.
 
 mod allocator;
+mod list;
+mod pool;
 mod regions;
 
 pub use allocator::{FrameAllocator, FrameStats, InitError, POISON_BYTE};
+pub(crate) use list::FrameList;
+pub(crate) use pool::FramePool;
 pub use regions::{usable_regions, RegionError, RegionList, MAX_REGIONS};
 
 use crate::addr::{PhysAddr, PAGE_SIZE};

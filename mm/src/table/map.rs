@@ -2,11 +2,12 @@
 //! that writes pages/blocks, and merges a table back into a block when it became uniform.
 //! Arm ARM (DDI 0487) D8.3 (block/page descriptors), D8.16.1 (break-before-make on a merge).
 
-use super::raw::{FramePool, TableRef, ENTRIES};
+use super::raw::{TableRef, ENTRIES};
 use super::{block_fits, slots, Constraints, MapError, PageTable, Slot};
 use crate::addr::{PhysAddr, VaRange, VirtAddr, PAGE_SHIFT, PAGE_SIZE, PA_BITS};
 use crate::attrs::Attributes;
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK, SW_OWNED};
+use crate::frame::FramePool;
 use crate::frame::FrameSource;
 use crate::gather::Gather;
 use crate::phys::PhysMem;

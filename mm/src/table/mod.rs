@@ -18,6 +18,7 @@ use crate::gather::Gather;
 use crate::phys::PhysMem;
 use crate::tlb::{Asid, TlbMaintenance};
 pub(crate) use raw::TableRef;
+pub(crate) use read::{count_table_pages, for_each_table_page};
 use walk::{Offset, Span};
 
 /// Which half of the 64-bit VA space the table translates.
@@ -276,7 +277,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     }
     /// Table pages in the tree, root included (counted by walking the tree).
     pub fn table_pages(&self) -> u64 {
-        crate::gather::count_table_pages(&self.mem, self.root, Level::L0)
+        count_table_pages(&self.mem, self.root, Level::L0)
     }
     /// 4 KiB pages currently mapped with owned frames.
     pub fn owned_pages(&self) -> u64 {

@@ -2,11 +2,12 @@
 //! place and invalidated through the gather; memory type / nG changes use break-before-make.
 //! Arm ARM (DDI 0487) D8.16.1 (which attribute changes need break-before-make), D8.4.
 
-use super::raw::{Edit, FramePool, TableRef};
+use super::raw::{Edit, TableRef};
 use super::{slots, MapError, PageTable, Slot};
 use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT};
 use crate::attrs::{merge_sw, Attributes};
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK, OA_MASK};
+use crate::frame::FramePool;
 use crate::frame::FrameSource;
 use crate::gather::Gather;
 use crate::phys::PhysMem;

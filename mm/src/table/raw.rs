@@ -1,10 +1,10 @@
-//! Raw access to one 512-entry translation table page, and the pool of frames an operation
-//! reserves before it touches a live table. Arm ARM (DDI 0487) D8.3 (a table is 512 64-bit
-//! descriptors, 4 KiB aligned) and D8.2.4 (single-copy atomic 64-bit descriptor writes).
+//! Raw access to one 512-entry translation table page, and what a range edit carries down its
+//! walk. Arm ARM (DDI 0487) D8.3 (a table is 512 64-bit descriptors, 4 KiB aligned) and
+//! D8.2.4 (single-copy atomic 64-bit descriptor writes).
 
 use crate::addr::PhysAddr;
 use crate::descriptor::Descriptor;
-use crate::frame::{Frame, FrameSource, OutOfFrames};
+use crate::frame::FramePool;
 use crate::phys::PhysMem;
 
 /// Entries per table page.
@@ -47,74 +47,6 @@ impl TableRef {
     /// Whether every entry is invalid.
     pub(crate) fn is_empty(self) -> bool {
         (0..ENTRIES).all(|i| !self.get(i).is_valid())
-    }
-}
-
-/// Frames reserved by an operation's preflight, linked through word 0 of each frame (they are
-/// free frames owned by the operation, invisible to any walker).
-#[derive(Default)]
-pub(crate) struct FramePool {
-    head: Option<PhysAddr>,
-    len: usize,
-}
-
-impl FramePool {
-    /// Reserves `n` frames, or none at all (everything taken goes back) and `OutOfFrames`.
-    pub(crate) fn reserve<F: FrameSource, M: PhysMem>(
-        frames: &mut F,
-        mem: &M,
-        n: usize,
-    ) -> Result<Self, OutOfFrames> {
-        let mut pool = FramePool::default();
-        for _ in 0..n {
-            match frames.alloc() {
-                Ok(f) => pool.push(mem, f.start()),
-                Err(e) => {
-                    pool.give_back(frames, mem);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(pool)
-    }
-
-    fn push<M: PhysMem>(&mut self, mem: &M, pa: PhysAddr) {
-        mem.write_word(pa, 0, self.head.map_or(0, PhysAddr::as_u64));
-        self.head = Some(pa);
-        self.len += 1;
-    }
-
-    /// Whether every reserved frame was used (preflights count exactly).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// A reserved frame, zeroed; the preflight guarantees there is one.
-    pub(crate) fn take<M: PhysMem>(&mut self, mem: &M) -> PhysAddr {
-        let pa = self.take_raw(mem);
-        mem.fill_frame(pa, 0);
-        pa
-    }
-
-    /// A reserved frame, contents unspecified.
-    pub(crate) fn take_raw<M: PhysMem>(&mut self, mem: &M) -> PhysAddr {
-        let pa = self
-            .head
-            .expect("preflight reserved every frame this operation takes");
-        let next = mem.read_word(pa, 0);
-        self.head = (next != 0).then_some(PhysAddr::new(next));
-        self.len -= 1;
-        pa
-    }
-
-    /// Returns the frames not used (never linked into a table, so no invalidation is needed).
-    pub(crate) fn give_back<F: FrameSource, M: PhysMem>(mut self, frames: &mut F, mem: &M) {
-        while self.len > 0 {
-            let pa = self.take_raw(mem);
-            frames
-                .free(Frame::containing(pa))
-                .expect("a frame this pool allocated");
-        }
     }
 }
 

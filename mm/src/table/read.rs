@@ -1,15 +1,16 @@
 //! The read-only side of a table, on the walk: `translate` and the other one-page lookups,
-//! and `walk` over a range's leaves. Arm ARM (DDI 0487) D8.2 "Translation table walk": a leaf
+//! `walk` over a range's leaves, and the enumeration of a (sub)tree's table pages. Arm ARM (DDI 0487) D8.2 "Translation table walk": a leaf
 //! is a block at L1/L2 or a page at L3; other valid non-table encodings are reserved.
 
 use super::raw::TableRef;
 use super::walk::{walk, Entry, Offset, Span, Step, Visitor};
 use super::{MapError, Mapping, PageTable, Translation, VaRegion};
-use crate::addr::{VaRange, VirtAddr};
+use crate::addr::{PhysAddr, VaRange, VirtAddr};
 use crate::descriptor::{Descriptor, Level};
 use crate::frame::FrameSource;
 use crate::phys::PhysMem;
 use crate::tlb::TlbMaintenance;
+use core::convert::Infallible;
 use core::ops::ControlFlow;
 
 /// Whether a valid non-table descriptor at `level` is a leaf the hardware would use (not a
@@ -81,6 +82,55 @@ impl<V: FnMut(&Mapping) -> ControlFlow<()>> Visitor for Leaves<V> {
             ControlFlow::Break(()) => Step::Stop(()),
         }
     }
+}
+
+/// Calls the function for every table page below the walked table, children before parents.
+struct TablePages<F>(F);
+
+impl<F: FnMut(PhysAddr)> Visitor for TablePages<F> {
+    type Stop = Infallible;
+    type PerTable = ();
+    #[inline(always)]
+    fn table(&mut self, at: &Entry, d: Descriptor, _: &mut ()) -> Step<Infallible> {
+        let child = d.output_address();
+        if at.level == Level::L2 {
+            // An L3 table holds no tables: it is not read.
+            (self.0)(child);
+            return Step::Next;
+        }
+        Step::Descend(child)
+    }
+    #[inline(always)]
+    fn after(&mut self, _: &Entry, child: PhysAddr, _: bool, _: &mut ()) {
+        (self.0)(child)
+    }
+}
+
+/// Calls `f` for every table page under and including `root` (a level `level` table, linked
+/// or not), children before parents: `f` may overwrite a page it is given.
+pub(crate) fn for_each_table_page<M: PhysMem>(
+    mem: &M,
+    root: PhysAddr,
+    level: Level,
+    mut f: impl FnMut(PhysAddr),
+) {
+    if level != Level::L3 {
+        let _ = walk(
+            mem,
+            root,
+            level,
+            Span::table(level),
+            &mut TablePages(&mut f),
+        );
+    }
+    f(root);
+}
+
+/// Table pages under and including `root`.
+pub(crate) fn count_table_pages<M: PhysMem>(mem: &M, root: PhysAddr, level: Level) -> u64 {
+    let mut n = 0;
+    for_each_table_page(mem, root, level, |_| n += 1);
+    n
 }
 
 impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {

@@ -2,11 +2,12 @@
 //! became empty (into the gather, never freed here), split blocks cut by the range edges.
 //! Arm ARM (DDI 0487) D8.16.1 (break-before-make for a split), D8.13 (invalidation deferred).
 
-use super::raw::{Edit, FramePool, TableRef, ENTRIES};
+use super::raw::{Edit, TableRef, ENTRIES};
 use super::walk::{Offset, Span};
 use super::{slots, MapError, PageTable, Slot};
 use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT, PAGE_SIZE, VA_BITS};
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK};
+use crate::frame::FramePool;
 use crate::frame::FrameSource;
 use crate::gather::Gather;
 use crate::phys::PhysMem;

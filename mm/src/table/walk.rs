@@ -307,10 +307,10 @@ fn walk_table<L: Depth, M: PhysMem, V: Visitor>(
         } else {
             t.get(index)
         };
-        let step = if !d.is_valid() {
-            v.hole(&at, &mut acc)
-        } else if d.is_table(level) {
+        let step = if d.is_table(level) {
             v.table(&at, d, &mut acc)
+        } else if !d.is_valid() {
+            v.hole(&at, &mut acc)
         } else {
             v.leaf(&at, d, &mut acc)
         };
