@@ -2,6 +2,7 @@
 //! read-only side: construction, `translate`, range walks and the errors of every operation.
 //! Arm ARM (DDI 0487) D8.2 "Translation table walk" and D8.3 (descriptor formats).
 
+mod edit;
 mod map;
 mod owned;
 mod protect;
@@ -349,10 +350,14 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     }
 }
 
-/// Whether a block at `level` can map `[s, e)` (one whole entry) to `pa`.
-pub(crate) fn block_fits(c: Constraints, level: Level, s: u64, e: u64, pa: u64) -> bool {
+/// Whether a block at `level` can map `part` (one whole entry) to `pa`.
+#[inline]
+pub(crate) fn block_fits(c: Constraints, level: Level, part: Span, pa: u64) -> bool {
     let size = level.size();
-    c.allows_block(level) && s & (size - 1) == 0 && e - s == size && pa & (size - 1) == 0
+    c.allows_block(level)
+        && part.start.is_entry_start(level)
+        && part.len() == size
+        && pa & (size - 1) == 0
 }
 
 /// One entry of a table touched by a range: its index, the offset it starts at, and the part

@@ -2,7 +2,8 @@
 //! place and invalidated through the gather; memory type / nG changes use break-before-make.
 //! Arm ARM (DDI 0487) D8.16.1 (which attribute changes need break-before-make), D8.4.
 
-use super::raw::{Edit, TableRef};
+use super::edit::Edit;
+use super::raw::TableRef;
 use super::{slots, MapError, PageTable, Slot};
 use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT};
 use crate::attrs::{merge_sw, Attributes};

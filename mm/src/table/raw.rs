@@ -1,10 +1,9 @@
-//! Raw access to one 512-entry translation table page, and what a range edit carries down its
-//! walk. Arm ARM (DDI 0487) D8.3 (a table is 512 64-bit descriptors, 4 KiB aligned) and
-//! D8.2.4 (single-copy atomic 64-bit descriptor writes).
+//! Raw access to one 512-entry translation table page. Arm ARM (DDI 0487) D8.3 (a table is
+//! 512 64-bit descriptors, 4 KiB aligned) and D8.2.4 (single-copy atomic 64-bit descriptor
+//! writes).
 
 use crate::addr::PhysAddr;
 use crate::descriptor::Descriptor;
-use crate::frame::FramePool;
 use crate::phys::PhysMem;
 
 /// Entries per table page.
@@ -48,12 +47,4 @@ impl TableRef {
     pub(crate) fn is_empty(self) -> bool {
         (0..ENTRIES).all(|i| !self.get(i).is_valid())
     }
-}
-
-/// What a range edit carries down its walk: the frames reserved for block
-/// splits, and the secondary-TLB hook that each break-before-make calls
-/// between its break (and CPU TLBI) and its make.
-pub(crate) struct Edit<'h> {
-    pub(crate) pool: FramePool,
-    pub(crate) on_break: &'h mut dyn FnMut(crate::addr::VaRange),
 }

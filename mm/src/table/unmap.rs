@@ -2,7 +2,8 @@
 //! became empty (into the gather, never freed here), split blocks cut by the range edges.
 //! Arm ARM (DDI 0487) D8.16.1 (break-before-make for a split), D8.13 (invalidation deferred).
 
-use super::raw::{Edit, TableRef, ENTRIES};
+use super::edit::Edit;
+use super::raw::{TableRef, ENTRIES};
 use super::walk::{Offset, Span};
 use super::{slots, MapError, PageTable, Slot};
 use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT, PAGE_SIZE, VA_BITS};
