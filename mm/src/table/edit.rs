@@ -3,10 +3,10 @@
 //! reserved, the secondary-TLB hook, and the block split that unmap and protect do at a
 //! range edge. Arm ARM (DDI 0487) D8.16.1 (break-before-make: invalid, TLBI, DSB, new entry).
 
-use super::walk::Span;
+use super::walk::{Entry, Span};
 use super::VaRegion;
 use crate::addr::VaRange;
-use crate::descriptor::Level;
+use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK};
 use crate::frame::FramePool;
 use crate::phys::PhysMem;
 use crate::tlb::{invalidate, Asid, Invalidation, TlbMaintenance};
@@ -47,6 +47,30 @@ impl<M: PhysMem, A: TlbMaintenance> Editor<'_, M, A> {
         };
         invalidate(self.arch, &inv);
         inv.range
+    }
+
+    /// Replaces the block `d` at `at` by a table of next-level leaves mapping the same memory
+    /// with the same attributes: break-before-make (invalid, TLBI, DSB, the secondary-TLB
+    /// hook, table). Returns the new table descriptor.
+    pub(crate) fn split(&self, at: &Entry, d: Descriptor, edit: &mut Edit<'_>) -> Descriptor {
+        let next = at.level.next().expect("blocks sit at L1/L2");
+        let csize = next.size();
+        let new = edit.pool.take_raw(self.mem);
+        let nt = super::TableRef::new(self.mem, new);
+        let attr = d.bits() & LEAF_ATTR_MASK;
+        let oa = d.output_address().as_u64();
+        for k in 0..super::raw::ENTRIES {
+            nt.set(
+                k,
+                Descriptor::from_bits(Descriptor::leaf_bits(next, oa + k as u64 * csize, attr)),
+            );
+        }
+        let td = Descriptor::new_table(new, Default::default());
+        at.set(Descriptor::INVALID);
+        let range = self.invalidate_now(at.span, at.level, true, d.is_global(), Some(at.level));
+        (edit.on_break)(range);
+        at.set(td);
+        td
     }
 }
 

@@ -2,6 +2,7 @@
 //! read-only side: construction, `translate`, range walks and the errors of every operation.
 //! Arm ARM (DDI 0487) D8.2 "Translation table walk" and D8.3 (descriptor formats).
 
+mod edges;
 mod edit;
 mod map;
 mod owned;

@@ -72,7 +72,10 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         if let Some(hole) = self.first_hole(self.root, Level::L0, s, e) {
             return Err(MapError::NotMapped(self.va(hole)));
         }
-        let splits = self.edge_splits(s, e);
+        let splits = self.edge_splits(super::walk::Span::new(
+            super::walk::Offset::new(s),
+            super::walk::Offset::new(e),
+        ));
         let pool = FramePool::reserve(&mut self.frames, &self.mem, splits)?;
         let mut edit = Edit { pool, on_break };
         self.protect_level(
@@ -160,7 +163,23 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         {
             let mut d = t.get(i);
             if !d.is_table(level) && sub_end - off != size {
-                d = self.split_block(t, i, level, base, d, edit);
+                let at = super::walk::Entry {
+                    table: t,
+                    level,
+                    index: i,
+                    span: super::walk::Span::entry(level, super::walk::Offset::new(base)),
+                    part: super::walk::Span::new(
+                        super::walk::Offset::new(off),
+                        super::walk::Offset::new(sub_end),
+                    ),
+                };
+                let tree = super::edit::Editor {
+                    mem: &self.mem,
+                    arch: &self.arch,
+                    asid: self.asid,
+                    region: self.region,
+                };
+                d = tree.split(&at, d, edit);
             }
             if d.is_table(level) {
                 let next = level.next().expect("tables above L3");

@@ -1,19 +1,156 @@
-//! `unmap`, and the block split it shares with `protect`: clear leaves, unlink tables that
-//! became empty (into the gather, never freed here), split blocks cut by the range edges.
+//! `unmap` on the walk: clear leaves, unlink tables that became empty or map nothing outside
+//! the range (into the gather, never freed here), split blocks cut by the range edges.
 //! Arm ARM (DDI 0487) D8.16.1 (break-before-make for a split), D8.13 (invalidation deferred).
 
-use super::edit::Edit;
-use super::raw::{TableRef, ENTRIES};
-use super::walk::{Offset, Span};
-use super::{slots, MapError, PageTable, Slot};
-use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT, PAGE_SIZE, VA_BITS};
-use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK};
-use crate::frame::FramePool;
-use crate::frame::FrameSource;
+use super::edit::{Edit, Editor};
+use super::raw::TableRef;
+use super::walk::{walk, Entry, Span, Step, Visitor};
+use super::{MapError, PageTable};
+use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT};
+use crate::descriptor::{Descriptor, Level};
+use crate::frame::{FramePool, FrameSource};
 use crate::gather::Gather;
 use crate::phys::PhysMem;
-use crate::tlb::{invalidate, Invalidation, TlbMaintenance};
+use crate::tlb::TlbMaintenance;
+use core::convert::Infallible;
 use core::ops::ControlFlow;
+
+/// The leaves cleared in one table page: one gather note covers them all.
+#[derive(Default)]
+struct Cleared {
+    span: Span,
+    global: bool,
+}
+
+/// The pass that cannot fail (the preflight reserved its split tables and log pages).
+struct Unmap<'a, M: PhysMem, A> {
+    tree: Editor<'a, M, A>,
+    edit: Edit<'a>,
+    gather: &'a mut Gather<M>,
+    owned_pages: &'a mut u64,
+    has_global: bool,
+}
+
+impl<M: PhysMem, A: TlbMaintenance> Visitor for Unmap<'_, M, A> {
+    type Stop = Infallible;
+    type PerTable = Cleared;
+    #[inline(always)]
+    fn leaf(&mut self, at: &Entry, d: Descriptor, acc: &mut Cleared) -> Step<Infallible> {
+        if !at.is_whole() {
+            // A block the range cuts: split it, then unmap inside the new table.
+            let td = self.tree.split(at, d, &mut self.edit);
+            return Step::Descend(td.output_address());
+        }
+        at.set(Descriptor::INVALID);
+        acc.span = acc.span.hull(at.span);
+        acc.global |= d.is_global();
+        if d.is_owned() {
+            let size = at.level.size();
+            self.gather.log_owned(d.output_address(), size);
+            *self.owned_pages -= size >> PAGE_SHIFT;
+        }
+        Step::Next
+    }
+    #[inline(always)]
+    fn table(&mut self, at: &Entry, d: Descriptor, _: &mut Cleared) -> Step<Infallible> {
+        let child = d.output_address();
+        let next = at.level.next().expect("tables above L3");
+        if at.is_whole() {
+            // The whole subtree goes, by its root only: pages below are read only to log
+            // owned frames.
+            at.set(Descriptor::INVALID);
+            self.unlink(child, next, at.span, at.span);
+        } else if maps_only_inside(self.tree.mem, child, next, at) {
+            // The range covers everything the child maps: unlink it whole instead of
+            // clearing it entry by entry. Entries outside were invalid (and flushed).
+            at.set(Descriptor::INVALID);
+            self.unlink(child, next, at.span, at.part);
+        } else {
+            return Step::Descend(child);
+        }
+        Step::Next
+    }
+    #[inline(always)]
+    fn after(&mut self, at: &Entry, child: PhysAddr, _: bool, _: &mut Cleared) {
+        if TableRef::new(self.tree.mem, child).is_empty() {
+            // Entries outside the part were already invalid (and flushed): any VA of the
+            // part drops the walk-cache copy of this table descriptor.
+            at.set(Descriptor::INVALID);
+            let next = at.level.next().expect("tables above L3");
+            let range = self.tree.va_range(at.part);
+            self.gather.note_table(range, child, next, self.has_global);
+        }
+    }
+    #[inline(always)]
+    fn leave(&mut self, _: TableRef, level: Level, acc: Cleared) {
+        if !acc.span.is_empty() {
+            let range = self.tree.va_range(acc.span);
+            self.gather.note_leaves(range, level, acc.global);
+        }
+    }
+}
+
+impl<M: PhysMem, A: TlbMaintenance> Unmap<'_, M, A> {
+    /// Hands the unlinked `level` table `table` (translating `span`) and everything below it
+    /// to the gather by its root, invalidation over `changed`; logs its owned frames.
+    fn unlink(&mut self, table: PhysAddr, level: Level, span: Span, changed: Span) {
+        if *self.owned_pages > 0 {
+            let mut log = OwnedLog {
+                gather: &mut *self.gather,
+                owned_pages: &mut *self.owned_pages,
+            };
+            let ControlFlow::Continue(()) = walk(self.tree.mem, table, level, span, &mut log);
+        }
+        let range = self.tree.va_range(changed);
+        self.gather.note_table(range, table, level, self.has_global);
+    }
+}
+
+/// Logs every owned leaf of an unlinked subtree for release.
+struct OwnedLog<'a, M: PhysMem> {
+    gather: &'a mut Gather<M>,
+    owned_pages: &'a mut u64,
+}
+
+impl<M: PhysMem> Visitor for OwnedLog<'_, M> {
+    type Stop = Infallible;
+    type PerTable = ();
+    #[inline(always)]
+    fn leaf(&mut self, at: &Entry, d: Descriptor, _: &mut ()) -> Step<Infallible> {
+        if d.is_owned() {
+            let size = at.level.size();
+            self.gather.log_owned(d.output_address(), size);
+            *self.owned_pages -= size >> PAGE_SHIFT;
+        }
+        Step::Next
+    }
+}
+
+/// Stops at the first valid entry (leaf or table, not descended into).
+struct AnyValid;
+
+impl Visitor for AnyValid {
+    type Stop = ();
+    type PerTable = ();
+    #[inline(always)]
+    fn leaf(&mut self, _: &Entry, _: Descriptor, _: &mut ()) -> Step<()> {
+        Step::Stop(())
+    }
+    #[inline(always)]
+    fn table(&mut self, _: &Entry, _: Descriptor, _: &mut ()) -> Step<()> {
+        Step::Stop(())
+    }
+}
+
+/// Whether every valid entry of the `level` table `table` under `at` lies wholly inside
+/// `at.part`: whether no valid entry meets the rest of `at.span` (only that is read).
+fn maps_only_inside<M: PhysMem>(mem: &M, table: PhysAddr, level: Level, at: &Entry) -> bool {
+    let before = Span::new(at.span.start, at.part.start);
+    let after = Span::new(at.part.end, at.span.end);
+    [before, after]
+        .into_iter()
+        .all(|outside| walk(mem, table, level, outside, &mut AnyValid).is_continue())
+}
 
 impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
     /// Removes every mapping in `range` (holes are fine). Cleared leaves, unlinked table pages
@@ -39,268 +176,47 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         gather: &mut Gather<M>,
         on_break: &mut dyn FnMut(VaRange),
     ) -> Result<(), MapError> {
-        let (s, e) = self.offsets(range)?.bounds();
-        if s == e {
+        let r = self.offsets(range)?;
+        if r.is_empty() {
             return Ok(());
         }
+        // Preflight: log pages for the owned leaves (an upper bound on the extents logged)
+        // and tables for the edge splits.
         let log_pages = if self.owned_pages > 0 {
-            gather.log_pages_needed(self.owned_leaves(s, e))
+            let mut owned = 0;
+            self.leaves(r, |m| {
+                owned += m.descriptor.is_owned() as u64;
+                ControlFlow::Continue(())
+            });
+            gather.log_pages_needed(owned)
         } else {
             0
         };
-        let splits = self.edge_splits(s, e);
+        let splits = self.edge_splits(r);
         let mut pool =
             FramePool::reserve(&mut self.frames, &self.mem, splits + log_pages as usize)?;
         for _ in 0..log_pages {
             gather.add_log_page(pool.take_raw(&self.mem));
         }
-        let mut edit = Edit { pool, on_break };
-        self.unmap_level(self.root, Level::L0, s, e, &mut edit, gather);
+        let mut unmap = Unmap {
+            tree: Editor {
+                mem: &self.mem,
+                arch: &self.arch,
+                asid: self.asid,
+                region: self.region,
+            },
+            edit: Edit { pool, on_break },
+            gather,
+            owned_pages: &mut self.owned_pages,
+            has_global: self.has_global,
+        };
+        let ControlFlow::Continue(()) = walk(&self.mem, self.root, Level::L0, r, &mut unmap);
+        let pool = unmap.edit.pool;
         debug_assert!(
-            edit.pool.is_empty(),
+            pool.is_empty(),
             "the preflight counted more frames than were used"
         );
-        edit.pool.give_back(&mut self.frames, &self.mem);
+        pool.give_back(&mut self.frames, &self.mem);
         Ok(())
-    }
-
-    /// Owned leaves intersecting `[s, e)`: an upper bound on the extents unmap logs.
-    fn owned_leaves(&self, s: u64, e: u64) -> u64 {
-        let mut n = 0;
-        self.leaves(Span::new(Offset::new(s), Offset::new(e)), |m| {
-            n += m.descriptor.is_owned() as u64;
-            ControlFlow::Continue(())
-        });
-        n
-    }
-
-    /// Table pages needed to split the blocks that straddle `s` or `e`.
-    pub(super) fn edge_splits(&self, s: u64, e: u64) -> usize {
-        let mut splits = [(Level::L0, 0u64); 4];
-        let mut n = 0;
-        for x in [s, e] {
-            if x >= 1 << VA_BITS {
-                continue;
-            }
-            let Some((level, base)) = self.leaf_at(Offset::new(x)).map(|(l, b)| (l, b.get()))
-            else {
-                continue;
-            };
-            if base == x {
-                continue;
-            }
-            let mut add = |rec| {
-                if !splits[..n].contains(&rec) {
-                    splits[n] = rec;
-                    n += 1;
-                }
-            };
-            add((level, base));
-            if level == Level::L1 && x & (Level::L2.size() - 1) != 0 {
-                add((Level::L2, x & !(Level::L2.size() - 1)));
-            }
-        }
-        n
-    }
-
-    fn unmap_level(
-        &mut self,
-        table: PhysAddr,
-        level: Level,
-        s: u64,
-        e: u64,
-        edit: &mut Edit<'_>,
-        gather: &mut Gather<M>,
-    ) {
-        let t = self.table(table);
-        if level == Level::L3 {
-            self.unmap_pages(t, s, e, gather);
-            return;
-        }
-        let next = level.next().expect("L0-L2 have a next level");
-        let size = level.size();
-        // Blocks removed from this table: one gather note for all of them.
-        let (mut lo, mut hi, mut global) = (u64::MAX, 0, false);
-        for Slot {
-            i,
-            base,
-            start: off,
-            end: sub_end,
-        } in slots(level, s, e)
-        {
-            let full = off == base && sub_end == base + size;
-            let mut d = t.get(i);
-            if !d.is_valid() {
-                continue;
-            }
-            if !d.is_table(level) {
-                if full {
-                    t.set(i, Descriptor::INVALID);
-                    (lo, hi, global) = (lo.min(base), sub_end, global || d.is_global());
-                    if d.is_owned() {
-                        gather.log_owned(d.output_address(), size);
-                        self.owned_pages -= size >> PAGE_SHIFT;
-                    }
-                    continue;
-                }
-                d = self.split_block(t, i, level, base, d, edit);
-            }
-            let child = d.output_address();
-            if full {
-                t.set(i, Descriptor::INVALID);
-                self.unlink_subtree(child, next, base, gather);
-            } else if self.maps_only_inside(child, next, off, sub_end) {
-                // The range covers everything the child maps: unlink it whole instead of
-                // clearing it entry by entry. Entries outside were invalid (and flushed).
-                t.set(i, Descriptor::INVALID);
-                if self.owned_pages > 0 {
-                    self.log_owned_leaves(child, next, gather);
-                }
-                gather.note_table(self.va_range(off, sub_end), child, next, self.has_global);
-            } else {
-                self.unmap_level(child, next, off, sub_end, edit, gather);
-                if self.table(child).is_empty() {
-                    // Entries outside [off, sub_end) were already invalid (and flushed): any
-                    // VA of the span drops the walk-cache copy of this table descriptor.
-                    t.set(i, Descriptor::INVALID);
-                    gather.note_table(self.va_range(off, sub_end), child, next, self.has_global);
-                }
-            }
-        }
-        if lo < hi {
-            gather.note_leaves(self.va_range(lo, hi), level, global);
-        }
-    }
-
-    /// Whether every valid entry of the `level` table `table` lies wholly inside `[s, e)`.
-    fn maps_only_inside(&self, table: PhysAddr, level: Level, s: u64, e: u64) -> bool {
-        let t = self.table(table);
-        let size = level.size();
-        let inside = |i: usize| {
-            let base = (s & !((size << 9) - 1)) + i as u64 * size;
-            base >= s && base + size <= e
-        };
-        (0..ENTRIES).all(|i| inside(i) || !t.get(i).is_valid())
-    }
-
-    /// Clears the pages `[s, e)` of one L3 table.
-    fn unmap_pages(&mut self, t: TableRef, s: u64, e: u64, gather: &mut Gather<M>) {
-        let first = Level::L3.index(s);
-        let (mut lo, mut hi, mut global) = (usize::MAX, 0, false);
-        for i in first..first + ((e - s) >> PAGE_SHIFT) as usize {
-            let d = t.get(i);
-            if !d.is_valid() {
-                continue;
-            }
-            t.set(i, Descriptor::INVALID);
-            (lo, hi) = (lo.min(i), i);
-            global |= d.is_global();
-            if d.is_owned() {
-                gather.log_owned(d.output_address(), PAGE_SIZE);
-                self.owned_pages -= 1;
-            }
-        }
-        if lo <= hi {
-            let table_base = s & !(Level::L2.size() - 1);
-            let r = self.va_range(
-                table_base + ((lo as u64) << PAGE_SHIFT),
-                table_base + ((hi as u64 + 1) << PAGE_SHIFT),
-            );
-            gather.note_leaves(r, Level::L3, global);
-        }
-    }
-
-    /// Hands an unlinked table and everything below it to the gather by its root only; the
-    /// pages below are read only when owned frames must be logged.
-    fn unlink_subtree(&mut self, table: PhysAddr, level: Level, base: u64, gather: &mut Gather<M>) {
-        if self.owned_pages > 0 {
-            self.log_owned_leaves(table, level, gather);
-        }
-        let range = self.va_range(base, base + level.size() * ENTRIES as u64);
-        gather.note_table(range, table, level, self.has_global);
-    }
-
-    fn log_owned_leaves(&mut self, table: PhysAddr, level: Level, gather: &mut Gather<M>) {
-        let t = self.table(table);
-        let size = level.size();
-        for i in 0..ENTRIES {
-            let d = t.get(i);
-            if !d.is_valid() {
-                continue;
-            }
-            if d.is_table(level) {
-                self.log_owned_leaves(
-                    d.output_address(),
-                    level.next().expect("tables above L3"),
-                    gather,
-                );
-            } else if d.is_owned() {
-                gather.log_owned(d.output_address(), size);
-                self.owned_pages -= size >> PAGE_SHIFT;
-            }
-        }
-    }
-
-    /// Replaces the block `d` (entry `i` of the level `level` table `t`, at offset `base`) by a
-    /// table of next-level leaves mapping the same memory with the same attributes:
-    /// break-before-make (invalid, TLBI, DSB, the secondary-TLB hook, table). Returns the new
-    /// table descriptor.
-    pub(super) fn split_block(
-        &mut self,
-        t: TableRef,
-        i: usize,
-        level: Level,
-        base: u64,
-        d: Descriptor,
-        edit: &mut Edit<'_>,
-    ) -> Descriptor {
-        let next = level.next().expect("blocks sit at L1/L2");
-        let csize = next.size();
-        let new = edit.pool.take_raw(&self.mem);
-        let nt = self.table(new);
-        let attr = d.bits() & LEAF_ATTR_MASK;
-        let oa = d.output_address().as_u64();
-        for k in 0..ENTRIES {
-            nt.set(
-                k,
-                Descriptor::from_bits(Descriptor::leaf_bits(next, oa + k as u64 * csize, attr)),
-            );
-        }
-        let td = Descriptor::new_table(new, Default::default());
-        t.set(i, Descriptor::INVALID);
-        let inv = Invalidation {
-            asid: self.asid,
-            range: self.va_range(base, base + level.size()),
-            stride: level,
-            leaf_only: true,
-            global: d.is_global(),
-            level: Some(level),
-        };
-        invalidate(&self.arch, &inv);
-        (edit.on_break)(inv.range);
-        t.set(i, td);
-        td
-    }
-
-    /// `range` widened to whole blocks where a block straddles one of its
-    /// edges: the extent an edit of `range` may break (a split), which its
-    /// invalidation window must cover.
-    pub fn break_hull(&self, range: VaRange) -> VaRange {
-        let Ok((s, e)) = self.offsets(range).map(|r| r.bounds()) else {
-            return range;
-        };
-        let (mut lo, mut hi) = (s, e);
-        for x in [s, e] {
-            if x >= 1 << VA_BITS {
-                continue;
-            }
-            if let Some((level, base)) = self.leaf_at(Offset::new(x)).map(|(l, b)| (l, b.get())) {
-                if level != Level::L3 && base != x {
-                    lo = lo.min(base);
-                    hi = hi.max(base + level.size());
-                }
-            }
-        }
-        self.va_range(lo, hi)
     }
 }

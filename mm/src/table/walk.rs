@@ -38,7 +38,7 @@ use crate::phys::PhysMem;
 use core::ops::ControlFlow;
 
 /// A position in the VA space of one table tree: the VA minus its region's base.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Offset(u64);
 
 impl Offset {
@@ -74,8 +74,8 @@ impl Offset {
     }
 }
 
-/// The half-open range `[start, end)` of table offsets.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+/// The half-open range `[start, end)` of table offsets (empty at 0 by default).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Span {
     /// First offset.
     pub(crate) start: Offset,
