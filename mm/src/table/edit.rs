@@ -8,6 +8,7 @@ use super::VaRegion;
 use crate::addr::VaRange;
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK};
 use crate::frame::FramePool;
+use crate::gather::Gather;
 use crate::phys::PhysMem;
 use crate::tlb::{invalidate, Asid, Invalidation, TlbMaintenance};
 
@@ -71,6 +72,37 @@ impl<M: PhysMem, A: TlbMaintenance> Editor<'_, M, A> {
         (edit.on_break)(range);
         at.set(td);
         td
+    }
+}
+
+/// The entries of one table page a pass changed in place or cleared: one gather note
+/// covers them all when the walk leaves the table.
+#[derive(Default)]
+pub(crate) struct Changed {
+    span: Span,
+    global: bool,
+}
+
+impl Changed {
+    /// Entry `span` changed (entries come in VA order); `global`: an old or new
+    /// descriptor is global.
+    #[inline]
+    pub(crate) fn add(&mut self, span: Span, global: bool) {
+        self.span = self.span.extend(span);
+        self.global |= global;
+    }
+
+    /// Records the changed `level` leaves in `gather` for its invalidation.
+    #[inline]
+    pub(crate) fn note<M: PhysMem, A>(
+        self,
+        tree: &Editor<'_, M, A>,
+        level: Level,
+        gather: &mut Gather<M>,
+    ) {
+        if !self.span.is_empty() {
+            gather.note_leaves(tree.region.va_range(self.span), level, self.global);
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! read-only side: construction, `translate`, range walks and the errors of every operation.
 //! Arm ARM (DDI 0487) D8.2 "Translation table walk" and D8.3 (descriptor formats).
 
+mod bbm;
 mod edges;
 mod edit;
 mod map;
@@ -312,20 +313,6 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         (self.mem, self.arch, self.frames)
     }
 
-    pub(crate) fn table(&self, pa: PhysAddr) -> TableRef {
-        TableRef::new(&self.mem, pa)
-    }
-
-    /// VA of table offset `off`.
-    pub(crate) fn va(&self, off: u64) -> VirtAddr {
-        VirtAddr::new(self.region.base() | off)
-    }
-
-    /// VA range of table offsets `[s, e)`.
-    pub(crate) fn va_range(&self, s: u64, e: u64) -> VaRange {
-        VaRange::new(self.va(s), self.va(s).add(e - s))
-    }
-
     /// Checks `range` and returns it as table offsets (empty for an empty range).
     pub(crate) fn offsets(&self, range: VaRange) -> Result<Span, MapError> {
         if range.end < range.start {
@@ -359,35 +346,4 @@ pub(crate) fn block_fits(c: Constraints, level: Level, part: Span, pa: u64) -> b
         && part.start.is_entry_start(level)
         && part.len() == size
         && pa & (size - 1) == 0
-}
-
-/// One entry of a table touched by a range: its index, the offset it starts at, and the part
-/// `[start, end)` of the range inside it.
-#[derive(Copy, Clone, Debug)]
-pub(crate) struct Slot {
-    pub(crate) i: usize,
-    pub(crate) base: u64,
-    pub(crate) start: u64,
-    pub(crate) end: u64,
-}
-
-/// The entries of the `level` table holding `s` that `[s, e)` touches (`e` inside that table's
-/// span). Index-based, so iterations do not depend on each other.
-pub(crate) fn slots(level: Level, s: u64, e: u64) -> impl Iterator<Item = Slot> {
-    let size = level.size();
-    let table_base = s & !((size << 9) - 1);
-    let (first, last) = if s < e {
-        (level.index(s), level.index(e - 1) + 1)
-    } else {
-        (0, 0)
-    };
-    (first..last).map(move |i| {
-        let base = table_base + i as u64 * size;
-        Slot {
-            i,
-            base,
-            start: s.max(base),
-            end: e.min(base + size),
-        }
-    })
 }

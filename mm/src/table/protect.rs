@@ -1,41 +1,105 @@
-//! `protect`: new attributes for a fully mapped range. Permission-only changes are written in
-//! place and invalidated through the gather; memory type / nG changes use break-before-make.
-//! Arm ARM (DDI 0487) D8.16.1 (which attribute changes need break-before-make), D8.4.
+//! `protect` on the walk: new attributes for a fully mapped range. Permission-only changes
+//! are written in place and invalidated through the gather; memory type / nG changes go
+//! through a break-before-make batch per table page. Arm ARM (DDI 0487) D8.16.1 (which
+//! attribute changes need break-before-make), D8.4.
 
-use super::edit::Edit;
+use super::bbm::BreakBatch;
+use super::edit::{Changed, Edit, Editor};
 use super::raw::TableRef;
-use super::{slots, MapError, PageTable, Slot};
-use crate::addr::{PhysAddr, VaRange, PAGE_SHIFT};
+use super::walk::{walk, Entry, Offset, Step, Visitor};
+use super::{MapError, PageTable};
+use crate::addr::VaRange;
 use crate::attrs::{merge_sw, Attributes};
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK, OA_MASK};
-use crate::frame::FramePool;
-use crate::frame::FrameSource;
+use crate::frame::{FramePool, FrameSource};
 use crate::gather::Gather;
 use crate::phys::PhysMem;
-use crate::tlb::{invalidate, Invalidation, TlbMaintenance};
+use crate::tlb::TlbMaintenance;
+use core::convert::Infallible;
+use core::ops::ControlFlow;
 
 /// The descriptor `d` with the attribute bits `attr` (ownership bit kept).
+#[inline]
 fn with_attrs(d: Descriptor, attr: u64) -> Descriptor {
     Descriptor::from_bits((d.bits() & (OA_MASK | 0b11)) | merge_sw(attr, d))
 }
 
-/// Indices (and their globalness) collected over one table.
-#[derive(Default)]
-struct Span {
-    lo: usize,
-    hi: usize,
-    used: bool,
-    global: bool,
+/// The preflight: stops at the first offset no leaf maps.
+struct FirstHole;
+
+impl Visitor for FirstHole {
+    type Stop = Offset;
+    type PerTable = ();
+    #[inline(always)]
+    fn hole(&mut self, at: &Entry, _: &mut ()) -> Step<Offset> {
+        Step::Stop(at.part.start)
+    }
 }
 
-impl Span {
-    fn add(&mut self, i: usize, global: bool) {
-        if !self.used {
-            self.lo = i;
+/// What protect accumulates over one table page.
+#[derive(Default)]
+struct Protected {
+    /// Leaves changed in place (permissions): the gather invalidates them.
+    changed: Changed,
+    /// Leaves broken (memory type, nG): made after their invalidation.
+    broken: BreakBatch,
+}
+
+/// The pass that cannot fail (the preflight found no hole and reserved the split tables).
+struct Protect<'a, M: PhysMem, A> {
+    tree: Editor<'a, M, A>,
+    edit: Edit<'a>,
+    gather: &'a mut Gather<M>,
+    /// The new leaf attribute bits.
+    attr: u64,
+}
+
+impl<M: PhysMem, A: TlbMaintenance> Visitor for Protect<'_, M, A> {
+    type Stop = Infallible;
+    type PerTable = Protected;
+    #[inline(always)]
+    fn hole(&mut self, _: &Entry, _: &mut Protected) -> Step<Infallible> {
+        debug_assert!(false, "the preflight refused holes");
+        Step::Next
+    }
+    #[inline(always)]
+    fn leaf(&mut self, at: &Entry, d: Descriptor, acc: &mut Protected) -> Step<Infallible> {
+        if !at.is_whole() {
+            // A block the range cuts: split it, then protect inside the new table.
+            let td = self.tree.split(at, d, &mut self.edit);
+            return Step::Descend(td.output_address());
         }
-        self.hi = i;
-        self.used = true;
-        self.global |= global;
+        let new = with_attrs(d, self.attr);
+        if new == d {
+            return Step::Next;
+        }
+        let global = d.is_global() || new.is_global();
+        if d.needs_break_before_make(new) {
+            if !acc.broken.has_room(at, new) {
+                self.complete(at.table, at.level, &mut acc.broken);
+            }
+            acc.broken.add(at, new, global);
+        } else {
+            at.set(new);
+            acc.changed.add(at.span, global);
+        }
+        Step::Next
+    }
+    #[inline(always)]
+    fn leave(&mut self, table: TableRef, level: Level, mut acc: Protected) {
+        acc.changed.note(&self.tree, level, self.gather);
+        if !acc.broken.is_empty() {
+            self.complete(table, level, &mut acc.broken);
+        }
+    }
+}
+
+impl<M: PhysMem, A: TlbMaintenance> Protect<'_, M, A> {
+    /// Completes the break-before-make batch of the `level` table `table` and records its
+    /// leaves in the gather (for the flush after, which also reaches the IOTLB).
+    fn complete(&mut self, table: TableRef, level: Level, batch: &mut BreakBatch) {
+        let (range, global) = batch.complete(table, level, &self.tree, self.edit.on_break);
+        self.gather.note_leaves(range, level, global);
     }
 }
 
@@ -65,191 +129,34 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         on_break: &mut dyn FnMut(VaRange),
     ) -> Result<(), MapError> {
         attrs.validate()?;
-        let (s, e) = self.offsets(range)?.bounds();
-        if s == e {
+        let r = self.offsets(range)?;
+        if r.is_empty() {
             return Ok(());
         }
-        if let Some(hole) = self.first_hole(self.root, Level::L0, s, e) {
-            return Err(MapError::NotMapped(self.va(hole)));
+        if let ControlFlow::Break(hole) = walk(&self.mem, self.root, Level::L0, r, &mut FirstHole) {
+            return Err(MapError::NotMapped(self.region.va(hole)));
         }
-        let splits = self.edge_splits(super::walk::Span::new(
-            super::walk::Offset::new(s),
-            super::walk::Offset::new(e),
-        ));
+        let splits = self.edge_splits(r);
         let pool = FramePool::reserve(&mut self.frames, &self.mem, splits)?;
-        let mut edit = Edit { pool, on_break };
-        self.protect_level(
-            self.root,
-            Level::L0,
-            s,
-            e,
-            attrs.bits() & LEAF_ATTR_MASK,
-            &mut edit,
+        let mut protect = Protect {
+            tree: Editor {
+                mem: &self.mem,
+                arch: &self.arch,
+                asid: self.asid,
+                region: self.region,
+            },
+            edit: Edit { pool, on_break },
             gather,
-        );
+            attr: attrs.bits() & LEAF_ATTR_MASK,
+        };
+        let ControlFlow::Continue(()) = walk(&self.mem, self.root, Level::L0, r, &mut protect);
+        let pool = protect.edit.pool;
         debug_assert!(
-            edit.pool.is_empty(),
+            pool.is_empty(),
             "the preflight counted more frames than were used"
         );
-        edit.pool.give_back(&mut self.frames, &self.mem);
+        pool.give_back(&mut self.frames, &self.mem);
         self.has_global |= attrs.global;
         Ok(())
-    }
-
-    /// The first unmapped offset in `[s, e)`, if any.
-    fn first_hole(&self, table: PhysAddr, level: Level, s: u64, e: u64) -> Option<u64> {
-        let t = self.table(table);
-        if level == Level::L3 {
-            let first = Level::L3.index(s);
-            let n = ((e - s) >> PAGE_SHIFT) as usize;
-            return (0..n)
-                .find(|k| !t.get(first + k).is_valid())
-                .map(|k| s + ((k as u64) << PAGE_SHIFT));
-        }
-        for Slot {
-            i,
-            start: off,
-            end: sub_end,
-            ..
-        } in slots(level, s, e)
-        {
-            let d = t.get(i);
-            if !d.is_valid() {
-                return Some(off);
-            }
-            if d.is_table(level) {
-                let hole = self.first_hole(
-                    d.output_address(),
-                    level.next().expect("tables above L3"),
-                    off,
-                    sub_end,
-                );
-                if hole.is_some() {
-                    return hole;
-                }
-            }
-        }
-        None
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn protect_level(
-        &mut self,
-        table: PhysAddr,
-        level: Level,
-        s: u64,
-        e: u64,
-        attr: u64,
-        edit: &mut Edit<'_>,
-        gather: &mut Gather<M>,
-    ) {
-        let t = self.table(table);
-        let size = level.size();
-        let (mut changed, mut broken) = (Span::default(), Span::default());
-        if level == Level::L3 {
-            let first = level.index(s);
-            for i in first..first + ((e - s) >> PAGE_SHIFT) as usize {
-                let d = t.get(i);
-                self.protect_leaf(t, i, d, attr, &mut changed, &mut broken);
-            }
-        }
-        let (ls, le) = if level == Level::L3 { (s, s) } else { (s, e) };
-        for Slot {
-            i,
-            base,
-            start: off,
-            end: sub_end,
-        } in slots(level, ls, le)
-        {
-            let mut d = t.get(i);
-            if !d.is_table(level) && sub_end - off != size {
-                let at = super::walk::Entry {
-                    table: t,
-                    level,
-                    index: i,
-                    span: super::walk::Span::entry(level, super::walk::Offset::new(base)),
-                    part: super::walk::Span::new(
-                        super::walk::Offset::new(off),
-                        super::walk::Offset::new(sub_end),
-                    ),
-                };
-                let tree = super::edit::Editor {
-                    mem: &self.mem,
-                    arch: &self.arch,
-                    asid: self.asid,
-                    region: self.region,
-                };
-                d = tree.split(&at, d, edit);
-            }
-            if d.is_table(level) {
-                let next = level.next().expect("tables above L3");
-                self.protect_level(d.output_address(), next, off, sub_end, attr, edit, gather);
-            } else {
-                self.protect_leaf(t, i, d, attr, &mut changed, &mut broken);
-            }
-        }
-        let table_base = s & !(size * 512 - 1);
-        let span_range = |sp: &Span| {
-            self.va_range(
-                table_base + sp.lo as u64 * size,
-                table_base + (sp.hi as u64 + 1) * size,
-            )
-        };
-        if changed.used {
-            gather.note_leaves(span_range(&changed), level, changed.global);
-        }
-        if broken.used {
-            let range = span_range(&broken);
-            let inv = Invalidation {
-                asid: self.asid,
-                range,
-                stride: level,
-                leaf_only: true,
-                global: broken.global,
-                level: Some(level),
-            };
-            invalidate(&self.arch, &inv);
-            // Devices drop the old entries between break and make too.
-            (edit.on_break)(range);
-            self.make(t, &broken, attr);
-            gather.note_leaves(range, level, broken.global);
-        }
-    }
-
-    /// New attributes for one fully covered leaf: in place, or the "break" half of
-    /// break-before-make (VALID cleared, the rest kept so the make pass can rebuild it).
-    #[inline]
-    fn protect_leaf(
-        &self,
-        t: TableRef,
-        i: usize,
-        d: Descriptor,
-        attr: u64,
-        changed: &mut Span,
-        broken: &mut Span,
-    ) {
-        let new = with_attrs(d, attr);
-        if new == d {
-            return;
-        }
-        let global = d.is_global() || new.is_global();
-        if d.needs_break_before_make(new) {
-            t.set(i, Descriptor::from_bits(d.bits() & !1));
-            broken.add(i, global);
-        } else {
-            t.set(i, new);
-            changed.add(i, global);
-        }
-    }
-
-    /// The "make" half: rebuilds every entry the break pass invalidated.
-    fn make(&self, t: TableRef, broken: &Span, attr: u64) {
-        for i in broken.lo..=broken.hi {
-            let d = t.get(i);
-            if !d.is_valid() && d.bits() != 0 {
-                t.set(i, with_attrs(Descriptor::from_bits(d.bits() | 1), attr));
-            }
-        }
-        self.arch.dsb_ishst();
     }
 }

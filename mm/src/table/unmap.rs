@@ -2,7 +2,7 @@
 //! the range (into the gather, never freed here), split blocks cut by the range edges.
 //! Arm ARM (DDI 0487) D8.16.1 (break-before-make for a split), D8.13 (invalidation deferred).
 
-use super::edit::{Edit, Editor};
+use super::edit::{Changed, Edit, Editor};
 use super::raw::TableRef;
 use super::walk::{walk, Entry, Span, Step, Visitor};
 use super::{MapError, PageTable};
@@ -15,13 +15,6 @@ use crate::tlb::TlbMaintenance;
 use core::convert::Infallible;
 use core::ops::ControlFlow;
 
-/// The leaves cleared in one table page: one gather note covers them all.
-#[derive(Default)]
-struct Cleared {
-    span: Span,
-    global: bool,
-}
-
 /// The pass that cannot fail (the preflight reserved its split tables and log pages).
 struct Unmap<'a, M: PhysMem, A> {
     tree: Editor<'a, M, A>,
@@ -33,17 +26,16 @@ struct Unmap<'a, M: PhysMem, A> {
 
 impl<M: PhysMem, A: TlbMaintenance> Visitor for Unmap<'_, M, A> {
     type Stop = Infallible;
-    type PerTable = Cleared;
+    type PerTable = Changed;
     #[inline(always)]
-    fn leaf(&mut self, at: &Entry, d: Descriptor, acc: &mut Cleared) -> Step<Infallible> {
+    fn leaf(&mut self, at: &Entry, d: Descriptor, acc: &mut Changed) -> Step<Infallible> {
         if !at.is_whole() {
             // A block the range cuts: split it, then unmap inside the new table.
             let td = self.tree.split(at, d, &mut self.edit);
             return Step::Descend(td.output_address());
         }
         at.set(Descriptor::INVALID);
-        acc.span = acc.span.hull(at.span);
-        acc.global |= d.is_global();
+        acc.add(at.span, d.is_global());
         if d.is_owned() {
             let size = at.level.size();
             self.gather.log_owned(d.output_address(), size);
@@ -52,7 +44,7 @@ impl<M: PhysMem, A: TlbMaintenance> Visitor for Unmap<'_, M, A> {
         Step::Next
     }
     #[inline(always)]
-    fn table(&mut self, at: &Entry, d: Descriptor, _: &mut Cleared) -> Step<Infallible> {
+    fn table(&mut self, at: &Entry, d: Descriptor, _: &mut Changed) -> Step<Infallible> {
         let child = d.output_address();
         let next = at.level.next().expect("tables above L3");
         if at.is_whole() {
@@ -71,7 +63,7 @@ impl<M: PhysMem, A: TlbMaintenance> Visitor for Unmap<'_, M, A> {
         Step::Next
     }
     #[inline(always)]
-    fn after(&mut self, at: &Entry, child: PhysAddr, _: bool, _: &mut Cleared) {
+    fn after(&mut self, at: &Entry, child: PhysAddr, _: bool, _: &mut Changed) {
         if TableRef::new(self.tree.mem, child).is_empty() {
             // Entries outside the part were already invalid (and flushed): any VA of the
             // part drops the walk-cache copy of this table descriptor.
@@ -82,11 +74,8 @@ impl<M: PhysMem, A: TlbMaintenance> Visitor for Unmap<'_, M, A> {
         }
     }
     #[inline(always)]
-    fn leave(&mut self, _: TableRef, level: Level, acc: Cleared) {
-        if !acc.span.is_empty() {
-            let range = self.tree.va_range(acc.span);
-            self.gather.note_leaves(range, level, acc.global);
-        }
+    fn leave(&mut self, _: TableRef, level: Level, acc: Changed) {
+        acc.note(&self.tree, level, self.gather);
     }
 }
 
@@ -153,7 +142,7 @@ fn maps_only_inside<M: PhysMem>(mem: &M, table: PhysAddr, level: Level, at: &Ent
 }
 
 impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
-    /// Removes every mapping in `range` (holes are fine). Cleared leaves, unlinked table pages
+    /// Removes every mapping in `range` (holes are fine). Changed leaves, unlinked table pages
     /// and owned frames are recorded in `gather`; nothing is freed and no TLB entry of the
     /// range is invalidated until the caller flushes the gather. Blocks cut by the range edges
     /// are split first (break-before-make, invalidated at once).

@@ -28,9 +28,6 @@
 //! geometry as constants, so a one-page walk (a lookup) is straight-line code and the L3 loop
 //! carries no table case.
 
-// Items used by the operations still moving onto the walk (removed once all have).
-#![allow(dead_code)]
-
 use super::raw::TableRef;
 use crate::addr::PAGE_SIZE;
 use crate::descriptor::{Descriptor, Level};
@@ -56,11 +53,6 @@ impl Offset {
     #[inline]
     pub(crate) const fn add(self, bytes: u64) -> Self {
         Self(self.0 + bytes)
-    }
-    /// Index of the entry translating this offset in a `level` table.
-    #[inline]
-    pub(crate) const fn index(self, level: Level) -> usize {
-        level.index(self.0)
     }
     /// Start of the `level` entry that translates this offset.
     #[inline]
@@ -123,10 +115,16 @@ impl Span {
     pub(crate) const fn is_empty(self) -> bool {
         self.end.0 <= self.start.0
     }
-    /// Whether `inner` lies wholly inside this span.
+    /// This span up to the end of `next`, which starts at or after this one's start (an empty
+    /// span becomes `next`): the hull of spans visited in VA order.
     #[inline]
-    pub(crate) const fn contains(self, inner: Span) -> bool {
-        inner.start.0 >= self.start.0 && inner.end.0 <= self.end.0
+    pub(crate) fn extend(self, next: Span) -> Span {
+        let start = if self.is_empty() {
+            next.start
+        } else {
+            self.start
+        };
+        Span::new(start, next.end)
     }
     /// The smallest span covering both (`self` may be empty: then `other`).
     #[inline]
@@ -154,20 +152,16 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// The descriptor now in the entry.
-    #[inline]
-    pub(crate) fn get(&self) -> Descriptor {
-        self.table.get(self.index)
-    }
     /// Writes the entry (one single-copy-atomic 64-bit store).
     #[inline]
     pub(crate) fn set(&self, d: Descriptor) {
         self.table.set(self.index, d)
     }
-    /// Whether the walked range covers the whole entry.
+    /// Whether the walked range covers the whole entry (always at L3: ranges are whole
+    /// pages).
     #[inline]
     pub(crate) fn is_whole(&self) -> bool {
-        self.part == self.span
+        self.level == Level::L3 || self.part == self.span
     }
 }
 

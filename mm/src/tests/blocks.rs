@@ -342,6 +342,103 @@ fn descriptor_at(mem: &crate::model::HostMem, root: PhysAddr, v: u64, level: Lev
     unreachable!("level is one of the four")
 }
 
+/// A memory-type change over contiguous memory breaks a whole table as one batch: one
+/// invalidation and one hook call for its 512 pages.
+#[test]
+fn a_memory_type_change_over_contiguous_memory_is_one_break_batch_per_table() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    let r = range(0x20_0000, 2 * MIB);
+    let mut g = pt.gather();
+    pt.map(r, pa(0x8000_0000), DATA, Constraints::PAGES_ONLY, &mut g)
+        .unwrap();
+    flush_release!(pt, g);
+    let uncached = Attributes {
+        memory: crate::mair::MemoryType::NormalNonCacheable,
+        ..DATA
+    };
+    let before = mmu.counts();
+    let mut seen = std::vec::Vec::new();
+    let mut g = pt.gather();
+    pt.protect_notifying(r, uncached, &mut g, &mut |x| seen.push(x))
+        .unwrap();
+    assert_eq!(seen, [r]);
+    assert_eq!(
+        mmu.counts().asid - before.asid,
+        1,
+        "512 pages: the whole ASID"
+    );
+    flush_release!(pt, g);
+    for v in [0x20_0000, 0x30_0000, 0x3f_f000] {
+        assert_eq!(pt.translate(va(v)).unwrap().attributes(), Some(uncached));
+    }
+    let _ = &mem;
+}
+
+/// Break-before-make over scattered frames: each page is its own run, so the batch fills up
+/// and is completed early (invalidate, hook, make) before the next page is broken; every
+/// page is still invalid during the hook that covers it, made before the next batch, and no
+/// translation with the old memory type survives the operation.
+#[test]
+fn a_memory_type_change_over_scattered_frames_completes_full_batches_early() {
+    setup!(mem, mmu, pt, A72, 2 * MIB);
+    let c = ctx(&pt);
+    let pages = 20u64;
+    for k in 0..pages {
+        let frame = pa(0x8000_0000 + (pages - k) * 0x2000);
+        assert_eq!(
+            pt.map_page(va(0x1000 + k * 0x1000), frame, DATA, false),
+            Ok(true)
+        );
+    }
+    for k in 0..pages {
+        read(&mmu, &c, 0x1000 + k * 0x1000).unwrap();
+    }
+    let root = pt.root();
+    let r = range(0x1000, pages * 4 * KIB);
+    let uncached = Attributes {
+        memory: crate::mair::MemoryType::NormalNonCacheable,
+        ..DATA
+    };
+    let mut seen = std::vec::Vec::new();
+    let mut g = pt.gather();
+    pt.protect_notifying(r, uncached, &mut g, &mut |x| {
+        let (first, last) = (x.start.as_u64(), x.end.as_u64() - 0x1000);
+        for v in [first, last] {
+            assert_eq!(
+                descriptor_at(&mem, root, v, Level::L3) & 1,
+                0,
+                "made before the hook"
+            );
+        }
+        if first > 0x1000 {
+            let made = descriptor_at(&mem, root, first - 0x1000, Level::L3);
+            assert_eq!(made & 1, 1, "the batch before was made first");
+        }
+        seen.push(x)
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        [
+            range(0x1000, 8 * 4 * KIB),
+            range(0x9000, 8 * 4 * KIB),
+            range(0x11000, 4 * 4 * KIB)
+        ]
+    );
+    assert_eq!(
+        mmu.tlb_len(),
+        0,
+        "every old translation was invalidated at once"
+    );
+    for k in 0..pages {
+        let t = pt.translate(va(0x1000 + k * 0x1000)).unwrap();
+        assert_eq!(t.pa, pa(0x8000_0000 + (pages - k) * 0x2000));
+        assert_eq!(t.attributes(), Some(uncached));
+    }
+    assert_eq!(g.pending().map(|p| p.range), Some(r));
+    flush_release!(pt, g);
+}
+
 /// A block split at a range edge is break-before-make for devices too: the
 /// hook runs once, with the block's extent, while the block's descriptor is
 /// invalid and before the table that replaces it is linked; the hull of the
