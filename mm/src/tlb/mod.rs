@@ -6,7 +6,9 @@ mod operand;
 mod policy;
 
 pub use operand::{RangeOperand, VaOperand};
-pub use policy::{invalidate, plan, Invalidation, Plan, MAX_RANGE_PAGES, PER_VA_LIMIT};
+pub use policy::{
+    invalidate, plan, Invalidation, Invalidator, Plan, MAX_RANGE_PAGES, PER_VA_LIMIT,
+};
 
 /// An address space identifier as written to TTBR0_EL1\[63:48\] and TLBI operands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -1,12 +1,16 @@
-//! Which TLBI sequence invalidates a VA range: per-VA, range operations, or the whole ASID.
+//! Which sequence invalidates a VA range: per-VA steps, range operations, or the whole ASID;
+//! one planner, with one threshold, for the CPU's TLBIs and a device TLB's commands (the
+//! SMMU's IOTLB), each described by an [`Invalidator`]; and the CPU's sequence issued.
 //! Arm ARM (DDI 0487) D8.13 (TLB maintenance), C5.5 (TLBI VAE1IS/VALE1IS/RVAE1IS/ASIDE1IS/
-//! VMALLE1IS), B2.3.12 (DSB completes TLB maintenance). Plain Rust over [`TlbMaintenance`].
+//! VMALLE1IS), B2.3.12 (DSB completes TLB maintenance); Arm IHI 0070 (SMMUv3) 4.4
+//! (CMD_TLBI_NH_VA with a range, CMD_TLBI_NH_ASID). Plain Rust over [`TlbMaintenance`].
 
 use super::{Asid, RangeOperand, TlbCaps, TlbMaintenance, VaOperand};
 use crate::addr::{VaRange, PAGE_SIZE};
 use crate::descriptor::Level;
 
-/// Above this many by-VA operations (without range ops) the whole ASID is invalidated.
+/// Above this many by-VA operations (without range ops) the whole ASID is invalidated: the
+/// one threshold, for the CPU and for device TLBs.
 pub const PER_VA_LIMIT: u64 = 64;
 /// Largest range (in pages) handed to range operations; above it, the whole ASID goes.
 pub const MAX_RANGE_PAGES: u64 = RangeOperand::pages_for(3, 31);
@@ -43,25 +47,76 @@ pub enum Plan {
     All,
 }
 
-/// Chooses the sequence for `inv` on a CPU with `caps`.
-pub fn plan(caps: TlbCaps, inv: &Invalidation) -> Plan {
-    if inv.range.is_empty() {
+/// What one invalidator can express and what its operations cost, for [`plan`]: the CPU's
+/// TLBI instructions ([`cpu`](Self::cpu)) or a device TLB's commands ([`iotlb`](Self::iotlb)).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Invalidator {
+    /// Range operations cover up to this many 4 KiB pages (0: there are none).
+    range_pages: u64,
+    /// Up to this many by-VA operations are issued even where range operations exist.
+    per_va_first: u64,
+    /// Most by-VA operations before the whole ASID is invalidated instead.
+    per_va_limit: u64,
+}
+
+impl Invalidator {
+    /// A CPU with `caps`: `TLBI RVA(L)E1IS` (FEAT_TLBIRANGE, at most five operations for up to
+    /// [`MAX_RANGE_PAGES`]) from three by-VA operations on; by-VA up to [`PER_VA_LIMIT`].
+    pub const fn cpu(caps: TlbCaps) -> Self {
+        Self {
+            range_pages: if caps.range_ops { MAX_RANGE_PAGES } else { 0 },
+            per_va_first: 2,
+            per_va_limit: PER_VA_LIMIT,
+        }
+    }
+
+    /// A device TLB whose range command covers any page count in a few commands and costs no
+    /// more than a by-VA one (an SMMUv3 with IDR3.RIL: `CMD_TLBI_NH_VA` with NUM/SCALE):
+    /// range commands whenever `range_ops`; else per page up to [`PER_VA_LIMIT`].
+    pub const fn iotlb(range_ops: bool) -> Self {
+        Self {
+            range_pages: if range_ops { u64::MAX } else { 0 },
+            per_va_first: 0,
+            per_va_limit: PER_VA_LIMIT,
+        }
+    }
+
+    /// The same with another by-VA limit (for measurements and tests of the per-VA path).
+    pub const fn with_per_va_limit(self, per_va_limit: u64) -> Self {
+        Self {
+            per_va_limit,
+            ..self
+        }
+    }
+}
+
+/// Chooses the sequence that invalidates `range` for `by`: by-VA operations stepping by
+/// `stride` (the smallest leaf that changed), range operations, the whole ASID, or every
+/// entry (`Plan::All`) when `global` entries may be in a range too large for by-VA steps.
+pub fn plan(by: Invalidator, range: VaRange, stride: Level, global: bool) -> Plan {
+    if range.is_empty() {
         return Plan::Nothing;
     }
-    let stride = inv.stride.size();
-    let first = inv.range.start.align_down(stride).as_u64();
-    let va_ops = (inv.range.end.as_u64() - 1 - first) / stride + 1;
-    let pages = inv.range.pages();
-    if va_ops <= 2 {
+    let stride = stride.size();
+    let first = range.start.align_down(stride).as_u64();
+    let va_ops = (range.end.as_u64() - 1 - first) / stride + 1;
+    if va_ops <= by.per_va_first {
         Plan::PerVa(va_ops)
-    } else if caps.range_ops && pages <= MAX_RANGE_PAGES {
+    } else if range.pages() <= by.range_pages {
         Plan::Ranges
-    } else if va_ops <= PER_VA_LIMIT {
+    } else if va_ops <= by.per_va_limit {
         Plan::PerVa(va_ops)
-    } else if inv.global {
+    } else if global {
         Plan::All
     } else {
         Plan::WholeAsid
+    }
+}
+
+impl Invalidation {
+    /// The sequence a CPU with `caps` uses for this invalidation.
+    pub fn plan(&self, caps: TlbCaps) -> Plan {
+        plan(Invalidator::cpu(caps), self.range, self.stride, self.global)
     }
 }
 
@@ -69,7 +124,7 @@ pub fn plan(caps: TlbCaps, inv: &Invalidation) -> Plan {
 /// walkers first), the TLBIs chosen by [`plan`], `DSB ISH`, `ISB`. Returns the plan used.
 pub fn invalidate<A: TlbMaintenance + ?Sized>(arch: &A, inv: &Invalidation) -> Plan {
     let caps = arch.caps();
-    let p = plan(caps, inv);
+    let p = inv.plan(caps);
     if p == Plan::Nothing {
         return p;
     }
@@ -145,45 +200,67 @@ mod tests {
 
     #[test]
     fn plan_thresholds() {
+        let plan = |caps, start, end, stride, global| inv(start, end, stride, global).plan(caps);
         assert_eq!(
-            plan(NO_RANGE, &inv(0x1000, 0x1000, Level::L3, false)),
+            plan(NO_RANGE, 0x1000, 0x1000, Level::L3, false),
             Plan::Nothing
         );
         assert_eq!(
-            plan(NO_RANGE, &inv(0x1000, 0x2000, Level::L3, false)),
+            plan(NO_RANGE, 0x1000, 0x2000, Level::L3, false),
             Plan::PerVa(1)
         );
         assert_eq!(
-            plan(NO_RANGE, &inv(0, 64 << 12, Level::L3, false)),
+            plan(NO_RANGE, 0, 64 << 12, Level::L3, false),
             Plan::PerVa(64)
         );
         assert_eq!(
-            plan(NO_RANGE, &inv(0, 65 << 12, Level::L3, false)),
+            plan(NO_RANGE, 0, 65 << 12, Level::L3, false),
             Plan::WholeAsid
         );
-        assert_eq!(
-            plan(NO_RANGE, &inv(0, 65 << 12, Level::L3, true)),
-            Plan::All
-        );
+        assert_eq!(plan(NO_RANGE, 0, 65 << 12, Level::L3, true), Plan::All);
         // 2 MiB blocks: one operation per block.
         assert_eq!(
-            plan(NO_RANGE, &inv(0, 64 << 21, Level::L2, false)),
+            plan(NO_RANGE, 0, 64 << 21, Level::L2, false),
             Plan::PerVa(64)
         );
+        assert_eq!(plan(RANGE, 0, 65 << 12, Level::L3, false), Plan::Ranges);
+        let too_big = (MAX_RANGE_PAGES + 1) << 12;
+        assert_eq!(plan(RANGE, 0, too_big, Level::L3, false), Plan::WholeAsid);
+        assert_eq!(plan(RANGE, 0, 2 << 12, Level::L3, false), Plan::PerVa(2));
+    }
+
+    /// The same planner and threshold for a device TLB: range commands for any count where
+    /// it has them (one command is never dearer than one by-VA command), else per page up to
+    /// `PER_VA_LIMIT` and the whole ASID above; the limit can be moved for measurements.
+    #[test]
+    fn iotlb_plans_share_the_threshold() {
+        let pages = |n: u64| {
+            VaRange::new(
+                VirtAddr::new(0x1000_0000),
+                VirtAddr::new(0x1000_0000 + (n << 12)),
+            )
+        };
+        let (ril, no_ril) = (Invalidator::iotlb(true), Invalidator::iotlb(false));
+        for n in [1, 2, 16, 512, 4096, 1 << 30] {
+            assert_eq!(
+                plan(ril, pages(n), Level::L3, false),
+                Plan::Ranges,
+                "{n} pages"
+            );
+        }
+        assert_eq!(plan(no_ril, pages(16), Level::L3, false), Plan::PerVa(16));
         assert_eq!(
-            plan(RANGE, &inv(0, 65 << 12, Level::L3, false)),
-            Plan::Ranges
+            plan(no_ril, pages(PER_VA_LIMIT), Level::L3, false),
+            Plan::PerVa(PER_VA_LIMIT)
         );
         assert_eq!(
-            plan(
-                RANGE,
-                &inv(0, (MAX_RANGE_PAGES + 1) << 12, Level::L3, false)
-            ),
+            plan(no_ril, pages(PER_VA_LIMIT + 1), Level::L3, false),
             Plan::WholeAsid
         );
+        let unlimited = no_ril.with_per_va_limit(u64::MAX);
         assert_eq!(
-            plan(RANGE, &inv(0, 2 << 12, Level::L3, false)),
-            Plan::PerVa(2)
+            plan(unlimited, pages(4096), Level::L3, false),
+            Plan::PerVa(4096)
         );
     }
 

@@ -17,6 +17,7 @@
 //! private ASID (CD.ASET = 1, CR2.PTM = 1), so CPU rollovers never touch
 //! the SMMU and the SMMU's TLB changes only by our commands.
 mod events;
+mod invalidate;
 
 use super::{dt, DevError};
 use crate::irq;
@@ -29,7 +30,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use drivers::dma::DmaPage;
 use drivers::pci::dt::{GicIrq, Trigger};
 use drivers::smmuv3::cd::{self, CdState, Stage1Context};
-use drivers::smmuv3::cmd::{plan_invalidation, Command, InvalidationForm};
+use drivers::smmuv3::cmd::{Command, InvalidationForm};
 use drivers::smmuv3::{
     AsidPool, CdTable, Clock, CommandQueue, EventLog, EventQueue, Features, Smmu, SmmuError,
     StreamConfig, StreamTable, Submitted,
@@ -39,13 +40,9 @@ use events::Events;
 pub use events::EVENT_LOG;
 use fdt::Fdt;
 use mm::notifier::AtomicCtx;
+use mm::tlb::{Invalidator, PER_VA_LIMIT};
 use mm::{FrameSource, PhysAddr, VaRange};
 use tock_registers::interfaces::Readable;
-
-/// Above this many pages, an SMMU without range invalidation gets one
-/// `TLBI_NH_ASID` instead of one `TLBI_NH_VA` per page (the CPU side uses
-/// the same bound, `mm::tlb::policy`).
-pub const PER_PAGE_LIMIT: u64 = 64;
 
 /// How long one wait for the command queue may poll.
 pub const COMMAND_TIMEOUT_US: u64 = 10_000;
@@ -58,8 +55,16 @@ pub struct InvalidationPolicy {
     /// Use range TLBIs (only honoured if IDR3.RIL says the SMMU has them).
     pub range: bool,
     /// Without range TLBIs: per-page commands up to this many pages, one
-    /// whole-ASID command above.
+    /// whole-ASID command above (`mm::tlb::PER_VA_LIMIT`, the CPU's bound,
+    /// unless changed for a measurement).
     pub per_page_limit: u64,
+}
+
+impl InvalidationPolicy {
+    /// What mm's planner needs to know of this SMMU under this policy.
+    fn invalidator(self) -> Invalidator {
+        Invalidator::iotlb(self.range).with_per_va_limit(self.per_page_limit)
+    }
 }
 
 /// The stage 1 context of one attached stream.
@@ -211,7 +216,7 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<&'static SmmuDevice, DevError>
         eventq_irq: dt::named_interrupt(fdt, node, "eventq"),
         gerror_irq: dt::named_interrupt(fdt, node, "gerror"),
         range_invalidation: AtomicBool::new(f.range_invalidation),
-        per_page_limit: AtomicU64::new(PER_PAGE_LIMIT),
+        per_page_limit: AtomicU64::new(PER_VA_LIMIT),
         commands: AtomicU64::new(0),
         syncs: AtomicU64::new(0),
         global_errors: AtomicU64::new(0),
@@ -361,8 +366,9 @@ impl SmmuDevice {
     /// Invalidates the SMMU's TLB entries of `asid` covering `range` (rounded
     /// out to pages): one `CMD_TLBI_NH_VA` with NUM/SCALE per step where the
     /// SMMU implements range invalidation (at most 8 commands for any range),
-    /// else one per page up to `PER_PAGE_LIMIT` pages and one
-    /// `CMD_TLBI_NH_ASID` above; then `CMD_SYNC`, polled on CMDQ_CONS.
+    /// else one per page up to `mm::tlb::PER_VA_LIMIT` pages and one
+    /// `CMD_TLBI_NH_ASID` above (mm's planner chooses, as for the CPU); then
+    /// `CMD_SYNC`, polled on CMDQ_CONS.
     ///
     /// This is the MMU notifier's atomic hook (`invalidate_secondary_tlbs`).
     /// Contract:
@@ -390,26 +396,17 @@ impl SmmuDevice {
         if pages == 0 {
             return Ok(CmdStats::default());
         }
-        let (_form, cmds) = plan_invalidation(
-            asid,
-            start,
-            pages,
-            self.range_invalidation.load(Ordering::Relaxed),
-            self.per_page_limit.load(Ordering::Relaxed),
-        );
-        self.submit(cmds)
+        let plan = invalidate::plan_pages(self.policy().invalidator(), start, pages);
+        self.submit(invalidate::commands(asid, start, pages, plan))
     }
 
     /// Which form `invalidate_range` uses for `pages` pages right now.
     pub fn invalidation_form(&self, pages: u64) -> InvalidationForm {
-        plan_invalidation(
-            0,
+        invalidate::form(invalidate::plan_pages(
+            self.policy().invalidator(),
             0,
             pages,
-            self.range_invalidation.load(Ordering::Relaxed),
-            self.per_page_limit.load(Ordering::Relaxed),
-        )
-        .0
+        ))
     }
 
     /// Drops every TLB entry of `asid`. Same contract as `invalidate_range`.
