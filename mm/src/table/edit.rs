@@ -3,7 +3,8 @@
 //! reserved, the secondary-TLB hook, and the block split that unmap and protect do at a
 //! range edge. Arm ARM (DDI 0487) D8.16.1 (break-before-make: invalid, TLBI, DSB, new entry).
 
-use super::walk::{Entry, Span};
+use super::raw::TableRef;
+use super::walk::{Offset, Span};
 use super::VaRegion;
 use crate::addr::VaRange;
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK};
@@ -50,14 +51,26 @@ impl<M: PhysMem, A: TlbMaintenance> Editor<'_, M, A> {
         inv.range
     }
 
-    /// Replaces the block `d` at `at` by a table of next-level leaves mapping the same memory
-    /// with the same attributes: break-before-make (invalid, TLBI, DSB, the secondary-TLB
-    /// hook, table). Returns the new table descriptor.
-    pub(crate) fn split(&self, at: &Entry, d: Descriptor, edit: &mut Edit<'_>) -> Descriptor {
-        let next = at.level.next().expect("blocks sit at L1/L2");
+    /// Replaces the block `d` at entry `index` of the `level` table `table` (translating
+    /// from `start`) by a table of next-level leaves mapping the same memory with the same
+    /// attributes: break-before-make (invalid, TLBI, DSB, the secondary-TLB hook, table).
+    /// Returns the new table descriptor. (Rare: out of line, and given numbers rather than
+    /// the [`Entry`](super::walk::Entry), so that the walk's hot loop keeps its entry in
+    /// registers.)
+    #[inline(never)]
+    pub(crate) fn split(
+        &self,
+        table: TableRef,
+        index: usize,
+        level: Level,
+        start: Offset,
+        d: Descriptor,
+        edit: &mut Edit<'_>,
+    ) -> Descriptor {
+        let next = level.next().expect("blocks sit at L1/L2");
         let csize = next.size();
         let new = edit.pool.take_raw(self.mem);
-        let nt = super::TableRef::new(self.mem, new);
+        let nt = TableRef::new(self.mem, new);
         let attr = d.bits() & LEAF_ATTR_MASK;
         let oa = d.output_address().as_u64();
         for k in 0..super::raw::ENTRIES {
@@ -67,42 +80,59 @@ impl<M: PhysMem, A: TlbMaintenance> Editor<'_, M, A> {
             );
         }
         let td = Descriptor::new_table(new, Default::default());
-        at.set(Descriptor::INVALID);
-        let range = self.invalidate_now(at.span, at.level, true, d.is_global(), Some(at.level));
+        table.set(index, Descriptor::INVALID);
+        let span = Span::entry(level, start);
+        let range = self.invalidate_now(span, level, true, d.is_global(), Some(level));
         (edit.on_break)(range);
-        at.set(td);
+        table.set(index, td);
         td
     }
 }
 
 /// The entries of one table page a pass changed in place or cleared: one gather note
-/// covers them all when the walk leaves the table.
+/// covers them all when the walk leaves the table. Kept as indices, so that a pass over a
+/// table carries three numbers.
 #[derive(Default)]
 pub(crate) struct Changed {
-    span: Span,
+    /// The first changed index.
+    first: usize,
+    /// One past the last changed index (0: nothing changed).
+    end: usize,
+    /// Some old or new descriptor is global.
     global: bool,
 }
 
 impl Changed {
-    /// Entry `span` changed (entries come in VA order); `global`: an old or new
+    /// Entry `index` changed (entries come in index order); `global`: its old or new
     /// descriptor is global.
-    #[inline]
-    pub(crate) fn add(&mut self, span: Span, global: bool) {
-        self.span = self.span.extend(span);
+    #[inline(always)]
+    pub(crate) fn add(&mut self, index: usize, global: bool) {
+        if self.end == 0 {
+            self.first = index;
+        }
+        self.end = index + 1;
         self.global |= global;
     }
 
-    /// Records the changed `level` leaves in `gather` for its invalidation.
+    /// Records the changed leaves of the `level` table walked over `range` in `gather`, for
+    /// its invalidation.
     #[inline]
     pub(crate) fn note<M: PhysMem, A>(
         self,
         tree: &Editor<'_, M, A>,
         level: Level,
+        range: Span,
         gather: &mut Gather<M>,
     ) {
-        if !self.span.is_empty() {
-            gather.note_leaves(tree.region.va_range(self.span), level, self.global);
+        if self.end == 0 {
+            return;
         }
+        let (start, size) = (range.start.table_start(level), level.size());
+        let span = Span::new(
+            start.add(self.first as u64 * size),
+            start.add(self.end as u64 * size),
+        );
+        gather.note_leaves(tree.region.va_range(span), level, self.global);
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::edit::Editor;
 use super::raw::{TableRef, ENTRIES};
-use super::walk::{walk, Entry, Span, Step, Visitor};
+use super::walk::{walk, Entry, Offset, Span, Step, Visitor};
 use super::{block_fits, Constraints, MapError, PageTable};
 use crate::addr::{PhysAddr, VaRange, VirtAddr, PAGE_SHIFT, PAGE_SIZE, PA_BITS};
 use crate::attrs::Attributes;
@@ -18,7 +18,9 @@ use crate::tlb::TlbMaintenance;
 use core::convert::Infallible;
 use core::ops::ControlFlow;
 
-/// Everything a map pass needs besides the position.
+/// Everything a map pass needs besides the position (held by value in the visitors: fields
+/// behind a reference would be reloaded after every descriptor store).
+#[derive(Copy, Clone)]
 struct MapJob {
     /// Leaf attribute bits (software bits included).
     bits: u64,
@@ -30,24 +32,24 @@ struct MapJob {
 
 impl MapJob {
     #[inline]
-    fn pa(&self, off: super::walk::Offset) -> u64 {
+    fn pa(&self, off: Offset) -> u64 {
         off.get().wrapping_add(self.delta)
     }
 }
 
 /// The preflight: refuses a range that meets a leaf, counts the table pages to allocate.
-struct MapCheck<'j> {
-    job: &'j MapJob,
+struct MapCheck {
+    job: MapJob,
     region: super::VaRegion,
     needed: usize,
 }
 
-impl Visitor for MapCheck<'_> {
+impl Visitor for MapCheck {
     type Stop = MapError;
     type PerTable = ();
     #[inline(always)]
     fn hole(&mut self, at: &Entry, _: &mut ()) -> Step<MapError> {
-        self.needed += fresh_tables(at.level, at.part, self.job);
+        self.needed += fresh_tables(at.level, at.part, &self.job);
         Step::Next
     }
     #[inline(always)]
@@ -62,7 +64,7 @@ impl Visitor for MapCheck<'_> {
 /// The pass that cannot fail: every hole gets a page, a block or a new table (filled, then
 /// made visible, then linked); a table it went through may merge back into a block.
 struct MapFill<'a, M: PhysMem, A> {
-    job: &'a MapJob,
+    job: MapJob,
     tree: Editor<'a, M, A>,
     pool: &'a mut FramePool,
     /// `None` for `map_page`, whose constraints allow no block and so no merge.
@@ -98,17 +100,25 @@ impl<M: PhysMem, A: TlbMaintenance> Visitor for MapFill<'_, M, A> {
             self.tree.arch.dsb_ishst();
             at.set(Descriptor::new_table(child, Default::default()));
         } else if self.job.constraints.allows_block(at.level) {
-            self.try_merge(at, child);
+            self.try_merge(at.table, at.index, at.level, at.span.start, child);
         }
     }
 }
 
 impl<M: PhysMem, A: TlbMaintenance> MapFill<'_, M, A> {
-    /// Replaces the table `child` under `at` by a block if its 512 entries are leaves with
-    /// contiguous output addresses and identical attributes.
-    fn try_merge(&mut self, at: &Entry, child_pa: PhysAddr) {
+    /// Replaces the table `child_pa` under entry `index` of the `level` table `table`
+    /// (translating from `start`) by a block if its 512 entries are leaves with contiguous
+    /// output addresses and identical attributes. (Numbers rather than the `Entry`: the
+    /// walk's loop keeps its entry in registers.)
+    fn try_merge(
+        &mut self,
+        table: TableRef,
+        index: usize,
+        level: Level,
+        start: Offset,
+        child_pa: PhysAddr,
+    ) {
         let child = TableRef::new(self.tree.mem, child_pa);
-        let level = at.level;
         let child_level = level.next().expect("merging into L1/L2 blocks");
         let first = child.get(0);
         let leaf_type = Descriptor::leaf_bits(child_level, 0, 0);
@@ -131,13 +141,15 @@ impl<M: PhysMem, A: TlbMaintenance> MapFill<'_, M, A> {
         }
         // Break-before-make: the block size changes under live translations.
         let global = first.is_global();
-        at.set(Descriptor::INVALID);
+        table.set(index, Descriptor::INVALID);
+        let span = Span::entry(level, start);
         let range = self
             .tree
-            .invalidate_now(at.span, child_level, false, global, None);
-        at.set(Descriptor::from_bits(Descriptor::leaf_bits(
-            level, block_pa, attr,
-        )));
+            .invalidate_now(span, child_level, false, global, None);
+        table.set(
+            index,
+            Descriptor::from_bits(Descriptor::leaf_bits(level, block_pa, attr)),
+        );
         // The IOTLB may still hold the old table: it is freed only after the gather's flush.
         self.gather
             .as_deref_mut()
@@ -238,7 +250,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
             requested: self.region.va_range(r),
         };
         let mut check = MapCheck {
-            job: &job,
+            job,
             region: self.region,
             needed: 0,
         };
@@ -247,7 +259,7 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         }
         let mut pool = FramePool::reserve(&mut self.frames, &self.mem, check.needed)?;
         let mut fill = MapFill {
-            job: &job,
+            job,
             tree: Editor {
                 mem: &self.mem,
                 arch: &self.arch,
@@ -285,10 +297,11 @@ fn fresh_tables(level: Level, part: Span, job: &MapJob) -> usize {
     let mut n = 0;
     let mut at = level;
     while let Some(next) = at.next() {
-        let size = at.size();
-        let touched = (e - 1) / size - s / size + 1;
-        let blocks = if c.allows_block(at) && job.delta.is_multiple_of(size) {
-            (e / size).saturating_sub(s.div_ceil(size))
+        // Shifts, not divisions: the level is not a constant here.
+        let (shift, size) = (at.shift(), at.size());
+        let touched = ((e - 1) >> shift) - (s >> shift) + 1;
+        let blocks = if c.allows_block(at) && job.delta & (size - 1) == 0 {
+            (e >> shift).saturating_sub((s + size - 1) >> shift)
         } else {
             0
         };

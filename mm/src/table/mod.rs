@@ -20,7 +20,6 @@ use crate::frame::{FrameSource, OutOfFrames};
 use crate::gather::Gather;
 use crate::phys::PhysMem;
 use crate::tlb::{Asid, TlbMaintenance};
-pub(crate) use raw::TableRef;
 pub(crate) use read::{count_table_pages, for_each_table_page};
 use walk::{Offset, Span};
 

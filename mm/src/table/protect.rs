@@ -6,7 +6,7 @@
 use super::bbm::BreakBatch;
 use super::edit::{Changed, Edit, Editor};
 use super::raw::TableRef;
-use super::walk::{walk, Entry, Offset, Step, Visitor};
+use super::walk::{walk, Entry, Offset, Span, Step, Visitor};
 use super::{MapError, PageTable};
 use crate::addr::VaRange;
 use crate::attrs::{merge_sw, Attributes};
@@ -39,10 +39,11 @@ impl Visitor for FirstHole {
 /// What protect accumulates over one table page.
 #[derive(Default)]
 struct Protected {
-    /// Leaves changed in place (permissions): the gather invalidates them.
+    /// Leaves changed in place (permissions only): the gather invalidates them.
     changed: Changed,
-    /// Leaves broken (memory type, nG): made after their invalidation.
-    broken: BreakBatch,
+    /// Some leaf's change needs break-before-make (memory type, nG): those leaves are
+    /// broken, invalidated and made when the walk leaves the table.
+    to_break: bool,
 }
 
 /// The pass that cannot fail (the preflight found no hole and reserved the split tables).
@@ -66,40 +67,64 @@ impl<M: PhysMem, A: TlbMaintenance> Visitor for Protect<'_, M, A> {
     fn leaf(&mut self, at: &Entry, d: Descriptor, acc: &mut Protected) -> Step<Infallible> {
         if !at.is_whole() {
             // A block the range cuts: split it, then protect inside the new table.
-            let td = self.tree.split(at, d, &mut self.edit);
+            let (table, index, level, start) = (at.table, at.index, at.level, at.span.start);
+            let td = self
+                .tree
+                .split(table, index, level, start, d, &mut self.edit);
             return Step::Descend(td.output_address());
         }
         let new = with_attrs(d, self.attr);
         if new == d {
             return Step::Next;
         }
-        let global = d.is_global() || new.is_global();
         if d.needs_break_before_make(new) {
-            if !acc.broken.has_room(at, new) {
-                self.complete(at.table, at.level, &mut acc.broken);
-            }
-            acc.broken.add(at, new, global);
+            acc.to_break = true;
         } else {
             at.set(new);
-            acc.changed.add(at.span, global);
+            acc.changed.add(at.index, d.is_global() || new.is_global());
         }
         Step::Next
     }
     #[inline(always)]
-    fn leave(&mut self, table: TableRef, level: Level, mut acc: Protected) {
-        acc.changed.note(&self.tree, level, self.gather);
-        if !acc.broken.is_empty() {
-            self.complete(table, level, &mut acc.broken);
+    fn leave(&mut self, table: TableRef, level: Level, range: Span, acc: Protected) {
+        acc.changed.note(&self.tree, level, range, self.gather);
+        if acc.to_break {
+            self.break_and_make(table, level, range);
         }
     }
 }
 
 impl<M: PhysMem, A: TlbMaintenance> Protect<'_, M, A> {
-    /// Completes the break-before-make batch of the `level` table `table` and records its
-    /// leaves in the gather (for the flush after, which also reaches the IOTLB).
-    fn complete(&mut self, table: TableRef, level: Level, batch: &mut BreakBatch) {
-        let (range, global) = batch.complete(table, level, &self.tree, self.edit.on_break);
-        self.gather.note_leaves(range, level, global);
+    /// Break-before-make for the leaves of the `level` table `table` walked over `span` whose
+    /// new attributes need it (the others there are changed already, or are tables): broken in
+    /// batches, each completed (TLBI, hook, make) before the next begins, and noted in the
+    /// gather (for the flush after, which also reaches the IOTLB). Rare: out of line.
+    #[inline(never)]
+    fn break_and_make(&mut self, table: TableRef, level: Level, span: Span) {
+        let size = level.size();
+        let table_start = span.start.table_start(level);
+        let first = ((span.start.get() - table_start.get()) / size) as usize;
+        let end = (span.end.get() - table_start.get()).div_ceil(size) as usize;
+        let mut batch = BreakBatch::new(table, level, table_start);
+        for index in first..end {
+            let d = table.get(index);
+            let new = with_attrs(d, self.attr);
+            if d.is_table(level) || !d.needs_break_before_make(new) {
+                continue;
+            }
+            if !batch.has_room(index, new) {
+                self.complete(&mut batch);
+            }
+            batch.add(index, new, d.is_global() || new.is_global());
+        }
+        self.complete(&mut batch);
+    }
+
+    /// Completes `batch` and records its leaves in the gather.
+    fn complete(&mut self, batch: &mut BreakBatch) {
+        if let Some((range, global)) = batch.complete(&self.tree, self.edit.on_break) {
+            self.gather.note_leaves(range, batch.level(), global);
+        }
     }
 }
 

@@ -41,6 +41,7 @@ struct Find;
 impl Visitor for Find {
     type Stop = Option<Found>;
     type PerTable = ();
+    const INLINE: bool = true;
     #[inline(always)]
     fn hole(&mut self, _: &Entry, _: &mut ()) -> Step<Self::Stop> {
         Step::Stop(None)

@@ -31,11 +31,14 @@ impl<M: PhysMem, A: TlbMaintenance> Visitor for Unmap<'_, M, A> {
     fn leaf(&mut self, at: &Entry, d: Descriptor, acc: &mut Changed) -> Step<Infallible> {
         if !at.is_whole() {
             // A block the range cuts: split it, then unmap inside the new table.
-            let td = self.tree.split(at, d, &mut self.edit);
+            let (table, index, level, start) = (at.table, at.index, at.level, at.span.start);
+            let td = self
+                .tree
+                .split(table, index, level, start, d, &mut self.edit);
             return Step::Descend(td.output_address());
         }
         at.set(Descriptor::INVALID);
-        acc.add(at.span, d.is_global());
+        acc.add(at.index, d.is_global());
         if d.is_owned() {
             let size = at.level.size();
             self.gather.log_owned(d.output_address(), size);
@@ -74,8 +77,8 @@ impl<M: PhysMem, A: TlbMaintenance> Visitor for Unmap<'_, M, A> {
         }
     }
     #[inline(always)]
-    fn leave(&mut self, _: TableRef, level: Level, acc: Changed) {
-        acc.note(&self.tree, level, self.gather);
+    fn leave(&mut self, _: TableRef, level: Level, range: Span, acc: Changed) {
+        acc.note(&self.tree, level, range, self.gather);
     }
 }
 

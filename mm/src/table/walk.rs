@@ -17,19 +17,22 @@
 //!   and has not linked, whose entries are all invalid and are not read; or `Stop` with a
 //!   value, which ends the walk at once (no `after`, no `leave` for the tables it is in).
 //!   [`leave`](Visitor::leave) runs once per table page when its entries in range are done,
-//!   with the visitor's per-table accumulator ([`Visitor::PerTable`]): the place to batch a
-//!   gather note or a break-before-make over the entries of one table.
+//!   with that part of the range and the visitor's per-table accumulator
+//!   ([`Visitor::PerTable`]): the place to batch a gather note or a break-before-make over
+//!   the entries of one table.
 //! - **Two phases**: a read-only visitor (a preflight) counts the frames an edit needs and
 //!   refuses with `Stop`; the editing visitor that follows never stops, so a refused
 //!   operation has written nothing.
 //!
-//! The walk is monomorphized per level (the private `Depth` types) and per visitor: the
-//! levels and every callback inline into one function of nested loops with each level's
-//! geometry as constants, so a one-page walk (a lookup) is straight-line code and the L3 loop
-//! carries no table case.
+//! The walk is monomorphized per level (the private `Depth` types), per visitor and for
+//! fresh tables: each level's loop has its geometry as constants, L3's has no table case, a
+//! fresh table's reads nothing. A lookup visitor ([`Visitor::INLINE`]) has the levels inline
+//! into one straight descent; a pass over many entries gets one function per level, so that
+//! each table's loop keeps its state in registers. Callbacks that take a rare path (a split,
+//! a merge, a break-before-make) hand it numbers, not the `Entry`, for the same reason.
 
 use super::raw::TableRef;
-use crate::addr::PAGE_SIZE;
+use crate::addr::{PhysAddr, PAGE_SIZE};
 use crate::descriptor::{Descriptor, Level};
 use crate::phys::PhysMem;
 use core::ops::ControlFlow;
@@ -58,6 +61,11 @@ impl Offset {
     #[inline]
     pub(crate) const fn entry_start(self, level: Level) -> Self {
         Self(self.0 & !(level.size() - 1))
+    }
+    /// The first offset the `level` table holding this offset translates.
+    #[inline]
+    pub(crate) const fn table_start(self, level: Level) -> Self {
+        Self(self.0 & !((level.size() << 9) - 1))
     }
     /// Whether this is the first offset of a `level` entry.
     #[inline]
@@ -115,17 +123,6 @@ impl Span {
     pub(crate) const fn is_empty(self) -> bool {
         self.end.0 <= self.start.0
     }
-    /// This span up to the end of `next`, which starts at or after this one's start (an empty
-    /// span becomes `next`): the hull of spans visited in VA order.
-    #[inline]
-    pub(crate) fn extend(self, next: Span) -> Span {
-        let start = if self.is_empty() {
-            next.start
-        } else {
-            self.start
-        };
-        Span::new(start, next.end)
-    }
     /// The smallest span covering both (`self` may be empty: then `other`).
     #[inline]
     pub(crate) fn hull(self, other: Span) -> Span {
@@ -171,10 +168,10 @@ pub(crate) enum Step<S> {
     Next,
     /// Visit the next-level table at this address over the entry's `part`, then call
     /// [`Visitor::after`] for the entry.
-    Descend(crate::addr::PhysAddr),
+    Descend(PhysAddr),
     /// Like `Descend`, into a table the callback made and has not linked: every entry is
     /// invalid, so the walk calls [`Visitor::hole`] for each without reading it.
-    DescendNew(crate::addr::PhysAddr),
+    DescendNew(PhysAddr),
     /// End the walk with this value.
     Stop(S),
 }
@@ -188,6 +185,10 @@ pub(crate) trait Visitor {
     /// What the visitor accumulates over the entries of one table page: made when the walk
     /// enters the table, handed to [`leave`](Self::leave) when its entries in range are done.
     type PerTable: Default;
+    /// Whether the walk inlines each level into the one above: yes for lookups (a one-page
+    /// walk becomes straight-line code); no (the default) for passes over many entries, so
+    /// that each table's loop has the registers to itself (one call per table page).
+    const INLINE: bool = false;
 
     /// An invalid entry.
     #[inline(always)]
@@ -208,17 +209,11 @@ pub(crate) trait Visitor {
     /// The walk has visited the table `child` under `at` (`fresh`: the callback made it and
     /// asked for `DescendNew`).
     #[inline(always)]
-    fn after(
-        &mut self,
-        _at: &Entry,
-        _child: crate::addr::PhysAddr,
-        _fresh: bool,
-        _acc: &mut Self::PerTable,
-    ) {
-    }
-    /// The entries in range of the `level` table `table` are done.
+    fn after(&mut self, _at: &Entry, _child: PhysAddr, _fresh: bool, _acc: &mut Self::PerTable) {}
+    /// The entries of the `level` table `table` in `range` (the part of the walked range
+    /// inside that table) are done.
     #[inline(always)]
-    fn leave(&mut self, _table: TableRef, _level: Level, _acc: Self::PerTable) {}
+    fn leave(&mut self, _table: TableRef, _level: Level, _range: Span, _acc: Self::PerTable) {}
 }
 
 /// Walks the `level` table at `table` (and what the visitor descends into) over `range`,
@@ -227,7 +222,7 @@ pub(crate) trait Visitor {
 #[inline(always)]
 pub(crate) fn walk<M: PhysMem, V: Visitor>(
     mem: &M,
-    table: crate::addr::PhysAddr,
+    table: PhysAddr,
     level: Level,
     range: Span,
     v: &mut V,
@@ -237,10 +232,10 @@ pub(crate) fn walk<M: PhysMem, V: Visitor>(
     }
     let t = TableRef::new(mem, table);
     match level {
-        Level::L0 => walk_table::<D0, M, V>(mem, t, range, false, v),
-        Level::L1 => walk_table::<D1, M, V>(mem, t, range, false, v),
-        Level::L2 => walk_table::<D2, M, V>(mem, t, range, false, v),
-        Level::L3 => walk_table::<D3, M, V>(mem, t, range, false, v),
+        Level::L0 => walk_table::<D0, M, V, false>(mem, t, range, v),
+        Level::L1 => walk_table::<D1, M, V, false>(mem, t, range, v),
+        Level::L2 => walk_table::<D2, M, V, false>(mem, t, range, v),
+        Level::L3 => walk_table::<D3, M, V, false>(mem, t, range, v),
     }
 }
 
@@ -271,12 +266,12 @@ impl Depth for D3 {
     type Below = D3;
 }
 
+/// One table's loop (`FRESH`: a table the visitor made, all invalid and not read).
 #[inline(always)]
-fn walk_table<L: Depth, M: PhysMem, V: Visitor>(
+fn walk_table<L: Depth, M: PhysMem, V: Visitor, const FRESH: bool>(
     mem: &M,
     t: TableRef,
     range: Span,
-    fresh: bool,
     v: &mut V,
 ) -> ControlFlow<V::Stop> {
     let level = L::LEVEL;
@@ -296,7 +291,7 @@ fn walk_table<L: Depth, M: PhysMem, V: Visitor>(
             span: Span::new(Offset(base), Offset(base + size)),
             part: Span::new(Offset(from), Offset(end.min(base + size))),
         };
-        let d = if fresh {
+        let d = if FRESH {
             Descriptor::INVALID
         } else {
             t.get(index)
@@ -317,7 +312,13 @@ fn walk_table<L: Depth, M: PhysMem, V: Visitor>(
                     unreachable!("a visitor descended below L3");
                 }
                 let new = matches!(step, Step::DescendNew(_));
-                walk_table::<L::Below, M, V>(mem, TableRef::new(mem, child), at.part, new, v)?;
+                let t = TableRef::new(mem, child);
+                match (V::INLINE, new) {
+                    (true, false) => walk_table::<L::Below, M, V, false>(mem, t, at.part, v)?,
+                    (true, true) => walk_table::<L::Below, M, V, true>(mem, t, at.part, v)?,
+                    (false, false) => out_of_line::<L::Below, M, V, false>(mem, t, at.part, v)?,
+                    (false, true) => out_of_line::<L::Below, M, V, true>(mem, t, at.part, v)?,
+                }
                 v.after(&at, child, new, &mut acc);
             }
         }
@@ -328,6 +329,17 @@ fn walk_table<L: Depth, M: PhysMem, V: Visitor>(
         base += size;
         from = base;
     }
-    v.leave(t, level, acc);
+    v.leave(t, level, range, acc);
     ControlFlow::Continue(())
+}
+
+/// One table's loop as its own function (see [`Visitor::INLINE`]).
+#[inline(never)]
+fn out_of_line<L: Depth, M: PhysMem, V: Visitor, const FRESH: bool>(
+    mem: &M,
+    t: TableRef,
+    range: Span,
+    v: &mut V,
+) -> ControlFlow<V::Stop> {
+    walk_table::<L, M, V, FRESH>(mem, t, range, v)
 }
