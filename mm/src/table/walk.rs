@@ -27,8 +27,8 @@
 //! The walk is monomorphized per level (the private `Depth` types), per visitor and for
 //! fresh tables: each level's loop has its geometry as constants, L3's has no table case, a
 //! fresh table's reads nothing. A lookup visitor ([`Visitor::INLINE`]) has the levels inline
-//! into one straight descent; a pass over many entries gets one function per level, so that
-//! each table's loop keeps its state in registers. Callbacks that take a rare path (a split,
+//! into one straight descent; a pass over many entries gets its L3 loop as a function of its
+//! own, so that the loop over 512 pages keeps its state in registers. Callbacks that take a rare path (a split,
 //! a merge, a break-before-make) hand it numbers, not the `Entry`, for the same reason.
 
 use super::raw::TableRef;
@@ -185,9 +185,10 @@ pub(crate) trait Visitor {
     /// What the visitor accumulates over the entries of one table page: made when the walk
     /// enters the table, handed to [`leave`](Self::leave) when its entries in range are done.
     type PerTable: Default;
-    /// Whether the walk inlines each level into the one above: yes for lookups (a one-page
+    /// Whether the walk inlines the L3 loop into the L2 one too: yes for lookups (a one-page
     /// walk becomes straight-line code); no (the default) for passes over many entries, so
-    /// that each table's loop has the registers to itself (one call per table page).
+    /// that the loop over 512 pages has the registers to itself (one call per L3 table;
+    /// the levels above, with few entries, stay inline).
     const INLINE: bool = false;
 
     /// An invalid entry.
@@ -313,7 +314,8 @@ fn walk_table<L: Depth, M: PhysMem, V: Visitor, const FRESH: bool>(
                 }
                 let new = matches!(step, Step::DescendNew(_));
                 let t = TableRef::new(mem, child);
-                match (V::INLINE, new) {
+                let inline = V::INLINE || level != Level::L2;
+                match (inline, new) {
                     (true, false) => walk_table::<L::Below, M, V, false>(mem, t, at.part, v)?,
                     (true, true) => walk_table::<L::Below, M, V, true>(mem, t, at.part, v)?,
                     (false, false) => out_of_line::<L::Below, M, V, false>(mem, t, at.part, v)?,
@@ -333,7 +335,7 @@ fn walk_table<L: Depth, M: PhysMem, V: Visitor, const FRESH: bool>(
     ControlFlow::Continue(())
 }
 
-/// One table's loop as its own function (see [`Visitor::INLINE`]).
+/// An L3 table's loop as its own function (see [`Visitor::INLINE`]).
 #[inline(never)]
 fn out_of_line<L: Depth, M: PhysMem, V: Visitor, const FRESH: bool>(
     mem: &M,
