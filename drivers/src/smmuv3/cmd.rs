@@ -202,53 +202,6 @@ pub fn range_steps(pages: u64) -> impl Iterator<Item = (u64, u8, u8)> {
     })
 }
 
-/// The commands (without the final CMD_SYNC) that invalidate `pages` 4 KiB
-/// pages from `va` for `asid`: range form if the SMMU has it; else one per
-/// page up to `per_page_limit`, and the whole ASID above it.
-pub fn plan_invalidation(
-    asid: u16,
-    va: u64,
-    pages: u64,
-    range_supported: bool,
-    per_page_limit: u64,
-) -> (InvalidationForm, impl Iterator<Item = Command>) {
-    let vmid = 0;
-    let form = if range_supported {
-        InvalidationForm::Range
-    } else if pages <= per_page_limit {
-        InvalidationForm::PerPage
-    } else {
-        InvalidationForm::WholeAsid
-    };
-    let per_page = (form == InvalidationForm::PerPage).then_some(0..pages);
-    let ranges = (form == InvalidationForm::Range).then(|| range_steps(pages));
-    let whole = (form == InvalidationForm::WholeAsid).then_some(Command::TlbiNhAsid { asid, vmid });
-    let cmds = per_page
-        .into_iter()
-        .flatten()
-        .map(move |i| Command::TlbiNhVa {
-            asid,
-            vmid,
-            va: va + (i << 12),
-            leaf: false,
-            range: None,
-        })
-        .chain(
-            ranges
-                .into_iter()
-                .flatten()
-                .map(move |(first, num, scale)| Command::TlbiNhVa {
-                    asid,
-                    vmid,
-                    va: va + (first << 12),
-                    leaf: false,
-                    range: Some((num, scale)),
-                }),
-        )
-        .chain(whole);
-    (form, cmds)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,42 +294,5 @@ mod tests {
         assert_eq!(covered(4096), [(0, 4096)]);
         // 33 = 0b100001: 1 page, then 32.
         assert_eq!(covered(33), [(0, 1), (1, 32)]);
-    }
-
-    #[test]
-    fn plans_pick_the_cheapest_legal_form() {
-        let (form, cmds) = plan_invalidation(5, 0x1000_0000, 16, false, 64);
-        let cmds: Vec<_> = cmds.collect();
-        assert_eq!(form, InvalidationForm::PerPage);
-        assert_eq!(cmds.len(), 16);
-        assert!(matches!(
-            cmds[15],
-            Command::TlbiNhVa {
-                va: 0x1000_f000,
-                range: None,
-                ..
-            }
-        ));
-
-        let (form, cmds) = plan_invalidation(5, 0x1000_0000, 512, false, 64);
-        assert_eq!(form, InvalidationForm::WholeAsid);
-        assert_eq!(
-            cmds.collect::<Vec<_>>(),
-            [Command::TlbiNhAsid { asid: 5, vmid: 0 }]
-        );
-
-        for pages in [1, 16, 512, 4096] {
-            let (form, cmds) = plan_invalidation(5, 0x1000_0000, pages, true, 64);
-            assert_eq!(form, InvalidationForm::Range);
-            assert_eq!(cmds.count(), 1, "{pages} pages is one range command");
-        }
-        let (_, cmds) = plan_invalidation(5, 0x2000_0000, 33, true, 64);
-        let vas: Vec<u64> = cmds
-            .map(|c| match c {
-                Command::TlbiNhVa { va, .. } => va,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(vas, [0x2000_0000, 0x2000_1000]);
     }
 }
