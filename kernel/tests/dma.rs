@@ -34,7 +34,9 @@ mod tests {
 
     use drivers::edu::{Direction, DEVICE_ID, VENDOR_ID};
     use drivers::pci::{Bdf, WindowKind, COMMAND};
-    use drivers::smmuv3::{cmd::Opcode, CommandFault, EventKind, InvalidationForm, SmmuError};
+    use drivers::smmuv3::{
+        cmd::Opcode, CommandFault, EventKind, InvalidationForm, SmmuAsid, SmmuError, StreamId,
+    };
     use kernel::dev;
     use kernel::dev::edu::{DmaError, EduDevice};
     use kernel::dev::smmu::{Context, InvalidationPolicy, SmmuDevice};
@@ -133,7 +135,7 @@ mod tests {
             pt.root().as_u64(),
             a,
             b,
-            ctx.asid()
+            ctx.asid().get()
         );
         Shared { pt, ctx, a, b }
     }
@@ -199,7 +201,10 @@ mod tests {
         // INTA of slot d is SPI 3 + d % 4 on virt (the swizzle).
         let irq = f.irq.expect("INTx routed");
         assert_eq!(irq.intid, 32 + 3 + u32::from(f.bdf.device % 4));
-        assert_eq!(f.stream_id, Some(u32::from(f.bdf.requester_id())));
+        assert_eq!(
+            f.stream_id,
+            Some(StreamId::new(u32::from(f.bdf.requester_id())))
+        );
         // The device answers through its BAR.
         let (_, edu) = devices();
         assert_eq!(edu.liveness(0x0f0f_1234), !0x0f0f_1234);
@@ -433,7 +438,7 @@ mod tests {
             }
             other => panic!("an illegal opcode was accepted: {:?}", other),
         }
-        atomic(|ctx| smmu.invalidate_asid(1, ctx)).expect("the queue moves on");
+        atomic(|ctx| smmu.invalidate_asid(SmmuAsid::new(1), ctx)).expect("the queue moves on");
         assert_eq!(smmu.report_global_errors(), 0, "CMDQ_ERR was acknowledged");
     }
 

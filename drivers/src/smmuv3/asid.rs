@@ -2,6 +2,8 @@
 //! ASID from this pool, never the CPU's, so the CPU's ASID rollover needs no
 //! SMMU update and the SMMU's TLB is only ever invalidated by commands.
 
+use super::SmmuAsid;
+
 /// ASIDs handed out: 1..=255 (0 is left unused so a zeroed CD never aliases a context).
 pub const POOL_SIZE: usize = 256;
 
@@ -26,19 +28,20 @@ impl AsidPool {
     }
 
     /// The lowest free ASID.
-    pub fn alloc(&mut self) -> Option<u16> {
+    pub fn alloc(&mut self) -> Option<SmmuAsid> {
         for (w, bits) in self.used.iter_mut().enumerate() {
             if *bits != u64::MAX {
                 let b = bits.trailing_ones();
                 *bits |= 1 << b;
-                return Some((w * 64) as u16 + b as u16);
+                return Some(SmmuAsid::new((w * 64) as u16 + b as u16));
             }
         }
         None
     }
 
     /// Returns `asid`; false if it was not in use.
-    pub fn free(&mut self, asid: u16) -> bool {
+    pub fn free(&mut self, asid: SmmuAsid) -> bool {
+        let asid = asid.get();
         let (w, b) = (usize::from(asid) / 64, asid % 64);
         if asid == 0 || w >= self.used.len() || self.used[w] & (1 << b) == 0 {
             return false;
@@ -54,13 +57,14 @@ mod tests {
 
     #[test]
     fn allocates_lowest_first_and_refuses_double_free() {
+        let a = SmmuAsid::new;
         let mut p = AsidPool::new();
-        assert_eq!(p.alloc(), Some(1));
-        assert_eq!(p.alloc(), Some(2));
-        assert!(p.free(1));
-        assert!(!p.free(1));
-        assert!(!p.free(0));
-        assert_eq!(p.alloc(), Some(1));
+        assert_eq!(p.alloc(), Some(a(1)));
+        assert_eq!(p.alloc(), Some(a(2)));
+        assert!(p.free(a(1)));
+        assert!(!p.free(a(1)));
+        assert!(!p.free(a(0)));
+        assert_eq!(p.alloc(), Some(a(1)));
         let mut n = 2;
         while p.alloc().is_some() {
             n += 1;

@@ -2,6 +2,7 @@
 //! translation regime of a stream, laid out like TCR_EL1/TTBR0_EL1/MAIR_EL1 so
 //! the SMMU walks the very table the CPU walks (shared virtual addressing).
 //! Only TTB0 is used (EPD1 = 1); the fields are copied from the CPU's TCR_EL1.
+use super::ids::SmmuAsid;
 
 /// Doublewords in a CD (64 bytes).
 pub const CD_DWORDS: usize = 8;
@@ -14,7 +15,7 @@ pub struct Stage1Context {
     /// Physical address of the level 0 table (TTBR0's BADDR).
     pub ttb0: u64,
     /// The ASID the SMMU tags this context's TLB entries with.
-    pub asid: u16,
+    pub asid: SmmuAsid,
     /// TCR_EL1.T0SZ: 16 for 48-bit VAs.
     pub t0sz: u8,
     /// TCR_EL1.TG0: 0b00 = 4 KiB granule.
@@ -36,7 +37,7 @@ impl Stage1Context {
     /// TG0, IPS; never EPD0, which the kernel sets while no user table is
     /// live), with IPS capped to the SMMU's output size `smmu_oas` (IDR5.OAS,
     /// same encoding).
-    pub fn from_cpu(tcr_el1: u64, mair: u64, ttb0: u64, asid: u16, smmu_oas: u8) -> Self {
+    pub fn from_cpu(tcr_el1: u64, mair: u64, ttb0: u64, asid: SmmuAsid, smmu_oas: u8) -> Self {
         let field = |shift: u32, bits: u32| ((tcr_el1 >> shift) & ((1 << bits) - 1)) as u8;
         Self {
             ttb0,
@@ -99,7 +100,7 @@ pub const fn encode(ctx: &Stage1Context, state: CdState) -> [u64; CD_DWORDS] {
         | 1 << 45 // R
         | 1 << 46 // A
         | 1 << 47 // ASET
-        | (ctx.asid as u64) << 48;
+        | (ctx.asid.get() as u64) << 48;
     // dw1: TTB0 [51:4].
     cd[1] = ctx.ttb0 & 0x000f_ffff_ffff_fff0;
     // dw3: MAIR0 [31:0] and MAIR1 [63:32]: MAIR_EL1 as is.
@@ -128,20 +129,20 @@ mod tests {
 
     #[test]
     fn fields_come_from_the_cpu_tcr() {
-        let c = Stage1Context::from_cpu(TCR, MAIR, 0x4000_5000, 0x21, 4);
+        let c = Stage1Context::from_cpu(TCR, MAIR, 0x4000_5000, SmmuAsid::new(0x21), 4);
         assert_eq!(
             (c.t0sz, c.tg0, c.irgn0, c.orgn0, c.sh0, c.ips),
             (16, 0, 1, 1, 3, 4)
         );
         assert_eq!(c.output_bits(), 44);
         // A 48-bit CPU behind a 44-bit SMMU: IPS capped.
-        let wide = Stage1Context::from_cpu(TCR | 5 << 32, MAIR, 0, 1, 4);
+        let wide = Stage1Context::from_cpu(TCR | 5 << 32, MAIR, 0, SmmuAsid::new(1), 4);
         assert_eq!(wide.ips, 4);
     }
 
     #[test]
     fn live_and_quiesced_encodings() {
-        let c = Stage1Context::from_cpu(TCR, MAIR, 0x4000_5000, 0x21, 4);
+        let c = Stage1Context::from_cpu(TCR, MAIR, 0x4000_5000, SmmuAsid::new(0x21), 4);
         let cd = encode(&c, CdState::Live);
         // T0SZ 16, TG0 4K, IR0 = OR0 = WB, SH0 = ISH, EPD0 = 0, EPD1 = 1, V = 1.
         assert_eq!(

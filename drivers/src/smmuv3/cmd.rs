@@ -3,6 +3,7 @@
 //! §4.7 CMD_SYNC): 16-byte records built from typed fields, and the plan that
 //! turns "invalidate these pages of this ASID" into as few commands as the
 //! SMMU allows.
+use super::ids::{SmmuAsid, StreamId};
 
 /// The opcodes this driver issues.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -69,7 +70,7 @@ pub enum Command {
     /// descriptor that points at it (after installing a level 2 table).
     CfgiSte {
         /// The stream ID.
-        sid: u32,
+        sid: StreamId,
         /// Leaf: only the STE itself, not the level 1 descriptor.
         leaf: bool,
     },
@@ -78,14 +79,14 @@ pub enum Command {
     /// Re-read the CD of substream `ssid` of `sid` (Leaf = 1).
     CfgiCd {
         /// The stream ID.
-        sid: u32,
+        sid: StreamId,
         /// The substream ID (the CD's index in the stream's CD table).
         ssid: u32,
     },
     /// Drop every stage 1 entry of `asid` (under `vmid`).
     TlbiNhAsid {
         /// The ASID whose entries go.
-        asid: u16,
+        asid: SmmuAsid,
         /// The VMID they are tagged with (0 without stage 2).
         vmid: u16,
     },
@@ -94,7 +95,7 @@ pub enum Command {
     /// `leaf`: only last-level entries changed (walk caches may be kept).
     TlbiNhVa {
         /// The ASID whose entries go.
-        asid: u16,
+        asid: SmmuAsid,
         /// The VMID they are tagged with (0 without stage 2).
         vmid: u16,
         /// The first virtual address (page aligned).
@@ -129,17 +130,17 @@ impl Command {
         let op = self.opcode().code() as u64;
         match *self {
             // dw0: SID [63:32]; dw1: Leaf [0].
-            Command::CfgiSte { sid, leaf } => [op | (sid as u64) << 32, leaf as u64],
+            Command::CfgiSte { sid, leaf } => [op | (sid.get() as u64) << 32, leaf as u64],
             // dw1: Range [4:0] = 31: all stream IDs.
             Command::CfgiAll => [op, 31],
             // dw0: SSID [31:12], SID [63:32]; dw1: Leaf [0].
             Command::CfgiCd { sid, ssid } => [
-                op | ((ssid as u64) & 0xf_ffff) << 12 | (sid as u64) << 32,
+                op | ((ssid as u64) & 0xf_ffff) << 12 | (sid.get() as u64) << 32,
                 1,
             ],
             // dw0: VMID [47:32], ASID [63:48].
             Command::TlbiNhAsid { asid, vmid } => {
-                [op | (vmid as u64) << 32 | (asid as u64) << 48, 0]
+                [op | (vmid as u64) << 32 | (asid.get() as u64) << 48, 0]
             }
             // dw0: NUM [16:12], SCALE [24:20], VMID [47:32], ASID [63:48];
             // dw1: Leaf [0], TTL [9:8] (0: no hint), TG [11:10], Address [63:12].
@@ -158,7 +159,7 @@ impl Command {
                     None => (0, 0),
                 };
                 [
-                    op | num_scale | (vmid as u64) << 32 | (asid as u64) << 48,
+                    op | num_scale | (vmid as u64) << 32 | (asid.get() as u64) << 48,
                     (va & !0xfff) | tg | leaf as u64,
                 ]
             }
@@ -210,12 +211,16 @@ mod tests {
     fn encodings_match_the_spec_layout() {
         assert_eq!(Command::Sync.encode(), [0x46, 0]);
         assert_eq!(
-            Command::CfgiSte { sid: 8, leaf: true }.encode(),
+            Command::CfgiSte {
+                sid: StreamId::new(8),
+                leaf: true
+            }
+            .encode(),
             [0x0000_0008_0000_0003, 1]
         );
         assert_eq!(
             Command::CfgiSte {
-                sid: 8,
+                sid: StreamId::new(8),
                 leaf: false
             }
             .encode(),
@@ -223,12 +228,16 @@ mod tests {
         );
         assert_eq!(Command::CfgiAll.encode(), [0x04, 31]);
         assert_eq!(
-            Command::CfgiCd { sid: 0x10, ssid: 0 }.encode(),
+            Command::CfgiCd {
+                sid: StreamId::new(0x10),
+                ssid: 0
+            }
+            .encode(),
             [0x0000_0010_0000_0005, 1]
         );
         assert_eq!(
             Command::TlbiNhAsid {
-                asid: 0x42,
+                asid: SmmuAsid::new(0x42),
                 vmid: 0
             }
             .encode(),
@@ -237,7 +246,7 @@ mod tests {
         // One page, no range: TG = 0, NUM = SCALE = 0.
         assert_eq!(
             Command::TlbiNhVa {
-                asid: 7,
+                asid: SmmuAsid::new(7),
                 vmid: 3,
                 va: 0x1000_0fff,
                 leaf: true,
@@ -249,7 +258,7 @@ mod tests {
         // 4096 pages = (0 + 1) << 12: NUM 0, SCALE 12, TG 4K.
         assert_eq!(
             Command::TlbiNhVa {
-                asid: 1,
+                asid: SmmuAsid::new(1),
                 vmid: 0,
                 va: 0x1000_0000,
                 leaf: false,
@@ -262,7 +271,10 @@ mod tests {
             Command::Sync,
             Command::CfgiAll,
             Command::TlbiNsnhAll,
-            Command::CfgiSte { sid: 1, leaf: true },
+            Command::CfgiSte {
+                sid: StreamId::new(1),
+                leaf: true,
+            },
         ] {
             assert_eq!(Opcode::of(c.encode()), c.opcode());
         }

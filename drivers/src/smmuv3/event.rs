@@ -5,6 +5,7 @@
 //! device model access by access (QEMU records one event per 4 bytes), so
 //! consecutive records of the same fault on the same page are merged into
 //! one entry with a count.
+use super::ids::StreamId;
 
 /// Doublewords in an event record.
 pub const EVENT_DWORDS: usize = 4;
@@ -131,7 +132,7 @@ pub struct Event {
     /// What went wrong (EVENT_ID).
     pub kind: EventKind,
     /// The stream ID of the transaction (StreamID).
-    pub stream: u32,
+    pub stream: StreamId,
     /// Substream ID, when the record says it is valid (SSV).
     pub substream: Option<u32>,
     /// Faulting input address (the device's VA), for the kinds that have one.
@@ -151,7 +152,7 @@ impl Event {
     pub const fn repeats(&self, other: &Event) -> bool {
         self.kind.has_input_address()
             && other.kind.has_input_address()
-            && self.stream == other.stream
+            && self.stream.get() == other.stream.get()
             && self.read == other.read
             && self.address >> 12 == other.address >> 12
             && self.raw[0] as u8 == other.raw[0] as u8
@@ -171,7 +172,7 @@ pub const fn decode(raw: [u64; EVENT_DWORDS], seq: u64) -> Event {
     Event {
         seq,
         kind,
-        stream: (raw[0] >> 32) as u32,
+        stream: StreamId::new((raw[0] >> 32) as u32),
         substream: if ssv {
             Some(((raw[0] >> 12) & 0xf_ffff) as u32)
         } else {
@@ -269,12 +270,15 @@ mod tests {
         let e = decode(WRITE_FAULT, 0);
         assert_eq!(e.kind, EventKind::Translation);
         assert_eq!(e.kind.name(), "F_TRANSLATION");
-        assert_eq!((e.stream, e.address, e.read), (8, 0x1000_0000, false));
+        assert_eq!(
+            (e.stream, e.address, e.read),
+            (StreamId::new(8), 0x1000_0000, false)
+        );
         assert_eq!(e.substream, None);
         let p = decode(READ_PERM, 1);
         assert_eq!(
             (p.kind, p.stream, p.read),
-            (EventKind::Permission, 0x10, true)
+            (EventKind::Permission, StreamId::new(0x10), true)
         );
         let bad = decode([0x0000_0003_0000_0804 | 5 << 12, 0, 0xdead, 0], 2);
         assert_eq!(bad.kind, EventKind::BadSte);

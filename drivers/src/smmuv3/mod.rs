@@ -15,6 +15,7 @@ pub mod cmdq;
 pub mod event;
 pub mod evtq;
 pub mod features;
+pub mod ids;
 pub mod queue;
 pub mod regs;
 pub mod ste;
@@ -27,6 +28,7 @@ pub use cmdq::{CommandFault, CommandQueue, Submitted};
 pub use event::{Event, EventKind, EventLog};
 pub use evtq::{Drained, EventQueue};
 pub use features::Features;
+pub use ids::{SmmuAsid, StreamId};
 pub use ste::StreamConfig;
 pub use tables::{CdTable, StreamTable};
 
@@ -80,19 +82,19 @@ pub enum SmmuError {
     /// The stream ID is beyond the stream table.
     StreamOutOfRange {
         /// The stream ID asked for.
-        sid: u32,
+        sid: StreamId,
         /// The number of stream IDs the table covers.
         limit: u32,
     },
     /// The stream's level 2 table was never installed.
     NoStreamTable {
         /// The stream ID whose level 2 table is missing.
-        sid: u32,
+        sid: StreamId,
     },
     /// The stream already has a context.
     StreamBusy {
         /// The stream ID already attached.
-        sid: u32,
+        sid: StreamId,
     },
     /// Every context descriptor slot is in use.
     NoFreeContext,

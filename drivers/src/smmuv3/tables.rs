@@ -5,6 +5,7 @@
 //! Live entries change with the update rules of §3.21.3: an STE by
 //! break-before-make (abort, invalidate, rewrite, invalidate), a CD's live
 //! change by one 64-bit write of doubleword 0.
+use super::ids::StreamId;
 
 use super::cd::{CD_BYTES, CD_DWORDS};
 use super::ste::{self, StreamConfig, STE_BYTES, STE_DWORDS};
@@ -82,8 +83,8 @@ impl StreamTable {
         (base, fmt | self.log2size)
     }
 
-    fn check_range(&self, sid: u32) -> Result<(), SmmuError> {
-        if sid >= self.sid_limit() {
+    fn check_range(&self, sid: StreamId) -> Result<(), SmmuError> {
+        if sid.get() >= self.sid_limit() {
             return Err(SmmuError::StreamOutOfRange {
                 sid,
                 limit: self.sid_limit(),
@@ -93,33 +94,33 @@ impl StreamTable {
     }
 
     /// Whether `sid` needs a level 2 page before its STE can be written.
-    pub fn needs_level2(&self, sid: u32) -> Result<bool, SmmuError> {
+    pub fn needs_level2(&self, sid: StreamId) -> Result<bool, SmmuError> {
         self.check_range(sid)?;
-        Ok(self.layout == Layout::TwoLevel && self.l2[(sid >> SPLIT) as usize].is_none())
+        Ok(self.layout == Layout::TwoLevel && self.l2[(sid.get() >> SPLIT) as usize].is_none())
     }
 
     /// Installs `page` (zeroed) as the level 2 array of the 64 streams around
     /// `sid`, every STE abort. The caller then invalidates `sid`'s STE with
     /// Leaf = 0 so no stale level 1 descriptor is used.
-    pub fn install_level2(&mut self, sid: u32, page: DmaPage) -> Result<(), SmmuError> {
+    pub fn install_level2(&mut self, sid: StreamId, page: DmaPage) -> Result<(), SmmuError> {
         if !self.needs_level2(sid)? {
             return Ok(());
         }
         fill_abort(&page);
         dma_wmb();
-        let slot = (sid >> SPLIT) as usize;
+        let slot = (sid.get() >> SPLIT) as usize;
         self.base
             .write_u64(slot * 8, ste::l1_descriptor(page.pa(), SPLIT));
         self.l2[slot] = Some(page);
         Ok(())
     }
 
-    fn locate(&self, sid: u32) -> Result<(&DmaPage, usize), SmmuError> {
+    fn locate(&self, sid: StreamId) -> Result<(&DmaPage, usize), SmmuError> {
         self.check_range(sid)?;
-        let index = (sid % STES_PER_PAGE) as usize;
+        let index = (sid.get() % STES_PER_PAGE) as usize;
         let page = match self.layout {
             Layout::Linear => &self.base,
-            Layout::TwoLevel => self.l2[(sid >> SPLIT) as usize]
+            Layout::TwoLevel => self.l2[(sid.get() >> SPLIT) as usize]
                 .as_ref()
                 .ok_or(SmmuError::NoStreamTable { sid })?,
         };
@@ -127,7 +128,7 @@ impl StreamTable {
     }
 
     /// The STE of `sid` as the SMMU would read it.
-    pub fn read(&self, sid: u32) -> Result<[u64; STE_DWORDS], SmmuError> {
+    pub fn read(&self, sid: StreamId) -> Result<[u64; STE_DWORDS], SmmuError> {
         let (page, off) = self.locate(sid)?;
         Ok(core::array::from_fn(|i| page.read_u64(off + 8 * i)))
     }
@@ -138,9 +139,9 @@ impl StreamTable {
     /// is aborted, never translated through a half-written entry.
     pub fn write(
         &mut self,
-        sid: u32,
+        sid: StreamId,
         config: StreamConfig,
-        mut invalidate: impl FnMut(u32) -> Result<(), SmmuError>,
+        mut invalidate: impl FnMut(StreamId) -> Result<(), SmmuError>,
     ) -> Result<(), SmmuError> {
         let (page, off) = self.locate(sid)?;
         let new = ste::encode(config);
@@ -263,22 +264,30 @@ mod tests {
         let (base, cfg) = t.registers();
         assert_eq!(base & !(1 << 62), t.base.pa() & !0x3f);
         assert_eq!(cfg, 1 << 16 | 6 << 6 | 14);
-        assert_eq!(t.read(8), Err(SmmuError::NoStreamTable { sid: 8 }));
         assert_eq!(
-            t.read(1 << 14),
+            t.read(StreamId::new(8)),
+            Err(SmmuError::NoStreamTable {
+                sid: StreamId::new(8)
+            })
+        );
+        assert_eq!(
+            t.read(StreamId::new(1 << 14)),
             Err(SmmuError::StreamOutOfRange {
-                sid: 1 << 14,
+                sid: StreamId::new(1 << 14),
                 limit: 1 << 14
             })
         );
-        assert!(t.needs_level2(8).unwrap());
+        assert!(t.needs_level2(StreamId::new(8)).unwrap());
         let l2 = page();
         let l2_pa = l2.pa();
-        t.install_level2(8, l2).unwrap();
-        assert!(!t.needs_level2(63).unwrap());
-        assert!(t.needs_level2(64).unwrap());
+        t.install_level2(StreamId::new(8), l2).unwrap();
+        assert!(!t.needs_level2(StreamId::new(63)).unwrap());
+        assert!(t.needs_level2(StreamId::new(64)).unwrap());
         assert_eq!(t.base.read_u64(0), l2_pa | 7, "L1 descriptor, span 7");
-        assert_eq!(t.read(8).unwrap(), ste::encode(StreamConfig::Abort));
+        assert_eq!(
+            t.read(StreamId::new(8)).unwrap(),
+            ste::encode(StreamConfig::Abort)
+        );
     }
 
     #[test]
@@ -289,18 +298,18 @@ mod tests {
         let mut seen = Vec::new();
         let config = StreamConfig::Stage1 { cd: 0x4000_1040 };
         // From abort: nothing to break, one invalidation after the write.
-        t.write(8, config, |sid| {
+        t.write(StreamId::new(8), config, |sid| {
             seen.push(sid);
             Ok(())
         })
         .unwrap();
-        assert_eq!(seen, [8]);
-        assert_eq!(t.read(8).unwrap(), ste::encode(config));
+        assert_eq!(seen, [StreamId::new(8)]);
+        assert_eq!(t.read(StreamId::new(8)).unwrap(), ste::encode(config));
         // Live to live: the entry is aborted and invalidated first.
         let dword0 = (t.base.pa() as usize + 8 * STE_BYTES) as *const u64;
         let mut states = Vec::new();
         let other = StreamConfig::Stage1 { cd: 0x4000_2000 };
-        t.write(8, other, |_| {
+        t.write(StreamId::new(8), other, |_| {
             // SAFETY: the test page's memory, read between two of the
             // table's volatile writes (single-threaded; no references exist).
             states.push(unsafe { dword0.read_volatile() });
@@ -310,7 +319,9 @@ mod tests {
         assert_eq!(states[0], ste::encode(StreamConfig::Abort)[0]);
         assert_eq!(states[1], ste::encode(other)[0]);
         // A failed invalidation is reported, not ignored.
-        let err = t.write(8, StreamConfig::Abort, |_| Err(SmmuError::NoFreeContext));
+        let err = t.write(StreamId::new(8), StreamConfig::Abort, |_| {
+            Err(SmmuError::NoFreeContext)
+        });
         assert_eq!(err, Err(SmmuError::NoFreeContext));
     }
 

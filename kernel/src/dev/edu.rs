@@ -47,7 +47,7 @@ pub struct EduDevice {
     /// The PCI function it is.
     pub function: Function,
     /// Its SMMU stream ID (the requester ID through the host bridge's `iommu-map`).
-    pub stream_id: u32,
+    pub stream_id: drivers::smmuv3::StreamId,
     /// Its INTx, routed through the host bridge's `interrupt-map`, if any.
     pub irq: Option<GicIrq>,
     done: Completion,
@@ -103,7 +103,7 @@ pub(super) fn probe(
         function.bdf.device,
         function.bdf.function,
         bar.cpu,
-        stream_id,
+        stream_id.get(),
         defmt::Debug2Format(&dev.irq.map(|i| i.intid)),
         dev.hw.liveness(0x1234_5678)
     );

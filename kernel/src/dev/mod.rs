@@ -70,7 +70,7 @@ pub fn probe(p: &Platform) {
     if let Some(s) = smmu {
         for sid in host.functions().filter_map(|f| f.stream_id) {
             if let Err(e) = s.prepare_stream(sid) {
-                defmt::error!("SMMU stream {}: {}", sid, defmt::Debug2Format(&e));
+                defmt::error!("SMMU stream {}: {}", sid.get(), defmt::Debug2Format(&e));
             }
         }
     }

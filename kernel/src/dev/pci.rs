@@ -38,7 +38,7 @@ pub struct Function {
     /// The GIC interrupt its INTx pin is routed to.
     pub irq: Option<GicIrq>,
     /// Its SMMU stream ID (from `iommu-map`), if an IOMMU translates it.
-    pub stream_id: Option<u32>,
+    pub stream_id: Option<drivers::smmuv3::StreamId>,
 }
 
 impl Function {
@@ -162,7 +162,7 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<HostBridge, DevError> {
                 if let Some(m) = iommu_map {
                     f.stream_id = pcidt::iommu_map(m, bdf.requester_id())
                         .map_err(DevError::Dt)?
-                        .map(|(_, sid)| sid);
+                        .map(|(_, sid)| drivers::smmuv3::StreamId::new(sid));
                 }
             }
             report(&f);

@@ -54,7 +54,7 @@ pub struct SvaBinding {
     /// teardown is what calls `release`).
     aspace: Weak<AddressSpace>,
     context: SpinLock<Option<Context>>,
-    asid: u16,
+    asid: drivers::smmuv3::SmmuAsid,
     traffic: SpinLock<Traffic>,
     /// Test-only switch for the negative control: skip the IOTLB invalidation.
     hook_enabled: AtomicBool,
@@ -132,7 +132,7 @@ impl Drop for SvaBinding {
 
 impl SvaBinding {
     /// The SMMU ASID of the context (private to the SMMU; see `smmu`).
-    pub fn asid(&self) -> u16 {
+    pub fn asid(&self) -> drivers::smmuv3::SmmuAsid {
         self.asid
     }
 

@@ -46,7 +46,7 @@ impl SmmuDevice {
                     "SMMU event #{}: {=str} stream {} addr {=u64:#x} {=str} (raw {=u64:#x} {=u64:#x})",
                     e.seq,
                     e.kind.name(),
-                    e.stream,
+                    e.stream.get(),
                     e.address,
                     if e.read { "read" } else { "write" },
                     raw[0],
@@ -70,7 +70,7 @@ impl SmmuDevice {
     }
 
     /// The first event of stream `sid` with `seq >= since` (draining first).
-    pub fn event_since(&self, since: u64, sid: u32) -> Option<Event> {
+    pub fn event_since(&self, since: u64, sid: drivers::smmuv3::StreamId) -> Option<Event> {
         self.drain_events();
         self.events
             .lock()

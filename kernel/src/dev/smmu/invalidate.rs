@@ -4,6 +4,7 @@
 //! (Arm IHI 0070 4.4.2: `CMD_TLBI_NH_VA` with TG/NUM/SCALE, `CMD_TLBI_NH_ASID`).
 
 use drivers::smmuv3::cmd::{range_steps, Command, InvalidationForm};
+use drivers::smmuv3::SmmuAsid;
 use mm::tlb::{plan, Invalidator, Plan};
 use mm::{Level, VaRange, VirtAddr};
 
@@ -29,7 +30,7 @@ pub(super) fn form(plan: Plan) -> InvalidationForm {
 /// range-form `TLBI_NH_VA`s covering the pages exactly once, or one
 /// `TLBI_NH_ASID` (the SMMU's ASIDs are private: no global entries).
 pub(super) fn commands(
-    asid: u16,
+    asid: SmmuAsid,
     va: u64,
     pages: u64,
     plan: Plan,

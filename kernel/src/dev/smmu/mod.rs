@@ -32,8 +32,8 @@ use drivers::pci::dt::{GicIrq, Trigger};
 use drivers::smmuv3::cd::{self, CdState, Stage1Context};
 use drivers::smmuv3::cmd::{Command, InvalidationForm};
 use drivers::smmuv3::{
-    AsidPool, CdTable, Clock, CommandQueue, EventLog, EventQueue, Features, Smmu, SmmuError,
-    StreamConfig, StreamTable, Submitted,
+    AsidPool, CdTable, Clock, CommandQueue, EventLog, EventQueue, Features, Smmu, SmmuAsid,
+    SmmuError, StreamConfig, StreamId, StreamTable, Submitted,
 };
 use drivers::timer;
 use events::Events;
@@ -70,19 +70,19 @@ impl InvalidationPolicy {
 /// The stage 1 context of one attached stream.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Context {
-    sid: u32,
-    asid: u16,
+    sid: StreamId,
+    asid: SmmuAsid,
     slot: usize,
     stage1: Stage1Context,
 }
 
 impl Context {
     /// The attached stream's ID.
-    pub fn stream(&self) -> u32 {
+    pub fn stream(&self) -> StreamId {
         self.sid
     }
     /// The SMMU ASID to name in `invalidate_range`.
-    pub fn asid(&self) -> u16 {
+    pub fn asid(&self) -> SmmuAsid {
         self.asid
     }
     /// The regime the CD holds (TTB0, TCR fields, MAIR).
@@ -118,7 +118,7 @@ struct Config {
     cds: CdTable,
     asids: AsidPool,
     /// (stream, CD slot) of attached streams.
-    attached: [Option<(u32, usize)>; MAX_CONTEXTS],
+    attached: [Option<(StreamId, usize)>; MAX_CONTEXTS],
 }
 
 /// The SMMU and its structures, each under the lock its users need.
@@ -281,7 +281,7 @@ impl SmmuDevice {
     /// an unattached stream are terminated quietly instead of raising
     /// C_BAD_STREAMID. Probe calls it for every PCI function behind the SMMU.
     /// Context: sleepable (may allocate a level 2 page).
-    pub fn prepare_stream(&self, sid: u32) -> Result<(), SmmuError> {
+    pub fn prepare_stream(&self, sid: StreamId) -> Result<(), SmmuError> {
         if !self.config.lock().streams.needs_level2(sid)? {
             return Ok(());
         }
@@ -307,7 +307,7 @@ impl SmmuDevice {
     ///
     /// Context: sleepable (allocates a stream-table page the first time a
     /// group of 64 streams is used). Takes the config lock, then the queue lock.
-    pub fn attach(&self, sid: u32, root: PhysAddr) -> Result<Context, SmmuError> {
+    pub fn attach(&self, sid: StreamId, root: PhysAddr) -> Result<Context, SmmuError> {
         self.prepare_stream(sid)?;
         let mut c = self.config.lock();
         if c.attached.iter().flatten().any(|&(s, _)| s == sid) {
@@ -386,7 +386,7 @@ impl SmmuDevice {
     /// spinlock that orders it after the CPU's own invalidation).
     pub fn invalidate_range(
         &self,
-        asid: u16,
+        asid: SmmuAsid,
         range: VaRange,
         _: &AtomicCtx,
     ) -> Result<CmdStats, SmmuError> {
@@ -410,7 +410,7 @@ impl SmmuDevice {
     }
 
     /// Drops every TLB entry of `asid`. Same contract as `invalidate_range`.
-    pub fn invalidate_asid(&self, asid: u16, _: &AtomicCtx) -> Result<CmdStats, SmmuError> {
+    pub fn invalidate_asid(&self, asid: SmmuAsid, _: &AtomicCtx) -> Result<CmdStats, SmmuError> {
         self.submit([Command::TlbiNhAsid { asid, vmid: 0 }])
     }
 
@@ -460,7 +460,7 @@ impl SmmuDevice {
     }
 
     /// The STE the SMMU would read for `sid` (tests and reports).
-    pub fn stream_table_entry(&self, sid: u32) -> Result<[u64; 8], SmmuError> {
+    pub fn stream_table_entry(&self, sid: StreamId) -> Result<[u64; 8], SmmuError> {
         self.config.lock().streams.read(sid)
     }
 
