@@ -382,6 +382,37 @@ mod tests {
         got
     }
 
+    /// Subscribes and is never called for anything the test looks at.
+    #[cfg(feature = "board-virt")]
+    struct Idle;
+    #[cfg(feature = "board-virt")]
+    impl mm::notifier::Notifier for Idle {
+        fn invalidate_range_start(&self, _: &VaRange, _: &mm::notifier::SleepCtx) {}
+        fn invalidate_secondary_tlbs(&self, _: &VaRange, _: &mm::notifier::AtomicCtx) {}
+        fn invalidate_range_end(&self, _: &VaRange, _: &mm::notifier::SleepCtx) {}
+        fn release(&self, _: &mm::notifier::SleepCtx) {}
+    }
+
+    /// A binding the address space refuses (its notifier registry is full)
+    /// leaves the stream free: the refused binding detaches what it attached
+    /// (it used to stay attached, leaked, and the next bind found the
+    /// stream busy).
+    #[cfg(feature = "board-virt")]
+    #[test]
+    fn a_refused_binding_leaves_the_stream_free() {
+        let a = AddressSpace::new().unwrap();
+        let full: Vec<_> = (0..mm::notifier::MAX_SUBSCRIBERS)
+            .map(|_| a.subscribe(alloc::sync::Arc::new(Idle)).unwrap())
+            .collect();
+        assert!(matches!(
+            sva::bind(&a),
+            Err(sva::SvaError::Subscribe(mm::notifier::SubscribeError::Full))
+        ));
+        drop(full);
+        let b = sva::bind(&a).expect("the refused binding kept the stream attached");
+        b.unbind();
+    }
+
     /// An address space torn down (its process exited, or exec'd) detaches
     /// the device in `release`, before its frames are freed: the stream is
     /// free again and the next address space binds and uses it.
