@@ -3,13 +3,15 @@
 //! 64-bit, so the compiler neither elides nor tears them; ordering against the
 //! device is `barrier::dma_wmb`/`dma_rmb` at the call sites.
 
+use addr::PhysAddr;
+
 /// Bytes in a DMA page.
 pub const DMA_PAGE_SIZE: usize = 4096;
 
 /// A zeroed, page-aligned 4 KiB page owned by one driver.
 #[derive(Debug, PartialEq, Eq)]
 pub struct DmaPage {
-    pa: u64,
+    pa: PhysAddr,
     va: usize,
 }
 
@@ -18,12 +20,12 @@ impl DmaPage {
     /// `va` maps the 4 KiB page at physical address `pa` (page aligned) as
     /// normal cacheable memory that the device accesses coherently, the page
     /// is zeroed, and nothing else uses it for the life of the value.
-    pub const unsafe fn new(pa: u64, va: usize) -> Self {
+    pub const unsafe fn new(pa: PhysAddr, va: usize) -> Self {
         Self { pa, va }
     }
 
     /// Physical (device-visible) address.
-    pub const fn pa(&self) -> u64 {
+    pub const fn pa(&self) -> PhysAddr {
         self.pa
     }
 

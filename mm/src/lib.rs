@@ -76,7 +76,7 @@
 
 extern crate alloc;
 
-pub mod addr;
+pub use ::addr;
 pub mod asid;
 pub mod attrs;
 pub mod descriptor;

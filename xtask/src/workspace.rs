@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 /// Crates that build for the host: unit-tested by `cargo xtask test`, linted by `lint`.
 /// `drivers` is also a target crate: its pure parts (PCIe, SMMUv3, edu
 /// encodings) are host-tested, its AArch64-only modules build for the target.
-pub const HOST_CRATES: [&str; 4] = ["mm", "policy", "drivers", "xtask"];
+pub const HOST_CRATES: [&str; 5] = ["mm", "addr", "policy", "drivers", "xtask"];
 
 /// Crates that build only for `aarch64-unknown-none`.
 pub const TARGET_CRATES: [&str; 3] = ["kernel", "drivers", "boards"];

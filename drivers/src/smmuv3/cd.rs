@@ -3,6 +3,7 @@
 //! the SMMU walks the very table the CPU walks (shared virtual addressing).
 //! Only TTB0 is used (EPD1 = 1); the fields are copied from the CPU's TCR_EL1.
 use super::ids::SmmuAsid;
+use addr::PhysAddr;
 
 /// Doublewords in a CD (64 bytes).
 pub const CD_DWORDS: usize = 8;
@@ -13,7 +14,7 @@ pub const CD_BYTES: usize = 64;
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Stage1Context {
     /// Physical address of the level 0 table (TTBR0's BADDR).
-    pub ttb0: u64,
+    pub ttb0: PhysAddr,
     /// The ASID the SMMU tags this context's TLB entries with.
     pub asid: SmmuAsid,
     /// TCR_EL1.T0SZ: 16 for 48-bit VAs.
@@ -37,7 +38,7 @@ impl Stage1Context {
     /// TG0, IPS; never EPD0, which the kernel sets while no user table is
     /// live), with IPS capped to the SMMU's output size `smmu_oas` (IDR5.OAS,
     /// same encoding).
-    pub fn from_cpu(tcr_el1: u64, mair: u64, ttb0: u64, asid: SmmuAsid, smmu_oas: u8) -> Self {
+    pub fn from_cpu(tcr_el1: u64, mair: u64, ttb0: PhysAddr, asid: SmmuAsid, smmu_oas: u8) -> Self {
         let field = |shift: u32, bits: u32| ((tcr_el1 >> shift) & ((1 << bits) - 1)) as u8;
         Self {
             ttb0,
@@ -102,7 +103,7 @@ pub const fn encode(ctx: &Stage1Context, state: CdState) -> [u64; CD_DWORDS] {
         | 1 << 47 // ASET
         | (ctx.asid.get() as u64) << 48;
     // dw1: TTB0 [51:4].
-    cd[1] = ctx.ttb0 & 0x000f_ffff_ffff_fff0;
+    cd[1] = ctx.ttb0.as_u64() & 0x000f_ffff_ffff_fff0;
     // dw3: MAIR0 [31:0] and MAIR1 [63:32]: MAIR_EL1 as is.
     cd[3] = ctx.mair;
     cd
@@ -129,20 +130,33 @@ mod tests {
 
     #[test]
     fn fields_come_from_the_cpu_tcr() {
-        let c = Stage1Context::from_cpu(TCR, MAIR, 0x4000_5000, SmmuAsid::new(0x21), 4);
+        let c = Stage1Context::from_cpu(
+            TCR,
+            MAIR,
+            PhysAddr::new(0x4000_5000),
+            SmmuAsid::new(0x21),
+            4,
+        );
         assert_eq!(
             (c.t0sz, c.tg0, c.irgn0, c.orgn0, c.sh0, c.ips),
             (16, 0, 1, 1, 3, 4)
         );
         assert_eq!(c.output_bits(), 44);
         // A 48-bit CPU behind a 44-bit SMMU: IPS capped.
-        let wide = Stage1Context::from_cpu(TCR | 5 << 32, MAIR, 0, SmmuAsid::new(1), 4);
+        let wide =
+            Stage1Context::from_cpu(TCR | 5 << 32, MAIR, PhysAddr::new(0), SmmuAsid::new(1), 4);
         assert_eq!(wide.ips, 4);
     }
 
     #[test]
     fn live_and_quiesced_encodings() {
-        let c = Stage1Context::from_cpu(TCR, MAIR, 0x4000_5000, SmmuAsid::new(0x21), 4);
+        let c = Stage1Context::from_cpu(
+            TCR,
+            MAIR,
+            PhysAddr::new(0x4000_5000),
+            SmmuAsid::new(0x21),
+            4,
+        );
         let cd = encode(&c, CdState::Live);
         // T0SZ 16, TG0 4K, IR0 = OR0 = WB, SH0 = ISH, EPD0 = 0, EPD1 = 1, V = 1.
         assert_eq!(

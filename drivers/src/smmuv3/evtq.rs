@@ -48,7 +48,7 @@ impl EventQueue {
 
     /// EVENTQ_BASE: address, LOG2SIZE and write-allocate.
     pub fn base_register(&self) -> u64 {
-        (Q_BASE::ADDR.val(self.mem.pa() >> 5)
+        (Q_BASE::ADDR.val(self.mem.pa().as_u64() >> 5)
             + Q_BASE::LOG2SIZE.val(u64::from(self.ring.log2size()))
             + Q_BASE::ALLOCATE::SET)
             .value

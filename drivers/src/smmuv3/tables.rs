@@ -75,7 +75,7 @@ impl StreamTable {
 
     /// (STRTAB_BASE, STRTAB_BASE_CFG) values: base with RA, LOG2SIZE, SPLIT, FMT.
     pub fn registers(&self) -> (u64, u32) {
-        let base = self.base.pa() & 0x000f_ffff_ffff_ffc0 | 1 << 62;
+        let base = self.base.pa().as_u64() & 0x000f_ffff_ffff_ffc0 | 1 << 62;
         let fmt = match self.layout {
             Layout::Linear => 0,
             Layout::TwoLevel => 1 << 16 | SPLIT << 6,
@@ -110,7 +110,7 @@ impl StreamTable {
         dma_wmb();
         let slot = (sid.get() >> SPLIT) as usize;
         self.base
-            .write_u64(slot * 8, ste::l1_descriptor(page.pa(), SPLIT));
+            .write_u64(slot * 8, ste::l1_descriptor(page.pa().as_u64(), SPLIT));
         self.l2[slot] = Some(page);
         Ok(())
     }
@@ -198,7 +198,7 @@ impl CdTable {
 
     /// Physical address of CD `slot` (what an STE's S1ContextPtr holds).
     pub fn pa(&self, slot: usize) -> u64 {
-        self.page.pa() + (slot * CD_BYTES) as u64
+        self.page.pa().as_u64() + (slot * CD_BYTES) as u64
     }
 
     /// Writes a CD no STE points at yet: doublewords 1-7, then 0 (holding V).
@@ -247,7 +247,7 @@ mod tests {
         let va = mem.0.as_mut_ptr() as usize;
         // SAFETY: a zeroed, leaked, 4 KiB buffer used by nothing else; the
         // "physical" address is its host address (only compared in tests).
-        unsafe { DmaPage::new(va as u64, va) }
+        unsafe { DmaPage::new(addr::PhysAddr::new(va as u64), va) }
     }
 
     fn features(two_level: bool) -> Features {
@@ -262,7 +262,7 @@ mod tests {
         let mut t = StreamTable::new(page(), &features(true));
         assert_eq!(t.sid_limit(), 1 << 14);
         let (base, cfg) = t.registers();
-        assert_eq!(base & !(1 << 62), t.base.pa() & !0x3f);
+        assert_eq!(base & !(1 << 62), t.base.pa().as_u64() & !0x3f);
         assert_eq!(cfg, 1 << 16 | 6 << 6 | 14);
         assert_eq!(
             t.read(StreamId::new(8)),
@@ -279,7 +279,7 @@ mod tests {
         );
         assert!(t.needs_level2(StreamId::new(8)).unwrap());
         let l2 = page();
-        let l2_pa = l2.pa();
+        let l2_pa = l2.pa().as_u64();
         t.install_level2(StreamId::new(8), l2).unwrap();
         assert!(!t.needs_level2(StreamId::new(63)).unwrap());
         assert!(t.needs_level2(StreamId::new(64)).unwrap());
@@ -306,7 +306,7 @@ mod tests {
         assert_eq!(seen, [StreamId::new(8)]);
         assert_eq!(t.read(StreamId::new(8)).unwrap(), ste::encode(config));
         // Live to live: the entry is aborted and invalidated first.
-        let dword0 = (t.base.pa() as usize + 8 * STE_BYTES) as *const u64;
+        let dword0 = (t.base.pa().as_u64() as usize + 8 * STE_BYTES) as *const u64;
         let mut states = Vec::new();
         let other = StreamConfig::Stage1 { cd: 0x4000_2000 };
         t.write(StreamId::new(8), other, |_| {

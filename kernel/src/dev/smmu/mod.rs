@@ -162,7 +162,7 @@ fn dma_page() -> Result<DmaPage, SmmuError> {
     // SMMU (IDR0.COHACC, checked at probe) reads coherently.
     unsafe {
         core::ptr::write_bytes(va as *mut u8, 0, 4096);
-        Ok(DmaPage::new(pa, va))
+        Ok(DmaPage::new(frame.start(), va))
     }
 }
 
@@ -294,7 +294,7 @@ impl SmmuDevice {
             self.submit([Command::CfgiSte { sid, leaf: false }])?;
         } else {
             drop(c);
-            let _ = KernelFrames.free(mm::Frame::containing(PhysAddr::new(page.pa())));
+            let _ = KernelFrames.free(mm::Frame::containing(page.pa()));
         }
         Ok(())
     }
@@ -326,7 +326,7 @@ impl SmmuDevice {
         let stage1 = Stage1Context::from_cpu(
             TCR_EL1.get(),
             mm::MAIR_EL1_VALUE,
-            root.as_u64(),
+            root,
             asid,
             self.features().oas,
         );

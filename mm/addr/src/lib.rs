@@ -1,6 +1,10 @@
-//! Virtual and physical addresses, pages and half-open ranges.
+//! `addr`: virtual and physical addresses, pages and half-open ranges: the one
+//! address vocabulary that `mm`, `drivers`, `boards` and the kernel share
+//! (`mm` re-exports it as `mm::addr`).
 //! Arm ARM D8.1-D8.2 (VMSAv8-64 address spaces): 48-bit VAs split between TTBR0 (low) and
 //! TTBR1 (high) halves, 4 KiB translation granule, output addresses up to 48 bits.
+#![cfg_attr(not(test), no_std)]
+#![deny(missing_docs)]
 
 use core::fmt;
 
