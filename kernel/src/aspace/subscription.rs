@@ -40,11 +40,6 @@ impl<N: Notifier + 'static> Subscription<N> {
     pub fn notifier(&self) -> &Arc<N> {
         &self.notifier
     }
-
-    /// The address space, if it is still alive.
-    pub fn aspace(&self) -> Option<Arc<AddressSpace>> {
-        self.aspace.upgrade()
-    }
 }
 
 impl<N: Notifier + 'static> Deref for Subscription<N> {

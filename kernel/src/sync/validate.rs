@@ -53,15 +53,6 @@ pub fn might_sleep() {
     might_sleep_at(Location::caller());
 }
 
-/// Proof of sleepable context for code outside the notifier callbacks that
-/// calls a helper taking one: checked like [`might_sleep`] first.
-#[track_caller]
-pub fn sleep_ctx() -> mm::notifier::SleepCtx {
-    might_sleep_at(Location::caller());
-    // SAFETY: the check above stops the kernel unless the caller may sleep.
-    unsafe { mm::notifier::SleepCtx::assume() }
-}
-
 /// [`might_sleep`] for a caller location passed down explicitly.
 pub fn might_sleep_at(at: &'static Location<'static>) {
     if ENABLED {

@@ -4,7 +4,7 @@
 //! range edge. Arm ARM (DDI 0487) D8.16.1 (break-before-make: invalid, TLBI, DSB, new entry).
 
 use super::raw::TableRef;
-use super::walk::{Offset, Span};
+use super::walk::{Entry, Offset, Span, Step};
 use super::VaRegion;
 use crate::addr::VaRange;
 use crate::descriptor::{Descriptor, Level, LEAF_ATTR_MASK};
@@ -86,6 +86,19 @@ impl<M: PhysMem, A: TlbMaintenance> Editor<'_, M, A> {
         (edit.on_break)(range);
         table.set(index, td);
         td
+    }
+
+    /// The step at a block the range cuts (unmap, protect): split it, then walk on inside
+    /// the new table.
+    #[inline(always)]
+    pub(crate) fn split_and_descend<S>(
+        &self,
+        at: &Entry,
+        d: Descriptor,
+        edit: &mut Edit<'_>,
+    ) -> Step<S> {
+        let td = self.split(at.table, at.index, at.level, at.span.start, d, edit);
+        Step::Descend(td.output_address())
     }
 }
 

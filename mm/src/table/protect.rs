@@ -66,12 +66,7 @@ impl<M: PhysMem, A: TlbMaintenance> Visitor for Protect<'_, M, A> {
     #[inline(always)]
     fn leaf(&mut self, at: &Entry, d: Descriptor, acc: &mut Protected) -> Step<Infallible> {
         if !at.is_whole() {
-            // A block the range cuts: split it, then protect inside the new table.
-            let (table, index, level, start) = (at.table, at.index, at.level, at.span.start);
-            let td = self
-                .tree
-                .split(table, index, level, start, d, &mut self.edit);
-            return Step::Descend(td.output_address());
+            return self.tree.split_and_descend(at, d, &mut self.edit);
         }
         let new = with_attrs(d, self.attr);
         if new == d {

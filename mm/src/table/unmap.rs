@@ -30,12 +30,7 @@ impl<M: PhysMem, A: TlbMaintenance> Visitor for Unmap<'_, M, A> {
     #[inline(always)]
     fn leaf(&mut self, at: &Entry, d: Descriptor, acc: &mut Changed) -> Step<Infallible> {
         if !at.is_whole() {
-            // A block the range cuts: split it, then unmap inside the new table.
-            let (table, index, level, start) = (at.table, at.index, at.level, at.span.start);
-            let td = self
-                .tree
-                .split(table, index, level, start, d, &mut self.edit);
-            return Step::Descend(td.output_address());
+            return self.tree.split_and_descend(at, d, &mut self.edit);
         }
         at.set(Descriptor::INVALID);
         acc.add(at.index, d.is_global());
