@@ -131,6 +131,7 @@ fn switch_to_next() -> bool {
     let ran = now.saturating_sub(prev.switched_in.load(Ordering::Relaxed));
     prev.runtime.fetch_add(ran, Ordering::Relaxed);
     next.switched_in.store(now, Ordering::Relaxed);
+    next.runs.fetch_add(1, Ordering::Relaxed);
     rec.switches.fetch_add(1, Ordering::Relaxed);
     rec.current_task.store(next.id(), Ordering::Relaxed);
     // SAFETY: the scheduler switching to `next` (IRQs masked, `next` on no CPU).

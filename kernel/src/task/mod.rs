@@ -91,6 +91,8 @@ pub struct Task {
     /// written by the CPU switching it out or in.
     pub(crate) runtime: AtomicU64,
     pub(crate) switched_in: AtomicU64,
+    /// How many times a CPU switched to it (Linux's `nr_switches` seen from the task).
+    pub(crate) runs: AtomicU64,
     /// Completed when the task exits; `JoinHandle::join` waits on it.
     exited: Completion,
     /// What it installs on the CPU it runs on (its address space), if anything
@@ -132,6 +134,7 @@ impl Task {
             wake_at: AtomicU64::new(0),
             runtime: AtomicU64::new(0),
             switched_in: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
             exited: Completion::new(),
             activation: activation::TaskActivation::new(),
             thread: AtomicUsize::new(0),
@@ -200,6 +203,13 @@ impl Task {
         }
     }
 
+    /// How many times a CPU has switched to it, its first run included. Unlike
+    /// `cpu_time` it does not depend on how fast the host runs the CPU, so it tells a task
+    /// that slept from one that kept running even on a loaded emulator.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
     /// Its stack slot in the pool (`None` for boot tasks, which run on boot stacks).
     pub fn stack_slot(&self) -> Option<usize> {
         usize::from(self.id).checked_sub(MAX_CPUS)
@@ -222,6 +232,7 @@ impl Task {
         self.sleep_next
             .store(core::ptr::null_mut(), Ordering::Relaxed);
         self.runtime.store(0, Ordering::Relaxed);
+        self.runs.store(0, Ordering::Relaxed);
         self.tls.store(0, Ordering::Relaxed);
         self.pan.store(false, Ordering::Relaxed);
         self.switched_in
