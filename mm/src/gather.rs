@@ -295,7 +295,7 @@ impl<M: PhysMem> Flushed<M> {
         let mut report = ReleaseReport::default();
         let mut failures = 0;
         let mut first = None;
-        let mut give = |frames: &mut F, pa: PhysAddr| match frames.free(Frame::containing(pa)) {
+        let mut note = |freed: Result<(), FreeError>| match freed {
             Ok(()) => true,
             Err(e) => {
                 failures += 1;
@@ -307,13 +307,14 @@ impl<M: PhysMem> Flushed<M> {
         self.for_each_data_extent(|r| {
             let mut pa = r.start;
             while pa < r.end {
-                if give(frames, pa) {
+                if note(frames.free_mapped(Frame::containing(pa))) {
                     data += 1;
                 }
                 pa = pa.add(PAGE_SIZE);
             }
         });
         report.data_frames = data;
+        let mut give = |frames: &mut F, pa: PhysAddr| note(frames.free(Frame::containing(pa)));
         for list in [&mut self.log, &mut self.spare] {
             while let Some(p) = list.pop(&self.mem) {
                 report.log_pages += give(frames, p.start()) as u64;

@@ -85,6 +85,7 @@ static ZERO_FRAME: spin::Once<PhysAddr> = spin::Once::new();
 pub fn zero_frame() -> PhysAddr {
     *ZERO_FRAME.call_once(|| {
         let f = KernelFrames.alloc().expect("a frame for the zero page");
+        crate::mmu::frame_table().mark_zero_page(f.start());
         // SAFETY: a frame just allocated, never freed.
         unsafe { zero_page(phys_to_virt(f.start().as_u64()) as *mut u8) };
         f.start()

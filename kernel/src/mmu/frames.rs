@@ -3,7 +3,9 @@
 //! and the firmware's area below the image (spin tables, ATAGs).
 use super::{layout::KernelImage, phys_range};
 use crate::{mem::KERNEL_VA_OFFSET, platform::Platform};
+use super::frame_table::{frame_table, rule_broken};
 use boards::Region;
+use mm::frame::descriptor::{FrameFlags, Put};
 use mm::phys::LinearMem;
 use mm::{Frame, FrameAllocator, FrameSource, FreeError, OutOfFrames, PhysRange};
 
@@ -17,11 +19,34 @@ static FRAMES: spin::Once<crate::sync::SpinLock<FrameAllocator<'static, LinearMe
 pub struct KernelFrames;
 
 impl FrameSource for KernelFrames {
+    /// A frame with one reference, the caller's.
     fn alloc(&mut self) -> Result<Frame, OutOfFrames> {
-        allocator().lock().alloc()
+        let frame = allocator().lock().alloc()?;
+        if let Err(e) = frame_table().on_alloc(frame.start(), FrameFlags::NONE) {
+            rule_broken(e);
+        }
+        Ok(frame)
     }
+    /// Drops the caller's reference; the frame goes back to the allocator with the last
+    /// one (a frame outside RAM goes straight to the allocator, which refuses it).
     fn free(&mut self, frame: Frame) -> Result<(), FreeError> {
-        allocator().lock().free(frame)
+        if frame_table().get(frame.start()).is_none() {
+            return allocator().lock().free(frame);
+        }
+        match frame_table().put_ref(frame.start()) {
+            Ok(Put::Shared) => Ok(()),
+            Ok(Put::Last) => allocator().lock().free(frame),
+            Err(e) => rule_broken(e),
+        }
+    }
+    /// Drops an unmapped page-table entry's mapping and reference.
+    fn free_mapped(&mut self, frame: Frame) -> Result<(), FreeError> {
+        if frame_table().get(frame.start()).is_some() {
+            if let Err(e) = frame_table().remove_map(frame.start()) {
+                rule_broken(e);
+            }
+        }
+        self.free(frame)
     }
 }
 
@@ -56,6 +81,11 @@ pub(super) fn init(p: &Platform, img: &KernelImage) {
         size: img.end - img.start,
     });
     reserve(heap_region(img));
+    let table = super::frame_table::storage(p, img);
+    reserve(Region {
+        base: table.start.as_u64(),
+        size: table.len(),
+    });
     if let Some(region) = p
         .memory
         .iter()
@@ -75,6 +105,7 @@ pub(super) fn init(p: &Platform, img: &KernelImage) {
     for r in p.reserved.iter() {
         reserve(r);
     }
+    super::frame_table::init(p, img);
     FRAMES.call_once(|| {
         // SAFETY: all of `memory` is reachable at `pa + KERNEL_VA_OFFSET`
         // (boot tables, then the kernel's linear map), and the reserved

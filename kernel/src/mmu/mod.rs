@@ -5,9 +5,11 @@
 //! under every CPU stack. `boot.S`'s 1 GiB boot tables are replaced by these
 //! as soon as Rust runs; TTBR0 is then switched off until user address
 //! spaces exist.
+mod frame_table;
 mod frames;
 mod layout;
 
+pub use frame_table::{frame_desc, frame_table, rule_broken};
 pub use frames::{frame_stats, KernelFrames};
 pub use layout::{stack_guard, KernelImage};
 

@@ -4,6 +4,7 @@
 //! per-operation pool live in the submodules.
 
 mod allocator;
+pub mod descriptor;
 mod list;
 mod pool;
 mod regions;
@@ -59,6 +60,13 @@ pub trait FrameSource {
     fn alloc(&mut self) -> Result<Frame, OutOfFrames>;
     /// Returns a frame; a double free or a foreign frame is reported, not ignored.
     fn free(&mut self, frame: Frame) -> Result<(), FreeError>;
+    /// A data frame whose owning mapping was unmapped (and invalidated): drops that
+    /// mapping's hold on it. A source that counts mappings and references (the kernel's
+    /// frame descriptors) frees it only when no other holder remains; by default it is
+    /// freed.
+    fn free_mapped(&mut self, frame: Frame) -> Result<(), FreeError> {
+        self.free(frame)
+    }
 }
 
 impl<T: FrameSource + ?Sized> FrameSource for &mut T {
@@ -67,5 +75,8 @@ impl<T: FrameSource + ?Sized> FrameSource for &mut T {
     }
     fn free(&mut self, frame: Frame) -> Result<(), FreeError> {
         (**self).free(frame)
+    }
+    fn free_mapped(&mut self, frame: Frame) -> Result<(), FreeError> {
+        (**self).free_mapped(frame)
     }
 }

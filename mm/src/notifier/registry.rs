@@ -126,7 +126,7 @@ impl Notifiers {
 
     /// Step 2 of DESIGN.md §1. Sleepable; `mmap_lock` held.
     #[track_caller]
-    pub fn invalidate_range_start(&mut self, range: VaRange, checks: &impl ContextChecks) {
+    pub fn invalidate_range_start(&self, range: VaRange, checks: &impl ContextChecks) {
         let caller = Location::caller();
         checks.might_sleep(caller);
         Self::check(checks, self.windows.open(range), caller);
@@ -152,7 +152,7 @@ impl Notifiers {
 
     /// Step 4. Sleepable; `mmap_lock` held; the page-table lock released.
     #[track_caller]
-    pub fn invalidate_range_end(&mut self, range: VaRange, checks: &impl ContextChecks) {
+    pub fn invalidate_range_end(&self, range: VaRange, checks: &impl ContextChecks) {
         let caller = Location::caller();
         checks.might_sleep(caller);
         let ctx = SleepCtx::new();

@@ -2,10 +2,12 @@
 //! rules about them that Linux does not check (DESIGN.md §2): the atomic hook
 //! only inside an open window covering its range; start/end balanced; no
 //! window left open when the address space is torn down.
-use crate::addr::VaRange;
+use core::sync::atomic::{fence, AtomicU64, Ordering};
+
+use crate::addr::{VaRange, VirtAddr};
 
 /// Most windows one address space may have open at once (nesting depth).
-pub const MAX_OPEN_WINDOWS: usize = 8;
+pub const MAX_OPEN_WINDOWS: usize = 32;
 
 /// A broken notifier rule, with what was seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,55 +55,116 @@ impl NotifierViolation {
     }
 }
 
-/// Open windows: each distinct range with how many starts are open on it.
-#[derive(Clone, Debug, Default)]
+/// The open windows, each in a slot of its own (an opener owns its slot until its end).
+///
+/// Shared access only: windows open and close under `mmap_lock` for read (copy-on-write
+/// faults of several threads at once) and, at the page level, without it; the atomic
+/// hook checks them under the PTL. A slot is claimed by compare-and-swap on its state;
+/// its range is read seqlock-style (state, range, state again), so a reader never takes a
+/// range of one opener with the state of another.
+#[derive(Debug)]
 pub struct Windows {
-    open: [(VaRange, u32); MAX_OPEN_WINDOWS],
+    slots: [Slot; MAX_OPEN_WINDOWS],
+}
+
+/// A free slot being claimed: still even (free to readers), taken for other openers.
+const CLAIMED: u64 = 1 << 63;
+
+#[derive(Debug)]
+struct Slot {
+    /// Even: free; odd: open. Every claim and every release adds one, so a reader that
+    /// sees the same odd value before and after reading the range read one window's range.
+    state: AtomicU64,
+    start: AtomicU64,
+    end: AtomicU64,
+}
+
+impl Slot {
+    const fn new() -> Self {
+        Self {
+            state: AtomicU64::new(0),
+            start: AtomicU64::new(0),
+            end: AtomicU64::new(0),
+        }
+    }
+
+    /// The range of the window open in this slot, if one is.
+    fn read(&self) -> Option<VaRange> {
+        loop {
+            let before = self.state.load(Ordering::Acquire);
+            if before % 2 == 0 {
+                return None;
+            }
+            let start = self.start.load(Ordering::Acquire);
+            let end = self.end.load(Ordering::Acquire);
+            fence(Ordering::Acquire);
+            if self.state.load(Ordering::Relaxed) == before {
+                return Some(VaRange::new(VirtAddr::new(start), VirtAddr::new(end)));
+            }
+        }
+    }
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Windows {
     /// No window open.
     pub const fn new() -> Self {
         Self {
-            open: [(
-                VaRange::new(crate::VirtAddr::new(0), crate::VirtAddr::new(0)),
-                0,
-            ); MAX_OPEN_WINDOWS],
+            slots: [const { Slot::new() }; MAX_OPEN_WINDOWS],
         }
     }
 
-    /// Records `invalidate_range_start(range)`.
-    pub fn open(&mut self, range: VaRange) -> Result<(), NotifierViolation> {
-        if let Some(slot) = self.open.iter_mut().find(|(r, n)| *n > 0 && *r == range) {
-            slot.1 += 1;
+    /// `invalidate_range_start(range)`: a slot of its own.
+    pub fn open(&self, range: VaRange) -> Result<(), NotifierViolation> {
+        for slot in &self.slots {
+            let state = slot.state.load(Ordering::Relaxed);
+            if state % 2 != 0 || state & CLAIMED != 0 {
+                continue;
+            }
+            // Claim it (still marked free to readers while the range is written: the
+            // claim makes the state odd only after, below).
+            if slot
+                .state
+                .compare_exchange(state, state | CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            slot.start.store(range.start.as_u64(), Ordering::Relaxed);
+            slot.end.store(range.end.as_u64(), Ordering::Relaxed);
+            slot.state.store(state + 1, Ordering::Release);
             return Ok(());
         }
-        match self.open.iter_mut().find(|(_, n)| *n == 0) {
-            Some(slot) => {
-                *slot = (range, 1);
-                Ok(())
-            }
-            None => Err(NotifierViolation::TooManyOpenWindows { range }),
-        }
+        Err(NotifierViolation::TooManyOpenWindows { range })
     }
 
-    /// Records `invalidate_range_end(range)`; it must match an open start.
-    pub fn close(&mut self, range: VaRange) -> Result<(), NotifierViolation> {
-        match self.open.iter_mut().find(|(r, n)| *n > 0 && *r == range) {
-            Some(slot) => {
-                slot.1 -= 1;
-                Ok(())
+    /// `invalidate_range_end(range)`: frees one slot open with exactly `range`.
+    pub fn close(&self, range: VaRange) -> Result<(), NotifierViolation> {
+        for slot in &self.slots {
+            let state = slot.state.load(Ordering::Acquire);
+            if state % 2 == 0 || slot.read() != Some(range) {
+                continue;
             }
-            None => Err(NotifierViolation::UnbalancedEnd { range }),
+            if slot
+                .state
+                .compare_exchange(state, state + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(());
+            }
         }
+        Err(NotifierViolation::UnbalancedEnd { range })
     }
 
-    /// The atomic hook's check: some open window contains all of `range`.
+    /// The atomic hook's rule: some open window covers `range`.
     pub fn check_covered(&self, range: VaRange) -> Result<(), NotifierViolation> {
-        let covered = self.open.iter().any(|(r, n)| {
-            *n > 0
-                && r.start.as_u64() <= range.start.as_u64()
-                && range.end.as_u64() <= r.end.as_u64()
+        let covered = self.slots.iter().filter_map(Slot::read).any(|r| {
+            r.start.as_u64() <= range.start.as_u64() && range.end.as_u64() <= r.end.as_u64()
         });
         if covered {
             Ok(())
@@ -113,7 +176,7 @@ impl Windows {
         }
     }
 
-    /// Teardown's check: nothing open.
+    /// Teardown's rule: nothing open.
     pub fn check_closed(&self) -> Result<(), NotifierViolation> {
         match self.widest() {
             None => Ok(()),
@@ -124,16 +187,15 @@ impl Windows {
         }
     }
 
-    /// Open starts, counting nesting.
+    /// Windows open now.
     pub fn count(&self) -> usize {
-        self.open.iter().map(|(_, n)| *n as usize).sum()
+        self.slots.iter().filter_map(Slot::read).count()
     }
 
     fn widest(&self) -> Option<VaRange> {
-        self.open
+        self.slots
             .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(r, _)| *r)
+            .filter_map(Slot::read)
             .max_by_key(|r| r.len())
     }
 }
