@@ -10,6 +10,7 @@ mod owned;
 mod protect;
 mod raw;
 mod read;
+mod replace;
 mod unmap;
 mod walk;
 

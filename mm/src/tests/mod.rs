@@ -9,6 +9,7 @@ mod frames;
 mod kernel_map;
 mod model_tlb;
 mod proptest_ops;
+mod replace;
 
 use crate::addr::{PhysAddr, VaRange, VirtAddr};
 use crate::model::{AccessKind, Context, El, Fault, FaultKind};
