@@ -102,3 +102,16 @@ pub fn sync_icache_page(page: usize) {
     }
     ICACHE_SYNCS.fetch_add(1, Ordering::Relaxed);
 }
+
+/// Copies the 4 KiB page at kernel address `src` to `dst` (a copy-on-write break), then
+/// `DMB ISHST`: the copy is visible to every CPU before a descriptor that maps `dst`.
+///
+/// # Safety
+/// Both are page-aligned kernel mappings of Normal memory; `dst` is the caller's to write
+/// and nobody writes `src` during the copy.
+pub unsafe fn copy_page(dst: *mut u8, src: *const u8) {
+    // SAFETY: per the contract, both pages are mapped, distinct and stable.
+    unsafe { core::ptr::copy_nonoverlapping(src, dst, PAGE) };
+    // SAFETY: a barrier only orders memory accesses.
+    unsafe { core::arch::asm!("dmb ishst", options(nostack, preserves_flags)) };
+}

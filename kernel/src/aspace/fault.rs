@@ -9,6 +9,7 @@ use crate::arch::esr;
 use crate::arch::exception::{Syndrome, TrapFrame};
 use crate::mem::phys_to_virt;
 use crate::mmu::KernelFrames;
+use mm::frame::descriptor::FrameFlags;
 use mm::vma::VmaKind;
 use mm::{FrameSource, MemoryType, PhysAddr, VirtAddr, PAGE_SIZE};
 
@@ -76,7 +77,7 @@ pub unsafe fn zero_page(page: *mut u8) {
 
 /// The shared zero page: a read fault on private anonymous memory maps it
 /// read-only instead of a new frame (as Linux does); the first write
-/// replaces it with a frame of the page's own (`replace_zero_page`). Never
+/// replaces it with a frame of the page's own (the copy-on-write break). Never
 /// freed (mapped without the owned bit, so no unmap frees it), never
 /// writable (`protect` leaves it read-only).
 static ZERO_FRAME: spin::Once<PhysAddr> = spin::Once::new();
@@ -96,7 +97,9 @@ impl AddressSpace {
     /// Resolves a fault at `va`: maps a zeroed frame if `va` lies in an
     /// anonymous area that allows the access (the shared zero page for a
     /// read of private memory; a write to it gets its own frame).
-    /// Sleepable (`mmap_lock` read; write to replace the zero page).
+    /// A write to a page a private area maps read-only (a shared frame after
+    /// fork, the zero page) breaks copy-on-write (`cow`). Sleepable (`mmap_lock`
+    /// read).
     pub fn handle_fault(&self, va: VirtAddr, write: bool, exec: bool) -> Result<(), FaultError> {
         let layout = self.mmap_lock.read();
         let vma = *layout
@@ -146,16 +149,19 @@ impl AddressSpace {
                 Err(_) => Err(FaultError::OutOfFrames),
             };
         }
-        if write
-            && self
-                .ptl
-                .lock()
-                .pt
-                .translate(page)
-                .is_some_and(|t| t.pa == zero_frame())
-        {
-            drop(layout);
-            return self.replace_zero_page(page);
+        if write {
+            let present = self.ptl.lock().pt.translate(page);
+            if let Some(t) = present {
+                if t.attributes().is_some_and(|a| a.access.writable()) {
+                    // Spurious: another CPU made it writable first.
+                    return Ok(());
+                }
+                if vma.kind == VmaKind::AnonPrivate {
+                    return self.break_cow(&layout, page, t.pa, attrs);
+                }
+                // A shared page the layout allows writing is mapped writable.
+                return Err(denied);
+            }
         }
         let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
         let kernel_va = phys_to_virt(frame.start().as_u64());
@@ -166,9 +172,14 @@ impl AddressSpace {
             // be fetched through the new executable mapping.
             crate::arch::sync_icache_page(kernel_va);
         }
+        crate::mmu::frame_table().set_owner(frame.start(), FrameFlags::ANON, 0, 0);
         let mut t = self.ptl.lock();
         let mapped =
             t.pt.map_page(va.align_down(PAGE_SIZE), frame.start(), attrs, true);
+        if let Ok(true) = mapped {
+            // Under the PTL: no unmap can release the mapping before it is counted.
+            crate::mmu::frame_table().add_map(frame.start());
+        }
         drop(t);
         drop(layout);
         let mapped = match mapped {
@@ -186,56 +197,6 @@ impl AddressSpace {
                 Ok(())
             }
             Err(_) => {
-                KernelFrames.free(frame).expect("freeing an unused frame");
-                Err(FaultError::OutOfFrames)
-            }
-        }
-    }
-
-    /// A write to a page mapped to the zero page: under `mmap_lock` for write,
-    /// the zero page is unmapped with the usual invalidation order (the CPU
-    /// TLBs and every subscriber's secondary TLB drop it) and a zeroed frame
-    /// of the page's own is mapped in its place (break-before-make).
-    fn replace_zero_page(&self, page: VirtAddr) -> Result<(), FaultError> {
-        let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
-        // SAFETY: a frame just allocated, reached through the linear map.
-        unsafe { zero_page(phys_to_virt(frame.start().as_u64()) as *mut u8) };
-        let mut layout = self.mmap_lock.write();
-        let range = mm::VaRange::new(page, page.add(PAGE_SIZE));
-        let still_zero = self
-            .ptl
-            .lock()
-            .pt
-            .translate(page)
-            .is_some_and(|t| t.pa == zero_frame());
-        let attrs = layout
-            .vmas
-            .find(page)
-            .filter(|v| v.prot.write)
-            .and_then(|v| v.prot.user_attributes(MemoryType::Normal).ok().flatten());
-        let (true, Some(attrs)) = (still_zero, attrs) else {
-            // The layout changed meanwhile: retry the access from scratch.
-            drop(layout);
-            KernelFrames.free(frame).expect("freeing an unused frame");
-            return Ok(());
-        };
-        let unmapped = self.change(&mut layout, range, |t, g, hook| {
-            t.pt.unmap_notifying(range, g, hook)
-        });
-        let mapped = unmapped.map_err(|_| ()).and_then(|()| {
-            self.ptl
-                .lock()
-                .pt
-                .map_page(page, frame.start(), attrs, true)
-                .map_err(|_| ())
-        });
-        drop(layout);
-        match mapped {
-            Ok(true) => {
-                self.stats.faults.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            _ => {
                 KernelFrames.free(frame).expect("freeing an unused frame");
                 Err(FaultError::OutOfFrames)
             }

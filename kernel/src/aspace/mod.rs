@@ -11,7 +11,9 @@
 //! each other, at the cost of a lock per table page and of taking several
 //! locks (in address order) for every range operation.
 mod checks;
+mod cow;
 mod fault;
+mod fork;
 mod ops;
 mod remap;
 #[cfg(feature = "notifiers")]
@@ -71,6 +73,10 @@ pub struct Stats {
     /// Layout changes carried out through `AddressSpace::change` (unmap,
     /// protect, advise, ...).
     pub changes: AtomicU64,
+    /// Copy-on-write faults that copied the page to a frame of its own.
+    pub cow_copied: AtomicU64,
+    /// Copy-on-write faults that found the frame exclusive and made it writable in place.
+    pub cow_reused: AtomicU64,
 }
 
 /// One address space.

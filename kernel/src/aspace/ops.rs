@@ -184,10 +184,23 @@ impl AddressSpace {
                         global: false,
                     },
                 };
-                // The shared zero page stays read-only whatever the area
-                // allows: a write to it must fault and get its own frame.
-                let zero = attrs.access.writable().then(super::fault::zero_frame);
-                let (extents, zero_pages) = present_split(&t.pt, vma.range, zero);
+                // The shared zero page, and in a private area every frame
+                // another mapping shares (copy-on-write after fork), stay
+                // read-only whatever the area allows: a write must fault and
+                // get a frame of its own.
+                let zero = super::fault::zero_frame();
+                let private = vma.kind == VmaKind::AnonPrivate;
+                let keep_read_only = |m: &mm::table::Mapping| {
+                    m.level == mm::Level::L3
+                        && (m.pa == zero
+                            || (private
+                                && !super::cow::may_write_in_place(m.pa, m.descriptor.is_owned())))
+                };
+                let (extents, zero_pages) = if attrs.access.writable() {
+                    present_split(&t.pt, vma.range, keep_read_only)
+                } else {
+                    present_split(&t.pt, vma.range, |_| false)
+                };
                 for extent in extents {
                     if attrs.access.executable() {
                         sync_icache(&t.pt, extent);
@@ -427,17 +440,17 @@ fn first_gap(layout: &Layout, range: VaRange, ok: impl Fn(&Vma) -> bool) -> Opti
     layout.vmas.first_gap(range, ok)
 }
 
-/// As [`present`] in one walk, with the pages mapped to `skip` (the zero
-/// page) listed apart.
+/// The present extents of `range` in one walk, with the pages `apart` picks
+/// (those that stay read-only) listed apart.
 fn present_split(
     pt: &super::UserTable,
     range: VaRange,
-    skip: Option<PhysAddr>,
+    apart: impl Fn(&mm::table::Mapping) -> bool,
 ) -> (Vec<VaRange>, Vec<VaRange>) {
     let mut out: Vec<VaRange> = Vec::new();
     let mut skipped: Vec<VaRange> = Vec::new();
     let _ = pt.walk(range, |m| {
-        if skip.is_some_and(|z| m.pa == z && m.level == mm::Level::L3) {
+        if apart(m) {
             skipped.push(m.va);
             return core::ops::ControlFlow::Continue(());
         }

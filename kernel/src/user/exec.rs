@@ -58,6 +58,23 @@ pub enum ExecError {
     TooBig,
     /// No task slot for the first thread.
     NoTask,
+    /// The file may not be executed (not a regular file, no execute permission).
+    NotExecutable,
+}
+
+impl ExecError {
+    /// The errno `execve` returns for it, as Linux.
+    pub fn errno(self) -> super::syscall::errno::Errno {
+        use super::syscall::errno::{E2BIG, EACCES, EIO, ENOENT, ENOEXEC, ENOMEM};
+        match self {
+            ExecError::NoInitramfs | ExecError::NotFound => ENOENT,
+            ExecError::Initramfs(_) => EIO,
+            ExecError::Elf(_) => ENOEXEC,
+            ExecError::Map | ExecError::NoTask => ENOMEM,
+            ExecError::TooBig => E2BIG,
+            ExecError::NotExecutable => EACCES,
+        }
+    }
 }
 
 impl From<AsError> for ExecError {
@@ -254,6 +271,9 @@ pub fn spawn_process(path: &str, argv: &[&str], init: bool) -> Result<Arc<Proces
     let loaded = load(&aspace, &exe, path, argv, &envp)?;
     let pid = super::new_id();
     let process = Process::new(aspace, pid, loaded.brk, init);
+    if init {
+        super::family::set_init(&process);
+    }
     let mut frame = TrapFrame::zeroed();
     frame.elr = loaded.entry;
     frame.sp_el0 = loaded.sp;
@@ -280,4 +300,62 @@ pub fn init_command(bootargs: &str) -> Option<(&str, Vec<&str>)> {
     let mut argv = alloc::vec![path];
     argv.extend(words);
     Some((path, argv))
+}
+
+/// `execve` for the calling thread: `path` from the initramfs with `argv` and `envp`
+/// replaces the process image. Everything that can fail is done before the point of no
+/// return (the new address space is built aside), so an error leaves the caller as it was.
+/// Then the other threads end, the device binding and the old address space go (its
+/// notifier `release` runs when the last user drops it: a vfork parent still holds it),
+/// the vfork parent resumes, and `frame` becomes the new program's first entry.
+pub fn execve(
+    path: &str,
+    argv: &[alloc::string::String],
+    envp: &[alloc::string::String],
+    frame: &mut TrapFrame,
+) -> Result<u64, ExecError> {
+    crate::sync::might_sleep();
+    let archive = initramfs::archive().ok_or(ExecError::NoInitramfs)?;
+    let file = initramfs::find(archive, path)
+        .map_err(ExecError::Initramfs)?
+        .ok_or(ExecError::NotFound)?;
+    if file.mode & initramfs::S_IFMT != initramfs::S_IFREG || file.mode & 0o111 == 0 {
+        return Err(ExecError::NotExecutable);
+    }
+    let exe = Executable::parse(file.data).map_err(ExecError::Elf)?;
+    let aspace = AddressSpace::new().map_err(|_| ExecError::Map)?;
+    let argv: Vec<&str> = argv.iter().map(|s| s.as_str()).collect();
+    let envp: Vec<&str> = envp.iter().map(|s| s.as_str()).collect();
+    let loaded = load(&aspace, &exe, path, &argv, &envp)?;
+    // The point of no return.
+    let thread = super::current_thread().expect("execve from a kernel task");
+    let process = thread.process.clone();
+    process.end_other_threads(thread.tid);
+    let ctid = thread
+        .clear_child_tid
+        .swap(0, core::sync::atomic::Ordering::AcqRel);
+    if ctid != 0 && super::uaccess::write_u32(VirtAddr::new(ctid), 0).is_ok() {
+        super::futex::wake(&process, ctid, 1);
+    }
+    drop(process.dma.lock().take());
+    let old = process.replace_aspace(aspace.clone());
+    crate::aspace::use_in_current_task(Some(aspace));
+    drop(old);
+    *process.brk.lock() = super::Brk {
+        start: loaded.brk,
+        current: loaded.brk,
+    };
+    process.family.vfork_done.complete_all();
+    *frame = TrapFrame::zeroed();
+    frame.elr = loaded.entry;
+    frame.sp_el0 = loaded.sp;
+    frame.spsr = crate::arch::user::SPSR_EL0T;
+    crate::arch::set_user_tls(0);
+    defmt::info!(
+        "process {}: execve {=str} (entry {=u64:#x})",
+        process.pid,
+        path,
+        loaded.entry
+    );
+    Ok(0)
 }

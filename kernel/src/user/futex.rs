@@ -24,7 +24,7 @@ static WAITERS: Mutex<Vec<Waiter>> = Mutex::new(Vec::new());
 static QUEUE: WaitQueue = WaitQueue::new();
 
 fn key(process: &Process) -> usize {
-    Arc::as_ptr(&process.aspace) as usize
+    Arc::as_ptr(&process.aspace()) as usize
 }
 
 /// `FUTEX_WAIT`: sleeps while `*addr == expected` until woken, the timeout

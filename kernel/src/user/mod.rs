@@ -8,6 +8,7 @@
 //! goes through the address-space layer (mmap_lock, PTL, notifiers).
 pub mod elf;
 pub mod exec;
+pub mod family;
 pub mod futex;
 pub mod initramfs;
 pub mod syscall;
@@ -43,12 +44,13 @@ pub struct Brk {
     pub current: u64,
 }
 
-/// A process: one address space, its threads, and how it ends.
+/// A process: one address space, its threads, its family, and how it ends.
 pub struct Process {
     /// Its process ID (the first thread's TID).
     pub pid: u32,
-    /// The address space its threads share.
-    pub aspace: Arc<AddressSpace>,
+    /// The address space its threads share: replaced by `execve`, dropped when the last
+    /// thread exits (a zombie holds no memory).
+    aspace: SpinLock<Option<Arc<AddressSpace>>>,
     /// Its heap, moved by `brk`.
     pub brk: Mutex<Brk>,
     /// The first process (`init=`): when it ends, the kernel powers off with its status.
@@ -58,11 +60,18 @@ pub struct Process {
     /// Its tasks, for waking them when the process exits.
     tasks: SpinLock<Vec<&'static Task>>,
     exiting: AtomicBool,
-    status: AtomicI32,
-    /// The DMA device, once attached to the address space (`syscall::private`).
-    pub dma: spin::Once<syscall::private::UserDma>,
+    /// The thread in `execve` that ends the others (0: none).
+    exec_killer: AtomicU32,
+    /// The status `wait4` reports once it is a zombie, encoded as Linux does: exit code in
+    /// bits 8-15, or the terminating signal in bits 0-6.
+    wait_status: AtomicI32,
+    /// The DMA device, once attached to the address space (`syscall::private`); dropped
+    /// (unsubscribed) at exit and exec.
+    pub dma: SpinLock<Option<Arc<syscall::private::UserDma>>>,
     /// CPU time (counter ticks) of its threads that have exited.
     exited_cpu_time: AtomicU64,
+    /// Parent, children, zombie state and the waits on them (`family`).
+    pub family: family::Family,
 }
 
 /// A thread: the per-task part.
@@ -88,7 +97,7 @@ impl Process {
     pub fn new(aspace: Arc<AddressSpace>, pid: u32, brk: u64, init: bool) -> Arc<Self> {
         Arc::new(Self {
             pid,
-            aspace,
+            aspace: SpinLock::new(Some(aspace)),
             brk: Mutex::new(Brk {
                 start: brk,
                 current: brk,
@@ -97,10 +106,32 @@ impl Process {
             live: AtomicU32::new(0),
             tasks: SpinLock::new(Vec::new()),
             exiting: AtomicBool::new(false),
-            status: AtomicI32::new(0),
-            dma: spin::Once::new(),
+            exec_killer: AtomicU32::new(0),
+            wait_status: AtomicI32::new(0),
+            dma: SpinLock::new(None),
             exited_cpu_time: AtomicU64::new(0),
+            family: family::Family::new(),
         })
+    }
+
+    /// Its address space. Only threads of a live process ask (the last thread drops it
+    /// as it exits, after which none is left to ask).
+    #[track_caller]
+    pub fn aspace(&self) -> Arc<AddressSpace> {
+        self.aspace
+            .lock()
+            .clone()
+            .expect("the address space of a process that has exited")
+    }
+
+    /// Puts `new` in place of its address space (`execve`); returns the old one.
+    pub(crate) fn replace_aspace(&self, new: Arc<AddressSpace>) -> Option<Arc<AddressSpace>> {
+        self.aspace.lock().replace(new)
+    }
+
+    /// Threads not yet exited.
+    pub fn live_threads(&self) -> u32 {
+        self.live.load(Ordering::Acquire)
     }
 
     /// The CPU time of every thread it has had, in counter ticks
@@ -120,21 +151,58 @@ impl Process {
         })
     }
 
-    /// The process is ending (`exit_group`, or a thread was killed).
+    /// The calling thread must leave: the process is ending (`exit_group`, or a thread
+    /// was killed), or another of its threads is in `execve` and ends every other thread.
     pub fn exiting(&self) -> bool {
-        self.exiting.load(Ordering::Acquire)
+        if self.exiting.load(Ordering::Acquire) {
+            return true;
+        }
+        let killer = self.exec_killer.load(Ordering::Acquire);
+        killer != 0 && current_thread().is_none_or(|t| t.tid != killer)
     }
 
-    /// Ends the whole process with `status`: the first caller's status wins;
+    /// `execve` from thread `tid`: every other thread leaves at its next return towards
+    /// user mode (running ones are interrupted, sleeping ones woken); returns once they
+    /// have. Sleepable.
+    pub(crate) fn end_other_threads(&self, tid: u32) {
+        if self.live_threads() <= 1 {
+            return;
+        }
+        self.exec_killer.store(tid, Ordering::Release);
+        let me = task::current() as *const Task;
+        while self.live_threads() > 1 {
+            let tasks: Vec<&'static Task> = self.tasks.lock().clone();
+            for t in tasks {
+                if !core::ptr::eq(t, me) {
+                    crate::sched::kick(t.last_cpu());
+                }
+            }
+            futex::wake_process(self);
+            self.family.wake_waiters();
+            crate::sched::sleep(core::time::Duration::from_millis(1));
+        }
+        self.exec_killer.store(0, Ordering::Release);
+    }
+
+    /// Ends the whole process with `exit_group(code)`: the first caller's status wins;
     /// every other thread leaves at its next return towards user mode (running
     /// ones are interrupted, sleeping ones woken).
-    pub fn begin_exit(&self, status: i32) {
+    pub fn begin_exit(&self, code: i32) {
+        self.begin_exit_with((code & 0xff) << 8);
+    }
+
+    /// Ends the whole process, killed by signal `sig` (its wait status).
+    pub fn begin_kill(&self, sig: i32) {
+        self.begin_exit_with(sig & 0x7f);
+    }
+
+    fn begin_exit_with(&self, wait_status: i32) {
         if self
             .exiting
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.status.store(status, Ordering::Release);
+            self.wait_status.store(wait_status, Ordering::Release);
         }
         let me = task::current() as *const Task;
         let tasks: Vec<&'static Task> = self.tasks.lock().clone();
@@ -144,6 +212,21 @@ impl Process {
             }
         }
         futex::wake_process(self);
+        self.family.wake_waiters();
+    }
+
+    /// Its wait status (meaningful once it is exiting).
+    pub fn wait_status(&self) -> i32 {
+        self.wait_status.load(Ordering::Acquire)
+    }
+}
+
+/// A wait status as a shell reports it: the exit code, or 128 + the signal.
+pub fn shell_status(wait_status: i32) -> i32 {
+    if wait_status & 0x7f == 0 {
+        (wait_status >> 8) & 0xff
+    } else {
+        128 + (wait_status & 0x7f)
     }
 }
 
@@ -183,7 +266,7 @@ pub(crate) fn spawn_thread(
     process.live.fetch_add(1, Ordering::AcqRel);
     let spawned = task::Builder::new(name).spawn(move || {
         let me = task::current();
-        let aspace = thread.process.aspace.clone();
+        let aspace = thread.process.aspace();
         thread.process.tasks.lock().push(me);
         me.thread
             .store(Arc::into_raw(thread) as usize, Ordering::Release);
@@ -205,10 +288,10 @@ pub(crate) fn spawn_thread(
     }
 }
 
-/// Ends the current user thread (`exit`, or its process ending): clears and
+/// Ends the current user thread (`exit(code)`, or its process ending): clears and
 /// wakes its `clear_child_tid`, and if it was the last thread ends the
-/// process. Sleepable context, no locks held.
-pub fn exit_thread(status: i32) -> ! {
+/// process (`family::exit_process`). Sleepable context, no locks held.
+pub fn exit_thread(code: i32) -> ! {
     let me = task::current();
     let thread = current_thread().expect("exit_thread from a kernel task");
     let process = thread.process.clone();
@@ -230,21 +313,11 @@ pub fn exit_thread(status: i32) -> ! {
     drop(unsafe { Arc::from_raw(raw as *const Thread) });
     let last = process.live.fetch_sub(1, Ordering::AcqRel) == 1;
     if last {
-        let status = if process.exiting() {
-            process.status.load(Ordering::Acquire)
-        } else {
-            status
-        };
-        defmt::info!("process {} exited with status {}", process.pid, status);
-        let init = process.init;
-        crate::aspace::use_in_current_task(None);
-        // The last reference: the address space is torn down here (notifier
-        // release, every frame and table page freed after the TLBs are clean).
-        drop(process);
-        if init {
-            defmt::info!("init exited: powering off with status {}", status);
-            crate::exit::exit(status);
+        if !process.exiting() {
+            process.wait_status.store((code & 0xff) << 8, Ordering::Release);
         }
+        family::exit_process(process);
     }
+    crate::aspace::use_in_current_task(None);
     task::exit()
 }

@@ -85,7 +85,7 @@ fn sync(frame: &mut TrapFrame) {
 }
 
 /// The thread took an exception Linux answers with a fatal signal: the
-/// whole process ends with status 128 + signal, as a shell reports it.
+/// whole process ends, killed by the signal (a shell reports 128 + signal).
 fn kill(frame: &TrapFrame, sig: i32, what: &str) -> ! {
     let thread = current_thread().expect("user trap on a kernel task");
     defmt::error!(
@@ -97,9 +97,9 @@ fn kill(frame: &TrapFrame, sig: i32, what: &str) -> ! {
         frame.x[30],
         frame.sp_el0
     );
-    thread.process.begin_exit(128 + sig);
+    thread.process.begin_kill(sig);
     arch::irq_enable();
-    super::exit_thread(128 + sig)
+    super::exit_thread(0)
 }
 
 /// Last stop before `eret` to EL0: a thread whose process is ending leaves

@@ -86,3 +86,23 @@ pub fn write_timespec(addr: VirtAddr, sec: i64, nsec: i64) -> Result<(), Errno> 
     b[8..].copy_from_slice(&nsec.to_le_bytes());
     copy_to(addr, &b)
 }
+
+/// The NUL-terminated string at user `addr`, without its NUL; `Err(None)` if no NUL
+/// comes within `max` bytes, `Err(Some(EFAULT))` if a byte before it is unreadable.
+pub fn read_cstr(addr: VirtAddr, max: usize) -> Result<alloc::vec::Vec<u8>, Option<Errno>> {
+    let mut out = alloc::vec::Vec::new();
+    let mut at = addr.as_u64();
+    while out.len() < max {
+        let page_left = (mm::PAGE_SIZE - at % mm::PAGE_SIZE) as usize;
+        let n = page_left.min(max - out.len()).min(256);
+        let mut chunk = [0u8; 256];
+        copy_from(VirtAddr::new(at), &mut chunk[..n]).map_err(Some)?;
+        if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Ok(out);
+        }
+        out.extend_from_slice(&chunk[..n]);
+        at = at.checked_add(n as u64).ok_or(Some(EFAULT))?;
+    }
+    Err(None)
+}

@@ -11,6 +11,7 @@ pub mod check;
 pub mod errno;
 pub mod io;
 pub mod mm;
+pub mod process;
 pub mod start;
 pub mod sys;
 pub mod thread;

@@ -39,3 +39,13 @@ pub const EOPNOTSUPP: Errno = Errno(95);
 pub const ETIMEDOUT: Errno = Errno(110);
 /// Exec format error: not an executable this kernel runs.
 pub const ENOEXEC: Errno = Errno(8);
+/// Argument list too long (execve's argv and envp).
+pub const E2BIG: Errno = Errno(7);
+/// No child processes (wait4, waitid).
+pub const ECHILD: Errno = Errno(10);
+/// A path component is not a directory.
+pub const ENOTDIR: Errno = Errno(20);
+/// Is a directory.
+pub const EISDIR: Errno = Errno(21);
+/// File name too long.
+pub const ENAMETOOLONG: Errno = Errno(36);

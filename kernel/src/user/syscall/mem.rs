@@ -131,7 +131,7 @@ pub fn mmap(a: Args) -> Result {
     // do_mmap checks it right after get_unmapped_area).
     if let Placement::FixedNoReplace(at) = placement {
         let taken = process()
-            .aspace
+            .aspace()
             .mmap_lock()
             .read()
             .vmas
@@ -156,13 +156,13 @@ pub fn mmap(a: Args) -> Result {
     let prot = prot_of_known(prot)?;
     let p = process();
     let start = p
-        .aspace
+        .aspace()
         .map_anonymous(len, prot, placement, shared)
         .map_err(as_errno)?;
     if flags & MAP_POPULATE != 0 && prot.read {
         // Best effort, as on Linux: a page that cannot be populated now
         // faults in later.
-        let _ = p.aspace.populate(range(start.as_u64(), len), prot.write);
+        let _ = p.aspace().populate(range(start.as_u64(), len), prot.write);
     }
     Ok(start.as_u64())
 }
@@ -170,7 +170,7 @@ pub fn mmap(a: Args) -> Result {
 /// `munmap(addr, len)`: removes every mapping in the range.
 pub fn munmap(a: Args) -> Result {
     let [addr, len, ..] = a.0;
-    process().aspace.munmap(addr, len).map_err(remap_errno)?;
+    process().aspace().munmap(addr, len).map_err(remap_errno)?;
     Ok(0)
 }
 
@@ -196,7 +196,7 @@ pub fn mprotect(a: Args) -> Result {
     if addr < USER_RANGE.start.as_u64() || end > TASK_SIZE {
         return Err(ENOMEM);
     }
-    let aspace = &process().aspace;
+    let aspace = process().aspace();
     if grows != 0 {
         let layout = aspace.mmap_lock().read();
         let found = if grows == PROT_GROWSDOWN {
@@ -245,11 +245,12 @@ pub fn madvise(a: Args) -> Result {
     let p = process();
     let r = range(addr, len);
     match advice {
-        MADV_DONTNEED => p.aspace.discard(r).map_err(as_errno)?,
+        MADV_DONTNEED => p.aspace().discard(r).map_err(as_errno)?,
         _ => {
             // Hints only (this kernel has no huge pages to avoid, no
             // readahead): the range must still be mapped.
-            let layout = p.aspace.mmap_lock().read();
+            let aspace = p.aspace();
+            let layout = aspace.mmap_lock().read();
             let mut expect = addr;
             for v in layout.vmas.overlapping(r) {
                 if v.range.start.as_u64() > expect {
@@ -293,7 +294,7 @@ pub fn mremap(a: Args) -> Result {
         fixed: (flags & MREMAP_FIXED != 0).then_some(new_addr),
     };
     process()
-        .aspace
+        .aspace()
         .remap(request)
         .map(|at| at.as_u64())
         .map_err(remap_errno)
@@ -324,7 +325,7 @@ pub fn brk(a: Args) -> Result {
         _ => return Ok(brk.current),
     };
     if new_top > old_top {
-        let grown = p.aspace.map_anonymous(
+        let grown = p.aspace().map_anonymous(
             new_top - old_top,
             Prot::RW,
             Placement::FixedNoReplace(VirtAddr::new(old_top)),
@@ -333,7 +334,7 @@ pub fn brk(a: Args) -> Result {
         if grown.is_err() {
             return Ok(brk.current);
         }
-    } else if new_top < old_top && p.aspace.unmap(range(new_top, old_top - new_top)).is_err() {
+    } else if new_top < old_top && p.aspace().unmap(range(new_top, old_top - new_top)).is_err() {
         return Ok(brk.current);
     }
     brk.current = want;

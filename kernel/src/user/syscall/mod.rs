@@ -6,6 +6,7 @@ pub mod io;
 pub mod mem;
 pub mod misc;
 pub mod private;
+pub mod process;
 pub mod thread;
 pub mod time;
 
@@ -57,6 +58,14 @@ pub mod nr {
     pub const GETPID: u64 = 172;
     /// `getppid()`.
     pub const GETPPID: u64 = 173;
+    /// `waitid(idtype, id, infop, options, rusage)`.
+    pub const WAITID: u64 = 95;
+    /// `execve(path, argv, envp)`.
+    pub const EXECVE: u64 = 221;
+    /// `wait4(pid, wstatus, options, rusage)`.
+    pub const WAIT4: u64 = 260;
+    /// `clone3(args, size)`.
+    pub const CLONE3: u64 = 435;
     /// `getuid()`.
     pub const GETUID: u64 = 174;
     /// `geteuid()`.
@@ -118,7 +127,11 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::EXIT => thread::exit(a),
         nr::EXIT_GROUP => thread::exit_group(a),
         nr::GETPID => thread::getpid(),
-        nr::GETPPID => Ok(0),
+        nr::GETPPID => process::getppid(),
+        nr::WAIT4 => process::wait4(a),
+        nr::WAITID => process::waitid(a),
+        nr::EXECVE => process::execve(a, frame),
+        nr::CLONE3 => process::clone3(a, frame),
         // One user, root, as for Linux's init.
         nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
         // Accepted: no thread ever dies holding a robust futex that another

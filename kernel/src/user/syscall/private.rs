@@ -23,11 +23,21 @@ pub enum UserDma {
 /// address space (idempotent). `-ENODEV` without one.
 pub fn dma_attach() -> Result {
     let p = process();
-    if p.dma.get().is_some() {
+    if p.dma.lock().is_some() {
         return Ok(0);
     }
-    let binding = bind(&p)?;
-    p.dma.call_once(|| binding);
+    let binding = alloc::sync::Arc::new(bind(&p)?);
+    // Two threads attaching at once: the first binding stays, the second is dropped
+    // (unsubscribed) here.
+    let mut slot = p.dma.lock();
+    let lost = if slot.is_none() {
+        *slot = Some(binding);
+        None
+    } else {
+        Some(binding)
+    };
+    drop(slot);
+    drop(lost);
     Ok(0)
 }
 
@@ -41,11 +51,11 @@ fn bind(_: &crate::user::Process) -> core::result::Result<UserDma, Errno> {
 fn bind(p: &crate::user::Process) -> core::result::Result<UserDma, Errno> {
     #[cfg(feature = "board-rpi4")]
     if crate::dev::edu::get().is_none() {
-        return crate::dev::bcm_dma::bind(&p.aspace)
+        return crate::dev::bcm_dma::bind(&p.aspace())
             .map(UserDma::Pi)
             .map_err(|_| ENODEV);
     }
-    crate::dev::sva::bind(&p.aspace)
+    crate::dev::sva::bind(&p.aspace())
         .map(UserDma::Sva)
         .map_err(|e| {
             defmt::warn!("dma_attach: {}", defmt::Debug2Format(&e));
@@ -60,7 +70,7 @@ fn bind(p: &crate::user::Process) -> core::result::Result<UserDma, Errno> {
 pub fn dma_copy(a: Args) -> Result {
     let [dst, src, len, ..] = a.0;
     let p = process();
-    let Some(dma) = p.dma.get() else {
+    let Some(dma) = p.dma.lock().clone() else {
         return Err(ENODEV);
     };
     if len == 0 {
@@ -68,7 +78,7 @@ pub fn dma_copy(a: Args) -> Result {
     }
     crate::user::uaccess::check(src, len)?;
     crate::user::uaccess::check(dst, len)?;
-    copy_with(dma, dst, src, len)?;
+    copy_with(&dma, dst, src, len)?;
     Ok(0)
 }
 
@@ -118,14 +128,14 @@ pub fn kstat(a: Args) -> Result {
     let p = process();
     match a.0[0] {
         0 => Ok(crate::dev::smmu::get().map_or(0, |s| s.counters().0)),
-        1 => Ok(match p.dma.get() {
+        1 => Ok(match p.dma.lock().as_deref() {
             #[cfg(feature = "notifiers")]
             Some(UserDma::Sva(b)) => b.invalidations.load(Ordering::Relaxed),
             _ => 0,
         }),
-        2 => Ok(p.aspace.stats.faults.load(Ordering::Relaxed)),
+        2 => Ok(p.aspace().stats.faults.load(Ordering::Relaxed)),
         3 => Ok(crate::mmu::frame_stats().free),
-        4 => Ok(p.aspace.table_pages()),
+        4 => Ok(p.aspace().table_pages()),
         _ => Err(EINVAL),
     }
 }
@@ -179,7 +189,7 @@ pub fn pan_probe(a: Args) -> Result {
 /// address space lies in an area and allows no more than it (the soak's
 /// last check). `-EIO` with a report if one does not.
 pub fn audit_layout() -> Result {
-    match process().aspace.audit() {
+    match process().aspace().audit() {
         Ok(()) => Ok(0),
         Err(e) => {
             defmt::error!("layout audit: {}", defmt::Debug2Format(&e));

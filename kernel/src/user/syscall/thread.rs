@@ -1,4 +1,4 @@
-//! Threads and process identity: `clone` (threads only), `exit`,
+//! Threads and process identity: `clone` (threads here, processes in `process`), `exit`,
 //! `exit_group`, `getpid`, `gettid`, `set_tid_address`, `futex`.
 use super::errno::{EAGAIN, EFAULT, EINVAL, ENOSYS, ESRCH};
 use super::{Args, Result};
@@ -86,8 +86,8 @@ pub fn clone(a: Args, frame: &TrapFrame) -> Result {
         if flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0 {
             return Err(EINVAL);
         }
-        // fork/vfork-like clones: there is no second process image here.
-        return Err(ENOSYS);
+        // fork and vfork.
+        return super::process::fork(flags, stack, parent_tid, tls, child_tid, frame);
     }
     if flags & !THREAD_FLAGS != 0 {
         return Err(EINVAL);
@@ -171,7 +171,7 @@ pub fn futex(a: Args) -> Result {
     if op & FUTEX_PRIVATE_FLAG == 0 {
         uaccess::read_u32(VirtAddr::new(addr))?;
         if !process
-            .aspace
+            .aspace()
             .translate_access(VirtAddr::new(addr))
             .is_some_and(|(_, writable)| writable)
         {

@@ -1,0 +1,219 @@
+//! Parents and children (DESIGN.md §8): `fork`/`vfork` link a child to its parent, a
+//! process whose last thread exits becomes a zombie that holds only its wait status (its
+//! address space is torn down at once, its device bindings dropped), the parent reaps it
+//! with `wait4`/`waitid`, and the children of a process that exits pass to init.
+//!
+//! One lock, `FAMILY`, guards every parent/child link (Linux's `tasklist_lock`); it is a
+//! spinlock held for list edits only. A parent sleeps on its `child_event` queue for a
+//! generation count that every change of a child's state bumps, so that a change between
+//! its scan and its sleep is never missed.
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::Process;
+use crate::sync::{Completion, SpinLock, WaitQueue};
+
+/// Guards every `parent` and `children` of every process.
+static FAMILY: SpinLock<()> = SpinLock::new(());
+/// The first process: orphans are given to it.
+static INIT: spin::Once<Weak<Process>> = spin::Once::new();
+
+/// A process's place in the tree.
+pub struct Family {
+    parent: SpinLock<Weak<Process>>,
+    children: SpinLock<Vec<Arc<Process>>>,
+    zombie: AtomicBool,
+    /// Bumped (then `child_event` woken) whenever a child becomes a zombie or a child is
+    /// handed over.
+    generation: AtomicU64,
+    child_event: WaitQueue,
+    /// Completed when the process execs or exits: a `vfork` parent waits for it.
+    pub vfork_done: Completion,
+}
+
+impl Default for Family {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Family {
+    /// No parent, no children.
+    pub fn new() -> Self {
+        Self {
+            parent: SpinLock::new(Weak::new()),
+            children: SpinLock::new(Vec::new()),
+            zombie: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            child_event: WaitQueue::new(),
+            vfork_done: Completion::new(),
+        }
+    }
+
+    /// Its parent's PID (0 for init, or once the parent is gone and nobody adopted it).
+    pub fn parent_pid(&self) -> u32 {
+        let _f = FAMILY.lock();
+        self.parent.lock().upgrade().map_or(0, |p| p.pid)
+    }
+
+    /// Whether its last thread has exited.
+    pub fn is_zombie(&self) -> bool {
+        self.zombie.load(Ordering::Acquire)
+    }
+
+    /// Wakes its threads that wait for a child (the process is ending: they leave).
+    pub fn wake_waiters(&self) {
+        self.child_event.wake_all();
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.child_event.wake_all();
+    }
+}
+
+/// Records `process` as the first process (orphans go to it).
+pub fn set_init(process: &Arc<Process>) {
+    INIT.call_once(|| Arc::downgrade(process));
+}
+
+/// Links a new `child` to `parent`.
+pub fn adopt(parent: &Arc<Process>, child: &Arc<Process>) {
+    let _f = FAMILY.lock();
+    *child.family.parent.lock() = Arc::downgrade(parent);
+    parent.family.children.lock().push(child.clone());
+}
+
+/// Unlinks a child that never ran (its first thread could not be started).
+pub fn abandon(parent: &Arc<Process>, child: &Arc<Process>) {
+    let _f = FAMILY.lock();
+    parent
+        .family
+        .children
+        .lock()
+        .retain(|c| !Arc::ptr_eq(c, child));
+}
+
+/// The end of a process whose last thread is exiting (sleepable, no locks held): its
+/// device binding and address space go now (notifier `release`, every frame and table
+/// page freed after the TLBs are clean); its children pass to init; it becomes a zombie
+/// and its parent is told. The first process instead powers the machine off.
+pub fn exit_process(process: Arc<Process>) {
+    let status = process.wait_status();
+    defmt::info!(
+        "process {} exited with status {}",
+        process.pid,
+        super::shell_status(status)
+    );
+    drop(process.dma.lock().take());
+    crate::aspace::use_in_current_task(None);
+    let aspace = process.aspace.lock().take();
+    drop(aspace);
+    if process.init {
+        let status = super::shell_status(status);
+        defmt::info!("init exited: powering off with status {}", status);
+        crate::exit::exit(status);
+    }
+    let init = INIT.get().and_then(Weak::upgrade);
+    let parent = {
+        let _f = FAMILY.lock();
+        let orphans = core::mem::take(&mut *process.family.children.lock());
+        if let Some(init) = &init {
+            for o in &orphans {
+                *o.family.parent.lock() = Arc::downgrade(init);
+            }
+            init.family.children.lock().extend(orphans);
+        }
+        process.family.zombie.store(true, Ordering::Release);
+        process.family.parent.lock().upgrade()
+    };
+    if let Some(init) = &init {
+        init.family.bump();
+    }
+    process.family.vfork_done.complete_all();
+    if let Some(parent) = parent {
+        parent.family.bump();
+    }
+}
+
+/// Which children a wait takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// Any child.
+    Any,
+    /// The child with this PID.
+    Pid(u32),
+}
+
+/// What a successful wait found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reaped {
+    /// The child's PID.
+    pub pid: u32,
+    /// Its wait status.
+    pub status: i32,
+}
+
+/// Why a wait found nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitError {
+    /// No child matches (`ECHILD`).
+    NoChild,
+    /// The caller's process is ending (`EINTR`).
+    Interrupted,
+}
+
+/// Waits for a child of `me` that `which` names to be a zombie; reaps it unless
+/// `keep` (`WNOWAIT`). `Ok(None)` with `nohang` when none is a zombie yet. Sleepable.
+pub fn wait(
+    me: &Arc<Process>,
+    which: Which,
+    nohang: bool,
+    keep: bool,
+) -> Result<Option<Reaped>, WaitError> {
+    crate::sync::might_sleep();
+    loop {
+        let seen = me.family.generation.load(Ordering::Acquire);
+        {
+            let _f = FAMILY.lock();
+            let mut children = me.family.children.lock();
+            let matches = |c: &Arc<Process>| match which {
+                Which::Any => true,
+                Which::Pid(pid) => c.pid == pid,
+            };
+            if !children.iter().any(matches) {
+                return Err(WaitError::NoChild);
+            }
+            if let Some(i) = children
+                .iter()
+                .position(|c| matches(c) && c.family.is_zombie())
+            {
+                let child = if keep {
+                    children[i].clone()
+                } else {
+                    children.remove(i)
+                };
+                return Ok(Some(Reaped {
+                    pid: child.pid,
+                    status: child.wait_status(),
+                }));
+            }
+        }
+        if nohang {
+            return Ok(None);
+        }
+        me.family
+            .child_event
+            .wait_until(|| me.family.generation.load(Ordering::Acquire) != seen || me.exiting());
+        if me.exiting() {
+            return Err(WaitError::Interrupted);
+        }
+    }
+}
+
+/// Processes alive or zombie that `process` is the parent of (for tests and `kstat`).
+pub fn children(process: &Process) -> usize {
+    let _f = FAMILY.lock();
+    process.family.children.lock().len()
+}

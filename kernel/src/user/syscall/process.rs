@@ -1,0 +1,285 @@
+//! Processes: `clone` without `CLONE_VM` (fork) and with `CLONE_VM | CLONE_VFORK`
+//! (vfork), `clone3`, `execve`, `wait4`, `waitid`, `getppid`.
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::errno::{
+    Errno, E2BIG, EAGAIN, ECHILD, EFAULT, EINTR, EINVAL, ENAMETOOLONG, ENOMEM, ENOSYS,
+};
+use super::{Args, Result};
+use crate::arch::exception::TrapFrame;
+use crate::user::family::{self, Which};
+use crate::user::{self, current_thread, exec, uaccess, Process};
+use mm::VirtAddr;
+
+pub(super) const CLONE_VM: u64 = 0x100;
+const CLONE_FS: u64 = 0x200;
+const CLONE_FILES: u64 = 0x400;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_SETTLS: u64 = 0x8_0000;
+const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+/// The exit signal a child sends its parent (the low byte of clone's flags).
+const CSIGNAL: u64 = 0xff;
+/// What a process-creating `clone` may ask for here. `CLONE_FS`/`CLONE_FILES` are
+/// accepted: there is no file system state yet to share or copy.
+const FORK_FLAGS: u64 = CSIGNAL
+    | CLONE_VM
+    | CLONE_FS
+    | CLONE_FILES
+    | CLONE_VFORK
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_CHILD_SETTID;
+
+const WNOHANG: u64 = 1;
+const WUNTRACED: u64 = 2;
+const WEXITED: u64 = 4;
+const WCONTINUED: u64 = 8;
+const WNOWAIT: u64 = 0x0100_0000;
+const WNOTHREAD: u64 = 0x2000_0000;
+const WALL: u64 = 0x4000_0000;
+const WCLONE: u64 = 0x8000_0000;
+
+const SIGCHLD: i32 = 17;
+const CLD_EXITED: i32 = 1;
+const CLD_KILLED: i32 = 2;
+
+/// Longest path `execve` takes (Linux's `PATH_MAX`).
+const PATH_MAX: usize = 4096;
+/// Most bytes of argument and environment strings (Linux allows a quarter of the stack
+/// limit; the loader here keeps them in the first 64 KiB below the stack top).
+const ARG_MAX: usize = 60 * 1024;
+
+fn me() -> &'static user::Thread {
+    current_thread().expect("process call from a kernel task")
+}
+
+/// A fork-like `clone(flags, stack, parent_tid, tls, child_tid)`.
+pub fn fork(flags: u64, stack: u64, parent_tid: u64, tls: u64, child_tid: u64, frame: &TrapFrame) -> Result {
+    if flags & !FORK_FLAGS != 0 {
+        return Err(EINVAL);
+    }
+    let vm = flags & CLONE_VM != 0;
+    if vm && flags & CLONE_VFORK == 0 {
+        // A second process sharing the address space without vfork's wait: not here.
+        return Err(ENOSYS);
+    }
+    let thread = me();
+    let parent = thread.process.clone();
+    let aspace = if vm {
+        parent.aspace()
+    } else {
+        parent.aspace().fork().map_err(|_| ENOMEM)?
+    };
+    let pid = user::new_id();
+    let brk = {
+        let b = parent.brk.lock();
+        (b.start, b.current)
+    };
+    let child = Process::new(aspace.clone(), pid, brk.0, false);
+    child.brk.lock().current = brk.1;
+    if flags & CLONE_PARENT_SETTID != 0 {
+        uaccess::write_u32(VirtAddr::new(parent_tid), pid)?;
+    }
+    if flags & CLONE_CHILD_SETTID != 0 {
+        // In the child's memory (a copy after fork): the parent's copy keeps its value.
+        aspace
+            .copy_to(VirtAddr::new(child_tid), &pid.to_le_bytes())
+            .map_err(|_| EFAULT)?;
+    }
+    let mut regs = frame.clone();
+    regs.x[0] = 0;
+    if stack != 0 {
+        regs.sp_el0 = stack;
+    }
+    let tls = if flags & CLONE_SETTLS != 0 {
+        tls
+    } else {
+        crate::arch::user_tls()
+    };
+    let clear = if flags & CLONE_CHILD_CLEARTID != 0 {
+        child_tid
+    } else {
+        0
+    };
+    drop(aspace);
+    family::adopt(&parent, &child);
+    if user::spawn_thread(&child, pid, "user-process", regs, tls, clear).is_err() {
+        family::abandon(&parent, &child);
+        return Err(EAGAIN);
+    }
+    if flags & CLONE_VFORK != 0 {
+        // The parent sleeps until the child has left the shared address space.
+        child.family.vfork_done.wait();
+    }
+    Ok(u64::from(pid))
+}
+
+/// `clone3(args, size)`: `struct clone_args` (flags, pidfd, child_tid, parent_tid,
+/// exit_signal, stack, stack_size, tls, ...), for process creation and threads.
+pub fn clone3(a: Args, frame: &TrapFrame) -> Result {
+    let [args, size, ..] = a.0;
+    // CLONE_ARGS_SIZE_VER0 is 64 bytes; later versions add set_tid and cgroup.
+    if !(64..=4096).contains(&size) {
+        return Err(EINVAL);
+    }
+    let mut raw = [0u8; 88];
+    let n = (size as usize).min(raw.len());
+    uaccess::copy_from(VirtAddr::new(args), &mut raw[..n])?;
+    let word = |i: usize| u64::from_le_bytes(raw[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+    let (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls) = (
+        word(0),
+        word(1),
+        word(2),
+        word(3),
+        word(4),
+        word(5),
+        word(6),
+        word(7),
+    );
+    let set_tid_size = if n >= 80 { word(9) } else { 0 };
+    if pidfd != 0 || set_tid_size != 0 || exit_signal > 64 || flags & CSIGNAL != 0 {
+        return Err(EINVAL);
+    }
+    if (stack == 0) != (stack_size == 0) {
+        return Err(EINVAL);
+    }
+    let top = if stack == 0 { 0 } else { stack.checked_add(stack_size).ok_or(EINVAL)? };
+    if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
+        return super::thread::clone(Args([flags | exit_signal, top, parent_tid, tls, child_tid, 0]), frame);
+    }
+    fork(flags | exit_signal, top, parent_tid, tls, child_tid, frame)
+}
+
+/// `getppid()`: the parent's PID (0 for init).
+pub fn getppid() -> Result {
+    Ok(u64::from(me().process.family.parent_pid()))
+}
+
+fn which(pid: i64) -> Which {
+    // Process groups come with the shell (every process is in init's group): 0 and
+    // -pgid name every child here.
+    if pid > 0 {
+        Which::Pid(pid as u32)
+    } else {
+        Which::Any
+    }
+}
+
+fn waited(r: core::result::Result<Option<family::Reaped>, family::WaitError>) -> core::result::Result<Option<family::Reaped>, Errno> {
+    r.map_err(|e| match e {
+        family::WaitError::NoChild => ECHILD,
+        family::WaitError::Interrupted => EINTR,
+    })
+}
+
+/// `wait4(pid, wstatus, options, rusage)`.
+pub fn wait4(a: Args) -> Result {
+    let [pid, wstatus, options, rusage, ..] = a.0;
+    let (pid, options) = (pid as i32 as i64, options as u32 as u64);
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WNOTHREAD | WALL | WCLONE) != 0 {
+        return Err(EINVAL);
+    }
+    if pid == i64::from(i32::MIN) {
+        return Err(super::errno::ESRCH);
+    }
+    let process = me().process.clone();
+    let Some(r) = waited(family::wait(&process, which(pid), options & WNOHANG != 0, false))? else {
+        return Ok(0);
+    };
+    if wstatus != 0 {
+        uaccess::write_u32(VirtAddr::new(wstatus), r.status as u32)?;
+    }
+    if rusage != 0 {
+        // struct rusage: 18 longs; no accounting of children's times yet.
+        uaccess::copy_to(VirtAddr::new(rusage), &[0u8; 144])?;
+    }
+    Ok(u64::from(r.pid))
+}
+
+/// `waitid(idtype, id, infop, options, rusage)`: `P_ALL` and `P_PID`; fills the
+/// `SIGCHLD` fields of the `siginfo_t` as Linux does (and zeroes them when `WNOHANG`
+/// finds nothing).
+pub fn waitid(a: Args) -> Result {
+    let [idtype, id, infop, options, rusage, _] = a.0;
+    let (idtype, id, options) = (idtype as u32, id as u32, options as u32 as u64);
+    if options & !(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WNOTHREAD | WALL | WCLONE) != 0
+        || options & (WEXITED | WUNTRACED | WCONTINUED) == 0
+    {
+        return Err(EINVAL);
+    }
+    let which = match idtype {
+        0 => Which::Any,
+        1 if id > 0 => Which::Pid(id),
+        1 => return Err(EINVAL),
+        2 => Which::Any,
+        _ => return Err(EINVAL),
+    };
+    if options & WEXITED == 0 {
+        // Only stops or continues asked for: there are none without signals yet.
+        return waited(Err(family::WaitError::NoChild)).map(|_| 0);
+    }
+    let process = me().process.clone();
+    let found = waited(family::wait(
+        &process,
+        which,
+        options & WNOHANG != 0,
+        options & WNOWAIT != 0,
+    ))?;
+    if infop != 0 {
+        let (signo, code, pid, status) = match found {
+            None => (0, 0, 0, 0),
+            Some(r) if r.status & 0x7f == 0 => (SIGCHLD, CLD_EXITED, r.pid, (r.status >> 8) & 0xff),
+            Some(r) => (SIGCHLD, CLD_KILLED, r.pid, r.status & 0x7f),
+        };
+        // si_signo, si_errno, si_code, then (at 16) si_pid, si_uid, si_status.
+        let mut head = [0u8; 28];
+        head[0..4].copy_from_slice(&signo.to_le_bytes());
+        head[8..12].copy_from_slice(&code.to_le_bytes());
+        head[16..20].copy_from_slice(&pid.to_le_bytes());
+        head[24..28].copy_from_slice(&status.to_le_bytes());
+        uaccess::copy_to(VirtAddr::new(infop), &head[..12])?;
+        uaccess::copy_to(VirtAddr::new(infop + 16), &head[16..])?;
+    }
+    if rusage != 0 {
+        uaccess::copy_to(VirtAddr::new(rusage), &[0u8; 144])?;
+    }
+    Ok(0)
+}
+
+/// Reads a NULL-terminated array of string pointers (`argv`, `envp`; NULL: empty).
+fn strings(array: u64, total: &mut usize) -> core::result::Result<Vec<String>, Errno> {
+    let mut out = Vec::new();
+    if array == 0 {
+        return Ok(out);
+    }
+    for i in 0u64.. {
+        let p = uaccess::read_u64(VirtAddr::new(array.checked_add(8 * i).ok_or(EFAULT)?))?;
+        if p == 0 {
+            break;
+        }
+        let left = ARG_MAX.saturating_sub(*total);
+        let s = uaccess::read_cstr(VirtAddr::new(p), left).map_err(|e| e.unwrap_or(E2BIG))?;
+        *total += s.len() + 1 + 8;
+        if *total > ARG_MAX {
+            return Err(E2BIG);
+        }
+        out.push(String::from_utf8_lossy(&s).into_owned());
+    }
+    Ok(out)
+}
+
+/// `execve(path, argv, envp)`: the program replaces the process image. Errors leave
+/// the caller as it was.
+pub fn execve(a: Args, frame: &mut TrapFrame) -> Result {
+    let [path, argv, envp, ..] = a.0;
+    let path = uaccess::read_cstr(VirtAddr::new(path), PATH_MAX).map_err(|e| e.unwrap_or(ENAMETOOLONG))?;
+    let path = String::from_utf8(path).map_err(|_| super::errno::ENOENT)?;
+    let mut total = 0;
+    let argv = strings(argv, &mut total)?;
+    let envp = strings(envp, &mut total)?;
+    exec::execve(&path, &argv, &envp, frame).map_err(exec::ExecError::errno)
+}
