@@ -71,8 +71,14 @@ impl Prot {
 pub enum VmaKind {
     /// Zero-filled on first touch, private to the address space.
     AnonPrivate,
-    /// Zero-filled on first touch, shared with other mappers of the object.
-    AnonShared,
+    /// Zero-filled on first touch, shared with every other mapper of the object (its
+    /// frames are the object's): `pgoff` is the object page the area's first page maps.
+    AnonShared {
+        /// The shared object (the kernel keeps the objects; this is its name).
+        object: ObjectId,
+        /// The object page mapped at the area's first byte.
+        pgoff: u64,
+    },
     /// A fixed physical range (device or reserved memory), mapped eagerly.
     Physical {
         /// Physical address of the area's first byte.
@@ -81,6 +87,11 @@ pub enum VmaKind {
         memory: MemoryType,
     },
 }
+
+/// The name of a shared object (MAP_SHARED memory; files later): areas refer to it by
+/// this id, the kernel keeps the object and its pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectId(pub u64);
 
 /// One area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,20 +106,43 @@ pub struct Vma {
 
 impl Vma {
     /// The part of `self` inside `r` (which must overlap it), keeping the
-    /// physical offset of a physical area.
+    /// physical offset of a physical area and the object offset of a shared one.
     fn slice(&self, r: VaRange) -> Vma {
-        let part = self.range.intersect(&r);
+        self.part(self.range.intersect(&r))
+    }
+
+    /// The area with `self`'s protection and backing over `r`, which starts at or after
+    /// `self`'s start (beyond its end too: a piece that continues the area when it
+    /// grows): a physical area's address and a shared area's object page move with
+    /// `r.start`.
+    pub fn part(&self, r: VaRange) -> Vma {
+        let delta = r.start.as_u64() - self.range.start.as_u64();
         let kind = match self.kind {
             VmaKind::Physical { pa, memory } => VmaKind::Physical {
-                pa: PhysAddr::new(pa.as_u64() + (part.start.as_u64() - self.range.start.as_u64())),
+                pa: PhysAddr::new(pa.as_u64() + delta),
                 memory,
+            },
+            VmaKind::AnonShared { object, pgoff } => VmaKind::AnonShared {
+                object,
+                pgoff: pgoff + delta / crate::addr::PAGE_SIZE,
             },
             k => k,
         };
         Vma {
-            range: part,
+            range: r,
             prot: self.prot,
             kind,
+        }
+    }
+
+    /// The shared object page that `va` (inside the area) maps.
+    pub fn object_page(&self, va: VirtAddr) -> Option<(ObjectId, u64)> {
+        match self.kind {
+            VmaKind::AnonShared { object, pgoff } => Some((
+                object,
+                pgoff + (va.as_u64() - self.range.start.as_u64()) / crate::addr::PAGE_SIZE,
+            )),
+            _ => None,
         }
     }
 }
@@ -313,7 +347,13 @@ impl Vmas {
         }
         let same_backing = match (lo.kind, hi.kind) {
             (VmaKind::AnonPrivate, VmaKind::AnonPrivate) => true,
-            (VmaKind::AnonShared, VmaKind::AnonShared) => true,
+            (
+                VmaKind::AnonShared { object, pgoff },
+                VmaKind::AnonShared {
+                    object: object2,
+                    pgoff: pgoff2,
+                },
+            ) => object == object2 && pgoff + lo.range.len() / crate::addr::PAGE_SIZE == pgoff2,
             (
                 VmaKind::Physical { pa, memory },
                 VmaKind::Physical {
@@ -436,6 +476,36 @@ mod tests {
         assert_eq!(v.len(), 1);
     }
 
+    fn shared(start: u64, len: u64, object: u64, pgoff: u64) -> Vma {
+        Vma {
+            kind: VmaKind::AnonShared {
+                object: ObjectId(object),
+                pgoff,
+            },
+            ..anon(start, len)
+        }
+    }
+
+    /// Pieces of one shared object merge only where their object pages follow on; a split
+    /// keeps each piece's object page, and a piece beyond the end continues the count.
+    #[test]
+    fn shared_areas_keep_their_object_pages() {
+        let mut v = vmas();
+        v.insert(shared(0x10000, 0x2000, 7, 0)).unwrap();
+        v.insert(shared(0x12000, 0x1000, 7, 2)).unwrap();
+        assert_eq!(v.len(), 1, "object pages 0-1 then 2: one area");
+        v.insert(shared(0x13000, 0x1000, 7, 9)).unwrap();
+        v.insert(shared(0x14000, 0x1000, 8, 4)).unwrap();
+        assert_eq!(v.len(), 3, "a gap in the object pages, another object: apart");
+        v.remove(r(0x11000, 0x1000)).unwrap();
+        let hi = *v.find(VirtAddr::new(0x12000)).unwrap();
+        assert_eq!(hi.kind, shared(0, 0, 7, 2).kind);
+        assert_eq!(hi.object_page(VirtAddr::new(0x12fff)), Some((ObjectId(7), 2)));
+        let grown = hi.part(r(0x13000, 0x1000));
+        assert_eq!(grown.object_page(VirtAddr::new(0x13000)), Some((ObjectId(7), 3)));
+        assert_eq!(anon(0x1000, 0x1000).object_page(VirtAddr::new(0x1000)), None);
+    }
+
     #[test]
     fn adjacent_areas_alike_merge_and_different_ones_do_not() {
         let mut v = vmas();
@@ -452,7 +522,10 @@ mod tests {
         })
         .unwrap();
         v.insert(Vma {
-            kind: VmaKind::AnonShared,
+            kind: VmaKind::AnonShared {
+                object: ObjectId(1),
+                pgoff: 0,
+            },
             ..anon(0xf000, 0x1000)
         })
         .unwrap();

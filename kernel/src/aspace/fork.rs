@@ -43,19 +43,26 @@ impl AddressSpace {
         let layout = self.mmap_lock.write();
         {
             let c = Arc::get_mut(&mut child).expect("nobody else holds a new address space");
+            let cl = c.mmap_lock.get_mut();
             for vma in layout.vmas.iter() {
-                c.mmap_lock.get_mut().vmas.insert(*vma)?;
+                cl.vmas.insert(*vma)?;
+            }
+            for object in layout.objects.iter() {
+                cl.objects.insert(object.clone());
             }
         }
         for vma in layout.vmas.iter() {
             match vma.kind {
                 VmaKind::Physical { pa, memory } => self.copy_physical(&mut child, vma, pa, memory)?,
-                VmaKind::AnonPrivate | VmaKind::AnonShared => {
+                VmaKind::AnonPrivate | VmaKind::AnonShared { .. } => {
                     let pages = self.present(vma.range);
                     let private = vma.kind == VmaKind::AnonPrivate;
                     self.share_pages(&layout, &mut child, vma, &pages, private)?;
                 }
             }
+        }
+        for object in layout.objects.iter() {
+            object.add_mapper(Arc::downgrade(&child));
         }
         drop(layout);
         Ok(child)

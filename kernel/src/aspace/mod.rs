@@ -14,6 +14,7 @@ mod checks;
 mod cow;
 mod fault;
 mod fork;
+mod object;
 mod ops;
 mod remap;
 #[cfg(feature = "notifiers")]
@@ -21,6 +22,7 @@ mod subscription;
 
 pub use checks::KernelChecks;
 pub use fault::{handle_page_fault, zero_frame, zero_page, FaultError};
+pub use object::{Objects, SharedObject};
 pub use ops::{AsError, AuditError};
 pub use remap::{RemapError, RemapRequest};
 #[cfg(feature = "notifiers")]
@@ -54,6 +56,8 @@ pub struct Layout {
     pub vmas: Vmas,
     /// The MMU notifier subscribers (the SMMU contexts that share the table).
     pub notifiers: Notifiers,
+    /// The shared objects the areas name.
+    pub objects: Objects,
 }
 
 /// What the PTL guards.
@@ -148,6 +152,7 @@ impl AddressSpace {
                 Layout {
                     vmas: Vmas::new(USER_RANGE, MMAP_BASE),
                     notifiers: Notifiers::new(),
+                    objects: Objects::default(),
                 },
             ),
             ptl: SpinLock::new_in(

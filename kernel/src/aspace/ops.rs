@@ -2,6 +2,7 @@
 //! DESIGN.md §1: `invalidate_range_start` → {PTL: edit descriptors → TLBI for
 //! the range (ASID-scoped; range form where present) → DSB ISH → atomic
 //! hooks} → `invalidate_range_end` → free the unlinked frames and tables.
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
@@ -75,8 +76,10 @@ impl AddressSpace {
 
     /// Creates an anonymous area of `len` bytes (demand-paged unless
     /// `populate`), returns its start.
+    /// `shared`: MAP_SHARED, a new shared object of its own that forked children
+    /// share.
     pub fn map_anonymous(
-        &self,
+        self: &Arc<Self>,
         len: u64,
         prot: Prot,
         placement: Placement,
@@ -88,12 +91,25 @@ impl AddressSpace {
         if matches!(placement, Placement::Fixed(_)) {
             self.unmap_locked(&mut layout, range)?;
         }
-        let kind = if shared {
-            VmaKind::AnonShared
-        } else {
-            VmaKind::AnonPrivate
-        };
-        layout.vmas.insert(Vma { range, prot, kind })?;
+        if !shared {
+            layout.vmas.insert(Vma {
+                range,
+                prot,
+                kind: VmaKind::AnonPrivate,
+            })?;
+            return Ok(range.start);
+        }
+        let object = super::SharedObject::new(range.len());
+        layout.vmas.insert(Vma {
+            range,
+            prot,
+            kind: VmaKind::AnonShared {
+                object: object.id(),
+                pgoff: 0,
+            },
+        })?;
+        object.add_mapper(Arc::downgrade(self));
+        layout.objects.insert(object);
         Ok(range.start)
     }
 
@@ -138,6 +154,8 @@ impl AddressSpace {
             t.pt.unmap_notifying(range, g, hook)
         })?;
         layout.vmas.remove(range)?;
+        let Layout { vmas, objects, .. } = layout;
+        objects.prune(vmas, self);
         Ok(())
     }
 
@@ -343,13 +361,15 @@ impl AddressSpace {
         old: VaRange,
         new: VaRange,
     ) -> Result<(), AsError> {
-        if !matches!(vma.kind, VmaKind::AnonPrivate | VmaKind::AnonShared) {
+        if !matches!(vma.kind, VmaKind::AnonPrivate | VmaKind::AnonShared { .. }) {
             return Err(AsError::Vma(VmaError::NotMapped(old.start)));
         }
+        // The piece `old` of the area, with its own object page if it is shared.
+        let piece = vma.part(old);
         layout.vmas.insert(Vma {
             range: new,
             prot: vma.prot,
-            kind: vma.kind,
+            kind: piece.kind,
         })?;
         let delta = new.start.as_u64().wrapping_sub(old.start.as_u64());
         let to = |va: VirtAddr| VirtAddr::new(va.as_u64().wrapping_add(delta));

@@ -82,7 +82,7 @@ impl AddressSpace {
                 if layout.vmas.overlapping(tail).next().is_none() {
                     layout
                         .vmas
-                        .insert(Vma { range: tail, ..vma })
+                        .insert(vma.part(tail))
                         .map_err(|e| RemapError::Layout(e.into()))?;
                     return Ok(r.addr);
                 }

@@ -95,7 +95,7 @@ pub struct Loaded {
 
 /// Loads `exe` into `aspace` and builds its initial stack with `argv`/`envp`.
 pub fn load(
-    aspace: &AddressSpace,
+    aspace: &Arc<AddressSpace>,
     exe: &Executable<'_>,
     path: &str,
     argv: &[&str],
