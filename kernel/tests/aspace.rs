@@ -508,7 +508,7 @@ mod tests {
     #[test]
     fn atomic_hook_inside_its_window_under_the_ptl_is_fine() {
         let a = AddressSpace::new().unwrap();
-        let mut layout = a.mmap_lock().write();
+        let layout = a.mmap_lock().write();
         let r = range(0x40_0000, PAGE);
         layout.notifiers.invalidate_range_start(r, &KernelChecks);
         {
@@ -523,7 +523,7 @@ mod tests {
     fn atomic_hook_without_the_ptl_is_caught() {
         kernel::expect_panic::expect_panic("must run under the page-table lock");
         let a = AddressSpace::new().unwrap();
-        let mut layout = a.mmap_lock().write();
+        let layout = a.mmap_lock().write();
         let r = range(0x40_0000, PAGE);
         layout.notifiers.invalidate_range_start(r, &KernelChecks);
         layout.notifiers.invalidate_secondary_tlbs(r, &KernelChecks);
@@ -536,7 +536,7 @@ mod tests {
             "invalidate_range_end without a matching invalidate_range_start",
         );
         let a = AddressSpace::new().unwrap();
-        let mut layout = a.mmap_lock().write();
+        let layout = a.mmap_lock().write();
         layout
             .notifiers
             .invalidate_range_end(range(0x40_0000, PAGE), &KernelChecks);
@@ -571,7 +571,7 @@ mod tests {
     fn start_wrapper_under_a_spinlock_is_caught_without_subscribers() {
         kernel::expect_panic::expect_panic("sleep-in-atomic");
         let a = AddressSpace::new().unwrap();
-        let mut layout = a.mmap_lock().write();
+        let layout = a.mmap_lock().write();
         assert_eq!(layout.notifiers.subscribers(), 0);
         static LOCK: SpinLock<()> = SpinLock::new(());
         let _g = LOCK.lock();

@@ -93,6 +93,7 @@ pub const TESTS: &[UserTest] = &[
     test("t_mt_mm", &[], 0),
     test("t_zero", &[], 0),
     test("t_fork", &[], 0),
+    test("t_signal", &[], 0),
     test("t_sweep", &[], 0),
     // A few seconds of the soak in every run (`cargo xtask soak` for minutes).
     UserTest {

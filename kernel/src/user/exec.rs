@@ -141,6 +141,7 @@ pub fn load(
         Placement::FixedNoReplace(VirtAddr::new(STACK_TOP - STACK_SIZE)),
         false,
     )?;
+    map_sigpage(aspace)?;
     let phdr = exe.phdr_address().map_or(0, |p| p + bias);
     let aux = [
         (at::PHDR, phdr),
@@ -288,7 +289,7 @@ pub fn spawn_process(path: &str, argv: &[&str], init: bool) -> Result<Arc<Proces
         loaded.entry,
         loaded.sp
     );
-    super::spawn_thread(&process, pid, name, frame, 0, 0).map_err(|_| ExecError::NoTask)?;
+    super::spawn_thread(&process, pid, name, frame, 0, 0, 0).map_err(|_| ExecError::NoTask)?;
     Ok(process)
 }
 
@@ -345,6 +346,8 @@ pub fn execve(
         start: loaded.brk,
         current: loaded.brk,
     };
+    process.signals.exec();
+    let _ = super::signal::set_altstack(thread, 0, 2, 0, 0);
     process.family.vfork_done.complete_all();
     *frame = TrapFrame::zeroed();
     frame.elr = loaded.entry;
@@ -358,4 +361,37 @@ pub fn execve(
         loaded.entry
     );
     Ok(0)
+}
+
+/// The frame holding the signal-return trampoline, shared by every process (never freed).
+static SIGPAGE_FRAME: spin::Once<mm::PhysAddr> = spin::Once::new();
+
+/// Maps the trampoline page a handler without `SA_RESTORER` returns to
+/// ([`signal::SIGPAGE`](super::signal::SIGPAGE)), read and execute.
+fn map_sigpage(aspace: &Arc<AddressSpace>) -> Result<(), ExecError> {
+    use mm::FrameSource;
+    let pa = *SIGPAGE_FRAME.call_once(|| {
+        let f = crate::mmu::KernelFrames
+            .alloc()
+            .expect("a frame for the signal trampoline");
+        let at = crate::mem::phys_to_virt(f.start().as_u64()) as *mut u32;
+        // SAFETY: a frame just allocated, reached through the linear map, never freed;
+        // two instructions at its start, then zeroes (undefined instructions).
+        unsafe {
+            core::ptr::write_bytes(at as *mut u8, 0, PAGE_SIZE as usize);
+            for (i, insn) in super::signal::TRAMPOLINE.iter().enumerate() {
+                at.add(i).write(*insn);
+            }
+        }
+        crate::arch::sync_icache_page(at as usize);
+        f.start()
+    });
+    aspace.map_physical(
+        pa,
+        PAGE_SIZE,
+        Prot::RX,
+        mm::MemoryType::Normal,
+        Placement::FixedNoReplace(VirtAddr::new(super::signal::SIGPAGE)),
+    )?;
+    Ok(())
 }

@@ -7,17 +7,42 @@
 //! spinlock held for list edits only. A parent sleeps on its `child_event` queue for a
 //! generation count that every change of a child's state bumps, so that a change between
 //! its scan and its sleep is never missed.
+use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::Process;
+use super::{signal, Process};
 use crate::sync::{Completion, SpinLock, WaitQueue};
 
 /// Guards every `parent` and `children` of every process.
 static FAMILY: SpinLock<()> = SpinLock::new(());
 /// The first process: orphans are given to it.
 static INIT: spin::Once<Weak<Process>> = spin::Once::new();
+/// Every process by PID, for `kill` (entries of reaped processes are dead and pruned).
+static PROCESSES: SpinLock<BTreeMap<u32, Weak<Process>>> = SpinLock::new(BTreeMap::new());
+
+/// Enters a new process in the PID table.
+pub fn register(process: &Arc<Process>) {
+    let mut t = PROCESSES.lock();
+    t.retain(|_, w| w.strong_count() > 0);
+    t.insert(process.pid, Arc::downgrade(process));
+}
+
+/// The process (alive or zombie) with `pid`.
+pub fn lookup(pid: u32) -> Option<Arc<Process>> {
+    PROCESSES.lock().get(&pid).and_then(Weak::upgrade)
+}
+
+/// Every process, alive or zombie.
+pub fn all() -> Vec<Arc<Process>> {
+    PROCESSES.lock().values().filter_map(Weak::upgrade).collect()
+}
+
+/// The process that has a live thread `tid`.
+pub fn owner_of_thread(tid: u32) -> Option<Arc<Process>> {
+    all().into_iter().find(|p| p.task_of(tid).is_some())
+}
 
 /// A process's place in the tree.
 pub struct Family {
@@ -116,6 +141,16 @@ pub fn exit_process(process: Arc<Process>) {
         crate::exit::exit(status);
     }
     let init = INIT.get().and_then(Weak::upgrade);
+    let (code, value) = if status & 0x7f == 0 {
+        (signal::code::CLD_EXITED, (status >> 8) & 0xff)
+    } else {
+        (signal::code::CLD_KILLED, status & 0x7f)
+    };
+    let mut sigchld = signal::SigInfo::from_process(signal::SIGCHLD, code, process.pid);
+    sigchld.status = value;
+    // The parent learns of the exit (SIGCHLD queued, or the child reaped at once if it
+    // ignores SIGCHLD) in the same step that makes the zombie visible to its wait, as
+    // Linux's exit_notify under tasklist_lock.
     let parent = {
         let _f = FAMILY.lock();
         let orphans = core::mem::take(&mut *process.family.children.lock());
@@ -125,14 +160,27 @@ pub fn exit_process(process: Arc<Process>) {
             }
             init.family.children.lock().extend(orphans);
         }
+        let parent = process.family.parent.lock().upgrade();
+        if let Some(p) = &parent {
+            if p.signals.reaps_children() {
+                // SIGCHLD ignored (or SA_NOCLDWAIT): no zombie is left (POSIX.1-2001).
+                p.family
+                    .children
+                    .lock()
+                    .retain(|c| !Arc::ptr_eq(c, &process));
+            } else {
+                signal::queue_for_process(p, sigchld);
+            }
+        }
         process.family.zombie.store(true, Ordering::Release);
-        process.family.parent.lock().upgrade()
+        parent
     };
     if let Some(init) = &init {
         init.family.bump();
     }
     process.family.vfork_done.complete_all();
     if let Some(parent) = parent {
+        parent.interrupt_threads();
         parent.family.bump();
     }
 }
@@ -203,12 +251,16 @@ pub fn wait(
         if nohang {
             return Ok(None);
         }
-        me.family
-            .child_event
-            .wait_until(|| me.family.generation.load(Ordering::Acquire) != seen || me.exiting());
-        if me.exiting() {
+        // As Linux's do_wait: a signal ends the wait only when no child is ready (the
+        // scan above comes first).
+        if me.exiting() || signal::current_has_pending() {
             return Err(WaitError::Interrupted);
         }
+        me.family.child_event.wait_until(|| {
+            me.family.generation.load(Ordering::Acquire) != seen
+                || me.exiting()
+                || signal::current_has_pending()
+        });
     }
 }
 

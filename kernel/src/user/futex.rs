@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use super::syscall::errno::{Errno, EAGAIN, EINTR, ETIMEDOUT};
-use super::{uaccess, Process};
+use super::{signal, uaccess, Process};
 use crate::sync::{Mutex, WaitQueue};
 use mm::VirtAddr;
 
@@ -56,14 +56,20 @@ pub fn wait(
     });
     loop {
         match deadline {
-            None => QUEUE.wait_until(|| woken.load(Ordering::Acquire) || process.exiting()),
+            None => QUEUE.wait_until(|| {
+                woken.load(Ordering::Acquire) || process.exiting() || signal::current_has_pending()
+            }),
             // No timed wait in the scheduler yet: a timed futex wait polls in
             // 1 ms sleeps (its wake-up latency is up to 1 ms).
             // The counter is read once: a deadline that passes between a
             // check and a second read must not underflow the time left.
             Some(d) => {
                 let left = d.saturating_sub(drivers::timer::counter());
-                if !woken.load(Ordering::Acquire) && !process.exiting() && left > 0 {
+                if !woken.load(Ordering::Acquire)
+                    && !process.exiting()
+                    && !signal::current_has_pending()
+                    && left > 0
+                {
                     let left = drivers::timer::ticks_to_ns(left);
                     crate::sched::sleep(Duration::from_nanos(left.min(1_000_000)));
                 }
@@ -73,13 +79,20 @@ pub fn wait(
             return Ok(0);
         }
         let timed_out = deadline.is_some_and(|d| drivers::timer::counter() >= d);
-        if process.exiting() || timed_out {
+        let interrupted = signal::current_has_pending();
+        if process.exiting() || timed_out || interrupted {
             let mut waiters = WAITERS.lock();
             if woken.load(Ordering::Acquire) {
                 return Ok(0);
             }
             waiters.retain(|w| !Arc::ptr_eq(&w.woken, &woken));
-            return Err(if timed_out { ETIMEDOUT } else { EINTR });
+            return Err(if timed_out {
+                ETIMEDOUT
+            } else if process.exiting() {
+                EINTR
+            } else {
+                Errno(signal::ERESTARTSYS)
+            });
         }
     }
 }

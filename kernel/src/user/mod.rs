@@ -11,6 +11,7 @@ pub mod exec;
 pub mod family;
 pub mod futex;
 pub mod initramfs;
+pub mod signal;
 pub mod syscall;
 pub mod trap;
 pub mod uaccess;
@@ -23,18 +24,6 @@ use crate::aspace::AddressSpace;
 use crate::sync::{Mutex, SpinLock};
 use crate::task::{self, Task};
 use mm::VirtAddr;
-
-/// Linux signal numbers used for exit statuses (a killed program's status is 128 + signal).
-pub mod signal {
-    /// SIGILL: an undefined instruction, or any exception class not handled otherwise.
-    pub const SIGILL: i32 = 4;
-    /// SIGTRAP: a `brk` instruction.
-    pub const SIGTRAP: i32 = 5;
-    /// SIGBUS: an alignment fault, an external abort or an SError.
-    pub const SIGBUS: i32 = 7;
-    /// SIGSEGV: an access outside every area or one its protection denies.
-    pub const SIGSEGV: i32 = 11;
-}
 
 /// The heap a program grows with `brk`.
 pub struct Brk {
@@ -72,6 +61,8 @@ pub struct Process {
     exited_cpu_time: AtomicU64,
     /// Parent, children, zombie state and the waits on them (`family`).
     pub family: family::Family,
+    /// Signal actions and process-directed pending signals.
+    pub signals: signal::ProcessSignals,
 }
 
 /// A thread: the per-task part.
@@ -82,8 +73,8 @@ pub struct Thread {
     pub tid: u32,
     /// `set_tid_address` / `CLONE_CHILD_CLEARTID`: zeroed and futex-woken at exit.
     pub clear_child_tid: AtomicU64,
-    /// The signal mask `rt_sigprocmask` reports (signals are never delivered).
-    pub sigmask: AtomicU64,
+    /// Its signal mask, pending signals and alternate stack.
+    pub signals: signal::ThreadSignals,
 }
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -95,6 +86,12 @@ pub(crate) fn new_id() -> u32 {
 impl Process {
     /// A process with no thread yet, its break at `brk`.
     pub fn new(aspace: Arc<AddressSpace>, pid: u32, brk: u64, init: bool) -> Arc<Self> {
+        let p = Self::unregistered(aspace, pid, brk, init);
+        family::register(&p);
+        p
+    }
+
+    fn unregistered(aspace: Arc<AddressSpace>, pid: u32, brk: u64, init: bool) -> Arc<Self> {
         Arc::new(Self {
             pid,
             aspace: SpinLock::new(Some(aspace)),
@@ -111,7 +108,16 @@ impl Process {
             dma: SpinLock::new(None),
             exited_cpu_time: AtomicU64::new(0),
             family: family::Family::new(),
+            signals: signal::ProcessSignals::new(),
         })
+    }
+
+    /// A forked child of `parent`: its signal actions copied.
+    pub fn new_forked(aspace: Arc<AddressSpace>, pid: u32, brk: u64, parent: &Process) -> Arc<Self> {
+        let mut p = Self::unregistered(aspace, pid, brk, false);
+        Arc::get_mut(&mut p).expect("a new process").signals = parent.signals.fork();
+        family::register(&p);
+        p
     }
 
     /// Its address space. Only threads of a live process ask (the last thread drops it
@@ -215,6 +221,32 @@ impl Process {
         self.family.wake_waiters();
     }
 
+    /// Makes every thread look at its signals now: running ones are interrupted, the
+    /// ones in an interruptible wait (futex, wait4, sleeps, console reads) woken.
+    pub fn interrupt_threads(&self) {
+        let tasks: Vec<&'static Task> = self.tasks.lock().clone();
+        let me = task::current() as *const Task;
+        for t in tasks {
+            if !core::ptr::eq(t, me) {
+                crate::sched::kick(t.last_cpu());
+            }
+        }
+        futex::wake_process(self);
+        self.family.wake_waiters();
+    }
+
+    /// Runs `f` on each live thread (under the thread list's lock: `f` must not sleep).
+    pub fn for_each_thread(&self, mut f: impl FnMut(&Thread)) {
+        for t in self.tasks.lock().iter() {
+            let p = t.thread.load(Ordering::Acquire);
+            if p != 0 {
+                // SAFETY: a task in `tasks` keeps its Thread until it removes itself
+                // from the list (under this lock) in `exit_thread`.
+                f(unsafe { &*(p as *const Thread) });
+            }
+        }
+    }
+
     /// Its wait status (meaningful once it is exiting).
     pub fn wait_status(&self) -> i32 {
         self.wait_status.load(Ordering::Acquire)
@@ -256,12 +288,13 @@ pub(crate) fn spawn_thread(
     frame: crate::arch::exception::TrapFrame,
     tls: u64,
     clear_child_tid: u64,
+    sigmask: u64,
 ) -> Result<(), task::SpawnError> {
     let thread = Arc::new(Thread {
         process: process.clone(),
         tid,
         clear_child_tid: AtomicU64::new(clear_child_tid),
-        sigmask: AtomicU64::new(0),
+        signals: signal::ThreadSignals::new(sigmask),
     });
     process.live.fetch_add(1, Ordering::AcqRel);
     let spawned = task::Builder::new(name).spawn(move || {

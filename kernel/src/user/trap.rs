@@ -39,12 +39,17 @@ fn sync(frame: &mut TrapFrame) {
         }
         ec::DATA_ABORT_LOWER | ec::INSTR_ABORT_LOWER => {
             if let Err(why) = crate::aspace::handle_page_fault(frame, &syndrome) {
-                let (sig, what) = if why.is_bus_error() {
-                    (signal::SIGBUS, "bus error")
-                } else {
-                    (signal::SIGSEGV, "segmentation fault")
+                use crate::aspace::FaultError;
+                use signal::code;
+                let (sig, si_code, what) = match why {
+                    FaultError::Alignment { .. } => (signal::SIGBUS, code::BUS_ADRALN, "bus error"),
+                    FaultError::Bus { .. } => (signal::SIGBUS, code::BUS_ADRERR, "bus error"),
+                    FaultError::Permission { .. } => {
+                        (signal::SIGSEGV, code::SEGV_ACCERR, "segmentation fault")
+                    }
+                    _ => (signal::SIGSEGV, code::SEGV_MAPERR, "segmentation fault"),
                 };
-                defmt::error!(
+                defmt::info!(
                     "{=str} at {=u64:#x} (pc {=u64:#x}): {}, ESR {=u64:#x}",
                     what,
                     far,
@@ -52,7 +57,7 @@ fn sync(frame: &mut TrapFrame) {
                     why,
                     esr
                 );
-                kill(frame, sig, what);
+                fault(sig, si_code, far);
             }
         }
         ec::PC_ALIGNMENT | ec::SP_ALIGNMENT => {
@@ -61,7 +66,7 @@ fn sync(frame: &mut TrapFrame) {
                 frame.elr,
                 frame.sp_el0
             );
-            kill(frame, signal::SIGBUS, "bus error");
+            fault(signal::SIGBUS, signal::code::BUS_ADRALN, frame.elr);
         }
         ec::BRK64 => {
             defmt::error!(
@@ -69,7 +74,7 @@ fn sync(frame: &mut TrapFrame) {
                 esr::iss(esr) & 0xffff,
                 frame.elr
             );
-            kill(frame, signal::SIGTRAP, "trace/breakpoint trap");
+            fault(signal::SIGTRAP, signal::code::TRAP_BRKPT, frame.elr);
         }
         _ => {
             defmt::error!(
@@ -79,9 +84,16 @@ fn sync(frame: &mut TrapFrame) {
                 frame.elr,
                 esr
             );
-            kill(frame, signal::SIGILL, "illegal instruction");
+            fault(signal::SIGILL, signal::code::ILL_ILLOPC, frame.elr);
         }
     }
+}
+
+/// A synchronous exception Linux answers with a signal: delivered on the way back to
+/// EL0 (to its handler, which may fix the cause: the instruction runs again), or the
+/// process dies of it.
+fn fault(sig: i32, si_code: i32, addr: u64) {
+    signal::force_fault(signal::SigInfo::fault(sig, si_code, addr));
 }
 
 /// The thread took an exception Linux answers with a fatal signal: the
@@ -103,13 +115,20 @@ fn kill(frame: &TrapFrame, sig: i32, what: &str) -> ! {
 }
 
 /// Last stop before `eret` to EL0: a thread whose process is ending leaves
-/// here instead. IRQs are masked on entry and on return.
-fn return_to_user(_frame: &mut TrapFrame) {
+/// here instead; pending signals are delivered. IRQs are masked on entry and on return.
+fn return_to_user(frame: &mut TrapFrame) {
     let Some(thread) = current_thread() else {
         return;
     };
     if thread.process.exiting() {
         arch::irq_enable();
         super::exit_thread(0);
+    }
+    if signal::has_pending(thread) || signal::restart_pending(thread) {
+        arch::irq_enable();
+        if !signal::deliver(frame, thread) {
+            super::exit_thread(0);
+        }
+        arch::irq_save();
     }
 }

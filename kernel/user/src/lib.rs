@@ -12,6 +12,7 @@ pub mod errno;
 pub mod io;
 pub mod mm;
 pub mod process;
+pub mod signal;
 pub mod start;
 pub mod sys;
 pub mod thread;

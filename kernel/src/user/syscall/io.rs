@@ -127,6 +127,9 @@ pub fn read(a: Args) -> Result {
         if process.as_ref().is_some_and(|p| p.exiting()) {
             return Err(super::errno::EINTR);
         }
+        if crate::user::signal::current_has_pending() {
+            return Err(super::errno::Errno(crate::user::signal::ERESTARTSYS));
+        }
         crate::sched::sleep(Duration::from_millis(5));
     }
 }

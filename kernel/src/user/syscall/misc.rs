@@ -2,7 +2,7 @@
 //! (accepted; this kernel delivers no signals).
 use super::errno::EINVAL;
 use super::{Args, Result};
-use crate::user::{current_thread, uaccess};
+use crate::user::uaccess;
 use core::sync::atomic::{AtomicU64, Ordering};
 use mm::VirtAddr;
 
@@ -84,66 +84,6 @@ pub fn getrandom(a: Args) -> Result {
         done += n as u64;
     }
     Ok(done)
-}
-
-const SIGKILL: u64 = 9;
-const SIGSTOP: u64 = 19;
-const NSIG: u64 = 64;
-
-/// `rt_sigaction(sig, act, oldact, sigsetsize)`: checked and accepted; the
-/// old action reads as `SIG_DFL` (no signal is ever delivered).
-pub fn rt_sigaction(a: Args) -> Result {
-    let [sig, act, oldact, sigsetsize, ..] = a.0;
-    // `int sig`.
-    let sig = u64::from(sig as u32);
-    if sigsetsize != 8 {
-        return Err(EINVAL);
-    }
-    if sig == 0 || sig > NSIG || (act != 0 && (sig == SIGKILL || sig == SIGSTOP)) {
-        return Err(EINVAL);
-    }
-    if act != 0 {
-        let mut b = [0u8; 32];
-        uaccess::copy_from(VirtAddr::new(act), &mut b)?;
-    }
-    if oldact != 0 {
-        // SIG_DFL, no flags, empty mask.
-        uaccess::copy_to(VirtAddr::new(oldact), &[0u8; 32])?;
-    }
-    Ok(0)
-}
-
-const SIG_BLOCK: u64 = 0;
-const SIG_UNBLOCK: u64 = 1;
-const SIG_SETMASK: u64 = 2;
-
-/// `rt_sigprocmask(how, set, oldset, sigsetsize)`: keeps the thread's mask
-/// so that it reads back (no signal is ever delivered).
-pub fn rt_sigprocmask(a: Args) -> Result {
-    let [how, set, oldset, sigsetsize, ..] = a.0;
-    // `int how`.
-    let how = u64::from(how as u32);
-    if sigsetsize != 8 {
-        return Err(EINVAL);
-    }
-    let thread = current_thread().expect("signal call from a kernel task");
-    let old = thread.sigmask.load(Ordering::Relaxed);
-    if set != 0 {
-        let new = uaccess::read_u64(VirtAddr::new(set))?;
-        // SIGKILL and SIGSTOP cannot be blocked.
-        let unblockable = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
-        let mask = match how {
-            SIG_BLOCK => old | new,
-            SIG_UNBLOCK => old & !new,
-            SIG_SETMASK => new,
-            _ => return Err(EINVAL),
-        } & !unblockable;
-        thread.sigmask.store(mask, Ordering::Relaxed);
-    }
-    if oldset != 0 {
-        uaccess::write_u64(VirtAddr::new(oldset), old)?;
-    }
-    Ok(0)
 }
 
 /// `uname(buf)`: "Linux" and a Linux-like release, machine "aarch64".

@@ -7,11 +7,13 @@ pub mod mem;
 pub mod misc;
 pub mod private;
 pub mod process;
+pub mod signals;
 pub mod thread;
 pub mod time;
 
 use crate::arch::exception::TrapFrame;
 use core::sync::atomic::{AtomicU64, Ordering};
+use crate::user::signal;
 use errno::{Errno, ENOSYS};
 
 /// Linux aarch64 numbers (include/uapi/asm-generic/unistd.h).
@@ -52,6 +54,18 @@ pub mod nr {
     pub const RT_SIGPROCMASK: u64 = 135;
     /// `uname(buf)`.
     pub const UNAME: u64 = 160;
+    /// `kill(pid, sig)`.
+    pub const KILL: u64 = 129;
+    /// `tkill(tid, sig)`.
+    pub const TKILL: u64 = 130;
+    /// `tgkill(tgid, tid, sig)`.
+    pub const TGKILL: u64 = 131;
+    /// `sigaltstack(ss, old_ss)`.
+    pub const SIGALTSTACK: u64 = 132;
+    /// `rt_sigpending(set, sigsetsize)`.
+    pub const RT_SIGPENDING: u64 = 136;
+    /// `rt_sigreturn()`.
+    pub const RT_SIGRETURN: u64 = 139;
     /// `getcpu(cpu, node, cache)`.
     pub const GETCPU: u64 = 168;
     /// `getpid()`.
@@ -116,6 +130,7 @@ type Result = core::result::Result<u64, Errno>;
 /// Serves the call in `frame` and writes its result to x0.
 pub fn dispatch(frame: &mut TrapFrame) {
     let number = frame.x[8];
+    let orig_x0 = frame.x[0];
     let a = Args([
         frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5],
     ]);
@@ -164,8 +179,14 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::SCHED_GETAFFINITY => thread::sched_getaffinity(a),
         nr::GETCPU => thread::getcpu(a),
         nr::GETRANDOM => misc::getrandom(a),
-        nr::RT_SIGACTION => misc::rt_sigaction(a),
-        nr::RT_SIGPROCMASK => misc::rt_sigprocmask(a),
+        nr::RT_SIGACTION => signals::rt_sigaction(a),
+        nr::RT_SIGPROCMASK => signals::rt_sigprocmask(a),
+        nr::RT_SIGPENDING => signals::rt_sigpending(a),
+        nr::RT_SIGRETURN => signals::rt_sigreturn(frame),
+        nr::SIGALTSTACK => signals::sigaltstack(a, frame),
+        nr::KILL => signals::kill(a),
+        nr::TKILL => signals::tkill(a),
+        nr::TGKILL => signals::tgkill(a),
         nr::UNAME => misc::uname(a),
         nr::DMA_ATTACH => private::dma_attach(),
         nr::DMA_COPY => private::dma_copy(a),
@@ -180,6 +201,13 @@ pub fn dispatch(frame: &mut TrapFrame) {
     };
     frame.x[0] = match result {
         Ok(v) => v,
+        Err(Errno(e)) if e == signal::ERESTARTSYS || e == signal::ERESTARTNOHAND => {
+            // Interrupted by a signal: restarted or failed with EINTR on the way out.
+            if let Some(t) = crate::user::current_thread() {
+                signal::note_restart(t, e, orig_x0);
+            }
+            (-errno::EINTR.0) as u64
+        }
         Err(Errno(e)) => (-e) as u64,
     };
 }

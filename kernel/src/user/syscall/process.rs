@@ -4,7 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::errno::{
-    Errno, E2BIG, EAGAIN, ECHILD, EFAULT, EINTR, EINVAL, ENAMETOOLONG, ENOMEM, ENOSYS,
+    Errno, E2BIG, EAGAIN, ECHILD, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, ENOSYS,
 };
 use super::{Args, Result};
 use crate::arch::exception::TrapFrame;
@@ -79,7 +79,7 @@ pub fn fork(flags: u64, stack: u64, parent_tid: u64, tls: u64, child_tid: u64, f
         let b = parent.brk.lock();
         (b.start, b.current)
     };
-    let child = Process::new(aspace.clone(), pid, brk.0, false);
+    let child = Process::new_forked(aspace.clone(), pid, brk.0, &parent);
     child.brk.lock().current = brk.1;
     if flags & CLONE_PARENT_SETTID != 0 {
         uaccess::write_u32(VirtAddr::new(parent_tid), pid)?;
@@ -107,7 +107,8 @@ pub fn fork(flags: u64, stack: u64, parent_tid: u64, tls: u64, child_tid: u64, f
     };
     drop(aspace);
     family::adopt(&parent, &child);
-    if user::spawn_thread(&child, pid, "user-process", regs, tls, clear).is_err() {
+    let mask = thread.signals.mask.load(core::sync::atomic::Ordering::Relaxed);
+    if user::spawn_thread(&child, pid, "user-process", regs, tls, clear, mask).is_err() {
         family::abandon(&parent, &child);
         return Err(EAGAIN);
     }
@@ -172,7 +173,7 @@ fn which(pid: i64) -> Which {
 fn waited(r: core::result::Result<Option<family::Reaped>, family::WaitError>) -> core::result::Result<Option<family::Reaped>, Errno> {
     r.map_err(|e| match e {
         family::WaitError::NoChild => ECHILD,
-        family::WaitError::Interrupted => EINTR,
+        family::WaitError::Interrupted => Errno(crate::user::signal::ERESTARTSYS),
     })
 }
 

@@ -116,7 +116,8 @@ pub fn clone(a: Args, frame: &TrapFrame) -> Result {
     } else {
         0
     };
-    user::spawn_thread(process, tid, "user-thread", child, tls, clear).map_err(|_| EAGAIN)?;
+    let mask = me.signals.mask.load(Ordering::Relaxed);
+    user::spawn_thread(process, tid, "user-thread", child, tls, clear, mask).map_err(|_| EAGAIN)?;
     Ok(u64::from(tid))
 }
 

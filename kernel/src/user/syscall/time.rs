@@ -1,7 +1,7 @@
 //! Time: `clock_gettime` and `nanosleep` from the generic timer (CNTVCT_EL0).
 //! There is no real-time clock: CLOCK_REALTIME counts from boot as if boot
 //! were the epoch.
-use super::errno::{EINTR, EINVAL, EOPNOTSUPP};
+use super::errno::{Errno, EINTR, EINVAL, EOPNOTSUPP};
 use super::{Args, Result};
 use crate::user::{current_thread, uaccess};
 use core::time::Duration;
@@ -97,7 +97,8 @@ fn sleep(req: u64, rem: u64, absolute: bool) -> Result {
         if done >= total {
             return Ok(0);
         }
-        if process.as_ref().is_some_and(|p| p.exiting()) {
+        let signalled = crate::user::signal::current_has_pending();
+        if signalled || process.as_ref().is_some_and(|p| p.exiting()) {
             let left = total - done;
             if rem != 0 {
                 let _ = uaccess::write_timespec(
@@ -106,7 +107,13 @@ fn sleep(req: u64, rem: u64, absolute: bool) -> Result {
                     i64::from(left.subsec_nanos()),
                 );
             }
-            return Err(EINTR);
+            return Err(if signalled {
+                // EINTR if a handler runs; restarted (for the whole time again:
+                // Linux's restart block keeps only the rest) if none does.
+                Errno(crate::user::signal::ERESTARTNOHAND)
+            } else {
+                EINTR
+            });
         }
         crate::sched::sleep((total - done).min(Duration::from_millis(10)));
     }

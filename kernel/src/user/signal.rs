@@ -1,0 +1,730 @@
+//! Signals (DESIGN.md §8), as Linux delivers them on aarch64: actions per process
+//! (`rt_sigaction`), a mask, pending set and alternate stack per thread, process- and
+//! thread-directed sending (`kill`, `tgkill`, `tkill`), synchronous faults turned into
+//! signals with `si_code` and `si_addr`, and delivery on the return to EL0 with Linux's
+//! `rt_sigframe` (siginfo, then a ucontext whose mcontext holds x0-x30, sp, pc, pstate and
+//! an FP/SIMD record) and `rt_sigreturn`.
+//!
+//! Not yet: stop and continue (`SIGSTOP`, `SIGTSTP`, `SIGTTIN`, `SIGTTOU` are ignored by
+//! default here, `SIGCONT` continues nothing), `alarm`/`setitimer`, queued real-time
+//! signals (one pending instance per signal), the vDSO (a handler without `SA_RESTORER`
+//! returns through a kernel trampoline page at [`SIGPAGE`]).
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::{current_thread, uaccess, Process, Thread};
+use crate::arch::exception::TrapFrame;
+use crate::sync::SpinLock;
+use mm::VirtAddr;
+
+/// SIGHUP.
+pub const SIGHUP: i32 = 1;
+/// SIGINT.
+pub const SIGINT: i32 = 2;
+/// SIGQUIT.
+pub const SIGQUIT: i32 = 3;
+/// SIGILL: an undefined instruction, or any exception class not handled otherwise.
+pub const SIGILL: i32 = 4;
+/// SIGTRAP: a `brk` instruction.
+pub const SIGTRAP: i32 = 5;
+/// SIGABRT.
+pub const SIGABRT: i32 = 6;
+/// SIGBUS: an alignment fault, an external abort or an SError.
+pub const SIGBUS: i32 = 7;
+/// SIGFPE.
+pub const SIGFPE: i32 = 8;
+/// SIGKILL: cannot be caught, blocked or ignored.
+pub const SIGKILL: i32 = 9;
+/// SIGUSR1.
+pub const SIGUSR1: i32 = 10;
+/// SIGSEGV: an access outside every area or one its protection denies.
+pub const SIGSEGV: i32 = 11;
+/// SIGUSR2.
+pub const SIGUSR2: i32 = 12;
+/// SIGPIPE.
+pub const SIGPIPE: i32 = 13;
+/// SIGALRM.
+pub const SIGALRM: i32 = 14;
+/// SIGTERM.
+pub const SIGTERM: i32 = 15;
+/// SIGCHLD: a child ended.
+pub const SIGCHLD: i32 = 17;
+/// SIGCONT.
+pub const SIGCONT: i32 = 18;
+/// SIGSTOP: cannot be caught, blocked or ignored.
+pub const SIGSTOP: i32 = 19;
+/// Highest signal number.
+pub const NSIG: i32 = 64;
+
+/// `sa_handler` values.
+pub const SIG_DFL: u64 = 0;
+/// Ignore the signal.
+pub const SIG_IGN: u64 = 1;
+
+/// `sa_flags` bits.
+pub const SA_NOCLDSTOP: u64 = 1;
+/// Children that exit leave no zombie.
+pub const SA_NOCLDWAIT: u64 = 2;
+/// The handler takes (sig, siginfo, ucontext).
+pub const SA_SIGINFO: u64 = 4;
+/// `sa_restorer` is the return address of the handler.
+pub const SA_RESTORER: u64 = 0x0400_0000;
+/// Run the handler on the alternate stack.
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+/// Restart interrupted system calls.
+pub const SA_RESTART: u64 = 0x1000_0000;
+/// Do not block the signal while its handler runs.
+pub const SA_NODEFER: u64 = 0x4000_0000;
+/// Reset the action to the default on delivery.
+pub const SA_RESETHAND: u64 = 0x8000_0000;
+const SA_KNOWN: u64 = SA_NOCLDSTOP
+    | SA_NOCLDWAIT
+    | SA_SIGINFO
+    | SA_RESTORER
+    | SA_ONSTACK
+    | SA_RESTART
+    | SA_NODEFER
+    | SA_RESETHAND
+    | 0x0200_0000; // SA_UNSUPPORTED, SA_EXPOSE_TAGBITS are probes: kept as given
+
+/// `si_code` values.
+pub mod code {
+    /// Sent by `kill`.
+    pub const SI_USER: i32 = 0;
+    /// Sent by `tkill`/`tgkill`.
+    pub const SI_TKILL: i32 = -6;
+    /// SIGSEGV: no mapping at the address.
+    pub const SEGV_MAPERR: i32 = 1;
+    /// SIGSEGV: the mapping does not allow the access.
+    pub const SEGV_ACCERR: i32 = 2;
+    /// SIGBUS: misaligned address.
+    pub const BUS_ADRALN: i32 = 1;
+    /// SIGBUS: nonexistent physical address (past a shared object's end).
+    pub const BUS_ADRERR: i32 = 2;
+    /// SIGILL: illegal opcode.
+    pub const ILL_ILLOPC: i32 = 1;
+    /// SIGTRAP: a breakpoint.
+    pub const TRAP_BRKPT: i32 = 1;
+    /// SIGCHLD: the child exited.
+    pub const CLD_EXITED: i32 = 1;
+    /// SIGCHLD: the child was killed.
+    pub const CLD_KILLED: i32 = 2;
+}
+
+/// Internal: the call was interrupted; restart it unless a handler without
+/// `SA_RESTART` runs (Linux's `ERESTARTSYS`).
+pub const ERESTARTSYS: i64 = 512;
+/// Internal: restart it only if no handler runs (Linux's `ERESTARTNOHAND`).
+pub const ERESTARTNOHAND: i64 = 514;
+
+/// Where the kernel's return trampoline (`mov x8, #139; svc #0`) is mapped in every
+/// process: the last page of the user half, above the stack.
+pub const SIGPAGE: u64 = 0x0000_ffff_ffff_f000;
+
+const fn bit(sig: i32) -> u64 {
+    1 << (sig - 1)
+}
+const UNBLOCKABLE: u64 = bit(SIGKILL) | bit(SIGSTOP);
+
+/// One action (`struct sigaction` for aarch64: handler, flags, restorer, mask).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Action {
+    /// `sa_handler`/`sa_sigaction`, or `SIG_DFL`/`SIG_IGN`.
+    pub handler: u64,
+    /// `sa_flags`.
+    pub flags: u64,
+    /// `sa_restorer`.
+    pub restorer: u64,
+    /// `sa_mask`.
+    pub mask: u64,
+}
+
+/// What a signal does when its action is `SIG_DFL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Default {
+    Terminate,
+    Ignore,
+}
+
+fn default_action(sig: i32) -> Default {
+    match sig {
+        SIGCHLD | SIGCONT | 23 /* SIGURG */ | 28 /* SIGWINCH */ => Default::Ignore,
+        // Stop signals: stopping is not built yet; they do nothing by default.
+        SIGSTOP | 20 | 21 | 22 => Default::Ignore,
+        _ => Default::Terminate,
+    }
+}
+
+/// The fields of a `siginfo_t` this kernel fills.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigInfo {
+    /// `si_signo`.
+    pub signo: i32,
+    /// `si_code`.
+    pub code: i32,
+    /// The first union word: `si_pid` (low half) and `si_uid` (high), or `si_addr`.
+    pub word0: u64,
+    /// `si_status` for SIGCHLD.
+    pub status: i32,
+}
+
+impl SigInfo {
+    /// Sent by process `pid` (`kill`, `tgkill`: `code`).
+    pub fn from_process(signo: i32, code: i32, pid: u32) -> Self {
+        Self {
+            signo,
+            code,
+            word0: u64::from(pid),
+            status: 0,
+        }
+    }
+
+    /// A fault at `addr`.
+    pub fn fault(signo: i32, code: i32, addr: u64) -> Self {
+        Self {
+            signo,
+            code,
+            word0: addr,
+            status: 0,
+        }
+    }
+
+    /// The 128 bytes of a `siginfo_t`.
+    fn bytes(&self) -> [u8; 128] {
+        let mut b = [0u8; 128];
+        b[0..4].copy_from_slice(&self.signo.to_le_bytes());
+        b[8..12].copy_from_slice(&self.code.to_le_bytes());
+        b[16..24].copy_from_slice(&self.word0.to_le_bytes());
+        b[24..28].copy_from_slice(&self.status.to_le_bytes());
+        b
+    }
+}
+
+/// Signals waiting for delivery, at most one of each.
+#[derive(Clone, Copy)]
+pub struct Pending {
+    set: u64,
+    info: [SigInfo; NSIG as usize],
+}
+
+impl Pending {
+    const fn new() -> Self {
+        Self {
+            set: 0,
+            info: [SigInfo {
+                signo: 0,
+                code: 0,
+                word0: 0,
+                status: 0,
+            }; NSIG as usize],
+        }
+    }
+
+    fn add(&mut self, info: SigInfo) {
+        let s = info.signo;
+        if self.set & bit(s) == 0 {
+            self.set |= bit(s);
+            self.info[(s - 1) as usize] = info;
+        }
+    }
+
+    /// The lowest pending signal outside `blocked`, taken out.
+    fn take(&mut self, blocked: u64) -> Option<SigInfo> {
+        let ready = self.set & !blocked;
+        if ready == 0 {
+            return None;
+        }
+        let s = ready.trailing_zeros() as i32 + 1;
+        self.set &= !bit(s);
+        Some(self.info[(s - 1) as usize])
+    }
+
+    /// The pending set.
+    pub fn set(&self) -> u64 {
+        self.set
+    }
+}
+
+impl core::default::Default for Pending {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The per-process part: actions and process-directed pending signals.
+pub struct ProcessSignals {
+    actions: SpinLock<[Action; NSIG as usize]>,
+    pending: SpinLock<Pending>,
+}
+
+impl core::default::Default for ProcessSignals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProcessSignals {
+    /// Every action `SIG_DFL`, nothing pending.
+    pub fn new() -> Self {
+        Self {
+            actions: SpinLock::new([Action::default(); NSIG as usize]),
+            pending: SpinLock::new(Pending::new()),
+        }
+    }
+
+    /// The child's copy at fork: the same actions, nothing pending.
+    pub fn fork(&self) -> Self {
+        let s = Self::new();
+        *s.actions.lock() = *self.actions.lock();
+        s
+    }
+
+    /// At `execve`: handled signals go back to `SIG_DFL`; ignored ones stay ignored.
+    pub fn exec(&self) {
+        for a in self.actions.lock().iter_mut() {
+            if a.handler != SIG_IGN {
+                *a = Action::default();
+            }
+        }
+    }
+
+    /// The action of `sig`.
+    pub fn action(&self, sig: i32) -> Action {
+        self.actions.lock()[(sig - 1) as usize]
+    }
+
+    /// Whether the parent's SIGCHLD settings make exiting children leave no zombie
+    /// (`SIG_IGN`, or `SA_NOCLDWAIT`).
+    pub fn reaps_children(&self) -> bool {
+        let a = self.action(SIGCHLD);
+        a.handler == SIG_IGN || a.flags & SA_NOCLDWAIT != 0
+    }
+}
+
+/// The per-thread part: mask, thread-directed pending signals, alternate stack, and the
+/// system call to restart.
+pub struct ThreadSignals {
+    /// Blocked signals.
+    pub mask: AtomicU64,
+    pending: SpinLock<Pending>,
+    altstack: SpinLock<AltStack>,
+    /// `x0` of a system call that returned `ERESTARTSYS`/`ERESTARTNOHAND`.
+    restart: SpinLock<Option<(i64, u64)>>,
+}
+
+/// `stack_t`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AltStack {
+    /// `ss_sp` (0: none).
+    pub sp: u64,
+    /// `ss_size`.
+    pub size: u64,
+    /// `SS_AUTODISARM` and the like (kept).
+    pub flags: u32,
+}
+
+const SS_ONSTACK: u32 = 1;
+const SS_DISABLE: u32 = 2;
+const MINSIGSTKSZ: u64 = 5120;
+
+impl core::default::Default for ThreadSignals {
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+impl ThreadSignals {
+    /// Nothing pending, `mask` blocked.
+    pub fn new(mask: u64) -> Self {
+        Self {
+            mask: AtomicU64::new(mask),
+            pending: SpinLock::new(Pending::new()),
+            altstack: SpinLock::new(AltStack::default()),
+            restart: SpinLock::new(None),
+        }
+    }
+
+    /// The alternate stack.
+    pub fn altstack(&self) -> AltStack {
+        *self.altstack.lock()
+    }
+}
+
+/// The caller's pending set (thread and process).
+pub fn pending_of(thread: &Thread) -> u64 {
+    thread.signals.pending.lock().set() | thread.process.signals.pending.lock().set()
+}
+
+/// Whether a signal the thread does not block is pending (a blocking call returns then).
+pub fn has_pending(thread: &Thread) -> bool {
+    pending_of(thread) & !thread.signals.mask.load(Ordering::Acquire) != 0
+}
+
+/// Whether the calling user thread has an unblocked signal pending.
+pub fn current_has_pending() -> bool {
+    current_thread().is_some_and(has_pending)
+}
+
+/// Sends a process-directed signal: one of its threads that does not block it takes it.
+pub fn send_to_process(process: &Arc<Process>, info: SigInfo) {
+    if info.signo == 0 {
+        return;
+    }
+    if info.signo == SIGKILL {
+        process.begin_kill(SIGKILL);
+        return;
+    }
+    if queue_for_process(process, info) {
+        process.interrupt_threads();
+    }
+}
+
+/// Queues a process-directed signal without waking anyone (the caller does, outside
+/// its spinlocks); false if the action drops it. Not for `SIGKILL`.
+pub fn queue_for_process(process: &Process, info: SigInfo) -> bool {
+    let a = process.signals.action(info.signo);
+    if a.handler == SIG_IGN || (a.handler == SIG_DFL && default_action(info.signo) == Default::Ignore) {
+        return false;
+    }
+    process.signals.pending.lock().add(info);
+    true
+}
+
+/// Queues a thread-directed signal for `thread` (`SIGKILL` is the caller's: it ends the
+/// whole process). The caller then calls `Process::interrupt_threads` (not under the
+/// thread list's lock).
+pub fn queue_for_thread(thread: &Thread, info: SigInfo) {
+    if info.signo == 0 || info.signo == SIGKILL {
+        return;
+    }
+    let a = thread.process.signals.action(info.signo);
+    if a.handler == SIG_IGN || (a.handler == SIG_DFL && default_action(info.signo) == Default::Ignore) {
+        return;
+    }
+    thread.signals.pending.lock().add(info);
+}
+
+/// A synchronous fault of the calling thread: the signal is delivered at once on the
+/// return to EL0 (the faulting instruction runs again if the handler returns). Blocked
+/// or ignored, it cannot be: the action goes back to `SIG_DFL` and the process dies, as
+/// Linux's `force_sig_fault`.
+pub fn force_fault(info: SigInfo) {
+    let thread = current_thread().expect("a fault signal for a kernel task");
+    let sig = info.signo;
+    let blocked = thread.signals.mask.load(Ordering::Acquire) & bit(sig) != 0;
+    let mut actions = thread.process.signals.actions.lock();
+    let a = &mut actions[(sig - 1) as usize];
+    if blocked || a.handler == SIG_IGN {
+        *a = Action::default();
+        thread.signals.mask.fetch_and(!bit(sig), Ordering::AcqRel);
+    }
+    drop(actions);
+    thread.signals.pending.lock().add(info);
+}
+
+/// Whether the system call the thread returns from waits to be restarted or failed.
+pub fn restart_pending(thread: &Thread) -> bool {
+    thread.signals.restart.lock().is_some()
+}
+
+/// Records that the system call the thread is returning from wants a restart
+/// (`code`: `ERESTARTSYS` or `ERESTARTNOHAND`) with its original `x0`.
+pub fn note_restart(thread: &Thread, code: i64, orig_x0: u64) {
+    *thread.signals.restart.lock() = Some((code, orig_x0));
+}
+
+/// On the return to EL0: delivers one pending signal (a handler frame, or the default
+/// action), and settles an interrupted system call (restart, or `-EINTR`). IRQs enabled,
+/// sleepable (it writes the user stack). Returns `false` if the process must end (the
+/// caller leaves through `exit_thread`).
+pub fn deliver(frame: &mut TrapFrame, thread: &Thread) -> bool {
+    let restart = thread.signals.restart.lock().take();
+    loop {
+        let blocked = thread.signals.mask.load(Ordering::Acquire);
+        let info = thread
+            .signals
+            .pending
+            .lock()
+            .take(blocked)
+            .or_else(|| thread.process.signals.pending.lock().take(blocked));
+        let Some(info) = info else { break };
+        let sig = info.signo;
+        let mut actions = thread.process.signals.actions.lock();
+        let action = actions[(sig - 1) as usize];
+        if action.handler == SIG_IGN {
+            continue;
+        }
+        if action.handler == SIG_DFL {
+            drop(actions);
+            match default_action(sig) {
+                Default::Ignore => continue,
+                Default::Terminate => {
+                    defmt::info!(
+                        "process {} (thread {}): killed by signal {}",
+                        thread.process.pid,
+                        thread.tid,
+                        sig
+                    );
+                    thread.process.begin_kill(sig);
+                    return false;
+                }
+            }
+        }
+        if action.flags & SA_RESETHAND != 0 {
+            actions[(sig - 1) as usize] = Action::default();
+        }
+        drop(actions);
+        if let Some((code, orig_x0)) = restart {
+            let restart_it = code == ERESTARTSYS && action.flags & SA_RESTART != 0;
+            if restart_it {
+                frame.x[0] = orig_x0;
+                frame.elr -= 4;
+            } else {
+                frame.x[0] = (-4i64) as u64; // EINTR
+            }
+        }
+        if setup_frame(frame, thread, &info, &action).is_err() {
+            defmt::error!(
+                "process {}: no room for the frame of signal {} on the user stack",
+                thread.process.pid,
+                sig
+            );
+            thread.process.begin_kill(SIGSEGV);
+            return false;
+        }
+        let mut mask = blocked | action.mask;
+        if action.flags & SA_NODEFER == 0 {
+            mask |= bit(sig);
+        }
+        thread.signals.mask.store(mask & !UNBLOCKABLE, Ordering::Release);
+        return true;
+    }
+    if let Some((_, orig_x0)) = restart {
+        // No handler ran: the call starts again.
+        frame.x[0] = orig_x0;
+        frame.elr -= 4;
+    }
+    true
+}
+
+/// Offsets in the signal frame (Linux arch/arm64 `struct rt_sigframe`).
+mod layout {
+    /// `siginfo_t` at the frame's start.
+    pub const INFO: u64 = 0;
+    /// `struct ucontext`.
+    pub const UC: u64 = 128;
+    /// `uc_stack` (ss_sp, ss_flags, ss_size).
+    pub const UC_STACK: u64 = UC + 16;
+    /// `uc_sigmask`.
+    pub const UC_SIGMASK: u64 = UC + 40;
+    /// `uc_mcontext` (`struct sigcontext`, 16-byte aligned).
+    pub const MC: u64 = UC + 176;
+    /// `fault_address`.
+    pub const MC_FAULT: u64 = MC;
+    /// `regs[31]`.
+    pub const MC_REGS: u64 = MC + 8;
+    /// `sp`, `pc`, `pstate`.
+    pub const MC_SP: u64 = MC + 256;
+    /// `__reserved[4096]`: the FP/SIMD record, then a terminator.
+    pub const MC_RESERVED: u64 = MC + 288;
+    /// The frame record after the sigframe (fp, lr).
+    pub const RECORD: u64 = MC_RESERVED + 4096;
+    /// The whole frame, 16-byte aligned.
+    pub const SIZE: u64 = RECORD + 16;
+    /// `struct fpsimd_context`: magic, size.
+    pub const FPSIMD_MAGIC: u32 = 0x4650_8001;
+    /// Its size: head (8), fpsr, fpcr, 32 q registers.
+    pub const FPSIMD_SIZE: u32 = 528;
+}
+
+/// Writes the frame for `info` below the thread's stack (or on its alternate stack) and
+/// points the registers at the handler.
+fn setup_frame(
+    frame: &mut TrapFrame,
+    thread: &Thread,
+    info: &SigInfo,
+    action: &Action,
+) -> Result<(), ()> {
+    let alt = thread.signals.altstack();
+    let sp = frame.sp_el0;
+    let on_alt = alt.sp != 0 && sp > alt.sp && sp <= alt.sp + alt.size;
+    let top = if action.flags & SA_ONSTACK != 0 && alt.sp != 0 && !on_alt {
+        alt.sp + alt.size
+    } else {
+        sp
+    };
+    let base = top.checked_sub(layout::SIZE).ok_or(())? & !15;
+    let mut f = alloc::vec![0u8; layout::SIZE as usize];
+    let put = |f: &mut alloc::vec::Vec<u8>, at: u64, bytes: &[u8]| {
+        f[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+    };
+    put(&mut f, layout::INFO, &info.bytes());
+    let ss_flags = if alt.sp == 0 {
+        SS_DISABLE
+    } else if on_alt {
+        SS_ONSTACK
+    } else {
+        alt.flags
+    };
+    put(&mut f, layout::UC_STACK, &alt.sp.to_le_bytes());
+    put(&mut f, layout::UC_STACK + 8, &ss_flags.to_le_bytes());
+    put(&mut f, layout::UC_STACK + 16, &alt.size.to_le_bytes());
+    let mask = thread.signals.mask.load(Ordering::Acquire);
+    put(&mut f, layout::UC_SIGMASK, &mask.to_le_bytes());
+    let fault = if matches!(info.signo, SIGSEGV | SIGBUS | SIGILL | SIGTRAP) && info.code > 0 {
+        info.word0
+    } else {
+        0
+    };
+    put(&mut f, layout::MC_FAULT, &fault.to_le_bytes());
+    for (i, r) in frame.x.iter().enumerate() {
+        put(&mut f, layout::MC_REGS + 8 * i as u64, &r.to_le_bytes());
+    }
+    put(&mut f, layout::MC_SP, &frame.sp_el0.to_le_bytes());
+    put(&mut f, layout::MC_SP + 8, &frame.elr.to_le_bytes());
+    put(&mut f, layout::MC_SP + 16, &frame.spsr.to_le_bytes());
+    let fp = layout::MC_RESERVED;
+    put(&mut f, fp, &layout::FPSIMD_MAGIC.to_le_bytes());
+    put(&mut f, fp + 4, &layout::FPSIMD_SIZE.to_le_bytes());
+    put(&mut f, fp + 8, &(frame.fpsr as u32).to_le_bytes());
+    put(&mut f, fp + 12, &(frame.fpcr as u32).to_le_bytes());
+    for (i, q) in frame.q.iter().enumerate() {
+        put(&mut f, fp + 16 + 16 * i as u64, &q.to_le_bytes());
+    }
+    // The terminator record after it is already zero.
+    put(&mut f, layout::RECORD, &frame.x[29].to_le_bytes());
+    put(&mut f, layout::RECORD + 8, &frame.x[30].to_le_bytes());
+    uaccess::copy_to(VirtAddr::new(base), &f).map_err(|_| ())?;
+    frame.x[0] = info.signo as u64;
+    frame.x[1] = base + layout::INFO;
+    frame.x[2] = base + layout::UC;
+    frame.x[29] = base + layout::RECORD;
+    frame.x[30] = if action.flags & SA_RESTORER != 0 {
+        action.restorer
+    } else {
+        SIGPAGE
+    };
+    frame.sp_el0 = base;
+    frame.elr = action.handler;
+    Ok(())
+}
+
+/// `rt_sigreturn()`: restores what the frame at the user's `sp` saved. A frame that
+/// cannot be read or that names kernel state is fatal (SIGSEGV), as on Linux.
+pub fn sigreturn(frame: &mut TrapFrame) -> Result<u64, ()> {
+    let thread = current_thread().expect("rt_sigreturn from a kernel task");
+    let base = frame.sp_el0;
+    if base % 16 != 0 {
+        return Err(());
+    }
+    let mut f = alloc::vec![0u8; layout::RECORD as usize];
+    uaccess::copy_from(VirtAddr::new(base), &mut f).map_err(|_| ())?;
+    let word = |at: u64| u64::from_le_bytes(f[at as usize..at as usize + 8].try_into().expect("8"));
+    let word32 = |at: u64| u32::from_le_bytes(f[at as usize..at as usize + 4].try_into().expect("4"));
+    let pstate = word(layout::MC_SP + 16);
+    // Only EL0t AArch64 with the condition flags and the user-controllable bits.
+    if pstate & 0x1f != 0 || pstate & (1 << 4) != 0 {
+        return Err(());
+    }
+    let fp = layout::MC_RESERVED;
+    if word32(fp) != layout::FPSIMD_MAGIC || word32(fp + 4) != layout::FPSIMD_SIZE {
+        return Err(());
+    }
+    for i in 0..31 {
+        frame.x[i] = word(layout::MC_REGS + 8 * i as u64);
+    }
+    frame.sp_el0 = word(layout::MC_SP);
+    frame.elr = word(layout::MC_SP + 8);
+    // NZCV and the user bits from the frame; DAIF clear, EL0t.
+    frame.spsr = pstate & 0xf000_0000;
+    frame.fpsr = u64::from(word32(fp + 8));
+    frame.fpcr = u64::from(word32(fp + 12));
+    for i in 0..32 {
+        let at = (fp + 16 + 16 * i) as usize;
+        frame.q[i as usize] = u128::from_le_bytes(f[at..at + 16].try_into().expect("16"));
+    }
+    let mask = word(layout::UC_SIGMASK) & !UNBLOCKABLE;
+    thread.signals.mask.store(mask, Ordering::Release);
+    let (ss_sp, ss_flags, ss_size) = (
+        word(layout::UC_STACK),
+        word32(layout::UC_STACK + 8),
+        word(layout::UC_STACK + 16),
+    );
+    // restore_altstack: as sigaltstack would (errors ignored).
+    let _ = set_altstack(thread, ss_sp, ss_flags, ss_size, frame.sp_el0);
+    Ok(frame.x[0])
+}
+
+/// `sigaltstack`'s change, with its checks. `sp` is the caller's stack pointer.
+pub fn set_altstack(thread: &Thread, ss_sp: u64, flags: u32, size: u64, sp: u64) -> Result<(), i64> {
+    let cur = thread.signals.altstack();
+    if cur.sp != 0 && sp > cur.sp && sp <= cur.sp + cur.size {
+        return Err(1); // EPERM: on it now
+    }
+    let mode = flags & !(1 << 31); // SS_AUTODISARM
+    if mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK {
+        return Err(22);
+    }
+    let new = if mode == SS_DISABLE {
+        AltStack::default()
+    } else {
+        if size < MINSIGSTKSZ {
+            return Err(12); // ENOMEM
+        }
+        AltStack {
+            sp: ss_sp,
+            size,
+            flags: flags & (1 << 31),
+        }
+    };
+    *thread.signals.altstack.lock() = new;
+    Ok(())
+}
+
+/// `struct sigaction` from user memory (handler, flags, restorer, mask).
+pub fn read_action(at: u64) -> Result<Action, super::syscall::errno::Errno> {
+    let mut b = [0u8; 32];
+    uaccess::copy_from(VirtAddr::new(at), &mut b)?;
+    let w = |i: usize| u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().expect("8"));
+    Ok(Action {
+        handler: w(0),
+        flags: w(1) & SA_KNOWN,
+        restorer: w(2),
+        mask: w(3) & !UNBLOCKABLE,
+    })
+}
+
+/// Writes `a` as a `struct sigaction`.
+pub fn write_action(at: u64, a: &Action) -> Result<(), super::syscall::errno::Errno> {
+    let mut b = [0u8; 32];
+    for (i, w) in [a.handler, a.flags, a.restorer, a.mask].iter().enumerate() {
+        b[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    uaccess::copy_to(VirtAddr::new(at), &b)
+}
+
+/// `rt_sigaction`'s change of `sig`'s action; returns the old one.
+pub fn set_action(process: &Process, sig: i32, new: Option<Action>) -> Action {
+    let mut actions = process.signals.actions.lock();
+    let old = actions[(sig - 1) as usize];
+    if let Some(new) = new {
+        actions[(sig - 1) as usize] = new;
+        drop(actions);
+        if new.handler == SIG_IGN
+            || (new.handler == SIG_DFL && default_action(sig) == Default::Ignore)
+        {
+            // POSIX: setting a pending signal to be ignored discards it.
+            process.signals.pending.lock().set &= !bit(sig);
+            process.for_each_thread(|t| t.signals.pending.lock().set &= !bit(sig));
+        }
+    }
+    old
+}
+
+/// Blocks and unblocks for `rt_sigprocmask` (`SIGKILL`/`SIGSTOP` never).
+pub fn set_mask(thread: &Thread, mask: u64) {
+    thread.signals.mask.store(mask & !UNBLOCKABLE, Ordering::Release);
+}
+
+/// The trampoline page's contents: `mov x8, #139` (rt_sigreturn); `svc #0`.
+pub const TRAMPOLINE: [u32; 2] = [0xd280_1168, 0xd400_0001];

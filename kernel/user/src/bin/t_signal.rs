@@ -1,0 +1,410 @@
+//! Signals: handlers with `SA_SIGINFO` (siginfo from `kill`, `tgkill` and real faults:
+//! SIGSEGV `SEGV_MAPERR`/`SEGV_ACCERR` with `si_addr`, SIGBUS `BUS_ADRALN` from an
+//! unaligned exclusive load, SIGILL `ILL_ILLOPC`), a handler that fixes the mapping and
+//! returns (the instruction runs again), masks and pending sets, `SA_NODEFER`,
+//! `SA_RESETHAND`, `sa_mask`, the alternate stack, registers and FP state kept across a
+//! handler, the kernel's trampoline (no `SA_RESTORER`), default actions, SIG_IGN,
+//! SIGCHLD, `SA_RESTART` and `EINTR` for `wait4` and `nanosleep`, a corrupted frame, and
+//! the calls' errors.
+#![no_std]
+#![no_main]
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use user::mm::{map, mmap, mmap_anon, mprotect, munmap, prot, PAGE};
+use user::process;
+use user::signal::{self as sig, SigAction, SigInfo, UContext};
+use user::sys;
+use user::{setup, Checks, Errno};
+
+static LAST_SIG: AtomicI32 = AtomicI32::new(0);
+static LAST_CODE: AtomicI32 = AtomicI32::new(0);
+static LAST_ADDR: AtomicU64 = AtomicU64::new(0);
+static LAST_PID: AtomicU64 = AtomicU64::new(0);
+static COUNT: AtomicU64 = AtomicU64::new(0);
+static MASK_IN_HANDLER: AtomicU64 = AtomicU64::new(0);
+static SP_IN_HANDLER: AtomicU64 = AtomicU64::new(0);
+static ALT_FLAGS: AtomicI32 = AtomicI32::new(0);
+static FIX_AT: AtomicU64 = AtomicU64::new(0);
+
+fn sp() -> u64 {
+    let sp: u64;
+    // SAFETY: reads the stack pointer.
+    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp) };
+    sp
+}
+
+extern "C" fn record(s: i32, info: *const SigInfo, _: *mut UContext) {
+    // SAFETY: the kernel passes a valid siginfo.
+    let info = unsafe { &*info };
+    LAST_SIG.store(s, Ordering::SeqCst);
+    LAST_CODE.store(info.code, Ordering::SeqCst);
+    LAST_ADDR.store(info.addr(), Ordering::SeqCst);
+    LAST_PID.store(u64::from(info.pid()), Ordering::SeqCst);
+    COUNT.fetch_add(1, Ordering::SeqCst);
+    MASK_IN_HANDLER.store(sig::sigprocmask(sig::SIG_BLOCK, None).unwrap_or(0), Ordering::SeqCst);
+    SP_IN_HANDLER.store(sp(), Ordering::SeqCst);
+    ALT_FLAGS.store(sig::sigaltstack(None).map_or(-1, |s| s.flags), Ordering::SeqCst);
+}
+
+/// Records, then makes the faulting page writable so that the write runs again.
+extern "C" fn fix_mapping(s: i32, info: *const SigInfo, uc: *mut UContext) {
+    record(s, info, uc);
+    let at = FIX_AT.load(Ordering::SeqCst) as usize;
+    let _ = mprotect(at, PAGE, prot::RW);
+}
+
+/// Records, then skips the faulting instruction.
+extern "C" fn skip_insn(s: i32, info: *const SigInfo, uc: *mut UContext) {
+    record(s, info, uc);
+    // SAFETY: the kernel passes a valid ucontext; the handler may change it.
+    unsafe { (*uc).pc += 4 };
+}
+
+fn reset() {
+    LAST_SIG.store(0, Ordering::SeqCst);
+    LAST_CODE.store(99, Ordering::SeqCst);
+    LAST_ADDR.store(0, Ordering::SeqCst);
+    COUNT.store(0, Ordering::SeqCst);
+}
+
+fn install(t: &mut Checks, name: &str, s: i32, h: sig::Handler, flags: u64, mask: u64) {
+    t.success(name, sig::sigaction(s, Some(&SigAction::handler(h, flags, mask)), None));
+}
+
+fn default(s: i32) {
+    let _ = sig::sigaction(s, Some(&SigAction::default()), None);
+}
+
+fn handlers_and_siginfo(t: &mut Checks) {
+    install(t, "install_usr1", sig::SIGUSR1, record, 0, 0);
+    reset();
+    t.success("kill_self", sig::kill(sys::getpid() as isize, sig::SIGUSR1));
+    t.eq("handler_ran_before_kill_returned", COUNT.load(Ordering::SeqCst), 1);
+    t.eq("si_signo", LAST_SIG.load(Ordering::SeqCst), sig::SIGUSR1);
+    t.eq("si_code_si_user", LAST_CODE.load(Ordering::SeqCst), 0);
+    t.eq("si_pid_is_the_sender", LAST_PID.load(Ordering::SeqCst), u64::from(sys::getpid()));
+    t.eq(
+        "signal_blocked_in_its_handler",
+        MASK_IN_HANDLER.load(Ordering::SeqCst) & sig::bit(sig::SIGUSR1) != 0,
+        true,
+    );
+    t.eq("mask_restored_after_the_handler", sig::sigprocmask(sig::SIG_BLOCK, None), Ok(0));
+    reset();
+    let pid = sys::getpid() as isize;
+    t.success("tgkill_self", sig::tgkill(pid, sys::gettid() as isize, sig::SIGUSR1));
+    t.eq("si_code_si_tkill", LAST_CODE.load(Ordering::SeqCst), -6);
+
+    // sa_mask and SA_NODEFER.
+    install(t, "install_with_mask", sig::SIGUSR1, record, 0, sig::bit(sig::SIGUSR2));
+    let _ = sig::kill(pid, sig::SIGUSR1);
+    let m = MASK_IN_HANDLER.load(Ordering::SeqCst);
+    t.eq("sa_mask_blocked_in_the_handler", m & sig::bit(sig::SIGUSR2) != 0, true);
+    install(t, "install_nodefer", sig::SIGUSR1, record, sig::SA_NODEFER, 0);
+    let _ = sig::kill(pid, sig::SIGUSR1);
+    let m = MASK_IN_HANDLER.load(Ordering::SeqCst);
+    t.eq("nodefer_leaves_it_unblocked", m & sig::bit(sig::SIGUSR1), 0);
+
+    // SA_RESETHAND: once, then back to SIG_DFL.
+    install(t, "install_resethand", sig::SIGUSR1, record, sig::SA_RESETHAND, 0);
+    let _ = sig::kill(pid, sig::SIGUSR1);
+    let mut old = SigAction::default();
+    t.success("query", sig::sigaction(sig::SIGUSR1, None, Some(&mut old)));
+    t.eq("resethand_back_to_default", old.handler, sig::SIG_DFL);
+
+    // No SA_RESTORER: the kernel's trampoline (Linux: the vDSO's) returns.
+    let act = SigAction {
+        handler: record as *const () as usize as u64,
+        flags: sig::SA_SIGINFO,
+        restorer: 0,
+        mask: 0,
+    };
+    t.success("install_without_restorer", sig::sigaction(sig::SIGUSR2, Some(&act), None));
+    reset();
+    let _ = sig::kill(pid, sig::SIGUSR2);
+    t.eq("handler_without_restorer_returned", COUNT.load(Ordering::SeqCst), 1);
+    default(sig::SIGUSR1);
+    default(sig::SIGUSR2);
+}
+
+fn masks_and_pending(t: &mut Checks) {
+    install(t, "install", sig::SIGUSR1, record, 0, 0);
+    reset();
+    let pid = sys::getpid() as isize;
+    t.eq(
+        "block",
+        sig::sigprocmask(sig::SIG_BLOCK, Some(sig::bit(sig::SIGUSR1))),
+        Ok(0),
+    );
+    let _ = sig::kill(pid, sig::SIGUSR1);
+    t.eq("blocked_signal_not_delivered", COUNT.load(Ordering::SeqCst), 0);
+    t.eq("it_is_pending", sig::sigpending(), Ok(sig::bit(sig::SIGUSR1)));
+    let _ = sig::kill(pid, sig::SIGUSR1);
+    let _ = sig::sigprocmask(sig::SIG_UNBLOCK, Some(sig::bit(sig::SIGUSR1)));
+    t.eq("unblocking_delivers_it_once", COUNT.load(Ordering::SeqCst), 1);
+    t.eq("nothing_pending_after", sig::sigpending(), Ok(0));
+    let set = sig::bit(sig::SIGKILL) | sig::bit(sig::SIGUSR2);
+    let _ = sig::sigprocmask(sig::SIG_SETMASK, Some(set));
+    t.eq(
+        "sigkill_cannot_be_blocked",
+        sig::sigprocmask(sig::SIG_SETMASK, Some(0)),
+        Ok(sig::bit(sig::SIGUSR2)),
+    );
+    // Ignoring a pending signal discards it.
+    let _ = sig::sigprocmask(sig::SIG_BLOCK, Some(sig::bit(sig::SIGUSR1)));
+    let _ = sig::kill(pid, sig::SIGUSR1);
+    let ign = SigAction {
+        handler: sig::SIG_IGN,
+        ..SigAction::default()
+    };
+    let _ = sig::sigaction(sig::SIGUSR1, Some(&ign), None);
+    t.eq("ignoring_discards_the_pending_one", sig::sigpending(), Ok(0));
+    let _ = sig::sigprocmask(sig::SIG_SETMASK, Some(0));
+    t.success("ignored_signal_is_harmless", sig::kill(pid, sig::SIGUSR1));
+    default(sig::SIGUSR1);
+}
+
+fn faults(t: &mut Checks) {
+    // SIGSEGV, SEGV_MAPERR: a write where nothing is mapped.
+    let a = setup!(t, "map", mmap_anon(2 * PAGE));
+    let _ = munmap(a + PAGE, PAGE);
+    install(t, "install_segv", sig::SIGSEGV, skip_insn, 0, 0);
+    reset();
+    // SAFETY: a write to an unmapped page: the handler skips the store.
+    unsafe { core::ptr::write_volatile((a + PAGE + 8) as *mut u64, 1) };
+    t.eq("segv_delivered", LAST_SIG.load(Ordering::SeqCst), sig::SIGSEGV);
+    t.eq("segv_maperr", LAST_CODE.load(Ordering::SeqCst), 1);
+    t.eq("si_addr_is_the_address", LAST_ADDR.load(Ordering::SeqCst), (a + PAGE + 8) as u64);
+
+    // SEGV_ACCERR, and a handler that fixes the mapping: the write runs again and lands.
+    t.success("read_only", mprotect(a, PAGE, prot::READ));
+    FIX_AT.store(a as u64, Ordering::SeqCst);
+    install(t, "install_fixer", sig::SIGSEGV, fix_mapping, 0, 0);
+    reset();
+    // SAFETY: a write to a read-only page of ours; the handler makes it writable.
+    unsafe { core::ptr::write_volatile((a + 16) as *mut u64, 0x5eed) };
+    t.eq("segv_accerr", LAST_CODE.load(Ordering::SeqCst), 2);
+    t.eq("si_addr_of_the_write", LAST_ADDR.load(Ordering::SeqCst), (a + 16) as u64);
+    // SAFETY: a readable page of ours.
+    let v = unsafe { core::ptr::read_volatile((a + 16) as *const u64) };
+    t.eq("the_write_ran_again_after_the_fix", v, 0x5eed);
+    t.eq("one_fault_only", COUNT.load(Ordering::SeqCst), 1);
+
+    // SIGBUS, BUS_ADRALN: an exclusive load from an unaligned address.
+    install(t, "install_bus", sig::SIGBUS, skip_insn, 0, 0);
+    reset();
+    let odd = a + 3;
+    // SAFETY: ldxr from an unaligned address faults; the handler skips it.
+    unsafe { core::arch::asm!("ldxr {v}, [{p}]", p = in(reg) odd, v = out(reg) _) };
+    t.eq("sigbus_delivered", LAST_SIG.load(Ordering::SeqCst), sig::SIGBUS);
+    t.eq("bus_adraln", LAST_CODE.load(Ordering::SeqCst), 1);
+    t.eq("bus_si_addr", LAST_ADDR.load(Ordering::SeqCst), odd as u64);
+
+    // SIGILL, ILL_ILLOPC, si_addr = the instruction.
+    install(t, "install_ill", sig::SIGILL, skip_insn, 0, 0);
+    reset();
+    let pc: u64;
+    // SAFETY: an undefined instruction that the handler skips; `pc` is its address.
+    unsafe { core::arch::asm!("adr {pc}, 1f", "1: udf #7", pc = out(reg) pc) };
+    t.eq("sigill_delivered", LAST_SIG.load(Ordering::SeqCst), sig::SIGILL);
+    t.eq("ill_illopc", LAST_CODE.load(Ordering::SeqCst), 1);
+    t.eq("ill_si_addr_is_the_pc", LAST_ADDR.load(Ordering::SeqCst), pc);
+    default(sig::SIGSEGV);
+    default(sig::SIGBUS);
+    default(sig::SIGILL);
+    let _ = munmap(a, 2 * PAGE);
+}
+
+fn alternate_stack_and_registers(t: &mut Checks) {
+    let alt = setup!(t, "map_alt", mmap_anon(16 * PAGE));
+    let ss = sig::Stack::new(alt as u64, 16 * PAGE as u64, 0);
+    t.eq("no_altstack_at_first", sig::sigaltstack(Some(&ss)).map(|o| o.flags), Ok(2));
+    install(t, "install_onstack", sig::SIGUSR1, record, sig::SA_ONSTACK, 0);
+    let _ = sig::kill(sys::getpid() as isize, sig::SIGUSR1);
+    let sp = SP_IN_HANDLER.load(Ordering::SeqCst);
+    t.eq(
+        "handler_ran_on_the_alternate_stack",
+        sp > alt as u64 && sp <= (alt + 16 * PAGE) as u64,
+        true,
+    );
+    t.eq("sigaltstack_says_onstack", ALT_FLAGS.load(Ordering::SeqCst), 1);
+    install(t, "install_not_onstack", sig::SIGUSR1, record, 0, 0);
+    let _ = sig::kill(sys::getpid() as isize, sig::SIGUSR1);
+    let sp = SP_IN_HANDLER.load(Ordering::SeqCst);
+    t.eq(
+        "without_sa_onstack_the_normal_stack",
+        sp > alt as u64 && sp <= (alt + 16 * PAGE) as u64,
+        false,
+    );
+    let tiny = sig::Stack::new(alt as u64, 1024, 0);
+    t.errno("altstack_too_small", sig::sigaltstack(Some(&tiny)), Errno::ENOMEM);
+    let off = sig::Stack::new(0, 0, 2);
+    t.success("altstack_disable", sig::sigaltstack(Some(&off)));
+
+    // Callee-saved and FP registers survive a handler.
+    let (x21_after, d8_after): (u64, u64);
+    let pid = sys::getpid() as usize;
+    // SAFETY: kill(getpid(), SIGUSR1) with x21 and d8 set around it; both are declared
+    // clobbered-and-read here, the handler must give them back.
+    unsafe {
+        core::arch::asm!(
+            "mov x20, #0x1234",
+            "fmov d8, x20",
+            "mov x21, #0x5678",
+            "mov x8, #129",
+            "svc #0",
+            "mov {x}, x21",
+            "fmov {d}, d8",
+            in("x0") pid, in("x1") sig::SIGUSR1 as usize,
+            x = out(reg) x21_after, d = out(reg) d8_after,
+            out("x21") _, out("x20") _, out("x8") _, out("d8") _, lateout("x0") _,
+        )
+    };
+    t.eq("x21_kept_across_the_handler", x21_after, 0x5678);
+    t.eq("d8_kept_across_the_handler", d8_after, 0x1234);
+    default(sig::SIGUSR1);
+    let _ = munmap(alt, 16 * PAGE);
+}
+
+fn in_child(f: impl FnOnce()) -> Option<u32> {
+    match process::fork() {
+        Ok(0) => {
+            f();
+            sys::exit_group(0)
+        }
+        Ok(pid) => process::wait4(pid as isize, 0).ok().map(|(_, s)| s),
+        Err(_) => None,
+    }
+}
+
+extern "C" fn corrupt(_: i32, _: *const SigInfo, uc: *mut UContext) {
+    // SAFETY: the kernel passes a valid ucontext; the test makes it invalid (EL1).
+    unsafe { (*uc).pstate = 0x5 };
+}
+
+fn default_actions_and_children(t: &mut Checks) {
+    let s = in_child(|| {
+        let _ = sig::kill(sys::getpid() as isize, sig::SIGTERM);
+    });
+    t.eq("sigterm_kills", s, Some(15));
+    let s = in_child(|| {
+        let _ = sig::kill(sys::getpid() as isize, sig::SIGUSR2);
+    });
+    t.eq("sigusr2_kills", s, Some(12));
+    let s = in_child(|| {
+        let ign = SigAction {
+            handler: sig::SIG_IGN,
+            ..SigAction::default()
+        };
+        let _ = sig::sigaction(sig::SIGTERM, Some(&ign), None);
+        let _ = sig::kill(sys::getpid() as isize, sig::SIGTERM);
+        let _ = sig::kill(sys::getpid() as isize, sig::SIGCHLD);
+        sys::exit_group(4);
+    });
+    t.eq("ignored_and_default_ignored_signals_do_not_kill", s, Some(4 << 8));
+    let s = in_child(|| {
+        let _ = sig::kill(sys::getpid() as isize, sig::SIGKILL);
+    });
+    t.eq("sigkill_kills", s, Some(9));
+    let s = in_child(|| {
+        let mut c = Checks::new();
+        install(&mut c, "install_corrupt", sig::SIGUSR1, corrupt, 0, 0);
+        let _ = sig::kill(sys::getpid() as isize, sig::SIGUSR1);
+        sys::exit_group(7);
+    });
+    t.eq("a_corrupted_frame_is_a_sigsegv", s, Some(11));
+
+    // SIGCHLD with a handler: delivered with the child's status; wait4 still reaps.
+    install(t, "install_chld", sig::SIGCHLD, record, 0, 0);
+    reset();
+    let pid = setup!(t, "fork", process::fork());
+    if pid == 0 {
+        sys::exit_group(3);
+    }
+    let r = process::wait4(pid as isize, 0);
+    t.eq("wait4_reaps_even_with_a_handler", r, Ok((pid, 3 << 8)));
+    t.eq("sigchld_delivered", LAST_SIG.load(Ordering::SeqCst), sig::SIGCHLD);
+    t.eq("sigchld_cld_exited", LAST_CODE.load(Ordering::SeqCst), 1);
+    t.eq("sigchld_si_pid", LAST_PID.load(Ordering::SeqCst), pid as u64);
+    default(sig::SIGCHLD);
+    // SIGCHLD ignored: children leave no zombie.
+    let ign = SigAction {
+        handler: sig::SIG_IGN,
+        ..SigAction::default()
+    };
+    let _ = sig::sigaction(sig::SIGCHLD, Some(&ign), None);
+    let pid = setup!(t, "fork_ignored", process::fork());
+    if pid == 0 {
+        sys::exit_group(0);
+    }
+    t.errno("no_zombie_when_sigchld_is_ignored", process::wait4(pid as isize, 0), Errno::ECHILD);
+    default(sig::SIGCHLD);
+}
+
+/// The parent announces it is about to block in `call`; a child waits for that, gives
+/// it time to block, sends SIGUSR1, sleeps, and exits.
+fn interrupted(t: &mut Checks, name: &str, flags: u64, call: impl FnOnce(usize) -> Result<usize, Errno>, want: Result<bool, Errno>) {
+    let flag = setup!(t, "map_flag", mmap(0, PAGE, prot::RW, map::SHARED | map::ANONYMOUS, -1, 0));
+    install(t, "install_usr1", sig::SIGUSR1, record, flags, 0);
+    reset();
+    let parent = sys::getpid() as isize;
+    let pid = setup!(t, "fork", process::fork());
+    if pid == 0 {
+        for _ in 0..200_000 {
+            // SAFETY: the shared flag page.
+            if unsafe { core::ptr::read_volatile(flag as *const u64) } == 1 {
+                break;
+            }
+            let _ = sys::sched_yield();
+        }
+        user::time::sleep_ms(30);
+        let _ = sig::kill(parent, sig::SIGUSR1);
+        user::time::sleep_ms(30);
+        sys::exit_group(0);
+    }
+    // SAFETY: the shared flag page.
+    unsafe { core::ptr::write_volatile(flag as *mut u64, 1) };
+    let r = call(pid);
+    t.eq(name, r.map(|got| got == pid), want);
+    t.eq("the_handler_ran", COUNT.load(Ordering::SeqCst), 1);
+    let _ = process::wait4(pid as isize, 0);
+    default(sig::SIGUSR1);
+    let _ = munmap(flag, PAGE);
+}
+
+fn interrupted_calls(t: &mut Checks) {
+    let wait = |pid: usize| process::wait4(pid as isize, 0).map(|(p, _)| p);
+    interrupted(t, "wait4_restarted_with_sa_restart", sig::SA_RESTART, wait, Ok(true));
+    interrupted(t, "wait4_eintr_without_sa_restart", 0, wait, Err(Errno::EINTR));
+    let sleep = |_| user::time::nanosleep(&user::time::Timespec::from_millis(2000)).map(|()| 0);
+    interrupted(t, "nanosleep_eintr_even_with_sa_restart", sig::SA_RESTART, sleep, Err(Errno::EINTR));
+}
+
+fn errors(t: &mut Checks) {
+    let pid = sys::getpid() as isize;
+    t.errno("kill_bad_signal", sig::kill(pid, 65), Errno::EINVAL);
+    t.success("kill_signal_0_checks_only", sig::kill(pid, 0));
+    t.errno("kill_no_such_process", sig::kill(999_999, 0), Errno::ESRCH);
+    t.errno("tgkill_no_such_thread", sig::tgkill(pid, 999_999, sig::SIGUSR1), Errno::ESRCH);
+    t.errno("tgkill_bad_tid", sig::tgkill(pid, 0, sig::SIGUSR1), Errno::EINVAL);
+    let act = SigAction::handler(record, 0, 0);
+    t.errno("sigaction_sigkill", sig::sigaction(sig::SIGKILL, Some(&act), None), Errno::EINVAL);
+    t.errno("sigaction_signal_0", sig::sigaction(0, Some(&act), None), Errno::EINVAL);
+    t.errno("sigaction_signal_65", sig::sigaction(65, Some(&act), None), Errno::EINVAL);
+    t.errno("sigprocmask_bad_how", sig::sigprocmask(7, Some(0)), Errno::EINVAL);
+    let mut old = SigAction::default();
+    t.success("query_sigkill", sig::sigaction(sig::SIGKILL, None, Some(&mut old)));
+    t.eq("sigkill_is_default", old, SigAction::default());
+}
+
+fn main(_: &user::Args) -> i32 {
+    let mut t = Checks::new();
+    handlers_and_siginfo(&mut t);
+    masks_and_pending(&mut t);
+    faults(&mut t);
+    alternate_stack_and_registers(&mut t);
+    default_actions_and_children(&mut t);
+    interrupted_calls(&mut t);
+    errors(&mut t);
+    t.status()
+}
+
+user::entry!(main);
