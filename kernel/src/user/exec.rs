@@ -338,7 +338,8 @@ pub fn execve(
     if ctid != 0 && super::uaccess::write_u32(VirtAddr::new(ctid), 0).is_ok() {
         super::futex::wake(&process, ctid, 1);
     }
-    drop(process.dma.lock().take());
+    let dma = process.dma.lock().take();
+    drop(dma); // after the lock: unbinding sleeps
     let old = process.replace_aspace(aspace.clone());
     crate::aspace::use_in_current_task(Some(aspace));
     drop(old);

@@ -131,7 +131,8 @@ pub fn exit_process(process: Arc<Process>) {
         process.pid,
         super::shell_status(status)
     );
-    drop(process.dma.lock().take());
+    let dma = process.dma.lock().take();
+    drop(dma); // after the lock: unbinding sleeps
     crate::aspace::use_in_current_task(None);
     let aspace = process.aspace.lock().take();
     drop(aspace);

@@ -510,6 +510,104 @@ fn zero_page(p: *mut u8) {
     }
 }
 
+// ---- processes -------------------------------------------------------------
+
+/// Pages touched before the fork figures: 64 MiB.
+const FORK_PAGES: usize = 16384;
+/// Forks of a small process per run.
+const FORK_LOOP: usize = 32;
+
+static SIG_SEEN: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_usr1(_: i32, _: *const user::signal::SigInfo, _: *mut user::signal::UContext) {
+    SIG_SEEN.fetch_add(1, Ordering::Relaxed);
+}
+
+fn fork_child_exit(code: i32) -> usize {
+    match user::process::fork() {
+        Ok(0) => user::sys::exit_group(code),
+        Ok(pid) => pid,
+        Err(e) => fail("fork", e),
+    }
+}
+
+fn reap(pid: usize) {
+    if let Err(e) = user::process::wait4(pid as isize, 0) {
+        fail("wait4", e);
+    }
+}
+
+/// fork of a process with 64 MiB touched (per MiB); the parent's first write to each
+/// page after the fork (per page: a copy-on-write break, the child still holding the
+/// page); fork + exit + wait of a small process (per op); a signal's round trip (kill to
+/// self, handler, sigreturn).
+fn processes(runs: usize) {
+    let mut fork_big = Figure::new("fork_64m", "ns/MiB");
+    let mut cow = Figure::new("cow_first_write", "ns/page");
+    let mut small = Figure::new("fork_exit_wait", "ns/op");
+    let mut sig = Figure::new("signal_round_trip", "ns/op");
+    let p = map(FORK_PAGES);
+    write_pages(p, FORK_PAGES);
+    for _ in 0..runs {
+        // The child waits on a word in shared memory until the parent has written
+        // every page, so that each write is a COW break that copies.
+        let flag = mm::mmap(0, PAGE, prot::RW, mm::map::SHARED | mm::map::ANONYMOUS, -1, 0)
+            .unwrap_or_else(|e| fail("mmap_shared", e)) as *mut u64;
+        let mut pid = 0;
+        fork_big.push(
+            timed(|| {
+                pid = match user::process::fork() {
+                    Ok(0) => {
+                        // SAFETY: the shared flag page.
+                        while unsafe { core::ptr::read_volatile(flag) } == 0 {
+                            let _ = user::sys::sched_yield();
+                        }
+                        user::sys::exit_group(0)
+                    }
+                    Ok(pid) => pid,
+                    Err(e) => fail("fork", e),
+                };
+            }) / (FORK_PAGES * PAGE >> 20) as f64,
+        );
+        cow.push(per_page(timed(|| write_pages(p, FORK_PAGES)), FORK_PAGES));
+        // SAFETY: the shared flag page.
+        unsafe { core::ptr::write_volatile(flag, 1) };
+        reap(pid);
+        mm::munmap(flag as usize, PAGE).unwrap_or_else(|e| fail("munmap", e));
+    }
+    unmap(p, FORK_PAGES);
+    for _ in 0..runs {
+        small.push(
+            timed(|| {
+                for _ in 0..FORK_LOOP {
+                    reap(fork_child_exit(0));
+                }
+            }) / FORK_LOOP as f64,
+        );
+    }
+    let act = user::signal::SigAction::handler(on_usr1, 0, 0);
+    if let Err(e) = user::signal::sigaction(user::signal::SIGUSR1, Some(&act), None) {
+        fail("sigaction", e);
+    }
+    let me = user::sys::getpid() as isize;
+    for _ in 0..runs {
+        sig.push(
+            timed(|| {
+                for _ in 0..LOOP {
+                    let _ = user::signal::kill(me, user::signal::SIGUSR1);
+                }
+            }) / LOOP as f64,
+        );
+    }
+    if SIG_SEEN.load(Ordering::Relaxed) as usize != runs * LOOP {
+        println!("bench error what=signal_count errno=0");
+    }
+    fork_big.print();
+    cow.print();
+    small.print();
+    sig.print();
+}
+
 fn main(args: &user::Args) -> i32 {
     let runs = args
         .args()
@@ -529,6 +627,7 @@ fn main(args: &user::Args) -> i32 {
     cross_cpu(runs, Mode::Sleep);
     one_page_loops(runs);
     floor(runs);
+    processes(runs);
     munmap_sizes(runs, false);
     // Last: from here on every munmap and mprotect also invalidates the SMMU.
     match user::sys::dma_attach() {
