@@ -14,6 +14,7 @@ use kernel as _;
 
 #[embedded_test::tests(default_timeout = 120)]
 mod tests {
+    #[cfg(feature = "notifiers")]
     use alloc::sync::Arc;
     use alloc::vec::Vec;
     use core::ptr;
