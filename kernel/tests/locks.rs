@@ -268,11 +268,24 @@ mod tests {
             let _r = ORDER_SEM.read();
             event(b'2');
         });
-        // Give the second reader every chance to barge in.
+        // Until the second reader has run: it either queued (blocked) or barged in (its
+        // event is logged). A loaded host may take a while to run it at all, so this
+        // waits for what it did rather than for a fixed time.
+        let barged = || EVENTS.lock().0.contains(&b'2');
+        let t0 = drivers::timer::counter();
+        while second.task().state() != State::Blocked && !barged() {
+            assert!(
+                drivers::timer::counter() - t0 < drivers::timer::ns_to_ticks(5_000_000_000),
+                "reader 2 neither ran nor blocked in 5 s"
+            );
+            yield_now();
+        }
+        // Give it every chance to barge in once queued.
         for _ in 0..20 {
             yield_now();
         }
         sched::sleep(Duration::from_millis(5));
+        assert!(!barged(), "reader 2 got past a waiting writer");
         assert_eq!(
             second.task().state(),
             State::Blocked,

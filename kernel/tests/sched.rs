@@ -192,7 +192,9 @@ mod tests {
                 runs
             );
         }
-        assert!(wall >= ms(140));
+        // The window must span enough ticks to mean something (the worker starts after
+        // the sleepers have blocked, later on a loaded host: 150 ms less that delay).
+        assert!(wall >= ms(50), "measured over {} us only", to_us(wall));
         assert!(
             cpu * 10 >= wall * 9,
             "worker got {} of {} us",

@@ -39,11 +39,16 @@ impl FrameSource for KernelFrames {
             Err(e) => rule_broken(e),
         }
     }
-    /// Drops an unmapped page-table entry's mapping and reference.
+    /// Drops an unmapped page-table entry's mapping and reference. Only user pages
+    /// (anonymous or shared: the address-space layer counts their mappings) have a
+    /// mapping to drop; a frame some other table owned (a test's, a driver's) is freed.
     fn free_mapped(&mut self, frame: Frame) -> Result<(), FreeError> {
-        if frame_table().get(frame.start()).is_some() {
-            if let Err(e) = frame_table().remove_map(frame.start()) {
-                rule_broken(e);
+        if let Some(d) = frame_table().get(frame.start()) {
+            let counted = FrameFlags::ANON.union(FrameFlags::SHARED);
+            if d.flags().bits() & counted.bits() != 0 {
+                if let Err(e) = frame_table().remove_map(frame.start()) {
+                    rule_broken(e);
+                }
             }
         }
         self.free(frame)
