@@ -55,6 +55,23 @@ pub struct Family {
     child_event: WaitQueue,
     /// Completed when the process execs or exits: a `vfork` parent waits for it.
     pub vfork_done: Completion,
+    /// Job control: stopped or not, and what the parent has yet to hear (`WUNTRACED`,
+    /// `WCONTINUED`).
+    stop: SpinLock<StopState>,
+    /// Its stopped threads wait here for SIGCONT (or SIGKILL).
+    resume: WaitQueue,
+}
+
+/// A process's job-control state.
+#[derive(Clone, Copy, Debug, Default)]
+struct StopState {
+    stopped: bool,
+    /// The signal that stopped it.
+    signal: i32,
+    /// A stop the parent's `wait` has not reported yet.
+    report_stop: bool,
+    /// A continue the parent's `wait` has not reported yet.
+    report_cont: bool,
 }
 
 impl Default for Family {
@@ -73,7 +90,14 @@ impl Family {
             generation: AtomicU64::new(0),
             child_event: WaitQueue::new(),
             vfork_done: Completion::new(),
+            stop: SpinLock::new(StopState::default()),
+            resume: WaitQueue::new(),
         }
+    }
+
+    /// Whether a stop signal has stopped the process.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.lock().stopped
     }
 
     /// Its parent's PID (0 for init, or once the parent is gone and nobody adopted it).
@@ -90,6 +114,7 @@ impl Family {
     /// Wakes its threads that wait for a child (the process is ending: they leave).
     pub fn wake_waiters(&self) {
         self.child_event.wake_all();
+        self.resume.wake_all();
     }
 
     fn bump(&self) {
@@ -186,6 +211,101 @@ pub fn exit_process(process: Arc<Process>) {
     }
 }
 
+/// A stop signal's default action: the process stops (every thread parks on its way
+/// back to EL0) and its parent is told (`SIGCHLD` with `CLD_STOPPED`, unless it set
+/// `SA_NOCLDSTOP`; `wait4` with `WUNTRACED` reports it once).
+pub fn stop(process: &Arc<Process>, sig: i32) {
+    {
+        let mut st = process.family.stop.lock();
+        if st.stopped {
+            return;
+        }
+        *st = StopState {
+            stopped: true,
+            signal: sig,
+            report_stop: true,
+            report_cont: false,
+        };
+    }
+    defmt::info!("process {} stopped by signal {}", process.pid, sig);
+    process.interrupt_threads();
+    notify_parent(process, signal::code::CLD_STOPPED, sig);
+}
+
+/// SIGCONT sent to a stopped process: it runs again, its parent is told (`CLD_CONTINUED`,
+/// `WCONTINUED`). Returns whether it was stopped.
+pub fn resume(process: &Arc<Process>) -> bool {
+    {
+        let mut st = process.family.stop.lock();
+        if !st.stopped {
+            return false;
+        }
+        *st = StopState {
+            stopped: false,
+            signal: 0,
+            report_stop: false,
+            report_cont: true,
+        };
+    }
+    defmt::info!("process {} continued", process.pid);
+    process.family.resume.wake_all();
+    notify_parent(process, signal::code::CLD_CONTINUED, signal::SIGCONT);
+    true
+}
+
+/// Parks the calling thread while its process is stopped (until SIGCONT, or the
+/// process ends). Sleepable.
+pub fn park_while_stopped(process: &Process) {
+    while process.family.is_stopped() && !process.exiting() {
+        process
+            .family
+            .resume
+            .wait_until(|| !process.family.is_stopped() || process.exiting());
+    }
+}
+
+fn notify_parent(process: &Arc<Process>, code: i32, status: i32) {
+    let parent = {
+        let _f = FAMILY.lock();
+        process.family.parent.lock().upgrade()
+    };
+    let Some(parent) = parent else { return };
+    let nocldstop = parent.signals.action(signal::SIGCHLD).flags & signal::SA_NOCLDSTOP != 0;
+    if !nocldstop {
+        let mut info = signal::SigInfo::from_process(signal::SIGCHLD, code, process.pid);
+        info.status = status;
+        signal::send_to_process(&parent, info);
+    }
+    parent.family.bump();
+}
+
+/// What a wait waits for (`WEXITED`, `WUNTRACED`/`WSTOPPED`, `WCONTINUED`), whether it
+/// returns at once (`WNOHANG`) and whether it leaves the child waitable (`WNOWAIT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitFor {
+    /// Children that exited (zombies).
+    pub exited: bool,
+    /// Children that stopped, not reported yet.
+    pub stopped: bool,
+    /// Children that continued, not reported yet.
+    pub continued: bool,
+    /// Return `None` at once if no child is ready.
+    pub nohang: bool,
+    /// Leave what is reported to be reported again.
+    pub keep: bool,
+}
+
+/// What a wait reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// It exited (its wait status).
+    Exited,
+    /// It stopped (by `Reaped::status`'s signal).
+    Stopped,
+    /// It continued.
+    Continued,
+}
+
 /// Which children a wait takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Which {
@@ -200,8 +320,11 @@ pub enum Which {
 pub struct Reaped {
     /// The child's PID.
     pub pid: u32,
-    /// Its wait status.
+    /// Its wait status, as `wait4` reports it (for a stop: signal << 8 | 0x7f; for a
+    /// continue: 0xffff).
     pub status: i32,
+    /// What happened.
+    pub event: Event,
 }
 
 /// Why a wait found nothing.
@@ -215,13 +338,9 @@ pub enum WaitError {
 
 /// Waits for a child of `me` that `which` names to be a zombie; reaps it unless
 /// `keep` (`WNOWAIT`). `Ok(None)` with `nohang` when none is a zombie yet. Sleepable.
-pub fn wait(
-    me: &Arc<Process>,
-    which: Which,
-    nohang: bool,
-    keep: bool,
-) -> Result<Option<Reaped>, WaitError> {
+pub fn wait(me: &Arc<Process>, which: Which, want: WaitFor) -> Result<Option<Reaped>, WaitError> {
     crate::sync::might_sleep();
+    let nohang = want.nohang;
     loop {
         let seen = me.family.generation.load(Ordering::Acquire);
         {
@@ -234,19 +353,39 @@ pub fn wait(
             if !children.iter().any(matches) {
                 return Err(WaitError::NoChild);
             }
-            if let Some(i) = children
-                .iter()
-                .position(|c| matches(c) && c.family.is_zombie())
-            {
-                let child = if keep {
-                    children[i].clone()
-                } else {
-                    children.remove(i)
-                };
-                return Ok(Some(Reaped {
-                    pid: child.pid,
-                    status: child.wait_status(),
-                }));
+            for (i, c) in children.iter().enumerate() {
+                if !matches(c) {
+                    continue;
+                }
+                if want.exited && c.family.is_zombie() {
+                    let child = if want.keep {
+                        children[i].clone()
+                    } else {
+                        children.remove(i)
+                    };
+                    return Ok(Some(Reaped {
+                        pid: child.pid,
+                        status: child.wait_status(),
+                        event: Event::Exited,
+                    }));
+                }
+                let mut st = c.family.stop.lock();
+                if want.stopped && st.stopped && st.report_stop {
+                    st.report_stop = want.keep;
+                    return Ok(Some(Reaped {
+                        pid: c.pid,
+                        status: (st.signal << 8) | 0x7f,
+                        event: Event::Stopped,
+                    }));
+                }
+                if want.continued && st.report_cont {
+                    st.report_cont = want.keep;
+                    return Ok(Some(Reaped {
+                        pid: c.pid,
+                        status: 0xffff,
+                        event: Event::Continued,
+                    }));
+                }
             }
         }
         if nohang {

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod family;
 pub mod futex;
 pub mod initramfs;
+pub mod itimer;
 pub mod signal;
 pub mod syscall;
 pub mod trap;
@@ -63,6 +64,8 @@ pub struct Process {
     pub family: family::Family,
     /// Signal actions and process-directed pending signals.
     pub signals: signal::ProcessSignals,
+    /// `setitimer(ITIMER_REAL)`.
+    pub itimer: SpinLock<itimer::ITimer>,
 }
 
 /// A thread: the per-task part.
@@ -109,6 +112,7 @@ impl Process {
             exited_cpu_time: AtomicU64::new(0),
             family: family::Family::new(),
             signals: signal::ProcessSignals::new(),
+            itimer: SpinLock::new(itimer::ITimer::default()),
         })
     }
 

@@ -5,10 +5,11 @@
 //! `rt_sigframe` (siginfo, then a ucontext whose mcontext holds x0-x30, sp, pc, pstate and
 //! an FP/SIMD record) and `rt_sigreturn`.
 //!
-//! Not yet: stop and continue (`SIGSTOP`, `SIGTSTP`, `SIGTTIN`, `SIGTTOU` are ignored by
-//! default here, `SIGCONT` continues nothing), `alarm`/`setitimer`, queued real-time
-//! signals (one pending instance per signal), the vDSO (a handler without `SA_RESTORER`
-//! returns through a kernel trampoline page at [`SIGPAGE`]).
+//! Job control: a stop signal's default action stops the whole process (`family::stop`)
+//! until SIGCONT, which continues it whatever its action or mask, as on Linux.
+//!
+//! Not yet: queued real-time signals (one pending instance per signal), the vDSO (a
+//! handler without `SA_RESTORER` returns through a kernel trampoline page at [`SIGPAGE`]).
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -53,6 +54,12 @@ pub const SIGCHLD: i32 = 17;
 pub const SIGCONT: i32 = 18;
 /// SIGSTOP: cannot be caught, blocked or ignored.
 pub const SIGSTOP: i32 = 19;
+/// SIGTSTP: stop from the terminal.
+pub const SIGTSTP: i32 = 20;
+/// SIGTTIN: background read from the terminal.
+pub const SIGTTIN: i32 = 21;
+/// SIGTTOU: background write to the terminal.
+pub const SIGTTOU: i32 = 22;
 /// Highest signal number.
 pub const NSIG: i32 = 64;
 
@@ -109,6 +116,10 @@ pub mod code {
     pub const CLD_EXITED: i32 = 1;
     /// SIGCHLD: the child was killed.
     pub const CLD_KILLED: i32 = 2;
+    /// SIGCHLD: the child stopped.
+    pub const CLD_STOPPED: i32 = 5;
+    /// SIGCHLD: the child continued.
+    pub const CLD_CONTINUED: i32 = 6;
 }
 
 /// Internal: the call was interrupted; restart it unless a handler without
@@ -144,13 +155,13 @@ pub struct Action {
 enum Default {
     Terminate,
     Ignore,
+    Stop,
 }
 
 fn default_action(sig: i32) -> Default {
     match sig {
         SIGCHLD | SIGCONT | 23 /* SIGURG */ | 28 /* SIGWINCH */ => Default::Ignore,
-        // Stop signals: stopping is not built yet; they do nothing by default.
-        SIGSTOP | 20 | 21 | 22 => Default::Ignore,
+        SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => Default::Stop,
         _ => Default::Terminate,
     }
 }
@@ -374,9 +385,28 @@ pub fn send_to_process(process: &Arc<Process>, info: SigInfo) {
         process.begin_kill(SIGKILL);
         return;
     }
+    discard_for(process, info.signo);
+    if info.signo == SIGCONT {
+        super::family::resume(process);
+    }
     if queue_for_process(process, info) {
         process.interrupt_threads();
     }
+}
+
+/// Generating a stop signal discards a pending SIGCONT, and SIGCONT every pending stop
+/// signal (POSIX).
+fn discard_for(process: &Process, sig: i32) {
+    let stops = bit(SIGSTOP) | bit(SIGTSTP) | bit(SIGTTIN) | bit(SIGTTOU);
+    let drop = if sig == SIGCONT {
+        stops
+    } else if stops & bit(sig) != 0 {
+        bit(SIGCONT)
+    } else {
+        return;
+    };
+    process.signals.pending.lock().set &= !drop;
+    process.for_each_thread(|t| t.signals.pending.lock().set &= !drop);
 }
 
 /// Queues a process-directed signal without waking anyone (the caller does, outside
@@ -458,6 +488,14 @@ pub fn deliver(frame: &mut TrapFrame, thread: &Thread) -> bool {
             drop(actions);
             match default_action(sig) {
                 Default::Ignore => continue,
+                Default::Stop => {
+                    super::family::stop(&thread.process, sig);
+                    super::family::park_while_stopped(&thread.process);
+                    if thread.process.exiting() {
+                        return false;
+                    }
+                    continue;
+                }
                 Default::Terminate => {
                     defmt::info!(
                         "process {} (thread {}): killed by signal {}",

@@ -124,6 +124,14 @@ fn return_to_user(frame: &mut TrapFrame) {
         arch::irq_enable();
         super::exit_thread(0);
     }
+    if thread.process.family.is_stopped() {
+        arch::irq_enable();
+        super::family::park_while_stopped(&thread.process);
+        if thread.process.exiting() {
+            super::exit_thread(0);
+        }
+        arch::irq_save();
+    }
     if signal::has_pending(thread) || signal::restart_pending(thread) {
         arch::irq_enable();
         if !signal::deliver(frame, thread) {

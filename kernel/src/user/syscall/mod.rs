@@ -56,6 +56,10 @@ pub mod nr {
     pub const UNAME: u64 = 160;
     /// `kill(pid, sig)`.
     pub const KILL: u64 = 129;
+    /// `getitimer(which, value)`.
+    pub const GETITIMER: u64 = 102;
+    /// `setitimer(which, new, old)`.
+    pub const SETITIMER: u64 = 103;
     /// `tkill(tid, sig)`.
     pub const TKILL: u64 = 130;
     /// `tgkill(tgid, tid, sig)`.
@@ -185,6 +189,8 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::RT_SIGRETURN => signals::rt_sigreturn(frame),
         nr::SIGALTSTACK => signals::sigaltstack(a, frame),
         nr::KILL => signals::kill(a),
+        nr::GETITIMER => time::getitimer(a),
+        nr::SETITIMER => time::setitimer(a),
         nr::TKILL => signals::tkill(a),
         nr::TGKILL => signals::tgkill(a),
         nr::UNAME => misc::uname(a),

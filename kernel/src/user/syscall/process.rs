@@ -46,6 +46,9 @@ const WCLONE: u64 = 0x8000_0000;
 const SIGCHLD: i32 = 17;
 const CLD_EXITED: i32 = 1;
 const CLD_KILLED: i32 = 2;
+const CLD_STOPPED: i32 = 5;
+const CLD_CONTINUED: i32 = 6;
+const SIGCONT: i32 = 18;
 
 /// Longest path `execve` takes (Linux's `PATH_MAX`).
 const PATH_MAX: usize = 4096;
@@ -188,7 +191,14 @@ pub fn wait4(a: Args) -> Result {
         return Err(super::errno::ESRCH);
     }
     let process = me().process.clone();
-    let Some(r) = waited(family::wait(&process, which(pid), options & WNOHANG != 0, false))? else {
+    let want = family::WaitFor {
+        exited: true,
+        stopped: options & WUNTRACED != 0,
+        continued: options & WCONTINUED != 0,
+        nohang: options & WNOHANG != 0,
+        keep: false,
+    };
+    let Some(r) = waited(family::wait(&process, which(pid), want))? else {
         return Ok(0);
     };
     if wstatus != 0 {
@@ -219,22 +229,27 @@ pub fn waitid(a: Args) -> Result {
         2 => Which::Any,
         _ => return Err(EINVAL),
     };
-    if options & WEXITED == 0 {
-        // Only stops or continues asked for: there are none without signals yet.
-        return waited(Err(family::WaitError::NoChild)).map(|_| 0);
-    }
     let process = me().process.clone();
-    let found = waited(family::wait(
-        &process,
-        which,
-        options & WNOHANG != 0,
-        options & WNOWAIT != 0,
-    ))?;
+    let want = family::WaitFor {
+        exited: options & WEXITED != 0,
+        stopped: options & WUNTRACED != 0,
+        continued: options & WCONTINUED != 0,
+        nohang: options & WNOHANG != 0,
+        keep: options & WNOWAIT != 0,
+    };
+    let found = waited(family::wait(&process, which, want))?;
     if infop != 0 {
+        use family::Event;
         let (signo, code, pid, status) = match found {
             None => (0, 0, 0, 0),
-            Some(r) if r.status & 0x7f == 0 => (SIGCHLD, CLD_EXITED, r.pid, (r.status >> 8) & 0xff),
-            Some(r) => (SIGCHLD, CLD_KILLED, r.pid, r.status & 0x7f),
+            Some(r) => match r.event {
+                Event::Stopped => (SIGCHLD, CLD_STOPPED, r.pid, (r.status >> 8) & 0xff),
+                Event::Continued => (SIGCHLD, CLD_CONTINUED, r.pid, SIGCONT),
+                Event::Exited if r.status & 0x7f == 0 => {
+                    (SIGCHLD, CLD_EXITED, r.pid, (r.status >> 8) & 0xff)
+                }
+                Event::Exited => (SIGCHLD, CLD_KILLED, r.pid, r.status & 0x7f),
+            },
         };
         // si_signo, si_errno, si_code, then (at 16) si_pid, si_uid, si_status.
         let mut head = [0u8; 28];

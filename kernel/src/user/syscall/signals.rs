@@ -202,6 +202,9 @@ fn send_to_tid(tgid: Option<u32>, tid: u64, sig: u64) -> Result {
     }
     if sig == SIGKILL {
         process.begin_kill(SIGKILL);
+    } else if sig == signal::SIGCONT {
+        family::resume(&process);
+        process.interrupt_threads();
     } else if sig != 0 {
         process.interrupt_threads();
     }

@@ -118,3 +118,68 @@ fn sleep(req: u64, rem: u64, absolute: bool) -> Result {
         crate::sched::sleep((total - done).min(Duration::from_millis(10)));
     }
 }
+
+const ITIMER_REAL: u64 = 0;
+
+fn read_timeval(at: u64) -> core::result::Result<(i64, i64), Errno> {
+    let sec = uaccess::read_u64(VirtAddr::new(at))? as i64;
+    let usec = uaccess::read_u64(VirtAddr::new(at + 8))? as i64;
+    Ok((sec, usec))
+}
+
+fn timeval_ticks(sec: i64, usec: i64) -> core::result::Result<u64, Errno> {
+    if sec < 0 || !(0..1_000_000).contains(&usec) {
+        return Err(EINVAL);
+    }
+    let ns = (sec as u64).saturating_mul(1_000_000_000).saturating_add(usec as u64 * 1000);
+    Ok(drivers::timer::ns_to_ticks(ns))
+}
+
+fn write_itimerval(at: u64, value: u64, interval: u64) -> Result {
+    let mut b = [0u8; 32];
+    for (i, t) in [interval, value].iter().enumerate() {
+        let ns = drivers::timer::ticks_to_ns(*t);
+        // Rounded up to a microsecond: a running timer never reads as zero.
+        let us = ns.div_ceil(1000);
+        b[16 * i..16 * i + 8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
+        b[16 * i + 8..16 * i + 16].copy_from_slice(&(us % 1_000_000).to_le_bytes());
+    }
+    uaccess::copy_to(VirtAddr::new(at), &b)?;
+    Ok(0)
+}
+
+/// `getitimer(which, value)`: `ITIMER_REAL` only (the CPU-time timers are `EINVAL`).
+pub fn getitimer(a: Args) -> Result {
+    let [which, value, ..] = a.0;
+    if u64::from(which as u32) != ITIMER_REAL {
+        return Err(EINVAL);
+    }
+    let p = current_thread().expect("a user thread").process.clone();
+    let (left, interval) = crate::user::itimer::get(&p);
+    write_itimerval(value, left, interval)
+}
+
+/// `setitimer(which, new, old)`: `ITIMER_REAL`, SIGALRM at expiry, then every interval.
+pub fn setitimer(a: Args) -> Result {
+    let [which, new, old, ..] = a.0;
+    if u64::from(which as u32) != ITIMER_REAL {
+        return Err(EINVAL);
+    }
+    let (mut value, mut interval) = (0, 0);
+    if new != 0 {
+        let (isec, iusec) = read_timeval(new)?;
+        let (vsec, vusec) = read_timeval(new + 16)?;
+        interval = timeval_ticks(isec, iusec)?;
+        value = timeval_ticks(vsec, vusec)?;
+    }
+    let p = current_thread().expect("a user thread").process.clone();
+    let (left, int) = if new != 0 {
+        crate::user::itimer::set(&p, value, interval)
+    } else {
+        crate::user::itimer::get(&p)
+    };
+    if old != 0 {
+        write_itimerval(old, left, int)?;
+    }
+    Ok(0)
+}

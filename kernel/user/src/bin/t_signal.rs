@@ -4,8 +4,9 @@
 //! returns (the instruction runs again), masks and pending sets, `SA_NODEFER`,
 //! `SA_RESETHAND`, `sa_mask`, the alternate stack, registers and FP state kept across a
 //! handler, the kernel's trampoline (no `SA_RESTORER`), default actions, SIG_IGN,
-//! SIGCHLD, `SA_RESTART` and `EINTR` for `wait4` and `nanosleep`, a corrupted frame, and
-//! the calls' errors.
+//! SIGCHLD, `SA_RESTART` and `EINTR` for `wait4` and `nanosleep`, a corrupted frame, job
+//! control (SIGSTOP/SIGTSTP stop, SIGCONT continues, `WUNTRACED`/`WCONTINUED`), the
+//! real-time interval timer (SIGALRM), and the calls' errors.
 #![no_std]
 #![no_main]
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -378,6 +379,129 @@ fn interrupted_calls(t: &mut Checks) {
     interrupted(t, "nanosleep_eintr_even_with_sa_restart", sig::SA_RESTART, sleep, Err(Errno::EINTR));
 }
 
+/// A child that counts in shared memory until it is killed.
+fn counting_child(t: &mut Checks, counter: usize) -> Option<usize> {
+    match process::fork() {
+        Ok(0) => loop {
+            // SAFETY: the shared counter page.
+            unsafe {
+                let c = counter as *mut u64;
+                core::ptr::write_volatile(c, core::ptr::read_volatile(c) + 1);
+            }
+            user::time::sleep_ms(1);
+        },
+        Ok(pid) => Some(pid),
+        Err(e) => {
+            t.fail("fork_counter", format_args!("{e:?}"));
+            None
+        }
+    }
+}
+
+fn count(counter: usize) -> u64 {
+    // SAFETY: the shared counter page.
+    unsafe { core::ptr::read_volatile(counter as *const u64) }
+}
+
+fn job_control(t: &mut Checks) {
+    const WUNTRACED: usize = 2;
+    const WCONTINUED: usize = 8;
+    let counter = setup!(t, "map_counter", mmap(0, PAGE, prot::RW, map::SHARED | map::ANONYMOUS, -1, 0));
+    let Some(pid) = counting_child(t, counter) else { return };
+    while count(counter) < 3 {
+        let _ = sys::sched_yield();
+    }
+    t.success("sigstop", sig::kill(pid as isize, 19));
+    let r = process::wait4(pid as isize, WUNTRACED);
+    t.eq("wuntraced_reports_the_stop", r, Ok((pid, (19 << 8) | 0x7f)));
+    let before = count(counter);
+    user::time::sleep_ms(50);
+    t.eq("a_stopped_child_does_not_run", count(counter), before);
+    t.eq("the_stop_is_reported_once", process::wait4(pid as isize, WUNTRACED | 1), Ok((0, 0)));
+    t.success("sigcont", sig::kill(pid as isize, 18));
+    let r = process::wait4(pid as isize, WCONTINUED);
+    t.eq("wcontinued_reports_the_continue", r, Ok((pid, 0xffff)));
+    let resumed = count(counter);
+    let mut ran = false;
+    for _ in 0..200 {
+        user::time::sleep_ms(5);
+        if count(counter) > resumed {
+            ran = true;
+            break;
+        }
+    }
+    t.eq("a_continued_child_runs_again", ran, true);
+    // SIGTSTP stops by default too; waitid sees CLD_STOPPED with the signal.
+    t.success("sigtstp", sig::kill(pid as isize, 20));
+    let info = process::waitid(process::wait::P_PID, pid, WUNTRACED);
+    t.eq("waitid_cld_stopped", info.map(|i| (i.signo, i.code, i.status)), Ok((17, 5, 20)));
+    // SIGKILL ends a stopped process.
+    t.success("sigkill_stopped", sig::kill(pid as isize, sig::SIGKILL));
+    t.eq("a_stopped_child_dies_of_sigkill", process::wait4(pid as isize, 0), Ok((pid, 9)));
+    let _ = munmap(counter, PAGE);
+}
+
+const SETITIMER: usize = 103;
+const GETITIMER: usize = 102;
+
+fn setitimer(value_ms: u64, interval_ms: u64) -> Result<[u64; 4], Errno> {
+    let tv = |ms: u64| [ms / 1000, (ms % 1000) * 1000];
+    let [isec, iusec] = tv(interval_ms);
+    let [vsec, vusec] = tv(value_ms);
+    let new = [isec, iusec, vsec, vusec];
+    let mut old = [0u64; 4];
+    // SAFETY: one itimerval read, one written.
+    unsafe { sys::raw(SETITIMER, [0, new.as_ptr() as usize, old.as_mut_ptr() as usize, 0, 0, 0]) }?;
+    Ok(old)
+}
+
+fn getitimer() -> Result<[u64; 4], Errno> {
+    let mut cur = [0u64; 4];
+    // SAFETY: one itimerval written.
+    unsafe { sys::raw(GETITIMER, [0, cur.as_mut_ptr() as usize, 0, 0, 0, 0]) }?;
+    Ok(cur)
+}
+
+fn interval_timer(t: &mut Checks) {
+    install(t, "install_alrm", 14, record, 0, 0);
+    reset();
+    t.success("setitimer_50ms", setitimer(50, 0));
+    let left = getitimer().map(|v| v[2] * 1_000_000 + v[3]);
+    t.eq("getitimer_counts_down", left.map(|us| us > 0 && us <= 50_000), Ok(true));
+    let r = user::time::nanosleep(&user::time::Timespec::from_millis(2000));
+    t.eq("sigalrm_interrupts_nanosleep", r, Err(Errno::EINTR));
+    t.eq("sigalrm_delivered", LAST_SIG.load(Ordering::SeqCst), 14);
+    t.eq("sigalrm_si_kernel", LAST_CODE.load(Ordering::SeqCst), 0x80);
+    t.eq("one_shot_is_disarmed", getitimer(), Ok([0; 4]));
+    reset();
+    t.success("setitimer_periodic", setitimer(10, 10));
+    for _ in 0..400 {
+        if COUNT.load(Ordering::SeqCst) >= 3 {
+            break;
+        }
+        user::time::sleep_ms(5);
+    }
+    t.eq("periodic_timer_fires_again", COUNT.load(Ordering::SeqCst) >= 3, true);
+    let old = setitimer(0, 0).map(|o| (o[0], o[1]));
+    t.eq("disarm_returns_the_interval", old, Ok((0, 10_000)));
+    let n = COUNT.load(Ordering::SeqCst);
+    user::time::sleep_ms(50);
+    t.eq("disarmed_timer_is_quiet", COUNT.load(Ordering::SeqCst), n);
+    default(14);
+    let s = in_child(|| {
+        let _ = setitimer(10, 0);
+        user::time::sleep_ms(2000);
+    });
+    t.eq("sigalrm_kills_by_default", s, Some(14));
+    // SAFETY: which 3 is not a timer.
+    let r = unsafe { sys::raw(SETITIMER, [3, 0, 0, 0, 0, 0]) };
+    t.errno("setitimer_bad_which", r, Errno::EINVAL);
+    let bad = [0u64, 0, 0, 1_000_000];
+    // SAFETY: an itimerval with 10^6 microseconds: refused.
+    let r = unsafe { sys::raw(SETITIMER, [0, bad.as_ptr() as usize, 0, 0, 0, 0]) };
+    t.errno("setitimer_bad_usec", r, Errno::EINVAL);
+}
+
 fn errors(t: &mut Checks) {
     let pid = sys::getpid() as isize;
     t.errno("kill_bad_signal", sig::kill(pid, 65), Errno::EINVAL);
@@ -403,6 +527,8 @@ fn main(_: &user::Args) -> i32 {
     alternate_stack_and_registers(&mut t);
     default_actions_and_children(&mut t);
     interrupted_calls(&mut t);
+    job_control(&mut t);
+    interval_timer(&mut t);
     errors(&mut t);
     t.status()
 }
