@@ -114,7 +114,10 @@ mod tests {
         for i in 0..3 {
             write(va + i * PAGE, 100 + i);
         }
-        assert!(recorder.take().is_empty(), "faults of fresh pages notify nobody");
+        assert!(
+            recorder.take().is_empty(),
+            "faults of fresh pages notify nobody"
+        );
         let pa0 = a.translate(VirtAddr::new(va)).unwrap();
         let child = a.fork().unwrap();
         let r = span(&range(va, 4 * PAGE));
@@ -124,7 +127,11 @@ mod tests {
             "fork write-protects the parent inside one window"
         );
         let d = mmu::frame_desc(pa0).unwrap();
-        assert_eq!((d.refs(), d.maps()), (2, 2), "parent and child map the frame");
+        assert_eq!(
+            (d.refs(), d.maps()),
+            (2, 2),
+            "parent and child map the frame"
+        );
         assert_eq!(child.translate(VirtAddr::new(va)), Some(pa0));
 
         write(va, 200);
@@ -134,8 +141,16 @@ mod tests {
             [Ev::Start(p.0, p.1), Ev::Hook(p.0, p.1), Ev::End(p.0, p.1)],
             "a COW break that copies switches the PTE inside a window"
         );
-        assert_ne!(a.translate(VirtAddr::new(va)), Some(pa0), "the parent got a copy");
-        assert_eq!((d.refs(), d.maps()), (1, 1), "the old frame is the child's alone");
+        assert_ne!(
+            a.translate(VirtAddr::new(va)),
+            Some(pa0),
+            "the parent got a copy"
+        );
+        assert_eq!(
+            (d.refs(), d.maps()),
+            (1, 1),
+            "the old frame is the child's alone"
+        );
         assert_eq!(read_in(&child, va), 100, "the child keeps the snapshot");
         assert_eq!(a.stats.cow_copied.load(Ordering::Relaxed), 1);
 
@@ -146,7 +161,11 @@ mod tests {
             recorder.take().is_empty(),
             "a COW fault on a page the child no longer shares reuses it without a window"
         );
-        assert_eq!(a.translate(VirtAddr::new(va + PAGE)), Some(pa1), "reused in place");
+        assert_eq!(
+            a.translate(VirtAddr::new(va + PAGE)),
+            Some(pa1),
+            "reused in place"
+        );
         assert_eq!(a.stats.cow_reused.load(Ordering::Relaxed), 1);
         assert_eq!(read_in(&a, va + PAGE), 201);
 
@@ -154,7 +173,10 @@ mod tests {
         // SAFETY: a read of the area's fourth page, never written.
         let z = unsafe { ptr::read_volatile((va + 3 * PAGE) as *const u64) };
         assert_eq!(z, 0);
-        assert_eq!(a.translate(VirtAddr::new(va + 3 * PAGE)), Some(aspace::zero_frame()));
+        assert_eq!(
+            a.translate(VirtAddr::new(va + 3 * PAGE)),
+            Some(aspace::zero_frame())
+        );
         write(va + 3 * PAGE, 203);
         let z = span(&range(va + 3 * PAGE, PAGE));
         assert_eq!(
@@ -189,7 +211,9 @@ mod tests {
             let child = a.fork().unwrap();
             for k in 0..8 {
                 let at = va + ((round * 37 + k * 511) % PAGES) * PAGE;
-                child.copy_to(VirtAddr::new(at), &round.to_ne_bytes()).unwrap();
+                child
+                    .copy_to(VirtAddr::new(at), &round.to_ne_bytes())
+                    .unwrap();
             }
             drop(child);
         }
@@ -201,8 +225,15 @@ mod tests {
                 wrong += 1;
             }
         }
-        assert_eq!(wrong, 0, "pages with wrong counts or contents after the storm");
-        assert_eq!(mmu::frame_stats(), touched, "the children's frames all came back");
+        assert_eq!(
+            wrong, 0,
+            "pages with wrong counts or contents after the storm"
+        );
+        assert_eq!(
+            mmu::frame_stats(),
+            touched,
+            "the children's frames all came back"
+        );
         drop(a);
         assert_eq!(mmu::frame_stats(), before);
     }
@@ -271,8 +302,15 @@ mod tests {
         }
         let copied = a.stats.cow_copied.load(Ordering::Relaxed);
         let reused = a.stats.cow_reused.load(Ordering::Relaxed);
-        defmt::info!("50 forks under 3 writers: {} COW copies, {} reuses", copied, reused);
-        assert!(copied + reused > 0, "the writers never hit a write-protected page");
+        defmt::info!(
+            "50 forks under 3 writers: {} COW copies, {} reuses",
+            copied,
+            reused
+        );
+        assert!(
+            copied + reused > 0,
+            "the writers never hit a write-protected page"
+        );
     }
 
     struct SleepsInHook;

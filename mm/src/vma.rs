@@ -496,14 +496,27 @@ mod tests {
         assert_eq!(v.len(), 1, "object pages 0-1 then 2: one area");
         v.insert(shared(0x13000, 0x1000, 7, 9)).unwrap();
         v.insert(shared(0x14000, 0x1000, 8, 4)).unwrap();
-        assert_eq!(v.len(), 3, "a gap in the object pages, another object: apart");
+        assert_eq!(
+            v.len(),
+            3,
+            "a gap in the object pages, another object: apart"
+        );
         v.remove(r(0x11000, 0x1000)).unwrap();
         let hi = *v.find(VirtAddr::new(0x12000)).unwrap();
         assert_eq!(hi.kind, shared(0, 0, 7, 2).kind);
-        assert_eq!(hi.object_page(VirtAddr::new(0x12fff)), Some((ObjectId(7), 2)));
+        assert_eq!(
+            hi.object_page(VirtAddr::new(0x12fff)),
+            Some((ObjectId(7), 2))
+        );
         let grown = hi.part(r(0x13000, 0x1000));
-        assert_eq!(grown.object_page(VirtAddr::new(0x13000)), Some((ObjectId(7), 3)));
-        assert_eq!(anon(0x1000, 0x1000).object_page(VirtAddr::new(0x1000)), None);
+        assert_eq!(
+            grown.object_page(VirtAddr::new(0x13000)),
+            Some((ObjectId(7), 3))
+        );
+        assert_eq!(
+            anon(0x1000, 0x1000).object_page(VirtAddr::new(0x1000)),
+            None
+        );
     }
 
     #[test]

@@ -42,7 +42,9 @@ impl AddressSpace {
         let seen = {
             let mut t = self.ptl.lock();
             match t.pt.translate(page) {
-                Some(tr) if tr.pa == old && !tr.attributes().is_some_and(|a| a.access.writable()) => {
+                Some(tr)
+                    if tr.pa == old && !tr.attributes().is_some_and(|a| a.access.writable()) =>
+                {
                     let exclusive = old != zero
                         && tr.descriptor.is_owned()
                         && frame_desc(old).is_some_and(|d| d.is_exclusive());
@@ -113,9 +115,8 @@ impl AddressSpace {
         let replaced = {
             let mut t = self.ptl.lock();
             let notifiers = &layout.notifiers;
-            let r = t
-                .pt
-                .replace_page(page, old, new.start(), attrs, true, &mut |broken| {
+            let r =
+                t.pt.replace_page(page, old, new.start(), attrs, true, &mut |broken| {
                     notifiers.invalidate_secondary_tlbs(broken, &KernelChecks)
                 });
             if let Ok(Some(_)) = r {

@@ -246,7 +246,8 @@ impl AddressSpace {
         let mapped = t.pt.map_page(page, pa, attrs, true);
         if let Ok(true) = mapped {
             let ft = crate::mmu::frame_table();
-            ft.get_ref(pa).unwrap_or_else(|e| crate::mmu::rule_broken(e));
+            ft.get_ref(pa)
+                .unwrap_or_else(|e| crate::mmu::rule_broken(e));
             ft.add_map(pa);
         }
         drop(t);

@@ -53,7 +53,9 @@ impl AddressSpace {
         }
         for vma in layout.vmas.iter() {
             match vma.kind {
-                VmaKind::Physical { pa, memory } => self.copy_physical(&mut child, vma, pa, memory)?,
+                VmaKind::Physical { pa, memory } => {
+                    self.copy_physical(&mut child, vma, pa, memory)?
+                }
                 VmaKind::AnonPrivate | VmaKind::AnonShared { .. } => {
                     let pages = self.present(vma.range);
                     let private = vma.kind == VmaKind::AnonPrivate;
@@ -99,7 +101,8 @@ impl AddressSpace {
         let c = Arc::get_mut(child).expect("the child is ours alone");
         let t = c.ptl.get_mut();
         let mut g = t.pt.gather();
-        let mapped = t.pt.map(vma.range, pa, attrs, Constraints::PAGES_ONLY, &mut g);
+        let mapped =
+            t.pt.map(vma.range, pa, attrs, Constraints::PAGES_ONLY, &mut g);
         let flushed = g.flush(t.pt.arch());
         flushed
             .release(&mut KernelFrames)
@@ -159,7 +162,7 @@ impl AddressSpace {
                     let shared = p.owned
                         && p.pa != zero
                         && p.attrs.access.writable()
-                        && !frame_desc(p.pa).is_some_and(|d| d.pins() > 0);
+                        && frame_desc(p.pa).is_none_or(|d| d.pins() == 0);
                     if shared {
                         let page = VaRange::new(p.va, p.va.add(mm::PAGE_SIZE));
                         t.pt.protect(page, p.attrs.with_access(mm::Access::Read), &mut g)?;

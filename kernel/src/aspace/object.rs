@@ -93,7 +93,11 @@ impl SharedObject {
 
     /// The address spaces with areas of it, alive now.
     pub fn mappers(&self) -> Vec<Arc<AddressSpace>> {
-        self.mappers.lock().iter().filter_map(Weak::upgrade).collect()
+        self.mappers
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 }
 

@@ -15,7 +15,9 @@ fn span(p: &Platform) -> PhysRange {
     let hi = p.memory.iter().map(|r| r.end()).max().unwrap_or(0);
     PhysRange::new(
         PhysAddr::new(lo).align_down(PAGE_SIZE),
-        PhysAddr::new(hi).align_up(PAGE_SIZE).expect("RAM below 2^64"),
+        PhysAddr::new(hi)
+            .align_up(PAGE_SIZE)
+            .expect("RAM below 2^64"),
     )
 }
 

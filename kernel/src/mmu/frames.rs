@@ -1,9 +1,9 @@
 //! The physical frame allocator for the whole kernel: all RAM the platform
 //! describes, minus the kernel image, the DTB, the initrd, reserved memory
 //! and the firmware's area below the image (spin tables, ATAGs).
+use super::frame_table::{frame_table, rule_broken};
 use super::{layout::KernelImage, phys_range};
 use crate::{mem::KERNEL_VA_OFFSET, platform::Platform};
-use super::frame_table::{frame_table, rule_broken};
 use boards::Region;
 use mm::frame::descriptor::{FrameFlags, Put};
 use mm::phys::LinearMem;

@@ -36,7 +36,11 @@ pub fn lookup(pid: u32) -> Option<Arc<Process>> {
 
 /// Every process, alive or zombie.
 pub fn all() -> Vec<Arc<Process>> {
-    PROCESSES.lock().values().filter_map(Weak::upgrade).collect()
+    PROCESSES
+        .lock()
+        .values()
+        .filter_map(Weak::upgrade)
+        .collect()
 }
 
 /// The process that has a live thread `tid`.

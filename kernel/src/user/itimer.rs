@@ -36,7 +36,10 @@ pub fn get(process: &Process) -> (u64, u64) {
         return (0, t.interval);
     }
     // An expired timer not yet fired reads as 1 tick left, as Linux never reads 0 then.
-    (t.deadline.saturating_sub(timer::counter()).max(1), t.interval)
+    (
+        t.deadline.saturating_sub(timer::counter()).max(1),
+        t.interval,
+    )
 }
 
 /// Arms (`value` ticks from now, then every `interval`) or disarms (`value` 0) the timer;
@@ -52,7 +55,9 @@ pub fn set(process: &Arc<Process>, value: u64, interval: u64) -> (u64, u64) {
     if deadline != 0 {
         {
             let mut armed = ARMED.lock();
-            armed.retain(|w| w.strong_count() > 0 && !core::ptr::eq(w.as_ptr(), Arc::as_ptr(process)));
+            armed.retain(|w| {
+                w.strong_count() > 0 && !core::ptr::eq(w.as_ptr(), Arc::as_ptr(process))
+            });
             armed.push(Arc::downgrade(process));
         }
         STARTED.call_once(|| {

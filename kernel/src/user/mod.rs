@@ -117,7 +117,12 @@ impl Process {
     }
 
     /// A forked child of `parent`: its signal actions copied.
-    pub fn new_forked(aspace: Arc<AddressSpace>, pid: u32, brk: u64, parent: &Process) -> Arc<Self> {
+    pub fn new_forked(
+        aspace: Arc<AddressSpace>,
+        pid: u32,
+        brk: u64,
+        parent: &Process,
+    ) -> Arc<Self> {
         let mut p = Self::unregistered(aspace, pid, brk, false);
         Arc::get_mut(&mut p).expect("a new process").signals = parent.signals.fork();
         family::register(&p);
@@ -351,7 +356,9 @@ pub fn exit_thread(code: i32) -> ! {
     let last = process.live.fetch_sub(1, Ordering::AcqRel) == 1;
     if last {
         if !process.exiting() {
-            process.wait_status.store((code & 0xff) << 8, Ordering::Release);
+            process
+                .wait_status
+                .store((code & 0xff) << 8, Ordering::Release);
         }
         family::exit_process(process);
     }

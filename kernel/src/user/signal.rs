@@ -413,7 +413,9 @@ fn discard_for(process: &Process, sig: i32) {
 /// its spinlocks); false if the action drops it. Not for `SIGKILL`.
 pub fn queue_for_process(process: &Process, info: SigInfo) -> bool {
     let a = process.signals.action(info.signo);
-    if a.handler == SIG_IGN || (a.handler == SIG_DFL && default_action(info.signo) == Default::Ignore) {
+    if a.handler == SIG_IGN
+        || (a.handler == SIG_DFL && default_action(info.signo) == Default::Ignore)
+    {
         return false;
     }
     process.signals.pending.lock().add(info);
@@ -428,7 +430,9 @@ pub fn queue_for_thread(thread: &Thread, info: SigInfo) {
         return;
     }
     let a = thread.process.signals.action(info.signo);
-    if a.handler == SIG_IGN || (a.handler == SIG_DFL && default_action(info.signo) == Default::Ignore) {
+    if a.handler == SIG_IGN
+        || (a.handler == SIG_DFL && default_action(info.signo) == Default::Ignore)
+    {
         return;
     }
     thread.signals.pending.lock().add(info);
@@ -534,7 +538,10 @@ pub fn deliver(frame: &mut TrapFrame, thread: &Thread) -> bool {
         if action.flags & SA_NODEFER == 0 {
             mask |= bit(sig);
         }
-        thread.signals.mask.store(mask & !UNBLOCKABLE, Ordering::Release);
+        thread
+            .signals
+            .mask
+            .store(mask & !UNBLOCKABLE, Ordering::Release);
         return true;
     }
     if let Some((_, orig_x0)) = restart {
@@ -647,26 +654,31 @@ fn setup_frame(
     Ok(())
 }
 
+/// A signal frame `rt_sigreturn` refuses (unreadable, misaligned, naming kernel state).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadFrame;
+
 /// `rt_sigreturn()`: restores what the frame at the user's `sp` saved. A frame that
 /// cannot be read or that names kernel state is fatal (SIGSEGV), as on Linux.
-pub fn sigreturn(frame: &mut TrapFrame) -> Result<u64, ()> {
+pub fn sigreturn(frame: &mut TrapFrame) -> Result<u64, BadFrame> {
     let thread = current_thread().expect("rt_sigreturn from a kernel task");
     let base = frame.sp_el0;
-    if base % 16 != 0 {
-        return Err(());
+    if !base.is_multiple_of(16) {
+        return Err(BadFrame);
     }
     let mut f = alloc::vec![0u8; layout::RECORD as usize];
-    uaccess::copy_from(VirtAddr::new(base), &mut f).map_err(|_| ())?;
+    uaccess::copy_from(VirtAddr::new(base), &mut f).map_err(|_| BadFrame)?;
     let word = |at: u64| u64::from_le_bytes(f[at as usize..at as usize + 8].try_into().expect("8"));
-    let word32 = |at: u64| u32::from_le_bytes(f[at as usize..at as usize + 4].try_into().expect("4"));
+    let word32 =
+        |at: u64| u32::from_le_bytes(f[at as usize..at as usize + 4].try_into().expect("4"));
     let pstate = word(layout::MC_SP + 16);
     // Only EL0t AArch64 with the condition flags and the user-controllable bits.
     if pstate & 0x1f != 0 || pstate & (1 << 4) != 0 {
-        return Err(());
+        return Err(BadFrame);
     }
     let fp = layout::MC_RESERVED;
     if word32(fp) != layout::FPSIMD_MAGIC || word32(fp + 4) != layout::FPSIMD_SIZE {
-        return Err(());
+        return Err(BadFrame);
     }
     for i in 0..31 {
         frame.x[i] = word(layout::MC_REGS + 8 * i as u64);
@@ -694,7 +706,13 @@ pub fn sigreturn(frame: &mut TrapFrame) -> Result<u64, ()> {
 }
 
 /// `sigaltstack`'s change, with its checks. `sp` is the caller's stack pointer.
-pub fn set_altstack(thread: &Thread, ss_sp: u64, flags: u32, size: u64, sp: u64) -> Result<(), i64> {
+pub fn set_altstack(
+    thread: &Thread,
+    ss_sp: u64,
+    flags: u32,
+    size: u64,
+    sp: u64,
+) -> Result<(), i64> {
     let cur = thread.signals.altstack();
     if cur.sp != 0 && sp > cur.sp && sp <= cur.sp + cur.size {
         return Err(1); // EPERM: on it now
@@ -761,7 +779,10 @@ pub fn set_action(process: &Process, sig: i32, new: Option<Action>) -> Action {
 
 /// Blocks and unblocks for `rt_sigprocmask` (`SIGKILL`/`SIGSTOP` never).
 pub fn set_mask(thread: &Thread, mask: u64) {
-    thread.signals.mask.store(mask & !UNBLOCKABLE, Ordering::Release);
+    thread
+        .signals
+        .mask
+        .store(mask & !UNBLOCKABLE, Ordering::Release);
 }
 
 /// The trampoline page's contents: `mov x8, #139` (rt_sigreturn); `svc #0`.

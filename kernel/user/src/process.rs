@@ -65,7 +65,11 @@ pub fn fork() -> Result<usize, Errno> {
 /// `clone(flags, 0, parent_tid, 0, child_tid)` without `CLONE_VM`: a fork with the tid
 /// words of `flags`.
 pub fn fork_with(flags: usize, parent_tid: *mut u32, child_tid: *mut u32) -> Result<usize, Errno> {
-    assert_eq!(flags & CLONE_VM, 0, "fork_with makes processes, not threads");
+    assert_eq!(
+        flags & CLONE_VM,
+        0,
+        "fork_with makes processes, not threads"
+    );
     // SAFETY: a fork; the kernel writes at most the two u32 words the caller gave.
     unsafe {
         sys::raw(
@@ -83,7 +87,14 @@ pub fn wait4(pid: isize, options: usize) -> Result<(usize, u32), Errno> {
     let pid = unsafe {
         sys::raw(
             nr::WAIT4,
-            [pid as usize, &mut status as *mut u32 as usize, options, 0, 0, 0],
+            [
+                pid as usize,
+                &mut status as *mut u32 as usize,
+                options,
+                0,
+                0,
+                0,
+            ],
         )
     }?;
     Ok((pid, status))
@@ -136,7 +147,14 @@ pub fn execve(path: &[u8], argv: &[*const u8], envp: &[*const u8]) -> Errno {
     let r = unsafe {
         sys::raw(
             nr::EXECVE,
-            [path.as_ptr() as usize, argv.as_ptr() as usize, envp.as_ptr() as usize, 0, 0, 0],
+            [
+                path.as_ptr() as usize,
+                argv.as_ptr() as usize,
+                envp.as_ptr() as usize,
+                0,
+                0,
+                0,
+            ],
         )
     };
     r.err().unwrap_or(Errno(0))

@@ -165,7 +165,11 @@ pub struct UContext {
 const _: () = assert!(core::mem::offset_of!(UContext, fault_address) == 176);
 
 /// `rt_sigaction(sig, act, old)`.
-pub fn sigaction(sig: i32, act: Option<&SigAction>, old: Option<&mut SigAction>) -> Result<(), Errno> {
+pub fn sigaction(
+    sig: i32,
+    act: Option<&SigAction>,
+    old: Option<&mut SigAction>,
+) -> Result<(), Errno> {
     let a = act.map_or(0, |a| a as *const SigAction as usize);
     let o = old.map_or(0, |o| o as *mut SigAction as usize);
     // SAFETY: one struct sigaction read and one written, both ours.
@@ -176,9 +180,18 @@ pub fn sigaction(sig: i32, act: Option<&SigAction>, old: Option<&mut SigAction>)
 pub fn sigprocmask(how: usize, set: Option<u64>) -> Result<u64, Errno> {
     let s = set.unwrap_or(0);
     let mut old = 0u64;
-    let p = if set.is_some() { &s as *const u64 as usize } else { 0 };
+    let p = if set.is_some() {
+        &s as *const u64 as usize
+    } else {
+        0
+    };
     // SAFETY: one u64 read, one written.
-    unsafe { sys::raw(RT_SIGPROCMASK, [how, p, &mut old as *mut u64 as usize, 8, 0, 0]) }?;
+    unsafe {
+        sys::raw(
+            RT_SIGPROCMASK,
+            [how, p, &mut old as *mut u64 as usize, 8, 0, 0],
+        )
+    }?;
     Ok(old)
 }
 
@@ -186,7 +199,12 @@ pub fn sigprocmask(how: usize, set: Option<u64>) -> Result<u64, Errno> {
 pub fn sigpending() -> Result<u64, Errno> {
     let mut set = 0u64;
     // SAFETY: one u64 written.
-    unsafe { sys::raw(RT_SIGPENDING, [&mut set as *mut u64 as usize, 8, 0, 0, 0, 0]) }?;
+    unsafe {
+        sys::raw(
+            RT_SIGPENDING,
+            [&mut set as *mut u64 as usize, 8, 0, 0, 0, 0],
+        )
+    }?;
     Ok(set)
 }
 
@@ -220,7 +238,12 @@ pub fn sigaltstack(new: Option<&Stack>) -> Result<Stack, Errno> {
     let mut old = Stack::default();
     let n = new.map_or(0, |s| s as *const Stack as usize);
     // SAFETY: one stack_t read and one written.
-    unsafe { sys::raw(SIGALTSTACK, [n, &mut old as *mut Stack as usize, 0, 0, 0, 0]) }?;
+    unsafe {
+        sys::raw(
+            SIGALTSTACK,
+            [n, &mut old as *mut Stack as usize, 0, 0, 0, 0],
+        )
+    }?;
     Ok(old)
 }
 

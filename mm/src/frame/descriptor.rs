@@ -342,7 +342,11 @@ mod tests {
             t.put_ref(A),
             Err(FrameRuleError::FreedWhileMapped { pa: A, maps: 1 })
         );
-        assert_eq!(t.get(A).unwrap().refs(), 1, "a refused put keeps the reference");
+        assert_eq!(
+            t.get(A).unwrap().refs(),
+            1,
+            "a refused put keeps the reference"
+        );
         t.remove_map(A).unwrap();
         assert_eq!(t.remove_map(A), Err(FrameRuleError::NotMapped(A)));
         assert_eq!(t.put_ref(A), Ok(Put::Last));

@@ -536,7 +536,10 @@ fn two_windows_of_one_range_close_one_at_a_time() {
         w.check_covered(r),
         Err(NotifierViolation::AtomicHookOutsideWindow { .. })
     ));
-    assert_eq!(w.close(r), Err(NotifierViolation::UnbalancedEnd { range: r }));
+    assert_eq!(
+        w.close(r),
+        Err(NotifierViolation::UnbalancedEnd { range: r })
+    );
 }
 
 /// More openers than slots: the one that does not fit is reported.
@@ -547,5 +550,8 @@ fn too_many_open_windows_are_reported() {
     for _ in 0..MAX_OPEN_WINDOWS {
         w.open(r).unwrap();
     }
-    assert_eq!(w.open(r), Err(NotifierViolation::TooManyOpenWindows { range: r }));
+    assert_eq!(
+        w.open(r),
+        Err(NotifierViolation::TooManyOpenWindows { range: r })
+    );
 }

@@ -92,7 +92,7 @@ impl Slot {
     fn read(&self) -> Option<VaRange> {
         loop {
             let before = self.state.load(Ordering::Acquire);
-            if before % 2 == 0 {
+            if before.is_multiple_of(2) {
                 return None;
             }
             let start = self.start.load(Ordering::Acquire);

@@ -38,7 +38,9 @@ impl<M: PhysMem + Clone, A: TlbMaintenance, F: FrameSource> PageTable<M, A, F> {
         }
         let page = self.offsets(VaRange::new(va, va.add(PAGE_SIZE)))?;
         let found = self.find(page.start).filter(|f| {
-            f.level == Level::L3 && f.descriptor.is_valid() && f.descriptor.output_address() == expect
+            f.level == Level::L3
+                && f.descriptor.is_valid()
+                && f.descriptor.output_address() == expect
         });
         let Some(f) = found else {
             return Ok(None);

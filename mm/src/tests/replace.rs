@@ -19,7 +19,11 @@ fn a_replaced_page_reads_the_new_frame_and_no_stale_entry_is_left() {
         let page = va(0x40_0000);
         assert!(pt.map_page(page, old, RO, true).unwrap());
         let c = ctx(&pt);
-        assert_eq!(read(&mmu, &c, page.as_u64()).unwrap(), old, "the old frame is cached now");
+        assert_eq!(
+            read(&mmu, &c, page.as_u64()).unwrap(),
+            old,
+            "the old frame is cached now"
+        );
         let mut hooked = 0;
         let mut tlb_at_hook = usize::MAX;
         let replaced = pt
@@ -33,7 +37,10 @@ fn a_replaced_page_reads_the_new_frame_and_no_stale_entry_is_left() {
         assert_eq!(replaced.output_address(), old);
         assert!(replaced.is_owned());
         assert_eq!(hooked, 1);
-        assert_eq!(tlb_at_hook, 0, "the CPU TLB still held the old page when the hook ran");
+        assert_eq!(
+            tlb_at_hook, 0,
+            "the CPU TLB still held the old page when the hook ran"
+        );
         assert_eq!(read(&mmu, &c, page.as_u64()).unwrap(), new);
         assert_eq!(pt.owned_pages(), 1);
     }

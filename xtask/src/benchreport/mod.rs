@@ -211,13 +211,21 @@ pub const FIGURES: &[FigureDef] = &[
         "mprotect RO→RW, 2nd thread asleep",
         Goal::HalfOfLinux,
     ),
-    def("fork_64m", "fork of a process with 64 MiB touched", Goal::HalfOfLinux),
+    def(
+        "fork_64m",
+        "fork of a process with 64 MiB touched",
+        Goal::HalfOfLinux,
+    ),
     def(
         "cow_first_write",
         "first write after fork (a COW copy)",
         Goal::HalfOfLinux,
     ),
-    def("fork_exit_wait", "fork + exit + wait4 of a small process", Goal::HalfOfLinux),
+    def(
+        "fork_exit_wait",
+        "fork + exit + wait4 of a small process",
+        Goal::HalfOfLinux,
+    ),
     def(
         "signal_round_trip",
         "kill to self + handler + rt_sigreturn",

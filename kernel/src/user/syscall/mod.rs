@@ -12,8 +12,8 @@ pub mod thread;
 pub mod time;
 
 use crate::arch::exception::TrapFrame;
-use core::sync::atomic::{AtomicU64, Ordering};
 use crate::user::signal;
+use core::sync::atomic::{AtomicU64, Ordering};
 use errno::{Errno, ENOSYS};
 
 /// Linux aarch64 numbers (include/uapi/asm-generic/unistd.h).

@@ -3,9 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::errno::{
-    Errno, E2BIG, EAGAIN, ECHILD, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, ENOSYS,
-};
+use super::errno::{Errno, E2BIG, EAGAIN, ECHILD, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, ENOSYS};
 use super::{Args, Result};
 use crate::arch::exception::TrapFrame;
 use crate::user::family::{self, Which};
@@ -61,7 +59,14 @@ fn me() -> &'static user::Thread {
 }
 
 /// A fork-like `clone(flags, stack, parent_tid, tls, child_tid)`.
-pub fn fork(flags: u64, stack: u64, parent_tid: u64, tls: u64, child_tid: u64, frame: &TrapFrame) -> Result {
+pub fn fork(
+    flags: u64,
+    stack: u64,
+    parent_tid: u64,
+    tls: u64,
+    child_tid: u64,
+    frame: &TrapFrame,
+) -> Result {
     if flags & !FORK_FLAGS != 0 {
         return Err(EINVAL);
     }
@@ -110,7 +115,10 @@ pub fn fork(flags: u64, stack: u64, parent_tid: u64, tls: u64, child_tid: u64, f
     };
     drop(aspace);
     family::adopt(&parent, &child);
-    let mask = thread.signals.mask.load(core::sync::atomic::Ordering::Relaxed);
+    let mask = thread
+        .signals
+        .mask
+        .load(core::sync::atomic::Ordering::Relaxed);
     if user::spawn_thread(&child, pid, "user-process", regs, tls, clear, mask).is_err() {
         family::abandon(&parent, &child);
         return Err(EAGAIN);
@@ -151,9 +159,16 @@ pub fn clone3(a: Args, frame: &TrapFrame) -> Result {
     if (stack == 0) != (stack_size == 0) {
         return Err(EINVAL);
     }
-    let top = if stack == 0 { 0 } else { stack.checked_add(stack_size).ok_or(EINVAL)? };
+    let top = if stack == 0 {
+        0
+    } else {
+        stack.checked_add(stack_size).ok_or(EINVAL)?
+    };
     if flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0 {
-        return super::thread::clone(Args([flags | exit_signal, top, parent_tid, tls, child_tid, 0]), frame);
+        return super::thread::clone(
+            Args([flags | exit_signal, top, parent_tid, tls, child_tid, 0]),
+            frame,
+        );
     }
     fork(flags | exit_signal, top, parent_tid, tls, child_tid, frame)
 }
@@ -173,7 +188,9 @@ fn which(pid: i64) -> Which {
     }
 }
 
-fn waited(r: core::result::Result<Option<family::Reaped>, family::WaitError>) -> core::result::Result<Option<family::Reaped>, Errno> {
+fn waited(
+    r: core::result::Result<Option<family::Reaped>, family::WaitError>,
+) -> core::result::Result<Option<family::Reaped>, Errno> {
     r.map_err(|e| match e {
         family::WaitError::NoChild => ECHILD,
         family::WaitError::Interrupted => Errno(crate::user::signal::ERESTARTSYS),
@@ -217,7 +234,8 @@ pub fn wait4(a: Args) -> Result {
 pub fn waitid(a: Args) -> Result {
     let [idtype, id, infop, options, rusage, _] = a.0;
     let (idtype, id, options) = (idtype as u32, id as u32, options as u32 as u64);
-    if options & !(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WNOTHREAD | WALL | WCLONE) != 0
+    if options & !(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WNOTHREAD | WALL | WCLONE)
+        != 0
         || options & (WEXITED | WUNTRACED | WCONTINUED) == 0
     {
         return Err(EINVAL);
@@ -292,7 +310,8 @@ fn strings(array: u64, total: &mut usize) -> core::result::Result<Vec<String>, E
 /// the caller as it was.
 pub fn execve(a: Args, frame: &mut TrapFrame) -> Result {
     let [path, argv, envp, ..] = a.0;
-    let path = uaccess::read_cstr(VirtAddr::new(path), PATH_MAX).map_err(|e| e.unwrap_or(ENAMETOOLONG))?;
+    let path =
+        uaccess::read_cstr(VirtAddr::new(path), PATH_MAX).map_err(|e| e.unwrap_or(ENAMETOOLONG))?;
     let path = String::from_utf8(path).map_err(|_| super::errno::ENOENT)?;
     let mut total = 0;
     let argv = strings(argv, &mut total)?;

@@ -90,7 +90,7 @@ pub fn rt_sigpending(a: Args) -> Result {
 pub fn rt_sigreturn(frame: &mut TrapFrame) -> Result {
     match signal::sigreturn(frame) {
         Ok(x0) => Ok(x0),
-        Err(()) => {
+        Err(signal::BadFrame) => {
             let t = me();
             defmt::error!(
                 "process {} (thread {}): bad signal frame at {=u64:#x}",

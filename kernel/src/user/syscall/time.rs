@@ -131,7 +131,9 @@ fn timeval_ticks(sec: i64, usec: i64) -> core::result::Result<u64, Errno> {
     if sec < 0 || !(0..1_000_000).contains(&usec) {
         return Err(EINVAL);
     }
-    let ns = (sec as u64).saturating_mul(1_000_000_000).saturating_add(usec as u64 * 1000);
+    let ns = (sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(usec as u64 * 1000);
     Ok(drivers::timer::ns_to_ticks(ns))
 }
 

@@ -551,8 +551,15 @@ fn processes(runs: usize) {
     for _ in 0..runs {
         // The child waits on a word in shared memory until the parent has written
         // every page, so that each write is a COW break that copies.
-        let flag = mm::mmap(0, PAGE, prot::RW, mm::map::SHARED | mm::map::ANONYMOUS, -1, 0)
-            .unwrap_or_else(|e| fail("mmap_shared", e)) as *mut u64;
+        let flag = mm::mmap(
+            0,
+            PAGE,
+            prot::RW,
+            mm::map::SHARED | mm::map::ANONYMOUS,
+            -1,
+            0,
+        )
+        .unwrap_or_else(|e| fail("mmap_shared", e)) as *mut u64;
         let mut pid = 0;
         fork_big.push(
             timed(|| {
@@ -567,7 +574,7 @@ fn processes(runs: usize) {
                     Ok(pid) => pid,
                     Err(e) => fail("fork", e),
                 };
-            }) / (FORK_PAGES * PAGE >> 20) as f64,
+            }) / ((FORK_PAGES * PAGE) >> 20) as f64,
         );
         cow.push(per_page(timed(|| write_pages(p, FORK_PAGES)), FORK_PAGES));
         // SAFETY: the shared flag page.

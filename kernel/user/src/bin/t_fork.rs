@@ -98,8 +98,8 @@ fn copy_on_write(t: &mut Checks) {
     let a = setup!(t, "map", mmap_anon(6 * PAGE));
     write(a, 0x11); // touched: a frame of its own
     let _ = read(a + PAGE); // read: the zero page
-    // a + 2 pages: never touched; a + 3: touched, protected in the child only;
-    // a + 4: touched, unmapped in the child only; a + 5: touched, moved in the child.
+                            // a + 2 pages: never touched; a + 3: touched, protected in the child only;
+                            // a + 4: touched, unmapped in the child only; a + 5: touched, moved in the child.
     write(a + 3 * PAGE, 0x33);
     write(a + 4 * PAGE, 0x44);
     write(a + 5 * PAGE, 0x55);
@@ -129,9 +129,19 @@ fn copy_on_write(t: &mut Checks) {
         write(untouched, 0x93);
         c.success("child_mprotect", mprotect(a + 3 * PAGE, PAGE, prot::READ));
         c.success("child_munmap", munmap(a + 4 * PAGE, PAGE));
-        let moved = mremap(a + 5 * PAGE, PAGE, PAGE, mremap_flags::MAYMOVE | mremap_flags::FIXED, a + 4 * PAGE);
+        let moved = mremap(
+            a + 5 * PAGE,
+            PAGE,
+            PAGE,
+            mremap_flags::MAYMOVE | mremap_flags::FIXED,
+            a + 4 * PAGE,
+        );
         c.eq("child_mremap", moved, Ok(a + 4 * PAGE));
-        c.eq("child_moved_page_kept_its_contents", read(a + 4 * PAGE), 0x55);
+        c.eq(
+            "child_moved_page_kept_its_contents",
+            read(a + 4 * PAGE),
+            0x55,
+        );
     });
     t.eq("child_checks_passed", status, Some(0));
     t.eq("parent_page_kept", read(a), 0x11);
@@ -142,11 +152,27 @@ fn copy_on_write(t: &mut Checks) {
     t.eq("shared_memory_is_shared", read(touched), 0x94);
     t.eq("untouched_shared_memory_is_shared", read(untouched), 0x93);
     write(a + 3 * PAGE, 0x34);
-    t.eq("child_mprotect_left_the_parent_writable", read(a + 3 * PAGE), 0x34);
-    t.eq("child_munmap_left_the_parent_page", read(a + 4 * PAGE), 0x44);
-    t.eq("child_mremap_left_the_parent_page", read(a + 5 * PAGE), 0x55);
+    t.eq(
+        "child_mprotect_left_the_parent_writable",
+        read(a + 3 * PAGE),
+        0x34,
+    );
+    t.eq(
+        "child_munmap_left_the_parent_page",
+        read(a + 4 * PAGE),
+        0x44,
+    );
+    t.eq(
+        "child_mremap_left_the_parent_page",
+        read(a + 5 * PAGE),
+        0x55,
+    );
     write(a, 0x12);
-    t.eq("parent_writes_its_page_after_the_child_exited", read(a), 0x12);
+    t.eq(
+        "parent_writes_its_page_after_the_child_exited",
+        read(a),
+        0x12,
+    );
     let _ = munmap(a, 6 * PAGE);
     let _ = munmap(touched, PAGE);
     let _ = munmap(untouched, PAGE);
@@ -185,7 +211,11 @@ fn nohang_and_waitid(t: &mut Checks) {
         let ok = await_word(flag, 1);
         sys::exit_group(if ok { 5 } else { 1 });
     }
-    t.eq("wnohang_with_a_running_child", process::wait4(-1, wait::WNOHANG), Ok((0, 0)));
+    t.eq(
+        "wnohang_with_a_running_child",
+        process::wait4(-1, wait::WNOHANG),
+        Ok((0, 0)),
+    );
     t.eq(
         "waitid_wnohang_with_a_running_child",
         process::waitid(wait::P_ALL, 0, wait::WEXITED | wait::WNOHANG),
@@ -198,13 +228,21 @@ fn nohang_and_waitid(t: &mut Checks) {
         info.map(|i| (i.signo, i.code, i.pid as usize, i.status)),
         Ok((17, 1, pid, 5)),
     );
-    t.eq("wnowait_left_it_waitable", process::wait4(pid as isize, 0), Ok((pid, 5 << 8)));
+    t.eq(
+        "wnowait_left_it_waitable",
+        process::wait4(pid as isize, 0),
+        Ok((pid, 5 << 8)),
+    );
     t.errno(
         "waitid_without_children",
         process::waitid(wait::P_ALL, 0, wait::WEXITED),
         Errno::ECHILD,
     );
-    t.errno("waitid_without_wexited", process::waitid(wait::P_ALL, 0, 0), Errno::EINVAL);
+    t.errno(
+        "waitid_without_wexited",
+        process::waitid(wait::P_ALL, 0, 0),
+        Errno::EINVAL,
+    );
     t.errno("wait4_bad_options", process::wait4(-1, 0x10), Errno::EINVAL);
     let status = in_child(t, "killed_for_waitid", |_| {
         // SAFETY: an undefined instruction: the child is meant to die of SIGILL.
@@ -226,7 +264,11 @@ fn tid_words_and_clone3(t: &mut Checks) {
         let mine = unsafe { core::ptr::read_volatile(cw) };
         sys::exit_group(i32::from(mine as usize != sys::getpid() as usize));
     }
-    t.eq("child_settid_in_the_child", process::wait4(pid as isize, 0), Ok((pid, 0)));
+    t.eq(
+        "child_settid_in_the_child",
+        process::wait4(pid as isize, 0),
+        Ok((pid, 0)),
+    );
     // SAFETY: our own stack words.
     let (p, c) = unsafe { (core::ptr::read_volatile(pw), core::ptr::read_volatile(cw)) };
     t.eq("parent_settid_in_the_parent", p as usize, pid);
@@ -242,7 +284,11 @@ fn tid_words_and_clone3(t: &mut Checks) {
             return;
         }
     };
-    t.eq("clone3_forks", process::wait4(pid as isize, 0), Ok((pid, 9 << 8)));
+    t.eq(
+        "clone3_forks",
+        process::wait4(pid as isize, 0),
+        Ok((pid, 9 << 8)),
+    );
     // SAFETY: a size below CLONE_ARGS_SIZE_VER0 is refused before anything is read.
     let r = unsafe { sys::raw(process::CLONE3, [args.as_ptr() as usize, 32, 0, 0, 0, 0]) };
     t.errno("clone3_short_args", r, Errno::EINVAL);
@@ -252,42 +298,88 @@ fn vfork_and_exec(t: &mut Checks) {
     let mut word = 0u64;
     let pid = setup!(t, "vfork", process::vfork_store_exit(&mut word, 42, 3));
     t.eq("vfork_child_wrote_the_parent_memory", word, 42);
-    t.eq("vfork_child_exit_code", process::wait4(pid as isize, 0), Ok((pid, 3 << 8)));
+    t.eq(
+        "vfork_child_exit_code",
+        process::wait4(pid as isize, 0),
+        Ok((pid, 3 << 8)),
+    );
 
     let hello = b"/bin/hello\0";
     let five = b"5\0";
     let argv = [hello.as_ptr(), five.as_ptr(), core::ptr::null()];
     let envp = [core::ptr::null()];
     let mut errno = 0i64;
-    let pid = setup!(t, "vfork_exec", process::vfork_exec(hello, &argv, &envp, &mut errno));
-    t.eq("exec_hello_exit_code", process::wait4(pid as isize, 0), Ok((pid, 5 << 8)));
+    let pid = setup!(
+        t,
+        "vfork_exec",
+        process::vfork_exec(hello, &argv, &envp, &mut errno)
+    );
+    t.eq(
+        "exec_hello_exit_code",
+        process::wait4(pid as isize, 0),
+        Ok((pid, 5 << 8)),
+    );
 
     let me = b"/bin/t_fork\0";
     let mode = b"exec-env\0";
     let (a, b) = (b"A=1\0", b"B=two\0");
     let argv = [me.as_ptr(), mode.as_ptr(), core::ptr::null()];
     let envp = [a.as_ptr(), b.as_ptr(), core::ptr::null()];
-    let pid = setup!(t, "vfork_exec_env", process::vfork_exec(me, &argv, &envp, &mut errno));
-    t.eq("exec_passes_argv_and_envp", process::wait4(pid as isize, 0), Ok((pid, 0)));
+    let pid = setup!(
+        t,
+        "vfork_exec_env",
+        process::vfork_exec(me, &argv, &envp, &mut errno)
+    );
+    t.eq(
+        "exec_passes_argv_and_envp",
+        process::wait4(pid as isize, 0),
+        Ok((pid, 0)),
+    );
 
     let missing = b"/bin/no-such-program\0";
     let argv = [missing.as_ptr(), core::ptr::null()];
     let envp = [core::ptr::null()];
     errno = 0;
-    let pid = setup!(t, "vfork_exec_missing", process::vfork_exec(missing, &argv, &envp, &mut errno));
+    let pid = setup!(
+        t,
+        "vfork_exec_missing",
+        process::vfork_exec(missing, &argv, &envp, &mut errno)
+    );
     t.eq("exec_missing_is_enoent", errno, -2);
-    t.eq("exec_failure_exit_127", process::wait4(pid as isize, 0), Ok((pid, 127 << 8)));
+    t.eq(
+        "exec_failure_exit_127",
+        process::wait4(pid as isize, 0),
+        Ok((pid, 127 << 8)),
+    );
 
     let dir = b"/dev/console\0";
     let argv = [dir.as_ptr(), core::ptr::null()];
-    t.eq("exec_a_device_is_eacces", process::execve(dir, &argv, &envp), Errno::EACCES);
+    t.eq(
+        "exec_a_device_is_eacces",
+        process::execve(dir, &argv, &envp),
+        Errno::EACCES,
+    );
     // SAFETY: a bad path pointer: refused before anything changes.
-    let r = unsafe { sys::raw(nr::EXECVE, [8, argv.as_ptr() as usize, envp.as_ptr() as usize, 0, 0, 0]) };
+    let r = unsafe {
+        sys::raw(
+            nr::EXECVE,
+            [8, argv.as_ptr() as usize, envp.as_ptr() as usize, 0, 0, 0],
+        )
+    };
     t.errno("exec_bad_path_pointer", r, Errno::EFAULT);
     // SAFETY: a bad argv pointer: refused before anything changes.
-    let r = unsafe { sys::raw(nr::EXECVE, [hello.as_ptr() as usize, 8, envp.as_ptr() as usize, 0, 0, 0]) };
+    let r = unsafe {
+        sys::raw(
+            nr::EXECVE,
+            [hello.as_ptr() as usize, 8, envp.as_ptr() as usize, 0, 0, 0],
+        )
+    };
     t.errno("exec_bad_argv_pointer", r, Errno::EFAULT);
-    t.eq("still_running_after_failed_execs", read(core::ptr::addr_of!(word) as usize), 42);
+    t.eq(
+        "still_running_after_failed_execs",
+        read(core::ptr::addr_of!(word) as usize),
+        42,
+    );
 }
 
 /// Last: the grandchild stays a child of init (this program, on this kernel).

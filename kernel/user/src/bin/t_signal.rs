@@ -41,9 +41,15 @@ extern "C" fn record(s: i32, info: *const SigInfo, _: *mut UContext) {
     LAST_ADDR.store(info.addr(), Ordering::SeqCst);
     LAST_PID.store(u64::from(info.pid()), Ordering::SeqCst);
     COUNT.fetch_add(1, Ordering::SeqCst);
-    MASK_IN_HANDLER.store(sig::sigprocmask(sig::SIG_BLOCK, None).unwrap_or(0), Ordering::SeqCst);
+    MASK_IN_HANDLER.store(
+        sig::sigprocmask(sig::SIG_BLOCK, None).unwrap_or(0),
+        Ordering::SeqCst,
+    );
     SP_IN_HANDLER.store(sp(), Ordering::SeqCst);
-    ALT_FLAGS.store(sig::sigaltstack(None).map_or(-1, |s| s.flags), Ordering::SeqCst);
+    ALT_FLAGS.store(
+        sig::sigaltstack(None).map_or(-1, |s| s.flags),
+        Ordering::SeqCst,
+    );
 }
 
 /// Records, then makes the faulting page writable so that the write runs again.
@@ -68,7 +74,10 @@ fn reset() {
 }
 
 fn install(t: &mut Checks, name: &str, s: i32, h: sig::Handler, flags: u64, mask: u64) {
-    t.success(name, sig::sigaction(s, Some(&SigAction::handler(h, flags, mask)), None));
+    t.success(
+        name,
+        sig::sigaction(s, Some(&SigAction::handler(h, flags, mask)), None),
+    );
 }
 
 fn default(s: i32) {
@@ -79,33 +88,73 @@ fn handlers_and_siginfo(t: &mut Checks) {
     install(t, "install_usr1", sig::SIGUSR1, record, 0, 0);
     reset();
     t.success("kill_self", sig::kill(sys::getpid() as isize, sig::SIGUSR1));
-    t.eq("handler_ran_before_kill_returned", COUNT.load(Ordering::SeqCst), 1);
+    t.eq(
+        "handler_ran_before_kill_returned",
+        COUNT.load(Ordering::SeqCst),
+        1,
+    );
     t.eq("si_signo", LAST_SIG.load(Ordering::SeqCst), sig::SIGUSR1);
     t.eq("si_code_si_user", LAST_CODE.load(Ordering::SeqCst), 0);
-    t.eq("si_pid_is_the_sender", LAST_PID.load(Ordering::SeqCst), u64::from(sys::getpid()));
+    t.eq(
+        "si_pid_is_the_sender",
+        LAST_PID.load(Ordering::SeqCst),
+        u64::from(sys::getpid()),
+    );
     t.eq(
         "signal_blocked_in_its_handler",
         MASK_IN_HANDLER.load(Ordering::SeqCst) & sig::bit(sig::SIGUSR1) != 0,
         true,
     );
-    t.eq("mask_restored_after_the_handler", sig::sigprocmask(sig::SIG_BLOCK, None), Ok(0));
+    t.eq(
+        "mask_restored_after_the_handler",
+        sig::sigprocmask(sig::SIG_BLOCK, None),
+        Ok(0),
+    );
     reset();
     let pid = sys::getpid() as isize;
-    t.success("tgkill_self", sig::tgkill(pid, sys::gettid() as isize, sig::SIGUSR1));
+    t.success(
+        "tgkill_self",
+        sig::tgkill(pid, sys::gettid() as isize, sig::SIGUSR1),
+    );
     t.eq("si_code_si_tkill", LAST_CODE.load(Ordering::SeqCst), -6);
 
     // sa_mask and SA_NODEFER.
-    install(t, "install_with_mask", sig::SIGUSR1, record, 0, sig::bit(sig::SIGUSR2));
+    install(
+        t,
+        "install_with_mask",
+        sig::SIGUSR1,
+        record,
+        0,
+        sig::bit(sig::SIGUSR2),
+    );
     let _ = sig::kill(pid, sig::SIGUSR1);
     let m = MASK_IN_HANDLER.load(Ordering::SeqCst);
-    t.eq("sa_mask_blocked_in_the_handler", m & sig::bit(sig::SIGUSR2) != 0, true);
-    install(t, "install_nodefer", sig::SIGUSR1, record, sig::SA_NODEFER, 0);
+    t.eq(
+        "sa_mask_blocked_in_the_handler",
+        m & sig::bit(sig::SIGUSR2) != 0,
+        true,
+    );
+    install(
+        t,
+        "install_nodefer",
+        sig::SIGUSR1,
+        record,
+        sig::SA_NODEFER,
+        0,
+    );
     let _ = sig::kill(pid, sig::SIGUSR1);
     let m = MASK_IN_HANDLER.load(Ordering::SeqCst);
     t.eq("nodefer_leaves_it_unblocked", m & sig::bit(sig::SIGUSR1), 0);
 
     // SA_RESETHAND: once, then back to SIG_DFL.
-    install(t, "install_resethand", sig::SIGUSR1, record, sig::SA_RESETHAND, 0);
+    install(
+        t,
+        "install_resethand",
+        sig::SIGUSR1,
+        record,
+        sig::SA_RESETHAND,
+        0,
+    );
     let _ = sig::kill(pid, sig::SIGUSR1);
     let mut old = SigAction::default();
     t.success("query", sig::sigaction(sig::SIGUSR1, None, Some(&mut old)));
@@ -118,10 +167,17 @@ fn handlers_and_siginfo(t: &mut Checks) {
         restorer: 0,
         mask: 0,
     };
-    t.success("install_without_restorer", sig::sigaction(sig::SIGUSR2, Some(&act), None));
+    t.success(
+        "install_without_restorer",
+        sig::sigaction(sig::SIGUSR2, Some(&act), None),
+    );
     reset();
     let _ = sig::kill(pid, sig::SIGUSR2);
-    t.eq("handler_without_restorer_returned", COUNT.load(Ordering::SeqCst), 1);
+    t.eq(
+        "handler_without_restorer_returned",
+        COUNT.load(Ordering::SeqCst),
+        1,
+    );
     default(sig::SIGUSR1);
     default(sig::SIGUSR2);
 }
@@ -136,11 +192,23 @@ fn masks_and_pending(t: &mut Checks) {
         Ok(0),
     );
     let _ = sig::kill(pid, sig::SIGUSR1);
-    t.eq("blocked_signal_not_delivered", COUNT.load(Ordering::SeqCst), 0);
-    t.eq("it_is_pending", sig::sigpending(), Ok(sig::bit(sig::SIGUSR1)));
+    t.eq(
+        "blocked_signal_not_delivered",
+        COUNT.load(Ordering::SeqCst),
+        0,
+    );
+    t.eq(
+        "it_is_pending",
+        sig::sigpending(),
+        Ok(sig::bit(sig::SIGUSR1)),
+    );
     let _ = sig::kill(pid, sig::SIGUSR1);
     let _ = sig::sigprocmask(sig::SIG_UNBLOCK, Some(sig::bit(sig::SIGUSR1)));
-    t.eq("unblocking_delivers_it_once", COUNT.load(Ordering::SeqCst), 1);
+    t.eq(
+        "unblocking_delivers_it_once",
+        COUNT.load(Ordering::SeqCst),
+        1,
+    );
     t.eq("nothing_pending_after", sig::sigpending(), Ok(0));
     let set = sig::bit(sig::SIGKILL) | sig::bit(sig::SIGUSR2);
     let _ = sig::sigprocmask(sig::SIG_SETMASK, Some(set));
@@ -157,7 +225,11 @@ fn masks_and_pending(t: &mut Checks) {
         ..SigAction::default()
     };
     let _ = sig::sigaction(sig::SIGUSR1, Some(&ign), None);
-    t.eq("ignoring_discards_the_pending_one", sig::sigpending(), Ok(0));
+    t.eq(
+        "ignoring_discards_the_pending_one",
+        sig::sigpending(),
+        Ok(0),
+    );
     let _ = sig::sigprocmask(sig::SIG_SETMASK, Some(0));
     t.success("ignored_signal_is_harmless", sig::kill(pid, sig::SIGUSR1));
     default(sig::SIGUSR1);
@@ -171,9 +243,17 @@ fn faults(t: &mut Checks) {
     reset();
     // SAFETY: a write to an unmapped page: the handler skips the store.
     unsafe { core::ptr::write_volatile((a + PAGE + 8) as *mut u64, 1) };
-    t.eq("segv_delivered", LAST_SIG.load(Ordering::SeqCst), sig::SIGSEGV);
+    t.eq(
+        "segv_delivered",
+        LAST_SIG.load(Ordering::SeqCst),
+        sig::SIGSEGV,
+    );
     t.eq("segv_maperr", LAST_CODE.load(Ordering::SeqCst), 1);
-    t.eq("si_addr_is_the_address", LAST_ADDR.load(Ordering::SeqCst), (a + PAGE + 8) as u64);
+    t.eq(
+        "si_addr_is_the_address",
+        LAST_ADDR.load(Ordering::SeqCst),
+        (a + PAGE + 8) as u64,
+    );
 
     // SEGV_ACCERR, and a handler that fixes the mapping: the write runs again and lands.
     t.success("read_only", mprotect(a, PAGE, prot::READ));
@@ -183,7 +263,11 @@ fn faults(t: &mut Checks) {
     // SAFETY: a write to a read-only page of ours; the handler makes it writable.
     unsafe { core::ptr::write_volatile((a + 16) as *mut u64, 0x5eed) };
     t.eq("segv_accerr", LAST_CODE.load(Ordering::SeqCst), 2);
-    t.eq("si_addr_of_the_write", LAST_ADDR.load(Ordering::SeqCst), (a + 16) as u64);
+    t.eq(
+        "si_addr_of_the_write",
+        LAST_ADDR.load(Ordering::SeqCst),
+        (a + 16) as u64,
+    );
     // SAFETY: a readable page of ours.
     let v = unsafe { core::ptr::read_volatile((a + 16) as *const u64) };
     t.eq("the_write_ran_again_after_the_fix", v, 0x5eed);
@@ -195,7 +279,11 @@ fn faults(t: &mut Checks) {
     let odd = a + 3;
     // SAFETY: ldxr from an unaligned address faults; the handler skips it.
     unsafe { core::arch::asm!("ldxr {v}, [{p}]", p = in(reg) odd, v = out(reg) _) };
-    t.eq("sigbus_delivered", LAST_SIG.load(Ordering::SeqCst), sig::SIGBUS);
+    t.eq(
+        "sigbus_delivered",
+        LAST_SIG.load(Ordering::SeqCst),
+        sig::SIGBUS,
+    );
     t.eq("bus_adraln", LAST_CODE.load(Ordering::SeqCst), 1);
     t.eq("bus_si_addr", LAST_ADDR.load(Ordering::SeqCst), odd as u64);
 
@@ -205,9 +293,17 @@ fn faults(t: &mut Checks) {
     let pc: u64;
     // SAFETY: an undefined instruction that the handler skips; `pc` is its address.
     unsafe { core::arch::asm!("adr {pc}, 1f", "1: udf #7", pc = out(reg) pc) };
-    t.eq("sigill_delivered", LAST_SIG.load(Ordering::SeqCst), sig::SIGILL);
+    t.eq(
+        "sigill_delivered",
+        LAST_SIG.load(Ordering::SeqCst),
+        sig::SIGILL,
+    );
     t.eq("ill_illopc", LAST_CODE.load(Ordering::SeqCst), 1);
-    t.eq("ill_si_addr_is_the_pc", LAST_ADDR.load(Ordering::SeqCst), pc);
+    t.eq(
+        "ill_si_addr_is_the_pc",
+        LAST_ADDR.load(Ordering::SeqCst),
+        pc,
+    );
     default(sig::SIGSEGV);
     default(sig::SIGBUS);
     default(sig::SIGILL);
@@ -217,8 +313,19 @@ fn faults(t: &mut Checks) {
 fn alternate_stack_and_registers(t: &mut Checks) {
     let alt = setup!(t, "map_alt", mmap_anon(16 * PAGE));
     let ss = sig::Stack::new(alt as u64, 16 * PAGE as u64, 0);
-    t.eq("no_altstack_at_first", sig::sigaltstack(Some(&ss)).map(|o| o.flags), Ok(2));
-    install(t, "install_onstack", sig::SIGUSR1, record, sig::SA_ONSTACK, 0);
+    t.eq(
+        "no_altstack_at_first",
+        sig::sigaltstack(Some(&ss)).map(|o| o.flags),
+        Ok(2),
+    );
+    install(
+        t,
+        "install_onstack",
+        sig::SIGUSR1,
+        record,
+        sig::SA_ONSTACK,
+        0,
+    );
     let _ = sig::kill(sys::getpid() as isize, sig::SIGUSR1);
     let sp = SP_IN_HANDLER.load(Ordering::SeqCst);
     t.eq(
@@ -226,7 +333,11 @@ fn alternate_stack_and_registers(t: &mut Checks) {
         sp > alt as u64 && sp <= (alt + 16 * PAGE) as u64,
         true,
     );
-    t.eq("sigaltstack_says_onstack", ALT_FLAGS.load(Ordering::SeqCst), 1);
+    t.eq(
+        "sigaltstack_says_onstack",
+        ALT_FLAGS.load(Ordering::SeqCst),
+        1,
+    );
     install(t, "install_not_onstack", sig::SIGUSR1, record, 0, 0);
     let _ = sig::kill(sys::getpid() as isize, sig::SIGUSR1);
     let sp = SP_IN_HANDLER.load(Ordering::SeqCst);
@@ -236,7 +347,11 @@ fn alternate_stack_and_registers(t: &mut Checks) {
         false,
     );
     let tiny = sig::Stack::new(alt as u64, 1024, 0);
-    t.errno("altstack_too_small", sig::sigaltstack(Some(&tiny)), Errno::ENOMEM);
+    t.errno(
+        "altstack_too_small",
+        sig::sigaltstack(Some(&tiny)),
+        Errno::ENOMEM,
+    );
     let off = sig::Stack::new(0, 0, 2);
     t.success("altstack_disable", sig::sigaltstack(Some(&off)));
 
@@ -300,7 +415,11 @@ fn default_actions_and_children(t: &mut Checks) {
         let _ = sig::kill(sys::getpid() as isize, sig::SIGCHLD);
         sys::exit_group(4);
     });
-    t.eq("ignored_and_default_ignored_signals_do_not_kill", s, Some(4 << 8));
+    t.eq(
+        "ignored_and_default_ignored_signals_do_not_kill",
+        s,
+        Some(4 << 8),
+    );
     let s = in_child(|| {
         let _ = sig::kill(sys::getpid() as isize, sig::SIGKILL);
     });
@@ -322,9 +441,17 @@ fn default_actions_and_children(t: &mut Checks) {
     }
     let r = process::wait4(pid as isize, 0);
     t.eq("wait4_reaps_even_with_a_handler", r, Ok((pid, 3 << 8)));
-    t.eq("sigchld_delivered", LAST_SIG.load(Ordering::SeqCst), sig::SIGCHLD);
+    t.eq(
+        "sigchld_delivered",
+        LAST_SIG.load(Ordering::SeqCst),
+        sig::SIGCHLD,
+    );
     t.eq("sigchld_cld_exited", LAST_CODE.load(Ordering::SeqCst), 1);
-    t.eq("sigchld_si_pid", LAST_PID.load(Ordering::SeqCst), pid as u64);
+    t.eq(
+        "sigchld_si_pid",
+        LAST_PID.load(Ordering::SeqCst),
+        pid as u64,
+    );
     default(sig::SIGCHLD);
     // SIGCHLD ignored: children leave no zombie.
     let ign = SigAction {
@@ -336,14 +463,28 @@ fn default_actions_and_children(t: &mut Checks) {
     if pid == 0 {
         sys::exit_group(0);
     }
-    t.errno("no_zombie_when_sigchld_is_ignored", process::wait4(pid as isize, 0), Errno::ECHILD);
+    t.errno(
+        "no_zombie_when_sigchld_is_ignored",
+        process::wait4(pid as isize, 0),
+        Errno::ECHILD,
+    );
     default(sig::SIGCHLD);
 }
 
 /// The parent announces it is about to block in `call`; a child waits for that, gives
 /// it time to block, sends SIGUSR1, sleeps, and exits.
-fn interrupted(t: &mut Checks, name: &str, flags: u64, call: impl FnOnce(usize) -> Result<usize, Errno>, want: Result<bool, Errno>) {
-    let flag = setup!(t, "map_flag", mmap(0, PAGE, prot::RW, map::SHARED | map::ANONYMOUS, -1, 0));
+fn interrupted(
+    t: &mut Checks,
+    name: &str,
+    flags: u64,
+    call: impl FnOnce(usize) -> Result<usize, Errno>,
+    want: Result<bool, Errno>,
+) {
+    let flag = setup!(
+        t,
+        "map_flag",
+        mmap(0, PAGE, prot::RW, map::SHARED | map::ANONYMOUS, -1, 0)
+    );
     install(t, "install_usr1", sig::SIGUSR1, record, flags, 0);
     reset();
     let parent = sys::getpid() as isize;
@@ -373,10 +514,28 @@ fn interrupted(t: &mut Checks, name: &str, flags: u64, call: impl FnOnce(usize) 
 
 fn interrupted_calls(t: &mut Checks) {
     let wait = |pid: usize| process::wait4(pid as isize, 0).map(|(p, _)| p);
-    interrupted(t, "wait4_restarted_with_sa_restart", sig::SA_RESTART, wait, Ok(true));
-    interrupted(t, "wait4_eintr_without_sa_restart", 0, wait, Err(Errno::EINTR));
+    interrupted(
+        t,
+        "wait4_restarted_with_sa_restart",
+        sig::SA_RESTART,
+        wait,
+        Ok(true),
+    );
+    interrupted(
+        t,
+        "wait4_eintr_without_sa_restart",
+        0,
+        wait,
+        Err(Errno::EINTR),
+    );
     let sleep = |_| user::time::nanosleep(&user::time::Timespec::from_millis(2000)).map(|()| 0);
-    interrupted(t, "nanosleep_eintr_even_with_sa_restart", sig::SA_RESTART, sleep, Err(Errno::EINTR));
+    interrupted(
+        t,
+        "nanosleep_eintr_even_with_sa_restart",
+        sig::SA_RESTART,
+        sleep,
+        Err(Errno::EINTR),
+    );
 }
 
 /// A child that counts in shared memory until it is killed.
@@ -406,8 +565,14 @@ fn count(counter: usize) -> u64 {
 fn job_control(t: &mut Checks) {
     const WUNTRACED: usize = 2;
     const WCONTINUED: usize = 8;
-    let counter = setup!(t, "map_counter", mmap(0, PAGE, prot::RW, map::SHARED | map::ANONYMOUS, -1, 0));
-    let Some(pid) = counting_child(t, counter) else { return };
+    let counter = setup!(
+        t,
+        "map_counter",
+        mmap(0, PAGE, prot::RW, map::SHARED | map::ANONYMOUS, -1, 0)
+    );
+    let Some(pid) = counting_child(t, counter) else {
+        return;
+    };
     while count(counter) < 3 {
         let _ = sys::sched_yield();
     }
@@ -417,7 +582,11 @@ fn job_control(t: &mut Checks) {
     let before = count(counter);
     user::time::sleep_ms(50);
     t.eq("a_stopped_child_does_not_run", count(counter), before);
-    t.eq("the_stop_is_reported_once", process::wait4(pid as isize, WUNTRACED | 1), Ok((0, 0)));
+    t.eq(
+        "the_stop_is_reported_once",
+        process::wait4(pid as isize, WUNTRACED | 1),
+        Ok((0, 0)),
+    );
     t.success("sigcont", sig::kill(pid as isize, 18));
     let r = process::wait4(pid as isize, WCONTINUED);
     t.eq("wcontinued_reports_the_continue", r, Ok((pid, 0xffff)));
@@ -436,10 +605,18 @@ fn job_control(t: &mut Checks) {
     // conformance init, discards the terminal stop signals.)
     t.success("sigstop_again", sig::kill(pid as isize, 19));
     let info = process::waitid(process::wait::P_PID, pid, WUNTRACED);
-    t.eq("waitid_cld_stopped", info.map(|i| (i.signo, i.code, i.status)), Ok((17, 5, 19)));
+    t.eq(
+        "waitid_cld_stopped",
+        info.map(|i| (i.signo, i.code, i.status)),
+        Ok((17, 5, 19)),
+    );
     // SIGKILL ends a stopped process.
     t.success("sigkill_stopped", sig::kill(pid as isize, sig::SIGKILL));
-    t.eq("a_stopped_child_dies_of_sigkill", process::wait4(pid as isize, 0), Ok((pid, 9)));
+    t.eq(
+        "a_stopped_child_dies_of_sigkill",
+        process::wait4(pid as isize, 0),
+        Ok((pid, 9)),
+    );
     let _ = munmap(counter, PAGE);
 }
 
@@ -453,7 +630,12 @@ fn setitimer(value_ms: u64, interval_ms: u64) -> Result<[u64; 4], Errno> {
     let new = [isec, iusec, vsec, vusec];
     let mut old = [0u64; 4];
     // SAFETY: one itimerval read, one written.
-    unsafe { sys::raw(SETITIMER, [0, new.as_ptr() as usize, old.as_mut_ptr() as usize, 0, 0, 0]) }?;
+    unsafe {
+        sys::raw(
+            SETITIMER,
+            [0, new.as_ptr() as usize, old.as_mut_ptr() as usize, 0, 0, 0],
+        )
+    }?;
     Ok(old)
 }
 
@@ -469,7 +651,11 @@ fn interval_timer(t: &mut Checks) {
     reset();
     t.success("setitimer_50ms", setitimer(50, 0));
     let left = getitimer().map(|v| v[2] * 1_000_000 + v[3]);
-    t.eq("getitimer_counts_down", left.map(|us| us > 0 && us <= 50_000), Ok(true));
+    t.eq(
+        "getitimer_counts_down",
+        left.map(|us| us > 0 && us <= 50_000),
+        Ok(true),
+    );
     let r = user::time::nanosleep(&user::time::Timespec::from_millis(2000));
     t.eq("sigalrm_interrupts_nanosleep", r, Err(Errno::EINTR));
     t.eq("sigalrm_delivered", LAST_SIG.load(Ordering::SeqCst), 14);
@@ -483,7 +669,11 @@ fn interval_timer(t: &mut Checks) {
         }
         user::time::sleep_ms(5);
     }
-    t.eq("periodic_timer_fires_again", COUNT.load(Ordering::SeqCst) >= 3, true);
+    t.eq(
+        "periodic_timer_fires_again",
+        COUNT.load(Ordering::SeqCst) >= 3,
+        true,
+    );
     let old = setitimer(0, 0).map(|o| (o[0], o[1]));
     t.eq("disarm_returns_the_interval", old, Ok((0, 10_000)));
     let n = COUNT.load(Ordering::SeqCst);
@@ -509,15 +699,42 @@ fn errors(t: &mut Checks) {
     t.errno("kill_bad_signal", sig::kill(pid, 65), Errno::EINVAL);
     t.success("kill_signal_0_checks_only", sig::kill(pid, 0));
     t.errno("kill_no_such_process", sig::kill(999_999, 0), Errno::ESRCH);
-    t.errno("tgkill_no_such_thread", sig::tgkill(pid, 999_999, sig::SIGUSR1), Errno::ESRCH);
-    t.errno("tgkill_bad_tid", sig::tgkill(pid, 0, sig::SIGUSR1), Errno::EINVAL);
+    t.errno(
+        "tgkill_no_such_thread",
+        sig::tgkill(pid, 999_999, sig::SIGUSR1),
+        Errno::ESRCH,
+    );
+    t.errno(
+        "tgkill_bad_tid",
+        sig::tgkill(pid, 0, sig::SIGUSR1),
+        Errno::EINVAL,
+    );
     let act = SigAction::handler(record, 0, 0);
-    t.errno("sigaction_sigkill", sig::sigaction(sig::SIGKILL, Some(&act), None), Errno::EINVAL);
-    t.errno("sigaction_signal_0", sig::sigaction(0, Some(&act), None), Errno::EINVAL);
-    t.errno("sigaction_signal_65", sig::sigaction(65, Some(&act), None), Errno::EINVAL);
-    t.errno("sigprocmask_bad_how", sig::sigprocmask(7, Some(0)), Errno::EINVAL);
+    t.errno(
+        "sigaction_sigkill",
+        sig::sigaction(sig::SIGKILL, Some(&act), None),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "sigaction_signal_0",
+        sig::sigaction(0, Some(&act), None),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "sigaction_signal_65",
+        sig::sigaction(65, Some(&act), None),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "sigprocmask_bad_how",
+        sig::sigprocmask(7, Some(0)),
+        Errno::EINVAL,
+    );
     let mut old = SigAction::default();
-    t.success("query_sigkill", sig::sigaction(sig::SIGKILL, None, Some(&mut old)));
+    t.success(
+        "query_sigkill",
+        sig::sigaction(sig::SIGKILL, None, Some(&mut old)),
+    );
     t.eq("sigkill_is_default", old, SigAction::default());
 }
 
