@@ -133,10 +133,8 @@ impl AddressSpace {
             let object = layout
                 .objects
                 .get(id)
-                .cloned()
                 .expect("an area's shared object is in its layout");
-            drop(layout);
-            return self.fault_shared(page, &object, index, attrs, va);
+            return self.fault_shared(page, object, index, attrs, va);
         }
         if !write && !exec && vma.kind == VmaKind::AnonPrivate && !vma.prot.exec {
             let read_only = mm::Attributes {
@@ -214,8 +212,8 @@ impl AddressSpace {
 
     /// A fault on shared memory: the object's page (a zeroed one if it had none) is
     /// mapped with the area's attributes; the mapping holds a reference of its own. A page
-    /// past the object's end is a bus error (SIGBUS), as on Linux. Called with
-    /// `mmap_lock` for read released: the object is held, and the PTL decides.
+    /// past the object's end is a bus error (SIGBUS), as on Linux. The caller holds
+    /// `mmap_lock` for read (the area and its object stay), and the PTL decides.
     fn fault_shared(
         &self,
         page: VirtAddr,
@@ -231,27 +229,14 @@ impl AddressSpace {
             });
         }
         let pa = object.page(index).map_err(|_| FaultError::OutOfFrames)?;
-        let layout = self.mmap_lock.read();
-        // The area may have changed while the page was found: map only if `page` still
-        // maps this object page.
-        let still = layout
-            .vmas
-            .find(page)
-            .and_then(|v| v.object_page(page))
-            .is_some_and(|(id, i)| id == object.id() && i == index);
-        if !still {
-            return Ok(());
-        }
         let mut t = self.ptl.lock();
         let mapped = t.pt.map_page(page, pa, attrs, true);
         if let Ok(true) = mapped {
             let ft = crate::mmu::frame_table();
-            ft.get_ref(pa)
-                .unwrap_or_else(|e| crate::mmu::rule_broken(e));
+            ft.get_ref(pa).unwrap_or_else(|e| crate::mmu::rule_broken(e));
             ft.add_map(pa);
         }
         drop(t);
-        drop(layout);
         match mapped {
             Ok(true) => {
                 self.stats.faults.fetch_add(1, Ordering::Relaxed);

@@ -62,6 +62,8 @@ pub struct Family {
     /// Job control: stopped or not, and what the parent has yet to hear (`WUNTRACED`,
     /// `WCONTINUED`).
     stop: SpinLock<StopState>,
+    /// `stop.stopped`, readable without the lock (asked at every return to EL0).
+    stopped: AtomicBool,
     /// Its stopped threads wait here for SIGCONT (or SIGKILL).
     resume: WaitQueue,
 }
@@ -95,13 +97,14 @@ impl Family {
             child_event: WaitQueue::new(),
             vfork_done: Completion::new(),
             stop: SpinLock::new(StopState::default()),
+            stopped: AtomicBool::new(false),
             resume: WaitQueue::new(),
         }
     }
 
     /// Whether a stop signal has stopped the process.
     pub fn is_stopped(&self) -> bool {
-        self.stop.lock().stopped
+        self.stopped.load(Ordering::Acquire)
     }
 
     /// Its parent's PID (0 for init, or once the parent is gone and nobody adopted it).
@@ -230,6 +233,7 @@ pub fn stop(process: &Arc<Process>, sig: i32) {
             report_stop: true,
             report_cont: false,
         };
+        process.family.stopped.store(true, Ordering::Release);
     }
     defmt::info!("process {} stopped by signal {}", process.pid, sig);
     process.interrupt_threads();
@@ -250,6 +254,7 @@ pub fn resume(process: &Arc<Process>) -> bool {
             report_stop: false,
             report_cont: true,
         };
+        process.family.stopped.store(false, Ordering::Release);
     }
     defmt::info!("process {} continued", process.pid);
     process.family.resume.wake_all();

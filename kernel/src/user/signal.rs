@@ -11,7 +11,7 @@
 //! Not yet: queued real-time signals (one pending instance per signal), the vDSO (a
 //! handler without `SA_RESTORER` returns through a kernel trampoline page at [`SIGPAGE`]).
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::{current_thread, uaccess, Process, Thread};
 use crate::arch::exception::TrapFrame;
@@ -262,10 +262,57 @@ impl core::default::Default for Pending {
     }
 }
 
+/// A pending set under its lock, with its mask mirrored in an atomic: every return to
+/// EL0 asks whether anything is pending, and that question takes no lock (threads of one
+/// process would otherwise contend on its lock at every system call).
+pub struct PendingQueue {
+    queue: SpinLock<Pending>,
+    mask: AtomicU64,
+}
+
+impl PendingQueue {
+    const fn new() -> Self {
+        Self {
+            queue: SpinLock::new(Pending::new()),
+            mask: AtomicU64::new(0),
+        }
+    }
+
+    /// The pending set (lock-free; exact once the caller has seen a change's wake-up).
+    pub fn mask(&self) -> u64 {
+        self.mask.load(Ordering::Acquire)
+    }
+
+    fn add(&self, info: SigInfo) {
+        let mut q = self.queue.lock();
+        q.add(info);
+        self.mask.store(q.set, Ordering::Release);
+    }
+
+    fn take(&self, blocked: u64) -> Option<SigInfo> {
+        if self.mask() & !blocked == 0 {
+            return None;
+        }
+        let mut q = self.queue.lock();
+        let got = q.take(blocked);
+        self.mask.store(q.set, Ordering::Release);
+        got
+    }
+
+    fn discard(&self, signals: u64) {
+        if self.mask() & signals == 0 {
+            return;
+        }
+        let mut q = self.queue.lock();
+        q.set &= !signals;
+        self.mask.store(q.set, Ordering::Release);
+    }
+}
+
 /// The per-process part: actions and process-directed pending signals.
 pub struct ProcessSignals {
     actions: SpinLock<[Action; NSIG as usize]>,
-    pending: SpinLock<Pending>,
+    pending: PendingQueue,
 }
 
 impl core::default::Default for ProcessSignals {
@@ -279,7 +326,7 @@ impl ProcessSignals {
     pub fn new() -> Self {
         Self {
             actions: SpinLock::new([Action::default(); NSIG as usize]),
-            pending: SpinLock::new(Pending::new()),
+            pending: PendingQueue::new(),
         }
     }
 
@@ -317,10 +364,12 @@ impl ProcessSignals {
 pub struct ThreadSignals {
     /// Blocked signals.
     pub mask: AtomicU64,
-    pending: SpinLock<Pending>,
+    pending: PendingQueue,
     altstack: SpinLock<AltStack>,
-    /// `x0` of a system call that returned `ERESTARTSYS`/`ERESTARTNOHAND`.
-    restart: SpinLock<Option<(i64, u64)>>,
+    /// A system call that returned `ERESTARTSYS`/`ERESTARTNOHAND` (0: none), and its
+    /// `x0`. Only the thread itself reads and writes them.
+    restart_code: AtomicI64,
+    restart_x0: AtomicU64,
 }
 
 /// `stack_t`.
@@ -349,9 +398,10 @@ impl ThreadSignals {
     pub fn new(mask: u64) -> Self {
         Self {
             mask: AtomicU64::new(mask),
-            pending: SpinLock::new(Pending::new()),
+            pending: PendingQueue::new(),
             altstack: SpinLock::new(AltStack::default()),
-            restart: SpinLock::new(None),
+            restart_code: AtomicI64::new(0),
+            restart_x0: AtomicU64::new(0),
         }
     }
 
@@ -363,7 +413,7 @@ impl ThreadSignals {
 
 /// The caller's pending set (thread and process).
 pub fn pending_of(thread: &Thread) -> u64 {
-    thread.signals.pending.lock().set() | thread.process.signals.pending.lock().set()
+    thread.signals.pending.mask() | thread.process.signals.pending.mask()
 }
 
 /// Whether a signal the thread does not block is pending (a blocking call returns then).
@@ -405,8 +455,8 @@ fn discard_for(process: &Process, sig: i32) {
     } else {
         return;
     };
-    process.signals.pending.lock().set &= !drop;
-    process.for_each_thread(|t| t.signals.pending.lock().set &= !drop);
+    process.signals.pending.discard(drop);
+    process.for_each_thread(|t| t.signals.pending.discard(drop));
 }
 
 /// Queues a process-directed signal without waking anyone (the caller does, outside
@@ -418,7 +468,7 @@ pub fn queue_for_process(process: &Process, info: SigInfo) -> bool {
     {
         return false;
     }
-    process.signals.pending.lock().add(info);
+    process.signals.pending.add(info);
     true
 }
 
@@ -435,7 +485,7 @@ pub fn queue_for_thread(thread: &Thread, info: SigInfo) {
     {
         return;
     }
-    thread.signals.pending.lock().add(info);
+    thread.signals.pending.add(info);
 }
 
 /// A synchronous fault of the calling thread: the signal is delivered at once on the
@@ -453,18 +503,19 @@ pub fn force_fault(info: SigInfo) {
         thread.signals.mask.fetch_and(!bit(sig), Ordering::AcqRel);
     }
     drop(actions);
-    thread.signals.pending.lock().add(info);
+    thread.signals.pending.add(info);
 }
 
 /// Whether the system call the thread returns from waits to be restarted or failed.
 pub fn restart_pending(thread: &Thread) -> bool {
-    thread.signals.restart.lock().is_some()
+    thread.signals.restart_code.load(Ordering::Relaxed) != 0
 }
 
 /// Records that the system call the thread is returning from wants a restart
 /// (`code`: `ERESTARTSYS` or `ERESTARTNOHAND`) with its original `x0`.
 pub fn note_restart(thread: &Thread, code: i64, orig_x0: u64) {
-    *thread.signals.restart.lock() = Some((code, orig_x0));
+    thread.signals.restart_x0.store(orig_x0, Ordering::Relaxed);
+    thread.signals.restart_code.store(code, Ordering::Relaxed);
 }
 
 /// On the return to EL0: delivers one pending signal (a handler frame, or the default
@@ -472,15 +523,15 @@ pub fn note_restart(thread: &Thread, code: i64, orig_x0: u64) {
 /// sleepable (it writes the user stack). Returns `false` if the process must end (the
 /// caller leaves through `exit_thread`).
 pub fn deliver(frame: &mut TrapFrame, thread: &Thread) -> bool {
-    let restart = thread.signals.restart.lock().take();
+    let code = thread.signals.restart_code.swap(0, Ordering::Relaxed);
+    let restart = (code != 0).then(|| (code, thread.signals.restart_x0.load(Ordering::Relaxed)));
     loop {
         let blocked = thread.signals.mask.load(Ordering::Acquire);
         let info = thread
             .signals
             .pending
-            .lock()
             .take(blocked)
-            .or_else(|| thread.process.signals.pending.lock().take(blocked));
+            .or_else(|| thread.process.signals.pending.take(blocked));
         let Some(info) = info else { break };
         let sig = info.signo;
         let mut actions = thread.process.signals.actions.lock();
@@ -770,8 +821,8 @@ pub fn set_action(process: &Process, sig: i32, new: Option<Action>) -> Action {
             || (new.handler == SIG_DFL && default_action(sig) == Default::Ignore)
         {
             // POSIX: setting a pending signal to be ignored discards it.
-            process.signals.pending.lock().set &= !bit(sig);
-            process.for_each_thread(|t| t.signals.pending.lock().set &= !bit(sig));
+            process.signals.pending.discard(bit(sig));
+            process.for_each_thread(|t| t.signals.pending.discard(bit(sig)));
         }
     }
     old
