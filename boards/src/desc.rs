@@ -1,20 +1,6 @@
 //! The shape of a board description: plain data, no registers touched here.
-
-/// A physical range `[base, base + size)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Region {
-    /// First physical address of the range.
-    pub base: u64,
-    /// Length of the range in bytes.
-    pub size: u64,
-}
-
-impl Region {
-    /// The first physical address past the range (`base + size`).
-    pub const fn end(&self) -> u64 {
-        self.base + self.size
-    }
-}
+//! Ranges are `addr`'s `PhysRange`, the vocabulary the kernel and `mm` share.
+use addr::PhysRange;
 
 /// Which interrupt controller, with its default register frames.
 #[derive(Clone, Copy, Debug)]
@@ -58,7 +44,7 @@ pub struct Board {
     /// Where the raw image is loaded and entered (the link address).
     pub load_addr: u64,
     /// Register frame of the console UART (a PL011).
-    pub uart: Region,
+    pub uart: PhysRange,
     /// PL011 reference clock in Hz, when the kernel must program the baud rate.
     pub uart_clock_hz: Option<u32>,
     /// The console UART's interrupt (GIC INTID, an SPI: 32 + the SPI number).
@@ -66,7 +52,7 @@ pub struct Board {
     /// The interrupt controller and its register frames.
     pub gic: GicDefaults,
     /// RAM used when no DT memory node is available.
-    pub memory: &'static [Region],
+    pub memory: &'static [PhysRange],
     /// Number of CPUs brought up when no DT lists them (capped at `MAX_CPUS`).
     pub cpus: usize,
     /// How secondary CPUs are started when the DT does not say.
@@ -74,8 +60,8 @@ pub struct Board {
     /// PPI of the EL1 virtual timer (INTID).
     pub virtual_timer_ppi: u32,
     /// Device windows mapped as Device-nGnRE even when no DT is handed over.
-    pub mmio: &'static [Region],
+    pub mmio: &'static [PhysRange],
     /// The system DMA controller without an IOMMU (the Pi's BCM2711 legacy
     /// DMA), when the board has one the kernel drives.
-    pub dma: Option<Region>,
+    pub dma: Option<PhysRange>,
 }

@@ -23,7 +23,7 @@ mod tests {
     use kernel::mem::phys_to_virt;
     use kernel::trap;
     use kernel::{mmu, percpu, platform};
-    use mm::{Attributes, Constraints, FrameSource, PhysAddr, VaRange, VirtAddr};
+    use mm::{Attributes, Constraints, FrameSource, PhysAddr, PhysRange, VaRange, VirtAddr};
 
     fn range(va: u64, len: u64) -> VaRange {
         VaRange::new(VirtAddr::new(va), VirtAddr::new(va + len))
@@ -65,7 +65,7 @@ mod tests {
         ((par >> 1) & 0x3f) as u8
     }
 
-    fn ram() -> boards::Region {
+    fn ram() -> PhysRange {
         platform::get().unwrap().memory.get(0).unwrap()
     }
 
@@ -93,11 +93,11 @@ mod tests {
             let attrs = kinds[rng.below(4) as usize];
             let (va, pa, len) = if i < BLOCKS {
                 let va = SCRATCH + (i * 8 + rng.below(8)) * (2 << 20);
-                let pa = ram.base + rng.below(ram.size >> 21) * (2 << 20);
+                let pa = ram.start.as_u64() + rng.below(ram.len() >> 21) * (2 << 20);
                 (va, pa, 2u64 << 20)
             } else {
                 let va = SCRATCH + rng.below(WINDOW / PAGE) * PAGE;
-                let pa = ram.base + rng.below(ram.size / PAGE) * PAGE;
+                let pa = ram.start.as_u64() + rng.below(ram.len() / PAGE) * PAGE;
                 (va, pa, PAGE)
             };
             match mmu::map(

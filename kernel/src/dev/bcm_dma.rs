@@ -74,7 +74,7 @@ pub fn bind(aspace: &Arc<AddressSpace>) -> Result<Subscription<PiDma>, PiDmaErro
     let controller = crate::platform::get()
         .and_then(|p| p.dma)
         .ok_or(PiDmaError::NoController)?;
-    let base = phys_to_virt(controller.base) + CHANNEL * bcm2711_dma::CHANNEL_STRIDE;
+    let base = phys_to_virt(controller.start.as_u64()) + CHANNEL * bcm2711_dma::CHANNEL_STRIDE;
     let dma = Arc::new(PiDma {
         aspace: Arc::downgrade(aspace),
         interval: IntervalNotifier::new(aspace::USER_RANGE),

@@ -3,7 +3,6 @@
 //! and cell counts, its `interrupts` as GIC interrupts, by index or by
 //! `interrupt-names`; and making sure a register window is mapped.
 use crate::{mem::phys_to_virt, mmu};
-use boards::Region;
 use drivers::pci::dt::{cells, GicIrq};
 use fdt::{node::FdtNode, Fdt};
 use mm::{Attributes, Constraints, PhysAddr, PhysRange, VaRange, VirtAddr, PAGE_SIZE};
@@ -54,12 +53,13 @@ pub fn named_interrupt(fdt: &Fdt<'_>, node: FdtNode<'_, '_>, name: &str) -> Opti
 }
 
 /// The first `reg` window of `node`.
-pub fn first_reg(node: FdtNode<'_, '_>) -> Option<Region> {
+/// `None` if there is none, or if it wraps past the 64-bit space.
+pub fn first_reg(node: FdtNode<'_, '_>) -> Option<PhysRange> {
     let r = node.reg()?.next()?;
-    Some(Region {
-        base: r.starting_address as u64,
-        size: r.size.unwrap_or(0) as u64,
-    })
+    PhysRange::from_start_len(
+        PhysAddr::new(r.starting_address as u64),
+        r.size.unwrap_or(0) as u64,
+    )
 }
 
 /// Maps `[pa, pa + len)` (page-rounded) as device memory at its linear
