@@ -60,7 +60,7 @@ extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
         arch::current_el()
     );
 
-    let p = platform::init(dtb);
+    let p = platform::init((dtb != 0).then_some(mm::PhysAddr::new(dtb)));
     report_platform(p);
     mmu::init(p);
     // The shared zero page, once, before anyone counts frames.

@@ -111,10 +111,14 @@ pub fn get() -> Option<&'static Platform> {
     PLATFORM.get()
 }
 
-/// Parses the DT at `dtb` (physical, 0 if none) once, on the boot CPU.
-pub fn init(dtb: u64) -> &'static Platform {
+/// Parses the DT at `dtb` (the loader's x0, `None` if it was 0) once, on
+/// the boot CPU.
+pub fn init(dtb: Option<PhysAddr>) -> &'static Platform {
     PLATFORM.call_once(|| {
-        if dtb != 0 && dtb.is_multiple_of(8) {
+        let Some(dtb) = dtb else {
+            return defaults();
+        };
+        if dtb.is_aligned(8) {
             // SAFETY: x0 names the DTB the loader placed for us; nothing else
             // reads it. A non-DTB is refused on its magic number.
             match unsafe { crate::fdt_nops::strip_nops(crate::mem::phys_to_virt(dtb) as *mut u32) }
@@ -130,19 +134,17 @@ pub fn init(dtb: u64) -> &'static Platform {
                 ),
             }
         }
-        if dtb != 0 {
-            // SAFETY: the loader's x0 points at a DTB in RAM that nothing
-            // overwrites (it lies outside the kernel image and is reserved
-            // from the frame allocator); `from_ptr` checks the header magic.
-            match unsafe { Fdt::from_ptr(crate::mem::phys_to_virt(dtb) as *const u8) } {
-                Ok(fdt) => return from_fdt(&fdt, dtb),
-                // QEMU raspi4b without `-dtb` passes its ATAG list (0x100).
-                Err(e) => defmt::warn!(
-                    "x0 = {=u64:#x} is not a device tree ({})",
-                    dtb,
-                    defmt::Debug2Format(&e)
-                ),
-            }
+        // SAFETY: the loader's x0 points at a DTB in RAM that nothing
+        // overwrites (it lies outside the kernel image and is reserved from
+        // the frame allocator); `from_ptr` checks the header magic.
+        match unsafe { Fdt::from_ptr(crate::mem::phys_to_virt(dtb) as *const u8) } {
+            Ok(fdt) => return from_fdt(&fdt, dtb),
+            // QEMU raspi4b without `-dtb` passes its ATAG list (0x100).
+            Err(e) => defmt::warn!(
+                "x0 = {=u64:#x} is not a device tree ({})",
+                dtb.as_u64(),
+                defmt::Debug2Format(&e)
+            ),
         }
         defaults()
     })
@@ -246,14 +248,11 @@ fn region(r: fdt::standard_nodes::MemoryRegion) -> PhysRange {
     )
 }
 
-fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
+fn from_fdt(fdt: &Fdt<'static>, dtb: PhysAddr) -> Platform {
     let mut p = defaults();
     p.fdt = Some(*fdt);
     p.model = fdt.root().model();
-    p.dtb = Some(PhysRange::from_base_size(
-        PhysAddr::new(dtb),
-        fdt.total_size() as u64,
-    ));
+    p.dtb = Some(PhysRange::from_base_size(dtb, fdt.total_size() as u64));
     p.dt_nodes = fdt.all_nodes().count();
 
     let mut memory = List::new();

@@ -179,7 +179,7 @@ mod tests {
         let frame = mmu::KernelFrames.alloc().expect("out of frames");
         let pa = frame.start().as_u64();
         // SAFETY: a frame we just allocated, reached through the linear map.
-        unsafe { ptr::write_bytes(phys_to_virt(pa) as *mut u8, fill, PAGE as usize) };
+        unsafe { ptr::write_bytes(phys_to_virt(frame.start()) as *mut u8, fill, PAGE as usize) };
         (pa, SCRATCH + (pa & (WINDOW - 1)))
     }
 
@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(
             // SAFETY: `pa` is a frame this test allocated; the linear map
             // reaches it as normal memory, and nothing else uses it.
-            unsafe { ptr::read_volatile(phys_to_virt(pa) as *const u8) },
+            unsafe { ptr::read_volatile(phys_to_virt(PhysAddr::new(pa)) as *const u8) },
             0x44
         );
         mmu::unmap(range(va, PAGE)).unwrap();
@@ -322,7 +322,7 @@ mod tests {
             "permission fault"
         );
         // Positive twin: the same bytes mapped executable do run.
-        let pa = kernel::mem::virt_to_phys(data as usize);
+        let pa = kernel::mem::virt_to_phys(data as usize).as_u64();
         let alias = SCRATCH + (pa & (WINDOW - 1));
         mmu::map(
             range(alias, PAGE),

@@ -86,7 +86,7 @@ pub fn zero_frame() -> PhysAddr {
     *ZERO_FRAME.call_once(|| {
         let f = KernelFrames.alloc().expect("a frame for the zero page");
         // SAFETY: a frame just allocated, never freed.
-        unsafe { zero_page(phys_to_virt(f.start().as_u64()) as *mut u8) };
+        unsafe { zero_page(phys_to_virt(f.start()) as *mut u8) };
         f.start()
     })
 }
@@ -157,7 +157,7 @@ impl AddressSpace {
             return self.replace_zero_page(page);
         }
         let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
-        let kernel_va = phys_to_virt(frame.start().as_u64());
+        let kernel_va = phys_to_virt(frame.start());
         // SAFETY: a frame just allocated, reached through the linear map.
         unsafe { zero_page(kernel_va as *mut u8) };
         if attrs.access.executable() {
@@ -198,7 +198,7 @@ impl AddressSpace {
     fn replace_zero_page(&self, page: VirtAddr) -> Result<(), FaultError> {
         let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
         // SAFETY: a frame just allocated, reached through the linear map.
-        unsafe { zero_page(phys_to_virt(frame.start().as_u64()) as *mut u8) };
+        unsafe { zero_page(phys_to_virt(frame.start()) as *mut u8) };
         let mut layout = self.mmap_lock.write();
         let range = mm::VaRange::new(page, page.add(PAGE_SIZE));
         let still_zero = self
@@ -258,7 +258,7 @@ impl AddressSpace {
                         .attributes()
                         .is_some_and(|a| a.user && (!write || a.access.writable()));
                     if ok {
-                        return Ok(f(phys_to_virt(tr.pa.as_u64()) as *mut u8));
+                        return Ok(f(phys_to_virt(tr.pa) as *mut u8));
                     }
                 }
             }

@@ -65,16 +65,15 @@ pub fn first_reg(node: FdtNode<'_, '_>) -> Option<PhysRange> {
 /// Maps `[pa, pa + len)` (page-rounded) as device memory at its linear
 /// address unless its first page is mapped already (the boot code maps every
 /// `reg` window of the DT whole); returns the kernel address of `pa`.
-pub fn map_device(pa: u64, len: u64) -> Result<usize, mm::MapError> {
-    let window = PhysRange::from_start_len(PhysAddr::new(pa), len)
+pub fn map_device(pa: PhysAddr, len: u64) -> Result<usize, mm::MapError> {
+    let window = PhysRange::from_start_len(pa, len)
         .and_then(|r| r.align_outwards(PAGE_SIZE))
-        .ok_or(mm::MapError::PhysOutOfRange(PhysAddr::new(pa)))?;
-    let (base, end) = (window.start.as_u64(), window.end.as_u64());
-    let va = |p: u64| VirtAddr::new(phys_to_virt(p) as u64);
-    if mmu::translate(va(base)).is_none() {
+        .ok_or(mm::MapError::PhysOutOfRange(pa))?;
+    let va = |p: PhysAddr| VirtAddr::new(phys_to_virt(p) as u64);
+    if mmu::translate(va(window.start)).is_none() {
         mmu::map(
-            VaRange::new(va(base), va(end)),
-            PhysAddr::new(base),
+            VaRange::new(va(window.start), va(window.end)),
+            window.start,
             Attributes::KERNEL_DEVICE,
             Constraints::BLOCKS,
         )?;

@@ -19,7 +19,7 @@ extern "C" {
 }
 
 fn pa(sym: *const u8) -> PhysAddr {
-    PhysAddr::new(virt_to_phys(sym as usize))
+    virt_to_phys(sym as usize)
 }
 
 /// Physical extents of the image's parts.

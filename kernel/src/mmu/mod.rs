@@ -178,12 +178,7 @@ pub fn init(p: &Platform) {
     let heap = frames::heap_region(&img);
     // SAFETY: the region is RAM the frame allocator never hands out
     // (reserved), mapped read/write by the linear map just installed.
-    unsafe {
-        crate::heap::init(
-            crate::mem::phys_to_virt(heap.start.as_u64()),
-            heap.len() as usize,
-        )
-    };
+    unsafe { crate::heap::init(crate::mem::phys_to_virt(heap.start), heap.len() as usize) };
     let stats = frame_stats();
     defmt::info!(
         "MMU: kernel tables at {=u64:#x} ({} table pages), W^X, guard pages under {} stacks; TLBI range ops: {}; frames {} free of {}",

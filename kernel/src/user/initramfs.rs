@@ -108,7 +108,7 @@ pub fn archive() -> Option<&'static [u8]> {
     // (reserved at boot), mapped in the kernel's linear map, never written.
     Some(unsafe {
         core::slice::from_raw_parts(
-            crate::mem::phys_to_virt(r.start.as_u64()) as *const u8,
+            crate::mem::phys_to_virt(r.start) as *const u8,
             r.len() as usize,
         )
     })

@@ -154,8 +154,7 @@ pub fn get() -> Option<&'static SmmuDevice> {
 /// until it is reset).
 fn dma_page() -> Result<DmaPage, SmmuError> {
     let frame = KernelFrames.alloc().map_err(|_| SmmuError::NoMemory)?;
-    let pa = frame.start().as_u64();
-    let va = phys_to_virt(pa);
+    let va = phys_to_virt(frame.start());
     // SAFETY: a frame just taken from the allocator is ours alone; the
     // linear map covers all RAM as normal write-back memory, which the
     // SMMU (IDR0.COHACC, checked at probe) reads coherently.
@@ -180,8 +179,7 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<&'static SmmuDevice, DevError>
         .find_compatible(&["arm,smmu-v3"])
         .ok_or(DevError::Absent("arm,smmu-v3"))?;
     let region = dt::first_reg(node).ok_or(DevError::Property("reg"))?;
-    let va =
-        dt::map_device(region.start.as_u64(), region.len().max(0x2_0000)).map_err(DevError::Map)?;
+    let va = dt::map_device(region.start, region.len().max(0x2_0000)).map_err(DevError::Map)?;
     // SAFETY: `va` maps the SMMU's register pages (DT `reg`, 128 KiB) as
     // device memory for good; this module is the SMMU's only driver.
     let hw = unsafe { Smmu::new(va, clock()) }.map_err(DevError::Smmu)?;

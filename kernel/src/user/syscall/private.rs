@@ -138,7 +138,7 @@ pub fn floor_zero_page(a: Args) -> Result {
     let frame = crate::mmu::KernelFrames
         .alloc()
         .map_err(|_| super::errno::ENOMEM)?;
-    let p = crate::mem::phys_to_virt(frame.start().as_u64()) as *mut u8;
+    let p = crate::mem::phys_to_virt(frame.start()) as *mut u8;
     let t0 = drivers::timer::counter();
     for _ in 0..iters {
         // SAFETY: a frame we own, through the linear map.
