@@ -1,6 +1,7 @@
 //! The shape of a board description: plain data, no registers touched here.
-//! Ranges are `addr`'s `PhysRange`, the vocabulary the kernel and `mm` share.
-use addr::PhysRange;
+//! Addresses and ranges are `addr`'s (`PhysAddr`, `PhysRange`): the
+//! vocabulary the kernel and `mm` share.
+use addr::{PhysAddr, PhysRange};
 
 /// Which interrupt controller, with its default register frames.
 #[derive(Clone, Copy, Debug)]
@@ -8,16 +9,16 @@ pub enum GicDefaults {
     /// GICv2 / GIC-400: distributor and CPU interface.
     V2 {
         /// Physical base of the distributor (GICD) frame.
-        gicd: u64,
+        gicd: PhysAddr,
         /// Physical base of the CPU interface (GICC) frame.
-        gicc: u64,
+        gicc: PhysAddr,
     },
     /// GICv3: distributor and the redistributor region (one frame pair per CPU).
     V3 {
         /// Physical base of the distributor (GICD) frame.
-        gicd: u64,
+        gicd: PhysAddr,
         /// Physical base of the redistributor (GICR) region, CPU 0's frames first.
-        gicr: u64,
+        gicr: PhysAddr,
     },
 }
 
@@ -32,7 +33,7 @@ pub enum CpuBringUp {
     /// Spin tables: CPU `n` polls the 64-bit slot at `slots[n]`.
     SpinTable {
         /// Physical address of each CPU's release slot, indexed by CPU number.
-        slots: [u64; 4],
+        slots: [PhysAddr; 4],
     },
 }
 
@@ -42,7 +43,7 @@ pub struct Board {
     /// The board's name as the boot log prints it (and the DT `model` default).
     pub name: &'static str,
     /// Where the raw image is loaded and entered (the link address).
-    pub load_addr: u64,
+    pub load_addr: PhysAddr,
     /// Register frame of the console UART (a PL011).
     pub uart: PhysRange,
     /// PL011 reference clock in Hz, when the kernel must program the baud rate.

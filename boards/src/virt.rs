@@ -5,13 +5,13 @@ use addr::{PhysAddr, PhysRange};
 
 pub const BOARD: Board = Board {
     name: "qemu-virt",
-    load_addr: 0x4008_0000,
+    load_addr: PhysAddr::new(0x4008_0000),
     uart: PhysRange::from_base_size(PhysAddr::new(0x0900_0000), 0x1000),
     uart_clock_hz: None,
     uart_irq: 32 + 1,
     gic: GicDefaults::V3 {
-        gicd: 0x0800_0000,
-        gicr: 0x080A_0000,
+        gicd: PhysAddr::new(0x0800_0000),
+        gicr: PhysAddr::new(0x080A_0000),
     },
     memory: &[PhysRange::from_base_size(
         PhysAddr::new(0x4000_0000),

@@ -3,7 +3,6 @@ use crate::{arch, mem::phys_to_virt, percpu};
 use boards::GicDefaults;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use drivers::gic::{v2::GicV2, v3::GicV3, Gic};
-use mm::PhysAddr;
 
 /// An interrupt handler: runs with IRQs masked, must not sleep.
 pub type Handler = fn(intid: u32);
@@ -27,14 +26,12 @@ pub fn init(gic: GicDefaults) -> &'static Gic {
         // name this machine's GIC, which only this module drives.
         let g = unsafe {
             match gic {
-                GicDefaults::V2 { gicd, gicc } => Gic::V2(GicV2::new(
-                    phys_to_virt(PhysAddr::new(gicd)),
-                    phys_to_virt(PhysAddr::new(gicc)),
-                )),
-                GicDefaults::V3 { gicd, gicr } => Gic::V3(GicV3::new(
-                    phys_to_virt(PhysAddr::new(gicd)),
-                    phys_to_virt(PhysAddr::new(gicr)),
-                )),
+                GicDefaults::V2 { gicd, gicc } => {
+                    Gic::V2(GicV2::new(phys_to_virt(gicd), phys_to_virt(gicc)))
+                }
+                GicDefaults::V3 { gicd, gicr } => {
+                    Gic::V3(GicV3::new(phys_to_virt(gicd), phys_to_virt(gicr)))
+                }
             }
         };
         g.init_distributor();

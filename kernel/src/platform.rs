@@ -56,7 +56,7 @@ pub enum EnableMethod {
     /// A spin table (DT `enable-method = "spin-table"`).
     SpinTable {
         /// Physical address of the 64-bit slot the CPU polls (`cpu-release-addr`).
-        release_addr: u64,
+        release_addr: PhysAddr,
     },
     /// The boot CPU, or a CPU the DT gives no usable method for.
     None,
@@ -312,7 +312,7 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: PhysAddr) -> Platform {
             Some("spin-table") => match cpu.property("cpu-release-addr").and_then(|v| v.as_usize())
             {
                 Some(a) => EnableMethod::SpinTable {
-                    release_addr: a as u64,
+                    release_addr: PhysAddr::new(a as u64),
                 },
                 None => EnableMethod::None,
             },
@@ -333,15 +333,15 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: PhysAddr) -> Platform {
 
     if let Some([d, r]) = device_regs::<2>(fdt, &["arm,gic-v3"]) {
         p.gic = GicDefaults::V3 {
-            gicd: d.start.as_u64(),
-            gicr: r.start.as_u64(),
+            gicd: d.start,
+            gicr: r.start,
         };
     } else if let Some([d, c]) =
         device_regs::<2>(fdt, &["arm,gic-400", "arm,cortex-a15-gic", "arm,gic-v2"])
     {
         p.gic = GicDefaults::V2 {
-            gicd: d.start.as_u64(),
-            gicc: c.start.as_u64(),
+            gicd: d.start,
+            gicc: c.start,
         };
     }
     if let Some([dma]) = device_regs::<1>(fdt, &["brcm,bcm2835-dma"]) {

@@ -60,17 +60,12 @@ pub fn start_secondaries(p: &Platform) {
     }
 }
 
-fn release_spin_table(slot: u64, entry: PhysAddr) {
+fn release_spin_table(slot: PhysAddr, entry: PhysAddr) {
     // SAFETY: the spin-table slot is firmware memory reserved for exactly
     // this hand-off; the waiting CPU reads it once it sees the event.
-    unsafe {
-        core::ptr::write_volatile(
-            mem::phys_to_virt(PhysAddr::new(slot)) as *mut u64,
-            entry.as_u64(),
-        )
-    };
+    unsafe { core::ptr::write_volatile(mem::phys_to_virt(slot) as *mut u64, entry.as_u64()) };
     // The waiting CPU polls with its MMU and caches off.
-    crate::arch::cache::clean_line_to_poc(mem::phys_to_virt(PhysAddr::new(slot)));
+    crate::arch::cache::clean_line_to_poc(mem::phys_to_virt(slot));
     aarch64_cpu::asm::sev();
 }
 
