@@ -20,12 +20,12 @@ pub enum FaultError {
     /// The address lies outside every area.
     NotMapped {
         /// The faulting address (FAR).
-        va: u64,
+        va: VirtAddr,
     },
     /// The area does not allow this access.
     Permission {
         /// The faulting address (FAR).
-        va: u64,
+        va: VirtAddr,
         /// The access was a write.
         write: bool,
         /// The access was an instruction fetch.
@@ -39,13 +39,13 @@ pub enum FaultError {
     /// An alignment fault: no page-table change can make the access work.
     Alignment {
         /// The faulting address (FAR).
-        va: u64,
+        va: VirtAddr,
     },
     /// An external abort, parity error or other fault the tables cannot
     /// resolve (fault status code `fsc`).
     Bus {
         /// The faulting address (FAR).
-        va: u64,
+        va: VirtAddr,
         /// The fault status code (ESR.ISS.DFSC/IFSC).
         fsc: u8,
     },
@@ -98,10 +98,7 @@ impl AddressSpace {
     /// Sleepable (`mmap_lock` read; write to replace the zero page).
     pub fn handle_fault(&self, va: VirtAddr, write: bool, exec: bool) -> Result<(), FaultError> {
         let layout = self.mmap_lock.read();
-        let vma = *layout
-            .vmas
-            .find(va)
-            .ok_or(FaultError::NotMapped { va: va.as_u64() })?;
+        let vma = *layout.vmas.find(va).ok_or(FaultError::NotMapped { va })?;
         let allowed = if exec {
             vma.prot.exec
         } else if write {
@@ -109,11 +106,7 @@ impl AddressSpace {
         } else {
             vma.prot.read
         };
-        let denied = FaultError::Permission {
-            va: va.as_u64(),
-            write,
-            exec,
-        };
+        let denied = FaultError::Permission { va, write, exec };
         if !allowed {
             return Err(denied);
         }
@@ -309,7 +302,7 @@ impl AddressSpace {
 /// From the synchronous exception handler: a data or instruction abort on a
 /// user address. `Ok` means "retry the access".
 pub fn handle_page_fault(frame: &TrapFrame, syndrome: &Syndrome) -> Result<(), FaultError> {
-    let far = syndrome.far.as_u64();
+    let far = syndrome.far;
     // The fault status code decides first: only a translation, access-flag
     // or permission fault is the page tables' business. Anything else
     // "resolved" by the tables would be retried forever.
@@ -325,7 +318,7 @@ pub fn handle_page_fault(frame: &TrapFrame, syndrome: &Syndrome) -> Result<(), F
         esr::AbortKind::TlbConflict => {
             defmt::warn!(
                 "TLB conflict abort at {=u64:#x}: invalidating this CPU's TLB",
-                far
+                far.as_u64()
             );
             crate::arch::local_tlb_flush();
             return Ok(());
@@ -338,7 +331,7 @@ pub fn handle_page_fault(frame: &TrapFrame, syndrome: &Syndrome) -> Result<(), F
     let exec = syndrome.is_instruction_abort();
     let write = syndrome.is_write();
     crate::arch::irq_enable();
-    let r = aspace.handle_fault(VirtAddr::new(far), write, exec);
+    let r = aspace.handle_fault(far, write, exec);
     crate::arch::irq_save();
     r
 }

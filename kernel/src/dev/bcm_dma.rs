@@ -184,9 +184,7 @@ impl PiDma {
                 .is_some_and(|c| c & !CACHED_WRITABLE == pa & !(PAGE_SIZE - 1))
         };
         if !still(s_page, s_pa) || !still(d_page, d_pa) {
-            return Err(PiDmaError::Fault(FaultError::NotMapped {
-                va: s_page.as_u64(),
-            }));
+            return Err(PiDmaError::Fault(FaultError::NotMapped { va: s_page }));
         }
         for pa in [s_pa, d_pa] {
             if pa + n > 1 << 30 {

@@ -189,6 +189,36 @@ range_type!(
     PhysAddr
 );
 
+// defmt's macros take the format string as a literal: one impl per type, in
+// the same shapes as `Debug`.
+#[cfg(feature = "defmt")]
+impl defmt::Format for VirtAddr {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "VirtAddr({=u64:#x})", self.0)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for PhysAddr {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "PhysAddr({=u64:#x})", self.0)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for VaRange {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "[{=u64:#x}, {=u64:#x})", self.start.0, self.end.0)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for PhysRange {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "[{=u64:#x}, {=u64:#x})", self.start.0, self.end.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
