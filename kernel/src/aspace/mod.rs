@@ -20,7 +20,7 @@ mod subscription;
 pub use checks::KernelChecks;
 pub use fault::{handle_page_fault, zero_frame, zero_page, FaultError};
 pub use ops::{AsError, AuditError};
-pub use remap::{RemapError, RemapRequest};
+pub use remap::{munmap_range, RemapError, RemapRequest};
 #[cfg(feature = "notifiers")]
 pub use subscription::Subscription;
 

@@ -4,7 +4,7 @@
 //! the notifier calls in DESIGN.md §1's order).
 use super::errno::{Errno, EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM};
 use super::{Args, Result};
-use crate::aspace::{AsError, RemapError, RemapRequest, USER_RANGE};
+use crate::aspace::{munmap_range, AsError, RemapError, RemapRequest, USER_RANGE};
 use crate::user::current_process as process;
 use mm::vma::{Placement, Prot, VmaError};
 use mm::{MapError, VaRange, VirtAddr, PAGE_SIZE};
@@ -167,10 +167,12 @@ pub fn mmap(a: Args) -> Result {
     Ok(start.as_u64())
 }
 
-/// `munmap(addr, len)`: removes every mapping in the range.
+/// `munmap(addr, len)`: removes every mapping in the range. Its argument
+/// checks (EINVAL) need no state: the range is made here.
 pub fn munmap(a: Args) -> Result {
     let [addr, len, ..] = a.0;
-    process().aspace.munmap(addr, len).map_err(remap_errno)?;
+    let range = munmap_range(VirtAddr::new(addr), len).map_err(remap_errno)?;
+    process().aspace.munmap(range).map_err(remap_errno)?;
     Ok(0)
 }
 
@@ -290,7 +292,7 @@ pub fn mremap(a: Args) -> Result {
         old_len,
         new_len,
         may_move: flags & MREMAP_MAYMOVE != 0,
-        fixed: (flags & MREMAP_FIXED != 0).then_some(new_addr),
+        fixed: (flags & MREMAP_FIXED != 0).then_some(VirtAddr::new(new_addr)),
     };
     process()
         .aspace
