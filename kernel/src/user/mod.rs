@@ -165,19 +165,20 @@ pub fn current_process() -> Arc<Process> {
         .clone()
 }
 
-/// Starts a new thread of `process` that enters EL0 with `frame`.
+/// Starts a new thread of `process` that enters EL0 with `frame`; its exit
+/// clears and wakes the user word at `clear_child_tid` (address 0: none).
 pub(crate) fn spawn_thread(
     process: &Arc<Process>,
     tid: u32,
     name: &'static str,
     frame: crate::arch::exception::TrapFrame,
     tls: u64,
-    clear_child_tid: u64,
+    clear_child_tid: VirtAddr,
 ) -> Result<(), task::SpawnError> {
     let thread = Arc::new(Thread {
         process: process.clone(),
         tid,
-        clear_child_tid: AtomicU64::new(clear_child_tid),
+        clear_child_tid: AtomicU64::new(clear_child_tid.as_u64()),
         sigmask: AtomicU64::new(0),
     });
     process.live.fetch_add(1, Ordering::AcqRel);
@@ -212,8 +213,8 @@ pub fn exit_thread(status: i32) -> ! {
     let me = task::current();
     let thread = current_thread().expect("exit_thread from a kernel task");
     let process = thread.process.clone();
-    let ctid = thread.clear_child_tid.load(Ordering::Relaxed);
-    if ctid != 0 && !process.exiting() && uaccess::write_u32(VirtAddr::new(ctid), 0).is_ok() {
+    let ctid = VirtAddr::new(thread.clear_child_tid.load(Ordering::Relaxed));
+    if ctid != VirtAddr::new(0) && !process.exiting() && uaccess::write_u32(ctid, 0).is_ok() {
         futex::wake(&process, ctid, 1);
     }
     {
