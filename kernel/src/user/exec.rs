@@ -73,7 +73,7 @@ pub struct Loaded {
     /// The initial user stack pointer, at `argc`.
     pub sp: u64,
     /// The initial program break: the page after the last segment.
-    pub brk: u64,
+    pub brk: VirtAddr,
 }
 
 /// Loads `exe` into `aspace` and builds its initial stack with `argv`/`envp`.
@@ -146,7 +146,7 @@ pub fn load(
     Ok(Loaded {
         entry: exe.entry + bias,
         sp,
-        brk,
+        brk: VirtAddr::new(brk),
     })
 }
 

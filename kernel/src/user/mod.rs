@@ -38,9 +38,9 @@ pub mod signal {
 /// The heap a program grows with `brk`.
 pub struct Brk {
     /// First byte after the executable's last segment (page aligned).
-    pub start: u64,
+    pub start: VirtAddr,
     /// Current break (what `brk(0)` returns).
-    pub current: u64,
+    pub current: VirtAddr,
 }
 
 /// A process: one address space, its threads, and how it ends.
@@ -85,7 +85,7 @@ pub(crate) fn new_id() -> u32 {
 
 impl Process {
     /// A process with no thread yet, its break at `brk`.
-    pub fn new(aspace: Arc<AddressSpace>, pid: u32, brk: u64, init: bool) -> Arc<Self> {
+    pub fn new(aspace: Arc<AddressSpace>, pid: u32, brk: VirtAddr, init: bool) -> Arc<Self> {
         Arc::new(Self {
             pid,
             aspace,

@@ -314,30 +314,31 @@ fn remap_errno(e: RemapError) -> Errno {
 /// `brk(addr)`: moves the program break to `addr` (page-granular mapping);
 /// returns the break now in effect, the old one if the move was refused.
 pub fn brk(a: Args) -> Result {
-    let [want, ..] = a.0;
+    let want = VirtAddr::new(a.0[0]);
     let p = process();
     let mut brk = p.brk.lock();
+    let unmoved = Ok(brk.current.as_u64());
     if want < brk.start {
-        return Ok(brk.current);
+        return unmoved;
     }
-    let old_top = page_align(brk.current).ok_or(ENOMEM)?;
-    let new_top = match page_align(want) {
-        Some(t) if t <= TASK_SIZE => t,
-        _ => return Ok(brk.current),
+    let old_top = brk.current.align_up(PAGE_SIZE).ok_or(ENOMEM)?;
+    let new_top = match want.align_up(PAGE_SIZE) {
+        Some(t) if t.as_u64() <= TASK_SIZE => t,
+        _ => return unmoved,
     };
     if new_top > old_top {
         let grown = p.aspace.map_anonymous(
-            new_top - old_top,
+            new_top.as_u64() - old_top.as_u64(),
             Prot::RW,
-            Placement::FixedNoReplace(VirtAddr::new(old_top)),
+            Placement::FixedNoReplace(old_top),
             false,
         );
         if grown.is_err() {
-            return Ok(brk.current);
+            return unmoved;
         }
-    } else if new_top < old_top && p.aspace.unmap(range(new_top, old_top - new_top)).is_err() {
-        return Ok(brk.current);
+    } else if new_top < old_top && p.aspace.unmap(VaRange::new(new_top, old_top)).is_err() {
+        return unmoved;
     }
     brk.current = want;
-    Ok(want)
+    Ok(want.as_u64())
 }
