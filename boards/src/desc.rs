@@ -1,20 +1,7 @@
 //! The shape of a board description: plain data, no registers touched here.
-
-/// A physical range `[base, base + size)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Region {
-    /// First physical address of the range.
-    pub base: u64,
-    /// Length of the range in bytes.
-    pub size: u64,
-}
-
-impl Region {
-    /// The first physical address past the range (`base + size`).
-    pub const fn end(&self) -> u64 {
-        self.base + self.size
-    }
-}
+//! Addresses and ranges are `addr`'s (`PhysAddr`, `PhysRange`): the
+//! vocabulary the kernel and `mm` share.
+use addr::{PhysAddr, PhysRange};
 
 /// Which interrupt controller, with its default register frames.
 #[derive(Clone, Copy, Debug)]
@@ -22,16 +9,16 @@ pub enum GicDefaults {
     /// GICv2 / GIC-400: distributor and CPU interface.
     V2 {
         /// Physical base of the distributor (GICD) frame.
-        gicd: u64,
+        gicd: PhysAddr,
         /// Physical base of the CPU interface (GICC) frame.
-        gicc: u64,
+        gicc: PhysAddr,
     },
     /// GICv3: distributor and the redistributor region (one frame pair per CPU).
     V3 {
         /// Physical base of the distributor (GICD) frame.
-        gicd: u64,
+        gicd: PhysAddr,
         /// Physical base of the redistributor (GICR) region, CPU 0's frames first.
-        gicr: u64,
+        gicr: PhysAddr,
     },
 }
 
@@ -46,7 +33,7 @@ pub enum CpuBringUp {
     /// Spin tables: CPU `n` polls the 64-bit slot at `slots[n]`.
     SpinTable {
         /// Physical address of each CPU's release slot, indexed by CPU number.
-        slots: [u64; 4],
+        slots: [PhysAddr; 4],
     },
 }
 
@@ -56,9 +43,9 @@ pub struct Board {
     /// The board's name as the boot log prints it (and the DT `model` default).
     pub name: &'static str,
     /// Where the raw image is loaded and entered (the link address).
-    pub load_addr: u64,
+    pub load_addr: PhysAddr,
     /// Register frame of the console UART (a PL011).
-    pub uart: Region,
+    pub uart: PhysRange,
     /// PL011 reference clock in Hz, when the kernel must program the baud rate.
     pub uart_clock_hz: Option<u32>,
     /// The console UART's interrupt (GIC INTID, an SPI: 32 + the SPI number).
@@ -66,7 +53,7 @@ pub struct Board {
     /// The interrupt controller and its register frames.
     pub gic: GicDefaults,
     /// RAM used when no DT memory node is available.
-    pub memory: &'static [Region],
+    pub memory: &'static [PhysRange],
     /// Number of CPUs brought up when no DT lists them (capped at `MAX_CPUS`).
     pub cpus: usize,
     /// How secondary CPUs are started when the DT does not say.
@@ -74,8 +61,8 @@ pub struct Board {
     /// PPI of the EL1 virtual timer (INTID).
     pub virtual_timer_ppi: u32,
     /// Device windows mapped as Device-nGnRE even when no DT is handed over.
-    pub mmio: &'static [Region],
+    pub mmio: &'static [PhysRange],
     /// The system DMA controller without an IOMMU (the Pi's BCM2711 legacy
     /// DMA), when the board has one the kernel drives.
-    pub dma: Option<Region>,
+    pub dma: Option<PhysRange>,
 }

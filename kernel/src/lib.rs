@@ -60,7 +60,7 @@ extern "C" fn kernel_boot_cpu_entry(dtb: u64, entry_el: u64) -> ! {
         arch::current_el()
     );
 
-    let p = platform::init(dtb);
+    let p = platform::init((dtb != 0).then_some(mm::PhysAddr::new(dtb)));
     report_platform(p);
     mmu::init(p);
     // The shared zero page, once, before anyone counts frames.
@@ -86,8 +86,8 @@ fn report_platform(p: &platform::Platform) {
     match p.dtb {
         Some(r) => defmt::info!(
             "device tree at {=u64:#x} ({} bytes, {} nodes): model \"{=str}\"",
-            r.base,
-            r.size,
+            r.start.as_u64(),
+            r.len(),
             p.dt_nodes,
             p.model
         ),
@@ -99,23 +99,31 @@ fn report_platform(p: &platform::Platform) {
     for r in p.memory.iter() {
         defmt::info!(
             "memory {=u64:#x}..{=u64:#x} ({} MiB)",
-            r.base,
-            r.end(),
-            r.size >> 20
+            r.start.as_u64(),
+            r.end.as_u64(),
+            r.len() >> 20
         );
     }
     for r in p.reserved.iter() {
-        defmt::info!("reserved {=u64:#x}..{=u64:#x}", r.base, r.end());
+        defmt::info!(
+            "reserved {=u64:#x}..{=u64:#x}",
+            r.start.as_u64(),
+            r.end.as_u64()
+        );
     }
     if let Some(r) = p.initrd {
-        defmt::info!("initrd {=u64:#x}..{=u64:#x}", r.base, r.end());
+        defmt::info!(
+            "initrd {=u64:#x}..{=u64:#x}",
+            r.start.as_u64(),
+            r.end.as_u64()
+        );
     }
     report_devices(p);
-    if p.uart.base != BOARD.uart.base {
+    if p.uart.start != BOARD.uart.start {
         defmt::warn!(
             "the DT puts the console UART at {=u64:#x}; this build writes to {=u64:#x}",
-            p.uart.base,
-            BOARD.uart.base
+            p.uart.start.as_u64(),
+            BOARD.uart.start.as_u64()
         );
     }
     defmt::info!(
@@ -123,7 +131,7 @@ fn report_platform(p: &platform::Platform) {
         p.cpus.len(),
         defmt::Debug2Format(&p.psci),
         drivers::timer::frequency(),
-        p.uart.base
+        p.uart.start.as_u64()
     );
 }
 

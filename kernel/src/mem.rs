@@ -2,27 +2,29 @@
 //! address `pa` is visible at `pa + KERNEL_VA_OFFSET` (TTBR1). Physical
 //! addresses (DT, devices, page tables, PSCI entry points) convert here.
 use core::sync::atomic::{AtomicU64, Ordering};
+use mm::PhysAddr;
 
 /// Virtual address of physical address 0 (linker/common.ld agrees).
 pub const KERNEL_VA_OFFSET: u64 = 0xffff_0000_0000_0000;
 
-/// The kernel-visible address of physical address `pa`.
-pub const fn phys_to_virt(pa: u64) -> usize {
-    (pa + KERNEL_VA_OFFSET) as usize
+/// The kernel-visible address of physical address `pa` (a `const fn`: the
+/// console's UART is a `static`).
+pub const fn phys_to_virt(pa: PhysAddr) -> usize {
+    (pa.as_u64() + KERNEL_VA_OFFSET) as usize
 }
 
 /// The physical address behind a kernel (upper-half) address.
-pub fn virt_to_phys(va: usize) -> u64 {
+pub fn virt_to_phys(va: usize) -> PhysAddr {
     let va = va as u64;
     assert!(
         va >= KERNEL_VA_OFFSET,
         "{va:#x} is not a kernel linear-map address"
     );
-    va - KERNEL_VA_OFFSET
+    PhysAddr::new(va - KERNEL_VA_OFFSET)
 }
 
 /// Physical address of a kernel function (PSCI and spin-table entry points).
-pub fn fn_phys(f: unsafe extern "C" fn() -> !) -> u64 {
+pub fn fn_phys(f: unsafe extern "C" fn() -> !) -> PhysAddr {
     virt_to_phys(f as *const () as usize)
 }
 

@@ -1,9 +1,10 @@
 //! What this machine is: the device tree handed over in x0 where there is one
 //! (the `fdt` crate parses it), the board module's defaults where not.
 use crate::percpu::MAX_CPUS;
-use boards::{CpuBringUp, GicDefaults, Region, BOARD};
+use boards::{CpuBringUp, GicDefaults, BOARD};
 use drivers::psci::Conduit;
 use fdt::Fdt;
+use mm::{PhysAddr, PhysRange};
 
 const MAX_REGIONS: usize = 8;
 
@@ -55,7 +56,7 @@ pub enum EnableMethod {
     /// A spin table (DT `enable-method = "spin-table"`).
     SpinTable {
         /// Physical address of the 64-bit slot the CPU polls (`cpu-release-addr`).
-        release_addr: u64,
+        release_addr: PhysAddr,
     },
     /// The boot CPU, or a CPU the DT gives no usable method for.
     None,
@@ -76,14 +77,14 @@ pub struct Platform {
     /// The DT root's `model`, or the board's name.
     pub model: &'static str,
     /// Physical address and size of the DTB, when one was handed over.
-    pub dtb: Option<Region>,
+    pub dtb: Option<PhysRange>,
     /// RAM: the DT `memory` nodes, or the board's default regions.
-    pub memory: List<Region, MAX_REGIONS>,
+    pub memory: List<PhysRange, MAX_REGIONS>,
     /// RAM the kernel must not allocate: the memory reservation block and
     /// `/reserved-memory` (firmware, spin tables).
-    pub reserved: List<Region, MAX_REGIONS>,
+    pub reserved: List<PhysRange, MAX_REGIONS>,
     /// The initramfs the loader placed (`/chosen` `linux,initrd-start`/`-end`).
-    pub initrd: Option<Region>,
+    pub initrd: Option<PhysRange>,
     /// The CPUs, boot CPU included.
     pub cpus: List<Cpu, MAX_CPUS>,
     /// The interrupt controller and its register frames.
@@ -91,10 +92,10 @@ pub struct Platform {
     /// The PSCI conduit (`/psci` `method`), if the firmware offers PSCI.
     pub psci: Option<Conduit>,
     /// The console UART's register frame.
-    pub uart: Region,
+    pub uart: PhysRange,
     /// The DMA controller the Pi driver uses (`brcm,bcm2835-dma`), from the
     /// DT or the board.
-    pub dma: Option<Region>,
+    pub dma: Option<PhysRange>,
     /// Number of DT nodes (0 without a DT).
     pub dt_nodes: usize,
     /// The kernel command line (`/chosen` `bootargs`), empty without one.
@@ -110,10 +111,14 @@ pub fn get() -> Option<&'static Platform> {
     PLATFORM.get()
 }
 
-/// Parses the DT at `dtb` (physical, 0 if none) once, on the boot CPU.
-pub fn init(dtb: u64) -> &'static Platform {
+/// Parses the DT at `dtb` (the loader's x0, `None` if it was 0) once, on
+/// the boot CPU.
+pub fn init(dtb: Option<PhysAddr>) -> &'static Platform {
     PLATFORM.call_once(|| {
-        if dtb != 0 && dtb.is_multiple_of(8) {
+        let Some(dtb) = dtb else {
+            return defaults();
+        };
+        if dtb.is_aligned(8) {
             // SAFETY: x0 names the DTB the loader placed for us; nothing else
             // reads it. A non-DTB is refused on its magic number.
             match unsafe { crate::fdt_nops::strip_nops(crate::mem::phys_to_virt(dtb) as *mut u32) }
@@ -129,19 +134,17 @@ pub fn init(dtb: u64) -> &'static Platform {
                 ),
             }
         }
-        if dtb != 0 {
-            // SAFETY: the loader's x0 points at a DTB in RAM that nothing
-            // overwrites (it lies outside the kernel image and is reserved
-            // from the frame allocator); `from_ptr` checks the header magic.
-            match unsafe { Fdt::from_ptr(crate::mem::phys_to_virt(dtb) as *const u8) } {
-                Ok(fdt) => return from_fdt(&fdt, dtb),
-                // QEMU raspi4b without `-dtb` passes its ATAG list (0x100).
-                Err(e) => defmt::warn!(
-                    "x0 = {=u64:#x} is not a device tree ({})",
-                    dtb,
-                    defmt::Debug2Format(&e)
-                ),
-            }
+        // SAFETY: the loader's x0 points at a DTB in RAM that nothing
+        // overwrites (it lies outside the kernel image and is reserved from
+        // the frame allocator); `from_ptr` checks the header magic.
+        match unsafe { Fdt::from_ptr(crate::mem::phys_to_virt(dtb) as *const u8) } {
+            Ok(fdt) => return from_fdt(&fdt, dtb),
+            // QEMU raspi4b without `-dtb` passes its ATAG list (0x100).
+            Err(e) => defmt::warn!(
+                "x0 = {=u64:#x} is not a device tree ({})",
+                dtb.as_u64(),
+                defmt::Debug2Format(&e)
+            ),
         }
         defaults()
     })
@@ -206,7 +209,7 @@ impl Platform {
     /// Register windows of the devices the DT describes at the root and
     /// under `/soc` (translated to CPU physical addresses), for the MMU code
     /// to map as device memory. CPU and memory nodes are left out.
-    pub fn mmio_regions(&self, mut visit: impl FnMut(Region)) {
+    pub fn mmio_regions(&self, mut visit: impl FnMut(PhysRange)) {
         let Some(fdt) = &self.fdt else { return };
         let soc = fdt.find_node("/soc");
         let roots = fdt.find_node("/").into_iter().flat_map(|n| n.children());
@@ -227,8 +230,8 @@ impl Platform {
         if let Some(soc) = soc {
             for node in soc.children() {
                 for r in node.reg().into_iter().flatten().map(region) {
-                    if let Some(base) = translate_soc(fdt, &soc, r.base) {
-                        visit(Region { base, size: r.size });
+                    if let Some(r) = translate_soc(fdt, &soc, r) {
+                        visit(r);
                     }
                 }
             }
@@ -236,21 +239,20 @@ impl Platform {
     }
 }
 
-fn region(r: fdt::standard_nodes::MemoryRegion) -> Region {
-    Region {
-        base: r.starting_address as u64,
-        size: r.size.unwrap_or(0) as u64,
-    }
+/// A DT `reg` entry as a physical range. One whose end wraps past the 64-bit
+/// space is a broken DT and stops the boot (`PhysRange::from_base_size`).
+fn region(r: fdt::standard_nodes::MemoryRegion) -> PhysRange {
+    PhysRange::from_base_size(
+        PhysAddr::new(r.starting_address as u64),
+        r.size.unwrap_or(0) as u64,
+    )
 }
 
-fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
+fn from_fdt(fdt: &Fdt<'static>, dtb: PhysAddr) -> Platform {
     let mut p = defaults();
     p.fdt = Some(*fdt);
     p.model = fdt.root().model();
-    p.dtb = Some(Region {
-        base: dtb,
-        size: fdt.total_size() as u64,
-    });
+    p.dtb = Some(PhysRange::from_base_size(dtb, fdt.total_size() as u64));
     p.dt_nodes = fdt.all_nodes().count();
 
     let mut memory = List::new();
@@ -263,10 +265,10 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
         p.memory = memory;
     }
     for r in fdt.memory_reservations().filter(|r| r.size() > 0) {
-        p.reserved.push(Region {
-            base: r.address() as u64,
-            size: r.size() as u64,
-        });
+        p.reserved.push(PhysRange::from_base_size(
+            PhysAddr::new(r.address() as u64),
+            r.size() as u64,
+        ));
     }
     if let Some(rm) = fdt.find_node("/reserved-memory") {
         for child in rm.children() {
@@ -284,10 +286,11 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
                 .map(|v| v as u64)
         };
         if let (Some(start), Some(end)) = (prop("linux,initrd-start"), prop("linux,initrd-end")) {
-            p.initrd = Some(Region {
-                base: start,
-                size: end.saturating_sub(start),
-            });
+            // An end below the start is an empty initrd at the start.
+            p.initrd = Some(PhysRange::new(
+                PhysAddr::new(start),
+                PhysAddr::new(end.max(start)),
+            ));
         }
     }
 
@@ -309,7 +312,7 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
             Some("spin-table") => match cpu.property("cpu-release-addr").and_then(|v| v.as_usize())
             {
                 Some(a) => EnableMethod::SpinTable {
-                    release_addr: a as u64,
+                    release_addr: PhysAddr::new(a as u64),
                 },
                 None => EnableMethod::None,
             },
@@ -330,15 +333,15 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
 
     if let Some([d, r]) = device_regs::<2>(fdt, &["arm,gic-v3"]) {
         p.gic = GicDefaults::V3 {
-            gicd: d.base,
-            gicr: r.base,
+            gicd: d.start,
+            gicr: r.start,
         };
     } else if let Some([d, c]) =
         device_regs::<2>(fdt, &["arm,gic-400", "arm,cortex-a15-gic", "arm,gic-v2"])
     {
         p.gic = GicDefaults::V2 {
-            gicd: d.base,
-            gicc: c.base,
+            gicd: d.start,
+            gicc: c.start,
         };
     }
     if let Some([dma]) = device_regs::<1>(fdt, &["brcm,bcm2835-dma"]) {
@@ -353,10 +356,10 @@ fn from_fdt(fdt: &Fdt<'static>, dtb: u64) -> Platform {
 /// The first `N` `reg` entries of a device, as CPU physical addresses: nodes
 /// at the root are taken as they are; nodes under `/soc` (the Pi's bus
 /// addresses, 0x7e.. for 0xfe..) go through `/soc`'s `ranges`.
-fn device_regs<const N: usize>(fdt: &Fdt<'static>, compatible: &[&str]) -> Option<[Region; N]> {
+fn device_regs<const N: usize>(fdt: &Fdt<'static>, compatible: &[&str]) -> Option<[PhysRange; N]> {
     let node = fdt.find_compatible(compatible)?;
     let mut regs = node.reg()?.map(region);
-    let mut out = [Region { base: 0, size: 0 }; N];
+    let mut out = [PhysRange::default(); N];
     for slot in out.iter_mut() {
         *slot = regs.next()?;
     }
@@ -364,23 +367,26 @@ fn device_regs<const N: usize>(fdt: &Fdt<'static>, compatible: &[&str]) -> Optio
         let under_soc = soc.children().any(|c| c.name == node.name);
         if under_soc {
             for r in out.iter_mut() {
-                r.base = translate_soc(fdt, &soc, r.base)?;
+                *r = translate_soc(fdt, &soc, *r)?;
             }
         }
     }
     Some(out)
 }
 
-/// Applies `/soc`'s `ranges` (child address, parent address, size) to `addr`.
+/// Applies `/soc`'s `ranges` (child address, parent address, size) to the
+/// start of `r`, keeping its length (`None` if no entry holds the start, or
+/// the moved range would wrap).
 fn translate_soc(
     fdt: &Fdt<'static>,
     soc: &fdt::node::FdtNode<'_, 'static>,
-    addr: u64,
-) -> Option<u64> {
+    r: PhysRange,
+) -> Option<PhysRange> {
     let ranges = soc.property("ranges")?.value;
     if ranges.is_empty() {
-        return Some(addr); // identity mapping
+        return Some(r); // identity mapping
     }
+    let addr = r.start.as_u64();
     let child_cells = soc.cell_sizes().address_cells;
     let size_cells = soc.cell_sizes().size_cells;
     let parent_cells = fdt.root().cell_sizes().address_cells;
@@ -395,7 +401,7 @@ fn translate_soc(
         let parent = read(&e[4 * child_cells..4 * (child_cells + parent_cells)]);
         let size = read(&e[4 * (child_cells + parent_cells)..]);
         if (child..child + size).contains(&addr) {
-            return Some(addr - child + parent);
+            return PhysRange::from_start_len(PhysAddr::new(addr - child + parent), r.len());
         }
     }
     None

@@ -9,6 +9,7 @@ use crate::{
 };
 use core::sync::atomic::Ordering;
 use drivers::{psci, timer};
+use mm::PhysAddr;
 
 /// How long to wait for one CPU to report in.
 const ONLINE_TIMEOUT_NS: u64 = 1_000_000_000;
@@ -20,7 +21,7 @@ pub fn start_secondaries(p: &Platform) {
         let started = match desc.method {
             EnableMethod::Psci => match p.psci {
                 Some(conduit) => {
-                    let entry = mem::fn_phys(arch::_secondary_psci);
+                    let entry = mem::fn_phys(arch::_secondary_psci).as_u64();
                     psci::cpu_on(conduit, desc.mpidr, entry, cpu as u64).map_err(|e| {
                         defmt::error!(
                             "cpu {}: PSCI CPU_ON failed: {}",
@@ -59,10 +60,10 @@ pub fn start_secondaries(p: &Platform) {
     }
 }
 
-fn release_spin_table(slot: u64, entry: u64) {
+fn release_spin_table(slot: PhysAddr, entry: PhysAddr) {
     // SAFETY: the spin-table slot is firmware memory reserved for exactly
     // this hand-off; the waiting CPU reads it once it sees the event.
-    unsafe { core::ptr::write_volatile(mem::phys_to_virt(slot) as *mut u64, entry) };
+    unsafe { core::ptr::write_volatile(mem::phys_to_virt(slot) as *mut u64, entry.as_u64()) };
     // The waiting CPU polls with its MMU and caches off.
     crate::arch::cache::clean_line_to_poc(mem::phys_to_virt(slot));
     aarch64_cpu::asm::sev();

@@ -77,7 +77,7 @@ mod tests {
     }
 
     fn fill(pa: u64, seed: u8) {
-        let p = phys_to_virt(pa) as *mut u8;
+        let p = phys_to_virt(PhysAddr::new(pa)) as *mut u8;
         for i in 0..PAGE as usize {
             // SAFETY: `pa` is a RAM frame this test owns (or just freed and
             // nobody else allocates during the test); the linear map covers it.
@@ -87,7 +87,7 @@ mod tests {
 
     /// Whether frame `pa` holds pattern `seed` everywhere.
     fn holds(pa: u64, seed: u8) -> bool {
-        let p = phys_to_virt(pa) as *const u8;
+        let p = phys_to_virt(PhysAddr::new(pa)) as *const u8;
         // SAFETY: `pa` is a RAM frame this test owns (or just freed, with
         // nobody else allocating during the test); the linear map covers it.
         (0..PAGE as usize).all(|i| unsafe { p.add(i).read_volatile() } == pattern(seed, i))

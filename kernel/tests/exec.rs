@@ -260,7 +260,7 @@ mod tests {
         let loaded =
             exec::load(&a, &exe, "/bin/t", &["/bin/t", "one", "two"], &["HOME=/"]).expect("load");
         assert_eq!(loaded.entry, 0x40_1000);
-        assert_eq!(loaded.brk, 0x40_6000);
+        assert_eq!(loaded.brk, mm::VirtAddr::new(0x40_6000));
         // Text is read/execute only, data and bss read/write, never both.
         let text = a.area_at(VirtAddr::new(0x40_1000)).unwrap();
         assert!(text.prot.exec && !text.prot.write);

@@ -23,7 +23,7 @@ mod tests {
     use kernel::mem::phys_to_virt;
     use kernel::trap;
     use kernel::{mmu, percpu, platform};
-    use mm::{Attributes, Constraints, FrameSource, PhysAddr, VaRange, VirtAddr};
+    use mm::{Attributes, Constraints, FrameSource, PhysAddr, PhysRange, VaRange, VirtAddr};
 
     fn range(va: u64, len: u64) -> VaRange {
         VaRange::new(VirtAddr::new(va), VirtAddr::new(va + len))
@@ -65,7 +65,7 @@ mod tests {
         ((par >> 1) & 0x3f) as u8
     }
 
-    fn ram() -> boards::Region {
+    fn ram() -> PhysRange {
         platform::get().unwrap().memory.get(0).unwrap()
     }
 
@@ -93,11 +93,11 @@ mod tests {
             let attrs = kinds[rng.below(4) as usize];
             let (va, pa, len) = if i < BLOCKS {
                 let va = SCRATCH + (i * 8 + rng.below(8)) * (2 << 20);
-                let pa = ram.base + rng.below(ram.size >> 21) * (2 << 20);
+                let pa = ram.start.as_u64() + rng.below(ram.len() >> 21) * (2 << 20);
                 (va, pa, 2u64 << 20)
             } else {
                 let va = SCRATCH + rng.below(WINDOW / PAGE) * PAGE;
-                let pa = ram.base + rng.below(ram.size / PAGE) * PAGE;
+                let pa = ram.start.as_u64() + rng.below(ram.len() / PAGE) * PAGE;
                 (va, pa, PAGE)
             };
             match mmu::map(
@@ -179,7 +179,7 @@ mod tests {
         let frame = mmu::KernelFrames.alloc().expect("out of frames");
         let pa = frame.start().as_u64();
         // SAFETY: a frame we just allocated, reached through the linear map.
-        unsafe { ptr::write_bytes(phys_to_virt(pa) as *mut u8, fill, PAGE as usize) };
+        unsafe { ptr::write_bytes(phys_to_virt(frame.start()) as *mut u8, fill, PAGE as usize) };
         (pa, SCRATCH + (pa & (WINDOW - 1)))
     }
 
@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(
             // SAFETY: `pa` is a frame this test allocated; the linear map
             // reaches it as normal memory, and nothing else uses it.
-            unsafe { ptr::read_volatile(phys_to_virt(pa) as *const u8) },
+            unsafe { ptr::read_volatile(phys_to_virt(PhysAddr::new(pa)) as *const u8) },
             0x44
         );
         mmu::unmap(range(va, PAGE)).unwrap();
@@ -322,7 +322,7 @@ mod tests {
             "permission fault"
         );
         // Positive twin: the same bytes mapped executable do run.
-        let pa = kernel::mem::virt_to_phys(data as usize);
+        let pa = kernel::mem::virt_to_phys(data as usize).as_u64();
         let alias = SCRATCH + (pa & (WINDOW - 1));
         mmu::map(
             range(alias, PAGE),

@@ -39,7 +39,7 @@ mod tests {
 
     fn first_byte(pa: u64) -> u8 {
         // SAFETY: reading a frame through the linear map (it may be free: only read).
-        unsafe { core::ptr::read_volatile(phys_to_virt(pa) as *const u8) }
+        unsafe { core::ptr::read_volatile(phys_to_virt(mm::PhysAddr::new(pa)) as *const u8) }
     }
 
     /// A buffer in a fresh address space, with the device's buffer loaded

@@ -97,7 +97,7 @@ impl AddressSpace {
         crate::sync::might_sleep();
         let new = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
         frame_table().set_owner(new.start(), FrameFlags::ANON, 0, 0);
-        let dst = phys_to_virt(new.start().as_u64()) as *mut u8;
+        let dst = phys_to_virt(new.start()) as *mut u8;
         if old == super::zero_frame() {
             // SAFETY: a frame just allocated, reached through the linear map.
             unsafe { super::zero_page(dst) };
@@ -106,7 +106,7 @@ impl AddressSpace {
             // (a reference, or a mapping that only `mmap_lock` for write could remove) and
             // mapped read-only everywhere, so nobody writes it while it is copied; `new` is
             // this fault's alone.
-            unsafe { crate::arch::cache::copy_page(dst, phys_to_virt(old.as_u64()) as *const u8) };
+            unsafe { crate::arch::cache::copy_page(dst, phys_to_virt(old) as *const u8) };
         }
         let range = VaRange::new(page, page.add(PAGE_SIZE));
         layout

@@ -21,12 +21,12 @@ pub enum FaultError {
     /// The address lies outside every area.
     NotMapped {
         /// The faulting address (FAR).
-        va: u64,
+        va: VirtAddr,
     },
     /// The area does not allow this access.
     Permission {
         /// The faulting address (FAR).
-        va: u64,
+        va: VirtAddr,
         /// The access was a write.
         write: bool,
         /// The access was an instruction fetch.
@@ -40,13 +40,13 @@ pub enum FaultError {
     /// An alignment fault: no page-table change can make the access work.
     Alignment {
         /// The faulting address (FAR).
-        va: u64,
+        va: VirtAddr,
     },
     /// An external abort, parity error or other fault the tables cannot
     /// resolve (fault status code `fsc`).
     Bus {
         /// The faulting address (FAR).
-        va: u64,
+        va: VirtAddr,
         /// The fault status code (ESR.ISS.DFSC/IFSC).
         fsc: u8,
     },
@@ -88,7 +88,7 @@ pub fn zero_frame() -> PhysAddr {
         let f = KernelFrames.alloc().expect("a frame for the zero page");
         crate::mmu::frame_table().mark_zero_page(f.start());
         // SAFETY: a frame just allocated, never freed.
-        unsafe { zero_page(phys_to_virt(f.start().as_u64()) as *mut u8) };
+        unsafe { zero_page(phys_to_virt(f.start()) as *mut u8) };
         f.start()
     })
 }
@@ -102,10 +102,7 @@ impl AddressSpace {
     /// read).
     pub fn handle_fault(&self, va: VirtAddr, write: bool, exec: bool) -> Result<(), FaultError> {
         let layout = self.mmap_lock.read();
-        let vma = *layout
-            .vmas
-            .find(va)
-            .ok_or(FaultError::NotMapped { va: va.as_u64() })?;
+        let vma = *layout.vmas.find(va).ok_or(FaultError::NotMapped { va })?;
         let allowed = if exec {
             vma.prot.exec
         } else if write {
@@ -113,11 +110,7 @@ impl AddressSpace {
         } else {
             vma.prot.read
         };
-        let denied = FaultError::Permission {
-            va: va.as_u64(),
-            write,
-            exec,
-        };
+        let denied = FaultError::Permission { va, write, exec };
         if !allowed {
             return Err(denied);
         }
@@ -171,7 +164,7 @@ impl AddressSpace {
             }
         }
         let frame = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
-        let kernel_va = phys_to_virt(frame.start().as_u64());
+        let kernel_va = phys_to_virt(frame.start());
         // SAFETY: a frame just allocated, reached through the linear map.
         unsafe { zero_page(kernel_va as *mut u8) };
         if attrs.access.executable() {
@@ -223,17 +216,15 @@ impl AddressSpace {
         va: VirtAddr,
     ) -> Result<(), FaultError> {
         if index >= object.len_pages() {
-            return Err(FaultError::Bus {
-                va: va.as_u64(),
-                fsc: 0,
-            });
+            return Err(FaultError::Bus { va, fsc: 0 });
         }
         let pa = object.page(index).map_err(|_| FaultError::OutOfFrames)?;
         let mut t = self.ptl.lock();
         let mapped = t.pt.map_page(page, pa, attrs, true);
         if let Ok(true) = mapped {
             let ft = crate::mmu::frame_table();
-            ft.get_ref(pa).unwrap_or_else(|e| crate::mmu::rule_broken(e));
+            ft.get_ref(pa)
+                .unwrap_or_else(|e| crate::mmu::rule_broken(e));
             ft.add_map(pa);
         }
         drop(t);
@@ -264,7 +255,7 @@ impl AddressSpace {
                         .attributes()
                         .is_some_and(|a| a.user && (!write || a.access.writable()));
                     if ok {
-                        return Ok(f(phys_to_virt(tr.pa.as_u64()) as *mut u8));
+                        return Ok(f(phys_to_virt(tr.pa) as *mut u8));
                     }
                 }
             }
@@ -315,7 +306,7 @@ impl AddressSpace {
 /// From the synchronous exception handler: a data or instruction abort on a
 /// user address. `Ok` means "retry the access".
 pub fn handle_page_fault(frame: &TrapFrame, syndrome: &Syndrome) -> Result<(), FaultError> {
-    let far = syndrome.far.as_u64();
+    let far = syndrome.far;
     // The fault status code decides first: only a translation, access-flag
     // or permission fault is the page tables' business. Anything else
     // "resolved" by the tables would be retried forever.
@@ -331,7 +322,7 @@ pub fn handle_page_fault(frame: &TrapFrame, syndrome: &Syndrome) -> Result<(), F
         esr::AbortKind::TlbConflict => {
             defmt::warn!(
                 "TLB conflict abort at {=u64:#x}: invalidating this CPU's TLB",
-                far
+                far.as_u64()
             );
             crate::arch::local_tlb_flush();
             return Ok(());
@@ -344,7 +335,7 @@ pub fn handle_page_fault(frame: &TrapFrame, syndrome: &Syndrome) -> Result<(), F
     let exec = syndrome.is_instruction_abort();
     let write = syndrome.is_write();
     crate::arch::irq_enable();
-    let r = aspace.handle_fault(VirtAddr::new(far), write, exec);
+    let r = aspace.handle_fault(far, write, exec);
     crate::arch::irq_save();
     r
 }

@@ -198,8 +198,8 @@ fn copy_for_child(ct: &mut super::Tables, p: &Page) -> Result<(), MapError> {
     // `mmap_lock` is held for write) and its PTL is held.
     unsafe {
         crate::arch::cache::copy_page(
-            phys_to_virt(frame.start().as_u64()) as *mut u8,
-            phys_to_virt(p.pa.as_u64()) as *const u8,
+            phys_to_virt(frame.start()) as *mut u8,
+            phys_to_virt(p.pa) as *const u8,
         )
     };
     match ct.pt.map_page(p.va, frame.start(), p.attrs, true) {

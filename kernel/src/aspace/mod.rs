@@ -24,7 +24,7 @@ pub use checks::KernelChecks;
 pub use fault::{handle_page_fault, zero_frame, zero_page, FaultError};
 pub use object::{Objects, SharedObject};
 pub use ops::{AsError, AuditError};
-pub use remap::{RemapError, RemapRequest};
+pub use remap::{munmap_range, RemapError, RemapRequest};
 #[cfg(feature = "notifiers")]
 pub use subscription::Subscription;
 

@@ -64,7 +64,7 @@ impl SharedObject {
         }
         let frame = KernelFrames.alloc()?;
         // SAFETY: a frame just allocated, reached through the linear map.
-        unsafe { super::zero_page(phys_to_virt(frame.start().as_u64()) as *mut u8) };
+        unsafe { super::zero_page(phys_to_virt(frame.start()) as *mut u8) };
         frame_table().set_owner(frame.start(), FrameFlags::SHARED, self.id.0, index);
         let mut frames = self.frames.lock();
         if let Some(&pa) = frames.get(&index) {

@@ -433,10 +433,8 @@ fn present_pages(
 /// an ELF's text, a JIT's code).
 fn sync_icache(pt: &super::UserTable, extent: VaRange) {
     let _ = pt.walk(extent, |m| {
-        let mut pa = m.pa.as_u64();
-        while pa < m.pa.as_u64() + m.level.size() {
-            crate::arch::sync_icache_page(crate::mem::phys_to_virt(pa));
-            pa += PAGE_SIZE;
+        for page in (0..m.level.size()).step_by(PAGE_SIZE as usize) {
+            crate::arch::sync_icache_page(crate::mem::phys_to_virt(m.pa.add(page)));
         }
         core::ops::ControlFlow::Continue(())
     });

@@ -28,8 +28,9 @@ pub struct RemapRequest {
     pub new_len: u64,
     /// `MREMAP_MAYMOVE`.
     pub may_move: bool,
-    /// `MREMAP_FIXED`'s target, as given (checked here, in Linux's order).
-    pub fixed: Option<u64>,
+    /// `MREMAP_FIXED`'s target, as given (checked here, in Linux's order:
+    /// after the look-up of the old address).
+    pub fixed: Option<VirtAddr>,
 }
 
 /// Why a remap was refused, by the errno Linux gives at that point.
@@ -65,7 +66,7 @@ impl AddressSpace {
             // As Linux: the tail's unmap errors count only for a real shrink.
             let tail = self.unmap_like_munmap(
                 &mut layout,
-                addr.wrapping_add(r.new_len),
+                VirtAddr::new(addr.wrapping_add(r.new_len)),
                 r.old_len - r.new_len,
             );
             if tail.is_err() && r.old_len != r.new_len {
@@ -105,13 +106,10 @@ impl AddressSpace {
         &self,
         layout: &mut Layout,
         r: RemapRequest,
-        target: u64,
+        new: VirtAddr,
     ) -> Result<VirtAddr, RemapError> {
-        let addr = r.addr.as_u64();
-        if !target.is_multiple_of(PAGE_SIZE)
-            || r.new_len > TASK_SIZE
-            || target > TASK_SIZE - r.new_len
-        {
+        let (addr, target) = (r.addr.as_u64(), new.as_u64());
+        if !new.is_aligned(PAGE_SIZE) || r.new_len > TASK_SIZE || target > TASK_SIZE - r.new_len {
             return Err(RemapError::Invalid);
         }
         // Linux compares with wrapping arithmetic: a huge old length that
@@ -119,50 +117,66 @@ impl AddressSpace {
         if addr.wrapping_add(r.old_len) > target && target + r.new_len > addr {
             return Err(RemapError::Invalid);
         }
-        self.unmap_like_munmap(layout, target, r.new_len)?;
+        self.unmap_like_munmap(layout, new, r.new_len)?;
         let mut old_len = r.old_len;
         if old_len > r.new_len {
-            self.unmap_like_munmap(layout, addr + r.new_len, old_len - r.new_len)?;
+            self.unmap_like_munmap(layout, r.addr.add(r.new_len), old_len - r.new_len)?;
             old_len = r.new_len;
         }
         let vma = resizable(layout, addr, old_len, r.new_len)?;
         self.move_locked(layout, vma, range(addr, old_len), range(target, r.new_len))
             .map_err(RemapError::Layout)?;
-        Ok(VirtAddr::new(target))
+        Ok(new)
     }
 
-    /// `munmap(start, len)`: [`unmap`](Self::unmap) with munmap's checks
-    /// (Linux's `do_munmap`).
-    pub fn munmap(&self, start: u64, len: u64) -> Result<(), RemapError> {
+    /// `munmap`: [`unmap`](Self::unmap) of a range [`munmap_range`] made
+    /// (the system call checks its arguments with it), skipping the first
+    /// page, which is never mappable.
+    pub fn munmap(&self, range: VaRange) -> Result<(), RemapError> {
         let mut layout = self.mmap_lock.write();
-        self.unmap_like_munmap(&mut layout, start, len)
+        self.unmap_munmap_range(&mut layout, range)
     }
 
-    /// munmap's checks and effect (Linux's `do_munmap`): a start that is
-    /// unaligned or past the user half, a range past it, or an empty one is
-    /// `Invalid`; the length is rounded up to pages; the first page, never
-    /// mappable, is skipped.
+    /// munmap's checks and effect together (Linux's `do_munmap`, which
+    /// mremap calls on the ranges it unmaps).
     fn unmap_like_munmap(
         &self,
         layout: &mut Layout,
-        start: u64,
+        start: VirtAddr,
         len: u64,
     ) -> Result<(), RemapError> {
-        if !start.is_multiple_of(PAGE_SIZE) || start > TASK_SIZE || len > TASK_SIZE - start {
-            return Err(RemapError::Invalid);
-        }
-        // At most TASK_SIZE - start here: rounding up cannot overflow.
-        let len = len.next_multiple_of(PAGE_SIZE);
-        if len == 0 {
-            return Err(RemapError::Invalid);
-        }
-        let (start, end) = (start.max(USER_RANGE.start.as_u64()), start + len);
-        if start >= end {
+        let range = munmap_range(start, len)?;
+        self.unmap_munmap_range(layout, range)
+    }
+
+    /// munmap's effect on a checked range: the first page, never mappable,
+    /// is skipped.
+    fn unmap_munmap_range(&self, layout: &mut Layout, range: VaRange) -> Result<(), RemapError> {
+        let start = range.start.max(USER_RANGE.start);
+        if start >= range.end {
             return Ok(());
         }
-        self.unmap_locked(layout, range(start, end - start))
+        self.unmap_locked(layout, VaRange::new(start, range.end))
             .map_err(RemapError::Layout)
     }
+}
+
+/// munmap's argument checks (Linux's `do_munmap`), turning `(start, len)`
+/// into the range to unmap: a start that is unaligned or past the user half,
+/// a range past it, or an empty one is `Invalid` (EINVAL); the length is
+/// rounded up to pages. The only state-free checks of munmap, so the system
+/// call makes them before it takes `mmap_lock`.
+pub fn munmap_range(start: VirtAddr, len: u64) -> Result<VaRange, RemapError> {
+    let at = start.as_u64();
+    if !start.is_aligned(PAGE_SIZE) || at > TASK_SIZE || len > TASK_SIZE - at {
+        return Err(RemapError::Invalid);
+    }
+    // At most TASK_SIZE - start here: rounding up cannot overflow.
+    let len = len.next_multiple_of(PAGE_SIZE);
+    if len == 0 {
+        return Err(RemapError::Invalid);
+    }
+    Ok(VaRange::new(start, start.add(len)))
 }
 
 /// The area `[addr, addr + old_len)` lies in, if it may become `new_len`

@@ -14,7 +14,7 @@ pub mod user_output;
 pub use user_output::UserOutput;
 
 // SAFETY: the board description names the PL011 that only this module drives.
-static UART: Pl011 = unsafe { Pl011::new(crate::mem::phys_to_virt(BOARD.uart.base)) };
+static UART: Pl011 = unsafe { Pl011::new(crate::mem::phys_to_virt(BOARD.uart.start)) };
 
 /// Programs the UART (8N1, FIFOs, the baud rate when the board gives its clock).
 pub fn init() {

@@ -19,7 +19,7 @@ use crate::sync::SpinLock;
 use drivers::bcm2711_dma::{self, Channel, ControlBlock};
 use drivers::timer;
 use mm::notifier::{AtomicCtx, IntervalNotifier, Notifier, SleepCtx};
-use mm::{VaRange, VirtAddr, PAGE_SIZE};
+use mm::{PhysAddr, VaRange, VirtAddr, PAGE_SIZE};
 
 /// The channel this driver uses (0-6 are full DMA engines).
 const CHANNEL: usize = 5;
@@ -74,7 +74,7 @@ pub fn bind(aspace: &Arc<AddressSpace>) -> Result<Subscription<PiDma>, PiDmaErro
     let controller = crate::platform::get()
         .and_then(|p| p.dma)
         .ok_or(PiDmaError::NoController)?;
-    let base = phys_to_virt(controller.base) + CHANNEL * bcm2711_dma::CHANNEL_STRIDE;
+    let base = phys_to_virt(controller.start) + CHANNEL * bcm2711_dma::CHANNEL_STRIDE;
     let dma = Arc::new(PiDma {
         aspace: Arc::downgrade(aspace),
         interval: IntervalNotifier::new(aspace::USER_RANGE),
@@ -184,9 +184,7 @@ impl PiDma {
                 .is_some_and(|c| c & !CACHED_WRITABLE == pa & !(PAGE_SIZE - 1))
         };
         if !still(s_page, s_pa) || !still(d_page, d_pa) {
-            return Err(PiDmaError::Fault(FaultError::NotMapped {
-                va: s_page.as_u64(),
-            }));
+            return Err(PiDmaError::Fault(FaultError::NotMapped { va: s_page }));
         }
         for pa in [s_pa, d_pa] {
             if pa + n > 1 << 30 {
@@ -197,7 +195,7 @@ impl PiDma {
         clean_invalidate(d_pa, n);
         let mut cb = self.cb.lock();
         **cb = ControlBlock::copy((BUS_RAM + s_pa) as u32, (BUS_RAM + d_pa) as u32, n as u32);
-        let cb_pa = crate::mem::virt_to_phys(&**cb as *const ControlBlock as usize);
+        let cb_pa = crate::mem::virt_to_phys(&**cb as *const ControlBlock as usize).as_u64();
         clean_invalidate(cb_pa, 32);
         let deadline = timer::counter() + timer::ns_to_ticks(10_000_000);
         // The control block names two pages the cache lock keeps mapped.
@@ -215,7 +213,7 @@ impl PiDma {
 /// Cleans and invalidates the data cache over `[pa, pa + len)` to the point
 /// of coherency (the engine does not snoop the CPU caches).
 fn clean_invalidate(pa: u64, len: u64) {
-    crate::arch::cache::clean_invalidate_to_poc(phys_to_virt(pa), len as usize);
+    crate::arch::cache::clean_invalidate_to_poc(phys_to_virt(PhysAddr::new(pa)), len as usize);
 }
 
 impl Notifier for PiDma {

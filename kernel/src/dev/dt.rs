@@ -3,7 +3,6 @@
 //! and cell counts, its `interrupts` as GIC interrupts, by index or by
 //! `interrupt-names`; and making sure a register window is mapped.
 use crate::{mem::phys_to_virt, mmu};
-use boards::Region;
 use drivers::pci::dt::{cells, GicIrq};
 use fdt::{node::FdtNode, Fdt};
 use mm::{Attributes, Constraints, PhysAddr, PhysRange, VaRange, VirtAddr, PAGE_SIZE};
@@ -54,27 +53,27 @@ pub fn named_interrupt(fdt: &Fdt<'_>, node: FdtNode<'_, '_>, name: &str) -> Opti
 }
 
 /// The first `reg` window of `node`.
-pub fn first_reg(node: FdtNode<'_, '_>) -> Option<Region> {
+/// `None` if there is none, or if it wraps past the 64-bit space.
+pub fn first_reg(node: FdtNode<'_, '_>) -> Option<PhysRange> {
     let r = node.reg()?.next()?;
-    Some(Region {
-        base: r.starting_address as u64,
-        size: r.size.unwrap_or(0) as u64,
-    })
+    PhysRange::from_start_len(
+        PhysAddr::new(r.starting_address as u64),
+        r.size.unwrap_or(0) as u64,
+    )
 }
 
 /// Maps `[pa, pa + len)` (page-rounded) as device memory at its linear
 /// address unless its first page is mapped already (the boot code maps every
 /// `reg` window of the DT whole); returns the kernel address of `pa`.
-pub fn map_device(pa: u64, len: u64) -> Result<usize, mm::MapError> {
-    let window = PhysRange::from_start_len(PhysAddr::new(pa), len)
+pub fn map_device(pa: PhysAddr, len: u64) -> Result<usize, mm::MapError> {
+    let window = PhysRange::from_start_len(pa, len)
         .and_then(|r| r.align_outwards(PAGE_SIZE))
-        .ok_or(mm::MapError::PhysOutOfRange(PhysAddr::new(pa)))?;
-    let (base, end) = (window.start.as_u64(), window.end.as_u64());
-    let va = |p: u64| VirtAddr::new(phys_to_virt(p) as u64);
-    if mmu::translate(va(base)).is_none() {
+        .ok_or(mm::MapError::PhysOutOfRange(pa))?;
+    let va = |p: PhysAddr| VirtAddr::new(phys_to_virt(p) as u64);
+    if mmu::translate(va(window.start)).is_none() {
         mmu::map(
-            VaRange::new(va(base), va(end)),
-            PhysAddr::new(base),
+            VaRange::new(va(window.start), va(window.end)),
+            window.start,
             Attributes::KERNEL_DEVICE,
             Constraints::BLOCKS,
         )?;

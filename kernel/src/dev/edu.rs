@@ -79,7 +79,8 @@ pub(super) fn probe(
         .ok_or(DevError::Absent("edu stream ID"))?;
     // SAFETY: BAR0 was assigned and mapped as device memory by enumeration,
     // with memory decoding on; this is the device's only driver.
-    let hw = unsafe { Edu::new(phys_to_virt(bar.cpu)) }.map_err(DevError::Edu)?;
+    let hw =
+        unsafe { Edu::new(phys_to_virt(mm::PhysAddr::new(bar.cpu))) }.map_err(DevError::Edu)?;
     let dev = EDU.call_once(|| EduDevice {
         hw,
         function,

@@ -7,7 +7,6 @@
 //! binds the function. Bridges are reported, not configured.
 use super::dt;
 use super::DevError;
-use boards::Region;
 use drivers::pci::dt::GicIrq;
 use drivers::pci::{
     config::HEADER_TYPE, dt as pcidt, intx, Assigned, Bar, BarAllocator, Bdf, Ecam, Pin, COMMAND,
@@ -52,7 +51,7 @@ impl Function {
 pub struct HostBridge {
     ecam: Ecam,
     /// The physical ECAM window (from the DT `reg`).
-    pub ecam_window: Region,
+    pub ecam_window: mm::PhysRange,
     allocator: BarAllocator,
     functions: [Option<Function>; MAX_FUNCTIONS],
 }
@@ -108,7 +107,7 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<HostBridge, DevError> {
         pcidt::ranges(ranges.value, root.address_cells, own.size_cells).map_err(DevError::Dt)?;
     let mut allocator = BarAllocator::new(windows.into_iter().flatten());
 
-    let va = dt::map_device(ecam_window.base, ecam_window.size).map_err(DevError::Map)?;
+    let va = dt::map_device(ecam_window.start, ecam_window.len()).map_err(DevError::Map)?;
     // SAFETY: `va` maps the bridge's ECAM window (its DT `reg`, which covers
     // `bus-range`) as device memory for good; only this module configures it.
     let ecam = unsafe { Ecam::new(va, first_bus, last_bus) };
@@ -197,7 +196,7 @@ fn configure(ecam: &Ecam, allocator: &mut BarAllocator, f: &mut Function) -> Res
             .map_err(DevError::Pci)?;
         ecam.set_bar(f.bdf, &bar, placed.pci)
             .map_err(DevError::Pci)?;
-        dt::map_device(placed.cpu, placed.size).map_err(DevError::Map)?;
+        dt::map_device(mm::PhysAddr::new(placed.cpu), placed.size).map_err(DevError::Map)?;
         match bar.kind {
             drivers::pci::BarKind::Io => io = true,
             _ => memory = true,

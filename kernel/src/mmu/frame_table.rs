@@ -11,8 +11,8 @@ static TABLE: spin::Once<FrameTable<'static>> = spin::Once::new();
 
 /// The span of RAM the table describes (page aligned).
 fn span(p: &Platform) -> PhysRange {
-    let lo = p.memory.iter().map(|r| r.base).min().unwrap_or(0);
-    let hi = p.memory.iter().map(|r| r.end()).max().unwrap_or(0);
+    let lo = p.memory.iter().map(|r| r.start.as_u64()).min().unwrap_or(0);
+    let hi = p.memory.iter().map(|r| r.end.as_u64()).max().unwrap_or(0);
     PhysRange::new(
         PhysAddr::new(lo).align_down(PAGE_SIZE),
         PhysAddr::new(hi)
@@ -24,19 +24,14 @@ fn span(p: &Platform) -> PhysRange {
 /// Where the descriptors live: the page-aligned range right after the heap.
 pub(super) fn storage(p: &Platform, img: &KernelImage) -> PhysRange {
     let heap = super::frames::heap_region(img);
-    let start = PhysAddr::new(heap.end())
-        .align_up(PAGE_SIZE)
-        .expect("the heap below 2^64");
+    let start = heap.end.align_up(PAGE_SIZE).expect("the heap below 2^64");
     PhysRange::new(start, start.add(FrameTable::bytes_for(span(p))))
 }
 
 /// Builds the table (boot, once, before the first frame is allocated).
 pub(super) fn init(p: &Platform, img: &KernelImage) {
     let at = storage(p, img);
-    let inside = p
-        .memory
-        .iter()
-        .any(|r| r.base <= at.start.as_u64() && at.end.as_u64() <= r.end());
+    let inside = p.memory.iter().any(|r| r.contains_range(&at));
     assert!(
         inside,
         "no room for the frame descriptors at {:?} ({} KiB)",
@@ -45,7 +40,7 @@ pub(super) fn init(p: &Platform, img: &KernelImage) {
     );
     let span = span(p);
     let count = (span.len() / PAGE_SIZE) as usize;
-    let base = crate::mem::phys_to_virt(at.start.as_u64()) as *mut FrameDesc;
+    let base = crate::mem::phys_to_virt(at.start) as *mut FrameDesc;
     // SAFETY: `at` is RAM reserved for this table alone (frames::init keeps it from the
     // allocator), reached through the linear map, large enough for `count` descriptors
     // (`bytes_for`) and aligned to a page; all-zero bytes are a valid `FrameDesc` (atomics

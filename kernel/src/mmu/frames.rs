@@ -2,9 +2,8 @@
 //! describes, minus the kernel image, the DTB, the initrd, reserved memory
 //! and the firmware's area below the image (spin tables, ATAGs).
 use super::frame_table::{frame_table, rule_broken};
-use super::{layout::KernelImage, phys_range};
+use super::layout::KernelImage;
 use crate::{mem::KERNEL_VA_OFFSET, platform::Platform};
-use boards::Region;
 use mm::frame::descriptor::{FrameFlags, Put};
 use mm::phys::LinearMem;
 use mm::{Frame, FrameAllocator, FrameSource, FreeError, OutOfFrames, PhysRange};
@@ -65,41 +64,29 @@ pub fn frame_stats() -> mm::frame::FrameStats {
 }
 
 pub(super) fn init(p: &Platform, img: &KernelImage) {
-    let mut memory = [PhysRange::new(mm::PhysAddr::new(0), mm::PhysAddr::new(0)); 8];
+    let mut memory = [PhysRange::default(); 8];
     let mut n_mem = 0;
     for r in p.memory.iter().take(memory.len()) {
-        memory[n_mem] = phys_range(r);
+        memory[n_mem] = r;
         n_mem += 1;
     }
-    let mut reserved = [PhysRange::new(mm::PhysAddr::new(0), mm::PhysAddr::new(0)); 16];
+    let mut reserved = [PhysRange::default(); 16];
     let mut n_res = 0;
-    let mut reserve = |r: Region| {
-        if r.size > 0 && n_res < reserved.len() {
-            if let Some(whole) = phys_range(r).align_outwards(mm::PAGE_SIZE) {
+    let mut reserve = |r: PhysRange| {
+        if !r.is_empty() && n_res < reserved.len() {
+            if let Some(whole) = r.align_outwards(mm::PAGE_SIZE) {
                 reserved[n_res] = whole;
             }
             n_res += 1;
         }
     };
-    reserve(Region {
-        base: img.start,
-        size: img.end - img.start,
-    });
+    let kstart = img.whole.start;
+    reserve(img.whole);
     reserve(heap_region(img));
     let table = super::frame_table::storage(p, img);
-    reserve(Region {
-        base: table.start.as_u64(),
-        size: table.len(),
-    });
-    if let Some(region) = p
-        .memory
-        .iter()
-        .find(|r| r.base <= img.start && img.start < r.end())
-    {
-        reserve(Region {
-            base: region.base,
-            size: img.start - region.base,
-        });
+    reserve(table);
+    if let Some(region) = p.memory.iter().find(|r| r.contains(kstart)) {
+        reserve(PhysRange::new(region.start, kstart));
     }
     if let Some(dtb) = p.dtb {
         reserve(dtb);
@@ -130,10 +117,11 @@ pub(super) fn init(p: &Platform, img: &KernelImage) {
 }
 
 /// The heap's physical region: the 2 MiB-aligned range after the image.
-pub(super) fn heap_region(img: &KernelImage) -> Region {
-    let base = (img.end + (2 << 20) - 1) & !((2 << 20) - 1);
-    Region {
-        base,
-        size: crate::heap::HEAP_SIZE,
-    }
+pub(super) fn heap_region(img: &KernelImage) -> PhysRange {
+    let base = img
+        .whole
+        .end
+        .align_up(2 << 20)
+        .expect("the kernel image ends below the top of the address space");
+    PhysRange::from_base_size(base, crate::heap::HEAP_SIZE)
 }

@@ -1,7 +1,7 @@
 //! The kernel image's sections, as the linker script lays them out, in
 //! physical addresses (the MMU code maps each with its own permissions).
 use crate::mem::{virt_to_phys, KERNEL_VA_OFFSET};
-use boards::Region;
+use mm::{PhysAddr, PhysRange};
 
 /// Stack slots the linker script reserves (`__max_cpus`).
 pub const MAX_STACKS: usize = 8;
@@ -18,31 +18,22 @@ extern "C" {
     static __kernel_end: u8;
 }
 
-fn pa(sym: *const u8) -> u64 {
+fn pa(sym: *const u8) -> PhysAddr {
     virt_to_phys(sym as usize)
-}
-
-fn span(lo: u64, hi: u64) -> Region {
-    Region {
-        base: lo,
-        size: hi - lo,
-    }
 }
 
 /// Physical extents of the image's parts.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelImage {
-    /// First byte of the image (`__kernel_start`).
-    pub start: u64,
-    /// First byte past the image (`__kernel_end`).
-    pub end: u64,
+    /// The whole image, `__kernel_start` to `__kernel_end`.
+    pub whole: PhysRange,
     /// .text: mapped read-only and executable.
-    pub text: Region,
+    pub text: PhysRange,
     /// .rodata: mapped read-only, never executable.
-    pub rodata: Region,
+    pub rodata: PhysRange,
     /// .data, .bss and the boot tables.
-    pub data: Region,
-    stacks: u64,
+    pub data: PhysRange,
+    stacks: PhysAddr,
 }
 
 impl KernelImage {
@@ -53,38 +44,31 @@ impl KernelImage {
         let (ro_start, ro_end) = (pa(addr_of!(__rodata_start)), pa(addr_of!(__rodata_end)));
         let (data_start, stacks) = (pa(addr_of!(__data_start)), pa(addr_of!(__stacks_start)));
         Self {
-            start,
-            end: pa(addr_of!(__kernel_end)),
-            text: span(start, text_end),
-            rodata: span(ro_start, ro_end),
-            data: span(data_start, stacks),
+            whole: PhysRange::new(start, pa(addr_of!(__kernel_end))),
+            text: PhysRange::new(start, text_end),
+            rodata: PhysRange::new(ro_start, ro_end),
+            data: PhysRange::new(data_start, stacks),
             stacks,
         }
     }
 
-    fn slot(&self, cpu: usize) -> u64 {
+    fn slot(&self, cpu: usize) -> PhysAddr {
         assert!(cpu < MAX_STACKS, "no stack slot for cpu {cpu}");
-        self.stacks + cpu as u64 * (STACK_GUARD + STACK_SIZE)
+        self.stacks.add(cpu as u64 * (STACK_GUARD + STACK_SIZE))
     }
 
     /// CPU `cpu`'s boot stack (mapped read/write).
-    pub fn stack(&self, cpu: usize) -> Region {
-        Region {
-            base: self.slot(cpu) + STACK_GUARD,
-            size: STACK_SIZE,
-        }
+    pub fn stack(&self, cpu: usize) -> PhysRange {
+        PhysRange::from_base_size(self.slot(cpu).add(STACK_GUARD), STACK_SIZE)
     }
 
     /// The unmapped guard page under CPU `cpu`'s stack.
-    pub fn guard(&self, cpu: usize) -> Region {
-        Region {
-            base: self.slot(cpu),
-            size: STACK_GUARD,
-        }
+    pub fn guard(&self, cpu: usize) -> PhysRange {
+        PhysRange::from_base_size(self.slot(cpu), STACK_GUARD)
     }
 }
 
 /// Kernel address of the guard page under CPU `cpu`'s stack.
 pub fn stack_guard(cpu: usize) -> usize {
-    (KernelImage::get().guard(cpu).base + KERNEL_VA_OFFSET) as usize
+    (KernelImage::get().guard(cpu).start.as_u64() + KERNEL_VA_OFFSET) as usize
 }

@@ -14,7 +14,7 @@ pub use frames::{frame_stats, KernelFrames};
 pub use layout::{stack_guard, KernelImage};
 
 use crate::{arch, mem::KERNEL_VA_OFFSET, platform::Platform};
-use boards::{Region, BOARD};
+use boards::BOARD;
 use mm::descriptor::Ap;
 use mm::{
     phys::LinearMem, Aarch64Tlb, Asid, Attributes, Constraints, Gather, MapError, PageTable,
@@ -39,38 +39,32 @@ fn linear(pa: u64) -> VirtAddr {
     VirtAddr::new(pa + KERNEL_VA_OFFSET)
 }
 
-fn va_range(pa: u64, len: u64) -> VaRange {
-    VaRange::new(linear(pa), linear(pa + len))
+/// The linear-map addresses of `r`.
+fn va_range(r: PhysRange) -> VaRange {
+    VaRange::new(linear(r.start.as_u64()), linear(r.end.as_u64()))
 }
 
-/// Maps `[pa, pa + len)` at its linear address.
+/// Maps `r` at its linear address.
 fn map_linear(
     pt: &mut KernelTable,
     g: &mut Gather<LinearMem>,
-    pa: u64,
-    len: u64,
+    r: PhysRange,
     attrs: Attributes,
 ) -> Result<(), MapError> {
-    if len == 0 {
+    if r.is_empty() {
         return Ok(());
     }
-    pt.map(
-        va_range(pa, len),
-        PhysAddr::new(pa),
-        attrs,
-        Constraints::BLOCKS,
-        g,
-    )
+    pt.map(va_range(r), r.start, attrs, Constraints::BLOCKS, g)
 }
 
 /// Maps a device window, page-rounded, around whatever part of it is
 /// already mapped (the DT and the board defaults name the same devices).
-fn map_device(pt: &mut KernelTable, g: &mut Gather<LinearMem>, r: Region) {
-    let Some(window) = phys_range(r).align_outwards(mm::PAGE_SIZE) else {
+fn map_device(pt: &mut KernelTable, g: &mut Gather<LinearMem>, r: PhysRange) {
+    let Some(window) = r.align_outwards(mm::PAGE_SIZE) else {
         defmt::warn!(
             "device window {:#x}+{:#x} ends past the address space: not mapped",
-            r.base,
-            r.size
+            r.start.as_u64(),
+            r.len()
         );
         return;
     };
@@ -79,7 +73,7 @@ fn map_device(pt: &mut KernelTable, g: &mut Gather<LinearMem>, r: Region) {
     // window overlapping more than 15 is cut short there and reported).
     let mut mapped = [(end, end); 16];
     let mut n = 0;
-    let _ = pt.walk(va_range(base, end - base), |m| {
+    let _ = pt.walk(va_range(window), |m| {
         mapped[n] = (
             m.va.start.as_u64() - KERNEL_VA_OFFSET,
             m.va.end.as_u64() - KERNEL_VA_OFFSET,
@@ -95,7 +89,8 @@ fn map_device(pt: &mut KernelTable, g: &mut Gather<LinearMem>, r: Region) {
     for &(lo, hi) in &mapped[..=n] {
         let gap_end = lo.clamp(cursor, end);
         if gap_end > cursor {
-            if let Err(e) = map_linear(pt, g, cursor, gap_end - cursor, Attributes::KERNEL_DEVICE) {
+            let gap = PhysRange::new(PhysAddr::new(cursor), PhysAddr::new(gap_end));
+            if let Err(e) = map_linear(pt, g, gap, Attributes::KERNEL_DEVICE) {
                 defmt::warn!(
                     "mmio {=u64:#x}..{=u64:#x} not mapped: {}",
                     cursor,
@@ -120,61 +115,25 @@ fn build(p: &Platform, img: &KernelImage) -> Result<KernelTable, MapError> {
         Asid::KERNEL,
     )?;
     let mut g = pt.gather();
-    let (kstart, kend) = (img.start, img.end);
+    let image = img.whole;
 
     // RAM, around the kernel image.
     for r in p.memory.iter() {
-        let (lo, hi) = (r.base, r.end());
-        if kend <= lo || kstart >= hi {
-            map_linear(&mut pt, &mut g, lo, hi - lo, Attributes::KERNEL_DATA)?;
+        if !r.overlaps(&image) {
+            map_linear(&mut pt, &mut g, r, Attributes::KERNEL_DATA)?;
         } else {
-            map_linear(
-                &mut pt,
-                &mut g,
-                lo,
-                kstart.max(lo) - lo,
-                Attributes::KERNEL_DATA,
-            )?;
-            map_linear(
-                &mut pt,
-                &mut g,
-                kend.min(hi),
-                hi - kend.min(hi),
-                Attributes::KERNEL_DATA,
-            )?;
+            let below = PhysRange::new(r.start, image.start.max(r.start));
+            let above = PhysRange::new(image.end.min(r.end), r.end);
+            map_linear(&mut pt, &mut g, below, Attributes::KERNEL_DATA)?;
+            map_linear(&mut pt, &mut g, above, Attributes::KERNEL_DATA)?;
         }
     }
     // The image, one permission per section; guard pages stay unmapped.
-    map_linear(
-        &mut pt,
-        &mut g,
-        img.text.base,
-        img.text.size,
-        Attributes::KERNEL_TEXT,
-    )?;
-    map_linear(
-        &mut pt,
-        &mut g,
-        img.rodata.base,
-        img.rodata.size,
-        Attributes::KERNEL_RODATA,
-    )?;
-    map_linear(
-        &mut pt,
-        &mut g,
-        img.data.base,
-        img.data.size,
-        Attributes::KERNEL_DATA,
-    )?;
+    map_linear(&mut pt, &mut g, img.text, Attributes::KERNEL_TEXT)?;
+    map_linear(&mut pt, &mut g, img.rodata, Attributes::KERNEL_RODATA)?;
+    map_linear(&mut pt, &mut g, img.data, Attributes::KERNEL_DATA)?;
     for cpu in 0..layout::MAX_STACKS {
-        let stack = img.stack(cpu);
-        map_linear(
-            &mut pt,
-            &mut g,
-            stack.base,
-            stack.size,
-            Attributes::KERNEL_DATA,
-        )?;
+        map_linear(&mut pt, &mut g, img.stack(cpu), Attributes::KERNEL_DATA)?;
     }
     // Task stacks live in .bss: unmap the guard page under each.
     for guard in crate::task::stack::guard_pages() {
@@ -221,7 +180,7 @@ pub fn init(p: &Platform) {
     let heap = frames::heap_region(&img);
     // SAFETY: the region is RAM the frame allocator never hands out
     // (reserved), mapped read/write by the linear map just installed.
-    unsafe { crate::heap::init(crate::mem::phys_to_virt(heap.base), heap.size as usize) };
+    unsafe { crate::heap::init(crate::mem::phys_to_virt(heap.start), heap.len() as usize) };
     let stats = frame_stats();
     defmt::info!(
         "MMU: kernel tables at {=u64:#x} ({} table pages), W^X, guard pages under {} stacks; TLBI range ops: {}; frames {} free of {}",
@@ -240,11 +199,6 @@ pub fn init(p: &Platform) {
 /// `asid8` feature, 8-bit ASIDs (TCR_EL1.AS = 0) before any is used.
 pub fn this_cpu_after_switch() {
     crate::arch::mmu::this_cpu_after_switch(cfg!(feature = "asid8"));
-}
-
-/// A physical range as `mm` spells it.
-pub fn phys_range(r: Region) -> PhysRange {
-    PhysRange::new(PhysAddr::new(r.base), PhysAddr::new(r.end()))
 }
 
 /// The first kernel address in `range` whose descriptor is writable and

@@ -90,7 +90,7 @@ pub struct Loaded {
     /// The initial user stack pointer, at `argc`.
     pub sp: u64,
     /// The initial program break: the page after the last segment.
-    pub brk: u64,
+    pub brk: VirtAddr,
 }
 
 /// Loads `exe` into `aspace` and builds its initial stack with `argv`/`envp`.
@@ -164,7 +164,7 @@ pub fn load(
     Ok(Loaded {
         entry: exe.entry + bias,
         sp,
-        brk,
+        brk: VirtAddr::new(brk),
     })
 }
 
@@ -289,7 +289,8 @@ pub fn spawn_process(path: &str, argv: &[&str], init: bool) -> Result<Arc<Proces
         loaded.entry,
         loaded.sp
     );
-    super::spawn_thread(&process, pid, name, frame, 0, 0, 0).map_err(|_| ExecError::NoTask)?;
+    super::spawn_thread(&process, pid, name, frame, 0, VirtAddr::new(0), 0)
+        .map_err(|_| ExecError::NoTask)?;
     Ok(process)
 }
 
@@ -336,7 +337,7 @@ pub fn execve(
         .clear_child_tid
         .swap(0, core::sync::atomic::Ordering::AcqRel);
     if ctid != 0 && super::uaccess::write_u32(VirtAddr::new(ctid), 0).is_ok() {
-        super::futex::wake(&process, ctid, 1);
+        super::futex::wake(&process, VirtAddr::new(ctid), 1);
     }
     let dma = process.dma.lock().take();
     drop(dma); // after the lock: unbinding sleeps
@@ -375,7 +376,7 @@ fn map_sigpage(aspace: &Arc<AddressSpace>) -> Result<(), ExecError> {
         let f = crate::mmu::KernelFrames
             .alloc()
             .expect("a frame for the signal trampoline");
-        let at = crate::mem::phys_to_virt(f.start().as_u64()) as *mut u32;
+        let at = crate::mem::phys_to_virt(f.start()) as *mut u32;
         // SAFETY: a frame just allocated, reached through the linear map, never freed;
         // two instructions at its start, then zeroes (undefined instructions).
         unsafe {

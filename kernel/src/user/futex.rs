@@ -14,7 +14,7 @@ use mm::VirtAddr;
 
 struct Waiter {
     aspace: usize,
-    addr: u64,
+    addr: VirtAddr,
     bitset: u32,
     woken: Arc<AtomicBool>,
 }
@@ -31,7 +31,7 @@ fn key(process: &Process) -> usize {
 /// passes (`ETIMEDOUT`) or the process ends (`EINTR`).
 pub fn wait(
     process: &Process,
-    addr: u64,
+    addr: VirtAddr,
     expected: u32,
     bitset: u32,
     timeout: Option<Duration>,
@@ -39,7 +39,7 @@ pub fn wait(
     let woken = Arc::new(AtomicBool::new(false));
     {
         let mut waiters = WAITERS.lock();
-        if uaccess::read_u32(VirtAddr::new(addr))? != expected {
+        if uaccess::read_u32(addr)? != expected {
             return Err(EAGAIN);
         }
         waiters.push(Waiter {
@@ -98,7 +98,7 @@ pub fn wait(
 }
 
 /// `FUTEX_WAKE`: wakes up to `count` waiters on `addr` (matching `bitset`); returns how many.
-pub fn wake_bitset(process: &Process, addr: u64, count: u32, bitset: u32) -> u64 {
+pub fn wake_bitset(process: &Process, addr: VirtAddr, count: u32, bitset: u32) -> u64 {
     let k = key(process);
     let mut n = 0u64;
     {
@@ -121,7 +121,7 @@ pub fn wake_bitset(process: &Process, addr: u64, count: u32, bitset: u32) -> u64
 
 /// `FUTEX_WAKE`: wakes up to `count` waiters of `process` on the word at
 /// `addr`; returns how many woke.
-pub fn wake(process: &Process, addr: u64, count: u32) -> u64 {
+pub fn wake(process: &Process, addr: VirtAddr, count: u32) -> u64 {
     wake_bitset(process, addr, count, u32::MAX)
 }
 

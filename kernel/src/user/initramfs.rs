@@ -108,8 +108,8 @@ pub fn archive() -> Option<&'static [u8]> {
     // (reserved at boot), mapped in the kernel's linear map, never written.
     Some(unsafe {
         core::slice::from_raw_parts(
-            crate::mem::phys_to_virt(r.base) as *const u8,
-            r.size as usize,
+            crate::mem::phys_to_virt(r.start) as *const u8,
+            r.len() as usize,
         )
     })
 }

@@ -29,9 +29,9 @@ use mm::VirtAddr;
 /// The heap a program grows with `brk`.
 pub struct Brk {
     /// First byte after the executable's last segment (page aligned).
-    pub start: u64,
+    pub start: VirtAddr,
     /// Current break (what `brk(0)` returns).
-    pub current: u64,
+    pub current: VirtAddr,
 }
 
 /// A process: one address space, its threads, its family, and how it ends.
@@ -88,13 +88,13 @@ pub(crate) fn new_id() -> u32 {
 
 impl Process {
     /// A process with no thread yet, its break at `brk`.
-    pub fn new(aspace: Arc<AddressSpace>, pid: u32, brk: u64, init: bool) -> Arc<Self> {
+    pub fn new(aspace: Arc<AddressSpace>, pid: u32, brk: VirtAddr, init: bool) -> Arc<Self> {
         let p = Self::unregistered(aspace, pid, brk, init);
         family::register(&p);
         p
     }
 
-    fn unregistered(aspace: Arc<AddressSpace>, pid: u32, brk: u64, init: bool) -> Arc<Self> {
+    fn unregistered(aspace: Arc<AddressSpace>, pid: u32, brk: VirtAddr, init: bool) -> Arc<Self> {
         Arc::new(Self {
             pid,
             aspace: SpinLock::new(Some(aspace)),
@@ -120,7 +120,7 @@ impl Process {
     pub fn new_forked(
         aspace: Arc<AddressSpace>,
         pid: u32,
-        brk: u64,
+        brk: VirtAddr,
         parent: &Process,
     ) -> Arc<Self> {
         let mut p = Self::unregistered(aspace, pid, brk, false);
@@ -289,20 +289,21 @@ pub fn current_process() -> Arc<Process> {
         .clone()
 }
 
-/// Starts a new thread of `process` that enters EL0 with `frame`.
+/// Starts a new thread of `process` that enters EL0 with `frame`; its exit
+/// clears and wakes the user word at `clear_child_tid` (address 0: none).
 pub(crate) fn spawn_thread(
     process: &Arc<Process>,
     tid: u32,
     name: &'static str,
     frame: crate::arch::exception::TrapFrame,
     tls: u64,
-    clear_child_tid: u64,
+    clear_child_tid: VirtAddr,
     sigmask: u64,
 ) -> Result<(), task::SpawnError> {
     let thread = Arc::new(Thread {
         process: process.clone(),
         tid,
-        clear_child_tid: AtomicU64::new(clear_child_tid),
+        clear_child_tid: AtomicU64::new(clear_child_tid.as_u64()),
         signals: signal::ThreadSignals::new(sigmask),
     });
     process.live.fetch_add(1, Ordering::AcqRel);
@@ -337,8 +338,8 @@ pub fn exit_thread(code: i32) -> ! {
     let me = task::current();
     let thread = current_thread().expect("exit_thread from a kernel task");
     let process = thread.process.clone();
-    let ctid = thread.clear_child_tid.load(Ordering::Relaxed);
-    if ctid != 0 && !process.exiting() && uaccess::write_u32(VirtAddr::new(ctid), 0).is_ok() {
+    let ctid = VirtAddr::new(thread.clear_child_tid.load(Ordering::Relaxed));
+    if ctid != VirtAddr::new(0) && !process.exiting() && uaccess::write_u32(ctid, 0).is_ok() {
         futex::wake(&process, ctid, 1);
     }
     {

@@ -5,13 +5,14 @@
 //! allows). A bad pointer is `-EFAULT`, never a kernel fault.
 use super::syscall::errno::{Errno, EFAULT};
 use crate::aspace::{self, USER_RANGE};
-use mm::VirtAddr;
+use mm::{VaRange, VirtAddr};
 
-/// Checks that `[addr, addr + len)` lies in the user half (no wrap-around),
-/// as Linux's `access_ok`: even an empty range must not start above it (a
-/// kernel pointer with length 0 is EFAULT); an empty one may start anywhere
-/// below, NULL included.
-pub fn check(addr: u64, len: u64) -> Result<(), Errno> {
+/// A system call's buffer `(addr, len)` as the user range
+/// `[addr, addr + len)`, if it lies in the user half (no wrap-around), as
+/// Linux's `access_ok` allows: even an empty range must not start above it
+/// (a kernel pointer with length 0 is EFAULT); an empty one may start
+/// anywhere below, NULL included.
+pub fn user_range(addr: u64, len: u64) -> Result<VaRange, Errno> {
     let end = addr.checked_add(len).ok_or(EFAULT)?;
     if end > USER_RANGE.end.as_u64() {
         return Err(EFAULT);
@@ -19,7 +20,7 @@ pub fn check(addr: u64, len: u64) -> Result<(), Errno> {
     if len != 0 && addr < USER_RANGE.start.as_u64() {
         return Err(EFAULT);
     }
-    Ok(())
+    Ok(VaRange::new(VirtAddr::new(addr), VirtAddr::new(end)))
 }
 
 /// The calling task's address space (its own reference: see `aspace::current`).
@@ -29,7 +30,7 @@ fn space() -> Result<alloc::sync::Arc<aspace::AddressSpace>, Errno> {
 
 /// Copies `out.len()` bytes from user address `addr`.
 pub fn copy_from(addr: VirtAddr, out: &mut [u8]) -> Result<(), Errno> {
-    check(addr.as_u64(), out.len() as u64)?;
+    user_range(addr.as_u64(), out.len() as u64)?;
     if out.is_empty() {
         return Ok(());
     }
@@ -38,7 +39,7 @@ pub fn copy_from(addr: VirtAddr, out: &mut [u8]) -> Result<(), Errno> {
 
 /// Copies `bytes` to user address `addr`.
 pub fn copy_to(addr: VirtAddr, bytes: &[u8]) -> Result<(), Errno> {
-    check(addr.as_u64(), bytes.len() as u64)?;
+    user_range(addr.as_u64(), bytes.len() as u64)?;
     if bytes.is_empty() {
         return Ok(());
     }

@@ -105,6 +105,16 @@ macro_rules! range_type {
                     None => None,
                 }
             }
+            /// `[base, base + size)` where an overflow is a bug, not an input:
+            /// board tables, linker-script extents. Panics if the end would
+            /// wrap (in a `const` or `static` initialiser, a build error);
+            /// [`from_start_len`](Self::from_start_len) is the checked form.
+            pub const fn from_base_size(base: $addr, size: u64) -> Self {
+                match base.checked_add(size) {
+                    Some(end) => Self { start: base, end },
+                    None => panic!("range end wraps past the 64-bit address space"),
+                }
+            }
             /// Length in bytes (0 for an empty or backwards range).
             pub const fn len(&self) -> u64 {
                 self.end.0.saturating_sub(self.start.0)
@@ -179,6 +189,36 @@ range_type!(
     PhysAddr
 );
 
+// defmt's macros take the format string as a literal: one impl per type, in
+// the same shapes as `Debug`.
+#[cfg(feature = "defmt")]
+impl defmt::Format for VirtAddr {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "VirtAddr({=u64:#x})", self.0)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for PhysAddr {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "PhysAddr({=u64:#x})", self.0)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for VaRange {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "[{=u64:#x}, {=u64:#x})", self.start.0, self.end.0)
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for PhysRange {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "[{=u64:#x}, {=u64:#x})", self.start.0, self.end.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +275,27 @@ mod tests {
         assert!(VaRange::new(VirtAddr::new(5), VirtAddr::new(1)).is_empty());
         assert_eq!(PhysRange::from_start_len(PhysAddr::new(u64::MAX), 2), None);
         assert_eq!(format!("{:?}", PhysAddr::new(0x40)), "PhysAddr(0x40)");
+    }
+
+    #[test]
+    fn from_base_size_in_constants() {
+        const UART: PhysRange = PhysRange::from_base_size(PhysAddr::new(0x0900_0000), 0x1000);
+        assert_eq!(
+            UART,
+            PhysRange::new(PhysAddr::new(0x0900_0000), PhysAddr::new(0x0900_1000))
+        );
+        assert_eq!(UART.len(), 0x1000);
+        assert_eq!(
+            Some(UART),
+            PhysRange::from_start_len(PhysAddr::new(0x0900_0000), 0x1000)
+        );
+        let empty = PhysRange::from_base_size(PhysAddr::new(u64::MAX), 0);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "wraps")]
+    fn from_base_size_refuses_a_wrapping_end() {
+        let _ = PhysRange::from_base_size(PhysAddr::new(u64::MAX), 2);
     }
 }

@@ -25,7 +25,6 @@ use crate::mem::phys_to_virt;
 use crate::mmu::KernelFrames;
 use crate::sync::{SpinLock, SpinLockIrq};
 use aarch64_cpu::registers::TCR_EL1;
-use boards::Region;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use drivers::dma::DmaPage;
 use drivers::pci::dt::{GicIrq, Trigger};
@@ -124,7 +123,7 @@ struct Config {
 /// The SMMU and its structures, each under the lock its users need.
 pub struct SmmuDevice {
     /// The physical register frame (pages 0 and 1).
-    pub region: Region,
+    pub region: mm::PhysRange,
     hw: Smmu,
     /// Innermost lock: taken from atomic context (the notifier's hook, under
     /// a PTL), never from an interrupt handler.
@@ -155,8 +154,7 @@ pub fn get() -> Option<&'static SmmuDevice> {
 /// until it is reset).
 fn dma_page() -> Result<DmaPage, SmmuError> {
     let frame = KernelFrames.alloc().map_err(|_| SmmuError::NoMemory)?;
-    let pa = frame.start().as_u64();
-    let va = phys_to_virt(pa);
+    let va = phys_to_virt(frame.start());
     // SAFETY: a frame just taken from the allocator is ours alone; the
     // linear map covers all RAM as normal write-back memory, which the
     // SMMU (IDR0.COHACC, checked at probe) reads coherently.
@@ -181,7 +179,7 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<&'static SmmuDevice, DevError>
         .find_compatible(&["arm,smmu-v3"])
         .ok_or(DevError::Absent("arm,smmu-v3"))?;
     let region = dt::first_reg(node).ok_or(DevError::Property("reg"))?;
-    let va = dt::map_device(region.base, region.size.max(0x2_0000)).map_err(DevError::Map)?;
+    let va = dt::map_device(region.start, region.len().max(0x2_0000)).map_err(DevError::Map)?;
     // SAFETY: `va` maps the SMMU's register pages (DT `reg`, 128 KiB) as
     // device memory for good; this module is the SMMU's only driver.
     let hw = unsafe { Smmu::new(va, clock()) }.map_err(DevError::Smmu)?;
@@ -241,7 +239,7 @@ pub(super) fn probe(fdt: &Fdt<'static>) -> Result<&'static SmmuDevice, DevError>
     };
     defmt::info!(
         "SMMUv3 at {=u64:#x}: stage 1, {}-bit ASIDs, {} stream table ({} streams), OAS {=u8}, range TLBI {}, BTM {}; eventq INTID {}, gerror INTID {}; abort by default",
-        region.base,
+        region.start.as_u64(),
         f.asid_bits,
         defmt::Debug2Format(&layout),
         streams,

@@ -6,7 +6,7 @@ use crate::console::UserOutput;
 use crate::user::uaccess;
 use alloc::vec;
 use core::time::Duration;
-use mm::VirtAddr;
+use mm::{VaRange, VirtAddr};
 
 const TIOCGWINSZ: u64 = 0x5413;
 const UIO_MAXIOV: u64 = 1024;
@@ -23,13 +23,12 @@ fn console_fd(fd: u64) -> core::result::Result<(), Errno> {
     }
 }
 
-/// Writes `len` bytes from user `buf` to the console; returns how many made
-/// it (a bad pointer after some bytes ends the write early, as on Linux).
-fn write_console(buf: u64, len: u64) -> core::result::Result<u64, Errno> {
-    // As Linux's vfs_write: the whole range is checked, even when empty,
-    // before the count is clamped.
-    uaccess::check(buf, len)?;
-    let len = len.min(MAX_RW_COUNT);
+/// Writes the bytes of user `buf` to the console; returns how many made it
+/// (a bad pointer after some bytes ends the write early, as on Linux).
+/// As Linux's vfs_write, the caller has checked the whole range
+/// (`uaccess::user_range`), even when empty, before the count is clamped.
+fn write_console(buf: VaRange) -> core::result::Result<u64, Errno> {
+    let len = buf.len().min(MAX_RW_COUNT);
     if len == 0 {
         return Ok(0);
     }
@@ -38,7 +37,7 @@ fn write_console(buf: u64, len: u64) -> core::result::Result<u64, Errno> {
     let mut done = 0u64;
     while done < len {
         let n = (len - done).min(chunk.len() as u64) as usize;
-        if let Err(e) = uaccess::copy_from(VirtAddr::new(buf + done), &mut chunk[..n]) {
+        if let Err(e) = uaccess::copy_from(buf.start.add(done), &mut chunk[..n]) {
             output.finish();
             return if done > 0 { Ok(done) } else { Err(e) };
         }
@@ -53,7 +52,7 @@ fn write_console(buf: u64, len: u64) -> core::result::Result<u64, Errno> {
 pub fn write(a: Args) -> Result {
     let [fd, buf, len, ..] = a.0;
     console_fd(fd)?;
-    write_console(buf, len)
+    write_console(uaccess::user_range(buf, len)?)
 }
 
 /// `writev(fd, iov, iovcnt)`: the buffers in order to the console (at most
@@ -87,7 +86,7 @@ pub fn writev(a: Args) -> Result {
     }
     let mut done = 0u64;
     for (base, len) in vecs {
-        match write_console(base, len) {
+        match uaccess::user_range(base, len).and_then(write_console) {
             Ok(n) => {
                 done += n;
                 if n < len {
@@ -107,21 +106,21 @@ pub fn read(a: Args) -> Result {
     let [fd, buf, len, ..] = a.0;
     console_fd(fd)?;
     // As Linux's vfs_read: the range is checked even when empty.
-    uaccess::check(buf, len)?;
-    if len == 0 {
+    let buf = uaccess::user_range(buf, len)?;
+    if buf.is_empty() {
         return Ok(0);
     }
     let process = crate::user::current_thread().map(|t| t.process.clone());
     let mut got = alloc::vec::Vec::new();
     loop {
-        while (got.len() as u64) < len.min(4096) {
+        while (got.len() as u64) < buf.len().min(4096) {
             match crate::console::read_user_byte() {
                 Some(b) => got.push(if b == b'\r' { b'\n' } else { b }),
                 None => break,
             }
         }
         if !got.is_empty() {
-            uaccess::copy_to(VirtAddr::new(buf), &got)?;
+            uaccess::copy_to(buf.start, &got)?;
             return Ok(got.len() as u64);
         }
         if process.as_ref().is_some_and(|p| p.exiting()) {

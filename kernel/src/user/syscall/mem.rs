@@ -4,7 +4,7 @@
 //! the notifier calls in DESIGN.md §1's order).
 use super::errno::{Errno, EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM};
 use super::{Args, Result};
-use crate::aspace::{AsError, RemapError, RemapRequest, USER_RANGE};
+use crate::aspace::{munmap_range, AsError, RemapError, RemapRequest, USER_RANGE};
 use crate::user::current_process as process;
 use mm::vma::{Placement, Prot, VmaError};
 use mm::{MapError, VaRange, VirtAddr, PAGE_SIZE};
@@ -167,10 +167,12 @@ pub fn mmap(a: Args) -> Result {
     Ok(start.as_u64())
 }
 
-/// `munmap(addr, len)`: removes every mapping in the range.
+/// `munmap(addr, len)`: removes every mapping in the range. Its argument
+/// checks (EINVAL) need no state: the range is made here.
 pub fn munmap(a: Args) -> Result {
     let [addr, len, ..] = a.0;
-    process().aspace().munmap(addr, len).map_err(remap_errno)?;
+    let range = munmap_range(VirtAddr::new(addr), len).map_err(remap_errno)?;
+    process().aspace().munmap(range).map_err(remap_errno)?;
     Ok(0)
 }
 
@@ -291,7 +293,7 @@ pub fn mremap(a: Args) -> Result {
         old_len,
         new_len,
         may_move: flags & MREMAP_MAYMOVE != 0,
-        fixed: (flags & MREMAP_FIXED != 0).then_some(new_addr),
+        fixed: (flags & MREMAP_FIXED != 0).then_some(VirtAddr::new(new_addr)),
     };
     process()
         .aspace()
@@ -313,30 +315,31 @@ fn remap_errno(e: RemapError) -> Errno {
 /// `brk(addr)`: moves the program break to `addr` (page-granular mapping);
 /// returns the break now in effect, the old one if the move was refused.
 pub fn brk(a: Args) -> Result {
-    let [want, ..] = a.0;
+    let want = VirtAddr::new(a.0[0]);
     let p = process();
     let mut brk = p.brk.lock();
+    let unmoved = Ok(brk.current.as_u64());
     if want < brk.start {
-        return Ok(brk.current);
+        return unmoved;
     }
-    let old_top = page_align(brk.current).ok_or(ENOMEM)?;
-    let new_top = match page_align(want) {
-        Some(t) if t <= TASK_SIZE => t,
-        _ => return Ok(brk.current),
+    let old_top = brk.current.align_up(PAGE_SIZE).ok_or(ENOMEM)?;
+    let new_top = match want.align_up(PAGE_SIZE) {
+        Some(t) if t.as_u64() <= TASK_SIZE => t,
+        _ => return unmoved,
     };
     if new_top > old_top {
         let grown = p.aspace().map_anonymous(
-            new_top - old_top,
+            new_top.as_u64() - old_top.as_u64(),
             Prot::RW,
-            Placement::FixedNoReplace(VirtAddr::new(old_top)),
+            Placement::FixedNoReplace(old_top),
             false,
         );
         if grown.is_err() {
-            return Ok(brk.current);
+            return unmoved;
         }
-    } else if new_top < old_top && p.aspace().unmap(range(new_top, old_top - new_top)).is_err() {
-        return Ok(brk.current);
+    } else if new_top < old_top && p.aspace().unmap(VaRange::new(new_top, old_top)).is_err() {
+        return unmoved;
     }
     brk.current = want;
-    Ok(want)
+    Ok(want.as_u64())
 }

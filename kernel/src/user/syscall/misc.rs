@@ -41,12 +41,12 @@ pub fn fill_random(out: &mut [u8]) {
 
 /// Copies the longest prefix of `bytes` that `addr` takes, page by page;
 /// returns its length.
-fn copy_what_fits(addr: u64, bytes: &[u8]) -> u64 {
+fn copy_what_fits(addr: VirtAddr, bytes: &[u8]) -> u64 {
     let mut done = 0usize;
     while done < bytes.len() {
-        let at = addr + done as u64;
-        let n = ((mm::PAGE_SIZE - at % mm::PAGE_SIZE) as usize).min(bytes.len() - done);
-        if uaccess::copy_to(VirtAddr::new(at), &bytes[done..done + n]).is_err() {
+        let at = addr.add(done as u64);
+        let n = ((mm::PAGE_SIZE - at.page_offset()) as usize).min(bytes.len() - done);
+        if uaccess::copy_to(at, &bytes[done..done + n]).is_err() {
             break;
         }
         done += n;
@@ -64,8 +64,8 @@ pub fn getrandom(a: Args) -> Result {
     {
         return Err(EINVAL);
     }
-    let len = len.min(0x01ff_ffff);
-    uaccess::check(buf, len)?;
+    let buf = uaccess::user_range(buf, len.min(0x01ff_ffff))?;
+    let len = buf.len();
     let mut chunk = [0u8; 256];
     let mut done = 0u64;
     while done < len {
@@ -73,8 +73,9 @@ pub fn getrandom(a: Args) -> Result {
         fill_random(&mut chunk[..n]);
         // A buffer that ends part-way (unmapped, read-only) gets what fits,
         // as on Linux: EFAULT only if nothing was copied.
-        if let Err(e) = uaccess::copy_to(VirtAddr::new(buf + done), &chunk[..n]) {
-            let copied = copy_what_fits(buf + done, &chunk[..n]);
+        let at = buf.start.add(done);
+        if let Err(e) = uaccess::copy_to(at, &chunk[..n]) {
+            let copied = copy_what_fits(at, &chunk[..n]);
             return if done + copied == 0 {
                 Err(e)
             } else {

@@ -7,7 +7,7 @@ use super::errno::{Errno, EINVAL, ENODEV, EOPNOTSUPP};
 use super::{Args, Result};
 use crate::user::current_process as process;
 use core::sync::atomic::Ordering;
-use mm::FrameSource;
+use mm::{FrameSource, VaRange};
 
 /// The DMA device bound to a process's address space.
 pub enum UserDma {
@@ -76,37 +76,37 @@ pub fn dma_copy(a: Args) -> Result {
     if len == 0 {
         return Ok(0);
     }
-    crate::user::uaccess::check(src, len)?;
-    crate::user::uaccess::check(dst, len)?;
-    copy_with(&dma, dst, src, len)?;
+    let src = crate::user::uaccess::user_range(src, len)?;
+    let dst = crate::user::uaccess::user_range(dst, len)?;
+    copy_with(&dma, dst, src)?;
     Ok(0)
 }
 
 #[cfg(not(feature = "notifiers"))]
-fn copy_with(dma: &UserDma, _dst: u64, _src: u64, _len: u64) -> Result {
+fn copy_with(dma: &UserDma, _dst: VaRange, _src: VaRange) -> Result {
     match *dma {}
 }
 
+/// Copies user `src` to user `dst` (ranges of the same length).
 #[cfg(feature = "notifiers")]
-fn copy_with(dma: &UserDma, dst: u64, src: u64, len: u64) -> Result {
-    use mm::{VirtAddr, PAGE_SIZE};
+fn copy_with(dma: &UserDma, dst: VaRange, src: VaRange) -> Result {
+    use mm::PAGE_SIZE;
+    let len = src.len();
     match dma {
         UserDma::Sva(b) => {
             // Through the edu device's 4 KiB buffer: to the device, back out.
             let mut done = 0u64;
             while done < len {
                 let n = (len - done).min(PAGE_SIZE);
-                b.dma_to_device(VirtAddr::new(src + done), n as usize)
+                b.dma_to_device(src.start.add(done), n as usize)
                     .map_err(report)?;
-                b.dma_from_device(VirtAddr::new(dst + done), n as usize)
+                b.dma_from_device(dst.start.add(done), n as usize)
                     .map_err(report)?;
                 done += n;
             }
         }
         #[cfg(feature = "board-rpi4")]
-        UserDma::Pi(d) => d
-            .copy(VirtAddr::new(src), VirtAddr::new(dst), len as usize)
-            .map_err(report)?,
+        UserDma::Pi(d) => d.copy(src.start, dst.start, len as usize).map_err(report)?,
     }
     Ok(0)
 }
@@ -148,7 +148,7 @@ pub fn floor_zero_page(a: Args) -> Result {
     let frame = crate::mmu::KernelFrames
         .alloc()
         .map_err(|_| super::errno::ENOMEM)?;
-    let p = crate::mem::phys_to_virt(frame.start().as_u64()) as *mut u8;
+    let p = crate::mem::phys_to_virt(frame.start()) as *mut u8;
     let t0 = drivers::timer::counter();
     for _ in 0..iters {
         // SAFETY: a frame we own, through the linear map.
@@ -170,7 +170,7 @@ pub fn pan_probe(a: Args) -> Result {
     if !crate::arch::user::pan_supported() {
         return Err(EOPNOTSUPP);
     }
-    crate::user::uaccess::check(a.0[0], 1)?;
+    let at = crate::user::uaccess::user_range(a.0[0], 1)?.start;
     let pan_off = a.0[1] != 0;
     let was = crate::arch::user::pan();
     if pan_off {
@@ -179,7 +179,7 @@ pub fn pan_probe(a: Args) -> Result {
     let caught = crate::probe::catch_fault(|| {
         // SAFETY: a deliberate direct access to a user address, inside
         // catch_fault: a fault skips the load instead of stopping the kernel.
-        unsafe { core::ptr::read_volatile(a.0[0] as *const u8) };
+        unsafe { core::ptr::read_volatile(at.as_u64() as *const u8) };
     });
     crate::arch::user::set_pan(was);
     Ok(u64::from(caught.is_err()))

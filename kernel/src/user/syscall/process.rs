@@ -108,11 +108,11 @@ pub fn fork(
     } else {
         crate::arch::user_tls()
     };
-    let clear = if flags & CLONE_CHILD_CLEARTID != 0 {
+    let clear = VirtAddr::new(if flags & CLONE_CHILD_CLEARTID != 0 {
         child_tid
     } else {
         0
-    };
+    });
     drop(aspace);
     family::adopt(&parent, &child);
     let mask = thread

@@ -111,11 +111,11 @@ pub fn clone(a: Args, frame: &TrapFrame) -> Result {
     } else {
         crate::arch::user_tls()
     };
-    let clear = if flags & CLONE_CHILD_CLEARTID != 0 {
+    let clear = VirtAddr::new(if flags & CLONE_CHILD_CLEARTID != 0 {
         child_tid
     } else {
         0
-    };
+    });
     let mask = me.signals.mask.load(Ordering::Relaxed);
     user::spawn_thread(process, tid, "user-thread", child, tls, clear, mask).map_err(|_| EAGAIN)?;
     Ok(u64::from(tid))
@@ -165,15 +165,16 @@ pub fn futex(a: Args) -> Result {
     {
         return Err(EFAULT);
     }
+    let addr = VirtAddr::new(addr);
     let process = &thread().process;
     // A shared futex is keyed by its page (Linux's get_futex_key pins it):
     // the page must be there, and a read-only anonymous page, which can
     // never change, is refused.
     if op & FUTEX_PRIVATE_FLAG == 0 {
-        uaccess::read_u32(VirtAddr::new(addr))?;
+        uaccess::read_u32(addr)?;
         if !process
             .aspace()
-            .translate_access(VirtAddr::new(addr))
+            .translate_access(addr)
             .is_some_and(|(_, writable)| writable)
         {
             return Err(EFAULT);
