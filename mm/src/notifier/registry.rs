@@ -84,14 +84,21 @@ impl Notifiers {
     }
 
     /// Removes `n` and hands back the registry's reference to it (`None` if
-    /// it was not subscribed); `mmap_lock` held for write. The caller drops
-    /// it after releasing the lock: the last reference frees the subscriber.
+    /// it was not subscribed); `mmap_lock` held for write (sleepable). A
+    /// removed subscriber's `unsubscribed` runs here, under the lock. The
+    /// caller drops the reference after releasing the lock: the last one
+    /// frees the subscriber.
     #[cfg(feature = "notifiers")]
     pub fn unsubscribe(&mut self, n: &dyn Notifier) -> Option<Arc<dyn Notifier>> {
-        self.subscribers
+        let removed = self
+            .subscribers
             .iter_mut()
             .find(|s| s.as_ref().is_some_and(|s| same(&**s, n)))
-            .and_then(Option::take)
+            .and_then(Option::take);
+        if let Some(s) = &removed {
+            s.unsubscribed(&SleepCtx::new());
+        }
+        removed
     }
 
     /// How many subscribers there are (always 0 without the feature).

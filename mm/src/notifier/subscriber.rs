@@ -34,4 +34,13 @@ pub trait Notifier: Send + Sync {
     /// the subscriber must not touch it (quiesce the device context so late
     /// accesses fault, then invalidate everything it caches). Called once.
     fn release(&self, ctx: &SleepCtx);
+
+    /// Context: sleepable; `mmap_lock` held for write. `unsubscribe` just removed the
+    /// subscriber: no callback reaches it any more, so whatever it still caches of the
+    /// address space must go now, while no layout change can run (a driver that pins the
+    /// frames it caches unpins them here: once the lock is dropped an unmap could free
+    /// them without telling it). Default: nothing.
+    fn unsubscribed(&self, ctx: &SleepCtx) {
+        let _ = ctx;
+    }
 }

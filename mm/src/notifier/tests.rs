@@ -326,6 +326,52 @@ fn an_unsubscribed_notifier_gets_no_calls_and_is_freed_with_its_last_reference()
     assert_eq!(calls.load(Ordering::Relaxed), 2, "called after unsubscribe");
 }
 
+/// A subscriber that counts `unsubscribed` and `release` calls.
+#[derive(Default)]
+struct Forgets {
+    unsubscribed: AtomicUsize,
+    released: AtomicUsize,
+}
+
+impl Notifier for Forgets {
+    fn invalidate_range_start(&self, _: &VaRange, _: &SleepCtx) {}
+    fn invalidate_secondary_tlbs(&self, _: &VaRange, _: &AtomicCtx) {}
+    fn invalidate_range_end(&self, _: &VaRange, _: &SleepCtx) {}
+    fn release(&self, _: &SleepCtx) {
+        self.released.fetch_add(1, Ordering::Relaxed);
+    }
+    fn unsubscribed(&self, _: &SleepCtx) {
+        self.unsubscribed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// `unsubscribed` runs once, inside `unsubscribe` (under the caller's lock), for a
+/// subscriber that was there; not for one that was not, and not at `release`.
+#[test]
+fn unsubscribe_tells_the_subscriber_once() {
+    let checks = ModelChecks::default();
+    let mut n = Notifiers::new();
+    let (a, b) = (Arc::new(Forgets::default()), Arc::new(Forgets::default()));
+    n.subscribe(a.clone()).unwrap();
+    n.subscribe(b.clone()).unwrap();
+    assert!(n.unsubscribe(&*a).is_some());
+    assert_eq!(a.unsubscribed.load(Ordering::Relaxed), 1);
+    assert!(n.unsubscribe(&*a).is_none());
+    assert_eq!(a.unsubscribed.load(Ordering::Relaxed), 1, "told twice");
+    n.release(&checks);
+    assert_eq!(
+        b.unsubscribed.load(Ordering::Relaxed),
+        0,
+        "release is not unsubscribe"
+    );
+    assert_eq!(b.released.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        a.released.load(Ordering::Relaxed),
+        0,
+        "released after unsubscribe"
+    );
+}
+
 #[test]
 fn release_drops_the_registrys_references() {
     let checks = ModelChecks::default();
