@@ -2,7 +2,8 @@
 //! buffers of an address space through the driver's software translation
 //! cache; after `unmap` the cached translation is gone and the next transfer
 //! is refused; without the notifier hook the stale entry would be used
-//! (negative control).
+//! (negative control). Every cached translation pins its frame until the
+//! entry goes.
 #![no_std]
 #![no_main]
 // Only the Raspberry Pi 4 has this controller.
@@ -17,6 +18,7 @@ mod tests {
     use kernel::aspace::AddressSpace;
     #[cfg(feature = "board-rpi4")]
     use kernel::dev::bcm_dma::{self, PiDmaError};
+    use kernel::mmu;
     use mm::vma::{Placement, Prot};
     use mm::{VaRange, VirtAddr, PAGE_SIZE};
 
@@ -99,5 +101,55 @@ mod tests {
             Some(old),
             "without the hook the entry should have stayed"
         );
+    }
+
+    /// Pins on the frame at `pa` now.
+    fn pins(pa: mm::PhysAddr) -> u32 {
+        mmu::frame_desc(pa).expect("a RAM frame").pins()
+    }
+
+    /// Every translation the driver caches pins its frame, and the pin goes
+    /// with the entry: the atomic hook drops it (here for `protect`, which
+    /// keeps the frame), and dropping the binding drops the rest while the
+    /// address space's `mmap_lock` is still held for write, so the unmap
+    /// after it frees the frame as usual (a pin left behind would stop the
+    /// kernel with `FreedWhilePinned`), and takes no pin again.
+    #[cfg(feature = "board-rpi4")]
+    #[test]
+    fn a_cached_translation_pins_its_frame_until_the_entry_goes() {
+        let (a, d, src, dst) = setup();
+        d.copy(src, dst, 64).unwrap();
+        let (s, t) = (a.translate(src).unwrap(), a.translate(dst).unwrap());
+        assert!(
+            d.pinned(src) && d.pinned(dst),
+            "the cache entries hold no pin"
+        );
+        assert_eq!(
+            (pins(s), pins(t)),
+            (1, 1),
+            "the cached frames are not pinned"
+        );
+        a.protect(page(src), Prot::R).unwrap();
+        assert_eq!(d.cached(src), None, "the hook left the entry");
+        assert_eq!(a.translate(src), Some(s), "protect keeps the frame");
+        assert_eq!(pins(s), 0, "the dropped entry kept its pin");
+        assert_eq!(pins(t), 1);
+        // The driver outlives its subscription here: its `unsubscribed`, not
+        // its drop, must let the pins go.
+        let driver = d.notifier().clone();
+        drop(d);
+        assert_eq!(pins(t), 0, "the unsubscribed driver kept its pins");
+        assert_eq!(
+            driver.copy(src, dst, 64),
+            Err(PiDmaError::NoAddressSpace),
+            "an unsubscribed driver still translates"
+        );
+        assert_eq!(
+            (pins(s), pins(t)),
+            (0, 0),
+            "an unsubscribed driver pinned again"
+        );
+        a.unmap(page(dst)).unwrap();
+        a.unmap(page(src)).unwrap();
     }
 }

@@ -6,6 +6,16 @@
 //! address) built under the interval notifier's `read_begin`/`read_retry`,
 //! and the notifier's atomic hook drops entries of the range, so a transfer
 //! can never reach a frame that has been unmapped and freed.
+//!
+//! Every frame in the cache is **pinned** (DESIGN.md §7.1, §7.4: the device
+//! uses it by physical address): `FrameTable::pin` when its translation
+//! enters the cache, `unpin` when it leaves (the atomic hook, `release`,
+//! `unsubscribed`, an entry replaced, the driver dropped). Fork copies a
+//! pinned private page for the child instead of sharing it, a copy-on-write
+//! fault never takes a pinned page over in place, and a frame freed while
+//! pinned stops the kernel (`FreedWhilePinned`), so an unpin that is missing
+//! shows up. Pins are atomics: taking and dropping them under the cache
+//! lock inside the PTL is fine.
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
@@ -14,6 +24,7 @@ use core::time::Duration;
 
 use crate::aspace::{self, AddressSpace, FaultError, Subscription};
 use crate::mem::phys_to_virt;
+use crate::mmu::{frame_desc, frame_table};
 use crate::sched;
 use crate::sync::SpinLock;
 use drivers::bcm2711_dma::{self, Channel, ControlBlock};
@@ -52,6 +63,12 @@ pub enum PiDmaError {
 /// Low bit of a cache entry (a page-aligned physical address): the page was
 /// writable when the translation was made.
 const CACHED_WRITABLE: u64 = 1;
+/// Bit 1 of a cache entry: the entry holds a pin on its frame (every entry
+/// whose frame has a descriptor, until the atomic hook ran over it with the
+/// test switch off: then the stale entry stays, unpinned).
+const CACHED_PINNED: u64 = 2;
+/// The flag bits of a cache entry.
+const CACHED_FLAGS: u64 = CACHED_WRITABLE | CACHED_PINNED;
 
 /// The DMA controller bound to one address space.
 pub struct PiDma {
@@ -62,6 +79,10 @@ pub struct PiDma {
     cb: SpinLock<Box<ControlBlock>>,
     channel: Channel,
     hook_enabled: AtomicBool,
+    /// Set (under the cache lock) once the address space let the driver go
+    /// (`release`, `unsubscribed`): no translation enters the cache again,
+    /// so no pin can be taken that no hook would drop.
+    detached: AtomicBool,
     /// Cached translations the atomic hook dropped.
     pub dropped: AtomicU64,
     /// Transfers the engine completed.
@@ -85,6 +106,7 @@ pub fn bind(aspace: &Arc<AddressSpace>) -> Result<Subscription<PiDma>, PiDmaErro
         // driver's alone.
         channel: unsafe { Channel::new(base) },
         hook_enabled: AtomicBool::new(true),
+        detached: AtomicBool::new(false),
         dropped: AtomicU64::new(0),
         transfers: AtomicU64::new(0),
     });
@@ -93,7 +115,10 @@ pub fn bind(aspace: &Arc<AddressSpace>) -> Result<Subscription<PiDma>, PiDmaErro
 }
 
 impl PiDma {
-    /// Negative-control switch: with `false` the atomic hook keeps stale entries (tests only).
+    /// Negative-control switch: with `false` the atomic hook keeps stale
+    /// entries (tests only). Their pins still go: a stale entry stays in the
+    /// cache unpinned, so that what the control shows is the stale
+    /// translation, not the frame table's `FreedWhilePinned` stop.
     pub fn set_hook_enabled(&self, on: bool) {
         self.hook_enabled.store(on, Ordering::SeqCst);
     }
@@ -103,7 +128,25 @@ impl PiDma {
         self.cache
             .lock()
             .get(&va.align_down(PAGE_SIZE).as_u64())
-            .map(|e| e & !CACHED_WRITABLE)
+            .map(|e| e & !CACHED_FLAGS)
+    }
+
+    /// Whether the cached translation of the page of `va` holds a pin.
+    pub fn pinned(&self, va: VirtAddr) -> bool {
+        self.cache
+            .lock()
+            .get(&va.align_down(PAGE_SIZE).as_u64())
+            .is_some_and(|e| e & CACHED_PINNED != 0)
+    }
+
+    /// Empties the cache for good (`release`, `unsubscribed`, drop): every
+    /// pin goes, and no translation enters it again.
+    fn forget_all(&self) {
+        let mut cache = self.cache.lock();
+        self.detached.store(true, Ordering::Release);
+        for (_, e) in core::mem::take(&mut *cache) {
+            unpin(e);
+        }
     }
 
     /// The physical page behind `va`, from the cache or built under the
@@ -114,7 +157,7 @@ impl PiDma {
         let page = va.align_down(PAGE_SIZE);
         let hit = self.cache.lock().get(&page.as_u64()).copied();
         if let Some(e) = hit.filter(|e| !write || e & CACHED_WRITABLE != 0) {
-            return Ok(e & !CACHED_WRITABLE);
+            return Ok(e & !CACHED_FLAGS);
         }
         let aspace = self.aspace.upgrade().ok_or(PiDmaError::NoAddressSpace)?;
         loop {
@@ -132,13 +175,28 @@ impl PiDma {
                 }
             };
             let mut cache = self.cache.lock();
+            if self.detached.load(Ordering::Acquire) {
+                return Err(PiDmaError::NoAddressSpace);
+            }
             if self.interval.read_retry(seq) {
                 continue; // an invalidation overtook us: the translation may be stale
             }
-            cache.insert(
-                page.as_u64(),
-                pa | if writable { CACHED_WRITABLE } else { 0 },
-            );
+            // No invalidation started since `read_begin`, and one that
+            // starts now reaches its hook only through this lock: the frame
+            // is mapped at `page` until the hook drops the entry (and the
+            // pin with it), before any free.
+            let pinned = frame_desc(mm::PhysAddr::new(pa)).is_some();
+            if pinned {
+                frame_table().pin(mm::PhysAddr::new(pa));
+            }
+            let entry = pa
+                | if writable { CACHED_WRITABLE } else { 0 }
+                | if pinned { CACHED_PINNED } else { 0 };
+            if let Some(old) = cache.insert(page.as_u64(), entry) {
+                // A read-only translation replaced by a writable one (or a
+                // stale one the test switch kept): its pin goes.
+                unpin(old);
+            }
             return Ok(pa);
         }
     }
@@ -181,7 +239,7 @@ impl PiDma {
         let still = |page: VirtAddr, pa: u64| {
             cache
                 .get(&page.as_u64())
-                .is_some_and(|c| c & !CACHED_WRITABLE == pa & !(PAGE_SIZE - 1))
+                .is_some_and(|c| c & !CACHED_FLAGS == pa & !(PAGE_SIZE - 1))
         };
         if !still(s_page, s_pa) || !still(d_page, d_pa) {
             return Err(PiDmaError::Fault(FaultError::NotMapped { va: s_page }));
@@ -210,6 +268,16 @@ impl PiDma {
     }
 }
 
+/// Drops the pin a cache entry holds (if it holds one).
+fn unpin(entry: u64) {
+    if entry & CACHED_PINNED != 0 {
+        let pa = mm::PhysAddr::new(entry & !CACHED_FLAGS);
+        frame_table()
+            .unpin(pa)
+            .unwrap_or_else(|e| crate::mmu::rule_broken(e));
+    }
+}
+
 /// Cleans and invalidates the data cache over `[pa, pa + len)` to the point
 /// of coherency (the engine does not snoop the CPU caches).
 fn clean_invalidate(pa: u64, len: u64) {
@@ -222,12 +290,24 @@ impl Notifier for PiDma {
     }
 
     fn invalidate_secondary_tlbs(&self, range: &VaRange, _: &AtomicCtx) {
+        let mut cache = self.cache.lock();
         if !self.hook_enabled.load(Ordering::SeqCst) {
+            // Negative control: the stale entries stay, but not their pins
+            // (the frames may be freed once the window ends).
+            for (_, e) in cache.range_mut(range.start.as_u64()..range.end.as_u64()) {
+                unpin(*e);
+                *e &= !CACHED_PINNED;
+            }
             return;
         }
-        let mut cache = self.cache.lock();
         let before = cache.len();
-        cache.retain(|va, _| !range.contains(VirtAddr::new(*va)));
+        cache.retain(|va, e| {
+            let keep = !range.contains(VirtAddr::new(*va));
+            if !keep {
+                unpin(*e);
+            }
+            keep
+        });
         self.dropped
             .fetch_add((before - cache.len()) as u64, Ordering::Relaxed);
     }
@@ -237,6 +317,22 @@ impl Notifier for PiDma {
     }
 
     fn release(&self, _: &SleepCtx) {
-        self.cache.lock().clear();
+        self.forget_all();
+    }
+
+    /// Unsubscribed (the binding was dropped while the address space lives
+    /// on): `mmap_lock` is still held for write, so no unmap can free a
+    /// cached frame before its pin goes.
+    fn unsubscribed(&self, _: &SleepCtx) {
+        self.forget_all();
+    }
+}
+
+impl Drop for PiDma {
+    /// A driver never subscribed (refused) may still hold nothing; one that
+    /// was has been emptied by `release` or `unsubscribed`. Emptied again
+    /// for certain: no pin outlives the driver.
+    fn drop(&mut self) {
+        self.forget_all();
     }
 }
