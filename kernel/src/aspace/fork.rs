@@ -14,7 +14,7 @@
 //! - physical (device) areas are mapped again in the child.
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::ops::AsError;
 use super::{AddressSpace, KernelChecks};
@@ -23,6 +23,19 @@ use crate::mmu::{frame_desc, frame_table, KernelFrames};
 use mm::frame::descriptor::FrameFlags;
 use mm::vma::{Vma, VmaKind};
 use mm::{Attributes, Constraints, FrameSource, MapError, MemoryType, PhysAddr, VaRange, VirtAddr};
+
+/// **Test-only** negative-control switch (default `false`; nothing but a test may set
+/// it): with `true`, fork shares a pinned private page copy-on-write like any other
+/// instead of copying it for the child, which is the bug the copy prevents (a device that
+/// keeps its translation across the fork writes the frame the child now sees). The pidma
+/// suite sets it to show that its test can fail.
+pub static SHARE_PINNED_FOR_TEST: AtomicBool = AtomicBool::new(false);
+
+/// Whether fork copies the frame at `pa` for the child instead of sharing it: a device
+/// has pinned it.
+fn copied_at_fork(pa: PhysAddr) -> bool {
+    frame_desc(pa).is_some_and(|d| d.pins() > 0) && !SHARE_PINNED_FOR_TEST.load(Ordering::Relaxed)
+}
 
 /// One present page of a parent's area.
 #[derive(Clone, Copy)]
@@ -126,6 +139,11 @@ impl AddressSpace {
         let c = Arc::get_mut(child).expect("the child is ours alone");
         let zero = super::zero_frame();
         let mut protect = false;
+        // The parent's pages to write-protect, decided once with the child's mapping:
+        // a pin taken between the two loops (a driver caching a translation) must not
+        // leave the parent writable on a frame the child maps (its hook, below, drops
+        // that translation).
+        let mut shared_writable = Vec::with_capacity(pages.len());
         layout
             .notifiers
             .invalidate_range_start(vma.range, &KernelChecks);
@@ -133,15 +151,15 @@ impl AddressSpace {
             let mut t = self.ptl.lock();
             let ct = c.ptl.get_mut();
             for p in pages {
-                let pinned = frame_desc(p.pa).is_some_and(|d| d.pins() > 0);
                 if !p.owned || p.pa == zero {
                     // The zero page (never owned) maps as it is: read-only.
                     ct.pt.map_page(p.va, p.pa, p.attrs, false)?;
-                } else if private && pinned {
+                } else if private && copied_at_fork(p.pa) {
                     copy_for_child(ct, p)?;
                 } else {
                     let attrs = if private && p.attrs.access.writable() {
                         protect = true;
+                        shared_writable.push(p);
                         p.attrs.with_access(mm::Access::Read)
                     } else {
                         p.attrs
@@ -158,15 +176,9 @@ impl AddressSpace {
                 // The parent's writable private pages become read-only where they are
                 // shared now; pinned ones (copied) stay writable.
                 let mut g = t.pt.gather();
-                for p in pages {
-                    let shared = p.owned
-                        && p.pa != zero
-                        && p.attrs.access.writable()
-                        && frame_desc(p.pa).is_none_or(|d| d.pins() == 0);
-                    if shared {
-                        let page = VaRange::new(p.va, p.va.add(mm::PAGE_SIZE));
-                        t.pt.protect(page, p.attrs.with_access(mm::Access::Read), &mut g)?;
-                    }
+                for p in shared_writable.iter() {
+                    let page = VaRange::new(p.va, p.va.add(mm::PAGE_SIZE));
+                    t.pt.protect(page, p.attrs.with_access(mm::Access::Read), &mut g)?;
                 }
                 let flushed = g.flush(t.pt.arch());
                 layout

@@ -22,6 +22,7 @@ mod subscription;
 
 pub use checks::KernelChecks;
 pub use fault::{handle_page_fault, zero_frame, zero_page, FaultError};
+pub use fork::SHARE_PINNED_FOR_TEST;
 pub use object::{Objects, SharedObject};
 pub use ops::{AsError, AuditError};
 pub use remap::{munmap_range, RemapError, RemapRequest};
