@@ -4,7 +4,11 @@
 //! freed frame stays untouched; without the atomic hook's IOTLB invalidation
 //! it writes the freed frame (negative control); unmaps racing a looping DMA
 //! from another CPU never let the device reach a freed frame, and nothing
-//! hangs.
+//! hangs. After a fork, a device write to a copy-on-write page goes through
+//! the break (the driver faults it in with write intent) into the parent's
+//! new frame, never into the frame the child sees; without the atomic hook's
+//! IOTLB invalidation in the fork, the device writes the shared frame
+//! (negative control).
 #![no_std]
 #![no_main]
 // On the Pi (no SMMU) only the refusal test is built.
@@ -23,7 +27,7 @@ mod tests {
     use kernel::aspace::AddressSpace;
     use kernel::dev::{edu::DmaError, smmu, sva};
     use kernel::mem::phys_to_virt;
-    use kernel::mmu::KernelFrames;
+    use kernel::mmu::{self, KernelFrames};
     use kernel::{sched, task};
     use mm::frame::POISON_BYTE;
     use mm::vma::{Placement, Prot};
@@ -188,6 +192,164 @@ mod tests {
         assert_eq!(
             written, DATA,
             "the device did not write through the stale entry"
+        );
+    }
+
+    /// What the CPU writes to the page just before the fork.
+    const AT_FORK: u8 = 0xa5;
+
+    /// `setup()`'s page (the device has translated it for writing: its
+    /// IOTLB holds a writable entry), written by the CPU with `AT_FORK`,
+    /// then forked with the hook on or off (`hook_in_fork`). Returns the
+    /// parent, its binding, the child, the page and its frame at the fork.
+    fn forked(
+        hook_in_fork: bool,
+    ) -> (
+        alloc::sync::Arc<AddressSpace>,
+        sva::SvaHandle,
+        alloc::sync::Arc<AddressSpace>,
+        VirtAddr,
+        u64,
+    ) {
+        let (a, b, va, old) = setup();
+        a.copy_to(va, &[AT_FORK; LEN]).unwrap();
+        b.set_hook_enabled(hook_in_fork);
+        let child = a.fork();
+        b.set_hook_enabled(true);
+        let child = child.unwrap();
+        let shared = Some(old);
+        assert_eq!(
+            child.translate(va).map(|p| p.as_u64()),
+            shared,
+            "the child does not share the page"
+        );
+        assert_eq!(a.translate(va).map(|p| p.as_u64()), shared);
+        assert_eq!(
+            a.translate_access(va).map(|(_, w)| w),
+            Some(false),
+            "the parent's page was not write-protected"
+        );
+        (a, b, child, va, old)
+    }
+
+    fn bytes(a: &AddressSpace, va: VirtAddr) -> [u8; LEN] {
+        let mut out = [0u8; LEN];
+        a.copy_from(va, &mut out).unwrap();
+        out
+    }
+
+    /// After fork a device write to a copy-on-write page goes through the
+    /// break: the driver faults the page in with write intent (a read-only
+    /// page of a writable private area needs it), the parent gets a frame of
+    /// its own (the break's atomic hook invalidates the IOTLB again), and the
+    /// device's data lands there; the frame the child sees keeps the data of
+    /// the fork. Frame counts return to their start once all is gone.
+    #[cfg(feature = "board-virt")]
+    #[test]
+    fn after_fork_a_device_write_breaks_cow_and_lands_in_the_parents_new_frame() {
+        let _ = kernel::aspace::zero_frame();
+        let start = mmu::frame_stats();
+        {
+            let (a, b, child, va, old) = forked(true);
+            let at_fork = b.invalidations.load(Ordering::Relaxed);
+            let copied = a.stats.cow_copied.load(Ordering::Relaxed);
+            b.dma_from_device(va, LEN)
+                .expect("the device write to a copy-on-write page failed");
+            let new = a.translate(va).map(|p| p.as_u64());
+            assert!(
+                new.is_some() && new != Some(old),
+                "the device write did not break copy-on-write"
+            );
+            assert_eq!(
+                a.stats.cow_copied.load(Ordering::Relaxed),
+                copied + 1,
+                "the break did not copy the shared page"
+            );
+            assert!(
+                b.invalidations.load(Ordering::Relaxed) > at_fork,
+                "the break did not invalidate the IOTLB"
+            );
+            assert_eq!(
+                bytes(&a, va),
+                [DATA; LEN],
+                "the parent lost the device's data"
+            );
+            assert_eq!(
+                bytes(&child, va),
+                [AT_FORK; LEN],
+                "the child sees the device's write"
+            );
+            assert_eq!(child.translate(va).map(|p| p.as_u64()), Some(old));
+            assert_eq!(
+                first_byte(old),
+                AT_FORK,
+                "the device wrote the child's frame"
+            );
+            assert_eq!(b.failures.load(Ordering::Relaxed), 0);
+            b.unbind();
+            drop(child);
+            drop(a);
+        }
+        assert_eq!(mmu::frame_stats(), start, "frames leaked by the fork");
+    }
+
+    /// The fork's atomic hook invalidated the device's writable IOTLB entry:
+    /// a device write that skips the driver's fault-in finds the parent's
+    /// page read-only (`F_PERMISSION`), and the shared frame is untouched.
+    /// The twin of the negative control below.
+    #[cfg(feature = "board-virt")]
+    #[test]
+    fn after_fork_the_device_has_no_writable_translation_of_the_shared_page() {
+        let (a, b, child, va, old) = forked(true);
+        match b.dma_from_device_unclaimed(va, LEN) {
+            Err(sva::SvaError::Dma(DmaError::Fault(e))) => assert_eq!(
+                e.kind,
+                EventKind::Permission,
+                "expected F_PERMISSION, got {:?}",
+                e
+            ),
+            other => panic!(
+                "a device write to the write-protected page went through: {:?}",
+                other
+            ),
+        }
+        assert_eq!(
+            first_byte(old),
+            AT_FORK,
+            "the device wrote the shared frame"
+        );
+        assert_eq!(bytes(&child, va), [AT_FORK; LEN]);
+        b.unbind();
+        drop(child);
+        drop(a);
+    }
+
+    /// Negative control: with the hook's IOTLB invalidation switched off
+    /// during the fork, the SMMU keeps its writable entry for the page and
+    /// the device's write lands in the shared frame: the child sees it.
+    #[cfg(feature = "board-virt")]
+    #[test]
+    fn without_the_hook_in_fork_the_device_writes_the_frame_the_child_sees() {
+        let (a, b, child, va, old) = forked(false);
+        let r = b.dma_from_device_unclaimed(va, LEN);
+        let (written, seen) = (first_byte(old), bytes(&child, va));
+        // Clean up the stale entry before asserting.
+        {
+            let lock = kernel::sync::SpinLock::new(());
+            let g = lock.lock();
+            smmu::get()
+                .unwrap()
+                .invalidate_asid(b.asid(), g.atomic_ctx())
+                .unwrap();
+        }
+        b.unbind();
+        drop(child);
+        drop(a);
+        assert!(r.is_ok(), "the stale IOTLB entry was not used: {:?}", r);
+        assert_eq!(written, DATA, "the device did not write the shared frame");
+        assert_eq!(
+            seen, [DATA; LEN],
+            "the child does not see the device's write"
         );
     }
 

@@ -197,16 +197,39 @@ impl AddressSpace {
     }
 
     /// Whether a device access to `va` (`write` or read) must go through the
-    /// CPU's fault path first: the page is not mapped, or a write finds the
-    /// shared zero page, which a CPU write would replace with a frame of its
-    /// own. A page the area keeps from the access is left alone: refusing it
-    /// is the device translation's job (an SMMU permission fault). Takes only
-    /// the PTL.
+    /// CPU's fault path first (a driver's fault-in, as Linux's GUP; DESIGN.md
+    /// §7.4): the page is not mapped, or a write finds it mapped read-only in
+    /// a private area that allows writing. That is the shared zero page or a
+    /// frame shared copy-on-write after a fork: a CPU write would fault and
+    /// break copy-on-write (the zero page replaced by a frame of the page's
+    /// own, a shared frame copied or taken over in place), and the device must
+    /// get the same frame the CPU would write. The SMMU cannot fault for it
+    /// (no stall, no PRI: its write to a read-only descriptor is aborted as
+    /// `F_PERMISSION`), so the driver faults with write intent first. A page
+    /// the area keeps from the access (a read-only area, `PROT_NONE`) is left
+    /// alone: refusing it is the device translation's job (an SMMU permission
+    /// or access fault). Sleepable: `mmap_lock` for read (the area decides
+    /// what a read-only page means), then the PTL.
     pub fn needs_fault_for_device(&self, va: VirtAddr, write: bool) -> bool {
-        match self.ptl.lock().pt.translate(va) {
-            None => true,
-            Some(t) => write && t.pa.align_down(mm::PAGE_SIZE) == zero_frame(),
+        let layout = self.mmap_lock.read();
+        self.needs_fault_for_device_in(&layout, va, write)
+    }
+
+    /// [`needs_fault_for_device`](Self::needs_fault_for_device) with
+    /// `mmap_lock` held for read by the caller (`layout`). Takes only the
+    /// PTL, so a caller may ask under a spinlock it took after `mmap_lock`
+    /// (a driver claiming a buffer against its invalidation windows).
+    pub fn needs_fault_for_device_in(&self, layout: &Layout, va: VirtAddr, write: bool) -> bool {
+        let Some(t) = self.ptl.lock().pt.translate(va) else {
+            return true;
+        };
+        if !write || t.attributes().is_some_and(|a| a.access.writable()) {
+            return false;
         }
+        layout
+            .vmas
+            .find(va)
+            .is_some_and(|v| v.kind == mm::vma::VmaKind::AnonPrivate && v.prot.write)
     }
 
     /// Physical address of the page table's root (for an IOMMU context that

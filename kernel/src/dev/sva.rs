@@ -194,22 +194,25 @@ impl SvaBinding {
             .aspace
             .upgrade()
             .ok_or(SvaError::Fault(FaultError::NoAddressSpace))?;
-        let unready = |p: u64| aspace.needs_fault_for_device(VirtAddr::new(p), write);
+        let pages =
+            || (r.start.align_down(PAGE_SIZE).as_u64()..r.end.as_u64()).step_by(PAGE_SIZE as usize);
         loop {
-            for page in
-                (r.start.align_down(PAGE_SIZE).as_u64()..r.end.as_u64()).step_by(PAGE_SIZE as usize)
-            {
-                if unready(page) {
+            for page in pages() {
+                // With write intent for a device write: a copy-on-write page
+                // is broken here, as the CPU's write would break it.
+                if aspace.needs_fault_for_device(VirtAddr::new(page), write) {
                     aspace
                         .handle_fault(VirtAddr::new(page), write, false)
                         .map_err(SvaError::Fault)?;
                 }
             }
             {
+                // `mmap_lock` for read first (the area decides what a
+                // read-only page means), then the claim against the windows.
+                let layout = aspace.mmap_lock().read();
                 let mut t = self.traffic.lock();
-                let present = (r.start.align_down(PAGE_SIZE).as_u64()..r.end.as_u64())
-                    .step_by(PAGE_SIZE as usize)
-                    .all(|p| !unready(p));
+                let present = pages()
+                    .all(|p| !aspace.needs_fault_for_device_in(&layout, VirtAddr::new(p), write));
                 if present && !Self::overlaps(&t.blocked, &r) {
                     if let Some(slot) = t.inflight.iter().position(Option::is_none) {
                         t.inflight[slot] = Some(r);
