@@ -353,6 +353,64 @@ mod tests {
         );
     }
 
+    /// More invalidation windows open at once than the binding keeps by
+    /// range (copy-on-write faults of any number of threads open theirs
+    /// under `mmap_lock` for read, each waiting in `invalidate_range_start`
+    /// for an in-flight DMA): no start waits for a slot (the ninth used to
+    /// sleep until another window ended), a transfer to a range that only a
+    /// window without a slot covers is held off until it ends, and once the
+    /// windows without a slot are gone the ranges kept are exact again (the
+    /// transfer runs while eight unrelated windows stay open).
+    #[cfg(feature = "board-virt")]
+    #[test]
+    fn more_open_windows_than_slots_neither_wait_nor_let_a_transfer_in() {
+        use mm::notifier::Notifier;
+        static DONE: AtomicBool = AtomicBool::new(false);
+        let (a, b, va, _) = setup();
+        kernel::sync::might_sleep();
+        // SAFETY: a test task with no spinlock held and IRQs on, as the
+        // `might_sleep()` above checked.
+        let ctx = unsafe { mm::notifier::SleepCtx::assume() };
+        let others: Vec<VaRange> = (1..=11)
+            .map(|i| page(VirtAddr::new(0x7f00_0000_0000 + i * PAGE_SIZE)))
+            .collect();
+        for w in others.iter().chain([page(va)].iter()) {
+            b.invalidate_range_start(w, &ctx);
+        }
+        let device = b.binding();
+        let dma = task::Builder::new("dma-held-off")
+            .pinned_to(1)
+            .spawn(move || {
+                device.dma_to_device(va, LEN).unwrap();
+                DONE.store(true, Ordering::SeqCst);
+            })
+            .unwrap();
+        sched::sleep(Duration::from_millis(300));
+        assert!(
+            !DONE.load(Ordering::SeqCst),
+            "a transfer started inside an open window"
+        );
+        // The windows past the eighth (the last one is the buffer's).
+        b.invalidate_range_end(&page(va), &ctx);
+        for w in others[8..].iter().rev() {
+            b.invalidate_range_end(w, &ctx);
+        }
+        let deadline = drivers::timer::counter() + drivers::timer::ns_to_ticks(10_000_000_000);
+        while !DONE.load(Ordering::SeqCst) {
+            assert!(
+                drivers::timer::counter() < deadline,
+                "eight windows of other ranges held the transfer off"
+            );
+            sched::sleep(Duration::from_millis(10));
+        }
+        for w in &others[..8] {
+            b.invalidate_range_end(w, &ctx);
+        }
+        dma.join();
+        b.unbind();
+        drop(a);
+    }
+
     static STOP: AtomicBool = AtomicBool::new(false);
 
     /// One CPU loops DMA into the buffer while another unmaps and remaps it:

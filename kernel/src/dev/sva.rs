@@ -44,8 +44,48 @@ struct Traffic {
     /// touches its range, not only the last to claim.
     inflight: [Option<VaRange>; 8],
     /// Ranges between `invalidate_range_start` and `_end` (nesting counted
-    /// by repetition).
-    blocked: [Option<VaRange>; 8],
+    /// by repetition), as far as they fit.
+    blocked: [Option<VaRange>; BLOCKED_SLOTS],
+    /// Open windows that found no free slot: while there is one, every new
+    /// transfer waits (its range is unknown). Windows open under `mmap_lock`
+    /// for read too (copy-on-write faults of any number of threads, each
+    /// waiting here for an in-flight DMA), so there is no bound on how many
+    /// are open at once, and a window must never wait for a slot.
+    overflow: usize,
+}
+
+/// Windows `Traffic` keeps by range.
+const BLOCKED_SLOTS: usize = 8;
+
+impl Traffic {
+    /// `invalidate_range_start(range)`: never waits, never fails.
+    fn open(&mut self, range: VaRange) {
+        match self.blocked.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(range),
+            None => self.overflow += 1,
+        }
+    }
+
+    /// `invalidate_range_end(range)`. A slot holding `range` is freed if
+    /// there is one, else one overflow window ends. Sound because windows
+    /// of one range are interchangeable: the slots always hold ranges of
+    /// open windows (a sub-multiset), and slots + overflow = open windows;
+    /// so an end whose range has no slot finds `overflow > 0`, and with
+    /// `overflow == 0` the slots are exactly the open windows.
+    fn close(&mut self, range: &VaRange) {
+        match self.blocked.iter_mut().find(|s| s.as_ref() == Some(range)) {
+            Some(slot) => *slot = None,
+            None => {
+                debug_assert!(self.overflow > 0, "an end without its start");
+                self.overflow = self.overflow.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Whether an open window holds transfers to `r` off.
+    fn holds_off(&self, r: &VaRange) -> bool {
+        self.overflow > 0 || SvaBinding::overlaps(&self.blocked, r)
+    }
 }
 
 /// The edu device bound to one address space.
@@ -165,16 +205,7 @@ impl SvaBinding {
         // Hold new transfers to the range off first, then wait for the one in
         // flight (if it touches the range) to drain: in the other order a
         // busy device could start the next transfer before we look again.
-        loop {
-            {
-                let mut t = self.traffic.lock();
-                if let Some(slot) = t.blocked.iter_mut().find(|s| s.is_none()) {
-                    *slot = Some(*range);
-                    break;
-                }
-            }
-            sched::sleep(Duration::from_millis(1));
-        }
+        self.traffic.lock().open(*range);
         // A DMA takes ~100 ms on QEMU's edu; it always ends (the driver
         // bounds its wait), so this wait does too.
         while Self::overlaps(&self.traffic.lock().inflight, range) {
@@ -213,7 +244,7 @@ impl SvaBinding {
                 let mut t = self.traffic.lock();
                 let present = pages()
                     .all(|p| !aspace.needs_fault_for_device_in(&layout, VirtAddr::new(p), write));
-                if present && !Self::overlaps(&t.blocked, &r) {
+                if present && !t.holds_off(&r) {
                     if let Some(slot) = t.inflight.iter().position(Option::is_none) {
                         t.inflight[slot] = Some(r);
                         return Ok(slot);
@@ -305,10 +336,7 @@ impl Notifier for SvaBinding {
     }
 
     fn invalidate_range_end(&self, range: &VaRange, _: &SleepCtx) {
-        let mut t = self.traffic.lock();
-        if let Some(slot) = t.blocked.iter_mut().find(|s| s.as_ref() == Some(range)) {
-            *slot = None;
-        }
+        self.traffic.lock().close(range);
     }
 
     /// The address space is being torn down (its process exited or
