@@ -387,7 +387,7 @@ fn release_drops_the_registrys_references() {
 }
 
 #[test]
-fn interval_sequence_is_odd_while_invalidating_and_ignores_other_ranges() {
+fn interval_sequence_marks_open_invalidations_and_ignores_other_ranges() {
     let iv = IntervalNotifier::new(range(0x10000, 0x4000));
     let s = iv.read_begin().unwrap();
     assert!(!iv.read_retry(s));
@@ -412,6 +412,35 @@ fn interval_sequence_is_odd_while_invalidating_and_ignores_other_ranges() {
     );
     let s2 = iv.read_begin().unwrap();
     assert!(!iv.read_retry(s2));
+}
+
+/// Invalidations overlap (windows under `mmap_lock` for read: copy-on-write
+/// faults of several threads): no reader starts until the last one ends, and
+/// a translation begun before any of them is stale. With a parity bit the
+/// second begin made the word even again, and a reader started while both
+/// were open.
+#[test]
+fn overlapping_invalidations_keep_readers_out_until_the_last_ends() {
+    let iv = IntervalNotifier::new(range(0x10000, 0x4000));
+    let s = iv.read_begin().unwrap();
+    assert!(iv.begin_invalidate(&range(0x10000, 0x1000)));
+    assert!(iv.begin_invalidate(&range(0x11000, 0x1000)));
+    assert!(iv.invalidating());
+    assert_eq!(iv.read_begin(), None, "a reader started inside two windows");
+    iv.end_invalidate(&range(0x10000, 0x1000));
+    assert!(iv.invalidating(), "one window is still open");
+    assert_eq!(iv.read_begin(), None, "a reader started inside a window");
+    assert!(iv.begin_invalidate(&range(0x12000, 0x1000)));
+    iv.end_invalidate(&range(0x11000, 0x1000));
+    iv.end_invalidate(&range(0x12000, 0x1000));
+    assert!(!iv.invalidating());
+    assert!(iv.read_retry(s), "a translation begun before them is stale");
+    let s2 = iv.read_begin().unwrap();
+    assert!(!iv.read_retry(s2));
+    // Begun and ended between a reader's begin and its retry: stale too.
+    assert!(iv.begin_invalidate(&range(0x10000, 0x1000)));
+    iv.end_invalidate(&range(0x10000, 0x1000));
+    assert!(iv.read_retry(s2));
 }
 
 /// A driver that caches VA → PA translations of one range (like the Pi's DMA
