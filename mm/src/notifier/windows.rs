@@ -6,7 +6,7 @@ use core::sync::atomic::{fence, AtomicU64, Ordering};
 
 use crate::addr::{VaRange, VirtAddr};
 
-/// Most windows one address space may have open at once (nesting depth).
+/// Windows one address space keeps by range (more are counted without their ranges).
 pub const MAX_OPEN_WINDOWS: usize = 32;
 
 /// A broken notifier rule, with what was seen.
@@ -22,11 +22,6 @@ pub enum NotifierViolation {
     /// `invalidate_range_end(range)` without a matching start.
     UnbalancedEnd {
         /// The range of the unmatched end.
-        range: VaRange,
-    },
-    /// More than `MAX_OPEN_WINDOWS` windows open at once.
-    TooManyOpenWindows {
-        /// The range that did not fit.
         range: VaRange,
     },
     /// The address space was released with windows still open.
@@ -48,7 +43,6 @@ impl NotifierViolation {
                 "the atomic hook (invalidate_secondary_tlbs) ran outside an open invalidate_range_start window covering its range"
             }
             Self::UnbalancedEnd { .. } => "invalidate_range_end without a matching invalidate_range_start",
-            Self::TooManyOpenWindows { .. } => "too many invalidate_range_start windows open at once",
             Self::OpenAtTeardown { .. } => "address space torn down with invalidate_range_start windows still open",
             Self::ReleasedTwice => "notifier release ran twice",
         }
@@ -65,6 +59,10 @@ impl NotifierViolation {
 #[derive(Debug)]
 pub struct Windows {
     slots: [Slot; MAX_OPEN_WINDOWS],
+    /// Windows open beyond the slots (any number of threads may be inside a start/end
+    /// window at once): counted, not kept by range. While there is one, every hook is
+    /// taken as covered (the check cannot tell), and an end that matches no slot ends one.
+    overflow: AtomicU64,
 }
 
 /// A free slot being claimed: still even (free to readers), taken for other openers.
@@ -116,6 +114,7 @@ impl Windows {
     pub const fn new() -> Self {
         Self {
             slots: [const { Slot::new() }; MAX_OPEN_WINDOWS],
+            overflow: AtomicU64::new(0),
         }
     }
 
@@ -140,7 +139,9 @@ impl Windows {
             slot.state.store(state + 1, Ordering::Release);
             return Ok(());
         }
-        Err(NotifierViolation::TooManyOpenWindows { range })
+        let _ = range;
+        self.overflow.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 
     /// `invalidate_range_end(range)`: frees one slot open with exactly `range`.
@@ -158,11 +159,20 @@ impl Windows {
                 return Ok(());
             }
         }
-        Err(NotifierViolation::UnbalancedEnd { range })
+        let counted = self
+            .overflow
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        match counted {
+            Ok(_) => Ok(()),
+            Err(_) => Err(NotifierViolation::UnbalancedEnd { range }),
+        }
     }
 
     /// The atomic hook's rule: some open window covers `range`.
     pub fn check_covered(&self, range: VaRange) -> Result<(), NotifierViolation> {
+        if self.overflow.load(Ordering::Acquire) > 0 {
+            return Ok(());
+        }
         let covered = self.slots.iter().filter_map(Slot::read).any(|r| {
             r.start.as_u64() <= range.start.as_u64() && range.end.as_u64() <= r.end.as_u64()
         });
@@ -179,6 +189,12 @@ impl Windows {
     /// Teardown's rule: nothing open.
     pub fn check_closed(&self) -> Result<(), NotifierViolation> {
         match self.widest() {
+            None if self.overflow.load(Ordering::Acquire) > 0 => {
+                Err(NotifierViolation::OpenAtTeardown {
+                    open: VaRange::new(VirtAddr::new(0), VirtAddr::new(0)),
+                    count: self.count(),
+                })
+            }
             None => Ok(()),
             Some(open) => Err(NotifierViolation::OpenAtTeardown {
                 open,
@@ -190,6 +206,7 @@ impl Windows {
     /// Windows open now.
     pub fn count(&self) -> usize {
         self.slots.iter().filter_map(Slot::read).count()
+            + self.overflow.load(Ordering::Acquire) as usize
     }
 
     fn widest(&self) -> Option<VaRange> {
