@@ -175,10 +175,21 @@ impl AddressSpace {
             if protect {
                 // The parent's writable private pages become read-only where they are
                 // shared now; pinned ones (copied) stay writable.
-                let mut g = t.pt.gather();
+                // In runs of consecutive pages with the same attributes: one walk and
+                // one ranged TLBI per run instead of per page.
+                let mut runs: Vec<(VaRange, mm::Attributes)> = Vec::new();
                 for p in shared_writable.iter() {
-                    let page = VaRange::new(p.va, p.va.add(mm::PAGE_SIZE));
-                    t.pt.protect(page, p.attrs.with_access(mm::Access::Read), &mut g)?;
+                    let ro = p.attrs.with_access(mm::Access::Read);
+                    match runs.last_mut() {
+                        Some((r, a)) if r.end == p.va && *a == ro => {
+                            r.end = p.va.add(mm::PAGE_SIZE)
+                        }
+                        _ => runs.push((VaRange::new(p.va, p.va.add(mm::PAGE_SIZE)), ro)),
+                    }
+                }
+                let mut g = t.pt.gather();
+                for (run, ro) in runs {
+                    t.pt.protect(run, ro, &mut g)?;
                 }
                 let flushed = g.flush(t.pt.arch());
                 layout

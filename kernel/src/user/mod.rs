@@ -68,6 +68,12 @@ pub struct Process {
     pub itimer: SpinLock<itimer::ITimer>,
 }
 
+// A process and a thread are built on a kernel stack before they move into their `Arc`
+// (fork runs deep in a system call): big per-signal tables belong on the heap (a 4 KiB
+// `Process` overflowed a stack in the release build's fork).
+const _: () = assert!(core::mem::size_of::<Process>() <= 1024);
+const _: () = assert!(core::mem::size_of::<Thread>() <= 512);
+
 /// A thread: the per-task part.
 pub struct Thread {
     /// The process it belongs to.

@@ -11,6 +11,7 @@
 //! Not yet: queued real-time signals (one pending instance per signal), the vDSO (a
 //! handler without `SA_RESTORER` returns through a kernel trampoline page at [`SIGPAGE`]).
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::{current_thread, uaccess, Process, Thread};
@@ -211,23 +212,20 @@ impl SigInfo {
     }
 }
 
-/// Signals waiting for delivery, at most one of each.
-#[derive(Clone, Copy)]
+/// Signals waiting for delivery, at most one of each; their siginfo on the heap (a
+/// process and each of its threads have one of these: kept small, since a `Process` is
+/// built on a kernel stack before it moves into its `Arc`).
+#[derive(Clone)]
 pub struct Pending {
     set: u64,
-    info: [SigInfo; NSIG as usize],
+    info: Vec<SigInfo>,
 }
 
 impl Pending {
     const fn new() -> Self {
         Self {
             set: 0,
-            info: [SigInfo {
-                signo: 0,
-                code: 0,
-                word0: 0,
-                status: 0,
-            }; NSIG as usize],
+            info: Vec::new(),
         }
     }
 
@@ -235,7 +233,7 @@ impl Pending {
         let s = info.signo;
         if self.set & bit(s) == 0 {
             self.set |= bit(s);
-            self.info[(s - 1) as usize] = info;
+            self.info.push(info);
         }
     }
 
@@ -247,7 +245,14 @@ impl Pending {
         }
         let s = ready.trailing_zeros() as i32 + 1;
         self.set &= !bit(s);
-        Some(self.info[(s - 1) as usize])
+        let i = self.info.iter().position(|i| i.signo == s)?;
+        Some(self.info.swap_remove(i))
+    }
+
+    /// Drops the pending signals of `signals`.
+    fn discard(&mut self, signals: u64) {
+        self.set &= !signals;
+        self.info.retain(|i| signals & bit(i.signo) == 0);
     }
 
     /// The pending set.
@@ -304,14 +309,14 @@ impl PendingQueue {
             return;
         }
         let mut q = self.queue.lock();
-        q.set &= !signals;
+        q.discard(signals);
         self.mask.store(q.set, Ordering::Release);
     }
 }
 
 /// The per-process part: actions and process-directed pending signals.
 pub struct ProcessSignals {
-    actions: SpinLock<[Action; NSIG as usize]>,
+    actions: SpinLock<alloc::boxed::Box<[Action; NSIG as usize]>>,
     pending: PendingQueue,
 }
 
@@ -325,7 +330,7 @@ impl ProcessSignals {
     /// Every action `SIG_DFL`, nothing pending.
     pub fn new() -> Self {
         Self {
-            actions: SpinLock::new([Action::default(); NSIG as usize]),
+            actions: SpinLock::new(alloc::boxed::Box::new([Action::default(); NSIG as usize])),
             pending: PendingQueue::new(),
         }
     }
@@ -333,7 +338,8 @@ impl ProcessSignals {
     /// The child's copy at fork: the same actions, nothing pending.
     pub fn fork(&self) -> Self {
         let s = Self::new();
-        *s.actions.lock() = *self.actions.lock();
+        let copy = **self.actions.lock();
+        **s.actions.lock() = copy;
         s
     }
 
