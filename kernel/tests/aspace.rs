@@ -13,6 +13,10 @@ extern crate alloc;
 
 use kernel as _;
 
+#[path = "common/recorder.rs"]
+#[allow(dead_code)]
+mod recorder;
+
 #[embedded_test::tests(default_timeout = 60)]
 mod tests {
     use alloc::sync::Arc;
@@ -36,60 +40,8 @@ mod tests {
         VaRange::new(VirtAddr::new(va), VirtAddr::new(va + len))
     }
 
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    enum Ev {
-        Start(u64, u64),
-        Hook(u64, u64),
-        End(u64, u64),
-    }
-
-    /// Records every callback (atomic-safe: a spinlock and no allocation in the hook).
-    struct Recorder {
-        events: SpinLock<[Option<Ev>; 64]>,
-        n: AtomicU32,
-        released: AtomicU32,
-    }
-
-    impl Recorder {
-        const fn new() -> Self {
-            Self {
-                events: SpinLock::new([None; 64]),
-                n: AtomicU32::new(0),
-                released: AtomicU32::new(0),
-            }
-        }
-        fn push(&self, e: Ev) {
-            let i = self.n.fetch_add(1, Ordering::Relaxed) as usize;
-            if i < 64 {
-                self.events.lock()[i] = Some(e);
-            }
-        }
-        fn events(&self) -> Vec<Ev> {
-            self.events.lock().iter().flatten().copied().collect()
-        }
-    }
-
-    fn span(r: &VaRange) -> (u64, u64) {
-        (r.start.as_u64(), r.end.as_u64())
-    }
-
-    impl Notifier for Recorder {
-        fn invalidate_range_start(&self, r: &VaRange, _: &SleepCtx) {
-            let (a, b) = span(r);
-            self.push(Ev::Start(a, b));
-        }
-        fn invalidate_secondary_tlbs(&self, r: &VaRange, _: &AtomicCtx) {
-            let (a, b) = span(r);
-            self.push(Ev::Hook(a, b));
-        }
-        fn invalidate_range_end(&self, r: &VaRange, _: &SleepCtx) {
-            let (a, b) = span(r);
-            self.push(Ev::End(a, b));
-        }
-        fn release(&self, _: &SleepCtx) {
-            self.released.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+    #[cfg(feature = "notifiers")]
+    use crate::recorder::{span, Ev, Recorder};
 
     /// Every change is wrapped start → hook → end with one range that covers
     /// it, and `release` runs exactly once when the address space goes away.

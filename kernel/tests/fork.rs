@@ -12,15 +12,19 @@ extern crate alloc;
 
 use kernel as _;
 
+#[path = "common/recorder.rs"]
+#[allow(dead_code)]
+mod recorder;
+
 #[embedded_test::tests(default_timeout = 120)]
 mod tests {
     #[cfg(feature = "notifiers")]
     use alloc::sync::Arc;
     use alloc::vec::Vec;
     use core::ptr;
-    use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+    use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use kernel::aspace::{self, AddressSpace};
-    use kernel::sync::{Mutex, SpinLock};
+    use kernel::sync::Mutex;
     use kernel::{mmu, percpu, task};
     use mm::notifier::{AtomicCtx, Notifier, SleepCtx};
     use mm::vma::{Placement, Prot};
@@ -32,60 +36,8 @@ mod tests {
         VaRange::new(VirtAddr::new(va), VirtAddr::new(va + len))
     }
 
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    enum Ev {
-        Start(u64, u64),
-        Hook(u64, u64),
-        End(u64, u64),
-    }
-
-    /// Records every callback (no allocation in the hook).
-    struct Recorder {
-        events: SpinLock<[Option<Ev>; 32]>,
-        n: AtomicU32,
-    }
-
-    impl Recorder {
-        const fn new() -> Self {
-            Self {
-                events: SpinLock::new([None; 32]),
-                n: AtomicU32::new(0),
-            }
-        }
-        fn push(&self, e: Ev) {
-            let i = self.n.fetch_add(1, Ordering::Relaxed) as usize;
-            if i < 32 {
-                self.events.lock()[i] = Some(e);
-            }
-        }
-        fn take(&self) -> Vec<Ev> {
-            let mut ev = self.events.lock();
-            let out = ev.iter().flatten().copied().collect();
-            *ev = [None; 32];
-            self.n.store(0, Ordering::Relaxed);
-            out
-        }
-    }
-
-    fn span(r: &VaRange) -> (u64, u64) {
-        (r.start.as_u64(), r.end.as_u64())
-    }
-
-    impl Notifier for Recorder {
-        fn invalidate_range_start(&self, r: &VaRange, _: &SleepCtx) {
-            let (a, b) = span(r);
-            self.push(Ev::Start(a, b));
-        }
-        fn invalidate_secondary_tlbs(&self, r: &VaRange, _: &AtomicCtx) {
-            let (a, b) = span(r);
-            self.push(Ev::Hook(a, b));
-        }
-        fn invalidate_range_end(&self, r: &VaRange, _: &SleepCtx) {
-            let (a, b) = span(r);
-            self.push(Ev::End(a, b));
-        }
-        fn release(&self, _: &SleepCtx) {}
-    }
+    #[cfg(feature = "notifiers")]
+    use crate::recorder::{span, Ev, Recorder};
 
     fn write(va: u64, v: u64) {
         // SAFETY: callers pass pages of the installed address space's RW areas.

@@ -190,16 +190,8 @@ impl Process {
             return;
         }
         self.exec_killer.store(tid, Ordering::Release);
-        let me = task::current() as *const Task;
         while self.live_threads() > 1 {
-            let tasks: Vec<&'static Task> = self.tasks.lock().clone();
-            for t in tasks {
-                if !core::ptr::eq(t, me) {
-                    crate::sched::kick(t.last_cpu());
-                }
-            }
-            futex::wake_process(self);
-            self.family.wake_waiters();
+            self.interrupt_threads();
             crate::sched::sleep(core::time::Duration::from_millis(1));
         }
         self.exec_killer.store(0, Ordering::Release);
@@ -225,15 +217,7 @@ impl Process {
         {
             self.wait_status.store(wait_status, Ordering::Release);
         }
-        let me = task::current() as *const Task;
-        let tasks: Vec<&'static Task> = self.tasks.lock().clone();
-        for t in tasks {
-            if !core::ptr::eq(t, me) {
-                crate::sched::kick(t.last_cpu());
-            }
-        }
-        futex::wake_process(self);
-        self.family.wake_waiters();
+        self.interrupt_threads();
     }
 
     /// Makes every thread look at its signals now: running ones are interrupted, the

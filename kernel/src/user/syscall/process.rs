@@ -98,21 +98,7 @@ pub fn fork(
             .copy_to(VirtAddr::new(child_tid), &pid.to_le_bytes())
             .map_err(|_| EFAULT)?;
     }
-    let mut regs = frame.clone();
-    regs.x[0] = 0;
-    if stack != 0 {
-        regs.sp_el0 = stack;
-    }
-    let tls = if flags & CLONE_SETTLS != 0 {
-        tls
-    } else {
-        crate::arch::user_tls()
-    };
-    let clear = VirtAddr::new(if flags & CLONE_CHILD_CLEARTID != 0 {
-        child_tid
-    } else {
-        0
-    });
+    let (regs, tls, clear) = super::thread::child_start(frame, flags, stack, tls, child_tid);
     drop(aspace);
     family::adopt(&parent, &child);
     let mask = thread

@@ -101,6 +101,22 @@ pub fn clone(a: Args, frame: &TrapFrame) -> Result {
     if flags & CLONE_CHILD_SETTID != 0 {
         uaccess::write_u32(VirtAddr::new(child_tid), tid)?;
     }
+    let (child, tls, clear) = child_start(frame, flags, stack, tls, child_tid);
+    let mask = me.signals.mask.load(Ordering::Relaxed);
+    user::spawn_thread(process, tid, "user-thread", child, tls, clear, mask).map_err(|_| EAGAIN)?;
+    Ok(u64::from(tid))
+}
+
+/// How a clone's child starts (thread or process): the caller's registers with x0 = 0,
+/// its stack if one was given, its TLS (`CLONE_SETTLS`, else the caller's) and the word
+/// cleared at its exit (`CLONE_CHILD_CLEARTID`).
+pub(super) fn child_start(
+    frame: &TrapFrame,
+    flags: u64,
+    stack: u64,
+    tls: u64,
+    child_tid: u64,
+) -> (TrapFrame, u64, VirtAddr) {
     let mut child = frame.clone();
     child.x[0] = 0;
     if stack != 0 {
@@ -116,9 +132,7 @@ pub fn clone(a: Args, frame: &TrapFrame) -> Result {
     } else {
         0
     });
-    let mask = me.signals.mask.load(Ordering::Relaxed);
-    user::spawn_thread(process, tid, "user-thread", child, tls, clear, mask).map_err(|_| EAGAIN)?;
-    Ok(u64::from(tid))
+    (child, tls, clear)
 }
 
 /// `futex`, in Linux 6.1's order: the timeout is read and checked first
