@@ -10,14 +10,10 @@ use crate::user::family::{self, Which};
 use crate::user::{self, current_thread, exec, uaccess, Process};
 use mm::VirtAddr;
 
-pub(super) const CLONE_VM: u64 = 0x100;
-const CLONE_FS: u64 = 0x200;
-const CLONE_FILES: u64 = 0x400;
-const CLONE_VFORK: u64 = 0x4000;
-const CLONE_SETTLS: u64 = 0x8_0000;
-const CLONE_PARENT_SETTID: u64 = 0x10_0000;
-const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
-const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+use super::thread::flags::{
+    CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_FILES, CLONE_FS, CLONE_PARENT_SETTID,
+    CLONE_SETTLS, CLONE_VFORK, CLONE_VM,
+};
 /// The exit signal a child sends its parent (the low byte of clone's flags).
 const CSIGNAL: u64 = 0xff;
 /// What a process-creating `clone` may ask for here. `CLONE_FS`/`CLONE_FILES` are

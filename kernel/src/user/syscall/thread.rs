@@ -8,17 +8,23 @@ use core::sync::atomic::Ordering;
 use core::time::Duration;
 use mm::VirtAddr;
 
-const CLONE_VM: u64 = 0x100;
-const CLONE_FS: u64 = 0x200;
-const CLONE_FILES: u64 = 0x400;
-const CLONE_SIGHAND: u64 = 0x800;
-const CLONE_THREAD: u64 = 0x1_0000;
-const CLONE_SYSVSEM: u64 = 0x4_0000;
-const CLONE_SETTLS: u64 = 0x8_0000;
-const CLONE_PARENT_SETTID: u64 = 0x10_0000;
-const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
-const CLONE_DETACHED: u64 = 0x40_0000;
-const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+/// `clone` flags (include/uapi/linux/sched.h), for threads here and processes in
+/// `process`.
+pub(super) mod flags {
+    pub const CLONE_VM: u64 = 0x100;
+    pub const CLONE_FS: u64 = 0x200;
+    pub const CLONE_FILES: u64 = 0x400;
+    pub const CLONE_SIGHAND: u64 = 0x800;
+    pub const CLONE_VFORK: u64 = 0x4000;
+    pub const CLONE_THREAD: u64 = 0x1_0000;
+    pub const CLONE_SYSVSEM: u64 = 0x4_0000;
+    pub const CLONE_SETTLS: u64 = 0x8_0000;
+    pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+    pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+    pub const CLONE_DETACHED: u64 = 0x40_0000;
+    pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+}
+use flags::*;
 /// What a thread-creating `clone` may ask for here.
 const THREAD_FLAGS: u64 = CLONE_VM
     | CLONE_FS
