@@ -27,7 +27,7 @@ mod tests {
     use drivers::timer;
     use kernel::aspace::{self, AddressSpace, KernelChecks};
     use kernel::sched::{self, preempt::PreemptGuard};
-    use kernel::sync::{Mutex, SpinLock};
+    use kernel::sync::SpinLock;
     use kernel::trap;
     use kernel::{mmu, percpu, task};
     use mm::notifier::{AtomicCtx, Notifier, SleepCtx};
@@ -41,7 +41,7 @@ mod tests {
     }
 
     #[cfg(feature = "notifiers")]
-    use crate::recorder::{span, Ev, Recorder};
+    use crate::recorder::{span, Ev, Recorder, SleepsInHook};
 
     /// Every change is wrapped start → hook → end with one range that covers
     /// it, and `release` runs exactly once when the address space goes away.
@@ -530,19 +530,6 @@ mod tests {
         layout
             .notifiers
             .invalidate_range_start(range(0x40_0000, PAGE), &KernelChecks);
-    }
-
-    struct SleepsInHook;
-    static HOOK_MUTEX: Mutex<()> = Mutex::new(());
-    impl Notifier for SleepsInHook {
-        fn invalidate_range_start(&self, _: &VaRange, _: &SleepCtx) {}
-        fn invalidate_secondary_tlbs(&self, _: &VaRange, _: &AtomicCtx) {
-            let _g = HOOK_MUTEX.lock(); // a sleeping lock in atomic context
-        }
-        fn invalidate_range_end(&self, _: &VaRange, _: &SleepCtx) {
-            let _g = HOOK_MUTEX.lock(); // fine here
-        }
-        fn release(&self, _: &SleepCtx) {}
     }
 
     #[cfg(feature = "notifiers")]

@@ -24,9 +24,7 @@ mod tests {
     use core::ptr;
     use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use kernel::aspace::{self, AddressSpace};
-    use kernel::sync::Mutex;
     use kernel::{mmu, percpu, task};
-    use mm::notifier::{AtomicCtx, Notifier, SleepCtx};
     use mm::vma::{Placement, Prot};
     use mm::{VaRange, VirtAddr};
 
@@ -37,7 +35,7 @@ mod tests {
     }
 
     #[cfg(feature = "notifiers")]
-    use crate::recorder::{span, Ev, Recorder};
+    use crate::recorder::{span, Ev, Recorder, SleepsInHook};
 
     fn write(va: u64, v: u64) {
         // SAFETY: callers pass pages of the installed address space's RW areas.
@@ -263,17 +261,6 @@ mod tests {
             copied + reused > 0,
             "the writers never hit a write-protected page"
         );
-    }
-
-    struct SleepsInHook;
-    static HOOK_MUTEX: Mutex<()> = Mutex::new(());
-    impl Notifier for SleepsInHook {
-        fn invalidate_range_start(&self, _: &VaRange, _: &SleepCtx) {}
-        fn invalidate_secondary_tlbs(&self, _: &VaRange, _: &AtomicCtx) {
-            let _g = HOOK_MUTEX.lock(); // a sleeping lock under the PTL
-        }
-        fn invalidate_range_end(&self, _: &VaRange, _: &SleepCtx) {}
-        fn release(&self, _: &SleepCtx) {}
     }
 
     /// The COW break calls the atomic hook under the PTL: a hook that takes a sleeping

@@ -82,3 +82,20 @@ impl Notifier for Recorder {
         self.released.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+/// A subscriber that takes a sleeping lock in its atomic hook (caught: the hook runs
+/// under the PTL) and in `invalidate_range_end` (fine: sleepable).
+pub struct SleepsInHook;
+
+static HOOK_MUTEX: kernel::sync::Mutex<()> = kernel::sync::Mutex::new(());
+
+impl Notifier for SleepsInHook {
+    fn invalidate_range_start(&self, _: &VaRange, _: &SleepCtx) {}
+    fn invalidate_secondary_tlbs(&self, _: &VaRange, _: &AtomicCtx) {
+        let _g = HOOK_MUTEX.lock(); // a sleeping lock in atomic context
+    }
+    fn invalidate_range_end(&self, _: &VaRange, _: &SleepCtx) {
+        let _g = HOOK_MUTEX.lock(); // fine here
+    }
+    fn release(&self, _: &SleepCtx) {}
+}
