@@ -5,10 +5,21 @@
 pub mod completion;
 pub mod mutex;
 pub(crate) mod raw;
-pub mod rwsem;
+mod rwsem;
 pub mod spinlock;
 pub mod validate;
 pub mod waitqueue;
+
+/// How long a spinning waiter lets others overtake it before it claims the next turn
+/// (`policy::handoff`): 4 ms of the generic timer, as Linux's rwsem hand-off.
+fn spin_patience() -> u64 {
+    drivers::timer::frequency() / 250
+}
+
+/// Spins until `raw` is ours, with the generic timer as the hand-off clock.
+pub(crate) fn spin_until_ours(raw: &policy::HandoffLock) {
+    raw.lock(drivers::timer::counter, spin_patience());
+}
 
 pub use completion::Completion;
 pub use mutex::{Mutex, MutexGuard};

@@ -1,14 +1,14 @@
-//! The scheduler's own lock: a ticket lock that masks IRQs while held and does nothing
-//! else (no preempt count, no validation), so the run queues, sleep lists and wait queues
+//! The scheduler's own lock: a `policy::HandoffLock` that masks IRQs while held and does
+//! nothing else (no preempt count, no validation), so the run queues, sleep lists and wait queues
 //! can use it from any context, interrupt handlers and the middle of a switch included.
 //! Not for general use: hold it for a few instructions, never sleep under it.
 use crate::arch;
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
-use policy::TicketLock;
+use policy::HandoffLock;
 
 pub struct RawSpinIrq<T> {
-    lock: TicketLock,
+    lock: HandoffLock,
     data: UnsafeCell<T>,
 }
 
@@ -18,7 +18,7 @@ unsafe impl<T: Send> Sync for RawSpinIrq<T> {}
 impl<T> RawSpinIrq<T> {
     pub const fn new(value: T) -> Self {
         Self {
-            lock: TicketLock::new(),
+            lock: HandoffLock::new(),
             data: UnsafeCell::new(value),
         }
     }
@@ -26,7 +26,7 @@ impl<T> RawSpinIrq<T> {
     /// Masks IRQs on this CPU and spins until the lock is ours. Any context.
     pub fn lock(&self) -> RawSpinIrqGuard<'_, T> {
         let flags = arch::irq_save();
-        self.lock.lock();
+        super::spin_until_ours(&self.lock);
         RawSpinIrqGuard { lock: self, flags }
     }
 }

@@ -1,7 +1,8 @@
-//! `SpinLock<T>` and `SpinLockIrq<T>`: fair ticket locks (`policy::TicketLock`) that make
-//! their holder atomic. `SpinLock` disables preemption while held (a holder is never
-//! preempted, so waiters spin only for a critical section's length); `SpinLockIrq` also
-//! masks IRQs on this CPU, for data an interrupt handler shares.
+//! `SpinLock<T>` and `SpinLockIrq<T>`: spinlocks (`policy::HandoffLock`: any running waiter
+//! may take it, a starving one is handed it; no convoy behind a waiter whose virtual CPU is
+//! not running) that make their holder atomic. `SpinLock` disables preemption while held
+//! (a holder is never preempted, so waiters spin only for a critical section's length);
+//! `SpinLockIrq` also masks IRQs on this CPU, for data an interrupt handler shares.
 //!
 //! Contract: any context may take them (`SpinLock` only if no interrupt handler takes the
 //! same lock: use `SpinLockIrq` for that). Under either, nothing may sleep: a sleeping lock,
@@ -13,11 +14,11 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::panic::Location;
 use core::sync::atomic::Ordering;
-use policy::{LockClass, LockKind, TicketLock, UNCLASSIFIED};
+use policy::{HandoffLock, LockClass, LockKind, UNCLASSIFIED};
 
 /// A spinlock that disables preemption while held.
 pub struct SpinLock<T> {
-    raw: TicketLock,
+    raw: HandoffLock,
     class: &'static LockClass,
     data: UnsafeCell<T>,
 }
@@ -36,7 +37,7 @@ impl<T> SpinLock<T> {
     /// A lock of `class`: ordering rules of the class apply.
     pub const fn new_in(class: &'static LockClass, value: T) -> Self {
         Self {
-            raw: TicketLock::new(),
+            raw: HandoffLock::new(),
             class,
             data: UnsafeCell::new(value),
         }
@@ -46,13 +47,14 @@ impl<T> SpinLock<T> {
         self as *const Self as usize
     }
 
-    /// Disables preemption, checks the acquisition against the locks held, then spins in
-    /// FIFO order until the lock is ours. Any context; does not sleep.
+    /// Disables preemption, checks the acquisition against the locks held, then spins
+    /// until the lock is ours (a starving waiter is handed it before newcomers). Any
+    /// context; does not sleep.
     #[track_caller]
     pub fn lock(&self) -> SpinLockGuard<'_, T> {
         preempt::disable();
         validate::acquire(self.class, LockKind::Spin, self.addr(), Location::caller());
-        self.raw.lock();
+        super::spin_until_ours(&self.raw);
         SpinLockGuard {
             lock: self,
             _not_send: PhantomData,
@@ -129,7 +131,7 @@ impl<T> Drop for SpinLockGuard<'_, T> {
 
 /// A spinlock that masks IRQs on this CPU (and disables preemption) while held.
 pub struct SpinLockIrq<T> {
-    raw: TicketLock,
+    raw: HandoffLock,
     class: &'static LockClass,
     data: UnsafeCell<T>,
 }
@@ -148,7 +150,7 @@ impl<T> SpinLockIrq<T> {
     /// A lock of `class`: ordering rules of the class apply.
     pub const fn new_in(class: &'static LockClass, value: T) -> Self {
         Self {
-            raw: TicketLock::new(),
+            raw: HandoffLock::new(),
             class,
             data: UnsafeCell::new(value),
         }
@@ -172,7 +174,7 @@ impl<T> SpinLockIrq<T> {
             self.addr(),
             Location::caller(),
         );
-        self.raw.lock();
+        super::spin_until_ours(&self.raw);
         SpinLockIrqGuard {
             lock: self,
             flags,
