@@ -69,8 +69,18 @@ impl Prot {
 /// What backs an area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmaKind {
-    /// Zero-filled on first touch, private to the address space.
-    AnonPrivate,
+    /// Zero-filled on first touch, private to the address space (copy-on-write after fork).
+    AnonPrivate {
+        /// The page index of the area's first page in its anonymous object (Linux's
+        /// `vm_pgoff`): the page number of the address where the area was made, moving
+        /// with the area's start as it is cut, and kept when a faulted area is moved
+        /// (`mremap`). Two areas are one only if their indexes run on.
+        pgoff: u64,
+        /// The anonymous object that names the area's private pages (Linux's
+        /// `anon_vma`): none until its first write fault, then a neighbour's if the two
+        /// could be one area, else a new one; forked areas keep their parent's.
+        anon: Option<AnonId>,
+    },
     /// Zero-filled on first touch, shared with every other mapper of the object (its
     /// frames are the object's): `pgoff` is the object page the area's first page maps.
     AnonShared {
@@ -92,6 +102,28 @@ pub enum VmaKind {
 /// this id, the kernel keeps the object and its pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectId(pub u64);
+
+/// The name of an anonymous object: the private pages of the areas that carry it. A private
+/// frame's reverse-map owner is (object, page index), and the page sits at
+/// `start + (index - pgoff) * PAGE_SIZE` of an area of that object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AnonId(pub u64);
+
+impl VmaKind {
+    /// A new private anonymous area starting at `start` (no object yet; its page index is
+    /// the page number of `start`, as Linux's `vm_pgoff` for anonymous memory).
+    pub fn anon_private_at(start: VirtAddr) -> Self {
+        VmaKind::AnonPrivate {
+            pgoff: start.as_u64() / PAGE_SIZE,
+            anon: None,
+        }
+    }
+
+    /// True for private anonymous memory.
+    pub fn is_anon_private(&self) -> bool {
+        matches!(self, VmaKind::AnonPrivate { .. })
+    }
+}
 
 /// One area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,12 +158,30 @@ impl Vma {
                 object,
                 pgoff: pgoff + delta / crate::addr::PAGE_SIZE,
             },
-            k => k,
+            VmaKind::AnonPrivate { pgoff, anon } => VmaKind::AnonPrivate {
+                pgoff: pgoff + delta / crate::addr::PAGE_SIZE,
+                anon,
+            },
         };
         Vma {
             range: r,
             prot: self.prot,
             kind,
+        }
+    }
+
+    /// The anonymous object of a private area and the page index `va` (inside the
+    /// area) has in it, once the area has an object.
+    pub fn anon_page(&self, va: VirtAddr) -> Option<(AnonId, u64)> {
+        match self.kind {
+            VmaKind::AnonPrivate {
+                pgoff,
+                anon: Some(anon),
+            } => Some((
+                anon,
+                pgoff + (va.as_u64() - self.range.start.as_u64()) / crate::addr::PAGE_SIZE,
+            )),
+            _ => None,
         }
     }
 
@@ -326,15 +376,22 @@ impl Vmas {
             });
         }
         self.areas.insert(vma.range.start.as_u64(), vma);
-        self.merge_at(vma.range.end);
+        // The previous area first, as Linux's vma_merge: with objects A, none, B around,
+        // the new area joins A's side.
         self.merge_at(vma.range.start);
+        let end = self
+            .find(vma.range.start)
+            .map_or(vma.range.end, |v| v.range.end);
+        self.merge_at(end);
         Ok(())
     }
 
     /// Joins the area ending at `at` with the one starting there if nothing
-    /// tells them apart (same protection and backing, physical areas
-    /// contiguous), as Linux merges VMAs: a range that grew or was
-    /// re-protected piecewise is one area again (`mremap` needs that).
+    /// tells them apart, as Linux merges VMAs: same protection and backing, page
+    /// indexes that run on (physical addresses, shared object pages, and private
+    /// areas' `pgoff`), and for private areas anonymous objects that agree (the same, or
+    /// one of them none yet: the joined area takes the one there is). A range that grew
+    /// or was re-protected piecewise is one area again (`mremap` needs that).
     fn merge_at(&mut self, at: VirtAddr) {
         let Some(hi) = self.areas.get(&at.as_u64()).copied() else {
             return;
@@ -345,31 +402,114 @@ impl Vmas {
         if lo.range.end != at || lo.prot != hi.prot {
             return;
         }
-        let same_backing = match (lo.kind, hi.kind) {
-            (VmaKind::AnonPrivate, VmaKind::AnonPrivate) => true,
+        let lo_pages = lo.range.len() / PAGE_SIZE;
+        let joined = match (lo.kind, hi.kind) {
+            (
+                VmaKind::AnonPrivate { pgoff, anon },
+                VmaKind::AnonPrivate {
+                    pgoff: pgoff2,
+                    anon: anon2,
+                },
+            ) if pgoff + lo_pages == pgoff2
+                && (anon.is_none() || anon2.is_none() || anon == anon2) =>
+            {
+                Some(VmaKind::AnonPrivate {
+                    pgoff,
+                    anon: anon.or(anon2),
+                })
+            }
             (
                 VmaKind::AnonShared { object, pgoff },
                 VmaKind::AnonShared {
                     object: object2,
                     pgoff: pgoff2,
                 },
-            ) => object == object2 && pgoff + lo.range.len() / crate::addr::PAGE_SIZE == pgoff2,
+            ) if object == object2 && pgoff + lo_pages == pgoff2 => Some(lo.kind),
             (
                 VmaKind::Physical { pa, memory },
                 VmaKind::Physical {
                     pa: pa2,
                     memory: memory2,
                 },
-            ) => memory == memory2 && pa.as_u64() + lo.range.len() == pa2.as_u64(),
-            _ => false,
+            ) if memory == memory2 && pa.as_u64() + lo.range.len() == pa2.as_u64() => Some(lo.kind),
+            _ => None,
         };
-        if !same_backing {
+        let Some(kind) = joined else {
             return;
-        }
+        };
         self.areas.remove(&at.as_u64());
         if let Some(v) = self.areas.get_mut(&lo_start) {
             v.range = VaRange::new(lo.range.start, hi.range.end);
+            v.kind = kind;
         }
+    }
+
+    /// Gives the private area holding `va` its anonymous object if it has none yet
+    /// (Linux's `anon_vma_prepare`): the object of the next area, else of the previous
+    /// one, if that area could be one with it (adjacent, private, indexes that run on;
+    /// protections may differ), else `fresh()`. Returns the area's object; `None` if `va`
+    /// is not in a private area.
+    pub fn prepare_anon(&mut self, va: VirtAddr, fresh: impl FnOnce() -> AnonId) -> Option<AnonId> {
+        let vma = *self.find(va)?;
+        let VmaKind::AnonPrivate { pgoff, anon } = vma.kind else {
+            return None;
+        };
+        if anon.is_some() {
+            return anon;
+        }
+        let pages = vma.range.len() / PAGE_SIZE;
+        let next = self
+            .areas
+            .get(&vma.range.end.as_u64())
+            .and_then(|n| match n.kind {
+                VmaKind::AnonPrivate {
+                    pgoff: p,
+                    anon: Some(a),
+                } if p == pgoff + pages => Some(a),
+                _ => None,
+            });
+        let prev = || {
+            let (_, p) = self.areas.range(..vma.range.start.as_u64()).next_back()?;
+            match p.kind {
+                VmaKind::AnonPrivate {
+                    pgoff: q,
+                    anon: Some(a),
+                } if p.range.end == vma.range.start && q + p.range.len() / PAGE_SIZE == pgoff => {
+                    Some(a)
+                }
+                _ => None,
+            }
+        };
+        let id = next.or_else(prev).unwrap_or_else(fresh);
+        if let Some(v) = self.areas.get_mut(&vma.range.start.as_u64()) {
+            v.kind = VmaKind::AnonPrivate {
+                pgoff,
+                anon: Some(id),
+            };
+        }
+        Some(id)
+    }
+
+    /// Extends the area ending at `end` to `new_end` in place (`mremap` growing an area,
+    /// Linux 6.1's vma_adjust): the pages added continue its backing, and it is not joined
+    /// with an area that starts at `new_end`. The range added must be free.
+    pub fn grow(&mut self, end: VirtAddr, new_end: VirtAddr) -> Result<(), VmaError> {
+        let added = VaRange::new(end, new_end);
+        self.check(added)?;
+        if let Some(v) = self.overlapping(added).next() {
+            return Err(VmaError::Overlap {
+                existing: v.range,
+                requested: added,
+            });
+        }
+        let (_, v) = self
+            .areas
+            .range_mut(..end.as_u64())
+            .next_back()
+            .filter(|(_, v)| v.range.end == end)
+            .ok_or(VmaError::NotMapped(end))?;
+        v.range = VaRange::new(v.range.start, new_end);
+        Ok(())
     }
 
     /// Cuts the areas overlapping `r` so that none straddles its ends.
@@ -432,10 +572,12 @@ impl Vmas {
                 changed.push(*v);
             }
         }
-        for v in changed.iter().rev() {
-            self.merge_at(v.range.end);
+        // In address order, each piece with the one before it (Linux's mprotect_fixup
+        // merges each piece with its predecessor first), then the last with the next.
+        for v in &changed {
+            self.merge_at(v.range.start);
         }
-        self.merge_at(r.start);
+        self.merge_at(r.end);
         Ok(changed)
     }
 }
@@ -451,7 +593,7 @@ mod tests {
         Vma {
             range: r(start, len),
             prot: Prot::RW,
-            kind: VmaKind::AnonPrivate,
+            kind: VmaKind::anon_private_at(VirtAddr::new(start)),
         }
     }
     fn vmas() -> Vmas {
@@ -552,6 +694,177 @@ mod tests {
         assert_eq!(
             v.find(VirtAddr::new(0x10000)).unwrap().range,
             r(0x10000, 0x5000)
+        );
+    }
+
+    fn with_anon(start: u64, len: u64, pgoff: u64, object: Option<u64>) -> Vma {
+        Vma {
+            kind: VmaKind::AnonPrivate {
+                pgoff,
+                anon: object.map(AnonId),
+            },
+            ..anon(start, len)
+        }
+    }
+
+    fn kind_at(v: &Vmas, va: u64) -> VmaKind {
+        v.find(VirtAddr::new(va)).unwrap().kind
+    }
+
+    /// Linux's rule (is_mergeable_anon_vma, can_vma_merge_after): private areas join only
+    /// if their page indexes run on and their objects agree (the same, or one none yet).
+    #[test]
+    fn private_areas_merge_only_with_running_indexes_and_agreeing_objects() {
+        let mut v = vmas();
+        // An area moved here from elsewhere keeps its page index: it stays apart.
+        v.insert(with_anon(0x10000, 0x2000, 0x10, Some(1))).unwrap();
+        v.insert(with_anon(0x12000, 0x1000, 0x500, Some(1)))
+            .unwrap();
+        assert_eq!(v.len(), 2, "indexes that do not run on stay apart");
+        // Two objects: apart, even with running indexes.
+        v.insert(with_anon(0x13000, 0x1000, 0x501, Some(2)))
+            .unwrap();
+        assert_eq!(v.len(), 3, "different objects stay apart");
+        // An area with no object yet joins, and the joined area has the object.
+        v.insert(with_anon(0x14000, 0x1000, 0x502, None)).unwrap();
+        assert_eq!(v.len(), 3);
+        assert_eq!(
+            kind_at(&v, 0x14000),
+            VmaKind::AnonPrivate {
+                pgoff: 0x501,
+                anon: Some(AnonId(2))
+            }
+        );
+        assert_eq!(
+            v.find(VirtAddr::new(0x13000)).unwrap().range,
+            r(0x13000, 0x2000)
+        );
+    }
+
+    /// With objects A before and B after, a new area with none joins the one before
+    /// (Linux's vma_merge tries the predecessor first), and B's area stays apart.
+    #[test]
+    fn a_new_area_between_two_objects_joins_the_one_before() {
+        let mut v = vmas();
+        v.insert(with_anon(0x10000, 0x1000, 0x10, Some(1))).unwrap();
+        v.insert(with_anon(0x12000, 0x1000, 0x12, Some(2))).unwrap();
+        v.insert(with_anon(0x11000, 0x1000, 0x11, None)).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            v.find(VirtAddr::new(0x10000)).unwrap().range,
+            r(0x10000, 0x2000)
+        );
+        assert_eq!(
+            kind_at(&v, 0x11000),
+            VmaKind::AnonPrivate {
+                pgoff: 0x10,
+                anon: Some(AnonId(1))
+            }
+        );
+        assert_eq!(
+            v.find(VirtAddr::new(0x12000)).unwrap().range,
+            r(0x12000, 0x1000)
+        );
+    }
+
+    /// Cutting an area keeps each piece's page index (the start's page in the object).
+    #[test]
+    fn pieces_keep_their_page_index() {
+        let mut v = vmas();
+        v.insert(with_anon(0x10000, 0x4000, 0x777, Some(3)))
+            .unwrap();
+        v.protect(r(0x12000, 0x1000), Prot::R).unwrap();
+        assert_eq!(
+            kind_at(&v, 0x12000),
+            VmaKind::AnonPrivate {
+                pgoff: 0x779,
+                anon: Some(AnonId(3))
+            }
+        );
+        assert_eq!(
+            v.find(VirtAddr::new(0x13000))
+                .unwrap()
+                .anon_page(VirtAddr::new(0x13000)),
+            Some((AnonId(3), 0x77a))
+        );
+        v.protect(r(0x12000, 0x1000), Prot::RW).unwrap();
+        assert_eq!(v.len(), 1, "re-protected back: one area again");
+    }
+
+    /// anon_vma_prepare's reuse: the next area's object first, then the previous one's,
+    /// only from an area it could be one with (indexes run on; protection may differ);
+    /// else a fresh object.
+    #[test]
+    fn prepare_takes_a_neighbours_object_only_if_the_areas_could_be_one() {
+        let mut v = vmas();
+        v.insert(with_anon(0x10000, 0x1000, 0x10, Some(1))).unwrap();
+        v.insert(Vma {
+            prot: Prot::R,
+            ..with_anon(0x11000, 0x1000, 0x11, None)
+        })
+        .unwrap();
+        v.insert(with_anon(0x12000, 0x1000, 0x12, Some(2))).unwrap();
+        assert_eq!(v.len(), 3);
+        let fresh = || AnonId(99);
+        assert_eq!(
+            v.prepare_anon(VirtAddr::new(0x11000), fresh),
+            Some(AnonId(2)),
+            "the next area's first"
+        );
+        let mut v = vmas();
+        v.insert(with_anon(0x10000, 0x1000, 0x10, Some(1))).unwrap();
+        v.insert(Vma {
+            prot: Prot::R,
+            ..with_anon(0x11000, 0x1000, 0x11, None)
+        })
+        .unwrap();
+        v.insert(with_anon(0x12000, 0x1000, 0x400, Some(2)))
+            .unwrap();
+        assert_eq!(
+            v.prepare_anon(VirtAddr::new(0x11000), fresh),
+            Some(AnonId(1)),
+            "the next one's indexes do not run on: the previous one's"
+        );
+        let mut v = vmas();
+        v.insert(Vma {
+            prot: Prot::R,
+            ..with_anon(0x11000, 0x1000, 0x11, None)
+        })
+        .unwrap();
+        assert_eq!(
+            v.prepare_anon(VirtAddr::new(0x11000), fresh),
+            Some(AnonId(99))
+        );
+        assert_eq!(
+            v.prepare_anon(VirtAddr::new(0x11000), || AnonId(5)),
+            Some(AnonId(99)),
+            "prepared once"
+        );
+    }
+
+    /// Growing in place keeps the area's backing and does not join the area after it.
+    #[test]
+    fn grow_extends_in_place_without_joining_the_next_area() {
+        let mut v = vmas();
+        v.insert(with_anon(0x10000, 0x1000, 0x10, Some(1))).unwrap();
+        v.insert(with_anon(0x13000, 0x1000, 0x13, Some(1))).unwrap();
+        assert_eq!(
+            v.grow(VirtAddr::new(0x11000), VirtAddr::new(0x14000)),
+            Err(VmaError::Overlap {
+                existing: r(0x13000, 0x1000),
+                requested: r(0x11000, 0x3000)
+            })
+        );
+        v.grow(VirtAddr::new(0x11000), VirtAddr::new(0x13000))
+            .unwrap();
+        assert_eq!(v.len(), 2, "not joined with the next area");
+        assert_eq!(
+            v.find(VirtAddr::new(0x12000)).unwrap().range,
+            r(0x10000, 0x3000)
+        );
+        assert_eq!(
+            v.grow(VirtAddr::new(0x20000), VirtAddr::new(0x21000)),
+            Err(VmaError::NotMapped(VirtAddr::new(0x20000)))
         );
     }
 
@@ -667,7 +980,7 @@ mod tests {
         v.insert(Vma {
             range: a,
             prot: Prot::RW,
-            kind: VmaKind::AnonPrivate,
+            kind: VmaKind::anon_private_at(a.start),
         })
         .unwrap();
         assert_eq!(

@@ -96,7 +96,11 @@ impl AddressSpace {
     ) -> Result<(), FaultError> {
         crate::sync::might_sleep();
         let new = KernelFrames.alloc().map_err(|_| FaultError::OutOfFrames)?;
-        frame_table().set_owner(new.start(), FrameFlags::ANON, 0, 0);
+        let (owner, index) = layout
+            .vmas
+            .find(page)
+            .map_or((0, 0), |vma| super::object::anon_owner(vma, page));
+        frame_table().set_owner(new.start(), FrameFlags::ANON, owner, index);
         let dst = phys_to_virt(new.start()) as *mut u8;
         if old == super::zero_frame() {
             // SAFETY: a frame just allocated, reached through the linear map.

@@ -129,7 +129,7 @@ impl AddressSpace {
                 .expect("an area's shared object is in its layout");
             return self.fault_shared(page, object, index, attrs, va);
         }
-        if !write && !exec && vma.kind == VmaKind::AnonPrivate && !vma.prot.exec {
+        if !write && !exec && vma.kind.is_anon_private() && !vma.prot.exec {
             let read_only = mm::Attributes {
                 access: mm::Access::Read,
                 ..attrs
@@ -149,6 +149,14 @@ impl AddressSpace {
                 Err(_) => Err(FaultError::OutOfFrames),
             };
         }
+        if write && matches!(vma.kind, VmaKind::AnonPrivate { anon: None, .. }) {
+            // The area's first private page: it gets its anonymous object first, with
+            // `mmap_lock` for write (Linux's anon_vma_prepare; once per area), then the
+            // fault is taken again.
+            drop(layout);
+            self.prepare_anon(va)?;
+            return self.handle_fault(va, write, exec);
+        }
         if write {
             let present = self.ptl.lock().pt.translate(page);
             if let Some(t) = present {
@@ -156,7 +164,7 @@ impl AddressSpace {
                     // Spurious: another CPU made it writable first.
                     return Ok(());
                 }
-                if vma.kind == VmaKind::AnonPrivate {
+                if vma.kind.is_anon_private() {
                     return self.break_cow(&layout, page, t.pa, attrs);
                 }
                 // A shared page the layout allows writing is mapped writable.
@@ -172,7 +180,8 @@ impl AddressSpace {
             // be fetched through the new executable mapping.
             crate::arch::sync_icache_page(kernel_va);
         }
-        crate::mmu::frame_table().set_owner(frame.start(), FrameFlags::ANON, 0, 0);
+        let (owner, index) = super::object::anon_owner(&vma, page);
+        crate::mmu::frame_table().set_owner(frame.start(), FrameFlags::ANON, owner, index);
         let mut t = self.ptl.lock();
         let mapped =
             t.pt.map_page(va.align_down(PAGE_SIZE), frame.start(), attrs, true);
@@ -236,6 +245,18 @@ impl AddressSpace {
             Ok(false) => Ok(()),
             Err(_) => Err(FaultError::OutOfFrames),
         }
+    }
+
+    /// Gives the private area holding `va` its anonymous object (`Vmas::prepare_anon`:
+    /// a neighbour's if the two could be one area, else a new one). Sleepable
+    /// (`mmap_lock` for write).
+    fn prepare_anon(&self, va: VirtAddr) -> Result<(), FaultError> {
+        let mut layout = self.mmap_lock.write();
+        layout
+            .vmas
+            .prepare_anon(va, || mm::vma::AnonId(super::object::next_id()))
+            .map(drop)
+            .ok_or(FaultError::NotMapped { va })
     }
 
     /// Runs `f` on the kernel view of the page holding `va`, faulting it in

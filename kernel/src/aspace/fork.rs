@@ -69,9 +69,9 @@ impl AddressSpace {
                 VmaKind::Physical { pa, memory } => {
                     self.copy_physical(&mut child, vma, pa, memory)?
                 }
-                VmaKind::AnonPrivate | VmaKind::AnonShared { .. } => {
+                VmaKind::AnonPrivate { .. } | VmaKind::AnonShared { .. } => {
                     let pages = self.present(vma.range);
-                    let private = vma.kind == VmaKind::AnonPrivate;
+                    let private = vma.kind.is_anon_private();
                     self.share_pages(&layout, &mut child, vma, &pages, private)?;
                 }
             }
@@ -155,7 +155,7 @@ impl AddressSpace {
                     // The zero page (never owned) maps as it is: read-only.
                     ct.pt.map_page(p.va, p.pa, p.attrs, false)?;
                 } else if private && copied_at_fork(p.pa) {
-                    copy_for_child(ct, p)?;
+                    copy_for_child(ct, p, super::object::anon_owner(vma, p.va))?;
                 } else {
                     let attrs = if private && p.attrs.access.writable() {
                         protect = true;
@@ -213,9 +213,13 @@ impl AddressSpace {
 }
 
 /// The child's own copy of a pinned private page (the device keeps the parent's).
-fn copy_for_child(ct: &mut super::Tables, p: &Page) -> Result<(), MapError> {
+fn copy_for_child(
+    ct: &mut super::Tables,
+    p: &Page,
+    (owner, index): (u64, u64),
+) -> Result<(), MapError> {
     let frame = KernelFrames.alloc()?;
-    frame_table().set_owner(frame.start(), FrameFlags::ANON, 0, 0);
+    frame_table().set_owner(frame.start(), FrameFlags::ANON, owner, index);
     // SAFETY: a frame just allocated and the parent's page, both whole frames reached
     // through the linear map; the parent's page is held by its mapping (the parent's
     // `mmap_lock` is held for write) and its PTL is held.

@@ -229,7 +229,7 @@ impl AddressSpace {
         layout
             .vmas
             .find(va)
-            .is_some_and(|v| v.kind == mm::vma::VmaKind::AnonPrivate && v.prot.write)
+            .is_some_and(|v| v.kind.is_anon_private() && v.prot.write)
     }
 
     /// Physical address of the page table's root (for an IOMMU context that

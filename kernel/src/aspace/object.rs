@@ -22,6 +22,19 @@ use mm::{Frame, FrameSource, OutOfFrames, PhysAddr, PAGE_SIZE};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A name no object has had: shared and anonymous objects draw from one sequence, so a
+/// frame's reverse-map owner names one object whichever kind it is.
+pub(super) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The reverse-map owner of a private page at `va` in `vma`: its anonymous object and
+/// page index, or (0, 0) in an area that has no object (a page the loader placed).
+pub(super) fn anon_owner(vma: &mm::vma::Vma, va: mm::VirtAddr) -> (u64, u64) {
+    vma.anon_page(va)
+        .map_or((0, 0), |(id, index)| (id.0, index))
+}
+
 /// One shared object.
 pub struct SharedObject {
     id: ObjectId,
@@ -34,7 +47,7 @@ impl SharedObject {
     /// A new object of `len` bytes (rounded up to pages), with no page yet.
     pub fn new(len: u64) -> Arc<Self> {
         Arc::new(Self {
-            id: ObjectId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            id: ObjectId(next_id()),
             pages: len.div_ceil(PAGE_SIZE),
             frames: SpinLock::new(BTreeMap::new()),
             mappers: SpinLock::new(Vec::new()),

@@ -95,7 +95,7 @@ impl AddressSpace {
             layout.vmas.insert(Vma {
                 range,
                 prot,
-                kind: VmaKind::AnonPrivate,
+                kind: VmaKind::anon_private_at(range.start),
             })?;
             return Ok(range.start);
         }
@@ -207,7 +207,7 @@ impl AddressSpace {
                 // read-only whatever the area allows: a write must fault and
                 // get a frame of its own.
                 let zero = super::fault::zero_frame();
-                let private = vma.kind == VmaKind::AnonPrivate;
+                let private = vma.kind.is_anon_private();
                 let keep_read_only = |m: &mm::table::Mapping| {
                     m.level == mm::Level::L3
                         && (m.pa == zero
@@ -320,7 +320,7 @@ impl AddressSpace {
         let private: Vec<VaRange> = layout
             .vmas
             .overlapping(range)
-            .filter(|v| v.kind == VmaKind::AnonPrivate)
+            .filter(|v| v.kind.is_anon_private())
             .map(|v| v.range.intersect(&range))
             .collect();
         for piece in private {
@@ -361,15 +361,24 @@ impl AddressSpace {
         old: VaRange,
         new: VaRange,
     ) -> Result<(), AsError> {
-        if !matches!(vma.kind, VmaKind::AnonPrivate | VmaKind::AnonShared { .. }) {
+        if !matches!(
+            vma.kind,
+            VmaKind::AnonPrivate { .. } | VmaKind::AnonShared { .. }
+        ) {
             return Err(AsError::Vma(VmaError::NotMapped(old.start)));
         }
-        // The piece `old` of the area, with its own object page if it is shared.
-        let piece = vma.part(old);
+        // The piece `old` of the area, with its own object page if it is shared, and its
+        // own page index if it is private and has its object (faulted pages keep their
+        // index); an unfaulted private piece is indexed by its new place, which lets it
+        // join its new neighbours (Linux's copy_vma).
+        let kind = match vma.part(old).kind {
+            VmaKind::AnonPrivate { anon: None, .. } => VmaKind::anon_private_at(new.start),
+            kind => kind,
+        };
         layout.vmas.insert(Vma {
             range: new,
             prot: vma.prot,
-            kind: piece.kind,
+            kind,
         })?;
         let delta = new.start.as_u64().wrapping_sub(old.start.as_u64());
         let to = |va: VirtAddr| VirtAddr::new(va.as_u64().wrapping_add(delta));

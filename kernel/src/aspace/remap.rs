@@ -83,7 +83,7 @@ impl AddressSpace {
                 if layout.vmas.overlapping(tail).next().is_none() {
                     layout
                         .vmas
-                        .insert(vma.part(tail))
+                        .grow(tail.start, tail.end)
                         .map_err(|e| RemapError::Layout(e.into()))?;
                     return Ok(r.addr);
                 }
