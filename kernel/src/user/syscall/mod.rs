@@ -153,8 +153,9 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::CLONE3 => process::clone3(a, frame),
         // One user, root, as for Linux's init.
         nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
-        // Accepted: no thread ever dies holding a robust futex that another
-        // process could see (there is one process and no signals).
+        // Accepted, but the list is not walked at exit: a thread that dies
+        // holding a robust futex leaves it locked (Linux marks it
+        // FUTEX_OWNER_DIED and wakes a waiter). No program here relies on it.
         nr::SET_ROBUST_LIST => {
             if a.0[1] != 24 {
                 Err(errno::EINVAL)
