@@ -289,8 +289,16 @@ pub fn spawn_process(path: &str, argv: &[&str], init: bool) -> Result<Arc<Proces
         loaded.entry,
         loaded.sp
     );
-    super::spawn_thread(&process, pid, name, frame, 0, VirtAddr::new(0), 0)
-        .map_err(|_| ExecError::NoTask)?;
+    super::spawn_thread(
+        &process,
+        pid,
+        name,
+        frame,
+        0,
+        VirtAddr::new(0),
+        super::signal::ThreadSignals::new(0),
+    )
+    .map_err(|_| ExecError::NoTask)?;
     Ok(process)
 }
 

@@ -180,7 +180,7 @@ pub fn exit_process(process: Arc<Process>) {
         (signal::code::CLD_KILLED, status & 0x7f)
     };
     let mut sigchld = signal::SigInfo::from_process(signal::SIGCHLD, code, process.pid);
-    sigchld.status = value;
+    sigchld.word1 = u64::from(value as u32);
     // The parent learns of the exit (SIGCHLD queued, or the child reaped at once if it
     // ignores SIGCHLD) in the same step that makes the zombie visible to its wait, as
     // Linux's exit_notify under tasklist_lock.
@@ -202,7 +202,7 @@ pub fn exit_process(process: Arc<Process>) {
                     .lock()
                     .retain(|c| !Arc::ptr_eq(c, &process));
             } else {
-                signal::queue_for_process(p, sigchld);
+                let _ = signal::queue_for_process(p, sigchld);
             }
         }
         process.family.zombie.store(true, Ordering::Release);
@@ -282,8 +282,8 @@ fn notify_parent(process: &Arc<Process>, code: i32, status: i32) {
     let nocldstop = parent.signals.action(signal::SIGCHLD).flags & signal::SA_NOCLDSTOP != 0;
     if !nocldstop {
         let mut info = signal::SigInfo::from_process(signal::SIGCHLD, code, process.pid);
-        info.status = status;
-        signal::send_to_process(&parent, info);
+        info.word1 = u64::from(status as u32);
+        let _ = signal::send_to_process(&parent, info);
     }
     parent.family.bump();
 }

@@ -101,7 +101,7 @@ fn run() {
             });
         }
         for p in due {
-            signal::send_to_process(&p, SigInfo::from_process(signal::SIGALRM, 0x80, 0));
+            let _ = signal::send_to_process(&p, SigInfo::from_process(signal::SIGALRM, 0x80, 0));
         }
         if next == u64::MAX {
             KICK.wait_until(|| GEN.load(Ordering::Acquire) != seen);

@@ -232,6 +232,7 @@ impl Process {
         }
         futex::wake_process(self);
         self.family.wake_waiters();
+        self.signals.waiters.wake_all();
     }
 
     /// Runs `f` on each live thread (under the thread list's lock: `f` must not sleep).
@@ -288,13 +289,13 @@ pub(crate) fn spawn_thread(
     frame: crate::arch::exception::TrapFrame,
     tls: u64,
     clear_child_tid: VirtAddr,
-    sigmask: u64,
+    signals: signal::ThreadSignals,
 ) -> Result<(), task::SpawnError> {
     let thread = Arc::new(Thread {
         process: process.clone(),
         tid,
         clear_child_tid: AtomicU64::new(clear_child_tid.as_u64()),
-        signals: signal::ThreadSignals::new(sigmask),
+        signals,
     });
     process.live.fetch_add(1, Ordering::AcqRel);
     let spawned = task::Builder::new(name).spawn(move || {

@@ -63,6 +63,11 @@ pub const SIGTTIN: i32 = 21;
 pub const SIGTTOU: i32 = 22;
 /// Highest signal number.
 pub const NSIG: i32 = 64;
+/// The first real-time signal: from here on every instance is queued.
+pub const SIGRTMIN: i32 = 32;
+/// Real-time signals one queue holds (Linux's RLIMIT_SIGPENDING is per user and larger:
+/// past it, `rt_sigqueueinfo` fails with `EAGAIN` as here).
+pub const MAX_QUEUED: usize = 256;
 
 /// `sa_handler` values.
 pub const SIG_DFL: u64 = 0;
@@ -176,8 +181,9 @@ pub struct SigInfo {
     pub code: i32,
     /// The first union word: `si_pid` (low half) and `si_uid` (high), or `si_addr`.
     pub word0: u64,
-    /// `si_status` for SIGCHLD.
-    pub status: i32,
+    /// The second union word: `si_status` for SIGCHLD (low half), `si_value` for a
+    /// queued signal.
+    pub word1: u64,
 }
 
 impl SigInfo {
@@ -187,7 +193,7 @@ impl SigInfo {
             signo,
             code,
             word0: u64::from(pid),
-            status: 0,
+            word1: 0,
         }
     }
 
@@ -197,7 +203,7 @@ impl SigInfo {
             signo,
             code,
             word0: addr,
-            status: 0,
+            word1: 0,
         }
     }
 
@@ -207,14 +213,28 @@ impl SigInfo {
         b[0..4].copy_from_slice(&self.signo.to_le_bytes());
         b[8..12].copy_from_slice(&self.code.to_le_bytes());
         b[16..24].copy_from_slice(&self.word0.to_le_bytes());
-        b[24..28].copy_from_slice(&self.status.to_le_bytes());
+        b[24..32].copy_from_slice(&self.word1.to_le_bytes());
         b
+    }
+
+    /// The fields kept from a `siginfo_t` a program gave (`rt_sigqueueinfo`); the signal
+    /// number is the call's.
+    pub fn from_bytes(signo: i32, b: &[u8; 128]) -> Self {
+        let w = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8"));
+        Self {
+            signo,
+            code: i32::from_le_bytes(b[8..12].try_into().expect("4")),
+            word0: w(16),
+            word1: w(24),
+        }
     }
 }
 
-/// Signals waiting for delivery, at most one of each; their siginfo on the heap (a
-/// process and each of its threads have one of these: kept small, since a `Process` is
-/// built on a kernel stack before it moves into its `Arc`).
+/// Signals waiting for delivery: at most one of each standard signal (a second is
+/// merged into the first), every instance of a real-time one (`SIGRTMIN`..=`SIGRTMAX`,
+/// each with its own siginfo, delivered in the order sent), up to [`MAX_QUEUED`]. Their
+/// siginfo on the heap (a process and each of its threads have one of these: kept small,
+/// since a `Process` is built on a kernel stack before it moves into its `Arc`).
 #[derive(Clone)]
 pub struct Pending {
     set: u64,
@@ -229,24 +249,37 @@ impl Pending {
         }
     }
 
-    fn add(&mut self, info: SigInfo) {
+    /// Queues `info`; false if a real-time signal found the queue full (`EAGAIN`).
+    fn add(&mut self, info: SigInfo) -> bool {
         let s = info.signo;
-        if self.set & bit(s) == 0 {
-            self.set |= bit(s);
-            self.info.push(info);
+        if s < SIGRTMIN {
+            if self.set & bit(s) == 0 {
+                self.set |= bit(s);
+                self.info.push(info);
+            }
+            return true;
         }
+        if self.info.len() >= MAX_QUEUED {
+            return false;
+        }
+        self.set |= bit(s);
+        self.info.push(info);
+        true
     }
 
-    /// The lowest pending signal outside `blocked`, taken out.
+    /// The lowest pending signal outside `blocked` (its oldest instance), taken out.
     fn take(&mut self, blocked: u64) -> Option<SigInfo> {
         let ready = self.set & !blocked;
         if ready == 0 {
             return None;
         }
         let s = ready.trailing_zeros() as i32 + 1;
-        self.set &= !bit(s);
         let i = self.info.iter().position(|i| i.signo == s)?;
-        Some(self.info.swap_remove(i))
+        let info = self.info.remove(i);
+        if !self.info.iter().any(|i| i.signo == s) {
+            self.set &= !bit(s);
+        }
+        Some(info)
     }
 
     /// Drops the pending signals of `signals`.
@@ -288,10 +321,11 @@ impl PendingQueue {
         self.mask.load(Ordering::Acquire)
     }
 
-    fn add(&self, info: SigInfo) {
+    fn add(&self, info: SigInfo) -> bool {
         let mut q = self.queue.lock();
-        q.add(info);
+        let queued = q.add(info);
         self.mask.store(q.set, Ordering::Release);
+        queued
     }
 
     fn take(&self, blocked: u64) -> Option<SigInfo> {
@@ -314,10 +348,14 @@ impl PendingQueue {
     }
 }
 
-/// The per-process part: actions and process-directed pending signals.
+/// The per-process part: actions, process-directed pending signals, and the threads
+/// waiting for a signal (`rt_sigsuspend`, `rt_sigtimedwait`).
 pub struct ProcessSignals {
     actions: SpinLock<alloc::boxed::Box<[Action; NSIG as usize]>>,
     pending: PendingQueue,
+    /// Woken by `Process::interrupt_threads` whenever a signal is queued for the process
+    /// or one of its threads.
+    pub waiters: crate::sync::WaitQueue,
 }
 
 impl core::default::Default for ProcessSignals {
@@ -332,6 +370,7 @@ impl ProcessSignals {
         Self {
             actions: SpinLock::new(alloc::boxed::Box::new([Action::default(); NSIG as usize])),
             pending: PendingQueue::new(),
+            waiters: crate::sync::WaitQueue::new(),
         }
     }
 
@@ -376,7 +415,14 @@ pub struct ThreadSignals {
     /// `x0`. Only the thread itself reads and writes them.
     restart_code: AtomicI64,
     restart_x0: AtomicU64,
+    /// The mask `rt_sigsuspend` replaced ([`NO_SAVED_MASK`]: none): the handler's frame
+    /// records it, so `rt_sigreturn` restores it (Linux's `saved_sigmask`); a return
+    /// to EL0 with no handler restores it at once. Only the thread itself uses it.
+    saved_mask: AtomicU64,
 }
+
+/// No saved mask (a mask never holds SIGKILL or SIGSTOP, so this is no mask).
+const NO_SAVED_MASK: u64 = u64::MAX;
 
 /// `stack_t`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -408,7 +454,16 @@ impl ThreadSignals {
             altstack: SpinLock::new(AltStack::default()),
             restart_code: AtomicI64::new(0),
             restart_x0: AtomicU64::new(0),
+            saved_mask: AtomicU64::new(NO_SAVED_MASK),
         }
+    }
+
+    /// A fork child's thread: the parent thread's mask and alternate stack (Linux keeps
+    /// `sas_ss_sp` across fork, clears it for a new thread), nothing pending.
+    pub fn forked(parent: &ThreadSignals) -> Self {
+        let s = Self::new(parent.mask.load(Ordering::Relaxed));
+        *s.altstack.lock() = parent.altstack();
+        s
     }
 
     /// The alternate stack.
@@ -433,21 +488,24 @@ pub fn current_has_pending() -> bool {
 }
 
 /// Sends a process-directed signal: one of its threads that does not block it takes it.
-pub fn send_to_process(process: &Arc<Process>, info: SigInfo) {
+/// Returns what queueing it did (`Queued::Full`: a real-time signal, its queue full).
+pub fn send_to_process(process: &Arc<Process>, info: SigInfo) -> Queued {
     if info.signo == 0 {
-        return;
+        return Queued::Ignored;
     }
     if info.signo == SIGKILL {
         process.begin_kill(SIGKILL);
-        return;
+        return Queued::Yes;
     }
     discard_for(process, info.signo);
     if info.signo == SIGCONT {
         super::family::resume(process);
     }
-    if queue_for_process(process, info) {
+    let queued = queue_for_process(process, info);
+    if queued == Queued::Yes {
         process.interrupt_threads();
     }
+    queued
 }
 
 /// Generating a stop signal discards a pending SIGCONT, and SIGCONT every pending stop
@@ -465,33 +523,46 @@ fn discard_for(process: &Process, sig: i32) {
     process.for_each_thread(|t| t.signals.pending.discard(drop));
 }
 
+/// What queueing a signal did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Queued {
+    /// Pending now: wake the threads (`Process::interrupt_threads`).
+    Yes,
+    /// Its action ignores it: dropped, nothing to wake.
+    Ignored,
+    /// A real-time signal, and the queue is full (`EAGAIN` for `rt_sigqueueinfo`).
+    Full,
+}
+
+/// Whether the action of `sig` drops it at generation.
+fn ignored(process: &Process, sig: i32) -> bool {
+    let a = process.signals.action(sig);
+    a.handler == SIG_IGN || (a.handler == SIG_DFL && default_action(sig) == Default::Ignore)
+}
+
 /// Queues a process-directed signal without waking anyone (the caller does, outside
-/// its spinlocks); false if the action drops it. Not for `SIGKILL`.
-pub fn queue_for_process(process: &Process, info: SigInfo) -> bool {
-    let a = process.signals.action(info.signo);
-    if a.handler == SIG_IGN
-        || (a.handler == SIG_DFL && default_action(info.signo) == Default::Ignore)
-    {
-        return false;
+/// its spinlocks). Not for `SIGKILL`.
+pub fn queue_for_process(process: &Process, info: SigInfo) -> Queued {
+    if ignored(process, info.signo) {
+        Queued::Ignored
+    } else if process.signals.pending.add(info) {
+        Queued::Yes
+    } else {
+        Queued::Full
     }
-    process.signals.pending.add(info);
-    true
 }
 
 /// Queues a thread-directed signal for `thread` (`SIGKILL` is the caller's: it ends the
 /// whole process). The caller then calls `Process::interrupt_threads` (not under the
 /// thread list's lock).
-pub fn queue_for_thread(thread: &Thread, info: SigInfo) {
-    if info.signo == 0 || info.signo == SIGKILL {
-        return;
+pub fn queue_for_thread(thread: &Thread, info: SigInfo) -> Queued {
+    if info.signo == 0 || info.signo == SIGKILL || ignored(&thread.process, info.signo) {
+        Queued::Ignored
+    } else if thread.signals.pending.add(info) {
+        Queued::Yes
+    } else {
+        Queued::Full
     }
-    let a = thread.process.signals.action(info.signo);
-    if a.handler == SIG_IGN
-        || (a.handler == SIG_DFL && default_action(info.signo) == Default::Ignore)
-    {
-        return;
-    }
-    thread.signals.pending.add(info);
 }
 
 /// A synchronous fault of the calling thread: the signal is delivered at once on the
@@ -509,6 +580,7 @@ pub fn force_fault(info: SigInfo) {
         thread.signals.mask.fetch_and(!bit(sig), Ordering::AcqRel);
     }
     drop(actions);
+    // A fault's signal is a standard one: it is never refused.
     thread.signals.pending.add(info);
 }
 
@@ -591,6 +663,11 @@ pub fn deliver(frame: &mut TrapFrame, thread: &Thread) -> bool {
             thread.process.begin_kill(SIGSEGV);
             return false;
         }
+        // The frame has the mask to restore (a saved one included): it is spent.
+        thread
+            .signals
+            .saved_mask
+            .store(NO_SAVED_MASK, Ordering::Relaxed);
         let mut mask = blocked | action.mask;
         if action.flags & SA_NODEFER == 0 {
             mask |= bit(sig);
@@ -601,12 +678,92 @@ pub fn deliver(frame: &mut TrapFrame, thread: &Thread) -> bool {
             .store(mask & !UNBLOCKABLE, Ordering::Release);
         return true;
     }
+    restore_saved_mask(thread);
     if let Some((_, orig_x0)) = restart {
         // No handler ran: the call starts again.
         frame.x[0] = orig_x0;
         frame.elr -= 4;
     }
     true
+}
+
+/// Back to the mask `rt_sigsuspend` replaced, if it did (no handler took it with it).
+fn restore_saved_mask(thread: &Thread) {
+    let saved = thread
+        .signals
+        .saved_mask
+        .swap(NO_SAVED_MASK, Ordering::Relaxed);
+    if saved != NO_SAVED_MASK {
+        thread.signals.mask.store(saved, Ordering::Release);
+    }
+}
+
+/// `rt_sigsuspend`'s core: `mask` replaces the thread's until a signal it does not block
+/// is pending (or the process ends); the old mask is kept for the handler's frame.
+/// Returns `ERESTARTNOHAND` (EINTR once a handler runs). Sleepable.
+pub fn suspend(thread: &Thread, mask: u64) -> i64 {
+    let old = thread.signals.mask.load(Ordering::Relaxed);
+    thread.signals.saved_mask.store(old, Ordering::Relaxed);
+    set_mask(thread, mask);
+    let process = &thread.process;
+    process
+        .signals
+        .waiters
+        .wait_until(|| has_pending(thread) || process.exiting());
+    ERESTARTNOHAND
+}
+
+/// `rt_sigtimedwait`'s core: takes the oldest pending signal of `set` (blocked or not),
+/// waiting up to `timeout` (`None`: for ever) with `set` unblocked meanwhile. `Ok` with
+/// the signal; `Err(true)` if another signal (or the process's end) interrupted the
+/// wait, `Err(false)` if the time ran out. Sleepable.
+pub fn timed_wait(
+    thread: &Thread,
+    set: u64,
+    timeout: Option<core::time::Duration>,
+) -> Result<SigInfo, bool> {
+    let set = set & !UNBLOCKABLE;
+    let take = || {
+        thread
+            .signals
+            .pending
+            .take(!set)
+            .or_else(|| thread.process.signals.pending.take(!set))
+    };
+    if let Some(info) = take() {
+        return Ok(info);
+    }
+    if timeout == Some(core::time::Duration::ZERO) {
+        return Err(false);
+    }
+    let real = thread.signals.mask.load(Ordering::Relaxed);
+    thread.signals.mask.store(real & !set, Ordering::Release);
+    let process = &thread.process;
+    let deadline = timeout.map(|t| {
+        drivers::timer::counter().saturating_add(drivers::timer::ns_to_ticks(
+            t.as_nanos().min(u128::from(u64::MAX)) as u64,
+        ))
+    });
+    let woken = || has_pending(thread) || process.exiting();
+    let mut timed_out = false;
+    match deadline {
+        None => process.signals.waiters.wait_until(woken),
+        // No timed wait in the scheduler yet: polled in 1 ms sleeps, as futex's.
+        Some(d) => loop {
+            if woken() {
+                break;
+            }
+            let left = d.saturating_sub(drivers::timer::counter());
+            if left == 0 {
+                timed_out = true;
+                break;
+            }
+            let left = drivers::timer::ticks_to_ns(left).min(1_000_000);
+            crate::sched::sleep(core::time::Duration::from_nanos(left));
+        },
+    }
+    thread.signals.mask.store(real, Ordering::Release);
+    take().ok_or(!timed_out)
 }
 
 /// Offsets in the signal frame (Linux arch/arm64 `struct rt_sigframe`).
@@ -671,7 +828,12 @@ fn setup_frame(
     put(&mut f, layout::UC_STACK, &alt.sp.to_le_bytes());
     put(&mut f, layout::UC_STACK + 8, &ss_flags.to_le_bytes());
     put(&mut f, layout::UC_STACK + 16, &alt.size.to_le_bytes());
-    let mask = thread.signals.mask.load(Ordering::Acquire);
+    let saved = thread.signals.saved_mask.load(Ordering::Relaxed);
+    let mask = if saved != NO_SAVED_MASK {
+        saved
+    } else {
+        thread.signals.mask.load(Ordering::Acquire)
+    };
     put(&mut f, layout::UC_SIGMASK, &mask.to_le_bytes());
     let fault = if matches!(info.signo, SIGSEGV | SIGBUS | SIGILL | SIGTRAP) && info.code > 0 {
         info.word0
@@ -792,6 +954,11 @@ pub fn set_altstack(
     };
     *thread.signals.altstack.lock() = new;
     Ok(())
+}
+
+/// Writes `info` as a `siginfo_t` at user `at`.
+pub fn write_info(at: u64, info: &SigInfo) -> Result<(), super::syscall::errno::Errno> {
+    uaccess::copy_to(VirtAddr::new(at), &info.bytes())
 }
 
 /// `struct sigaction` from user memory (handler, flags, restorer, mask).

@@ -1,7 +1,8 @@
 //! Signals as a C library exposes them: `sigaction` (with `SA_RESTORER` and this
 //! runtime's `rt_sigreturn` trampoline, as glibc, or without, using the kernel's),
-//! `sigprocmask`, `sigpending`, `sigaltstack`, `kill`, `tgkill`, and views of the
-//! `siginfo_t` and `ucontext_t` a handler gets (Linux aarch64 layouts).
+//! `sigprocmask`, `sigpending`, `sigaltstack`, `sigsuspend`, `sigtimedwait`, `kill`,
+//! `tgkill`, `sigqueue`, and views of the `siginfo_t` and `ucontext_t` a handler gets
+//! (Linux aarch64 layouts).
 use core::arch::global_asm;
 
 use crate::errno::Errno;
@@ -21,6 +22,19 @@ pub const RT_SIGACTION: usize = 134;
 pub const RT_SIGPROCMASK: usize = 135;
 /// `rt_sigpending(set, size)`.
 pub const RT_SIGPENDING: usize = 136;
+/// `rt_sigsuspend(mask, size)`.
+pub const RT_SIGSUSPEND: usize = 133;
+/// `rt_sigtimedwait(set, info, timeout, size)`.
+pub const RT_SIGTIMEDWAIT: usize = 137;
+/// `rt_sigqueueinfo(tgid, sig, info)`.
+pub const RT_SIGQUEUEINFO: usize = 138;
+/// `rt_tgsigqueueinfo(tgid, tid, sig, info)`.
+pub const RT_TGSIGQUEUEINFO: usize = 240;
+/// The first real-time signal the kernel has (C libraries keep the first two or three
+/// for themselves and call the next one `SIGRTMIN`).
+pub const SIGRT0: i32 = 32;
+/// `si_code` of `sigqueue`.
+pub const SI_QUEUE: i32 = -1;
 
 /// Signal numbers.
 pub const SIGILL: i32 = 4;
@@ -109,9 +123,10 @@ global_asm!(
     "svc #0",
 );
 
-/// `siginfo_t` (the first 32 bytes: signo, errno, code, then the union).
+/// `siginfo_t` (128 bytes: signo, errno, code, then the union, whose first two words
+/// this view names).
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SigInfo {
     /// `si_signo`.
     pub signo: i32,
@@ -122,11 +137,40 @@ pub struct SigInfo {
     _pad: i32,
     /// `si_pid` | `si_uid` << 32, or `si_addr`.
     pub word0: u64,
-    /// `si_status` (SIGCHLD).
-    pub status: i32,
+    /// `si_status` (SIGCHLD, low half), or `si_value` (a queued signal).
+    pub word1: u64,
+    _rest: [u64; 12],
+}
+
+const _: () = assert!(core::mem::size_of::<SigInfo>() == 128);
+
+impl Default for SigInfo {
+    fn default() -> Self {
+        Self::queued(0, 0, 0, 0)
+    }
 }
 
 impl SigInfo {
+    /// What `sigqueue(pid, sig, value)` sends: `SI_QUEUE` from process `pid`.
+    pub fn queued(signo: i32, code: i32, pid: u32, value: u64) -> Self {
+        Self {
+            signo,
+            errno: 0,
+            code,
+            _pad: 0,
+            word0: u64::from(pid),
+            word1: value,
+            _rest: [0; 12],
+        }
+    }
+    /// `si_status`.
+    pub fn status(&self) -> i32 {
+        self.word1 as i32
+    }
+    /// `si_value`.
+    pub fn value(&self) -> u64 {
+        self.word1
+    }
     /// `si_addr`.
     pub fn addr(&self) -> u64 {
         self.word0
@@ -257,4 +301,76 @@ pub fn kill(pid: isize, sig: i32) -> Result<(), Errno> {
 pub fn tgkill(tgid: isize, tid: isize, sig: i32) -> Result<(), Errno> {
     // SAFETY: plain integers.
     unsafe { sys::raw(TGKILL, [tgid as usize, tid as usize, sig as usize, 0, 0, 0]) }.map(drop)
+}
+
+/// `rt_sigsuspend(mask)`: waits with `mask` until a handler has run; always an error
+/// (`EINTR`), as the C library's `sigsuspend`.
+pub fn sigsuspend(mask: u64) -> Errno {
+    // SAFETY: one u64 read.
+    match unsafe { sys::raw(RT_SIGSUSPEND, [&mask as *const u64 as usize, 8, 0, 0, 0, 0]) } {
+        Ok(_) => Errno(0),
+        Err(e) => e,
+    }
+}
+
+/// `rt_sigtimedwait(set, &info, timeout)`: the signal taken and its siginfo.
+pub fn sigtimedwait(
+    set: u64,
+    timeout: Option<&crate::time::Timespec>,
+) -> Result<(i32, SigInfo), Errno> {
+    let mut info = SigInfo::default();
+    let t = timeout.map_or(0, |t| t as *const crate::time::Timespec as usize);
+    // SAFETY: one u64 and one timespec read, one siginfo written, all ours.
+    let got = unsafe {
+        sys::raw(
+            RT_SIGTIMEDWAIT,
+            [
+                &set as *const u64 as usize,
+                &mut info as *mut SigInfo as usize,
+                t,
+                8,
+                0,
+                0,
+            ],
+        )
+    }?;
+    Ok((got as i32, info))
+}
+
+/// `rt_sigqueueinfo(pid, sig, info)` (what `sigqueue` does with `SI_QUEUE`).
+pub fn sigqueueinfo(pid: isize, sig: i32, info: &SigInfo) -> Result<(), Errno> {
+    // SAFETY: one siginfo read.
+    unsafe {
+        sys::raw(
+            RT_SIGQUEUEINFO,
+            [
+                pid as usize,
+                sig as usize,
+                info as *const SigInfo as usize,
+                0,
+                0,
+                0,
+            ],
+        )
+    }
+    .map(drop)
+}
+
+/// `rt_tgsigqueueinfo(tgid, tid, sig, info)`.
+pub fn tgsigqueueinfo(tgid: isize, tid: isize, sig: i32, info: &SigInfo) -> Result<(), Errno> {
+    // SAFETY: one siginfo read.
+    unsafe {
+        sys::raw(
+            RT_TGSIGQUEUEINFO,
+            [
+                tgid as usize,
+                tid as usize,
+                sig as usize,
+                info as *const SigInfo as usize,
+                0,
+                0,
+            ],
+        )
+    }
+    .map(drop)
 }

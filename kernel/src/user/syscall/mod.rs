@@ -70,6 +70,14 @@ pub mod nr {
     pub const RT_SIGPENDING: u64 = 136;
     /// `rt_sigreturn()`.
     pub const RT_SIGRETURN: u64 = 139;
+    /// `rt_sigsuspend(mask, sigsetsize)`.
+    pub const RT_SIGSUSPEND: u64 = 133;
+    /// `rt_sigtimedwait(set, info, timeout, sigsetsize)`.
+    pub const RT_SIGTIMEDWAIT: u64 = 137;
+    /// `rt_sigqueueinfo(tgid, sig, info)`.
+    pub const RT_SIGQUEUEINFO: u64 = 138;
+    /// `rt_tgsigqueueinfo(tgid, tid, sig, info)`.
+    pub const RT_TGSIGQUEUEINFO: u64 = 240;
     /// `getcpu(cpu, node, cache)`.
     pub const GETCPU: u64 = 168;
     /// `getpid()`.
@@ -188,6 +196,10 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::RT_SIGPROCMASK => signals::rt_sigprocmask(a),
         nr::RT_SIGPENDING => signals::rt_sigpending(a),
         nr::RT_SIGRETURN => signals::rt_sigreturn(frame),
+        nr::RT_SIGSUSPEND => signals::rt_sigsuspend(a),
+        nr::RT_SIGTIMEDWAIT => signals::rt_sigtimedwait(a),
+        nr::RT_SIGQUEUEINFO => signals::rt_sigqueueinfo(a),
+        nr::RT_TGSIGQUEUEINFO => signals::rt_tgsigqueueinfo(a),
         nr::SIGALTSTACK => signals::sigaltstack(a, frame),
         nr::KILL => signals::kill(a),
         nr::GETITIMER => time::getitimer(a),

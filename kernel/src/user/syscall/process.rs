@@ -97,11 +97,9 @@ pub fn fork(
     let (regs, tls, clear) = super::thread::child_start(frame, flags, stack, tls, child_tid);
     drop(aspace);
     family::adopt(&parent, &child);
-    let mask = thread
-        .signals
-        .mask
-        .load(core::sync::atomic::Ordering::Relaxed);
-    if user::spawn_thread(&child, pid, "user-process", regs, tls, clear, mask).is_err() {
+    // The parent thread's mask and alternate stack (fork keeps both).
+    let signals = user::signal::ThreadSignals::forked(&thread.signals);
+    if user::spawn_thread(&child, pid, "user-process", regs, tls, clear, signals).is_err() {
         family::abandon(&parent, &child);
         return Err(EAGAIN);
     }

@@ -1,9 +1,10 @@
 //! Signal calls: `rt_sigaction`, `rt_sigprocmask`, `rt_sigpending`, `rt_sigreturn`,
-//! `sigaltstack`, `kill`, `tkill`, `tgkill` (the delivery itself is `user::signal`).
+//! `sigaltstack`, `rt_sigsuspend`, `rt_sigtimedwait`, `kill`, `tkill`, `tgkill`,
+//! `rt_sigqueueinfo`, `rt_tgsigqueueinfo` (the delivery itself is `user::signal`).
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
-use super::errno::{Errno, EINVAL, ESRCH};
+use super::errno::{Errno, EAGAIN, EINTR, EINVAL, EPERM, ESRCH};
 use super::{Args, Result};
 use crate::arch::exception::TrapFrame;
 use crate::user::signal::{self, code, SigInfo, NSIG, SIGKILL, SIGSTOP};
@@ -154,7 +155,7 @@ pub fn kill(a: Args) -> Result {
     if pid > 0 {
         let p = family::lookup(pid as u32).ok_or(ESRCH)?;
         if !p.family.is_zombie() {
-            signal::send_to_process(&p, info);
+            let _ = signal::send_to_process(&p, info);
         }
         return Ok(0);
     }
@@ -168,7 +169,7 @@ pub fn kill(a: Args) -> Result {
         if skip || p.family.is_zombie() {
             continue;
         }
-        signal::send_to_process(&p, info);
+        let _ = signal::send_to_process(&p, info);
         sent = true;
     }
     if sent {
@@ -184,21 +185,27 @@ fn send_to_tid(tgid: Option<u32>, tid: u64, sig: u64) -> Result {
     if tid <= 0 {
         return Err(EINVAL);
     }
-    let me = me();
-    let info = SigInfo::from_process(sig, code::SI_TKILL, me.process.pid);
+    let info = SigInfo::from_process(sig, code::SI_TKILL, me().process.pid);
+    send_info_to_tid(tgid, tid as u32, info)
+}
+
+/// Sends `info` to thread `tid` (of process `tgid`, if given).
+fn send_info_to_tid(tgid: Option<u32>, tid: u32, info: SigInfo) -> Result {
+    let sig = info.signo;
     let process = match tgid {
         Some(g) => family::lookup(g).ok_or(ESRCH)?,
-        None => family::owner_of_thread(tid as u32).ok_or(ESRCH)?,
+        None => family::owner_of_thread(tid).ok_or(ESRCH)?,
     };
-    let mut found = false;
+    let mut found = None;
     process.for_each_thread(|t| {
-        if t.tid == tid as u32 {
-            found = true;
-            signal::queue_for_thread(t, info);
+        if t.tid == tid {
+            found = Some(signal::queue_for_thread(t, info));
         }
     });
-    if !found {
-        return Err(ESRCH);
+    match found {
+        None => return Err(ESRCH),
+        Some(signal::Queued::Full) => return Err(EAGAIN),
+        Some(_) => {}
     }
     if sig == SIGKILL {
         process.begin_kill(SIGKILL);
@@ -223,4 +230,93 @@ pub fn tgkill(a: Args) -> Result {
         return Err(EINVAL);
     }
     send_to_tid(Some(tgid as u32), a.0[1], a.0[2])
+}
+
+/// `rt_sigsuspend(mask, sigsetsize)`: waits with `mask` until a handler has run
+/// (`EINTR`); the old mask is back after it.
+pub fn rt_sigsuspend(a: Args) -> Result {
+    let [set, sigsetsize, ..] = a.0;
+    if sigsetsize != 8 {
+        return Err(EINVAL);
+    }
+    let mask = uaccess::read_u64(VirtAddr::new(set))?;
+    Err(Errno(signal::suspend(me(), mask)))
+}
+
+/// `rt_sigtimedwait(set, info, timeout, sigsetsize)`: the number of a pending signal of
+/// `set`, taken (its siginfo written to `info`); `EAGAIN` when `timeout` passes first,
+/// `EINTR` when another signal comes. Never restarted, as Linux.
+pub fn rt_sigtimedwait(a: Args) -> Result {
+    let [set, info, timeout, sigsetsize, ..] = a.0;
+    if sigsetsize != 8 {
+        return Err(EINVAL);
+    }
+    let set = uaccess::read_u64(VirtAddr::new(set))?;
+    let timeout = if timeout != 0 {
+        let (sec, nsec) = uaccess::read_timespec(VirtAddr::new(timeout))?;
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(EINVAL);
+        }
+        Some(core::time::Duration::new(sec as u64, nsec as u32))
+    } else {
+        None
+    };
+    match signal::timed_wait(me(), set, timeout) {
+        Ok(got) => {
+            if info != 0 {
+                signal::write_info(info, &got)?;
+            }
+            Ok(got.signo as u64)
+        }
+        Err(true) => Err(EINTR),
+        Err(false) => Err(EAGAIN),
+    }
+}
+
+/// A program's siginfo for `rt_sigqueueinfo`/`rt_tgsigqueueinfo` (the signal number is
+/// the call's).
+fn read_info(sig: u64, uinfo: u64) -> core::result::Result<SigInfo, Errno> {
+    let mut b = [0u8; 128];
+    uaccess::copy_from(VirtAddr::new(uinfo), &mut b)?;
+    Ok(SigInfo::from_bytes(sig as u32 as i32, &b))
+}
+
+/// A program may not pretend to be the kernel or `kill`/`tgkill` (a code of 0 or more,
+/// or `SI_TKILL`) except towards itself (`target` is its own pid, or tid: `own`).
+fn may_claim(info: &SigInfo, target: i32, own: u32) -> core::result::Result<(), Errno> {
+    if (info.code >= 0 || info.code == code::SI_TKILL) && target != own as i32 {
+        return Err(EPERM);
+    }
+    Ok(())
+}
+
+/// `rt_sigqueueinfo(tgid, sig, info)`: `sig` with the program's siginfo (its `si_value`
+/// reaches the handler) to a process. A real-time signal is queued once per call.
+pub fn rt_sigqueueinfo(a: Args) -> Result {
+    let [tgid, sig, uinfo, ..] = a.0;
+    let tgid = tgid as u32 as i32;
+    let info = read_info(sig, uinfo)?;
+    may_claim(&info, tgid, me().process.pid)?;
+    let process = (tgid > 0)
+        .then(|| family::lookup(tgid as u32))
+        .flatten()
+        .ok_or(ESRCH)?;
+    check_sig(sig)?;
+    match signal::send_to_process(&process, info) {
+        signal::Queued::Full => Err(EAGAIN),
+        _ => Ok(0),
+    }
+}
+
+/// `rt_tgsigqueueinfo(tgid, tid, sig, info)`: as `rt_sigqueueinfo`, to one thread.
+pub fn rt_tgsigqueueinfo(a: Args) -> Result {
+    let [tgid, tid, sig, uinfo, ..] = a.0;
+    let (tgid, tid) = (tgid as u32 as i32, tid as u32 as i32);
+    let info = read_info(sig, uinfo)?;
+    if tgid <= 0 || tid <= 0 {
+        return Err(EINVAL);
+    }
+    may_claim(&info, tid, me().tid)?;
+    check_sig(sig)?;
+    send_info_to_tid(Some(tgid as u32), tid as u32, info)
 }

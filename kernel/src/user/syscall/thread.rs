@@ -108,8 +108,10 @@ pub fn clone(a: Args, frame: &TrapFrame) -> Result {
         uaccess::write_u32(VirtAddr::new(child_tid), tid)?;
     }
     let (child, tls, clear) = child_start(frame, flags, stack, tls, child_tid);
-    let mask = me.signals.mask.load(Ordering::Relaxed);
-    user::spawn_thread(process, tid, "user-thread", child, tls, clear, mask).map_err(|_| EAGAIN)?;
+    // The creator's mask; no alternate stack (a new thread has none, as Linux's CLONE_VM).
+    let signals = user::signal::ThreadSignals::new(me.signals.mask.load(Ordering::Relaxed));
+    user::spawn_thread(process, tid, "user-thread", child, tls, clear, signals)
+        .map_err(|_| EAGAIN)?;
     Ok(u64::from(tid))
 }
 

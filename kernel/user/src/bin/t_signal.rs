@@ -6,7 +6,10 @@
 //! handler, the kernel's trampoline (no `SA_RESTORER`), default actions, SIG_IGN,
 //! SIGCHLD, `SA_RESTART` and `EINTR` for `wait4` and `nanosleep`, a corrupted frame, job
 //! control (SIGSTOP/SIGTSTP stop, SIGCONT continues, `WUNTRACED`/`WCONTINUED`), the
-//! real-time interval timer (SIGALRM), and the calls' errors.
+//! real-time interval timer (SIGALRM), real-time signals queued once per send with their
+//! `si_value` (`rt_sigqueueinfo`, `rt_tgsigqueueinfo`) beside standard ones merged,
+//! `sigsuspend` (the old mask back after the handler), `sigtimedwait` (taken, timed out,
+//! interrupted), the alternate stack kept across fork, and the calls' errors.
 #![no_std]
 #![no_main]
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -743,6 +746,255 @@ fn errors(t: &mut Checks) {
     t.eq("sigkill_is_default", old, SigAction::default());
 }
 
+/// The values a real-time handler saw, in order.
+static VALUES: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+
+extern "C" fn record_value(s: i32, info: *const SigInfo, uc: *mut UContext) {
+    // SAFETY: the kernel passes a valid siginfo.
+    let v = unsafe { (*info).value() };
+    let n = COUNT.load(Ordering::SeqCst) as usize;
+    if n < VALUES.len() {
+        VALUES[n].store(v, Ordering::SeqCst);
+    }
+    record(s, info, uc);
+}
+
+fn values(n: usize) -> [u64; 3] {
+    core::array::from_fn(|i| {
+        if i < n {
+            VALUES[i].load(Ordering::SeqCst)
+        } else {
+            0
+        }
+    })
+}
+
+fn queued_signals(t: &mut Checks) {
+    let rt = sig::SIGRT0 + 2;
+    let pid = sys::getpid();
+    install(t, "install_rt", rt, record_value, 0, 0);
+    reset();
+    let _ = sig::sigprocmask(sig::SIG_BLOCK, Some(sig::bit(rt)));
+    for v in [11, 22, 33] {
+        let info = SigInfo::queued(rt, sig::SI_QUEUE, pid, v);
+        t.success("sigqueue_rt", sig::sigqueueinfo(pid as isize, rt, &info));
+    }
+    t.eq(
+        "rt_pending",
+        sig::sigpending().map(|p| p & sig::bit(rt) != 0),
+        Ok(true),
+    );
+    t.eq("rt_not_run_while_blocked", COUNT.load(Ordering::SeqCst), 0);
+    let _ = sig::sigprocmask(sig::SIG_UNBLOCK, Some(sig::bit(rt)));
+    t.eq(
+        "rt_each_instance_delivered",
+        COUNT.load(Ordering::SeqCst),
+        3,
+    );
+    t.eq("rt_values_in_order", values(3), [11, 22, 33]);
+    t.eq(
+        "rt_si_code_si_queue",
+        LAST_CODE.load(Ordering::SeqCst),
+        sig::SI_QUEUE,
+    );
+    t.eq("rt_nothing_left", sig::sigpending(), Ok(0));
+    // To one thread, with rt_tgsigqueueinfo.
+    reset();
+    let info = SigInfo::queued(rt, sig::SI_QUEUE, pid, 44);
+    t.success(
+        "tgsigqueue_rt",
+        sig::tgsigqueueinfo(pid as isize, sys::gettid() as isize, rt, &info),
+    );
+    t.eq("tg_rt_value", values(1), [44, 0, 0]);
+    default(rt);
+
+    // A standard signal sent twice while blocked is delivered once.
+    install(t, "install_usr2", sig::SIGUSR2, record, 0, 0);
+    reset();
+    let _ = sig::sigprocmask(sig::SIG_BLOCK, Some(sig::bit(sig::SIGUSR2)));
+    let _ = sig::kill(pid as isize, sig::SIGUSR2);
+    let _ = sig::kill(pid as isize, sig::SIGUSR2);
+    let _ = sig::sigprocmask(sig::SIG_UNBLOCK, Some(sig::bit(sig::SIGUSR2)));
+    t.eq("standard_signal_merged", COUNT.load(Ordering::SeqCst), 1);
+    default(sig::SIGUSR2);
+
+    // Pretending to be kill() (SI_USER) towards another process is refused; SI_QUEUE is not.
+    let child = process::fork();
+    if let Ok(0) = child {
+        let _ = sig::sigsuspend(0);
+        sys::exit_group(0)
+    }
+    if let Ok(c) = child {
+        let as_kill = SigInfo::queued(sig::SIGUSR1, 0, pid, 0);
+        t.errno(
+            "sigqueue_si_user_to_another_eperm",
+            sig::sigqueueinfo(c as isize, sig::SIGUSR1, &as_kill),
+            Errno::EPERM,
+        );
+        let queued = SigInfo::queued(sig::SIGTERM, sig::SI_QUEUE, pid, 0);
+        t.success(
+            "sigqueue_si_queue_to_another",
+            sig::sigqueueinfo(c as isize, sig::SIGTERM, &queued),
+        );
+        t.eq(
+            "that_signal_ended_the_child",
+            process::wait4(c as isize, 0).map(|(_, s)| s),
+            Ok(sig::SIGTERM as u32),
+        );
+    }
+    let bad = SigInfo::queued(sig::SIGUSR1, sig::SI_QUEUE, pid, 0);
+    t.errno(
+        "sigqueue_bad_signal_einval",
+        sig::sigqueueinfo(pid as isize, 65, &bad),
+        Errno::EINVAL,
+    );
+}
+
+/// Sends `s` to this process from a child after `ms` milliseconds; returns the child.
+fn signal_me_later(s: i32, ms: u64) -> Option<usize> {
+    let parent = sys::getpid() as isize;
+    match process::fork() {
+        Ok(0) => {
+            let _ = user::time::nanosleep(&user::time::Timespec::from_millis(ms));
+            let _ = sig::kill(parent, s);
+            sys::exit_group(0)
+        }
+        Ok(c) => Some(c),
+        Err(_) => None,
+    }
+}
+
+fn suspend_and_wait(t: &mut Checks) {
+    let pid = sys::getpid() as isize;
+    let (usr1, usr2) = (sig::bit(sig::SIGUSR1), sig::bit(sig::SIGUSR2));
+    install(t, "install_usr1", sig::SIGUSR1, record, 0, 0);
+    let before = sig::sigprocmask(sig::SIG_SETMASK, Some(usr1 | usr2));
+    // Pending before the call: the handler runs at once, with the call's mask.
+    reset();
+    let _ = sig::kill(pid, sig::SIGUSR1);
+    t.eq("sigsuspend_eintr", sig::sigsuspend(usr2), Errno::EINTR);
+    t.eq("sigsuspend_handler_ran", COUNT.load(Ordering::SeqCst), 1);
+    t.eq(
+        "sigsuspend_handler_mask",
+        MASK_IN_HANDLER.load(Ordering::SeqCst),
+        usr1 | usr2,
+    );
+    t.eq(
+        "sigsuspend_old_mask_back",
+        sig::sigprocmask(sig::SIG_BLOCK, None),
+        Ok(usr1 | usr2),
+    );
+    // Sent while it waits.
+    reset();
+    let child = signal_me_later(sig::SIGUSR1, 20);
+    t.eq(
+        "sigsuspend_woken_eintr",
+        sig::sigsuspend(usr2),
+        Errno::EINTR,
+    );
+    t.eq(
+        "sigsuspend_woken_handler_ran",
+        COUNT.load(Ordering::SeqCst),
+        1,
+    );
+    if let Some(c) = child {
+        let _ = process::wait4(c as isize, 0);
+    }
+    t.errno(
+        "sigsuspend_bad_size_einval",
+        // SAFETY: the kernel refuses the size before it reads the set.
+        unsafe { sys::raw(sig::RT_SIGSUSPEND, [0, 4, 0, 0, 0, 0]) },
+        Errno::EINVAL,
+    );
+
+    // sigtimedwait: a pending blocked signal is taken, its handler not run.
+    reset();
+    let _ = sig::kill(pid, sig::SIGUSR2);
+    let got = sig::sigtimedwait(usr2, None);
+    t.eq(
+        "sigtimedwait_takes_it",
+        got.map(|(s, _)| s),
+        Ok(sig::SIGUSR2),
+    );
+    t.eq(
+        "sigtimedwait_siginfo",
+        got.map(|(_, i)| (i.signo, i.code, i.pid())),
+        Ok((sig::SIGUSR2, 0, pid as u32)),
+    );
+    t.eq("sigtimedwait_no_handler", COUNT.load(Ordering::SeqCst), 0);
+    t.eq("sigtimedwait_nothing_left", sig::sigpending(), Ok(0));
+    let rt = sig::SIGRT0 + 3;
+    let _ = sig::sigprocmask(sig::SIG_BLOCK, Some(sig::bit(rt)));
+    let info = SigInfo::queued(rt, sig::SI_QUEUE, pid as u32, 77);
+    let _ = sig::sigqueueinfo(pid, rt, &info);
+    t.eq(
+        "sigtimedwait_rt_value",
+        sig::sigtimedwait(sig::bit(rt), None).map(|(s, i)| (s, i.code, i.value())),
+        Ok((rt, sig::SI_QUEUE, 77)),
+    );
+    t.errno(
+        "sigtimedwait_poll_eagain",
+        sig::sigtimedwait(usr2, Some(&user::time::Timespec::ZERO)),
+        Errno::EAGAIN,
+    );
+    t.errno(
+        "sigtimedwait_timeout_eagain",
+        sig::sigtimedwait(usr2, Some(&user::time::Timespec::from_millis(10))),
+        Errno::EAGAIN,
+    );
+    t.errno(
+        "sigtimedwait_bad_timeout_einval",
+        sig::sigtimedwait(
+            usr2,
+            Some(&user::time::Timespec {
+                sec: 0,
+                nsec: 1_000_000_000,
+            }),
+        ),
+        Errno::EINVAL,
+    );
+    // Another signal, unblocked, interrupts it (its handler runs).
+    let _ = sig::sigprocmask(sig::SIG_UNBLOCK, Some(usr1));
+    reset();
+    let child = signal_me_later(sig::SIGUSR1, 20);
+    t.errno(
+        "sigtimedwait_interrupted_eintr",
+        sig::sigtimedwait(usr2, Some(&user::time::Timespec::from_millis(5000))),
+        Errno::EINTR,
+    );
+    t.eq(
+        "sigtimedwait_interrupt_handler_ran",
+        COUNT.load(Ordering::SeqCst),
+        1,
+    );
+    if let Some(c) = child {
+        let _ = process::wait4(c as isize, 0);
+    }
+    if let Ok(m) = before {
+        let _ = sig::sigprocmask(sig::SIG_SETMASK, Some(m));
+    }
+    default(sig::SIGUSR1);
+}
+
+/// fork keeps the alternate stack (a new thread has none).
+fn altstack_across_fork(t: &mut Checks) {
+    let Ok(alt) = mmap_anon(4 * PAGE) else {
+        t.fail("altstack_map", format_args!("mmap failed"));
+        return;
+    };
+    let want = sig::Stack::new(alt as u64, 4 * PAGE as u64, 0);
+    t.success("altstack_for_fork", sig::sigaltstack(Some(&want)));
+    let s = in_child(|| {
+        let got = sig::sigaltstack(None);
+        let same = got.is_ok_and(|g| g.sp == want.sp && g.size == want.size && g.flags == 0);
+        sys::exit_group(if same { 0 } else { 1 })
+    });
+    t.eq("altstack_kept_by_the_child", s, Some(0));
+    let off = sig::Stack::new(0, 0, 2);
+    let _ = sig::sigaltstack(Some(&off));
+    let _ = munmap(alt, 4 * PAGE);
+}
+
 fn main(_: &user::Args) -> i32 {
     let mut t = Checks::new();
     handlers_and_siginfo(&mut t);
@@ -753,6 +1005,9 @@ fn main(_: &user::Args) -> i32 {
     interrupted_calls(&mut t);
     job_control(&mut t);
     interval_timer(&mut t);
+    queued_signals(&mut t);
+    suspend_and_wait(&mut t);
+    altstack_across_fork(&mut t);
     errors(&mut t);
     t.status()
 }
