@@ -707,8 +707,18 @@ mod tests {
         }
     }
 
-    fn kind_at(v: &Vmas, va: u64) -> VmaKind {
-        v.find(VirtAddr::new(va)).unwrap().kind
+    /// The private area holding `va` spans `range`, with this index and object.
+    fn assert_private(v: &Vmas, va: u64, range: VaRange, pgoff: u64, object: u64) {
+        let a = v.find(VirtAddr::new(va)).unwrap();
+        assert_eq!(a.range, range, "the area at {va:#x}");
+        assert_eq!(
+            a.kind,
+            VmaKind::AnonPrivate {
+                pgoff,
+                anon: Some(AnonId(object))
+            },
+            "the area at {va:#x}"
+        );
     }
 
     /// Linux's rule (is_mergeable_anon_vma, can_vma_merge_after): private areas join only
@@ -728,17 +738,7 @@ mod tests {
         // An area with no object yet joins, and the joined area has the object.
         v.insert(with_anon(0x14000, 0x1000, 0x502, None)).unwrap();
         assert_eq!(v.len(), 3);
-        assert_eq!(
-            kind_at(&v, 0x14000),
-            VmaKind::AnonPrivate {
-                pgoff: 0x501,
-                anon: Some(AnonId(2))
-            }
-        );
-        assert_eq!(
-            v.find(VirtAddr::new(0x13000)).unwrap().range,
-            r(0x13000, 0x2000)
-        );
+        assert_private(&v, 0x14000, r(0x13000, 0x2000), 0x501, 2);
     }
 
     /// With objects A before and B after, a new area with none joins the one before
@@ -750,21 +750,8 @@ mod tests {
         v.insert(with_anon(0x12000, 0x1000, 0x12, Some(2))).unwrap();
         v.insert(with_anon(0x11000, 0x1000, 0x11, None)).unwrap();
         assert_eq!(v.len(), 2);
-        assert_eq!(
-            v.find(VirtAddr::new(0x10000)).unwrap().range,
-            r(0x10000, 0x2000)
-        );
-        assert_eq!(
-            kind_at(&v, 0x11000),
-            VmaKind::AnonPrivate {
-                pgoff: 0x10,
-                anon: Some(AnonId(1))
-            }
-        );
-        assert_eq!(
-            v.find(VirtAddr::new(0x12000)).unwrap().range,
-            r(0x12000, 0x1000)
-        );
+        assert_private(&v, 0x11000, r(0x10000, 0x2000), 0x10, 1);
+        assert_private(&v, 0x12000, r(0x12000, 0x1000), 0x12, 2);
     }
 
     /// Cutting an area keeps each piece's page index (the start's page in the object).
@@ -774,13 +761,7 @@ mod tests {
         v.insert(with_anon(0x10000, 0x4000, 0x777, Some(3)))
             .unwrap();
         v.protect(r(0x12000, 0x1000), Prot::R).unwrap();
-        assert_eq!(
-            kind_at(&v, 0x12000),
-            VmaKind::AnonPrivate {
-                pgoff: 0x779,
-                anon: Some(AnonId(3))
-            }
-        );
+        assert_private(&v, 0x12000, r(0x12000, 0x1000), 0x779, 3);
         assert_eq!(
             v.find(VirtAddr::new(0x13000))
                 .unwrap()
@@ -796,47 +777,40 @@ mod tests {
     /// else a fresh object.
     #[test]
     fn prepare_takes_a_neighbours_object_only_if_the_areas_could_be_one() {
-        let mut v = vmas();
-        v.insert(with_anon(0x10000, 0x1000, 0x10, Some(1))).unwrap();
-        v.insert(Vma {
-            prot: Prot::R,
-            ..with_anon(0x11000, 0x1000, 0x11, None)
-        })
-        .unwrap();
-        v.insert(with_anon(0x12000, 0x1000, 0x12, Some(2))).unwrap();
-        assert_eq!(v.len(), 3);
+        // A read-only area with no object at 0x11000 between `prev` (object 1, index
+        // running on) and `next` (object 2, index `next_pgoff`), each if given.
+        let around = |prev: bool, next_pgoff: Option<u64>| {
+            let mut v = vmas();
+            if prev {
+                v.insert(with_anon(0x10000, 0x1000, 0x10, Some(1))).unwrap();
+            }
+            v.insert(Vma {
+                prot: Prot::R,
+                ..with_anon(0x11000, 0x1000, 0x11, None)
+            })
+            .unwrap();
+            if let Some(pgoff) = next_pgoff {
+                v.insert(with_anon(0x12000, 0x1000, pgoff, Some(2)))
+                    .unwrap();
+            }
+            v
+        };
         let fresh = || AnonId(99);
+        let at = VirtAddr::new(0x11000);
         assert_eq!(
-            v.prepare_anon(VirtAddr::new(0x11000), fresh),
+            around(true, Some(0x12)).prepare_anon(at, fresh),
             Some(AnonId(2)),
             "the next area's first"
         );
-        let mut v = vmas();
-        v.insert(with_anon(0x10000, 0x1000, 0x10, Some(1))).unwrap();
-        v.insert(Vma {
-            prot: Prot::R,
-            ..with_anon(0x11000, 0x1000, 0x11, None)
-        })
-        .unwrap();
-        v.insert(with_anon(0x12000, 0x1000, 0x400, Some(2)))
-            .unwrap();
         assert_eq!(
-            v.prepare_anon(VirtAddr::new(0x11000), fresh),
+            around(true, Some(0x400)).prepare_anon(at, fresh),
             Some(AnonId(1)),
             "the next one's indexes do not run on: the previous one's"
         );
-        let mut v = vmas();
-        v.insert(Vma {
-            prot: Prot::R,
-            ..with_anon(0x11000, 0x1000, 0x11, None)
-        })
-        .unwrap();
+        let mut v = around(false, None);
+        assert_eq!(v.prepare_anon(at, fresh), Some(AnonId(99)));
         assert_eq!(
-            v.prepare_anon(VirtAddr::new(0x11000), fresh),
-            Some(AnonId(99))
-        );
-        assert_eq!(
-            v.prepare_anon(VirtAddr::new(0x11000), || AnonId(5)),
+            v.prepare_anon(at, || AnonId(5)),
             Some(AnonId(99)),
             "prepared once"
         );

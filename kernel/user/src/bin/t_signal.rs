@@ -850,18 +850,20 @@ fn queued_signals(t: &mut Checks) {
     );
 }
 
-/// Sends `s` to this process from a child after `ms` milliseconds; returns the child.
-fn signal_me_later(s: i32, ms: u64) -> Option<usize> {
+/// Runs `f` while a child sends `s` to this process 20 ms after the fork, then reaps it.
+fn signalled_during<R>(s: i32, f: impl FnOnce() -> R) -> R {
     let parent = sys::getpid() as isize;
-    match process::fork() {
-        Ok(0) => {
-            let _ = user::time::nanosleep(&user::time::Timespec::from_millis(ms));
-            let _ = sig::kill(parent, s);
-            sys::exit_group(0)
-        }
-        Ok(c) => Some(c),
-        Err(_) => None,
+    let child = process::fork();
+    if let Ok(0) = child {
+        let _ = user::time::nanosleep(&user::time::Timespec::from_millis(20));
+        let _ = sig::kill(parent, s);
+        sys::exit_group(0)
     }
+    let r = f();
+    if let Ok(c) = child {
+        let _ = process::wait4(c as isize, 0);
+    }
+    r
 }
 
 fn suspend_and_wait(t: &mut Checks) {
@@ -886,20 +888,13 @@ fn suspend_and_wait(t: &mut Checks) {
     );
     // Sent while it waits.
     reset();
-    let child = signal_me_later(sig::SIGUSR1, 20);
-    t.eq(
-        "sigsuspend_woken_eintr",
-        sig::sigsuspend(usr2),
-        Errno::EINTR,
-    );
+    let woken = signalled_during(sig::SIGUSR1, || sig::sigsuspend(usr2));
+    t.eq("sigsuspend_woken_eintr", woken, Errno::EINTR);
     t.eq(
         "sigsuspend_woken_handler_ran",
         COUNT.load(Ordering::SeqCst),
         1,
     );
-    if let Some(c) = child {
-        let _ = process::wait4(c as isize, 0);
-    }
     t.errno(
         "sigsuspend_bad_size_einval",
         // SAFETY: the kernel refuses the size before it reads the set.
@@ -956,20 +951,15 @@ fn suspend_and_wait(t: &mut Checks) {
     // Another signal, unblocked, interrupts it (its handler runs).
     let _ = sig::sigprocmask(sig::SIG_UNBLOCK, Some(usr1));
     reset();
-    let child = signal_me_later(sig::SIGUSR1, 20);
-    t.errno(
-        "sigtimedwait_interrupted_eintr",
-        sig::sigtimedwait(usr2, Some(&user::time::Timespec::from_millis(5000))),
-        Errno::EINTR,
-    );
+    let interrupted = signalled_during(sig::SIGUSR1, || {
+        sig::sigtimedwait(usr2, Some(&user::time::Timespec::from_millis(5000)))
+    });
+    t.errno("sigtimedwait_interrupted_eintr", interrupted, Errno::EINTR);
     t.eq(
         "sigtimedwait_interrupt_handler_ran",
         COUNT.load(Ordering::SeqCst),
         1,
     );
-    if let Some(c) = child {
-        let _ = process::wait4(c as isize, 0);
-    }
     if let Ok(m) = before {
         let _ = sig::sigprocmask(sig::SIG_SETMASK, Some(m));
     }
