@@ -13,7 +13,6 @@
 //! - shared memory is shared: the child maps the same frames writable;
 //! - physical (device) areas are mapped again in the child.
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::ops::AsError;
@@ -21,8 +20,9 @@ use super::{AddressSpace, KernelChecks};
 use crate::mem::phys_to_virt;
 use crate::mmu::{frame_desc, frame_table, KernelFrames};
 use mm::frame::descriptor::FrameFlags;
+use mm::table::{PageCopy, SourcePage};
 use mm::vma::{Vma, VmaKind};
-use mm::{Attributes, Constraints, FrameSource, MapError, MemoryType, PhysAddr, VaRange, VirtAddr};
+use mm::{Constraints, FrameSource, MapError, MemoryType, PhysAddr};
 
 /// **Test-only** negative-control switch (default `false`; nothing but a test may set
 /// it): with `true`, fork shares a pinned private page copy-on-write like any other
@@ -35,15 +35,6 @@ pub static SHARE_PINNED_FOR_TEST: AtomicBool = AtomicBool::new(false);
 /// has pinned it.
 fn copied_at_fork(pa: PhysAddr) -> bool {
     frame_desc(pa).is_some_and(|d| d.pins() > 0) && !SHARE_PINNED_FOR_TEST.load(Ordering::Relaxed)
-}
-
-/// One present page of a parent's area.
-#[derive(Clone, Copy)]
-struct Page {
-    va: VirtAddr,
-    pa: PhysAddr,
-    attrs: Attributes,
-    owned: bool,
 }
 
 impl AddressSpace {
@@ -69,11 +60,8 @@ impl AddressSpace {
                 VmaKind::Physical { pa, memory } => {
                     self.copy_physical(&mut child, vma, pa, memory)?
                 }
-                VmaKind::AnonPrivate { .. } | VmaKind::AnonShared { .. } => {
-                    let pages = self.present(vma.range);
-                    let private = vma.kind.is_anon_private();
-                    self.share_pages(&layout, &mut child, vma, &pages, private)?;
-                }
+                VmaKind::AnonPrivate { .. } => self.share_private(&layout, &mut child, vma)?,
+                VmaKind::AnonShared { .. } => self.share_shared(&mut child, vma)?,
             }
         }
         for object in layout.objects.iter() {
@@ -81,24 +69,6 @@ impl AddressSpace {
         }
         drop(layout);
         Ok(child)
-    }
-
-    /// Every present 4 KiB page of `range` (user areas map pages only).
-    fn present(&self, range: VaRange) -> Vec<Page> {
-        let t = self.ptl.lock();
-        let mut pages = Vec::new();
-        let _ = t.pt.walk(range, |m| {
-            if let (mm::Level::L3, Some(attrs)) = (m.level, m.attributes()) {
-                pages.push(Page {
-                    va: m.va.start,
-                    pa: m.pa,
-                    attrs,
-                    owned: m.descriptor.is_owned(),
-                });
-            }
-            core::ops::ControlFlow::Continue(())
-        });
-        pages
     }
 
     fn copy_physical(
@@ -123,101 +93,92 @@ impl AddressSpace {
         mapped.map_err(AsError::Map)
     }
 
-    /// Gives the child the pages of one anonymous area (`private`: copy-on-write), then
-    /// write-protects the parent's writable shared ones in one window.
-    fn share_pages(
+    /// Gives the child the pages of one private area, copy-on-write, in one pass over the
+    /// parent's tables (`PageTable::copy_pages_to`); the parent's writable pages become
+    /// read-only inside one window: `invalidate_range_start`; PTL {write-protect, TLBI, DSB,
+    /// atomic hook}; `invalidate_range_end`.
+    fn share_private(
         &self,
         layout: &super::Layout,
         child: &mut Arc<AddressSpace>,
         vma: &Vma,
-        pages: &[Page],
-        private: bool,
     ) -> Result<(), AsError> {
-        if pages.is_empty() {
-            return Ok(());
-        }
         let c = Arc::get_mut(child).expect("the child is ours alone");
         let zero = super::zero_frame();
-        let mut protect = false;
-        // The parent's pages to write-protect, decided once with the child's mapping:
-        // a pin taken between the two loops (a driver caching a translation) must not
-        // leave the parent writable on a frame the child maps (its hook, below, drops
-        // that translation).
-        let mut shared_writable = Vec::with_capacity(pages.len());
         layout
             .notifiers
             .invalidate_range_start(vma.range, &KernelChecks);
-        let result = (|| -> Result<(), MapError> {
-            let mut t = self.ptl.lock();
-            let ct = c.ptl.get_mut();
-            for p in pages {
-                if !p.owned || p.pa == zero {
-                    // The zero page (never owned) maps as it is: read-only.
-                    ct.pt.map_page(p.va, p.pa, p.attrs, false)?;
-                } else if private && copied_at_fork(p.pa) {
-                    copy_for_child(ct, p, super::object::anon_owner(vma, p.va))?;
-                } else {
-                    let attrs = if private && p.attrs.access.writable() {
-                        protect = true;
-                        shared_writable.push(p);
-                        p.attrs.with_access(mm::Access::Read)
-                    } else {
-                        p.attrs
-                    };
-                    if ct.pt.map_page(p.va, p.pa, attrs, true)? {
-                        let ft = frame_table();
-                        ft.get_ref(p.pa)
-                            .unwrap_or_else(|e| crate::mmu::rule_broken(e));
-                        ft.add_map(p.pa);
-                    }
-                }
+        let mut t = self.ptl.lock();
+        let ct = c.ptl.get_mut();
+        let mut g = t.pt.gather();
+        // Pinned pages are decided under the parent's PTL, with the write-protect: a pin
+        // taken later (a driver caching a translation) finds the page read-only, and the
+        // hook below drops any translation it cached before.
+        let copied = t.pt.copy_pages_to(&mut ct.pt, vma.range, &mut g, |p| {
+            if !p.descriptor.is_owned() || p.pa == zero {
+                // The zero page (never owned) maps as it is: read-only.
+                Ok(PageCopy::Share { cow: false })
+            } else if copied_at_fork(p.pa) {
+                copy_for_child(p, super::object::anon_owner(vma, p.va)).map(PageCopy::Own)
+            } else {
+                hold_for_child(p.pa);
+                Ok(PageCopy::Share { cow: true })
             }
-            if protect {
-                // The parent's writable private pages become read-only where they are
-                // shared now; pinned ones (copied) stay writable.
-                // In runs of consecutive pages with the same attributes: one walk and
-                // one ranged TLBI per run instead of per page.
-                let mut runs: Vec<(VaRange, mm::Attributes)> = Vec::new();
-                for p in shared_writable.iter() {
-                    let ro = p.attrs.with_access(mm::Access::Read);
-                    match runs.last_mut() {
-                        Some((r, a)) if r.end == p.va && *a == ro => {
-                            r.end = p.va.add(mm::PAGE_SIZE)
-                        }
-                        _ => runs.push((VaRange::new(p.va, p.va.add(mm::PAGE_SIZE)), ro)),
-                    }
-                }
-                let mut g = t.pt.gather();
-                for (run, ro) in runs {
-                    t.pt.protect(run, ro, &mut g)?;
-                }
-                let flushed = g.flush(t.pt.arch());
-                layout
-                    .notifiers
-                    .invalidate_secondary_tlbs(vma.range, &KernelChecks);
-                drop(t);
-                flushed
-                    .release(&mut KernelFrames)
-                    .unwrap_or_else(|e| panic!("fork: {:?}", e));
-            }
-            Ok(())
-        })();
+        });
+        let flushed = g.flush(t.pt.arch());
+        if copied.write_protected > 0 {
+            layout
+                .notifiers
+                .invalidate_secondary_tlbs(vma.range, &KernelChecks);
+        }
+        drop(t);
+        flushed
+            .release(&mut KernelFrames)
+            .unwrap_or_else(|e| panic!("fork: {:?}", e));
         layout
             .notifiers
             .invalidate_range_end(vma.range, &KernelChecks);
-        if protect {
+        if copied.write_protected > 0 {
             self.stats.changes.fetch_add(1, Ordering::Relaxed);
         }
-        result.map_err(AsError::Map)
+        copied.error.map_or(Ok(()), |e| Err(AsError::Map(e)))
+    }
+
+    /// Gives the child the pages of one shared area: the same frames, writable as they are
+    /// (nothing changes in the parent, so no window).
+    fn share_shared(&self, child: &mut Arc<AddressSpace>, vma: &Vma) -> Result<(), AsError> {
+        let c = Arc::get_mut(child).expect("the child is ours alone");
+        let zero = super::zero_frame();
+        let mut t = self.ptl.lock();
+        let ct = c.ptl.get_mut();
+        let mut g = t.pt.gather();
+        let copied = t.pt.copy_pages_to(&mut ct.pt, vma.range, &mut g, |p| {
+            if p.descriptor.is_owned() && p.pa != zero {
+                hold_for_child(p.pa);
+            }
+            Ok(PageCopy::Share { cow: false })
+        });
+        debug_assert!(
+            g.pending().is_none(),
+            "sharing changes nothing in the parent"
+        );
+        drop(g.flush(t.pt.arch()));
+        drop(t);
+        copied.error.map_or(Ok(()), |e| Err(AsError::Map(e)))
     }
 }
 
-/// The child's own copy of a pinned private page (the device keeps the parent's).
-fn copy_for_child(
-    ct: &mut super::Tables,
-    p: &Page,
-    (owner, index): (u64, u64),
-) -> Result<(), MapError> {
+/// The child's reference and mapping of a frame it maps as the parent does.
+fn hold_for_child(pa: PhysAddr) {
+    let ft = frame_table();
+    ft.get_ref(pa)
+        .unwrap_or_else(|e| crate::mmu::rule_broken(e));
+    ft.add_map(pa);
+}
+
+/// The child's own copy of a pinned private page (the device keeps the parent's): a new
+/// frame with the page's contents, one reference and the child's mapping counted.
+fn copy_for_child(p: &SourcePage, (owner, index): (u64, u64)) -> Result<PhysAddr, MapError> {
     let frame = KernelFrames.alloc()?;
     frame_table().set_owner(frame.start(), FrameFlags::ANON, owner, index);
     // SAFETY: a frame just allocated and the parent's page, both whole frames reached
@@ -229,14 +190,6 @@ fn copy_for_child(
             phys_to_virt(p.pa) as *const u8,
         )
     };
-    match ct.pt.map_page(p.va, frame.start(), p.attrs, true) {
-        Ok(true) => {
-            frame_table().add_map(frame.start());
-            Ok(())
-        }
-        other => {
-            KernelFrames.free(frame).expect("freeing an unused frame");
-            other.map(|_| ())
-        }
-    }
+    frame_table().add_map(frame.start());
+    Ok(frame.start())
 }

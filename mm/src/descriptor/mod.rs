@@ -47,6 +47,8 @@ impl Descriptor {
     pub const INVALID: Descriptor = Descriptor(0);
     const TABLE_BITS: u64 = v(DESCRIPTOR::VALID::SET) | v(DESCRIPTOR::TYPE::TableOrPage);
     const BLOCK_BITS: u64 = v(DESCRIPTOR::VALID::SET);
+    /// AP\[2\] (bit 7): read-only.
+    const AP_READ_ONLY: u64 = v(DESCRIPTOR::AP::PrivRo);
 
     /// The descriptor with these raw bits.
     pub const fn from_bits(bits: u64) -> Self {
@@ -71,6 +73,21 @@ impl Descriptor {
     /// Whether a leaf carries the [`SW_OWNED`] software bit.
     pub const fn is_owned(self) -> bool {
         self.0 & SW_OWNED != 0
+    }
+    /// Whether a block or page allows writes (AP\[2\] clear; a page with no access at all is
+    /// encoded read-only, see [`Access::None`](crate::Access::None)).
+    pub const fn is_writable(self) -> bool {
+        self.0 & Self::AP_READ_ONLY == 0
+    }
+    /// The same block or page, read-only at every exception level (AP\[2\] set): a
+    /// permission change only, which needs no break-before-make (D8.16.1).
+    pub const fn read_only(self) -> Self {
+        Self(self.0 | Self::AP_READ_ONLY)
+    }
+    /// The same block or page with output address `oa` (aligned to its size), every
+    /// attribute kept.
+    pub const fn with_output_address(self, oa: PhysAddr) -> Self {
+        Self((self.0 & !OA_MASK) | (oa.as_u64() & OA_MASK))
     }
     /// OA\[47:12\] as an address (a table, block or page base).
     pub const fn output_address(self) -> PhysAddr {

@@ -3,6 +3,7 @@
 //! Arm ARM (DDI 0487) D8.2 "Translation table walk" and D8.3 (descriptor formats).
 
 mod bbm;
+mod copy;
 mod edges;
 mod edit;
 mod map;
@@ -21,6 +22,7 @@ use crate::frame::{FrameSource, OutOfFrames};
 use crate::gather::Gather;
 use crate::phys::PhysMem;
 use crate::tlb::{Asid, TlbMaintenance};
+pub use copy::{Copied, PageCopy, SourcePage};
 pub(crate) use read::{count_table_pages, for_each_table_page};
 use walk::{Offset, Span};
 
@@ -147,6 +149,8 @@ pub enum MapError {
         /// What was asked.
         requested: VaRange,
     },
+    /// The operation handles 4 KiB pages only and met this block.
+    Block(VaRange),
     /// `protect` needs every page of the range mapped; this one is not.
     NotMapped(VirtAddr),
     /// No frame for a table page (or a gather log page).

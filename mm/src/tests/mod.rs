@@ -5,6 +5,7 @@
 mod asid;
 mod atomicity;
 mod blocks;
+mod copy;
 mod frames;
 mod kernel_map;
 mod model_tlb;
