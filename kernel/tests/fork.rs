@@ -18,7 +18,6 @@ mod recorder;
 
 #[embedded_test::tests(default_timeout = 120)]
 mod tests {
-    #[cfg(feature = "notifiers")]
     use alloc::sync::Arc;
     use alloc::vec::Vec;
     use core::ptr;
@@ -137,6 +136,103 @@ mod tests {
         aspace::use_in_current_task(None);
         drop(a);
         assert_eq!(mmu::frame_stats(), before, "every frame came back");
+    }
+
+    /// Who maps a frame, by the reverse map (`aspace::rmap::mappings`), as address spaces
+    /// and VAs.
+    fn mapped_by(pa: mm::PhysAddr) -> Vec<(*const AddressSpace, u64)> {
+        aspace::rmap::mappings(pa)
+            .iter()
+            .map(|m| (alloc::sync::Arc::as_ptr(&m.aspace), m.va.as_u64()))
+            .collect()
+    }
+
+    /// The reverse map reaches every mapping of a page from its frame: a private page
+    /// after fork (its anonymous object lists both address spaces), only the child once
+    /// the parent's write broke COW, the parent's new frame, a page of a moved area at its
+    /// new place; a shared page in both; nothing once an address space unmapped its area
+    /// (it left the object's list) and the audit finds every object listed.
+    #[test]
+    fn the_reverse_map_finds_every_mapping_of_a_page_from_its_frame() {
+        let a = AddressSpace::new().unwrap();
+        let va = a
+            .map_anonymous(4 * PAGE, Prot::RW, Placement::Anywhere, false)
+            .unwrap()
+            .as_u64();
+        let sh = a
+            .map_anonymous(PAGE, Prot::RW, Placement::Anywhere, true)
+            .unwrap()
+            .as_u64();
+        aspace::use_in_current_task(Some(a.clone()));
+        write(va, 1);
+        write(va + PAGE, 2);
+        write(sh, 3);
+        let pa0 = a.translate(VirtAddr::new(va)).unwrap();
+        let pa1 = a.translate(VirtAddr::new(va + PAGE)).unwrap();
+        let shared = a.translate(VirtAddr::new(sh)).unwrap();
+        assert_eq!(
+            mapped_by(pa0),
+            [(Arc::as_ptr(&a), va)],
+            "one mapping before the fork"
+        );
+        let child = a.fork().unwrap();
+        let (pa_, pc) = (Arc::as_ptr(&a), Arc::as_ptr(&child));
+        assert_eq!(
+            mapped_by(pa0),
+            [(pa_, va), (pc, va)],
+            "parent and child after fork"
+        );
+        assert_eq!(
+            mapped_by(shared),
+            [(pa_, sh), (pc, sh)],
+            "a shared page in both"
+        );
+        a.audit().unwrap();
+        child.audit().unwrap();
+
+        write(va, 10);
+        let new = a.translate(VirtAddr::new(va)).unwrap();
+        assert_ne!(new, pa0);
+        assert_eq!(
+            mapped_by(pa0),
+            [(pc, va)],
+            "the old frame is the child's alone"
+        );
+        assert_eq!(mapped_by(new), [(pa_, va)], "the copy is the parent's");
+
+        // The child moves its second page away: the frame is found at the new place.
+        let to = child
+            .map_anonymous(PAGE, Prot::RW, Placement::Anywhere, false)
+            .unwrap()
+            .as_u64();
+        child.unmap(range(to, PAGE)).unwrap();
+        child
+            .remap(aspace::RemapRequest {
+                addr: VirtAddr::new(va + PAGE),
+                old_len: PAGE,
+                new_len: PAGE,
+                may_move: true,
+                fixed: Some(VirtAddr::new(to)),
+            })
+            .unwrap();
+        assert_eq!(mapped_by(pa1), [(pa_, va + PAGE), (pc, to)]);
+        child.audit().unwrap();
+
+        a.unmap(range(va, 4 * PAGE)).unwrap();
+        assert_eq!(
+            mapped_by(pa1),
+            [(pc, to)],
+            "the parent left the object's list"
+        );
+        a.audit().unwrap();
+        aspace::use_in_current_task(None);
+        drop(a);
+        assert_eq!(
+            mapped_by(shared),
+            [(pc, sh)],
+            "a dead address space maps nothing"
+        );
+        drop(child);
     }
 
     /// 100 forks of a 16 MiB process, each child writing some pages and exiting: the

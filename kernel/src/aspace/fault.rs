@@ -252,11 +252,15 @@ impl AddressSpace {
     /// (`mmap_lock` for write).
     fn prepare_anon(&self, va: VirtAddr) -> Result<(), FaultError> {
         let mut layout = self.mmap_lock.write();
-        layout
+        let id = layout
             .vmas
             .prepare_anon(va, || mm::vma::AnonId(super::object::next_id()))
-            .map(drop)
-            .ok_or(FaultError::NotMapped { va })
+            .ok_or(FaultError::NotMapped { va })?;
+        if layout.anon.get(id).is_none() {
+            // A new name (a neighbour's object is in the layout already).
+            layout.anon.insert(super::AnonObject::new(id), self.weak());
+        }
+        Ok(())
     }
 
     /// Runs `f` on the kernel view of the page holding `va`, faulting it in

@@ -15,6 +15,7 @@
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use super::object::Object;
 use super::ops::AsError;
 use super::{AddressSpace, KernelChecks};
 use crate::mem::phys_to_virt;
@@ -43,7 +44,7 @@ impl AddressSpace {
     /// write-protected: their next write takes them over in place).
     pub fn fork(&self) -> Result<Arc<AddressSpace>, AsError> {
         crate::sync::might_sleep();
-        let mut child = AddressSpace::new()?;
+        let mut child = AddressSpace::unpublished()?;
         let layout = self.mmap_lock.write();
         {
             let c = Arc::get_mut(&mut child).expect("nobody else holds a new address space");
@@ -52,7 +53,10 @@ impl AddressSpace {
                 cl.vmas.insert(*vma)?;
             }
             for object in layout.objects.iter() {
-                cl.objects.insert(object.clone());
+                cl.objects.adopt(object.clone());
+            }
+            for object in layout.anon.iter() {
+                cl.anon.adopt(object.clone());
             }
         }
         for vma in layout.vmas.iter() {
@@ -64,8 +68,13 @@ impl AddressSpace {
                 VmaKind::AnonShared { .. } => self.share_shared(&mut child, vma)?,
             }
         }
+        // Published, the child joins the mapper lists of the objects its areas name.
+        let child = child.publish();
         for object in layout.objects.iter() {
-            object.add_mapper(Arc::downgrade(&child));
+            object.mappers().add(child.weak());
+        }
+        for object in layout.anon.iter() {
+            object.mappers().add(child.weak());
         }
         drop(layout);
         Ok(child)

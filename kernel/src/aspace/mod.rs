@@ -10,6 +10,7 @@
 //! faults on distinct table pages of one address space run in parallel with
 //! each other, at the cost of a lock per table page and of taking several
 //! locks (in address order) for every range operation.
+mod anon;
 mod checks;
 mod cow;
 mod fault;
@@ -17,20 +18,22 @@ mod fork;
 mod object;
 mod ops;
 mod remap;
+pub mod rmap;
 #[cfg(feature = "notifiers")]
 mod subscription;
 
+pub use anon::AnonObject;
 pub use checks::KernelChecks;
 pub use fault::{handle_page_fault, zero_frame, zero_page, FaultError};
 pub use fork::SHARE_PINNED_FOR_TEST;
-pub use object::{Objects, SharedObject};
+pub use object::{lookup, Mappers, Object, Objects, Registered, SharedObject};
 pub use ops::{AsError, AuditError};
 pub use remap::{munmap_range, RemapError, RemapRequest};
 #[cfg(feature = "notifiers")]
 pub use subscription::Subscription;
 
 use crate::task::activation::{self, Activation};
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use core::any::Any;
 use core::mem::ManuallyDrop;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -58,7 +61,9 @@ pub struct Layout {
     /// The MMU notifier subscribers (the SMMU contexts that share the table).
     pub notifiers: Notifiers,
     /// The shared objects the areas name.
-    pub objects: Objects,
+    pub objects: Objects<SharedObject>,
+    /// The anonymous objects the areas carry.
+    pub anon: Objects<AnonObject>,
 }
 
 /// What the PTL guards.
@@ -92,6 +97,9 @@ pub struct AddressSpace {
     active: AtomicU64,
     /// Event counts.
     pub stats: Stats,
+    /// Itself, for the mapper lists of the objects its areas name; set once the address
+    /// space is built ([`publish`](Self::publish)).
+    me: spin::Once<Weak<AddressSpace>>,
 }
 
 static ASIDS: spin::Once<SpinLock<AsidAllocator<{ percpu::MAX_CPUS }>>> = spin::Once::new();
@@ -136,6 +144,12 @@ pub fn asid_stats() -> AsidStats {
 impl AddressSpace {
     /// An empty address space (no areas, an empty page table).
     pub fn new() -> Result<Arc<Self>, AsError> {
+        Ok(Self::unpublished()?.publish())
+    }
+
+    /// An empty address space that is not yet [published](Self::publish): its one owner
+    /// may fill it through `Arc::get_mut` (fork), with no lock.
+    fn unpublished() -> Result<Arc<Self>, AsError> {
         crate::sync::might_sleep();
         // SAFETY: all RAM is mapped at `pa + KERNEL_VA_OFFSET` by the kernel tables.
         let mem = unsafe { LinearMem::new(KERNEL_VA_OFFSET) };
@@ -154,6 +168,7 @@ impl AddressSpace {
                     vmas: Vmas::new(USER_RANGE, MMAP_BASE),
                     notifiers: Notifiers::new(),
                     objects: Objects::default(),
+                    anon: Objects::default(),
                 },
             ),
             ptl: SpinLock::new_in(
@@ -165,7 +180,23 @@ impl AddressSpace {
             ),
             active: AtomicU64::new(0),
             stats: Stats::default(),
+            me: spin::Once::new(),
         }))
+    }
+
+    /// Records the address space's own weak reference (for the objects' mapper lists): from
+    /// now on it may be shared.
+    fn publish(self: Arc<Self>) -> Arc<Self> {
+        self.me.call_once(|| Arc::downgrade(&self));
+        self
+    }
+
+    /// A weak reference to itself, for an object's mapper list.
+    pub(crate) fn weak(&self) -> Weak<AddressSpace> {
+        self.me
+            .get()
+            .expect("an address space in use is published")
+            .clone()
     }
 
     /// The address-space lock (sleepable; write for layout changes).

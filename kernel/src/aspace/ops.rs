@@ -6,6 +6,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
+use super::object::Object;
 use super::{AddressSpace, KernelChecks, Layout, Tables};
 use crate::mmu::KernelFrames;
 use mm::gather::Gather;
@@ -108,8 +109,7 @@ impl AddressSpace {
                 pgoff: 0,
             },
         })?;
-        object.add_mapper(Arc::downgrade(self));
-        layout.objects.insert(object);
+        layout.objects.insert(object, self.weak());
         Ok(range.start)
     }
 
@@ -154,8 +154,14 @@ impl AddressSpace {
             t.pt.unmap_notifying(range, g, hook)
         })?;
         layout.vmas.remove(range)?;
-        let Layout { vmas, objects, .. } = layout;
+        let Layout {
+            vmas,
+            objects,
+            anon,
+            ..
+        } = layout;
         objects.prune(vmas, self);
+        anon.prune(vmas, self);
         Ok(())
     }
 
@@ -253,14 +259,41 @@ pub enum AuditError {
         /// The page's address.
         va: VirtAddr,
     },
+    /// An area names an object (shared or anonymous) that its layout does not hold, or
+    /// that does not list this address space among its mappers.
+    Unlisted {
+        /// The area's start.
+        va: VirtAddr,
+    },
 }
 
 impl AddressSpace {
     /// Checks that every mapped page lies in an area and allows no more than
-    /// that area's protection (under `mmap_lock` read, then the PTL): the
-    /// invariant every layout change keeps. For tests and the soak.
+    /// that area's protection, and that every object an area names is held by the
+    /// layout and lists this address space (under `mmap_lock` read, then the PTL): the
+    /// invariants every layout change keeps. For tests and the soak.
     pub fn audit(&self) -> Result<(), AuditError> {
         let layout = self.mmap_lock.read();
+        let me: *const AddressSpace = self;
+        let lists_me = |m: &super::Mappers| m.alive().iter().any(|a| Arc::as_ptr(a) == me);
+        for vma in layout.vmas.iter() {
+            let listed = match (
+                super::AnonObject::named_by(vma),
+                super::SharedObject::named_by(vma),
+            ) {
+                (Some(id), _) => layout.anon.get(id).is_some_and(|o| lists_me(o.mappers())),
+                (_, Some(id)) => layout
+                    .objects
+                    .get(id)
+                    .is_some_and(|o| lists_me(o.mappers())),
+                (None, None) => true,
+            };
+            if !listed {
+                return Err(AuditError::Unlisted {
+                    va: vma.range.start,
+                });
+            }
+        }
         let t = self.ptl.lock();
         let mut found = Ok(());
         let _ = t.pt.walk(super::USER_RANGE, |m| {
