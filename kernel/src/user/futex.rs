@@ -1,7 +1,10 @@
-//! `futex` wait/wake. Waiters are keyed by (address space, user address);
-//! the value check and the enqueue happen under one mutex, so a wake that
-//! follows a change of the value cannot be missed. The mutex is sleepable:
-//! reading the user word may fault a page in (`mmap_lock` for read).
+//! `futex` wait/wake. Waiters are keyed as Linux's `get_futex_key` keys them: a
+//! private futex (`FUTEX_PRIVATE_FLAG`) and a word in private memory by (address
+//! space, user address); a shared futex in shared memory by (object, page index,
+//! offset in the page), so that processes mapping the object (across fork, at any
+//! address) meet on the same word. The value check and the enqueue happen under one
+//! mutex, so a wake that follows a change of the value cannot be missed. The mutex
+//! is sleepable: reading the user word may fault a page in (`mmap_lock` for read).
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -12,9 +15,29 @@ use super::{signal, uaccess, Process};
 use crate::sync::{Mutex, WaitQueue};
 use mm::VirtAddr;
 
+/// What a waiter waits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// A word of one address space.
+    Private {
+        /// The address space (its address: alive while one of its threads waits).
+        aspace: usize,
+        /// The word's address.
+        addr: VirtAddr,
+    },
+    /// A word of a shared object, wherever it is mapped.
+    Shared {
+        /// The object's name (never reused).
+        object: u64,
+        /// The page's index in it.
+        index: u64,
+        /// The word's offset in the page.
+        offset: u64,
+    },
+}
+
 struct Waiter {
-    aspace: usize,
-    addr: VirtAddr,
+    key: Key,
     bitset: u32,
     woken: Arc<AtomicBool>,
 }
@@ -23,8 +46,23 @@ static WAITERS: Mutex<Vec<Waiter>> = Mutex::new(Vec::new());
 /// Every futex sleeper waits here for its `woken` flag (or its process's end).
 static QUEUE: WaitQueue = WaitQueue::new();
 
-fn key(process: &Process) -> usize {
-    Arc::as_ptr(&process.aspace()) as usize
+/// The key of the word at `addr` for `process`; `shared`: the call lacks
+/// `FUTEX_PRIVATE_FLAG` (then a word in shared memory is keyed by its object).
+pub fn key(process: &Process, addr: VirtAddr, shared: bool) -> Key {
+    let aspace = process.aspace();
+    if shared {
+        if let Some((id, index)) = aspace.area_at(addr).and_then(|v| v.object_page(addr)) {
+            return Key::Shared {
+                object: id.0,
+                index,
+                offset: addr.as_u64() % mm::PAGE_SIZE,
+            };
+        }
+    }
+    Key::Private {
+        aspace: Arc::as_ptr(&aspace) as usize,
+        addr,
+    }
 }
 
 /// `FUTEX_WAIT`: sleeps while `*addr == expected` until woken, the timeout
@@ -32,6 +70,7 @@ fn key(process: &Process) -> usize {
 pub fn wait(
     process: &Process,
     addr: VirtAddr,
+    key: Key,
     expected: u32,
     bitset: u32,
     timeout: Option<Duration>,
@@ -43,8 +82,7 @@ pub fn wait(
             return Err(EAGAIN);
         }
         waiters.push(Waiter {
-            aspace: key(process),
-            addr,
+            key,
             bitset,
             woken: woken.clone(),
         });
@@ -97,14 +135,13 @@ pub fn wait(
     }
 }
 
-/// `FUTEX_WAKE`: wakes up to `count` waiters on `addr` (matching `bitset`); returns how many.
-pub fn wake_bitset(process: &Process, addr: VirtAddr, count: u32, bitset: u32) -> u64 {
-    let k = key(process);
+/// `FUTEX_WAKE`: wakes up to `count` waiters on `key` (matching `bitset`); returns how many.
+pub fn wake_bitset(key: Key, count: u32, bitset: u32) -> u64 {
     let mut n = 0u64;
     {
         let mut waiters = WAITERS.lock();
         waiters.retain(|w| {
-            if n < u64::from(count) && w.aspace == k && w.addr == addr && w.bitset & bitset != 0 {
+            if n < u64::from(count) && w.key == key && w.bitset & bitset != 0 {
                 w.woken.store(true, Ordering::Release);
                 n += 1;
                 false
@@ -119,10 +156,11 @@ pub fn wake_bitset(process: &Process, addr: VirtAddr, count: u32, bitset: u32) -
     n
 }
 
-/// `FUTEX_WAKE`: wakes up to `count` waiters of `process` on the word at
-/// `addr`; returns how many woke.
+/// A shared `FUTEX_WAKE` (as Linux wakes a thread's `clear_child_tid` word): up
+/// to `count` waiters on the word at `addr` of `process`; returns how many woke.
+/// Sleepable (the word's area is looked up).
 pub fn wake(process: &Process, addr: VirtAddr, count: u32) -> u64 {
-    wake_bitset(process, addr, count, u32::MAX)
+    wake_bitset(key(process, addr, true), count, u32::MAX)
 }
 
 /// The process is ending: its sleepers re-check and leave.

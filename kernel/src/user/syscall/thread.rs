@@ -202,11 +202,12 @@ pub fn futex(a: Args) -> Result {
             return Err(EFAULT);
         }
     }
+    let key = futex::key(process, addr, op & FUTEX_PRIVATE_FLAG == 0);
     if matches!(cmd, FUTEX_WAIT | FUTEX_WAIT_BITSET) {
-        return futex::wait(process, addr, val, bitset, timeout);
+        return futex::wait(process, addr, key, val, bitset, timeout);
     }
     let count = val.min(i32::MAX as u32);
-    Ok(futex::wake_bitset(process, addr, count, bitset))
+    Ok(futex::wake_bitset(key, count, bitset))
 }
 
 /// The task of thread `tid` of the caller's process (0: the caller).

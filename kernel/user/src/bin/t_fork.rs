@@ -2,17 +2,20 @@
 //! stack, shared memory touched and untouched; mprotect, munmap and mremap in one side
 //! only; a parent that writes after the fork), the tid words of clone, clone3, vfork
 //! (shared memory until exec or exit) with execve (argv and envp, error cases), wait4
-//! and waitid status encodings, WNOHANG, ECHILD, getppid, and an orphan passed to init.
+//! and waitid status encodings, WNOHANG, ECHILD, getppid, an orphan passed to init, and a
+//! shared futex that joins two processes.
 //!
 //! Children print their own check lines and exit with their tally; the parent waits for
 //! each child before it prints again, so the output is the same on every kernel. The
 //! parent and child synchronize through a word of shared memory (polled with
-//! `sched_yield`: futex keys across processes are not this test's subject).
+//! `sched_yield`, except in the futex check).
 #![no_std]
 #![no_main]
+use core::sync::atomic::{AtomicU32, Ordering};
 use user::mm::{map, mmap, mmap_anon, mprotect, mremap, mremap_flags, munmap, prot, PAGE};
 use user::process::{self as process, wait};
 use user::sys::{self, nr};
+use user::thread::{futex_wait, futex_wake};
 use user::{setup, Checks, Errno};
 
 fn read(addr: usize) -> u64 {
@@ -406,6 +409,54 @@ fn orphans_go_to_init(t: &mut Checks) {
     t.eq("orphan_adopted_by_init", await_word(flag, 1), true);
 }
 
+/// A futex word in MAP_SHARED memory joins the processes that map it (Linux keys a shared
+/// futex by the object's page): the child waits on it with a shared `FUTEX_WAIT`, and the
+/// parent's shared `FUTEX_WAKE` of its own mapping of the word wakes it. A private wake
+/// (keyed by the parent's address space) reaches no waiter of another process.
+fn futex_across_fork(t: &mut Checks) {
+    let page = setup!(t, "map", shared_page());
+    // SAFETY: the first word of a fresh shared page of ours, aligned.
+    let word = unsafe { &*(page as *const AtomicU32) };
+    let ready = page + 8;
+    word.store(0, Ordering::SeqCst);
+    write(ready, 0);
+    let pid = setup!(t, "fork", process::fork());
+    if pid == 0 {
+        write(ready, 1);
+        // The word stays 0 until the child has been woken: no EAGAIN.
+        let r = loop {
+            match futex_wait(word, 0, None, false) {
+                Err(Errno::EINTR) => continue,
+                other => break other,
+            }
+        };
+        sys::exit_group(if r == Ok(0) { 0 } else { 1 })
+    }
+    t.eq("child_is_about_to_wait", await_word(ready, 1), true);
+    t.eq(
+        "a_private_wake_reaches_no_other_process",
+        futex_wake(word, 1, true),
+        Ok(0),
+    );
+    // Woken once it waits: until then a wake finds nobody (at most ~2 s).
+    let mut woke = Ok(0);
+    for _ in 0..2000 {
+        woke = futex_wake(word, 1, false);
+        if woke != Ok(0) {
+            break;
+        }
+        user::time::sleep_ms(1);
+    }
+    t.eq("a_shared_wake_wakes_the_other_process", woke, Ok(1));
+    if woke != Ok(1) {
+        let _ = user::signal::kill(pid as isize, 9);
+    }
+    let r = process::wait4(pid as isize, 0);
+    t.eq("the_woken_child_exited", r, Ok((pid, 0)));
+    word.store(1, Ordering::SeqCst);
+    let _ = munmap(page, PAGE);
+}
+
 fn sys_brk(addr: usize) -> usize {
     user::mm::brk(addr)
 }
@@ -432,6 +483,7 @@ fn main(args: &user::Args) -> i32 {
     tid_words_and_clone3(&mut t);
     vfork_and_exec(&mut t);
     orphans_go_to_init(&mut t);
+    futex_across_fork(&mut t);
     t.status()
 }
 
