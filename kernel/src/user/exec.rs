@@ -39,6 +39,7 @@ mod at {
     pub const RANDOM: u64 = 25;
     pub const HWCAP2: u64 = 26;
     pub const EXECFN: u64 = 31;
+    pub const SYSINFO_EHDR: u64 = 33;
 }
 
 /// Why a program could not be started.
@@ -141,7 +142,7 @@ pub fn load(
         Placement::FixedNoReplace(VirtAddr::new(STACK_TOP - STACK_SIZE)),
         false,
     )?;
-    map_sigpage(aspace)?;
+    super::vdso::map(aspace)?;
     let phdr = exe.phdr_address().map_or(0, |p| p + bias);
     let aux = [
         (at::PHDR, phdr),
@@ -159,6 +160,7 @@ pub fn load(
         (at::HWCAP2, 0),
         (at::CLKTCK, 100),
         (at::SECURE, 0),
+        (at::SYSINFO_EHDR, super::vdso::VDSO_BASE),
     ];
     let sp = build_stack(aspace, path, argv, envp, &aux)?;
     Ok(Loaded {
@@ -371,37 +373,4 @@ pub fn execve(
         loaded.entry
     );
     Ok(0)
-}
-
-/// The frame holding the signal-return trampoline, shared by every process (never freed).
-static SIGPAGE_FRAME: spin::Once<mm::PhysAddr> = spin::Once::new();
-
-/// Maps the trampoline page a handler without `SA_RESTORER` returns to
-/// ([`signal::SIGPAGE`](super::signal::SIGPAGE)), read and execute.
-fn map_sigpage(aspace: &Arc<AddressSpace>) -> Result<(), ExecError> {
-    use mm::FrameSource;
-    let pa = *SIGPAGE_FRAME.call_once(|| {
-        let f = crate::mmu::KernelFrames
-            .alloc()
-            .expect("a frame for the signal trampoline");
-        let at = crate::mem::phys_to_virt(f.start()) as *mut u32;
-        // SAFETY: a frame just allocated, reached through the linear map, never freed;
-        // two instructions at its start, then zeroes (undefined instructions).
-        unsafe {
-            core::ptr::write_bytes(at as *mut u8, 0, PAGE_SIZE as usize);
-            for (i, insn) in super::signal::TRAMPOLINE.iter().enumerate() {
-                at.add(i).write(*insn);
-            }
-        }
-        crate::arch::sync_icache_page(at as usize);
-        f.start()
-    });
-    aspace.map_physical(
-        pa,
-        PAGE_SIZE,
-        Prot::RX,
-        mm::MemoryType::Normal,
-        Placement::FixedNoReplace(VirtAddr::new(super::signal::SIGPAGE)),
-    )?;
-    Ok(())
 }

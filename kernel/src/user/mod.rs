@@ -16,6 +16,7 @@ pub mod signal;
 pub mod syscall;
 pub mod trap;
 pub mod uaccess;
+pub mod vdso;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;

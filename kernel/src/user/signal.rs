@@ -9,7 +9,7 @@
 //! until SIGCONT, which continues it whatever its action or mask, as on Linux.
 //!
 //! Not yet: queued real-time signals (one pending instance per signal), the vDSO (a
-//! handler without `SA_RESTORER` returns through a kernel trampoline page at [`SIGPAGE`]).
+//! handler without `SA_RESTORER` returns through the vDSO's `__kernel_rt_sigreturn`).
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -133,10 +133,6 @@ pub mod code {
 pub const ERESTARTSYS: i64 = 512;
 /// Internal: restart it only if no handler runs (Linux's `ERESTARTNOHAND`).
 pub const ERESTARTNOHAND: i64 = 514;
-
-/// Where the kernel's return trampoline (`mov x8, #139; svc #0`) is mapped in every
-/// process: the last page of the user half, above the stack.
-pub const SIGPAGE: u64 = 0x0000_ffff_ffff_f000;
 
 const fn bit(sig: i32) -> u64 {
     1 << (sig - 1)
@@ -866,7 +862,7 @@ fn setup_frame(
     frame.x[30] = if action.flags & SA_RESTORER != 0 {
         action.restorer
     } else {
-        SIGPAGE
+        super::vdso::sigreturn()
     };
     frame.sp_el0 = base;
     frame.elr = action.handler;
@@ -1008,6 +1004,3 @@ pub fn set_mask(thread: &Thread, mask: u64) {
         .mask
         .store(mask & !UNBLOCKABLE, Ordering::Release);
 }
-
-/// The trampoline page's contents: `mov x8, #139` (rt_sigreturn); `svc #0`.
-pub const TRAMPOLINE: [u32; 2] = [0xd280_1168, 0xd400_0001];

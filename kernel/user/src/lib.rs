@@ -17,6 +17,7 @@ pub mod start;
 pub mod sys;
 pub mod thread;
 pub mod time;
+pub mod vdso;
 
 pub use check::Checks;
 pub use errno::Errno;

@@ -36,6 +36,10 @@ pub mod nr {
     pub const NANOSLEEP: usize = 101;
     /// `clock_gettime(clockid, tp)`.
     pub const CLOCK_GETTIME: usize = 113;
+    /// `clock_getres(clockid, res)`.
+    pub const CLOCK_GETRES: usize = 114;
+    /// `gettimeofday(tv, tz)`.
+    pub const GETTIMEOFDAY: usize = 169;
     /// `clock_nanosleep(clockid, flags, req, rem)`.
     pub const CLOCK_NANOSLEEP: usize = 115;
     /// `sched_setaffinity(pid, len, mask)`.

@@ -54,10 +54,11 @@ pub fn lint() -> Result<u8> {
         commands.push(target);
     }
 
-    // The user programs (static Linux executables, no board).
+    // The user programs (static Linux executables, no board) and the vDSO.
     let mut user = ws.cargo();
     user.args([
-        "clippy", "-p", "user", "--target", TARGET, "--lib", "--bins", "--", "-D", "warnings",
+        "clippy", "-p", "user", "-p", "vdso", "--target", TARGET, "--lib", "--bins", "--", "-D",
+        "warnings",
     ]);
     commands.push(user);
 

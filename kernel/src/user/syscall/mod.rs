@@ -40,10 +40,14 @@ pub mod nr {
     pub const NANOSLEEP: u64 = 101;
     /// `clock_gettime(clockid, tp)`.
     pub const CLOCK_GETTIME: u64 = 113;
+    /// `clock_getres(clockid, res)`.
+    pub const CLOCK_GETRES: u64 = 114;
     /// `clock_nanosleep(clockid, flags, req, rem)`.
     pub const CLOCK_NANOSLEEP: u64 = 115;
     /// `sched_setaffinity(pid, len, mask)`.
     pub const SCHED_SETAFFINITY: u64 = 122;
+    /// `gettimeofday(tv, tz)`.
+    pub const GETTIMEOFDAY: u64 = 169;
     /// `sched_getaffinity(pid, len, mask)`.
     pub const SCHED_GETAFFINITY: u64 = 123;
     /// `sched_yield()`.
@@ -182,6 +186,8 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::MADVISE => mem::madvise(a),
         nr::MREMAP => mem::mremap(a),
         nr::CLOCK_GETTIME => time::clock_gettime(a),
+        nr::CLOCK_GETRES => time::clock_getres(a),
+        nr::GETTIMEOFDAY => time::gettimeofday(a),
         nr::NANOSLEEP => time::nanosleep(a),
         nr::CLOCK_NANOSLEEP => time::clock_nanosleep(a),
         nr::SCHED_YIELD => {

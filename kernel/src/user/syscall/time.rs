@@ -1,4 +1,6 @@
-//! Time: `clock_gettime` and `nanosleep` from the generic timer (CNTVCT_EL0).
+//! Time: `clock_gettime`, `clock_getres`, `gettimeofday` and `nanosleep` from the
+//! generic timer (CNTVCT_EL0). The vDSO (`kernel/vdso`) answers the first three from
+//! the counter too, without a system call; these are what it falls back to.
 //! There is no real-time clock: CLOCK_REALTIME counts from boot as if boot
 //! were the epoch.
 use super::errno::{Errno, EINTR, EINVAL, EOPNOTSUPP};
@@ -50,6 +52,47 @@ pub fn clock_gettime(a: Args) -> Result {
         t.as_secs() as i64,
         i64::from(t.subsec_nanos()),
     )?;
+    Ok(0)
+}
+
+/// `clock_getres(clockid, res)`: 1 ns for every clock (Linux's resolution for its
+/// high-resolution and CPU-time clocks; the coarse clocks read the counter here too);
+/// a null `res` only checks the clock.
+pub fn clock_getres(a: Args) -> Result {
+    let [clock, res, ..] = a.0;
+    match clock_id(clock) {
+        CLOCK_REALTIME
+        | CLOCK_MONOTONIC
+        | CLOCK_PROCESS_CPUTIME_ID
+        | CLOCK_THREAD_CPUTIME_ID
+        | CLOCK_MONOTONIC_RAW
+        | CLOCK_REALTIME_COARSE
+        | CLOCK_MONOTONIC_COARSE
+        | CLOCK_BOOTTIME
+        | CLOCK_TAI => {}
+        _ => return Err(EINVAL),
+    }
+    if res != 0 {
+        uaccess::write_timespec(VirtAddr::new(res), 0, 1)?;
+    }
+    Ok(0)
+}
+
+/// `gettimeofday(tv, tz)`: the real-time clock in microseconds; the time zone (if
+/// asked) is UTC without DST. Either pointer may be null.
+pub fn gettimeofday(a: Args) -> Result {
+    let [tv, tz, ..] = a.0;
+    if tv != 0 {
+        let t = now(true);
+        uaccess::write_timespec(
+            VirtAddr::new(tv),
+            t.as_secs() as i64,
+            i64::from(t.subsec_micros()),
+        )?;
+    }
+    if tz != 0 {
+        uaccess::copy_to(VirtAddr::new(tz), &[0u8; 8])?;
+    }
     Ok(0)
 }
 

@@ -1,11 +1,14 @@
 //! Time: `clock_gettime` (monotonic never goes back and advances across a
-//! sleep; realtime works; bad clocks and pointers are refused) and
+//! sleep; realtime works; bad clocks and pointers are refused),
+//! `clock_getres`, `gettimeofday`, the vDSO's clocks (announced by
+//! `AT_SYSINFO_EHDR`; they agree with the system calls they replace) and
 //! `nanosleep` (sleeps at least as long as asked; bad times refused).
 #![no_std]
 #![no_main]
 use user::mm::{mmap_anon, munmap, PAGE};
 use user::sys::{self, nr};
 use user::time::{clock_gettime, nanosleep, now_ns, Clock, Timespec};
+use user::vdso::Vdso;
 use user::{Checks, Errno};
 
 const KERNEL: usize = 0xffff_0000_0000_0000;
@@ -157,9 +160,133 @@ fn sleeping(t: &mut Checks) {
     }
 }
 
-fn main(_: &user::Args) -> i32 {
+/// `clock_getres` and `gettimeofday` as system calls.
+fn res_and_timeofday(t: &mut Checks) {
+    // SAFETY: each call writes at most one timespec/timeval/timezone into a local, or
+    // is refused.
+    unsafe {
+        let mut res = Timespec::default();
+        let getres = |clock: usize, p: *mut Timespec| {
+            sys::raw(nr::CLOCK_GETRES, [clock, p as usize, 0, 0, 0, 0])
+        };
+        t.eq("getres_monotonic", getres(1, &mut res), Ok(0));
+        t.eq("getres_monotonic_is_1ns", res, Timespec { sec: 0, nsec: 1 });
+        t.eq(
+            "getres_null_checks_the_clock",
+            getres(0, core::ptr::null_mut()),
+            Ok(0),
+        );
+        t.errno(
+            "getres_unknown_clock_einval",
+            getres(99, &mut res),
+            Errno::EINVAL,
+        );
+        let mut tv = [0i64; 2];
+        let mut tz = [7i32; 2];
+        let before = clock_gettime(Clock::Realtime).unwrap();
+        let r = sys::raw(
+            nr::GETTIMEOFDAY,
+            [
+                &mut tv as *mut _ as usize,
+                &mut tz as *mut _ as usize,
+                0,
+                0,
+                0,
+                0,
+            ],
+        );
+        let after = clock_gettime(Clock::Realtime).unwrap();
+        t.eq("gettimeofday", r, Ok(0));
+        t.eq("gettimeofday_utc", tz, [0, 0]);
+        let us = tv[0] as u64 * 1_000_000 + tv[1] as u64;
+        t.check(
+            "gettimeofday_between_two_realtime_reads",
+            before.as_nanos() / 1000 <= us && us <= after.as_nanos() / 1000,
+            format_args!("{before:?} {tv:?} {after:?}"),
+        );
+    }
+}
+
+/// The vDSO: announced, its four functions found by name (as a C library finds them),
+/// and its clocks agree with the system calls they stand in for.
+fn vdso(t: &mut Checks, args: &user::Args) {
+    let v = Vdso::from_auxv(args);
+    t.eq("vdso_announced_by_at_sysinfo_ehdr", v.is_some(), true);
+    let Some(v) = v else { return };
+    for name in [
+        "__kernel_clock_gettime",
+        "__kernel_gettimeofday",
+        "__kernel_clock_getres",
+        "__kernel_rt_sigreturn",
+    ] {
+        t.check(
+            "vdso_exports",
+            v.function(name).is_some(),
+            format_args!("{name}"),
+        );
+    }
+    let (Some(gettime), Some(getres), Some(timeofday)) =
+        (v.clock_gettime(), v.clock_getres(), v.gettimeofday())
+    else {
+        return;
+    };
+    for (name, clock) in [
+        ("monotonic", Clock::Monotonic),
+        ("realtime", Clock::Realtime),
+    ] {
+        let mut ok = true;
+        for _ in 0..200 {
+            let before = clock_gettime(clock).unwrap();
+            let mut ts = Timespec::default();
+            // SAFETY: writes one timespec into `ts`.
+            let r = unsafe { gettime(clock as i32, &mut ts) };
+            let after = clock_gettime(clock).unwrap();
+            ok &= r == 0 && valid(ts) && before <= ts && ts <= after;
+        }
+        t.check(
+            "vdso_clock_gettime_between_two_system_calls",
+            ok,
+            format_args!("{name}"),
+        );
+    }
+    let mut last = Timespec::default();
+    let mut backwards = 0;
+    for _ in 0..2000 {
+        let mut ts = Timespec::default();
+        // SAFETY: writes one timespec into `ts`.
+        unsafe { gettime(Clock::Monotonic as i32, &mut ts) };
+        backwards += usize::from(ts < last);
+        last = ts;
+    }
+    t.eq("vdso_monotonic_never_goes_back", backwards, 0);
+    let mut ts = Timespec::default();
+    // SAFETY: an unknown clock: the vDSO passes it to the system call, which refuses it.
+    t.eq(
+        "vdso_unknown_clock_einval",
+        unsafe { gettime(99, &mut ts) },
+        -22,
+    );
+    // SAFETY: writes one timespec into `ts`.
+    t.eq("vdso_getres_monotonic", unsafe { getres(1, &mut ts) }, 0);
+    t.eq("vdso_getres_is_1ns", ts, Timespec { sec: 0, nsec: 1 });
+    let mut tv = [0i64; 2];
+    let before = clock_gettime(Clock::Realtime).unwrap();
+    // SAFETY: writes one timeval into `tv`; no time zone asked.
+    let r = unsafe { timeofday(&mut tv, core::ptr::null_mut()) };
+    let after = clock_gettime(Clock::Realtime).unwrap();
+    let us = tv[0] as u64 * 1_000_000 + tv[1] as u64;
+    t.check(
+        "vdso_gettimeofday_between_two_realtime_reads",
+        r == 0 && before.as_nanos() / 1000 <= us && us <= after.as_nanos() / 1000,
+        format_args!("{r} {before:?} {tv:?} {after:?}"),
+    );
+}
+
+fn main(args: &user::Args) -> i32 {
     let mut t = Checks::new();
     clocks(&mut t);
+    res_and_timeofday(&mut t);
+    vdso(&mut t, args);
     sleeping(&mut t);
     t.status()
 }
