@@ -292,6 +292,16 @@ pub const FIGURES: &[FigureDef] = &[
         Goal::None,
     ),
     def(
+        "clock_gettime_syscall",
+        "clock_gettime(CLOCK_MONOTONIC), system call",
+        Goal::None,
+    ),
+    def(
+        "clock_gettime_vdso",
+        "clock_gettime(CLOCK_MONOTONIC) through the vDSO",
+        Goal::None,
+    ),
+    def(
         "floor_zero_page_kernel",
         "zeroing one 4 KiB page in the kernel",
         Goal::None,

@@ -489,6 +489,38 @@ fn floor(runs: usize) {
     uzero.print();
 }
 
+/// `clock_gettime(CLOCK_MONOTONIC)` through the vDSO and as a system call (per call).
+fn clocks(runs: usize, args: &user::Args) {
+    let mut syscall = Figure::new("clock_gettime_syscall", "ns/op");
+    let mut vdso = Figure::new("clock_gettime_vdso", "ns/op");
+    let gettime = user::vdso::Vdso::from_auxv(args).and_then(|v| v.clock_gettime());
+    let mut ts = user::time::Timespec::default();
+    for _ in 0..runs {
+        syscall.push(
+            timed(|| {
+                for _ in 0..SYSCALL_LOOP {
+                    let _ = user::time::clock_gettime(user::time::Clock::Monotonic);
+                }
+            }) / SYSCALL_LOOP as f64,
+        );
+        if let Some(f) = gettime {
+            vdso.push(
+                timed(|| {
+                    for _ in 0..SYSCALL_LOOP {
+                        // SAFETY: writes one timespec into `ts`.
+                        unsafe { f(1, &mut ts) };
+                    }
+                }) / SYSCALL_LOOP as f64,
+            );
+        }
+    }
+    syscall.print();
+    match gettime {
+        Some(_) => vdso.print(),
+        None => na(vdso.name, vdso.unit, "no_vdso"),
+    }
+}
+
 /// Zeroes one page the way kernels clear pages: `dc zva` in blocks of the size
 /// DCZID_EL0 gives, or plain stores where DC ZVA is prohibited.
 fn zero_page(p: *mut u8) {
@@ -634,6 +666,7 @@ fn main(args: &user::Args) -> i32 {
     cross_cpu(runs, Mode::Sleep);
     one_page_loops(runs);
     floor(runs);
+    clocks(runs, args);
     processes(runs);
     munmap_sizes(runs, false);
     // Last: from here on every munmap and mprotect also invalidates the SMMU.
