@@ -19,7 +19,7 @@ use super::object::Object;
 use super::ops::AsError;
 use super::{AddressSpace, KernelChecks};
 use crate::mem::phys_to_virt;
-use crate::mmu::{frame_desc, frame_table, KernelFrames};
+use crate::mmu::{frame_table, KernelFrames};
 use mm::frame::descriptor::FrameFlags;
 use mm::table::{PageCopy, SourcePage};
 use mm::vma::{Vma, VmaKind};
@@ -31,12 +31,6 @@ use mm::{Constraints, FrameSource, MapError, MemoryType, PhysAddr};
 /// keeps its translation across the fork writes the frame the child now sees). The pidma
 /// suite sets it to show that its test can fail.
 pub static SHARE_PINNED_FOR_TEST: AtomicBool = AtomicBool::new(false);
-
-/// Whether fork copies the frame at `pa` for the child instead of sharing it: a device
-/// has pinned it.
-fn copied_at_fork(pa: PhysAddr) -> bool {
-    frame_desc(pa).is_some_and(|d| d.pins() > 0) && !SHARE_PINNED_FOR_TEST.load(Ordering::Relaxed)
-}
 
 impl AddressSpace {
     /// A copy of this address space for a forked child. Sleepable. On `Err` the child is
@@ -123,15 +117,23 @@ impl AddressSpace {
         // Pinned pages are decided under the parent's PTL, with the write-protect: a pin
         // taken later (a driver caching a translation) finds the page read-only, and the
         // hook below drops any translation it cached before.
+        let ft = frame_table();
+        let share_pinned = SHARE_PINNED_FOR_TEST.load(Ordering::Relaxed);
         let copied = t.pt.copy_pages_to(&mut ct.pt, vma.range, &mut g, |p| {
             if !p.descriptor.is_owned() || p.pa == zero {
                 // The zero page (never owned) maps as it is: read-only.
-                Ok(PageCopy::Share { cow: false })
-            } else if copied_at_fork(p.pa) {
-                copy_for_child(p, super::object::anon_owner(vma, p.va)).map(PageCopy::Own)
-            } else {
+                return Ok(PageCopy::Share { cow: false });
+            }
+            let shared = ft
+                .share_mapped(p.pa)
+                .unwrap_or_else(|e| crate::mmu::rule_broken(e));
+            if shared {
+                Ok(PageCopy::Share { cow: true })
+            } else if share_pinned {
                 hold_for_child(p.pa);
                 Ok(PageCopy::Share { cow: true })
+            } else {
+                copy_for_child(p, super::object::anon_owner(vma, p.va)).map(PageCopy::Own)
             }
         });
         let flushed = g.flush(t.pt.arch());

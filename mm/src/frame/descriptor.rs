@@ -256,6 +256,24 @@ impl<'a> FrameTable<'a> {
         }
     }
 
+    /// Fork's share of a mapped frame (DESIGN §7.3): one more reference and one more
+    /// mapping for the child, in one look-up; `Ok(false)`, nothing changed, if a device
+    /// has pinned the frame (the child gets a copy instead). The caller holds the PTL of
+    /// an entry that maps the frame (so it has a reference, and no pin can come or go
+    /// without that PTL's page being looked up again).
+    pub fn share_mapped(&self, pa: PhysAddr) -> Result<bool, FrameRuleError> {
+        let d = self.desc(pa);
+        if d.pins() > 0 {
+            return Ok(false);
+        }
+        if d.refs.fetch_add(1, Ordering::AcqRel) == 0 {
+            d.refs.fetch_sub(1, Ordering::AcqRel);
+            return Err(FrameRuleError::NoReference(pa));
+        }
+        d.maps.fetch_add(1, Ordering::AcqRel);
+        Ok(true)
+    }
+
     /// A page-table entry now maps the frame.
     pub fn add_map(&self, pa: PhysAddr) {
         self.desc(pa).maps.fetch_add(1, Ordering::AcqRel);
@@ -350,6 +368,31 @@ mod tests {
         t.remove_map(A).unwrap();
         assert_eq!(t.remove_map(A), Err(FrameRuleError::NotMapped(A)));
         assert_eq!(t.put_ref(A), Ok(Put::Last));
+    }
+
+    #[test]
+    fn fork_shares_a_mapped_frame_unless_pinned_and_never_a_free_one() {
+        let d = descs();
+        let t = table(&d);
+        t.on_alloc(A, FrameFlags::ANON).unwrap();
+        t.add_map(A);
+        assert_eq!(t.share_mapped(A), Ok(true));
+        let desc = t.get(A).unwrap();
+        assert_eq!(
+            (desc.refs(), desc.maps()),
+            (2, 2),
+            "the child's reference and mapping"
+        );
+        t.pin(A);
+        assert_eq!(
+            t.share_mapped(A),
+            Ok(false),
+            "a pinned frame is copied instead"
+        );
+        assert_eq!((desc.refs(), desc.maps()), (2, 2), "and left as it was");
+        let b = PhysAddr::new(0x4000_1000);
+        assert_eq!(t.share_mapped(b), Err(FrameRuleError::NoReference(b)));
+        assert_eq!(t.get(b).unwrap().refs(), 0, "a refused share takes nothing");
     }
 
     #[test]
