@@ -288,6 +288,26 @@ impl AddressSpace {
         }
     }
 
+    /// The aligned `u32` at user address `va` if its page is mapped readable for user mode
+    /// now, without faulting anything in (`None` otherwise): for a caller that holds a lock
+    /// a fault must not be taken under (Linux's `get_futex_value_locked`, page faults
+    /// disabled). Atomic: the PTL only.
+    pub fn read_u32_nofault(&self, va: VirtAddr) -> Option<u32> {
+        debug_assert!(va.is_aligned(4), "a u32 read never crosses a page");
+        let t = self.ptl.lock();
+        let tr = t.pt.translate(va)?;
+        if !tr
+            .attributes()
+            .is_some_and(|a| a.user && a.access != mm::Access::None)
+        {
+            return None;
+        }
+        let p = phys_to_virt(tr.pa) as *const u32;
+        // SAFETY: the kernel view of the mapped, aligned word at `va` (translate gives the
+        // byte's own address); the PTL keeps the frame in place while it is read.
+        Some(unsafe { p.read_volatile() })
+    }
+
     /// Copies `bytes` to user address `va`.
     pub fn copy_to(&self, va: VirtAddr, bytes: &[u8]) -> Result<(), FaultError> {
         let mut done = 0usize;

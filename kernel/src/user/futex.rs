@@ -3,8 +3,10 @@
 //! space, user address); a shared futex in shared memory by (object, page index,
 //! offset in the page), so that processes mapping the object (across fork, at any
 //! address) meet on the same word. The value check and the enqueue happen under one
-//! mutex, so a wake that follows a change of the value cannot be missed. The mutex
-//! is sleepable: reading the user word may fault a page in (`mmap_lock` for read).
+//! lock, so a wake that follows a change of the value cannot be missed. The lock is a
+//! spinlock: the word is read under it without a fault, and a missing page is faulted in
+//! with the lock dropped and the check retried (Linux's `futex_wait_setup`), so one
+//! process's fault never holds another's futex calls.
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +14,7 @@ use core::time::Duration;
 
 use super::syscall::errno::{Errno, EAGAIN, EINTR, ETIMEDOUT};
 use super::{signal, uaccess, Process};
-use crate::sync::{Mutex, WaitQueue};
+use crate::sync::{SpinLock, WaitQueue};
 use mm::VirtAddr;
 
 /// What a waiter waits on.
@@ -42,7 +44,9 @@ struct Waiter {
     woken: Arc<AtomicBool>,
 }
 
-static WAITERS: Mutex<Vec<Waiter>> = Mutex::new(Vec::new());
+/// A spinlock: nothing under it may sleep or fault (the validator says so if something
+/// does), so the value check and the enqueue are one atomic step.
+static WAITERS: SpinLock<Vec<Waiter>> = SpinLock::new(Vec::new());
 /// Every futex sleeper waits here for its `woken` flag (or its process's end).
 static QUEUE: WaitQueue = WaitQueue::new();
 
@@ -76,9 +80,17 @@ pub fn wait(
     timeout: Option<Duration>,
 ) -> Result<u64, Errno> {
     let woken = Arc::new(AtomicBool::new(false));
-    {
+    loop {
         let mut waiters = WAITERS.lock();
-        if uaccess::read_u32(addr)? != expected {
+        // The value is read under the lock without a fault (one would hold every futex
+        // call of the system behind this page's fault-in): a page that is not there is
+        // faulted in with the lock dropped, and the check starts again.
+        let Some(value) = uaccess::read_u32_nofault(addr)? else {
+            drop(waiters);
+            uaccess::read_u32(addr)?;
+            continue;
+        };
+        if value != expected {
             return Err(EAGAIN);
         }
         waiters.push(Waiter {
@@ -86,6 +98,7 @@ pub fn wait(
             bitset,
             woken: woken.clone(),
         });
+        break;
     }
     let deadline = timeout.map(|t| {
         drivers::timer::counter().saturating_add(drivers::timer::ns_to_ticks(

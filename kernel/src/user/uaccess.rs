@@ -53,6 +53,14 @@ pub fn read_u32(addr: VirtAddr) -> Result<u32, Errno> {
     Ok(u32::from_le_bytes(b))
 }
 
+/// The aligned `u32` at user `addr` if its page is present and readable, without
+/// taking a fault (`Ok(None)`: fault it in with [`read_u32`] outside the caller's lock,
+/// then try again); `-EFAULT` outside the user range.
+pub fn read_u32_nofault(addr: VirtAddr) -> Result<Option<u32>, Errno> {
+    user_range(addr.as_u64(), 4)?;
+    Ok(space()?.read_u32_nofault(addr))
+}
+
 /// The little-endian `u64` at user `addr` (`-EFAULT` if unreadable).
 pub fn read_u64(addr: VirtAddr) -> Result<u64, Errno> {
     let mut b = [0u8; 8];

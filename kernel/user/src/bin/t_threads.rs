@@ -202,6 +202,18 @@ fn futex_semantics(t: &mut Checks) {
         futex_wait(&word, 0, None, true),
         Errno::EAGAIN,
     );
+    // A word on a page never touched: the kernel faults it in (the zero page) to read it,
+    // with its futex lock dropped, and finds 0.
+    if let Ok(page) = mmap_anon(PAGE) {
+        // SAFETY: the first word of a fresh private page of ours, aligned, never touched.
+        let fresh = unsafe { &*(page as *const AtomicU32) };
+        t.errno(
+            "futex_wait_on_an_untouched_page_reads_zero",
+            futex_wait(fresh, 1, None, true),
+            Errno::EAGAIN,
+        );
+        let _ = munmap(page, PAGE);
+    }
     let before = now_ns();
     let r = futex_wait(&word, 1, Some(&Timespec::from_millis(20)), true);
     let waited = now_ns() - before;
