@@ -133,6 +133,25 @@ pub mod code {
 pub const ERESTARTSYS: i64 = 512;
 /// Internal: restart it only if no handler runs (Linux's `ERESTARTNOHAND`).
 pub const ERESTARTNOHAND: i64 = 514;
+/// Internal: if no handler runs, go on through `restart_syscall` with what the call
+/// left in the thread's restart block (Linux's `ERESTART_RESTARTBLOCK`: a relative
+/// sleep resumes for the time that was left, not the whole time again).
+pub const ERESTART_RESTARTBLOCK: i64 = 516;
+/// `restart_syscall`'s number (asm-generic/unistd.h).
+const NR_RESTART_SYSCALL: u64 = 128;
+
+/// What an interrupted call leaves for `restart_syscall` (Linux's `restart_block`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartBlock {
+    /// A relative sleep: on until this monotonic time, the time left written to `rem`
+    /// (0: nowhere) if interrupted again.
+    Sleep {
+        /// The deadline, in nanoseconds of the monotonic clock.
+        deadline_ns: u64,
+        /// The caller's `rem` pointer.
+        rem: u64,
+    },
+}
 
 const fn bit(sig: i32) -> u64 {
     1 << (sig - 1)
@@ -411,6 +430,8 @@ pub struct ThreadSignals {
     /// `x0`. Only the thread itself reads and writes them.
     restart_code: AtomicI64,
     restart_x0: AtomicU64,
+    /// What `restart_syscall` resumes. Only the thread itself uses it.
+    restart_block: SpinLock<Option<RestartBlock>>,
     /// The mask `rt_sigsuspend` replaced ([`NO_SAVED_MASK`]: none): the handler's frame
     /// records it, so `rt_sigreturn` restores it (Linux's `saved_sigmask`); a return
     /// to EL0 with no handler restores it at once. Only the thread itself uses it.
@@ -450,8 +471,21 @@ impl ThreadSignals {
             altstack: SpinLock::new(AltStack::default()),
             restart_code: AtomicI64::new(0),
             restart_x0: AtomicU64::new(0),
+            restart_block: SpinLock::new(None),
             saved_mask: AtomicU64::new(NO_SAVED_MASK),
         }
+    }
+
+    /// Records what `restart_syscall` resumes (a call about to return
+    /// [`ERESTART_RESTARTBLOCK`]).
+    pub fn set_restart_block(&self, block: RestartBlock) {
+        *self.restart_block.lock() = Some(block);
+    }
+
+    /// What `restart_syscall` resumes, taken (none: it returns `EINTR`, as Linux's
+    /// `do_no_restart_syscall`).
+    pub fn take_restart_block(&self) -> Option<RestartBlock> {
+        self.restart_block.lock().take()
     }
 
     /// A fork child's thread: the parent thread's mask and alternate stack (Linux keeps
@@ -586,7 +620,8 @@ pub fn restart_pending(thread: &Thread) -> bool {
 }
 
 /// Records that the system call the thread is returning from wants a restart
-/// (`code`: `ERESTARTSYS` or `ERESTARTNOHAND`) with its original `x0`.
+/// (`code`: `ERESTARTSYS`, `ERESTARTNOHAND` or `ERESTART_RESTARTBLOCK`) with its
+/// original `x0`.
 pub fn note_restart(thread: &Thread, code: i64, orig_x0: u64) {
     thread.signals.restart_x0.store(orig_x0, Ordering::Relaxed);
     thread.signals.restart_code.store(code, Ordering::Relaxed);
@@ -648,6 +683,8 @@ pub fn deliver(frame: &mut TrapFrame, thread: &Thread) -> bool {
                 frame.elr -= 4;
             } else {
                 frame.x[0] = (-4i64) as u64; // EINTR
+                                             // A handler ends the call: nothing is left to resume.
+                let _ = thread.signals.take_restart_block();
             }
         }
         if setup_frame(frame, thread, &info, &action).is_err() {
@@ -675,10 +712,13 @@ pub fn deliver(frame: &mut TrapFrame, thread: &Thread) -> bool {
         return true;
     }
     restore_saved_mask(thread);
-    if let Some((_, orig_x0)) = restart {
-        // No handler ran: the call starts again.
+    if let Some((code, orig_x0)) = restart {
+        // No handler ran: the call starts again, or goes on through restart_syscall.
         frame.x[0] = orig_x0;
         frame.elr -= 4;
+        if code == ERESTART_RESTARTBLOCK {
+            frame.x[8] = NR_RESTART_SYSCALL;
+        }
     }
     true
 }

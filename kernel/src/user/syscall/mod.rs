@@ -42,6 +42,9 @@ pub mod nr {
     pub const CLOCK_GETTIME: u64 = 113;
     /// `clock_getres(clockid, res)`.
     pub const CLOCK_GETRES: u64 = 114;
+    /// `restart_syscall()`: what a stopped or signalled call left (only the kernel
+    /// sets a thread up to make it).
+    pub const RESTART_SYSCALL: u64 = 128;
     /// `clock_nanosleep(clockid, flags, req, rem)`.
     pub const CLOCK_NANOSLEEP: u64 = 115;
     /// `sched_setaffinity(pid, len, mask)`.
@@ -187,6 +190,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::MREMAP => mem::mremap(a),
         nr::CLOCK_GETTIME => time::clock_gettime(a),
         nr::CLOCK_GETRES => time::clock_getres(a),
+        nr::RESTART_SYSCALL => time::restart_syscall(),
         nr::GETTIMEOFDAY => time::gettimeofday(a),
         nr::NANOSLEEP => time::nanosleep(a),
         nr::CLOCK_NANOSLEEP => time::clock_nanosleep(a),
@@ -226,7 +230,11 @@ pub fn dispatch(frame: &mut TrapFrame) {
     };
     frame.x[0] = match result {
         Ok(v) => v,
-        Err(Errno(e)) if e == signal::ERESTARTSYS || e == signal::ERESTARTNOHAND => {
+        Err(Errno(e))
+            if e == signal::ERESTARTSYS
+                || e == signal::ERESTARTNOHAND
+                || e == signal::ERESTART_RESTARTBLOCK =>
+        {
             // Interrupted by a signal: restarted or failed with EINTR on the way out.
             if let Some(t) = crate::user::current_thread() {
                 signal::note_restart(t, e, orig_x0);

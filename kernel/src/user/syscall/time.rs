@@ -5,6 +5,7 @@
 //! were the epoch.
 use super::errno::{Errno, EINTR, EINVAL, EOPNOTSUPP};
 use super::{Args, Result};
+use crate::user::signal::RestartBlock;
 use crate::user::{current_thread, uaccess};
 use core::time::Duration;
 use mm::VirtAddr;
@@ -129,36 +130,63 @@ fn sleep(req: u64, rem: u64, absolute: bool) -> Result {
     if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
         return Err(EINVAL);
     }
-    let mut total = Duration::new(sec as u64, nsec as u32);
-    let start = now(false);
-    if absolute {
-        total = total.saturating_sub(start);
-    }
-    let process = current_thread().map(|t| t.process.clone());
+    let asked = Duration::new(sec as u64, nsec as u32);
+    let deadline = if absolute {
+        asked
+    } else {
+        now(false).saturating_add(asked)
+    };
+    sleep_until(deadline, rem, absolute)
+}
+
+/// Sleeps until `deadline` on the monotonic clock. Interrupted by a signal: the time
+/// left goes to `rem`; an absolute sleep starts again as it was asked if no handler
+/// runs, a relative one goes on through `restart_syscall` until the same deadline (the
+/// thread's restart block), as Linux's `hrtimer_nanosleep_restart`.
+fn sleep_until(deadline: Duration, rem: u64, absolute: bool) -> Result {
+    let thread = current_thread();
     loop {
-        let done = now(false).saturating_sub(start);
-        if done >= total {
+        let now = now(false);
+        if now >= deadline {
             return Ok(0);
         }
         let signalled = crate::user::signal::current_has_pending();
-        if signalled || process.as_ref().is_some_and(|p| p.exiting()) {
-            let left = total - done;
-            if rem != 0 {
+        if signalled || thread.is_some_and(|t| t.process.exiting()) {
+            let left = deadline - now;
+            if rem != 0 && !absolute {
                 let _ = uaccess::write_timespec(
                     VirtAddr::new(rem),
                     left.as_secs() as i64,
                     i64::from(left.subsec_nanos()),
                 );
             }
-            return Err(if signalled {
-                // EINTR if a handler runs; restarted (for the whole time again:
-                // Linux's restart block keeps only the rest) if none does.
-                Errno(crate::user::signal::ERESTARTNOHAND)
-            } else {
-                EINTR
-            });
+            if !signalled {
+                return Err(EINTR);
+            }
+            if absolute {
+                // EINTR if a handler runs, else the same call again.
+                return Err(Errno(crate::user::signal::ERESTARTNOHAND));
+            }
+            if let Some(t) = thread {
+                t.signals.set_restart_block(RestartBlock::Sleep {
+                    deadline_ns: deadline.as_nanos() as u64,
+                    rem,
+                });
+            }
+            return Err(Errno(crate::user::signal::ERESTART_RESTARTBLOCK));
         }
-        crate::sched::sleep((total - done).min(Duration::from_millis(10)));
+        crate::sched::sleep((deadline - now).min(Duration::from_millis(10)));
+    }
+}
+
+/// `restart_syscall()`: resumes what an interrupted call left in the thread's restart
+/// block (a relative sleep, until its deadline); with none, `EINTR`.
+pub fn restart_syscall() -> Result {
+    match current_thread().and_then(|t| t.signals.take_restart_block()) {
+        Some(RestartBlock::Sleep { deadline_ns, rem }) => {
+            sleep_until(Duration::from_nanos(deadline_ns), rem, false)
+        }
+        None => Err(EINTR),
     }
 }
 

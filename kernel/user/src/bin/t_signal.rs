@@ -625,6 +625,75 @@ fn job_control(t: &mut Checks) {
     let _ = munmap(counter, PAGE);
 }
 
+/// A relative nanosleep stopped by SIGSTOP and continued goes on until its first
+/// deadline (Linux's restart block through `restart_syscall`), not for the whole time
+/// again; a handler ends it with EINTR and the time left in `rem`.
+fn sleep_across_a_stop(t: &mut Checks) {
+    const WUNTRACED: usize = 2;
+    const SLEEP_MS: u64 = 400;
+    let pid = match process::fork() {
+        Ok(0) => {
+            let start = user::time::now_ns();
+            let r = user::time::nanosleep(&user::time::Timespec::from_millis(SLEEP_MS));
+            let ms = (user::time::now_ns() - start) / 1_000_000;
+            // 0: slept the time once; 1: returned early; 2: slept the time again.
+            sys::exit_group(match (r, ms) {
+                (Ok(()), ms) if (SLEEP_MS..SLEEP_MS + 150).contains(&ms) => 0,
+                (Ok(()), ms) if ms < SLEEP_MS => 1,
+                _ => 2,
+            })
+        }
+        Ok(pid) => pid,
+        Err(e) => {
+            t.fail("fork", format_args!("{e:?}"));
+            return;
+        }
+    };
+    user::time::sleep_ms(100);
+    t.success("sigstop_a_sleeper", sig::kill(pid as isize, 19));
+    let r = process::wait4(pid as isize, WUNTRACED);
+    t.eq("the_sleeper_stopped", r, Ok((pid, (19 << 8) | 0x7f)));
+    user::time::sleep_ms(150);
+    t.success("sigcont_the_sleeper", sig::kill(pid as isize, 18));
+    t.eq(
+        "a_continued_sleep_ends_at_its_first_deadline",
+        process::wait4(pid as isize, 0),
+        Ok((pid, 0)),
+    );
+    // With a handler: EINTR, and `rem` holds what was left.
+    reset();
+    install(t, "usr1_for_sleep", sig::SIGUSR1, record, 0, 0);
+    let mut rem = user::time::Timespec::default();
+    let req = user::time::Timespec::from_millis(2000);
+    let r = signalled_during(sig::SIGUSR1, || {
+        // SAFETY: nanosleep reads `req` and writes `rem`, both live locals.
+        unsafe {
+            sys::raw(
+                nr_nanosleep(),
+                [
+                    &req as *const _ as usize,
+                    &mut rem as *mut _ as usize,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+            )
+        }
+    });
+    t.errno("a_handled_signal_ends_nanosleep_eintr", r, Errno::EINTR);
+    t.check(
+        "rem_holds_the_time_left",
+        rem > user::time::Timespec::ZERO && rem < req,
+        format_args!("{rem:?}"),
+    );
+    default(sig::SIGUSR1);
+}
+
+const fn nr_nanosleep() -> usize {
+    101
+}
+
 const SETITIMER: usize = 103;
 const GETITIMER: usize = 102;
 
@@ -994,6 +1063,7 @@ fn main(_: &user::Args) -> i32 {
     default_actions_and_children(&mut t);
     interrupted_calls(&mut t);
     job_control(&mut t);
+    sleep_across_a_stop(&mut t);
     interval_timer(&mut t);
     queued_signals(&mut t);
     suspend_and_wait(&mut t);
