@@ -65,8 +65,8 @@ pub struct Process {
     pub family: family::Family,
     /// Signal actions and process-directed pending signals.
     pub signals: signal::ProcessSignals,
-    /// `setitimer(ITIMER_REAL)`.
-    pub itimer: SpinLock<itimer::ITimer>,
+    /// `setitimer`'s timers (`ITIMER_REAL`, `ITIMER_PROF`).
+    pub itimer: SpinLock<itimer::ITimers>,
 }
 
 // A process and a thread are built on a kernel stack before they move into their `Arc`
@@ -119,7 +119,7 @@ impl Process {
             exited_cpu_time: AtomicU64::new(0),
             family: family::Family::new(),
             signals: signal::ProcessSignals::new(),
-            itimer: SpinLock::new(itimer::ITimer::default()),
+            itimer: SpinLock::new(Default::default()),
         })
     }
 

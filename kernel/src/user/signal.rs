@@ -49,6 +49,8 @@ pub const SIGPIPE: i32 = 13;
 pub const SIGALRM: i32 = 14;
 /// SIGTERM.
 pub const SIGTERM: i32 = 15;
+/// SIGPROF: the CPU-time interval timer expired.
+pub const SIGPROF: i32 = 27;
 /// SIGCHLD: a child ended.
 pub const SIGCHLD: i32 = 17;
 /// SIGCONT.

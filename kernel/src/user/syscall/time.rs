@@ -191,6 +191,17 @@ pub fn restart_syscall() -> Result {
 }
 
 const ITIMER_REAL: u64 = 0;
+const ITIMER_PROF: u64 = 2;
+
+/// The timer a `which` argument (an `int`) names: `ITIMER_REAL` or `ITIMER_PROF`
+/// (`ITIMER_VIRTUAL`, user time only, is not kept apart from system time here: EINVAL).
+fn which(raw: u64) -> core::result::Result<crate::user::itimer::Which, Errno> {
+    match u64::from(raw as u32) {
+        ITIMER_REAL => Ok(crate::user::itimer::Which::Real),
+        ITIMER_PROF => Ok(crate::user::itimer::Which::Prof),
+        _ => Err(EINVAL),
+    }
+}
 
 fn read_timeval(at: u64) -> core::result::Result<(i64, i64), Errno> {
     let sec = uaccess::read_u64(VirtAddr::new(at))? as i64;
@@ -221,23 +232,20 @@ fn write_itimerval(at: u64, value: u64, interval: u64) -> Result {
     Ok(0)
 }
 
-/// `getitimer(which, value)`: `ITIMER_REAL` only (the CPU-time timers are `EINVAL`).
+/// `getitimer(which, value)`: `ITIMER_REAL` or `ITIMER_PROF`.
 pub fn getitimer(a: Args) -> Result {
-    let [which, value, ..] = a.0;
-    if u64::from(which as u32) != ITIMER_REAL {
-        return Err(EINVAL);
-    }
+    let [which_raw, value, ..] = a.0;
+    let which = which(which_raw)?;
     let p = current_thread().expect("a user thread").process.clone();
-    let (left, interval) = crate::user::itimer::get(&p);
+    let (left, interval) = crate::user::itimer::get(&p, which);
     write_itimerval(value, left, interval)
 }
 
-/// `setitimer(which, new, old)`: `ITIMER_REAL`, SIGALRM at expiry, then every interval.
+/// `setitimer(which, new, old)`: `ITIMER_REAL` (SIGALRM) or `ITIMER_PROF` (SIGPROF, on
+/// the process's CPU time) at expiry, then every interval.
 pub fn setitimer(a: Args) -> Result {
-    let [which, new, old, ..] = a.0;
-    if u64::from(which as u32) != ITIMER_REAL {
-        return Err(EINVAL);
-    }
+    let [which_raw, new, old, ..] = a.0;
+    let which = which(which_raw)?;
     let (mut value, mut interval) = (0, 0);
     if new != 0 {
         let (isec, iusec) = read_timeval(new)?;
@@ -247,9 +255,9 @@ pub fn setitimer(a: Args) -> Result {
     }
     let p = current_thread().expect("a user thread").process.clone();
     let (left, int) = if new != 0 {
-        crate::user::itimer::set(&p, value, interval)
+        crate::user::itimer::set(&p, which, value, interval)
     } else {
-        crate::user::itimer::get(&p)
+        crate::user::itimer::get(&p, which)
     };
     if old != 0 {
         write_itimerval(old, left, int)?;

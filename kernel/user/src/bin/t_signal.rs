@@ -698,6 +698,10 @@ const SETITIMER: usize = 103;
 const GETITIMER: usize = 102;
 
 fn setitimer(value_ms: u64, interval_ms: u64) -> Result<[u64; 4], Errno> {
+    setitimer_which(0, value_ms, interval_ms)
+}
+
+fn setitimer_which(which: usize, value_ms: u64, interval_ms: u64) -> Result<[u64; 4], Errno> {
     let tv = |ms: u64| [ms / 1000, (ms % 1000) * 1000];
     let [isec, iusec] = tv(interval_ms);
     let [vsec, vusec] = tv(value_ms);
@@ -707,7 +711,14 @@ fn setitimer(value_ms: u64, interval_ms: u64) -> Result<[u64; 4], Errno> {
     unsafe {
         sys::raw(
             SETITIMER,
-            [0, new.as_ptr() as usize, old.as_mut_ptr() as usize, 0, 0, 0],
+            [
+                which,
+                new.as_ptr() as usize,
+                old.as_mut_ptr() as usize,
+                0,
+                0,
+                0,
+            ],
         )
     }?;
     Ok(old)
@@ -718,6 +729,51 @@ fn getitimer() -> Result<[u64; 4], Errno> {
     // SAFETY: one itimerval written.
     unsafe { sys::raw(GETITIMER, [0, cur.as_mut_ptr() as usize, 0, 0, 0, 0]) }?;
     Ok(cur)
+}
+
+/// CPU time of the process, in microseconds (`CLOCK_PROCESS_CPUTIME_ID`).
+fn process_cpu_us() -> u64 {
+    let mut ts = user::time::Timespec::default();
+    // SAFETY: writes one timespec into `ts`.
+    let _ = unsafe { sys::raw(113, [2, &mut ts as *mut _ as usize, 0, 0, 0, 0]) };
+    ts.as_nanos() / 1000
+}
+
+/// `ITIMER_PROF` counts the process's CPU time: it fires SIGPROF once the process has
+/// run for its value (a spinning process), not while it sleeps.
+fn prof_timer(t: &mut Checks) {
+    const ITIMER_PROF: usize = 2;
+    install(t, "install_prof", 27, record, 0, 0);
+    reset();
+    let start = process_cpu_us();
+    t.success("setitimer_prof_30ms", setitimer_which(ITIMER_PROF, 30, 0));
+    user::time::sleep_ms(100);
+    t.eq(
+        "prof_does_not_count_sleep",
+        LAST_SIG.load(Ordering::SeqCst),
+        0,
+    );
+    let mut spun = 0u64;
+    while LAST_SIG.load(Ordering::SeqCst) == 0 && spun < 5_000_000 {
+        spun = process_cpu_us() - start;
+    }
+    t.eq("sigprof_delivered", LAST_SIG.load(Ordering::SeqCst), 27);
+    t.check(
+        "sigprof_after_its_cpu_time",
+        // Linux charges CPU time by ticks (4 ms on Debian's kernels) and samples it.
+        spun >= 20_000,
+        format_args!("{spun} us of CPU time"),
+    );
+    let mut cur = [1u64; 4];
+    // SAFETY: one itimerval written.
+    let r = unsafe {
+        sys::raw(
+            GETITIMER,
+            [ITIMER_PROF, cur.as_mut_ptr() as usize, 0, 0, 0, 0],
+        )
+    };
+    t.eq("one_shot_prof_is_disarmed", r.map(|_| cur), Ok([0; 4]));
+    default(27);
 }
 
 fn interval_timer(t: &mut Checks) {
@@ -762,6 +818,7 @@ fn interval_timer(t: &mut Checks) {
         user::time::sleep_ms(2000);
     });
     t.eq("sigalrm_kills_by_default", s, Some(14));
+    prof_timer(t);
     // SAFETY: which 3 is not a timer.
     let r = unsafe { sys::raw(SETITIMER, [3, 0, 0, 0, 0, 0]) };
     t.errno("setitimer_bad_which", r, Errno::EINVAL);
