@@ -95,6 +95,9 @@ pub enum VmaKind {
         pa: PhysAddr,
         /// Memory type of the range.
         memory: MemoryType,
+        /// The most `mprotect` may give it (Linux's `VM_MAY*`): a range the kernel shares
+        /// read-only with every process (the vDSO) must never become writable in one.
+        may: Prot,
     },
 }
 
@@ -150,9 +153,10 @@ impl Vma {
     pub fn part(&self, r: VaRange) -> Vma {
         let delta = r.start.as_u64() - self.range.start.as_u64();
         let kind = match self.kind {
-            VmaKind::Physical { pa, memory } => VmaKind::Physical {
+            VmaKind::Physical { pa, memory, may } => VmaKind::Physical {
                 pa: PhysAddr::new(pa.as_u64() + delta),
                 memory,
+                may,
             },
             VmaKind::AnonShared { object, pgoff } => VmaKind::AnonShared {
                 object,
@@ -232,6 +236,8 @@ pub enum VmaError {
     NotMapped(VirtAddr),
     /// Writable and executable at once.
     WriteExecute,
+    /// More than the area may ever be given (a physical area's `may`).
+    Denied(VirtAddr),
 }
 
 /// The areas of one address space, by start address.
@@ -426,12 +432,18 @@ impl Vmas {
                 },
             ) if object == object2 && pgoff + lo_pages == pgoff2 => Some(lo.kind),
             (
-                VmaKind::Physical { pa, memory },
+                VmaKind::Physical { pa, memory, may },
                 VmaKind::Physical {
                     pa: pa2,
                     memory: memory2,
+                    may: may2,
                 },
-            ) if memory == memory2 && pa.as_u64() + lo.range.len() == pa2.as_u64() => Some(lo.kind),
+            ) if memory == memory2
+                && may == may2
+                && pa.as_u64() + lo.range.len() == pa2.as_u64() =>
+            {
+                Some(lo.kind)
+            }
             _ => None,
         };
         let Some(kind) = joined else {
@@ -559,6 +571,15 @@ impl Vmas {
         }
         if expect.as_u64() < r.end.as_u64() {
             return Err(VmaError::NotMapped(expect));
+        }
+        let exceeds = |may: Prot| {
+            (prot.read && !may.read) || (prot.write && !may.write) || (prot.exec && !may.exec)
+        };
+        if let Some(v) = self.overlapping(r).find(|v| match v.kind {
+            VmaKind::Physical { may, .. } => exceeds(may),
+            _ => false,
+        }) {
+            return Err(VmaError::Denied(v.range.start));
         }
         self.split_at_ends(r);
         let keys: Vec<u64> = self
@@ -851,6 +872,7 @@ mod tests {
             kind: VmaKind::Physical {
                 pa: PhysAddr::new(pa),
                 memory: MemoryType::Device,
+                may: Prot::RW,
             },
         };
         v.insert(phys(0x10000, 0x8000_0000)).unwrap();
@@ -890,6 +912,7 @@ mod tests {
         let kind = VmaKind::Physical {
             pa: PhysAddr::new(0x8000_0000),
             memory: MemoryType::Device,
+            may: Prot::RW,
         };
         v.insert(Vma {
             range: r(0x10000, 0x4000),
@@ -903,8 +926,42 @@ mod tests {
             rest.kind,
             VmaKind::Physical {
                 pa: PhysAddr::new(0x8000_1000),
-                memory: MemoryType::Device
+                memory: MemoryType::Device,
+                may: Prot::RW,
             }
+        );
+    }
+
+    #[test]
+    fn a_physical_area_is_never_given_more_than_it_may_have() {
+        let mut v = vmas();
+        let ro = Vma {
+            range: r(0x10000, 0x1000),
+            prot: Prot::R,
+            kind: VmaKind::Physical {
+                pa: PhysAddr::new(0x8000_0000),
+                memory: MemoryType::Normal,
+                may: Prot::R,
+            },
+        };
+        v.insert(ro).unwrap();
+        v.insert(anon(0x11000, 0x1000)).unwrap();
+        assert_eq!(
+            v.protect(r(0x10000, 0x2000), Prot::RW),
+            Err(VmaError::Denied(VirtAddr::new(0x10000)))
+        );
+        assert_eq!(
+            v.iter().map(|x| x.prot).collect::<Vec<_>>(),
+            [Prot::R, Prot::RW],
+            "a refused protect changes no area"
+        );
+        assert!(
+            v.protect(r(0x10000, 0x1000), Prot::NONE).is_ok(),
+            "less is allowed"
+        );
+        assert!(
+            v.protect(r(0x10000, 0x1000), Prot::R).is_ok(),
+            "and back up to `may`"
         );
     }
 

@@ -55,7 +55,7 @@ impl AddressSpace {
         }
         for vma in layout.vmas.iter() {
             match vma.kind {
-                VmaKind::Physical { pa, memory } => {
+                VmaKind::Physical { pa, memory, .. } => {
                     self.copy_physical(&mut child, vma, pa, memory)?
                 }
                 VmaKind::AnonPrivate { .. } => self.share_private(&layout, &mut child, vma)?,

@@ -113,7 +113,8 @@ impl AddressSpace {
         Ok(range.start)
     }
 
-    /// Maps the physical range at `pa` (device or reserved memory) eagerly.
+    /// Maps the physical range at `pa` (device or reserved memory) eagerly; `prot` is also
+    /// the most `mprotect` may ever give it (the range may be shared with other processes).
     pub fn map_physical(
         &self,
         pa: PhysAddr,
@@ -136,7 +137,11 @@ impl AddressSpace {
         layout.vmas.insert(Vma {
             range,
             prot,
-            kind: VmaKind::Physical { pa, memory },
+            kind: VmaKind::Physical {
+                pa,
+                memory,
+                may: prot,
+            },
         })?;
         Ok(range.start)
     }

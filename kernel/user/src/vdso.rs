@@ -23,6 +23,7 @@ pub type Gettimeofday = unsafe extern "C" fn(*mut [i64; 2], *mut [i32; 2]) -> i3
 
 /// A mapped vDSO image.
 pub struct Vdso {
+    ehdr: usize,
     bias: usize,
     symtab: usize,
     strtab: usize,
@@ -85,6 +86,7 @@ impl Vdso {
                 d += 16;
             }
             Some(Vdso {
+                ehdr,
                 bias,
                 symtab: symtab?,
                 strtab: strtab?,
@@ -92,6 +94,11 @@ impl Vdso {
                 symbols: at::<u32>(hash? + 4) as usize,
             })
         }
+    }
+
+    /// Where the image starts (its ELF header, `AT_SYSINFO_EHDR`).
+    pub fn base(&self) -> usize {
+        self.ehdr
     }
 
     /// The address of the function `name`, if the image defines it (Linux marks

@@ -76,7 +76,7 @@ fn as_errno(e: AsError) -> Errno {
         AsError::Vma(VmaError::Overlap { .. }) => EEXIST,
         AsError::Vma(VmaError::NotMapped(_)) => ENOMEM,
         AsError::Vma(VmaError::NoSpace) | AsError::Vma(VmaError::OutOfRange) => ENOMEM,
-        AsError::Vma(VmaError::WriteExecute) => EACCES,
+        AsError::Vma(VmaError::WriteExecute) | AsError::Vma(VmaError::Denied(_)) => EACCES,
         AsError::Vma(_) => EINVAL,
         AsError::Map(MapError::OutOfFrames) => ENOMEM,
         AsError::Map(_) => ENOMEM,

@@ -5,7 +5,7 @@
 //! `nanosleep` (sleeps at least as long as asked; bad times refused).
 #![no_std]
 #![no_main]
-use user::mm::{mmap_anon, munmap, PAGE};
+use user::mm::{mmap_anon, mprotect, munmap, prot, PAGE};
 use user::sys::{self, nr};
 use user::time::{clock_gettime, nanosleep, now_ns, Clock, Timespec};
 use user::vdso::Vdso;
@@ -259,6 +259,20 @@ fn vdso(t: &mut Checks, args: &user::Args) {
         last = ts;
     }
     t.eq("vdso_monotonic_never_goes_back", backwards, 0);
+    // A vDSO that always fell back to the system call would pass every check above.
+    let (calls, vdso_ns) = timed(|| {
+        let mut ts = Timespec::default();
+        // SAFETY: writes one timespec into `ts`.
+        unsafe { gettime(Clock::Monotonic as i32, &mut ts) };
+    });
+    let (_, syscall_ns) = timed(|| {
+        let _ = clock_gettime(Clock::Monotonic);
+    });
+    t.check(
+        "vdso_clock_gettime_takes_less_than_half_a_system_call",
+        2 * vdso_ns < syscall_ns,
+        format_args!("{calls} calls: vDSO {vdso_ns} ns, system call {syscall_ns} ns"),
+    );
     let mut ts = Timespec::default();
     // SAFETY: an unknown clock: the vDSO passes it to the system call, which refuses it.
     t.eq(
@@ -282,11 +296,47 @@ fn vdso(t: &mut Checks, args: &user::Args) {
     );
 }
 
+/// The vDSO's pages are shared by every process: no process may make them writable
+/// (Linux: its data pages have no `VM_MAYWRITE`, so `mprotect` refuses with `EACCES`).
+fn vdso_pages_stay_read_only(t: &mut Checks, args: &user::Args) {
+    let Some(v) = Vdso::from_auxv(args) else {
+        return;
+    };
+    let data = v.base() - PAGE;
+    t.eq(
+        "vdso_data_page_cannot_be_made_writable",
+        mprotect(data, PAGE, prot::RW),
+        Err(Errno::EACCES),
+    );
+    // The refusal left the page as it was: the clock still runs from it. (Not read
+    // directly: on Linux the page below the image is the time-namespace page, SIGBUS.)
+    let mut ts = Timespec::default();
+    let gettime = v.clock_gettime().expect("__kernel_clock_gettime");
+    // SAFETY: writes one timespec into `ts`.
+    let r = unsafe { gettime(Clock::Monotonic as i32, &mut ts) };
+    t.check(
+        "vdso_still_works_after_a_refused_mprotect",
+        r == 0 && valid(ts) && ts.sec + ts.nsec > 0,
+        format_args!("{r} {ts:?}"),
+    );
+}
+
+/// Runs `f` 2000 times: (calls, nanoseconds it took).
+fn timed(mut f: impl FnMut()) -> (u64, u64) {
+    const CALLS: u64 = 2000;
+    let start = now_ns();
+    for _ in 0..CALLS {
+        f();
+    }
+    (CALLS, now_ns() - start)
+}
+
 fn main(args: &user::Args) -> i32 {
     let mut t = Checks::new();
     clocks(&mut t);
     res_and_timeofday(&mut t);
     vdso(&mut t, args);
+    vdso_pages_stay_read_only(&mut t, args);
     sleeping(&mut t);
     t.status()
 }
