@@ -11,7 +11,9 @@ fn build_vdso(out: &Path) {
     let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("vdso");
     println!("cargo::rerun-if-changed={}", dir.display());
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let target = env::var("TARGET").expect("cargo sets TARGET");
+    // User code (EL0), built as the user programs are: the kernel's own target is the
+    // soft-float one, and the vDSO runs in user processes.
+    let target = "aarch64-unknown-none";
     let object = out.join("vdso.o");
     let status = Command::new(&rustc)
         .args([
@@ -22,7 +24,7 @@ fn build_vdso(out: &Path) {
             "--crate-name",
             "vdso",
         ])
-        .args(["--target", &target, "--emit", "obj"])
+        .args(["--target", target, "--emit", "obj"])
         .args([
             "-C",
             "opt-level=2",

@@ -426,14 +426,19 @@ mod tests {
             .pinned_to(1)
             .spawn(|| {
                 for _ in 0..50 {
-                    // SAFETY: overwrites registers declared as clobbered.
+                    // SAFETY: overwrites FP/SIMD registers, where the kernel (soft-float) keeps nothing.
                     unsafe {
                         core::arch::asm!(
-                            "movi v8.16b, #0xee", "movi v9.16b, #0xee", "movi v10.16b, #0xee",
-                            "movi v11.16b, #0xee", "movi v12.16b, #0xee", "movi v13.16b, #0xee",
-                            "movi v14.16b, #0xee", "movi v15.16b, #0xee",
-                            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-                            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+                            ".arch_extension fp",
+                            ".arch_extension simd",
+                            "movi v8.16b, #0xee",
+                            "movi v9.16b, #0xee",
+                            "movi v10.16b, #0xee",
+                            "movi v11.16b, #0xee",
+                            "movi v12.16b, #0xee",
+                            "movi v13.16b, #0xee",
+                            "movi v14.16b, #0xee",
+                            "movi v15.16b, #0xee",
                         )
                     };
                     CLOBBERS.fetch_add(1, Ordering::Relaxed);
@@ -450,6 +455,8 @@ mod tests {
                 // the C ABI's clobbers are declared), stores d8-d15 back.
                 unsafe {
                     core::arch::asm!(
+                        ".arch_extension fp",
+                        ".arch_extension simd",
                         "ldp d8, d9, [{p}]", "ldp d10, d11, [{p}, #16]",
                         "ldp d12, d13, [{p}, #32]", "ldp d14, d15, [{p}, #48]",
                         "blr {f}",
@@ -459,8 +466,6 @@ mod tests {
                         // Callee-saved, so it survives the call.
                         in("x20") out.as_mut_ptr(),
                         f = in(reg) yield_from_asm as extern "C" fn(),
-                        out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-                        out("v12") _, out("v13") _, out("v14") _, out("v15") _,
                         clobber_abi("C"),
                     )
                 };
@@ -487,6 +492,8 @@ mod tests {
                 // run on this CPU once this one is preempted), stores v0-v31.
                 unsafe {
                     core::arch::asm!(
+                        ".arch_extension fp",
+                        ".arch_extension simd",
                         "dup v0.2d, {p}",
                         "mov v1.16b, v0.16b", "mov v2.16b, v0.16b", "mov v3.16b, v0.16b",
                         "mov v4.16b, v0.16b", "mov v5.16b, v0.16b", "mov v6.16b, v0.16b",
@@ -513,14 +520,6 @@ mod tests {
                         flag = in(reg) PREEMPTED.as_ptr(),
                         t = out(reg) _,
                         o = inout(reg) out.as_mut_ptr() => _,
-                        out("v0") _, out("v1") _, out("v2") _, out("v3") _,
-                        out("v4") _, out("v5") _, out("v6") _, out("v7") _,
-                        out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-                        out("v12") _, out("v13") _, out("v14") _, out("v15") _,
-                        out("v16") _, out("v17") _, out("v18") _, out("v19") _,
-                        out("v20") _, out("v21") _, out("v22") _, out("v23") _,
-                        out("v24") _, out("v25") _, out("v26") _, out("v27") _,
-                        out("v28") _, out("v29") _, out("v30") _, out("v31") _,
                     )
                 };
                 *V_REGS.lock() = out;
@@ -529,28 +528,43 @@ mod tests {
         let clobber = Builder::new("clobber")
             .pinned_to(3)
             .spawn(|| {
-                // SAFETY: overwrites registers declared as clobbered.
+                // SAFETY: overwrites FP/SIMD registers, where the kernel (soft-float) keeps nothing.
                 unsafe {
                     core::arch::asm!(
-                        "movi v0.16b, #0xee", "movi v1.16b, #0xee", "movi v2.16b, #0xee",
-                        "movi v3.16b, #0xee", "movi v4.16b, #0xee", "movi v5.16b, #0xee",
-                        "movi v6.16b, #0xee", "movi v7.16b, #0xee", "movi v8.16b, #0xee",
-                        "movi v9.16b, #0xee", "movi v10.16b, #0xee", "movi v11.16b, #0xee",
-                        "movi v12.16b, #0xee", "movi v13.16b, #0xee", "movi v14.16b, #0xee",
-                        "movi v15.16b, #0xee", "movi v16.16b, #0xee", "movi v17.16b, #0xee",
-                        "movi v18.16b, #0xee", "movi v19.16b, #0xee", "movi v20.16b, #0xee",
-                        "movi v21.16b, #0xee", "movi v22.16b, #0xee", "movi v23.16b, #0xee",
-                        "movi v24.16b, #0xee", "movi v25.16b, #0xee", "movi v26.16b, #0xee",
-                        "movi v27.16b, #0xee", "movi v28.16b, #0xee", "movi v29.16b, #0xee",
-                        "movi v30.16b, #0xee", "movi v31.16b, #0xee",
-                        out("v0") _, out("v1") _, out("v2") _, out("v3") _,
-                        out("v4") _, out("v5") _, out("v6") _, out("v7") _,
-                        out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-                        out("v12") _, out("v13") _, out("v14") _, out("v15") _,
-                        out("v16") _, out("v17") _, out("v18") _, out("v19") _,
-                        out("v20") _, out("v21") _, out("v22") _, out("v23") _,
-                        out("v24") _, out("v25") _, out("v26") _, out("v27") _,
-                        out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+                        ".arch_extension fp",
+                        ".arch_extension simd",
+                        "movi v0.16b, #0xee",
+                        "movi v1.16b, #0xee",
+                        "movi v2.16b, #0xee",
+                        "movi v3.16b, #0xee",
+                        "movi v4.16b, #0xee",
+                        "movi v5.16b, #0xee",
+                        "movi v6.16b, #0xee",
+                        "movi v7.16b, #0xee",
+                        "movi v8.16b, #0xee",
+                        "movi v9.16b, #0xee",
+                        "movi v10.16b, #0xee",
+                        "movi v11.16b, #0xee",
+                        "movi v12.16b, #0xee",
+                        "movi v13.16b, #0xee",
+                        "movi v14.16b, #0xee",
+                        "movi v15.16b, #0xee",
+                        "movi v16.16b, #0xee",
+                        "movi v17.16b, #0xee",
+                        "movi v18.16b, #0xee",
+                        "movi v19.16b, #0xee",
+                        "movi v20.16b, #0xee",
+                        "movi v21.16b, #0xee",
+                        "movi v22.16b, #0xee",
+                        "movi v23.16b, #0xee",
+                        "movi v24.16b, #0xee",
+                        "movi v25.16b, #0xee",
+                        "movi v26.16b, #0xee",
+                        "movi v27.16b, #0xee",
+                        "movi v28.16b, #0xee",
+                        "movi v29.16b, #0xee",
+                        "movi v30.16b, #0xee",
+                        "movi v31.16b, #0xee",
                     )
                 };
                 PREEMPTED.store(1, Ordering::SeqCst);

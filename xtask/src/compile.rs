@@ -15,8 +15,13 @@ use crate::board::Board;
 use crate::raw_image;
 use crate::workspace::{display, Workspace};
 
-/// The target every on-target binary is built for.
-pub const TARGET: &str = "aarch64-unknown-none";
+/// The target the kernel and its on-target test suites are built for: no FP/SIMD
+/// register is ever touched by kernel code, so an exception saves none of them (a user
+/// thread's are switched with the thread, `kernel/src/arch/fpsimd.rs`).
+pub const TARGET: &str = "aarch64-unknown-none-softfloat";
+
+/// The target the user programs and the vDSO are built for (EL0 code uses FP/SIMD).
+pub const USER_TARGET: &str = "aarch64-unknown-none";
 
 /// The kernel package and its binary target.
 pub const KERNEL: &str = "kernel";

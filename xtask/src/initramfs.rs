@@ -12,7 +12,7 @@ use std::process::Stdio;
 
 use anyhow::{bail, Context, Result};
 
-use crate::compile::{parse_artifacts, TARGET};
+use crate::compile::{parse_artifacts, USER_TARGET};
 use crate::workspace::{display, Workspace};
 
 /// The user-program package.
@@ -85,7 +85,7 @@ pub fn build_programs(ws: &Workspace) -> Result<Vec<(String, PathBuf)>> {
         "--bins",
         "--release",
         "--target",
-        TARGET,
+        USER_TARGET,
         "--message-format=json-render-diagnostics",
     ]);
     command.stdout(Stdio::piped()).stderr(Stdio::inherit());

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 /// encodings) are host-tested, its AArch64-only modules build for the target.
 pub const HOST_CRATES: [&str; 5] = ["mm", "addr", "policy", "drivers", "xtask"];
 
-/// Crates that build only for `aarch64-unknown-none`.
+/// Crates that build only for the kernel's target (`aarch64-unknown-none-softfloat`).
 pub const TARGET_CRATES: [&str; 3] = ["kernel", "drivers", "boards"];
 
 /// The workspace the tool works on.

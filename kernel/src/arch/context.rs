@@ -1,17 +1,17 @@
 //! The registers a switched-out task keeps, and the switch itself (`context_switch`): the
-//! AAPCS64 callee-saved set (x19-x29, the return address x30, sp, d8-d15), then SP_EL0 is
-//! pointed at the next context (the task layer's `current()` reads it), as is this CPU's
-//! [`CURRENT_TASK`] slot.
+//! AAPCS64 callee-saved general registers (x19-x29, the return address x30, sp) and the
+//! task's whole FP/SIMD state, then SP_EL0 is pointed at the next context (the task
+//! layer's `current()` reads it), as is this CPU's [`CURRENT_TASK`] slot.
 //!
 //! Why that set is enough: every switch is a function call. A voluntary switch
 //! (yield, block, sleep, exit) happens inside `schedule`, whose callers already treat
-//! x0-x18, v0-v7, v16-v31 and the upper halves of v8-v15 as clobbered, exactly as for any
-//! call; d8-d15 (the low halves of v8-v15) are callee-saved and must survive. A preemption
-//! switches inside the IRQ path, after `vectors.S` saved the interrupted code's complete
-//! state (x0-x30, q0-q31, FPSR, FPCR) on its own stack, so there too only the
-//! callee-saved registers of `exception_dispatch`'s call chain are live. FPCR is not
-//! switched: no kernel code changes the rounding mode, and an interrupted context gets its
-//! FPCR back from the frame.
+//! x0-x18 as clobbered, exactly as for any call. A preemption switches inside the IRQ
+//! path, after `vectors.S` saved the interrupted code's general registers on its own
+//! stack, so there too only the callee-saved registers of `exception_dispatch`'s call
+//! chain are live. The FP/SIMD registers are another matter: the kernel (soft-float
+//! target) never uses them, so no exception saves them, and they hold the state of the
+//! user thread the task serves (`fpsimd`), all of it live: the switch carries all of it.
+use super::fpsimd::FpState;
 use super::MAX_CPUS;
 use core::sync::atomic::AtomicU64;
 
@@ -28,12 +28,12 @@ pub struct Context {
     /// x19-x28, x29 (frame pointer), x30 (where the task resumes).
     x19_x30: [u64; 12],
     sp: u64,
-    /// d8-d15.
-    d8_d15: [u64; 8],
+    /// q0-q31, FPSR, FPCR: the user thread's (the kernel's code never uses them).
+    fp: FpState,
 }
 
 const _: () = assert!(core::mem::offset_of!(Context, sp) == 96);
-const _: () = assert!(core::mem::offset_of!(Context, d8_d15) == 104);
+const _: () = assert!(core::mem::offset_of!(Context, fp) == 112);
 
 /// The first Rust code of a new context: called with the context switched
 /// away from and the two words given to [`Context::new_task`].
@@ -44,7 +44,7 @@ impl Context {
     pub const ZERO: Self = Self {
         x19_x30: [0; 12],
         sp: 0,
-        d8_d15: [0; 8],
+        fp: FpState::ZERO,
     };
 
     /// A context that starts in `context_trampoline` on the stack `sp`, which
@@ -83,6 +83,8 @@ extern "C" {
 
 core::arch::global_asm!(
     r#"
+.arch_extension fp
+.arch_extension simd
 .section .text.context_switch, "ax"
 .balign 16
 .global context_switch
@@ -95,10 +97,27 @@ context_switch:
     stp     x27, x28, [x0, #64]
     stp     x29, x30, [x0, #80]
     str     x9, [x0, #96]
-    stp     d8, d9, [x0, #104]
-    stp     d10, d11, [x0, #120]
-    stp     d12, d13, [x0, #136]
-    stp     d14, d15, [x0, #152]
+    add     x10, x0, #112
+    stp     q0, q1, [x10, #0]
+    stp     q2, q3, [x10, #32]
+    stp     q4, q5, [x10, #64]
+    stp     q6, q7, [x10, #96]
+    stp     q8, q9, [x10, #128]
+    stp     q10, q11, [x10, #160]
+    stp     q12, q13, [x10, #192]
+    stp     q14, q15, [x10, #224]
+    stp     q16, q17, [x10, #256]
+    stp     q18, q19, [x10, #288]
+    stp     q20, q21, [x10, #320]
+    stp     q22, q23, [x10, #352]
+    stp     q24, q25, [x10, #384]
+    stp     q26, q27, [x10, #416]
+    stp     q28, q29, [x10, #448]
+    stp     q30, q31, [x10, #480]
+    mrs     x11, fpsr
+    mrs     x12, fpcr
+    str     x11, [x10, #512]
+    str     x12, [x10, #520]
     ldp     x19, x20, [x1, #0]
     ldp     x21, x22, [x1, #16]
     ldp     x23, x24, [x1, #32]
@@ -107,10 +126,27 @@ context_switch:
     ldp     x29, x30, [x1, #80]
     ldr     x9, [x1, #96]
     mov     sp, x9
-    ldp     d8, d9, [x1, #104]
-    ldp     d10, d11, [x1, #120]
-    ldp     d12, d13, [x1, #136]
-    ldp     d14, d15, [x1, #152]
+    add     x10, x1, #112
+    ldp     q0, q1, [x10, #0]
+    ldp     q2, q3, [x10, #32]
+    ldp     q4, q5, [x10, #64]
+    ldp     q6, q7, [x10, #96]
+    ldp     q8, q9, [x10, #128]
+    ldp     q10, q11, [x10, #160]
+    ldp     q12, q13, [x10, #192]
+    ldp     q14, q15, [x10, #224]
+    ldp     q16, q17, [x10, #256]
+    ldp     q18, q19, [x10, #288]
+    ldp     q20, q21, [x10, #320]
+    ldp     q22, q23, [x10, #352]
+    ldp     q24, q25, [x10, #384]
+    ldp     q26, q27, [x10, #416]
+    ldp     q28, q29, [x10, #448]
+    ldp     q30, q31, [x10, #480]
+    ldr     x11, [x10, #512]
+    ldr     x12, [x10, #520]
+    msr     fpsr, x11
+    msr     fpcr, x12
     msr     sp_el0, x1
     mrs     x9, tpidr_el1
     adrp    x10, CURRENT_TASK

@@ -19,15 +19,10 @@ pub struct TrapFrame {
     pub spsr: u64,
     /// SP_EL0: the user stack pointer (or EL1's, for an SP0 vector).
     pub sp_el0: u64,
-    /// q0-q31 of the interrupted code.
-    pub q: [u128; 32],
-    /// FPSR: floating-point status (cumulative exception flags).
-    pub fpsr: u64,
-    /// FPCR: floating-point control (rounding mode, flush-to-zero).
-    pub fpcr: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TrapFrame>() == 8 * 34 + 16 * 32 + 16);
+// No FP/SIMD register: they stay in the CPU (`fpsimd`).
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 8 * 34);
 
 impl TrapFrame {
     /// All registers zero (a new user thread's frame before its PC, SP and SPSR are set).
@@ -37,9 +32,6 @@ impl TrapFrame {
             elr: 0,
             spsr: 0,
             sp_el0: 0,
-            q: [0; 32],
-            fpsr: 0,
-            fpcr: 0,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod context;
 pub mod cpuinfo;
 pub mod esr;
 pub mod exception;
+pub mod fpsimd;
 pub mod mmu;
 pub mod semihosting;
 

@@ -3,13 +3,11 @@
 // common path, which saves the whole frame, calls `exception_dispatch(frame,
 // kind)` and restores the (possibly modified) frame before `eret`.
 //
-// The frame includes the FP/SIMD registers: kernel Rust code uses NEON (the
-// target enables it), so a handler may clobber v0-v31 of the code it
-// interrupted.
+// The frame holds no FP/SIMD register: the kernel is built for the soft-float
+// target and never touches them, so the interrupted code's stay in the CPU
+// (a user thread's are switched with its context, `fpsimd.rs`).
 
-.equ GPR_SIZE, 8 * 34                   // x0-x30, elr, spsr, sp_el0
-.equ FP_SIZE, 16 * 32 + 16              // q0-q31, fpsr, fpcr
-.equ FRAME_SIZE, GPR_SIZE + FP_SIZE
+.equ FRAME_SIZE, 8 * 34                 // x0-x30, elr, spsr, sp_el0
 
 .macro vector kind
     .balign 0x80
@@ -91,27 +89,6 @@ exception_common:
     mrs     x9, spsr_el1
     mrs     x10, sp_el0
     stp     x9, x10, [sp, #16 * 16]
-    add     x9, sp, #GPR_SIZE
-    stp     q0, q1, [x9, #32 * 0]
-    stp     q2, q3, [x9, #32 * 1]
-    stp     q4, q5, [x9, #32 * 2]
-    stp     q6, q7, [x9, #32 * 3]
-    stp     q8, q9, [x9, #32 * 4]
-    stp     q10, q11, [x9, #32 * 5]
-    stp     q12, q13, [x9, #32 * 6]
-    stp     q14, q15, [x9, #32 * 7]
-    stp     q16, q17, [x9, #32 * 8]
-    stp     q18, q19, [x9, #32 * 9]
-    stp     q20, q21, [x9, #32 * 10]
-    stp     q22, q23, [x9, #32 * 11]
-    stp     q24, q25, [x9, #32 * 12]
-    stp     q26, q27, [x9, #32 * 13]
-    stp     q28, q29, [x9, #32 * 14]
-    stp     q30, q31, [x9, #32 * 15]
-    mrs     x10, fpsr
-    mrs     x11, fpcr
-    add     x12, x9, #32 * 16
-    stp     x10, x11, [x12]
     // From EL0 (vectors 8-15) SP_EL0 held the user stack pointer (saved
     // above): point it back at the current task, which the kernel finds
     // through SP_EL0 (`task::current`), from this CPU's CURRENT_TASK slot.
@@ -127,27 +104,6 @@ exception_common:
 // exception, and how a task first enters EL0 (`enter_user`).
 .global exception_return
 exception_return:
-    add     x9, sp, #GPR_SIZE
-    add     x12, x9, #32 * 16
-    ldp     x10, x11, [x12]
-    msr     fpsr, x10
-    msr     fpcr, x11
-    ldp     q0, q1, [x9, #32 * 0]
-    ldp     q2, q3, [x9, #32 * 1]
-    ldp     q4, q5, [x9, #32 * 2]
-    ldp     q6, q7, [x9, #32 * 3]
-    ldp     q8, q9, [x9, #32 * 4]
-    ldp     q10, q11, [x9, #32 * 5]
-    ldp     q12, q13, [x9, #32 * 6]
-    ldp     q14, q15, [x9, #32 * 7]
-    ldp     q16, q17, [x9, #32 * 8]
-    ldp     q18, q19, [x9, #32 * 9]
-    ldp     q20, q21, [x9, #32 * 10]
-    ldp     q22, q23, [x9, #32 * 11]
-    ldp     q24, q25, [x9, #32 * 12]
-    ldp     q26, q27, [x9, #32 * 13]
-    ldp     q28, q29, [x9, #32 * 14]
-    ldp     q30, q31, [x9, #32 * 15]
     ldp     x9, x10, [sp, #16 * 16]
     msr     spsr_el1, x9
     msr     sp_el0, x10

@@ -295,7 +295,10 @@ pub fn spawn_process(path: &str, argv: &[&str], init: bool) -> Result<Arc<Proces
         &process,
         pid,
         name,
-        frame,
+        super::UserRegs {
+            frame,
+            fp: crate::arch::fpsimd::FpState::ZERO,
+        },
         0,
         VirtAddr::new(0),
         super::signal::ThreadSignals::new(0),
@@ -362,6 +365,7 @@ pub fn execve(
     let _ = super::signal::set_altstack(thread, 0, 2, 0, 0);
     process.family.vfork_done.complete_all();
     *frame = TrapFrame::zeroed();
+    crate::arch::fpsimd::load(&crate::arch::fpsimd::FpState::ZERO);
     frame.elr = loaded.entry;
     frame.sp_el0 = loaded.sp;
     frame.spsr = crate::arch::user::SPSR_EL0T;

@@ -281,13 +281,21 @@ pub fn current_process() -> Arc<Process> {
         .clone()
 }
 
-/// Starts a new thread of `process` that enters EL0 with `frame`; its exit
+/// The registers a new user thread starts with.
+pub(crate) struct UserRegs {
+    /// Its general registers, PC, SP and PSTATE.
+    pub frame: crate::arch::exception::TrapFrame,
+    /// Its FP/SIMD registers.
+    pub fp: crate::arch::fpsimd::FpState,
+}
+
+/// Starts a new thread of `process` that enters EL0 with `regs`; its exit
 /// clears and wakes the user word at `clear_child_tid` (address 0: none).
 pub(crate) fn spawn_thread(
     process: &Arc<Process>,
     tid: u32,
     name: &'static str,
-    frame: crate::arch::exception::TrapFrame,
+    regs: UserRegs,
     tls: u64,
     clear_child_tid: VirtAddr,
     signals: signal::ThreadSignals,
@@ -307,7 +315,8 @@ pub(crate) fn spawn_thread(
             .store(Arc::into_raw(thread) as usize, Ordering::Release);
         crate::aspace::use_in_current_task(Some(aspace));
         crate::arch::set_user_tls(tls);
-        let frame = frame;
+        let UserRegs { frame, fp } = regs;
+        crate::arch::fpsimd::load(&fp);
         crate::arch::user::set_pan(true);
         crate::arch::user::enter_user(&frame)
     });

@@ -885,12 +885,15 @@ fn setup_frame(
     put(&mut f, layout::MC_SP, &frame.sp_el0.to_le_bytes());
     put(&mut f, layout::MC_SP + 8, &frame.elr.to_le_bytes());
     put(&mut f, layout::MC_SP + 16, &frame.spsr.to_le_bytes());
+    // The thread's FP/SIMD registers are the CPU's (the kernel never touches them); the
+    // handler starts with them unchanged, as on Linux.
+    let regs = crate::arch::fpsimd::save();
     let fp = layout::MC_RESERVED;
     put(&mut f, fp, &layout::FPSIMD_MAGIC.to_le_bytes());
     put(&mut f, fp + 4, &layout::FPSIMD_SIZE.to_le_bytes());
-    put(&mut f, fp + 8, &(frame.fpsr as u32).to_le_bytes());
-    put(&mut f, fp + 12, &(frame.fpcr as u32).to_le_bytes());
-    for (i, q) in frame.q.iter().enumerate() {
+    put(&mut f, fp + 8, &(regs.fpsr as u32).to_le_bytes());
+    put(&mut f, fp + 12, &(regs.fpcr as u32).to_le_bytes());
+    for (i, q) in regs.q.iter().enumerate() {
         put(&mut f, fp + 16 + 16 * i as u64, &q.to_le_bytes());
     }
     // The terminator record after it is already zero.
@@ -944,12 +947,16 @@ pub fn sigreturn(frame: &mut TrapFrame) -> Result<u64, BadFrame> {
     frame.elr = word(layout::MC_SP + 8);
     // NZCV and the user bits from the frame; DAIF clear, EL0t.
     frame.spsr = pstate & 0xf000_0000;
-    frame.fpsr = u64::from(word32(fp + 8));
-    frame.fpcr = u64::from(word32(fp + 12));
-    for i in 0..32 {
-        let at = (fp + 16 + 16 * i) as usize;
-        frame.q[i as usize] = u128::from_le_bytes(f[at..at + 16].try_into().expect("16"));
+    let mut regs = crate::arch::fpsimd::FpState {
+        fpsr: u64::from(word32(fp + 8)),
+        fpcr: u64::from(word32(fp + 12)),
+        ..crate::arch::fpsimd::FpState::ZERO
+    };
+    for (i, q) in regs.q.iter_mut().enumerate() {
+        let at = (fp + 16 + 16 * i as u64) as usize;
+        *q = u128::from_le_bytes(f[at..at + 16].try_into().expect("16"));
     }
+    crate::arch::fpsimd::load(&regs);
     let mask = word(layout::UC_SIGMASK) & !UNBLOCKABLE;
     thread.signals.mask.store(mask, Ordering::Release);
     let (ss_sp, ss_flags, ss_size) = (

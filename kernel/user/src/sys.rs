@@ -305,6 +305,18 @@ pub fn sched_yield() -> Result<usize, Errno> {
     unsafe { raw(nr::SCHED_YIELD, [0; 6]) }
 }
 
+/// `sched_setaffinity(0, 8, &mask)`: the calling thread may run only on the CPUs in `mask`.
+pub fn sched_setaffinity_self(mask: u64) -> Result<(), Errno> {
+    // SAFETY: the kernel reads the 8-byte mask.
+    unsafe {
+        raw(
+            nr::SCHED_SETAFFINITY,
+            [0, 8, &mask as *const u64 as usize, 0, 0, 0],
+        )
+    }
+    .map(drop)
+}
+
 /// `getrandom(buf, flags)`: fills `buf` with random bytes; the count written.
 pub fn getrandom(buf: &mut [u8], flags: u32) -> Result<usize, Errno> {
     // SAFETY: the pointers (if any) are to the buffers of this call's

@@ -5,7 +5,7 @@
 use anyhow::{bail, Result};
 
 use crate::board::Board;
-use crate::compile::TARGET;
+use crate::compile::{TARGET, USER_TARGET};
 use crate::workspace::{display, run_status, Workspace, HOST_CRATES, TARGET_CRATES};
 
 pub fn lint() -> Result<u8> {
@@ -57,7 +57,17 @@ pub fn lint() -> Result<u8> {
     // The user programs (static Linux executables, no board) and the vDSO.
     let mut user = ws.cargo();
     user.args([
-        "clippy", "-p", "user", "-p", "vdso", "--target", TARGET, "--lib", "--bins", "--", "-D",
+        "clippy",
+        "-p",
+        "user",
+        "-p",
+        "vdso",
+        "--target",
+        USER_TARGET,
+        "--lib",
+        "--bins",
+        "--",
+        "-D",
         "warnings",
     ]);
     commands.push(user);

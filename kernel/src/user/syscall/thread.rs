@@ -115,16 +115,17 @@ pub fn clone(a: Args, frame: &TrapFrame) -> Result {
     Ok(u64::from(tid))
 }
 
-/// How a clone's child starts (thread or process): the caller's registers with x0 = 0,
-/// its stack if one was given, its TLS (`CLONE_SETTLS`, else the caller's) and the word
-/// cleared at its exit (`CLONE_CHILD_CLEARTID`).
+/// How a clone's child starts (thread or process): the caller's registers with x0 = 0
+/// (its FP/SIMD registers too, read from the CPU), its stack if one was given, its TLS
+/// (`CLONE_SETTLS`, else the caller's) and the word cleared at its exit
+/// (`CLONE_CHILD_CLEARTID`).
 pub(super) fn child_start(
     frame: &TrapFrame,
     flags: u64,
     stack: u64,
     tls: u64,
     child_tid: u64,
-) -> (TrapFrame, u64, VirtAddr) {
+) -> (user::UserRegs, u64, VirtAddr) {
     let mut child = frame.clone();
     child.x[0] = 0;
     if stack != 0 {
@@ -140,7 +141,11 @@ pub(super) fn child_start(
     } else {
         0
     });
-    (child, tls, clear)
+    let regs = user::UserRegs {
+        frame: child,
+        fp: crate::arch::fpsimd::save(),
+    };
+    (regs, tls, clear)
 }
 
 /// `futex`, in Linux 6.1's order: the timeout is read and checked first

@@ -459,6 +459,168 @@ fn futex_across_fork(t: &mut Checks) {
     let _ = munmap(page, PAGE);
 }
 
+const FP_PARENT: u64 = 0x5a5a_1234_8765_a5a5;
+const FP_CHILD: u64 = 0x0f0f_4321_5678_f0f0;
+
+/// FP/SIMD registers are per thread: the forked child starts with the parent's (all 32
+/// q registers), and each process keeps its own across 200 switches between the two on
+/// one CPU (the kernel saves none of them on an exception; the switch carries them).
+/// All in one block of assembly: compiled Rust may use them between two blocks.
+fn fp_registers_across_fork(t: &mut Checks) {
+    let mask: u64 = 1;
+    // Both on CPU 0, so that their yields switch from one to the other.
+    let pinned = sys::sched_setaffinity_self(mask);
+    let (mut inherited, mut kept) = ([0u128; 32], [0u128; 32]);
+    let pid: isize;
+    // SAFETY: fills v0-v31, forks with clone(SIGCHLD) (x0-x4 as the call needs: the child
+    // continues here on a copy of this stack), stores v0-v31 into `inherited`; the child
+    // pins itself to CPU 0 and fills them with its own pattern; both then yield 200 times
+    // and store them into `kept`. Only the registers declared are changed.
+    unsafe {
+        core::arch::asm!(
+            "dup v0.2d, {p}",
+            "mov v1.16b, v0.16b",
+            "mov v2.16b, v0.16b",
+            "mov v3.16b, v0.16b",
+            "mov v4.16b, v0.16b",
+            "mov v5.16b, v0.16b",
+            "mov v6.16b, v0.16b",
+            "mov v7.16b, v0.16b",
+            "mov v8.16b, v0.16b",
+            "mov v9.16b, v0.16b",
+            "mov v10.16b, v0.16b",
+            "mov v11.16b, v0.16b",
+            "mov v12.16b, v0.16b",
+            "mov v13.16b, v0.16b",
+            "mov v14.16b, v0.16b",
+            "mov v15.16b, v0.16b",
+            "mov v16.16b, v0.16b",
+            "mov v17.16b, v0.16b",
+            "mov v18.16b, v0.16b",
+            "mov v19.16b, v0.16b",
+            "mov v20.16b, v0.16b",
+            "mov v21.16b, v0.16b",
+            "mov v22.16b, v0.16b",
+            "mov v23.16b, v0.16b",
+            "mov v24.16b, v0.16b",
+            "mov v25.16b, v0.16b",
+            "mov v26.16b, v0.16b",
+            "mov v27.16b, v0.16b",
+            "mov v28.16b, v0.16b",
+            "mov v29.16b, v0.16b",
+            "mov v30.16b, v0.16b",
+            "mov v31.16b, v0.16b",
+            "mov x8, #220",
+            "mov x0, #17",
+            "mov x1, #0",
+            "mov x2, #0",
+            "mov x3, #0",
+            "mov x4, #0",
+            "svc #0",
+            "mov {pid}, x0",
+            "mov {o}, {i}",
+            "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{o}], #64",
+            "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{o}], #64",
+            "st1 {{v8.2d, v9.2d, v10.2d, v11.2d}}, [{o}], #64",
+            "st1 {{v12.2d, v13.2d, v14.2d, v15.2d}}, [{o}], #64",
+            "st1 {{v16.2d, v17.2d, v18.2d, v19.2d}}, [{o}], #64",
+            "st1 {{v20.2d, v21.2d, v22.2d, v23.2d}}, [{o}], #64",
+            "st1 {{v24.2d, v25.2d, v26.2d, v27.2d}}, [{o}], #64",
+            "st1 {{v28.2d, v29.2d, v30.2d, v31.2d}}, [{o}], #64",
+            "cbnz {pid}, 2f",
+            "mov x8, #122",
+            "mov x0, #0",
+            "mov x1, #8",
+            "mov x2, {m}",
+            "svc #0",
+            "dup v0.2d, {c}",
+            "mov v1.16b, v0.16b",
+            "mov v2.16b, v0.16b",
+            "mov v3.16b, v0.16b",
+            "mov v4.16b, v0.16b",
+            "mov v5.16b, v0.16b",
+            "mov v6.16b, v0.16b",
+            "mov v7.16b, v0.16b",
+            "mov v8.16b, v0.16b",
+            "mov v9.16b, v0.16b",
+            "mov v10.16b, v0.16b",
+            "mov v11.16b, v0.16b",
+            "mov v12.16b, v0.16b",
+            "mov v13.16b, v0.16b",
+            "mov v14.16b, v0.16b",
+            "mov v15.16b, v0.16b",
+            "mov v16.16b, v0.16b",
+            "mov v17.16b, v0.16b",
+            "mov v18.16b, v0.16b",
+            "mov v19.16b, v0.16b",
+            "mov v20.16b, v0.16b",
+            "mov v21.16b, v0.16b",
+            "mov v22.16b, v0.16b",
+            "mov v23.16b, v0.16b",
+            "mov v24.16b, v0.16b",
+            "mov v25.16b, v0.16b",
+            "mov v26.16b, v0.16b",
+            "mov v27.16b, v0.16b",
+            "mov v28.16b, v0.16b",
+            "mov v29.16b, v0.16b",
+            "mov v30.16b, v0.16b",
+            "mov v31.16b, v0.16b",
+            "2: mov {n}, #200",
+            "3: mov x8, #124",
+            "svc #0",
+            "subs {n}, {n}, #1",
+            "b.ne 3b",
+            "mov {o}, {k}",
+            "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{o}], #64",
+            "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{o}], #64",
+            "st1 {{v8.2d, v9.2d, v10.2d, v11.2d}}, [{o}], #64",
+            "st1 {{v12.2d, v13.2d, v14.2d, v15.2d}}, [{o}], #64",
+            "st1 {{v16.2d, v17.2d, v18.2d, v19.2d}}, [{o}], #64",
+            "st1 {{v20.2d, v21.2d, v22.2d, v23.2d}}, [{o}], #64",
+            "st1 {{v24.2d, v25.2d, v26.2d, v27.2d}}, [{o}], #64",
+            "st1 {{v28.2d, v29.2d, v30.2d, v31.2d}}, [{o}], #64",
+            p = in(reg) FP_PARENT,
+            c = in(reg) FP_CHILD,
+            m = in(reg) &mask as *const u64,
+            i = in(reg) inherited.as_mut_ptr(),
+            k = in(reg) kept.as_mut_ptr(),
+            pid = out(reg) pid,
+            o = out(reg) _,
+            n = out(reg) _,
+            out("x0") _, out("x1") _, out("x2") _, out("x3") _, out("x4") _, out("x8") _,
+            out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+            out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+            out("v16") _, out("v17") _, out("v18") _, out("v19") _,
+            out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+            out("v24") _, out("v25") _, out("v26") _, out("v27") _,
+            out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+        )
+    };
+    let splat = |v: u64| u128::from(v) << 64 | u128::from(v);
+    if pid == 0 {
+        let ok = inherited == [splat(FP_PARENT); 32] && kept == [splat(FP_CHILD); 32];
+        sys::exit_group(i32::from(!ok))
+    }
+    t.eq("fp_pinned_to_one_cpu", pinned, Ok(()));
+    t.check("fp_forked", pid > 0, format_args!("{pid}"));
+    if pid <= 0 {
+        return;
+    }
+    t.eq(
+        "fp_parent_keeps_its_registers",
+        kept,
+        [splat(FP_PARENT); 32],
+    );
+    t.eq(
+        "fp_child_inherits_then_keeps_its_registers",
+        process::wait4(pid, 0),
+        Ok((pid as usize, 0)),
+    );
+    let _ = sys::sched_setaffinity_self(u64::MAX);
+}
+
 fn sys_brk(addr: usize) -> usize {
     user::mm::brk(addr)
 }
@@ -486,6 +648,7 @@ fn main(args: &user::Args) -> i32 {
     vfork_and_exec(&mut t);
     orphans_go_to_init(&mut t);
     futex_across_fork(&mut t);
+    fp_registers_across_fork(&mut t);
     t.status()
 }
 
