@@ -824,6 +824,10 @@ mod layout {
     pub const MC_SP: u64 = MC + 256;
     /// `__reserved[4096]`: the FP/SIMD record, then a terminator.
     pub const MC_RESERVED: u64 = MC + 288;
+    /// What the kernel writes and reads of the frame, from its start: up to the end of
+    /// the FP/SIMD record and its terminator (as Linux, the rest of `__reserved` is left
+    /// as the stack had it).
+    pub const USED: usize = (MC_RESERVED + FPSIMD_SIZE as u64 + 16) as usize;
     /// The frame record after the sigframe (fp, lr).
     pub const RECORD: u64 = MC_RESERVED + 4096;
     /// The whole frame, 16-byte aligned.
@@ -851,8 +855,8 @@ fn setup_frame(
         sp
     };
     let base = top.checked_sub(layout::SIZE).ok_or(())? & !15;
-    let mut f = alloc::vec![0u8; layout::SIZE as usize];
-    let put = |f: &mut alloc::vec::Vec<u8>, at: u64, bytes: &[u8]| {
+    let mut f = [0u8; layout::USED];
+    let put = |f: &mut [u8; layout::USED], at: u64, bytes: &[u8]| {
         f[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
     };
     put(&mut f, layout::INFO, &info.bytes());
@@ -897,9 +901,11 @@ fn setup_frame(
         put(&mut f, fp + 16 + 16 * i as u64, &q.to_le_bytes());
     }
     // The terminator record after it is already zero.
-    put(&mut f, layout::RECORD, &frame.x[29].to_le_bytes());
-    put(&mut f, layout::RECORD + 8, &frame.x[30].to_le_bytes());
+    let mut record = [0u8; 16];
+    record[..8].copy_from_slice(&frame.x[29].to_le_bytes());
+    record[8..].copy_from_slice(&frame.x[30].to_le_bytes());
     uaccess::copy_to(VirtAddr::new(base), &f).map_err(|_| ())?;
+    uaccess::copy_to(VirtAddr::new(base + layout::RECORD), &record).map_err(|_| ())?;
     frame.x[0] = info.signo as u64;
     frame.x[1] = base + layout::INFO;
     frame.x[2] = base + layout::UC;
@@ -926,7 +932,7 @@ pub fn sigreturn(frame: &mut TrapFrame) -> Result<u64, BadFrame> {
     if !base.is_multiple_of(16) {
         return Err(BadFrame);
     }
-    let mut f = alloc::vec![0u8; layout::RECORD as usize];
+    let mut f = [0u8; layout::USED];
     uaccess::copy_from(VirtAddr::new(base), &mut f).map_err(|_| BadFrame)?;
     let word = |at: u64| u64::from_le_bytes(f[at as usize..at as usize + 8].try_into().expect("8"));
     let word32 =
