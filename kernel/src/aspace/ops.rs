@@ -391,7 +391,9 @@ impl AddressSpace {
     }
 
     /// [`move_area`](Self::move_area) under `mmap_lock` for write, with
-    /// `vma` the area holding `old` and `new` free.
+    /// `vma` the area holding `old` and `new` free. An empty `old` (in a
+    /// shared area: `remap` allows no other) only maps the object again at
+    /// `new`.
     pub(super) fn move_locked(
         &self,
         layout: &mut Layout,
@@ -418,6 +420,11 @@ impl AddressSpace {
             prot: vma.prot,
             kind,
         })?;
+        if old.is_empty() {
+            // A second mapping of a shared object (mremap with old length 0):
+            // its pages fault in from the object; nothing moves.
+            return Ok(());
+        }
         let delta = new.start.as_u64().wrapping_sub(old.start.as_u64());
         let to = |va: VirtAddr| VirtAddr::new(va.as_u64().wrapping_add(delta));
         let moved = self.change(layout, old, |t, g, hook| -> Result<(), MapError> {

@@ -13,6 +13,10 @@
 //! 3. a shrink or same-size remap unmaps the tail, as munmap would;
 //! 4. a grow: in place when the old range ends its area and the space after
 //!    it is free, else moved (`MREMAP_MAYMOVE`) to a free range.
+//!
+//! An old length of 0 on a shared area moves nothing and unmaps nothing: the
+//! "move" maps the area's object a second time, from the old address's
+//! object page on, at the new place (Linux's `move_vma` of an empty range).
 use super::{AddressSpace, AsError, Layout, USER_RANGE};
 use mm::vma::{Placement, Vma, VmaKind};
 use mm::{VaRange, VirtAddr, PAGE_SIZE};
@@ -186,9 +190,10 @@ fn resizable(layout: &Layout, addr: u64, old_len: u64, new_len: u64) -> Result<V
         .vmas
         .find(VirtAddr::new(addr))
         .ok_or(RemapError::NotMapped)?;
-    // A zero old length asks Linux to duplicate a shared mapping (refused
-    // for private ones); this kernel duplicates nothing.
-    if old_len == 0 {
+    // A zero old length asks for a second mapping of a shared area's object
+    // from `addr` on (Linux's "duplicate shm area"); a private area has no
+    // object to map twice, so it is refused (EINVAL), as Linux 6.1 does.
+    if old_len == 0 && !matches!(vma.kind, VmaKind::AnonShared { .. }) {
         return Err(RemapError::Invalid);
     }
     if old_len > vma.range.end.as_u64() - addr {

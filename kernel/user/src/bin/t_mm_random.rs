@@ -38,9 +38,10 @@
 //! behaves like Linux the output depends on the seed only, so the conformance
 //! suite compares it with Linux's byte for byte.
 //!
-//! Switches (further arguments) let the generator produce cases in which this
-//! kernel is known to differ from Linux; all are off by default so that the
-//! suite stays green until the fixes land (see [`SWITCHES`]).
+//! Switches (further arguments) let the generator produce the classes of case
+//! in which this kernel once differed from Linux (see [`SWITCHES`]); they are
+//! off by default so that a new class can be added before its fix lands. The
+//! test suites turn on every one (xtask's `MM_RANDOM_SWITCHES`).
 #![no_std]
 #![no_main]
 use core::fmt;

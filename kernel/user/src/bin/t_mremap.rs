@@ -4,8 +4,8 @@
 #![no_std]
 #![no_main]
 use user::mm::{
-    fill, find_mismatch, map, mmap, mmap_anon, mremap, mremap_flags as mr, munmap, probe_read,
-    prot, Probe, PAGE,
+    fill, find_mismatch, map, mmap, mmap_anon, mremap, mremap_flags as mr, munmap, poke,
+    probe_read, prot, Probe, PAGE,
 };
 use user::{setup, Checks, Errno};
 
@@ -336,12 +336,74 @@ fn spanning_areas(t: &mut Checks) {
     );
 }
 
+/// An old length of 0 maps a shared area's object a second time (Linux's
+/// "duplicate shm area"): both mappings show one set of pages; a page past
+/// the object's end is a bus error there, and a private area cannot be
+/// duplicated.
+fn duplicate_shared(t: &mut Checks) {
+    let s = setup!(
+        t,
+        "dup_setup",
+        mmap(0, 2 * PAGE, prot::RW, map::SHARED | map::ANONYMOUS, -1, 0)
+    );
+    // SAFETY: ours.
+    unsafe { fill(s, 2, tag(0x70)) };
+    t.errno(
+        "dup_without_maymove_enomem",
+        mremap(s + PAGE, 0, PAGE, 0, 0),
+        Errno::ENOMEM,
+    );
+    let d = match mremap(s + PAGE, 0, 2 * PAGE, mr::MAYMOVE, 0) {
+        Ok(d) => d,
+        Err(e) => {
+            t.eq("dup_maymove", Err(e), Ok(()));
+            let _ = munmap(s, 2 * PAGE);
+            return;
+        }
+    };
+    t.eq("dup_is_elsewhere", d != s && d != s + PAGE, true);
+    t.eq("dup_source_stays", probe_read(s, 0x70), Probe::Holds);
+    t.eq(
+        "dup_maps_the_object_page",
+        probe_read(d, 0x71),
+        Probe::Holds,
+    );
+    // SAFETY: `d` is the duplicate's first page, mapped shared read/write.
+    unsafe { poke(d, 0x7777) };
+    t.eq(
+        "dup_write_seen_through_the_source",
+        probe_read(s + PAGE, 0x7777),
+        Probe::Holds,
+    );
+    t.eq(
+        "dup_past_the_object_is_a_bus_error",
+        probe_read(d + PAGE, 0),
+        GONE,
+    );
+    let to = setup!(t, "dup_fixed_target", free_range(1));
+    t.eq(
+        "dup_fixed",
+        mremap(s, 0, PAGE, mr::MAYMOVE | mr::FIXED, to),
+        Ok(to),
+    );
+    t.eq("dup_fixed_maps_page_0", probe_read(to, 0x70), Probe::Holds);
+    t.errno(
+        "dup_fixed_overlapping_einval",
+        mremap(s + PAGE, 0, 2 * PAGE, mr::MAYMOVE | mr::FIXED, s),
+        Errno::EINVAL,
+    );
+    let _ = munmap(to, PAGE);
+    let _ = munmap(d, 2 * PAGE);
+    let _ = munmap(s, 2 * PAGE);
+}
+
 fn main(_: &user::Args) -> i32 {
     let mut t = Checks::new();
     grow_and_shrink(&mut t);
     blocked_and_moves(&mut t);
     errors(&mut t);
     spanning_areas(&mut t);
+    duplicate_shared(&mut t);
     t.status()
 }
 
