@@ -130,6 +130,15 @@ pub struct AsidStats {
     pub free: u32,
 }
 
+/// Address spaces created and not yet torn down.
+static LIVE: AtomicU64 = AtomicU64::new(0);
+
+/// How many address spaces exist (created, not yet dropped): a leak check
+/// for the soak (each holds an ASID tag, its tables and its frames).
+pub fn live_count() -> u64 {
+    LIVE.load(Ordering::Relaxed)
+}
+
 /// A snapshot of the ASID allocator.
 pub fn asid_stats() -> AsidStats {
     let a = asids().lock();
@@ -161,6 +170,7 @@ impl AddressSpace {
             mm::Asid::new(1),
         )
         .map_err(AsError::Map)?;
+        LIVE.fetch_add(1, Ordering::Relaxed);
         Ok(Arc::new(Self {
             mmap_lock: RwSemaphore::new_in(
                 &MMAP_LOCK,
@@ -334,6 +344,7 @@ impl Drop for AddressSpace {
     /// Sleepable: `release` may wait for devices.
     fn drop(&mut self) {
         self.mmap_lock.get_mut().notifiers.release(&KernelChecks);
+        LIVE.fetch_sub(1, Ordering::Relaxed);
         let t = self.ptl.get_mut();
         // SAFETY: `pt` is never used again after this.
         let pt = unsafe { ManuallyDrop::take(&mut t.pt) };

@@ -123,7 +123,8 @@ fn report(e: impl core::fmt::Debug) -> Errno {
 /// 0x1002 `kstat(id)`: 0 = SMMU commands issued since boot, 1 = IOTLB
 /// invalidations this process's binding issued, 2 = page faults resolved in
 /// this process's address space, 3 = free frames, 4 = the page-table pages
-/// of this process's address space (the soak's leak checks).
+/// of this process's address space, 5 = live address spaces (each holds an
+/// ASID tag, its tables and its frames; the soak's leak checks).
 pub fn kstat(a: Args) -> Result {
     let p = process();
     match a.0[0] {
@@ -136,6 +137,7 @@ pub fn kstat(a: Args) -> Result {
         2 => Ok(p.aspace().stats.faults.load(Ordering::Relaxed)),
         3 => Ok(crate::mmu::frame_stats().free),
         4 => Ok(p.aspace().table_pages()),
+        5 => Ok(crate::aspace::live_count()),
         _ => Err(EINVAL),
     }
 }

@@ -9,8 +9,9 @@
 //!
 //! Every page read must hold its own tag (never another page's, never a
 //! freed frame's), every call must succeed or fail as expected, and at the
-//! end the kernel's free frames and the address space's table pages must be
-//! back where they were before the stress (a leak, or a frame freed twice,
+//! end the kernel's free frames, the address space's table pages and the
+//! number of live address spaces (each holds an ASID, its tables and its
+//! frames) must be back where they were before the stress (a leak, or a frame freed twice,
 //! shows as a difference). The output is the same on Linux, which has no
 //! DMA device and none of this kernel's counters (those checks are skipped
 //! there, saying so).
@@ -19,9 +20,10 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
 
 use user::mm::{
-    fill, find_mismatch, madvise, map, mmap, mprotect, mremap, mremap_flags as mr, munmap, prot,
-    PAGE,
+    fill, find_mismatch, madvise, map, mmap, mprotect, mremap, mremap_flags as mr, munmap, peek,
+    poke, prot, PAGE,
 };
+use user::process::{fork, wait4};
 use user::sys::{audit_layout, dma_attach, dma_copy, kernel_stat};
 use user::thread::{futex_wait, spawn};
 use user::time::{now_ns, Timespec};
@@ -36,6 +38,7 @@ const REGION: usize = 2 * HALF * PAGE;
 /// Counter ids of this kernel's `kstat` (Linux: ENOSYS).
 const KSTAT_FREE_FRAMES: usize = 3;
 const KSTAT_TABLE_PAGES: usize = 4;
+const KSTAT_ADDRESS_SPACES: usize = 5;
 
 static STOP_AT: AtomicU64 = AtomicU64::new(0);
 static WORD: AtomicU32 = AtomicU32::new(0);
@@ -45,6 +48,8 @@ static FUTEX_WRONG: AtomicU32 = AtomicU32::new(0);
 static ROUNDS: AtomicU64 = AtomicU64::new(0);
 static DMA_COPIES: AtomicU64 = AtomicU64::new(0);
 static DMA_FAILED: AtomicU32 = AtomicU32::new(0);
+static FORKS: AtomicU64 = AtomicU64::new(0);
+static FORK_FAILED: AtomicU32 = AtomicU32::new(0);
 /// Start and end handshakes: every thread does one warm-up round (its stack
 /// and the region's tables reach their working depth) and checks in; the
 /// baseline is read; `GO` starts the stress; every thread checks out when
@@ -206,6 +211,123 @@ fn worker(w: usize) {
     check_out_and_wait();
 }
 
+/// The forker's region: [`FORK_PAGES`] private pages, then one shared page.
+const FORK_AT: usize = 0x5c00_0000_0000;
+const FORK_PAGES: usize = 8;
+/// The forker's tag owner (the workers are 0..WORKERS).
+const FORKER: usize = WORKERS;
+
+/// One fork round: map, tag, fork; the parent rewrites its pages while the
+/// child checks its snapshot; reap; unmap. A child's findings come back as
+/// its exit status (bit 0: the snapshot was torn, 1: its own writes did not
+/// stick, 2: the half it did not write changed, 3: its layout change
+/// failed).
+fn fork_round(r: u64) {
+    let private = FORK_AT;
+    let shared = FORK_AT + FORK_PAGES * PAGE;
+    if ok(mmap(
+        private,
+        FORK_PAGES * PAGE,
+        prot::RW,
+        map::ANON | map::FIXED,
+        -1,
+        0,
+    ))
+    .is_none()
+    {
+        return;
+    }
+    if ok(mmap(
+        shared,
+        PAGE,
+        prot::RW,
+        map::SHARED | map::ANONYMOUS | map::FIXED,
+        -1,
+        0,
+    ))
+    .is_some()
+    {
+        let (snapshot, parent, child) = (
+            tag(FORKER, 3 * r),
+            tag(FORKER, 3 * r + 1),
+            tag(FORKER, 3 * r + 2),
+        );
+        // SAFETY: the forker's own fresh mapping.
+        unsafe { fill(private, FORK_PAGES, &snapshot) };
+        match fork() {
+            Ok(0) => {
+                let mut found = 0;
+                // SAFETY: the child's copy of the forker's region,
+                // mapped as in the parent at the fork.
+                unsafe {
+                    if find_mismatch(private, FORK_PAGES, &snapshot).is_some() {
+                        found |= 1;
+                    }
+                    let half = FORK_PAGES / 2;
+                    fill(private, half, &child);
+                    if find_mismatch(private, half, &child).is_some() {
+                        found |= 2;
+                    }
+                    if find_mismatch(private + half * PAGE, half, |p| snapshot(p + half)).is_some()
+                    {
+                        found |= 4;
+                    }
+                    poke(shared, r);
+                }
+                // A layout change of the child's own (its table, its frame).
+                match mmap(0, 2 * PAGE, prot::RW, map::ANON, -1, 0) {
+                    Ok(a) => {
+                        // SAFETY: the child's fresh mapping.
+                        unsafe { poke(a + PAGE, r) };
+                        if munmap(a, 2 * PAGE).is_err() {
+                            found |= 8;
+                        }
+                    }
+                    Err(_) => found |= 8,
+                }
+                user::sys::exit_group(found);
+            }
+            Ok(pid) => {
+                // The parent writes while the child may still be reading.
+                // SAFETY: the forker's own mapping.
+                unsafe { fill(private, FORK_PAGES, &parent) };
+                match wait4(pid as isize, 0) {
+                    Ok((_, 0)) => {
+                        FORKS.fetch_add(1, SeqCst);
+                    }
+                    _ => {
+                        FORK_FAILED.fetch_add(1, SeqCst);
+                    }
+                }
+                // SAFETY: the forker's own mappings.
+                unsafe {
+                    if peek(shared) != r {
+                        FORK_FAILED.fetch_add(1, SeqCst);
+                    }
+                    if find_mismatch(private, FORK_PAGES, &parent).is_some() {
+                        WRONG_TAG.fetch_add(1, SeqCst);
+                    }
+                }
+            }
+            Err(_) => {
+                CALL_FAILED.fetch_add(1, SeqCst);
+            }
+        }
+    }
+    ok(munmap(FORK_AT, (FORK_PAGES + 1) * PAGE));
+}
+
+fn forker() {
+    fork_round(0);
+    check_in_and_wait();
+    let mut r = 1u64;
+    while now_ns() < STOP_AT.load(SeqCst) {
+        fork_round(r);
+        r += 1;
+    }
+    check_out_and_wait();
+}
+
 /// A region two threads change at once: one moves its area between the two
 /// halves with `mremap`, the other protects and unprotects its pages and
 /// unmaps and remaps its halves. Their calls may fail (the area moved
@@ -326,7 +448,7 @@ fn main(args: &user::Args) -> i32 {
         *slot = ok(spawn(move || worker(i)));
     }
     let dma_thread = if dma { ok(spawn(dma_loop)) } else { None };
-    let racers = [ok(spawn(mover)), ok(spawn(protector))];
+    let racers = [ok(spawn(mover)), ok(spawn(protector)), ok(spawn(forker))];
     let expected = threads.iter().flatten().count() as u32
         + dma_thread.is_some() as u32
         + racers.iter().flatten().count() as u32;
@@ -337,6 +459,7 @@ fn main(args: &user::Args) -> i32 {
     let baseline = (
         kernel_stat(KSTAT_FREE_FRAMES).ok(),
         kernel_stat(KSTAT_TABLE_PAGES).ok(),
+        kernel_stat(KSTAT_ADDRESS_SPACES).ok(),
     );
     // The racers' region exists only during the stress: the baseline and
     // the final count see it unmapped.
@@ -362,6 +485,7 @@ fn main(args: &user::Args) -> i32 {
     let after = (
         kernel_stat(KSTAT_FREE_FRAMES).ok(),
         kernel_stat(KSTAT_TABLE_PAGES).ok(),
+        kernel_stat(KSTAT_ADDRESS_SPACES).ok(),
     );
     EXIT.store(true, SeqCst);
     for th in threads.into_iter().flatten() {
@@ -386,19 +510,27 @@ fn main(args: &user::Args) -> i32 {
         ROUNDS.load(SeqCst) >= WORKERS as u64,
         format_args!("{} rounds", ROUNDS.load(SeqCst)),
     );
+    t.eq("soak_children_clean", FORK_FAILED.load(SeqCst), 0);
+    t.check(
+        "soak_forked",
+        FORKS.load(SeqCst) >= 1,
+        format_args!("{} forks", FORKS.load(SeqCst)),
+    );
     if dma {
         t.eq("soak_dma_copies_arrive", DMA_FAILED.load(SeqCst), 0);
     } else {
         println!("ok soak_dma_copies_arrive (no DMA device: skipped)");
     }
     match (baseline, after) {
-        ((Some(f0), Some(t0)), (Some(f1), Some(t1))) => {
+        ((Some(f0), Some(t0), Some(a0)), (Some(f1), Some(t1), Some(a1))) => {
             t.eq("soak_frames_back", f1, f0);
             t.eq("soak_table_pages_back", t1, t0);
+            t.eq("soak_address_spaces_back", a1, a0);
         }
         _ => {
             println!("ok soak_frames_back (no kernel counters: skipped)");
             println!("ok soak_table_pages_back (no kernel counters: skipped)");
+            println!("ok soak_address_spaces_back (no kernel counters: skipped)");
         }
     }
     t.status()
