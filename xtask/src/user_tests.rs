@@ -126,6 +126,16 @@ pub const TESTS: &[UserTest] = &[
     },
 ];
 
+/// The lines run once more on a kernel with 8-bit ASIDs (virt, max, 4 CPUs;
+/// no Linux comparison): the soak goes on until its forked children have
+/// rolled the ASID allocator over at least once while the workers' threads run
+/// on every CPU (`until-rollover`, at most a minute), and must still find every
+/// tag, frame, table page and address space where it should be.
+pub const ASID8_TESTS: &[UserTest] = &[UserTest {
+    timeout: 180,
+    ..test("t_soak", &["3", "until-rollover"], 0)
+}];
+
 /// The randomized differential test of the memory calls
 /// (`kernel/user/src/bin/t_mm_random.rs`): `t_mm_random <seed>` runs a
 /// pseudo-random sequence of mmap/munmap/mprotect/mremap/madvise calls and
@@ -457,6 +467,10 @@ struct Target {
     label: String,
     machine: Machine,
     dtb: Option<PathBuf>,
+    /// The kernel build (8-bit ASIDs for [`ASID8_TESTS`]).
+    build: BuildOptions,
+    /// Its program lines: [`tests`], or its own list.
+    lines: &'static [UserTest],
 }
 
 /// The conformance suite's label, and the machine both kernels boot for it.
@@ -478,14 +492,32 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
             .filter
             .is_none_or(|f| format!("{label}::{}", test.name()).contains(f))
     };
+    let build = BuildOptions {
+        release: options.release,
+        ..BuildOptions::default()
+    };
     let mut targets = Vec::new();
     if options.boards.contains(&Board::Virt) {
         let cpus = options.cpu.map_or(Cpu::ALL.to_vec(), |c| vec![c]);
-        for cpu in cpus {
+        for &cpu in &cpus {
             targets.push(Target {
                 label: format!("virt/{}/user", cpu.qemu_name()),
                 machine: Machine::new(Board::Virt, Some(cpu), None)?,
                 dtb: None,
+                build,
+                lines: all,
+            });
+        }
+        if cpus.contains(&Cpu::Max) {
+            targets.push(Target {
+                label: "virt/max/user-asid8".into(),
+                machine: Machine::new(Board::Virt, Some(Cpu::Max), None)?,
+                dtb: None,
+                build: BuildOptions {
+                    asid8: true,
+                    ..build
+                },
+                lines: ASID8_TESTS,
             });
         }
     }
@@ -501,9 +533,11 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
             label: label.into(),
             machine: Machine::Raspi4b,
             dtb: Some(dtb),
+            build,
+            lines: all,
         });
     }
-    targets.retain(|t| all.iter().any(|test| selected(&t.label, test)));
+    targets.retain(|t| t.lines.iter().any(|test| selected(&t.label, test)));
     let conformance: Vec<&UserTest> = if options.boards.contains(&Board::Virt)
         && options.cpu.is_none_or(|c| c == Cpu::CortexA72)
     {
@@ -518,7 +552,9 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
         .iter()
         .filter(|t| {
             (!conformance.is_empty() && selected(CONFORMANCE, t))
-                || targets.iter().any(|target| selected(&target.label, t))
+                || targets
+                    .iter()
+                    .any(|target| target.lines.len() == all.len() && selected(&target.label, t))
         })
         .collect();
     if let Some(line) = seeds_line(&chosen) {
@@ -526,10 +562,6 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
     }
 
     let initramfs = initramfs::build(ws)?;
-    let build = BuildOptions {
-        release: options.release,
-        ..BuildOptions::default()
-    };
     // Linux runs its whole share in the background while this kernel's suites run.
     let linux = (!conformance.is_empty()).then(|| {
         let programs: Vec<Program> = conformance.iter().map(|t| t.program()).collect();
@@ -544,11 +576,16 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
     let mut reports = Vec::new();
     let mut ours_on_conformance_machine: HashMap<String, OurRun> = HashMap::new();
     for target in &targets {
-        let ours = Ours::build(ws, &target.machine, target.dtb.clone(), build)?;
-        let tests: Vec<&UserTest> = all.iter().filter(|t| selected(&target.label, t)).collect();
-        let (report, runs) = run_suite(&target.label, &ours, &initramfs, &tests, options.jobs);
+        let ours = Ours::build(ws, &target.machine, target.dtb.clone(), target.build)?;
+        let tests: Vec<&UserTest> = target
+            .lines
+            .iter()
+            .filter(|t| selected(&target.label, t))
+            .collect();
+        let (mut report, runs) = run_suite(&target.label, &ours, &initramfs, &tests, options.jobs);
+        report.filtered_out = target.lines.len() - tests.len();
         reports.push(report);
-        if target.machine == conformance_machine() && target.dtb.is_none() {
+        if target.machine == conformance_machine() && target.dtb.is_none() && !target.build.asid8 {
             ours_on_conformance_machine.extend(runs);
         }
     }

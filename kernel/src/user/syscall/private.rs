@@ -124,7 +124,8 @@ fn report(e: impl core::fmt::Debug) -> Errno {
 /// invalidations this process's binding issued, 2 = page faults resolved in
 /// this process's address space, 3 = free frames, 4 = the page-table pages
 /// of this process's address space, 5 = live address spaces (each holds an
-/// ASID tag, its tables and its frames; the soak's leak checks).
+/// ASID tag, its tables and its frames; the soak's leak checks), 6 = ASID
+/// rollovers since boot.
 pub fn kstat(a: Args) -> Result {
     let p = process();
     match a.0[0] {
@@ -138,6 +139,7 @@ pub fn kstat(a: Args) -> Result {
         3 => Ok(crate::mmu::frame_stats().free),
         4 => Ok(p.aspace().table_pages()),
         5 => Ok(crate::aspace::live_count()),
+        6 => Ok(crate::aspace::asid_stats().rollovers),
         _ => Err(EINVAL),
     }
 }

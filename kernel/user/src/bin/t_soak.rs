@@ -1,4 +1,4 @@
-//! The soak: `t_soak <seconds> [seed]`. Four threads (on four CPUs where
+//! The soak: `t_soak <seconds> [until-rollover]`. Four threads (on four CPUs where
 //! the kernel spreads them) hammer the memory system for `seconds`, each in
 //! its own region at a fixed address: map (private or shared), touch and
 //! check every page's tag, protect read-only and back, remap (grow in place,
@@ -14,7 +14,9 @@
 //! frames) must be back where they were before the stress (a leak, or a frame freed twice,
 //! shows as a difference). The output is the same on Linux, which has no
 //! DMA device and none of this kernel's counters (those checks are skipped
-//! there, saying so).
+//! there, saying so). With `until-rollover` (this kernel only, built with
+//! 8-bit ASIDs) the stress goes on past `seconds` until the forked children
+//! have rolled the ASID allocator over, for at most a minute.
 #![no_std]
 #![no_main]
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
@@ -39,6 +41,9 @@ const REGION: usize = 2 * HALF * PAGE;
 const KSTAT_FREE_FRAMES: usize = 3;
 const KSTAT_TABLE_PAGES: usize = 4;
 const KSTAT_ADDRESS_SPACES: usize = 5;
+const KSTAT_ASID_ROLLOVERS: usize = 6;
+/// The longest an `until-rollover` soak goes on.
+const ROLLOVER_CAP_S: u64 = 60;
 
 static STOP_AT: AtomicU64 = AtomicU64::new(0);
 static WORD: AtomicU32 = AtomicU32::new(0);
@@ -442,6 +447,7 @@ fn dma_loop() {
 fn main(args: &user::Args) -> i32 {
     let mut t = Checks::new();
     let seconds: u64 = args.arg(1).and_then(|s| s.parse().ok()).unwrap_or(3);
+    let until_rollover = args.arg(2) == Some("until-rollover");
     let dma = dma_attach().is_ok();
     let mut threads = [const { None }; WORKERS];
     for (i, slot) in threads.iter_mut().enumerate() {
@@ -474,8 +480,28 @@ fn main(args: &user::Args) -> i32 {
         // SAFETY: our own fresh pages.
         unsafe { fill(race, RACE_PAGES, |p| p as u64) };
     }
-    STOP_AT.store(now_ns() + seconds * 1_000_000_000, SeqCst);
+    let start = now_ns();
+    let rollovers = kernel_stat(KSTAT_ASID_ROLLOVERS).ok();
+    let run_for = if until_rollover {
+        ROLLOVER_CAP_S
+    } else {
+        seconds
+    };
+    STOP_AT.store(start + run_for * 1_000_000_000, SeqCst);
     GO.store(true, SeqCst);
+    let mut rolled_over = None;
+    if until_rollover {
+        while now_ns() < STOP_AT.load(SeqCst) {
+            user::time::sleep_ms(20);
+            let now = kernel_stat(KSTAT_ASID_ROLLOVERS).ok();
+            let rolled = now.zip(rollovers).is_some_and(|(n, r)| n > r);
+            if rolled && now_ns() >= start + seconds * 1_000_000_000 {
+                rolled_over = Some((now_ns() - start) / 1_000_000);
+                STOP_AT.store(now_ns(), SeqCst);
+                break;
+            }
+        }
+    }
     while FINISHED.load(SeqCst) < expected {
         let _ = user::sys::sched_yield();
     }
@@ -510,6 +536,17 @@ fn main(args: &user::Args) -> i32 {
         ROUNDS.load(SeqCst) >= WORKERS as u64,
         format_args!("{} rounds", ROUNDS.load(SeqCst)),
     );
+    if until_rollover {
+        t.check(
+            "soak_asids_rolled_over",
+            rolled_over.is_some(),
+            format_args!(
+                "no ASID rollover in {ROLLOVER_CAP_S} s ({} forks; rollovers {:?})",
+                FORKS.load(SeqCst),
+                rollovers
+            ),
+        );
+    }
     t.eq("soak_children_clean", FORK_FAILED.load(SeqCst), 0);
     t.check(
         "soak_forked",
