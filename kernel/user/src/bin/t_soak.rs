@@ -1,6 +1,8 @@
 //! The soak: `t_soak <seconds> [until-rollover]`. Four threads (on four CPUs where
 //! the kernel spreads them) hammer the memory system for `seconds`, each in
-//! its own region at a fixed address: map (private or shared), touch and
+//! its own region at a fixed address (and as many again in each of
+//! [`SIBLINGS`] more processes, forked once the baseline is taken, which
+//! report their own checks through their exit status): map (private or shared), touch and
 //! check every page's tag, protect read-only and back, remap (grow in place,
 //! shrink, move to its other half), discard, unmap; and between operations
 //! they wait on a shared futex word with short timeouts (1-223 µs, the
@@ -444,6 +446,80 @@ fn dma_loop() {
     let _ = munmap(buf, 2 * PAGE);
 }
 
+/// Processes besides the first that run the workers and racers, forked once
+/// the first has taken its baseline.
+const SIBLINGS: usize = 2;
+
+/// A sibling process: the same workers and racers on its own copy of the
+/// regions for `seconds`, then the same checks of its own (tags, calls,
+/// futex waits, rounds, layout, its table pages back), reported through its
+/// exit status alone, since its output would interleave with the first
+/// process's: bit 0 tags, 1 calls, 2 futex waits, 3 no round, 4 layout, 5
+/// table pages.
+fn sibling(seconds: u64) -> ! {
+    // Forked from the first process's main thread: its counters and
+    // handshakes are this process's copies now, and start again.
+    for counter in [&READY, &FINISHED, &WRONG_TAG, &CALL_FAILED, &FUTEX_WRONG] {
+        counter.store(0, SeqCst);
+    }
+    ROUNDS.store(0, SeqCst);
+    GO.store(false, SeqCst);
+    EXIT.store(false, SeqCst);
+    let mut threads = [const { None }; WORKERS + 2];
+    for (i, slot) in threads.iter_mut().enumerate() {
+        *slot = match i {
+            i if i < WORKERS => ok(spawn(move || worker(i))),
+            i if i == WORKERS => ok(spawn(mover)),
+            _ => ok(spawn(protector)),
+        };
+    }
+    let expected = threads.iter().flatten().count() as u32;
+    while READY.load(SeqCst) < expected {
+        let _ = user::sys::sched_yield();
+    }
+    let tables = kernel_stat(KSTAT_TABLE_PAGES).ok();
+    if let Some(race) = ok(mmap(
+        RACE,
+        RACE_PAGES * PAGE,
+        prot::RW,
+        map::ANON | map::FIXED,
+        -1,
+        0,
+    )) {
+        // SAFETY: this process's own fresh pages.
+        unsafe { fill(race, RACE_PAGES, |p| p as u64) };
+    }
+    STOP_AT.store(now_ns() + seconds * 1_000_000_000, SeqCst);
+    GO.store(true, SeqCst);
+    while FINISHED.load(SeqCst) < expected {
+        let _ = user::sys::sched_yield();
+    }
+    let audit = audit_layout();
+    ok(munmap(RACE, 4 * RACE_PAGES * PAGE));
+    let tables_after = kernel_stat(KSTAT_TABLE_PAGES).ok();
+    EXIT.store(true, SeqCst);
+    for th in threads.into_iter().flatten() {
+        th.join();
+    }
+    let mut found = 0;
+    for (bit, bad) in [
+        WRONG_TAG.load(SeqCst) != 0,
+        CALL_FAILED.load(SeqCst) != 0,
+        FUTEX_WRONG.load(SeqCst) != 0,
+        ROUNDS.load(SeqCst) < WORKERS as u64,
+        !matches!(audit, Ok(_) | Err(user::Errno::ENOSYS)),
+        tables_after != tables,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if bad {
+            found |= 1 << bit;
+        }
+    }
+    user::sys::exit_group(found);
+}
+
 fn main(args: &user::Args) -> i32 {
     let mut t = Checks::new();
     let seconds: u64 = args.arg(1).and_then(|s| s.parse().ok()).unwrap_or(3);
@@ -467,6 +543,18 @@ fn main(args: &user::Args) -> i32 {
         kernel_stat(KSTAT_TABLE_PAGES).ok(),
         kernel_stat(KSTAT_ADDRESS_SPACES).ok(),
     );
+    // The siblings start from here: their frames are back once they are
+    // reaped, before the final count.
+    let mut siblings = [None; SIBLINGS];
+    for slot in siblings.iter_mut() {
+        match fork() {
+            Ok(0) => sibling(seconds),
+            Ok(pid) => *slot = Some(pid),
+            Err(_) => {
+                CALL_FAILED.fetch_add(1, SeqCst);
+            }
+        }
+    }
     // The racers' region exists only during the stress: the baseline and
     // the final count see it unmapped.
     if let Some(race) = ok(mmap(
@@ -504,6 +592,12 @@ fn main(args: &user::Args) -> i32 {
     }
     while FINISHED.load(SeqCst) < expected {
         let _ = user::sys::sched_yield();
+    }
+    let mut sibling_status = [None; SIBLINGS];
+    for (pid, status) in siblings.iter().zip(sibling_status.iter_mut()) {
+        if let Some(pid) = *pid {
+            *status = wait4(pid as isize, 0).ok().map(|(_, s)| s);
+        }
     }
     // The layout the racers left must be consistent; then it goes.
     let audit = audit_layout();
@@ -547,6 +641,11 @@ fn main(args: &user::Args) -> i32 {
             ),
         );
     }
+    t.eq(
+        "soak_sibling_processes_clean",
+        sibling_status,
+        [Some(0); SIBLINGS],
+    );
     t.eq("soak_children_clean", FORK_FAILED.load(SeqCst), 0);
     t.check(
         "soak_forked",
