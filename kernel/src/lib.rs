@@ -12,6 +12,7 @@ pub mod dev;
 pub mod exit;
 pub mod expect_panic;
 mod fdt_nops;
+pub mod fs;
 pub mod heap;
 pub mod irq;
 pub mod mem;

@@ -15,7 +15,10 @@ pub const LAYERS: &[(&str, &[&str])] = &[
         "boot and the top: what an exception means, checks, bring-up",
         &["main", "lib", "trap", "selfcheck", "smp", "expect_panic"],
     ),
-    ("processes, system calls, device drivers", &["user", "dev"]),
+    (
+        "processes, system calls, files, device drivers",
+        &["user", "fs", "dev"],
+    ),
     ("address spaces", &["aspace"]),
     (
         "the kernel's own memory: page tables, frames, probes",

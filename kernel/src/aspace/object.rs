@@ -40,7 +40,7 @@ pub(super) fn anon_owner(vma: &mm::vma::Vma, va: mm::VirtAddr) -> (u64, u64) {
 /// One shared object.
 pub struct SharedObject {
     id: ObjectId,
-    pages: u64,
+    pages: AtomicU64,
     frames: SpinLock<BTreeMap<u64, PhysAddr>>,
     mappers: Mappers,
 }
@@ -50,7 +50,7 @@ impl SharedObject {
     pub fn new(len: u64) -> Arc<Self> {
         let object = Arc::new(Self {
             id: ObjectId(next_id()),
-            pages: len.div_ceil(PAGE_SIZE),
+            pages: AtomicU64::new(len.div_ceil(PAGE_SIZE)),
             frames: SpinLock::new(BTreeMap::new()),
             mappers: Mappers::default(),
         });
@@ -65,7 +65,29 @@ impl SharedObject {
 
     /// Its size in pages.
     pub fn len_pages(&self) -> u64 {
-        self.pages
+        self.pages.load(Ordering::Acquire)
+    }
+
+    /// Makes it `pages` long (a file's size changed); the frames of pages past the new
+    /// end go. Only for an object no area maps (files are not mapped yet): a mapped
+    /// page would first have to leave every mapping through the invalidation order.
+    pub fn set_len_pages(&self, pages: u64) {
+        debug_assert!(
+            self.mappers.alive().is_empty(),
+            "resizing a mapped shared object"
+        );
+        self.pages.store(pages, Ordering::Release);
+        let gone = self.frames.lock().split_off(&pages);
+        for (_, pa) in gone {
+            KernelFrames
+                .free(Frame::containing(pa))
+                .unwrap_or_else(|e| panic!("shared object: {:?}", e));
+        }
+    }
+
+    /// The frame of page `index` if it has one (a hole reads as zeros).
+    pub fn peek(&self, index: u64) -> Option<PhysAddr> {
+        self.frames.lock().get(&index).copied()
     }
 
     /// Pages it holds now.
@@ -75,7 +97,7 @@ impl SharedObject {
 
     /// The frame of page `index` (inside the object), a zeroed one if it had none.
     pub fn page(&self, index: u64) -> Result<PhysAddr, OutOfFrames> {
-        debug_assert!(index < self.pages);
+        debug_assert!(index < self.len_pages());
         if let Some(&pa) = self.frames.lock().get(&index) {
             return Ok(pa);
         }

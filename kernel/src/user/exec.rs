@@ -61,6 +61,8 @@ pub enum ExecError {
     NoTask,
     /// The file may not be executed (not a regular file, no execute permission).
     NotExecutable,
+    /// The path lookup failed with this errno.
+    Lookup(super::syscall::errno::Errno),
 }
 
 impl ExecError {
@@ -74,6 +76,7 @@ impl ExecError {
             ExecError::Map | ExecError::NoTask => ENOMEM,
             ExecError::TooBig => E2BIG,
             ExecError::NotExecutable => EACCES,
+            ExecError::Lookup(e) => e,
         }
     }
 }
@@ -264,16 +267,14 @@ fn hwcap() -> u64 {
 /// Starts `path` from the initramfs as a new process with `argv` (argv[0]
 /// included): its first thread is queued and runs at once.
 pub fn spawn_process(path: &str, argv: &[&str], init: bool) -> Result<Arc<Process>, ExecError> {
-    let archive = initramfs::archive().ok_or(ExecError::NoInitramfs)?;
-    let file = initramfs::find(archive, path)
-        .map_err(ExecError::Initramfs)?
-        .ok_or(ExecError::NotFound)?;
-    let exe = Executable::parse(file.data).map_err(ExecError::Elf)?;
+    let image = read_executable(crate::fs::root(), path.as_bytes())?;
+    let exe = Executable::parse(&image).map_err(ExecError::Elf)?;
     let aspace = AddressSpace::new().map_err(|_| ExecError::Map)?;
     let envp = ["HOME=/", "TERM=linux"];
     let loaded = load(&aspace, &exe, path, argv, &envp)?;
     let pid = super::new_id();
     let process = Process::new(aspace, pid, loaded.brk, init);
+    process.open_console();
     if init {
         super::family::set_init(&process);
     }
@@ -307,6 +308,26 @@ pub fn spawn_process(path: &str, argv: &[&str], init: bool) -> Result<Arc<Proces
     Ok(process)
 }
 
+/// The bytes of the executable `path` (looked up from `cwd`): a regular file with an
+/// execute bit, else `NotExecutable` (`EACCES`).
+fn read_executable(cwd: &Arc<crate::fs::Inode>, path: &[u8]) -> Result<Vec<u8>, ExecError> {
+    let inode = crate::fs::path::resolve(cwd, path, true).map_err(ExecError::Lookup)?;
+    if !inode.executable() {
+        return Err(ExecError::NotExecutable);
+    }
+    let file = inode.as_file().ok_or(ExecError::NotExecutable)?;
+    let mut image = alloc::vec![0u8; file.size() as usize];
+    let n = file
+        .read(
+            0,
+            image.len(),
+            &mut crate::fs::data::KernelBuffer(&mut image),
+        )
+        .map_err(|_| ExecError::NotExecutable)?;
+    image.truncate(n);
+    Ok(image)
+}
+
 /// The program `init=` names on the kernel command line and its arguments
 /// (the words after it), if any.
 pub fn init_command(bootargs: &str) -> Option<(&str, Vec<&str>)> {
@@ -330,14 +351,11 @@ pub fn execve(
     frame: &mut TrapFrame,
 ) -> Result<u64, ExecError> {
     crate::sync::might_sleep();
-    let archive = initramfs::archive().ok_or(ExecError::NoInitramfs)?;
-    let file = initramfs::find(archive, path)
-        .map_err(ExecError::Initramfs)?
-        .ok_or(ExecError::NotFound)?;
-    if file.mode & initramfs::S_IFMT != initramfs::S_IFREG || file.mode & 0o111 == 0 {
-        return Err(ExecError::NotExecutable);
-    }
-    let exe = Executable::parse(file.data).map_err(ExecError::Elf)?;
+    let cwd = super::current_thread()
+        .map(|t| t.process.cwd.lock().clone())
+        .unwrap_or_else(|| crate::fs::root().clone());
+    let image = read_executable(&cwd, path.as_bytes())?;
+    let exe = Executable::parse(&image).map_err(ExecError::Elf)?;
     let aspace = AddressSpace::new().map_err(|_| ExecError::Map)?;
     let argv: Vec<&str> = argv.iter().map(|s| s.as_str()).collect();
     let envp: Vec<&str> = envp.iter().map(|s| s.as_str()).collect();
@@ -354,6 +372,8 @@ pub fn execve(
     }
     let dma = process.dma.lock().take();
     drop(dma); // after the lock: unbinding sleeps
+    let closed = process.files.lock().take_cloexec();
+    drop(closed);
     let old = process.replace_aspace(aspace.clone());
     crate::aspace::use_in_current_task(Some(aspace));
     drop(old);

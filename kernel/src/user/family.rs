@@ -165,6 +165,10 @@ pub fn exit_process(process: Arc<Process>) {
     );
     let dma = process.dma.lock().take();
     drop(dma); // after the lock: unbinding sleeps
+               // Its descriptors close (a pipe's other end sees end of file or EPIPE).
+    let files = process.files.lock().take_all();
+    drop(files);
+    *process.cwd.lock() = crate::fs::root().clone();
     crate::aspace::use_in_current_task(None);
     let aspace = process.aspace.lock().take();
     drop(aspace);

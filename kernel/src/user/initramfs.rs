@@ -12,6 +12,14 @@ pub struct File {
     pub mode: u32,
     /// Its contents, in place in the archive.
     pub data: &'static [u8],
+    /// Its inode number in the archive (entries with one number are hard links).
+    pub ino: u32,
+    /// Names it has in the archive.
+    pub nlink: u32,
+    /// Modification time (seconds since the epoch).
+    pub mtime: u32,
+    /// Device numbers of a character or block device (major, minor).
+    pub rdev: (u32, u32),
 }
 
 /// File type bits of `mode`.
@@ -65,7 +73,11 @@ fn entry_at(a: &'static [u8], at: usize) -> Result<(File, usize), CpioError> {
             core::str::from_utf8(&h[6 + 8 * i..14 + 8 * i]).map_err(|_| CpioError::BadField(at))?;
         usize::from_str_radix(s, 16).map_err(|_| CpioError::BadField(at))
     };
+    let ino = field(0)? as u32;
     let mode = field(1)? as u32;
+    let nlink = field(4)? as u32;
+    let mtime = field(5)? as u32;
+    let rdev = (field(9)? as u32, field(10)? as u32);
     let size = field(6)?;
     let namesize = field(11)?;
     let name_start = at + HEADER;
@@ -77,7 +89,18 @@ fn entry_at(a: &'static [u8], at: usize) -> Result<(File, usize), CpioError> {
     let data = a
         .get(data_start..data_start + size)
         .ok_or(CpioError::Truncated(at))?;
-    Ok((File { name, mode, data }, align4(data_start + size)))
+    Ok((
+        File {
+            name,
+            mode,
+            data,
+            ino,
+            nlink,
+            mtime,
+            rdev,
+        },
+        align4(data_start + size),
+    ))
 }
 
 fn align4(x: usize) -> usize {

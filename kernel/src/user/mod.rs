@@ -9,6 +9,7 @@
 pub mod elf;
 pub mod exec;
 pub mod family;
+pub mod fd;
 pub mod futex;
 pub mod initramfs;
 pub mod itimer;
@@ -67,6 +68,12 @@ pub struct Process {
     pub signals: signal::ProcessSignals,
     /// `setitimer`'s timers (`ITIMER_REAL`, `ITIMER_PROF`).
     pub itimer: SpinLock<itimer::ITimers>,
+    /// Its descriptors (threads share them; fork copies them).
+    pub files: Mutex<fd::FdTable>,
+    /// Its working directory.
+    pub cwd: Mutex<Arc<crate::fs::Inode>>,
+    /// Its file mode creation mask (`umask`).
+    pub umask: AtomicU32,
 }
 
 // A process and a thread are built on a kernel stack before they move into their `Arc`
@@ -85,6 +92,11 @@ pub struct Thread {
     pub clear_child_tid: AtomicU64,
     /// Its signal mask, pending signals and alternate stack.
     pub signals: signal::ThreadSignals,
+    /// The wait queue it sleeps on in an interruptible wait ([`wait_interruptible`]),
+    /// as an address (0: none), so that a signal can wake it.
+    blocked_on: SpinLock<usize>,
+    /// Bumped by each signal or end of its process that should interrupt its waits.
+    kicks: AtomicU64,
 }
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -120,6 +132,9 @@ impl Process {
             family: family::Family::new(),
             signals: signal::ProcessSignals::new(),
             itimer: SpinLock::new(Default::default()),
+            files: Mutex::new(fd::FdTable::default()),
+            cwd: Mutex::new(crate::fs::root().clone()),
+            umask: AtomicU32::new(0o022),
         })
     }
 
@@ -131,7 +146,15 @@ impl Process {
         parent: &Process,
     ) -> Arc<Self> {
         let mut p = Self::unregistered(aspace, pid, brk, false);
-        Arc::get_mut(&mut p).expect("a new process").signals = parent.signals.fork();
+        {
+            let child = Arc::get_mut(&mut p).expect("a new process");
+            child.signals = parent.signals.fork();
+            *child.files.get_mut() = parent.files.lock().clone();
+            *child.cwd.get_mut() = parent.cwd.lock().clone();
+            child
+                .umask
+                .store(parent.umask.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         family::register(&p);
         p
     }
@@ -234,6 +257,37 @@ impl Process {
         futex::wake_process(self);
         self.family.wake_waiters();
         self.signals.waiters.wake_all();
+        self.for_each_thread(|t| {
+            t.kicks.fetch_add(1, Ordering::AcqRel);
+            let queue = *t.blocked_on.lock();
+            if queue != 0 {
+                // SAFETY: the thread keeps the queue alive while it is registered, and
+                // unregisters under this same lock before it may drop it.
+                unsafe { &*(queue as *const crate::sync::WaitQueue) }.wake_all();
+            }
+        });
+    }
+
+    /// Gives it the console as descriptors 0, 1 and 2 (read/write, as Linux opens
+    /// `/dev/console` for init).
+    pub fn open_console(&self) {
+        let console = crate::fs::path::resolve(crate::fs::root(), b"/dev/console", true)
+            .ok()
+            .filter(|i| matches!(i.kind, crate::fs::Kind::Device(_)))
+            .unwrap_or_else(|| {
+                crate::fs::Inode::new(crate::fs::Kind::Device(crate::fs::Device::Console), 0o600)
+            });
+        let file = crate::fs::OpenFile::new(console, crate::fs::file::flags::O_RDWR);
+        let mut files = self.files.lock();
+        for _ in 0..3 {
+            let _ = files.install(
+                fd::Fd {
+                    file: file.clone(),
+                    cloexec: false,
+                },
+                0,
+            );
+        }
     }
 
     /// Runs `f` on each live thread (under the thread list's lock: `f` must not sleep).
@@ -271,6 +325,39 @@ pub fn current_thread() -> Option<&'static Thread> {
     (p != 0).then(|| unsafe { &*(p as *const Thread) })
 }
 
+/// Sleeps on `queue` until `ready()` holds, or until a signal for the calling thread or
+/// the end of its process interrupts the wait: then `Err(ERESTARTSYS)` (the system call
+/// is restarted or fails with `EINTR` on the way out). Whoever makes `ready()` true must
+/// bump `events` and then wake `queue`; `ready` runs without the queue's lock and may take
+/// locks of its own. A kernel task (no thread) waits without interruption. Sleepable.
+pub fn wait_interruptible(
+    queue: &crate::sync::WaitQueue,
+    events: &AtomicU64,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), syscall::errno::Errno> {
+    let thread = current_thread();
+    loop {
+        let seen = events.load(Ordering::Acquire);
+        let kicks = thread.map(|t| t.kicks.load(Ordering::Acquire));
+        if ready() {
+            return Ok(());
+        }
+        if let Some(t) = thread {
+            if t.process.exiting() || signal::has_pending(t) {
+                return Err(syscall::errno::Errno(signal::ERESTARTSYS));
+            }
+            *t.blocked_on.lock() = queue as *const _ as usize;
+        }
+        queue.wait_until(|| {
+            events.load(Ordering::Acquire) != seen
+                || thread.is_some_and(|t| Some(t.kicks.load(Ordering::Acquire)) != kicks)
+        });
+        if let Some(t) = thread {
+            *t.blocked_on.lock() = 0;
+        }
+    }
+}
+
 /// The process of the calling user thread (system calls only: a kernel task
 /// has none, which is a bug in the caller).
 #[track_caller]
@@ -305,6 +392,8 @@ pub(crate) fn spawn_thread(
         tid,
         clear_child_tid: AtomicU64::new(clear_child_tid.as_u64()),
         signals,
+        blocked_on: SpinLock::new(0),
+        kicks: AtomicU64::new(0),
     });
     process.live.fetch_add(1, Ordering::AcqRel);
     let spawned = task::Builder::new(name).spawn(move || {

@@ -49,3 +49,27 @@ pub const ENOTDIR: Errno = Errno(20);
 pub const EISDIR: Errno = Errno(21);
 /// File name too long.
 pub const ENAMETOOLONG: Errno = Errno(36);
+/// No such device or address (a FIFO opened to write with no reader, non-blocking).
+pub const ENXIO: Errno = Errno(6);
+/// Device or resource busy.
+pub const EBUSY: Errno = Errno(16);
+/// Cross-device link.
+pub const EXDEV: Errno = Errno(18);
+/// Too many open files (the process's descriptor limit).
+pub const EMFILE: Errno = Errno(24);
+/// File too large.
+pub const EFBIG: Errno = Errno(27);
+/// No space left on device (no frame for a file page).
+pub const ENOSPC: Errno = Errno(28);
+/// Illegal seek (a pipe or a terminal).
+pub const ESPIPE: Errno = Errno(29);
+/// Too many links.
+pub const EMLINK: Errno = Errno(31);
+/// Broken pipe (no reader left).
+pub const EPIPE: Errno = Errno(32);
+/// Directory not empty.
+pub const ENOTEMPTY: Errno = Errno(39);
+/// Too many levels of symbolic links.
+pub const ELOOP: Errno = Errno(40);
+/// Result too large (a buffer too small: `getcwd`).
+pub const ERANGE: Errno = Errno(34);

@@ -1,5 +1,7 @@
-//! The console as fds 0, 1 and 2 (a terminal opened read/write, as Linux's
-//! init gets): `read`, `write`, `writev`, `ioctl(TIOCGWINSZ)`.
+//! `read`, `write`, `readv`, `writev`, `pread64`, `pwrite64` through the process's
+//! descriptors (files, pipes, devices: [`crate::fs::OpenFile`]), the console's own I/O
+//! (the terminal behind `/dev/console`, which init gets as descriptors 0, 1 and 2), and
+//! `ioctl(TIOCGWINSZ)` on it.
 use super::errno::{Errno, EBADF, EINVAL, ENOTTY};
 use super::{Args, Result};
 use crate::console::UserOutput;
@@ -9,25 +11,22 @@ use core::time::Duration;
 use mm::{VaRange, VirtAddr};
 
 const TIOCGWINSZ: u64 = 0x5413;
+const FIONREAD: u64 = 0x541b;
 const UIO_MAXIOV: u64 = 1024;
 /// Linux caps one read/write at this many bytes.
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
-/// The console's descriptors 0-2. A descriptor is an `unsigned int`: the
-/// upper half of its register is ignored, as on Linux.
-fn console_fd(fd: u64) -> core::result::Result<(), Errno> {
-    if fd as u32 <= 2 {
-        Ok(())
-    } else {
-        Err(EBADF)
-    }
+/// The open file of descriptor `fd` of the calling process.
+pub fn file(fd: u64) -> core::result::Result<alloc::sync::Arc<crate::fs::OpenFile>, Errno> {
+    let n = crate::user::fd::number(fd)?;
+    crate::user::current_process().files.lock().file(n)
 }
 
 /// Writes the bytes of user `buf` to the console; returns how many made it
 /// (a bad pointer after some bytes ends the write early, as on Linux).
 /// As Linux's vfs_write, the caller has checked the whole range
 /// (`uaccess::user_range`), even when empty, before the count is clamped.
-fn write_console(buf: VaRange) -> core::result::Result<u64, Errno> {
+pub fn console_write(buf: VaRange) -> core::result::Result<u64, Errno> {
     let len = buf.len().min(MAX_RW_COUNT);
     if len == 0 {
         return Ok(0);
@@ -48,18 +47,60 @@ fn write_console(buf: VaRange) -> core::result::Result<u64, Errno> {
     Ok(done)
 }
 
-/// `write(fd, buf, count)`: stdout and stderr go to the console; the bytes written.
+/// `write(fd, buf, count)`: the bytes written.
 pub fn write(a: Args) -> Result {
     let [fd, buf, len, ..] = a.0;
-    console_fd(fd)?;
-    write_console(uaccess::user_range(buf, len)?)
+    let f = file(fd)?;
+    // As Linux's vfs_write: the whole range is checked, then the count clamped.
+    let buf = uaccess::user_range(buf, len)?;
+    f.write(VaRange::new(
+        buf.start,
+        buf.start.add(buf.len().min(MAX_RW_COUNT)),
+    ))
 }
 
-/// `writev(fd, iov, iovcnt)`: the buffers in order to the console (at most
-/// `UIO_MAXIOV` of them); the total written.
-pub fn writev(a: Args) -> Result {
-    let [fd, iov, count, ..] = a.0;
-    console_fd(fd)?;
+/// `read(fd, buf, count)`: the bytes read (0 at the end).
+pub fn read(a: Args) -> Result {
+    let [fd, buf, len, ..] = a.0;
+    let f = file(fd)?;
+    let buf = uaccess::user_range(buf, len)?;
+    f.read(VaRange::new(
+        buf.start,
+        buf.start.add(buf.len().min(MAX_RW_COUNT)),
+    ))
+}
+
+/// `pread64(fd, buf, count, offset)`.
+pub fn pread64(a: Args) -> Result {
+    let [fd, buf, len, offset, ..] = a.0;
+    let f = file(fd)?;
+    if (offset as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let buf = uaccess::user_range(buf, len)?;
+    f.pread(
+        VaRange::new(buf.start, buf.start.add(buf.len().min(MAX_RW_COUNT))),
+        offset,
+    )
+}
+
+/// `pwrite64(fd, buf, count, offset)`.
+pub fn pwrite64(a: Args) -> Result {
+    let [fd, buf, len, offset, ..] = a.0;
+    let f = file(fd)?;
+    if (offset as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let buf = uaccess::user_range(buf, len)?;
+    f.pwrite(
+        VaRange::new(buf.start, buf.start.add(buf.len().min(MAX_RW_COUNT))),
+        offset,
+    )
+}
+
+/// The `struct iovec` array at `iov` (at most `UIO_MAXIOV`), its total checked as Linux
+/// checks it (`EINVAL` past `SSIZE_MAX`).
+fn iovecs(iov: u64, count: u64) -> core::result::Result<alloc::vec::Vec<(u64, u64)>, Errno> {
     if count > UIO_MAXIOV {
         return Err(EINVAL);
     }
@@ -84,9 +125,18 @@ pub fn writev(a: Args) -> Result {
             .filter(|t| *t <= i64::MAX as u64)
             .ok_or(EINVAL)?;
     }
+    Ok(vecs)
+}
+
+/// Runs `op` on each buffer in order until one comes back short or fails; the total
+/// (an error only if nothing was done).
+fn vectored(
+    vecs: alloc::vec::Vec<(u64, u64)>,
+    mut op: impl FnMut(VaRange) -> core::result::Result<u64, Errno>,
+) -> Result {
     let mut done = 0u64;
     for (base, len) in vecs {
-        match uaccess::user_range(base, len).and_then(write_console) {
+        match uaccess::user_range(base, len).and_then(&mut op) {
             Ok(n) => {
                 done += n;
                 if n < len {
@@ -100,13 +150,35 @@ pub fn writev(a: Args) -> Result {
     Ok(done)
 }
 
+/// `writev(fd, iov, iovcnt)`: the buffers in order; the total written.
+pub fn writev(a: Args) -> Result {
+    let [fd, iov, count, ..] = a.0;
+    let f = file(fd)?;
+    if !f.writable() {
+        return Err(EBADF);
+    }
+    let vecs = iovecs(iov, count)?;
+    if f.is_terminal() {
+        // One console record per buffer, as before: the console keeps lines whole.
+        return vectored(vecs, console_write);
+    }
+    vectored(vecs, |b| f.write(b))
+}
+
+/// `readv(fd, iov, iovcnt)`: into the buffers in order; the total read.
+pub fn readv(a: Args) -> Result {
+    let [fd, iov, count, ..] = a.0;
+    let f = file(fd)?;
+    if !f.readable() {
+        return Err(EBADF);
+    }
+    let vecs = iovecs(iov, count)?;
+    vectored(vecs, |b| f.read(b))
+}
+
 /// Reads what has been typed, at least one byte: the console's receive side
 /// is polled every 5 ms (no receive interrupt is wired up).
-pub fn read(a: Args) -> Result {
-    let [fd, buf, len, ..] = a.0;
-    console_fd(fd)?;
-    // As Linux's vfs_read: the range is checked even when empty.
-    let buf = uaccess::user_range(buf, len)?;
+pub fn console_read(buf: VaRange) -> core::result::Result<u64, Errno> {
     if buf.is_empty() {
         return Ok(0);
     }
@@ -137,7 +209,17 @@ pub fn read(a: Args) -> Result {
 /// Linux serial console; unknown requests are `-ENOTTY`.
 pub fn ioctl(a: Args) -> Result {
     let [fd, request, arg, ..] = a.0;
-    console_fd(fd)?;
+    let f = file(fd)?;
+    if let crate::fs::Kind::Fifo(p) = &f.inode.kind {
+        if request == FIONREAD {
+            let n = p.available() as u32;
+            uaccess::copy_to(VirtAddr::new(arg), &n.to_le_bytes())?;
+            return Ok(0);
+        }
+    }
+    if !f.is_terminal() {
+        return Err(ENOTTY);
+    }
     match request {
         TIOCGWINSZ => {
             // A serial console has no size of its own: Linux reports 0x0 for

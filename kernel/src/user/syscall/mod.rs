@@ -2,6 +2,7 @@
 //! arguments (x0-x5); the result or `-errno` goes back in x0. Any number not
 //! served here is `-ENOSYS`, logged once per number.
 pub mod errno;
+pub mod fs;
 pub mod io;
 pub mod mem;
 pub mod misc;
@@ -20,6 +21,82 @@ use errno::{Errno, ENOSYS};
 pub mod nr {
     /// `ioctl(fd, request, arg)`: terminal requests on the console.
     pub const IOCTL: u64 = 29;
+    /// `getcwd(buf, size)`.
+    pub const GETCWD: u64 = 17;
+    /// `dup(fd)`.
+    pub const DUP: u64 = 23;
+    /// `dup3(old, new, flags)`.
+    pub const DUP3: u64 = 24;
+    /// `fcntl(fd, cmd, arg)`.
+    pub const FCNTL: u64 = 25;
+    /// `mknodat(dirfd, path, mode, dev)`.
+    pub const MKNODAT: u64 = 33;
+    /// `mkdirat(dirfd, path, mode)`.
+    pub const MKDIRAT: u64 = 34;
+    /// `unlinkat(dirfd, path, flags)`.
+    pub const UNLINKAT: u64 = 35;
+    /// `symlinkat(target, newdirfd, linkpath)`.
+    pub const SYMLINKAT: u64 = 36;
+    /// `linkat(olddirfd, oldpath, newdirfd, newpath, flags)`.
+    pub const LINKAT: u64 = 37;
+    /// `renameat(olddirfd, oldpath, newdirfd, newpath)`.
+    pub const RENAMEAT: u64 = 38;
+    /// `truncate(path, length)`.
+    pub const TRUNCATE: u64 = 45;
+    /// `ftruncate(fd, length)`.
+    pub const FTRUNCATE: u64 = 46;
+    /// `faccessat(dirfd, path, mode)`.
+    pub const FACCESSAT: u64 = 48;
+    /// `chdir(path)`.
+    pub const CHDIR: u64 = 49;
+    /// `fchdir(fd)`.
+    pub const FCHDIR: u64 = 50;
+    /// `fchmod(fd, mode)`.
+    pub const FCHMOD: u64 = 52;
+    /// `fchmodat(dirfd, path, mode)`.
+    pub const FCHMODAT: u64 = 53;
+    /// `fchownat(dirfd, path, uid, gid, flags)`.
+    pub const FCHOWNAT: u64 = 54;
+    /// `fchown(fd, uid, gid)`.
+    pub const FCHOWN: u64 = 55;
+    /// `openat(dirfd, path, flags, mode)`.
+    pub const OPENAT: u64 = 56;
+    /// `close(fd)`.
+    pub const CLOSE: u64 = 57;
+    /// `pipe2(fds, flags)`.
+    pub const PIPE2: u64 = 59;
+    /// `getdents64(fd, dirp, count)`.
+    pub const GETDENTS64: u64 = 61;
+    /// `lseek(fd, offset, whence)`.
+    pub const LSEEK: u64 = 62;
+    /// `readv(fd, iov, iovcnt)`.
+    pub const READV: u64 = 65;
+    /// `pread64(fd, buf, count, offset)`.
+    pub const PREAD64: u64 = 67;
+    /// `pwrite64(fd, buf, count, offset)`.
+    pub const PWRITE64: u64 = 68;
+    /// `readlinkat(dirfd, path, buf, bufsiz)`.
+    pub const READLINKAT: u64 = 78;
+    /// `newfstatat(dirfd, path, buf, flags)`.
+    pub const NEWFSTATAT: u64 = 79;
+    /// `fstat(fd, buf)`.
+    pub const FSTAT: u64 = 80;
+    /// `sync()`.
+    pub const SYNC: u64 = 81;
+    /// `fsync(fd)`.
+    pub const FSYNC: u64 = 82;
+    /// `fdatasync(fd)`.
+    pub const FDATASYNC: u64 = 83;
+    /// `utimensat(dirfd, path, times, flags)`.
+    pub const UTIMENSAT: u64 = 88;
+    /// `umask(mask)`.
+    pub const UMASK: u64 = 166;
+    /// `renameat2(olddirfd, oldpath, newdirfd, newpath, flags)`.
+    pub const RENAMEAT2: u64 = 276;
+    /// `statx(dirfd, path, flags, mask, buf)`.
+    pub const STATX: u64 = 291;
+    /// `faccessat2(dirfd, path, mode, flags)`.
+    pub const FACCESSAT2: u64 = 439;
     /// `read(fd, buf, count)`.
     pub const READ: u64 = 63;
     /// `write(fd, buf, count)`.
@@ -157,6 +234,43 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::READ => io::read(a),
         nr::WRITE => io::write(a),
         nr::WRITEV => io::writev(a),
+        nr::READV => io::readv(a),
+        nr::PREAD64 => io::pread64(a),
+        nr::PWRITE64 => io::pwrite64(a),
+        nr::OPENAT => fs::openat(a),
+        nr::CLOSE => fs::close(a),
+        nr::LSEEK => fs::lseek(a),
+        nr::DUP => fs::dup(a),
+        nr::DUP3 => fs::dup3(a),
+        nr::FCNTL => fs::fcntl(a),
+        nr::PIPE2 => fs::pipe2(a),
+        nr::FSTAT => fs::fstat(a),
+        nr::NEWFSTATAT => fs::newfstatat(a),
+        nr::STATX => fs::statx(a),
+        nr::GETDENTS64 => fs::getdents64(a),
+        nr::MKDIRAT => fs::mkdirat(a),
+        nr::MKNODAT => fs::mknodat(a),
+        nr::UNLINKAT => fs::unlinkat(a),
+        nr::SYMLINKAT => fs::symlinkat(a),
+        nr::LINKAT => fs::linkat(a),
+        nr::RENAMEAT => fs::renameat2(Args([a.0[0], a.0[1], a.0[2], a.0[3], 0, 0])),
+        nr::RENAMEAT2 => fs::renameat2(a),
+        nr::READLINKAT => fs::readlinkat(a),
+        nr::TRUNCATE => fs::truncate(a),
+        nr::FTRUNCATE => fs::ftruncate(a),
+        nr::SYNC => Ok(0),
+        nr::FSYNC | nr::FDATASYNC => fs::fsync(a),
+        nr::CHDIR => fs::chdir(a),
+        nr::FCHDIR => fs::fchdir(a),
+        nr::GETCWD => fs::getcwd(a),
+        nr::UMASK => fs::umask_call(a),
+        nr::FACCESSAT => fs::faccessat2(a, false),
+        nr::FACCESSAT2 => fs::faccessat2(a, true),
+        nr::FCHMOD => fs::fchmod(a),
+        nr::FCHMODAT => fs::fchmodat(a),
+        nr::FCHOWNAT => fs::fchownat(a),
+        nr::FCHOWN => fs::fchown(a),
+        nr::UTIMENSAT => fs::utimensat(a),
         nr::IOCTL => io::ioctl(a),
         nr::EXIT => thread::exit(a),
         nr::EXIT_GROUP => thread::exit_group(a),
