@@ -4,7 +4,11 @@
 //!
 //! Besides `/bin`, the archive holds what Linux needs to start a program with
 //! a console: `/dev/console` (character device 5:1), which Linux opens as the
-//! first program's fds 0-2. Our kernel ignores it.
+//! first program's fds 0-2; and what the file-system tests use: `/tmp`
+//! (mode 0o1777), `/dev/null` (1:3), `/dev/zero` (1:5) and `/dev/tty` (5:0),
+//! all 0o666, and an empty `/proc` (0o555). Linux unpacks the archive into
+//! its rootfs with these modes (it chmods each entry after making it, so the
+//! umask does not apply).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,11 +23,14 @@ use crate::workspace::{display, Workspace};
 pub const USER: &str = "user";
 
 /// One entry of a cpio archive. Paths are relative (`bin/hello`), as
-/// Linux's own `gen_init_cpio` writes them.
+/// Linux's own `gen_init_cpio` writes them. `mode` holds the permission
+/// bits (set-id and sticky bits included); the type bits come from the
+/// variant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     Dir {
         path: String,
+        mode: u32,
     },
     File {
         path: String,
@@ -31,9 +38,50 @@ pub enum Entry {
     },
     CharDevice {
         path: String,
+        mode: u32,
         major: u32,
         minor: u32,
     },
+}
+
+impl Entry {
+    /// A directory with mode 0o755.
+    pub fn dir(path: &str) -> Entry {
+        Entry::Dir {
+            path: path.into(),
+            mode: 0o755,
+        }
+    }
+
+    /// A character device `major:minor` with permission bits `mode`.
+    pub fn char_device(path: &str, mode: u32, major: u32, minor: u32) -> Entry {
+        Entry::CharDevice {
+            path: path.into(),
+            mode,
+            major,
+            minor,
+        }
+    }
+}
+
+/// The entries every initramfs starts with, before the programs of `/bin`.
+pub fn base_entries() -> Vec<Entry> {
+    vec![
+        Entry::dir("bin"),
+        Entry::dir("dev"),
+        Entry::char_device("dev/console", 0o600, 5, 1),
+        Entry::char_device("dev/null", 0o666, 1, 3),
+        Entry::char_device("dev/zero", 0o666, 1, 5),
+        Entry::char_device("dev/tty", 0o666, 5, 0),
+        Entry::Dir {
+            path: "proc".into(),
+            mode: 0o555,
+        },
+        Entry::Dir {
+            path: "tmp".into(),
+            mode: 0o1777,
+        },
+    ]
 }
 
 /// The initramfs on disk and the programs in it.
@@ -49,15 +97,7 @@ pub struct Initramfs {
 /// archive under `target/initramfs/`.
 pub fn build(ws: &Workspace) -> Result<Initramfs> {
     let programs = build_programs(ws)?;
-    let mut entries = vec![
-        Entry::Dir { path: "bin".into() },
-        Entry::Dir { path: "dev".into() },
-        Entry::CharDevice {
-            path: "dev/console".into(),
-            major: 5,
-            minor: 1,
-        },
-    ];
+    let mut entries = base_entries();
     for (name, elf) in &programs {
         let data = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
         entries.push(Entry::File {
@@ -124,11 +164,14 @@ pub fn newc(entries: &[Entry]) -> Vec<u8> {
     for (index, entry) in entries.iter().enumerate() {
         let (path, mode, nlink, data, (major, minor)): (&str, u32, u32, &[u8], (u32, u32)) =
             match entry {
-                Entry::Dir { path } => (path, 0o040_755, 2, &[], (0, 0)),
+                Entry::Dir { path, mode } => (path, 0o040_000 | mode, 2, &[], (0, 0)),
                 Entry::File { path, data } => (path, 0o100_755, 1, data, (0, 0)),
-                Entry::CharDevice { path, major, minor } => {
-                    (path, 0o020_600, 1, &[], (*major, *minor))
-                }
+                Entry::CharDevice {
+                    path,
+                    mode,
+                    major,
+                    minor,
+                } => (path, 0o020_000 | mode, 1, &[], (*major, *minor)),
             };
         let size = u32::try_from(data.len()).expect("a cpio member is under 4 GiB");
         let mut member = cpio::NewcBuilder::new(path)
@@ -176,7 +219,7 @@ mod tests {
 
     #[test]
     fn name_padding_and_trailer() {
-        let archive = newc(&[Entry::Dir { path: "bin".into() }]);
+        let archive = newc(&[Entry::dir("bin")]);
         // 110 + "bin\0" = 114, padded to 116; then the trailer's header.
         assert_eq!(&archive[110..116], b"bin\0\0\0");
         assert_eq!(field(&archive, 1), 0o040_755);
@@ -190,14 +233,53 @@ mod tests {
 
     #[test]
     fn device_nodes_carry_their_numbers() {
-        let archive = newc(&[Entry::CharDevice {
-            path: "dev/console".into(),
-            major: 5,
-            minor: 1,
-        }]);
+        let archive = newc(&[Entry::char_device("dev/console", 0o600, 5, 1)]);
         assert_eq!(field(&archive, 1), 0o020_600);
         assert_eq!((field(&archive, 9), field(&archive, 10)), (5, 1));
         assert_eq!(field(&archive, 6), 0);
+    }
+
+    /// Each member of `archive`: name, mode, rdev major and minor (the trailer left out).
+    fn members(archive: &[u8]) -> Vec<(String, u32, u32, u32)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        loop {
+            let header = &archive[at..];
+            assert_eq!(&header[..6], b"070701");
+            let namesize = field(header, 11) as usize;
+            let name = std::str::from_utf8(&header[110..110 + namesize - 1]).unwrap();
+            if name == "TRAILER!!!" {
+                return out;
+            }
+            out.push((
+                name.to_string(),
+                field(header, 1),
+                field(header, 9),
+                field(header, 10),
+            ));
+            let data = (110 + namesize).next_multiple_of(4);
+            at += (data + field(header, 6) as usize).next_multiple_of(4);
+        }
+    }
+
+    #[test]
+    fn base_entries_for_the_file_system_tests() {
+        let got = members(&newc(&base_entries()));
+        let want = [
+            ("bin", 0o040_755, 0, 0),
+            ("dev", 0o040_755, 0, 0),
+            ("dev/console", 0o020_600, 5, 1),
+            ("dev/null", 0o020_666, 1, 3),
+            ("dev/zero", 0o020_666, 1, 5),
+            ("dev/tty", 0o020_666, 5, 0),
+            ("proc", 0o040_555, 0, 0),
+            ("tmp", 0o041_777, 0, 0),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|&(n, m, a, b)| (n.to_string(), m, a, b))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

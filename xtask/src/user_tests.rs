@@ -95,6 +95,8 @@ pub const TESTS: &[UserTest] = &[
     test("t_fork", &[], 0),
     test("t_signal", &[], 0),
     test("t_sweep", &[], 0),
+    test("t_files", &[], 0),
+    test("t_pipe", &[], 0),
     // A few seconds of the soak in every run (`cargo xtask soak` for minutes).
     UserTest {
         conformance: Conformance::StatusOnly(

@@ -159,7 +159,8 @@ impl OpenFile {
                 }
                 Ok(done)
             }
-            Kind::Device(_) => crate::user::syscall::io::console_read(buf),
+            Kind::Device(_) if buf.is_empty() => Ok(0),
+            Kind::Device(_) => crate::user::tty::read(buf, self.nonblock()),
             Kind::File(_) | Kind::Symlink(_) => Err(EINVAL),
         }
     }

@@ -60,6 +60,19 @@ pub fn open_create(
     nofollow: bool,
 ) -> Result<(Arc<Inode>, bool), Errno> {
     let _ns = lock();
+    create_locked(start, path, perm, excl, nofollow, 0)
+}
+
+/// [`open_create`] under the namespace lock. A dangling symbolic link at the last
+/// component makes its target (as Linux does), `links` counting the links followed.
+fn create_locked(
+    start: &Arc<Inode>,
+    path: &[u8],
+    perm: u32,
+    excl: bool,
+    nofollow: bool,
+    links: u32,
+) -> Result<(Arc<Inode>, bool), Errno> {
     let p = resolve_parent(start, path)?;
     let Some(name) = p.name.as_deref() else {
         return Err(EISDIR);
@@ -72,7 +85,13 @@ pub fn open_create(
         Some(_) if excl => Err(EEXIST),
         Some(existing) => match &existing.kind {
             Kind::Symlink(_) if nofollow => Err(ELOOP),
-            Kind::Symlink(target) => Ok((resolve(&p.dir, target, true)?, false)),
+            Kind::Symlink(target) => match resolve(&p.dir, target, true) {
+                Err(ENOENT) if links < super::path::MAX_SYMLINKS => {
+                    create_locked(&p.dir, target, perm, excl, false, links + 1)
+                }
+                Err(ENOENT) => Err(ELOOP),
+                other => other.map(|i| (i, false)),
+            },
             _ if existing.is_dir() => Err(EISDIR),
             _ if p.trailing_slash => Err(EISDIR),
             _ => Ok((existing, false)),

@@ -276,6 +276,7 @@ pub fn spawn_process(path: &str, argv: &[&str], init: bool) -> Result<Arc<Proces
     let process = Process::new(aspace, pid, loaded.brk, init);
     process.open_console();
     if init {
+        super::tty::start();
         super::family::set_init(&process);
     }
     let mut frame = TrapFrame::zeroed();

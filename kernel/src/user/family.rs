@@ -34,6 +34,16 @@ pub fn lookup(pid: u32) -> Option<Arc<Process>> {
     PROCESSES.lock().get(&pid).and_then(Weak::upgrade)
 }
 
+/// Whether `parent` is `child`'s parent now.
+pub fn is_child_of(child: &Arc<Process>, parent: &Arc<Process>) -> bool {
+    child
+        .family
+        .parent
+        .lock()
+        .upgrade()
+        .is_some_and(|p| Arc::ptr_eq(&p, parent))
+}
+
 /// Every process, alive or zombie.
 pub fn all() -> Vec<Arc<Process>> {
     PROCESSES
@@ -326,6 +336,8 @@ pub enum Which {
     Any,
     /// The child with this PID.
     Pid(u32),
+    /// Any child in this process group.
+    Group(u32),
 }
 
 /// What a successful wait found.
@@ -362,6 +374,7 @@ pub fn wait(me: &Arc<Process>, which: Which, want: WaitFor) -> Result<Option<Rea
             let matches = |c: &Arc<Process>| match which {
                 Which::Any => true,
                 Which::Pid(pid) => c.pid == pid,
+                Which::Group(pgid) => c.pgid() == pgid,
             };
             if !children.iter().any(matches) {
                 return Err(WaitError::NoChild);

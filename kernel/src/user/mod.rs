@@ -16,6 +16,7 @@ pub mod itimer;
 pub mod signal;
 pub mod syscall;
 pub mod trap;
+pub mod tty;
 pub mod uaccess;
 pub mod vdso;
 
@@ -74,6 +75,10 @@ pub struct Process {
     pub cwd: Mutex<Arc<crate::fs::Inode>>,
     /// Its file mode creation mask (`umask`).
     pub umask: AtomicU32,
+    /// Its process group (`setpgid`; a fork's is its parent's).
+    pgid: AtomicU32,
+    /// Its session (`setsid`).
+    sid: AtomicU32,
 }
 
 // A process and a thread are built on a kernel stack before they move into their `Arc`
@@ -135,7 +140,30 @@ impl Process {
             files: Mutex::new(fd::FdTable::default()),
             cwd: Mutex::new(crate::fs::root().clone()),
             umask: AtomicU32::new(0o022),
+            pgid: AtomicU32::new(pid),
+            sid: AtomicU32::new(pid),
         })
+    }
+
+    /// Its process group.
+    pub fn pgid(&self) -> u32 {
+        self.pgid.load(Ordering::Acquire)
+    }
+
+    /// Its session.
+    pub fn sid(&self) -> u32 {
+        self.sid.load(Ordering::Acquire)
+    }
+
+    /// Moves it to process group `pgid` (`setpgid` checked the rules).
+    pub fn set_pgid(&self, pgid: u32) {
+        self.pgid.store(pgid, Ordering::Release);
+    }
+
+    /// Makes it the leader of a new session and group `id` (`setsid`).
+    pub fn set_session(&self, id: u32) {
+        self.sid.store(id, Ordering::Release);
+        self.pgid.store(id, Ordering::Release);
     }
 
     /// A forked child of `parent`: its signal actions copied.
@@ -154,6 +182,8 @@ impl Process {
             child
                 .umask
                 .store(parent.umask.load(Ordering::Relaxed), Ordering::Relaxed);
+            child.pgid.store(parent.pgid(), Ordering::Relaxed);
+            child.sid.store(parent.sid(), Ordering::Relaxed);
         }
         family::register(&p);
         p

@@ -33,6 +33,8 @@ errnos! {
     EINTR = 4,
     /// I/O error.
     EIO = 5,
+    /// No such device or address.
+    ENXIO = 6,
     /// Argument list too long (`execve`).
     E2BIG = 7,
     /// Exec format error: not an executable this kernel runs.
@@ -53,20 +55,46 @@ errnos! {
     EBUSY = 16,
     /// Exists: the range is already mapped (`MAP_FIXED_NOREPLACE`).
     EEXIST = 17,
+    /// Cross-device link.
+    EXDEV = 18,
     /// No such device.
     ENODEV = 19,
+    /// Not a directory: a path component (or the target) that must be one is not.
+    ENOTDIR = 20,
+    /// Is a directory: the operation needs a non-directory.
+    EISDIR = 21,
     /// Invalid argument.
     EINVAL = 22,
+    /// Too many open files in the system.
+    ENFILE = 23,
+    /// Too many open files: the process's descriptor table is full.
+    EMFILE = 24,
     /// Inappropriate ioctl for the file (not a terminal).
     ENOTTY = 25,
+    /// Text file busy.
+    ETXTBSY = 26,
+    /// File too large.
+    EFBIG = 27,
     /// No space left on device.
     ENOSPC = 28,
     /// Illegal seek.
     ESPIPE = 29,
+    /// Read-only file system.
+    EROFS = 30,
+    /// Too many links.
+    EMLINK = 31,
+    /// Broken pipe: a write to a pipe with no reader left.
+    EPIPE = 32,
     /// Result out of range.
     ERANGE = 34,
+    /// File name too long: a component over 255 bytes or a path over 4095.
+    ENAMETOOLONG = 36,
     /// Function not implemented: an unknown system call number.
     ENOSYS = 38,
+    /// Directory not empty.
+    ENOTEMPTY = 39,
+    /// Too many levels of symbolic links (or `O_NOFOLLOW` on one).
+    ELOOP = 40,
     /// Operation not supported.
     EOPNOTSUPP = 95,
     /// Timed out (a futex wait with a timeout).

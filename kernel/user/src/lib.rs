@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod errno;
+pub mod fs;
 pub mod io;
 pub mod mm;
 pub mod process;

@@ -48,6 +48,8 @@ pub const SIGUSR1: i32 = 10;
 pub const SIGSEGV: i32 = 11;
 /// SIGUSR2.
 pub const SIGUSR2: i32 = 12;
+/// SIGPIPE: a write to a pipe with no reader (default: terminate).
+pub const SIGPIPE: i32 = 13;
 /// SIGTERM.
 pub const SIGTERM: i32 = 15;
 /// SIGCHLD.

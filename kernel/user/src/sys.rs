@@ -8,12 +8,46 @@ use crate::errno::{result, Errno};
 
 /// Linux aarch64 system-call numbers (include/uapi/asm-generic/unistd.h).
 pub mod nr {
+    /// `getcwd(buf, size)`: the length written, its NUL included.
+    pub const GETCWD: usize = 17;
+    /// `dup(fd)`.
+    pub const DUP: usize = 23;
+    /// `dup3(oldfd, newfd, flags)`.
+    pub const DUP3: usize = 24;
+    /// `fcntl(fd, cmd, arg)`.
+    pub const FCNTL: usize = 25;
     /// `ioctl(fd, request, arg)`.
     pub const IOCTL: usize = 29;
+    /// `mkdirat(dirfd, path, mode)`.
+    pub const MKDIRAT: usize = 34;
+    /// `unlinkat(dirfd, path, flags)`.
+    pub const UNLINKAT: usize = 35;
+    /// `symlinkat(target, newdirfd, linkpath)`.
+    pub const SYMLINKAT: usize = 36;
+    /// `linkat(olddirfd, oldpath, newdirfd, newpath, flags)`.
+    pub const LINKAT: usize = 37;
+    /// `ftruncate(fd, length)`.
+    pub const FTRUNCATE: usize = 46;
+    /// `faccessat(dirfd, path, mode)` (no flags argument: that is `faccessat2`).
+    pub const FACCESSAT: usize = 48;
+    /// `chdir(path)`.
+    pub const CHDIR: usize = 49;
+    /// `fchdir(fd)`.
+    pub const FCHDIR: usize = 50;
+    /// `fchmod(fd, mode)`.
+    pub const FCHMOD: usize = 52;
+    /// `fchmodat(dirfd, path, mode)` (no flags argument).
+    pub const FCHMODAT: usize = 53;
     /// `openat(dirfd, path, flags, mode)`.
     pub const OPENAT: usize = 56;
     /// `close(fd)`.
     pub const CLOSE: usize = 57;
+    /// `pipe2(fds, flags)`.
+    pub const PIPE2: usize = 59;
+    /// `getdents64(fd, dirp, count)`.
+    pub const GETDENTS64: usize = 61;
+    /// `lseek(fd, offset, whence)`.
+    pub const LSEEK: usize = 62;
     /// `read(fd, buf, count)`.
     pub const READ: usize = 63;
     /// `write(fd, buf, count)`.
@@ -22,6 +56,18 @@ pub mod nr {
     pub const READV: usize = 65;
     /// `writev(fd, iov, iovcnt)`.
     pub const WRITEV: usize = 66;
+    /// `pread64(fd, buf, count, offset)`.
+    pub const PREAD64: usize = 67;
+    /// `pwrite64(fd, buf, count, offset)`.
+    pub const PWRITE64: usize = 68;
+    /// `readlinkat(dirfd, path, buf, size)`.
+    pub const READLINKAT: usize = 78;
+    /// `newfstatat(dirfd, path, statbuf, flags)`.
+    pub const NEWFSTATAT: usize = 79;
+    /// `fstat(fd, statbuf)`.
+    pub const FSTAT: usize = 80;
+    /// `fsync(fd)`.
+    pub const FSYNC: usize = 82;
     /// `exit(status)`: ends the calling thread.
     pub const EXIT: usize = 93;
     /// `exit_group(status)`: ends every thread of the process.
@@ -60,6 +106,8 @@ pub mod nr {
     pub const GETCPU: usize = 168;
     /// `getrusage(who, usage)`.
     pub const GETRUSAGE: usize = 165;
+    /// `umask(mask)`: the old mask (never fails).
+    pub const UMASK: usize = 166;
     /// `getpid()`.
     pub const GETPID: usize = 172;
     /// `gettid()`.
@@ -82,6 +130,8 @@ pub mod nr {
     pub const MADVISE: usize = 233;
     /// `wait4(pid, status, options, rusage)`.
     pub const WAIT4: usize = 260;
+    /// `renameat2(olddirfd, oldpath, newdirfd, newpath, flags)`.
+    pub const RENAMEAT2: usize = 276;
     /// `getrandom(buf, len, flags)`.
     pub const GETRANDOM: usize = 278;
     /// This kernel only (Linux answers -ENOSYS from here on): bind the DMA

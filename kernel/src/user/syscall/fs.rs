@@ -113,6 +113,7 @@ pub fn openat(a: Args) -> Result {
     };
     if flags & O_PATH == 0 {
         match &inode.kind {
+            Kind::Symlink(_) if flags & O_DIRECTORY != 0 => return Err(ENOTDIR),
             Kind::Symlink(_) => return Err(ELOOP),
             Kind::Dir(_) if flags & O_ACCMODE != O_RDONLY || flags & O_CREAT != 0 => {
                 return Err(EISDIR)
@@ -123,7 +124,8 @@ pub fn openat(a: Args) -> Result {
     } else if flags & O_DIRECTORY != 0 && !inode.is_dir() {
         return Err(ENOTDIR);
     }
-    if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY && flags & O_PATH == 0 {
+    // Linux truncates even when the file is opened read-only.
+    if flags & O_TRUNC != 0 && flags & O_PATH == 0 {
         if let Some(f) = inode.as_file() {
             f.truncate(0)?;
             inode.touch_modified();
@@ -132,7 +134,8 @@ pub fn openat(a: Args) -> Result {
     let access = if flags & O_PATH != 0 {
         O_PATH
     } else {
-        flags & (O_ACCMODE | SETFL_MASK | O_DIRECTORY | O_NOFOLLOW | O_LARGEFILE)
+        // Linux adds O_LARGEFILE to every open on a 64-bit kernel (force_o_largefile).
+        flags & (O_ACCMODE | SETFL_MASK | O_DIRECTORY | O_NOFOLLOW) | O_LARGEFILE
     };
     let file = OpenFile::new(inode.clone(), access);
     if let Kind::Fifo(p) = &inode.kind {
@@ -221,9 +224,7 @@ pub fn fcntl(a: Args) -> Result {
         }
         F_GETFD => Ok(if entry.cloexec { FD_CLOEXEC } else { 0 }),
         F_SETFD => files.set_cloexec(n, arg & FD_CLOEXEC != 0).map(|()| 0),
-        F_GETFL => Ok(
-            u64::from(entry.file.flags() & !(O_DIRECTORY | O_NOFOLLOW)) | u64::from(O_LARGEFILE)
-        ),
+        F_GETFL => Ok(u64::from(entry.file.flags())),
         F_SETFL => {
             entry.file.set_status_flags(arg as u32);
             Ok(0)

@@ -7,7 +7,6 @@ use super::{Args, Result};
 use crate::console::UserOutput;
 use crate::user::uaccess;
 use alloc::vec;
-use core::time::Duration;
 use mm::{VaRange, VirtAddr};
 
 const TIOCGWINSZ: u64 = 0x5413;
@@ -176,44 +175,46 @@ pub fn readv(a: Args) -> Result {
     vectored(vecs, |b| f.read(b))
 }
 
-/// Reads what has been typed, at least one byte: the console's receive side
-/// is polled every 5 ms (no receive interrupt is wired up).
-pub fn console_read(buf: VaRange) -> core::result::Result<u64, Errno> {
-    if buf.is_empty() {
+/// `ioctl(fd, request, arg)`: `FIONREAD` on a pipe; on the terminal its settings
+/// (`TCGETS`, `TCSETS`, `TCSETSW`, `TCSETSF`), the foreground process group
+/// (`TIOCGPGRP`, `TIOCSPGRP`), its session (`TIOCGSID`), the window size (`TIOCGWINSZ`,
+/// 0x0 until set as on a Linux serial console, `TIOCSWINSZ`), `TIOCSCTTY`/`TIOCNOTTY`
+/// (accepted), `TCSBRK`/`TCXONC`/`TCFLSH` and `FIONREAD`; `FIONBIO` on any descriptor.
+/// Anything else on a terminal, and any terminal request elsewhere, is `ENOTTY`.
+pub fn ioctl(a: Args) -> Result {
+    use crate::user::tty;
+    const TCGETS: u64 = 0x5401;
+    const TCSETS: u64 = 0x5402;
+    const TCSETSW: u64 = 0x5403;
+    const TCSETSF: u64 = 0x5404;
+    const TCSBRK: u64 = 0x5409;
+    const TCXONC: u64 = 0x540a;
+    const TCFLSH: u64 = 0x540b;
+    const TIOCSCTTY: u64 = 0x540e;
+    const TIOCGPGRP: u64 = 0x540f;
+    const TIOCSPGRP: u64 = 0x5410;
+    const TIOCSWINSZ: u64 = 0x5414;
+    const FIONBIO: u64 = 0x5421;
+    const TIOCNOTTY: u64 = 0x5422;
+    const TIOCGSID: u64 = 0x5429;
+    let [fd, request, arg, ..] = a.0;
+    let request = request as u32 as u64;
+    let f = file(fd)?;
+    let at = VirtAddr::new(arg);
+    if request == FIONBIO {
+        let on = uaccess::read_u32(at)? != 0;
+        let flags = f.flags();
+        let nonblock = crate::fs::file::flags::O_NONBLOCK;
+        f.set_status_flags(if on {
+            flags | nonblock
+        } else {
+            flags & !nonblock
+        });
         return Ok(0);
     }
-    let process = crate::user::current_thread().map(|t| t.process.clone());
-    let mut got = alloc::vec::Vec::new();
-    loop {
-        while (got.len() as u64) < buf.len().min(4096) {
-            match crate::console::read_user_byte() {
-                Some(b) => got.push(if b == b'\r' { b'\n' } else { b }),
-                None => break,
-            }
-        }
-        if !got.is_empty() {
-            uaccess::copy_to(buf.start, &got)?;
-            return Ok(got.len() as u64);
-        }
-        if process.as_ref().is_some_and(|p| p.exiting()) {
-            return Err(super::errno::EINTR);
-        }
-        if crate::user::signal::current_has_pending() {
-            return Err(super::errno::Errno(crate::user::signal::ERESTARTSYS));
-        }
-        crate::sched::sleep(Duration::from_millis(5));
-    }
-}
-
-/// `ioctl(fd, request, arg)` on the console: `TIOCGWINSZ` reads 0x0 as on a
-/// Linux serial console; unknown requests are `-ENOTTY`.
-pub fn ioctl(a: Args) -> Result {
-    let [fd, request, arg, ..] = a.0;
-    let f = file(fd)?;
     if let crate::fs::Kind::Fifo(p) = &f.inode.kind {
         if request == FIONREAD {
-            let n = p.available() as u32;
-            uaccess::copy_to(VirtAddr::new(arg), &n.to_le_bytes())?;
+            uaccess::write_u32(at, p.available() as u32)?;
             return Ok(0);
         }
     }
@@ -221,12 +222,32 @@ pub fn ioctl(a: Args) -> Result {
         return Err(ENOTTY);
     }
     match request {
-        TIOCGWINSZ => {
-            // A serial console has no size of its own: Linux reports 0x0 for
-            // ttyAMA0 until someone sets it, and so does this kernel.
-            uaccess::copy_to(VirtAddr::new(arg), &[0u8; 8])?;
+        TCGETS => uaccess::copy_to(at, &tty::termios().to_bytes()).map(|()| 0),
+        TCSETS | TCSETSW | TCSETSF => {
+            let mut b = [0u8; tty::TERMIOS_SIZE];
+            uaccess::copy_from(at, &mut b)?;
+            tty::set_termios(tty::Termios::from_bytes(&b), request == TCSETSF);
             Ok(0)
         }
+        TIOCGPGRP => uaccess::write_u32(at, tty::foreground()).map(|()| 0),
+        TIOCSPGRP => {
+            let pgid = uaccess::read_u32(at)? as i32;
+            if pgid < 0 {
+                return Err(EINVAL);
+            }
+            tty::set_foreground(pgid as u32);
+            Ok(0)
+        }
+        TIOCGSID => uaccess::write_u32(at, 1).map(|()| 0),
+        TIOCGWINSZ => uaccess::copy_to(at, &tty::winsize()).map(|()| 0),
+        TIOCSWINSZ => {
+            let mut w = [0u8; 8];
+            uaccess::copy_from(at, &mut w)?;
+            tty::set_winsize(w);
+            Ok(0)
+        }
+        FIONREAD => uaccess::write_u32(at, tty::available() as u32).map(|()| 0),
+        TIOCSCTTY | TIOCNOTTY | TCSBRK | TCXONC | TCFLSH => Ok(0),
         _ => Err(ENOTTY),
     }
 }

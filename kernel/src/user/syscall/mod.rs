@@ -91,6 +91,14 @@ pub mod nr {
     pub const UTIMENSAT: u64 = 88;
     /// `umask(mask)`.
     pub const UMASK: u64 = 166;
+    /// `setpgid(pid, pgid)`.
+    pub const SETPGID: u64 = 154;
+    /// `getpgid(pid)`.
+    pub const GETPGID: u64 = 155;
+    /// `getsid(pid)`.
+    pub const GETSID: u64 = 156;
+    /// `setsid()`.
+    pub const SETSID: u64 = 157;
     /// `renameat2(olddirfd, oldpath, newdirfd, newpath, flags)`.
     pub const RENAMEAT2: u64 = 276;
     /// `statx(dirfd, path, flags, mask, buf)`.
@@ -271,6 +279,10 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::FCHOWNAT => fs::fchownat(a),
         nr::FCHOWN => fs::fchown(a),
         nr::UTIMENSAT => fs::utimensat(a),
+        nr::SETPGID => process::setpgid(a),
+        nr::GETPGID => process::getpgid(a),
+        nr::GETSID => process::getsid(a),
+        nr::SETSID => process::setsid(),
         nr::IOCTL => io::ioctl(a),
         nr::EXIT => thread::exit(a),
         nr::EXIT_GROUP => thread::exit_group(a),

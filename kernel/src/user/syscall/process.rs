@@ -159,12 +159,11 @@ pub fn getppid() -> Result {
 }
 
 fn which(pid: i64) -> Which {
-    // Process groups come with the shell (every process is in init's group): 0 and
-    // -pgid name every child here.
-    if pid > 0 {
-        Which::Pid(pid as u32)
-    } else {
-        Which::Any
+    match pid {
+        p if p > 0 => Which::Pid(p as u32),
+        0 => Which::Group(me().process.pgid()),
+        -1 => Which::Any,
+        p => Which::Group((-p) as u32),
     }
 }
 
@@ -224,7 +223,8 @@ pub fn waitid(a: Args) -> Result {
         0 => Which::Any,
         1 if id > 0 => Which::Pid(id),
         1 => return Err(EINVAL),
-        2 => Which::Any,
+        2 if id == 0 => Which::Group(me().process.pgid()),
+        2 => Which::Group(id),
         _ => return Err(EINVAL),
     };
     let process = me().process.clone();
@@ -297,4 +297,81 @@ pub fn execve(a: Args, frame: &mut TrapFrame) -> Result {
     let argv = strings(argv, &mut total)?;
     let envp = strings(envp, &mut total)?;
     exec::execve(&path, &argv, &envp, frame).map_err(exec::ExecError::errno)
+}
+
+/// `getpgid(pid)`: the process group of `pid` (0: the caller).
+pub fn getpgid(a: Args) -> Result {
+    let pid = a.0[0] as u32 as i32;
+    if pid < 0 {
+        return Err(super::errno::ESRCH);
+    }
+    let p = if pid == 0 {
+        me().process.clone()
+    } else {
+        family::lookup(pid as u32).ok_or(super::errno::ESRCH)?
+    };
+    Ok(u64::from(p.pgid()))
+}
+
+/// `getsid(pid)`: the session of `pid` (0: the caller).
+pub fn getsid(a: Args) -> Result {
+    let pid = a.0[0] as u32 as i32;
+    if pid < 0 {
+        return Err(super::errno::ESRCH);
+    }
+    let p = if pid == 0 {
+        me().process.clone()
+    } else {
+        family::lookup(pid as u32).ok_or(super::errno::ESRCH)?
+    };
+    Ok(u64::from(p.sid()))
+}
+
+/// `setpgid(pid, pgid)`: moves the caller or one of its children (`ESRCH` for anyone
+/// else) into group `pgid` (0: its own PID), which must be the process's own PID or a
+/// group of the same session (`EPERM`); a session leader cannot move (`EPERM`). Linux's
+/// refusal of a child that has already called `execve` (`EACCES`) is not made.
+pub fn setpgid(a: Args) -> Result {
+    use super::errno::{EPERM, ESRCH};
+    let (pid, pgid) = (a.0[0] as u32 as i32, a.0[1] as u32 as i32);
+    if pgid < 0 {
+        return Err(EINVAL);
+    }
+    let caller = me().process.clone();
+    let target = if pid == 0 || pid as u32 == caller.pid {
+        caller.clone()
+    } else {
+        let child = family::lookup(pid as u32).ok_or(ESRCH)?;
+        if !family::is_child_of(&child, &caller) {
+            return Err(ESRCH);
+        }
+        if child.sid() != caller.sid() {
+            return Err(EPERM);
+        }
+        child
+    };
+    let pgid = if pgid == 0 { target.pid } else { pgid as u32 };
+    if target.sid() == target.pid {
+        return Err(EPERM);
+    }
+    if pgid != target.pid
+        && !family::all()
+            .iter()
+            .any(|p| p.pgid() == pgid && p.sid() == target.sid() && !p.family.is_zombie())
+    {
+        return Err(EPERM);
+    }
+    target.set_pgid(pgid);
+    Ok(0)
+}
+
+/// `setsid()`: a new session and process group led by the caller (`EPERM` if it leads
+/// a group already).
+pub fn setsid() -> Result {
+    let p = me().process.clone();
+    if p.pgid() == p.pid || family::all().iter().any(|q| q.pgid() == p.pid) {
+        return Err(super::errno::EPERM);
+    }
+    p.set_session(p.pid);
+    Ok(u64::from(p.pid))
 }

@@ -163,9 +163,17 @@ pub fn kill(a: Args) -> Result {
         return Err(ESRCH);
     }
     let all: alloc::vec::Vec<Arc<Process>> = family::all();
+    let group = match pid {
+        0 => Some(me.process.pgid()),
+        -1 => None,
+        p => Some((-p) as u32),
+    };
     let mut sent = false;
     for p in all {
-        let skip = pid == -1 && (p.init || Arc::ptr_eq(&p, &me.process));
+        let skip = match group {
+            Some(g) => p.pgid() != g,
+            None => p.init || Arc::ptr_eq(&p, &me.process),
+        };
         if skip || p.family.is_zombie() {
             continue;
         }
