@@ -725,8 +725,17 @@ pub fn deliver(frame: &mut TrapFrame, thread: &Thread) -> bool {
     true
 }
 
+/// `ppoll`/`pselect6` with a mask: `mask` replaces the thread's for the wait, the old
+/// one kept for a handler's frame as `rt_sigsuspend` keeps it; [`restore_saved_mask`]
+/// puts it back when the call ends without a signal.
+pub fn set_temporary_mask(thread: &Thread, mask: u64) {
+    let old = thread.signals.mask.load(Ordering::Relaxed);
+    thread.signals.saved_mask.store(old, Ordering::Relaxed);
+    set_mask(thread, mask);
+}
+
 /// Back to the mask `rt_sigsuspend` replaced, if it did (no handler took it with it).
-fn restore_saved_mask(thread: &Thread) {
+pub fn restore_saved_mask(thread: &Thread) {
     let saved = thread
         .signals
         .saved_mask

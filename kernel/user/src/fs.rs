@@ -436,6 +436,70 @@ pub fn pipe2(flags: u32) -> Result<[i32; 2], Errno> {
     Ok(fds)
 }
 
+/// `struct pollfd`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollFd {
+    /// The descriptor (negative: ignored).
+    pub fd: i32,
+    /// The events asked for.
+    pub events: i16,
+    /// The events found.
+    pub revents: i16,
+}
+
+/// `poll` event bits.
+pub mod poll {
+    /// Data to read.
+    pub const POLLIN: i16 = 0x1;
+    /// Room to write.
+    pub const POLLOUT: i16 = 0x4;
+    /// An error (a pipe's write end with no reader).
+    pub const POLLERR: i16 = 0x8;
+    /// Hung up (a pipe's read end with no writer).
+    pub const POLLHUP: i16 = 0x10;
+    /// Not an open descriptor.
+    pub const POLLNVAL: i16 = 0x20;
+}
+
+/// `ppoll(fds, nfds, timeout, NULL, 8)`: how many entries have events; `timeout`
+/// `None` waits for ever.
+pub fn ppoll(fds: &mut [PollFd], timeout: Option<&crate::time::Timespec>) -> Result<usize, Errno> {
+    let t = timeout.map_or(0, |t| t as *const _ as usize);
+    // SAFETY: the kernel reads and writes `fds.len()` pollfd entries and reads one
+    // timespec at `t` (if not null).
+    unsafe {
+        raw(
+            nr::PPOLL,
+            [fds.as_mut_ptr() as usize, fds.len(), t, 0, 8, 0],
+        )
+    }
+}
+
+/// `pselect6(nfds, readfds, writefds, NULL, timeout, NULL)` on descriptors below 64:
+/// how many are ready; the sets come back with the ready ones.
+pub fn pselect(
+    nfds: i32,
+    read: &mut u64,
+    write: &mut u64,
+    timeout: &mut crate::time::Timespec,
+) -> Result<usize, Errno> {
+    // SAFETY: the kernel reads and writes one 64-bit fd_set word each and one timespec.
+    unsafe {
+        raw(
+            nr::PSELECT6,
+            [
+                nfds as usize,
+                read as *mut u64 as usize,
+                write as *mut u64 as usize,
+                0,
+                timeout as *mut _ as usize,
+                0,
+            ],
+        )
+    }
+}
+
 /// `fstat(fd)`.
 pub fn fstat(fd: i32) -> Result<Stat, Errno> {
     let mut st = Stat::default();

@@ -44,6 +44,10 @@ pub mod nr {
     pub const CLOSE: usize = 57;
     /// `pipe2(fds, flags)`.
     pub const PIPE2: usize = 59;
+    /// `pselect6(nfds, readfds, writefds, exceptfds, timeout, sigmask)`.
+    pub const PSELECT6: usize = 72;
+    /// `ppoll(fds, nfds, timeout, sigmask, sigsetsize)`.
+    pub const PPOLL: usize = 73;
     /// `getdents64(fd, dirp, count)`.
     pub const GETDENTS64: usize = 61;
     /// `lseek(fd, offset, whence)`.

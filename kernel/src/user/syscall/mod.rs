@@ -6,6 +6,7 @@ pub mod fs;
 pub mod io;
 pub mod mem;
 pub mod misc;
+pub mod poll;
 pub mod private;
 pub mod process;
 pub mod signals;
@@ -91,6 +92,10 @@ pub mod nr {
     pub const UTIMENSAT: u64 = 88;
     /// `umask(mask)`.
     pub const UMASK: u64 = 166;
+    /// `pselect6(nfds, readfds, writefds, exceptfds, timeout, sigmask)`.
+    pub const PSELECT6: u64 = 72;
+    /// `ppoll(fds, nfds, timeout, sigmask, sigsetsize)`.
+    pub const PPOLL: u64 = 73;
     /// `setpgid(pid, pgid)`.
     pub const SETPGID: u64 = 154;
     /// `getpgid(pid)`.
@@ -283,6 +288,8 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::GETPGID => process::getpgid(a),
         nr::GETSID => process::getsid(a),
         nr::SETSID => process::setsid(),
+        nr::PPOLL => poll::ppoll(a),
+        nr::PSELECT6 => poll::pselect6(a),
         nr::IOCTL => io::ioctl(a),
         nr::EXIT => thread::exit(a),
         nr::EXIT_GROUP => thread::exit_group(a),

@@ -447,6 +447,140 @@ fn atomic_writes(t: &mut Checks) {
     let _ = munmap(at, TOTAL + PIPE_BUF);
 }
 
+/// `ppoll` and `pselect6` on a pipe's ends: nothing to read at first, room to write;
+/// bytes make the read end ready; no writer is a hang-up, no reader an error on the
+/// write end; a bad descriptor is `POLLNVAL` (ppoll) or `EBADF` (pselect6); a short
+/// timeout passes with nothing ready.
+fn polling(t: &mut Checks) {
+    use user::fs::poll::*;
+    use user::fs::PollFd;
+    let Ok([r, w]) = user::fs::pipe2(0) else {
+        t.fail("poll_setup", format_args!("pipe2"));
+        return;
+    };
+    let zero = user::time::Timespec { sec: 0, nsec: 0 };
+    let mut fds = [
+        PollFd {
+            fd: r,
+            events: POLLIN,
+            revents: 0,
+        },
+        PollFd {
+            fd: w,
+            events: POLLOUT,
+            revents: 0,
+        },
+        PollFd {
+            fd: -1,
+            events: POLLIN,
+            revents: 0,
+        },
+    ];
+    t.eq(
+        "ppoll_empty_pipe",
+        user::fs::ppoll(&mut fds, Some(&zero)),
+        Ok(1),
+    );
+    t.eq(
+        "ppoll_empty_revents",
+        (fds[0].revents, fds[1].revents, fds[2].revents),
+        (0, POLLOUT, 0),
+    );
+    let _ = user::fs::write(w, b"x");
+    t.eq(
+        "ppoll_after_write",
+        user::fs::ppoll(&mut fds, Some(&zero)),
+        Ok(2),
+    );
+    t.eq("ppoll_read_end_ready", fds[0].revents, POLLIN);
+    let mut rs = 1u64 << r;
+    let mut ws = 1u64 << w;
+    let mut tmo = user::time::Timespec { sec: 0, nsec: 0 };
+    t.eq(
+        "pselect_both_ready",
+        user::fs::pselect(w + 1, &mut rs, &mut ws, &mut tmo),
+        Ok(2),
+    );
+    t.eq("pselect_sets", (rs, ws), (1u64 << r, 1u64 << w));
+    let mut one = [0u8; 1];
+    let _ = user::fs::read(r, &mut one);
+    let mut rs = 1u64 << r;
+    let mut ws = 0u64;
+    let mut tmo = user::time::Timespec {
+        sec: 0,
+        nsec: 20_000_000,
+    };
+    t.eq(
+        "pselect_times_out",
+        user::fs::pselect(r + 1, &mut rs, &mut ws, &mut tmo),
+        Ok(0),
+    );
+    t.eq("pselect_timeout_cleared_set", rs, 0);
+    t.eq("pselect_time_left_written", (tmo.sec, tmo.nsec), (0, 0));
+    let short = user::time::Timespec {
+        sec: 0,
+        nsec: 10_000_000,
+    };
+    let mut only_read = [PollFd {
+        fd: r,
+        events: POLLIN,
+        revents: 0,
+    }];
+    t.eq(
+        "ppoll_times_out",
+        user::fs::ppoll(&mut only_read, Some(&short)),
+        Ok(0),
+    );
+    let _ = user::fs::close(w);
+    t.eq(
+        "ppoll_no_writer_hangs_up",
+        user::fs::ppoll(&mut only_read, Some(&zero)),
+        Ok(1),
+    );
+    t.eq("ppoll_hangup_revents", only_read[0].revents, POLLHUP);
+    let Ok([r2, w2]) = user::fs::pipe2(0) else {
+        t.fail("poll_setup_2", format_args!("pipe2"));
+        return;
+    };
+    let _ = user::fs::close(r2);
+    let mut only_write = [PollFd {
+        fd: w2,
+        events: POLLOUT,
+        revents: 0,
+    }];
+    t.eq(
+        "ppoll_no_reader_error",
+        user::fs::ppoll(&mut only_write, Some(&zero)),
+        Ok(1),
+    );
+    t.eq(
+        "ppoll_error_revents",
+        only_write[0].revents,
+        POLLOUT | POLLERR,
+    );
+    let _ = user::fs::close(w2);
+    let mut bad = [PollFd {
+        fd: 900,
+        events: POLLIN,
+        revents: 0,
+    }];
+    t.eq(
+        "ppoll_bad_fd_counts",
+        user::fs::ppoll(&mut bad, Some(&zero)),
+        Ok(1),
+    );
+    t.eq("ppoll_bad_fd_nval", bad[0].revents, POLLNVAL);
+    let mut rs = 1u64 << 60;
+    let mut ws = 0u64;
+    let mut tmo = zero;
+    t.errno(
+        "pselect_bad_fd",
+        user::fs::pselect(61, &mut rs, &mut ws, &mut tmo),
+        Errno::EBADF,
+    );
+    let _ = user::fs::close(r);
+}
+
 fn main(_: &user::Args) -> i32 {
     let mut t = Checks::new();
     basics(&mut t);
@@ -454,6 +588,7 @@ fn main(_: &user::Args) -> i32 {
     broken_pipes(&mut t);
     big_transfer(&mut t);
     atomic_writes(&mut t);
+    polling(&mut t);
     t.status()
 }
 
