@@ -329,6 +329,28 @@ fn read_executable(cwd: &Arc<crate::fs::Inode>, path: &[u8]) -> Result<Vec<u8>, 
     Ok(image)
 }
 
+/// A `#!` script's interpreter and its optional argument (the rest of the first line,
+/// trimmed, as one word), from the first 256 bytes (Linux's `BINPRM_BUF_SIZE`).
+fn interpreter(image: &[u8]) -> Option<(alloc::string::String, Option<alloc::string::String>)> {
+    let head = image.get(..image.len().min(256))?;
+    let rest = head.strip_prefix(b"#!")?;
+    let line = rest.split(|&b| b == b'\n').next()?;
+    let line = core::str::from_utf8(line)
+        .ok()?
+        .trim_matches(|c| c == ' ' || c == '\t');
+    let (interp, arg) = match line.find([' ', '\t']) {
+        Some(i) => (
+            &line[..i],
+            Some(line[i..].trim_matches(|c| c == ' ' || c == '\t')),
+        ),
+        None => (line, None),
+    };
+    if interp.is_empty() {
+        return None;
+    }
+    Some((interp.into(), arg.filter(|a| !a.is_empty()).map(Into::into)))
+}
+
 /// The program `init=` names on the kernel command line and its arguments
 /// (the words after it), if any.
 pub fn init_command(bootargs: &str) -> Option<(&str, Vec<&str>)> {
@@ -355,12 +377,33 @@ pub fn execve(
     let cwd = super::current_thread()
         .map(|t| t.process.cwd.lock().clone())
         .unwrap_or_else(|| crate::fs::root().clone());
-    let image = read_executable(&cwd, path.as_bytes())?;
+    // A script names its interpreter on its first line (`#!`, Linux's binfmt_script): the
+    // interpreter runs with its optional argument, the script's path and the arguments
+    // after argv[0], up to four levels deep.
+    // AT_EXECFN stays the name execve was given (the script's, for a script).
+    let execfn = path;
+    let mut path = alloc::string::String::from(path);
+    let mut argv: Vec<alloc::string::String> = argv.to_vec();
+    let mut image = read_executable(&cwd, path.as_bytes())?;
+    let mut depth = 0;
+    while let Some((interp, arg)) = interpreter(&image) {
+        depth += 1;
+        if depth > 4 {
+            return Err(ExecError::Lookup(super::syscall::errno::ELOOP));
+        }
+        let mut new = alloc::vec![interp.clone()];
+        new.extend(arg);
+        new.push(path.clone());
+        new.extend(argv.iter().skip(1).cloned());
+        argv = new;
+        path = interp;
+        image = read_executable(&cwd, path.as_bytes())?;
+    }
     let exe = Executable::parse(&image).map_err(ExecError::Elf)?;
     let aspace = AddressSpace::new().map_err(|_| ExecError::Map)?;
     let argv: Vec<&str> = argv.iter().map(|s| s.as_str()).collect();
     let envp: Vec<&str> = envp.iter().map(|s| s.as_str()).collect();
-    let loaded = load(&aspace, &exe, path, &argv, &envp)?;
+    let loaded = load(&aspace, &exe, execfn, &argv, &envp)?;
     // The point of no return.
     let thread = super::current_thread().expect("execve from a kernel task");
     let process = thread.process.clone();

@@ -79,6 +79,30 @@ pub struct Process {
     pgid: AtomicU32,
     /// Its session (`setsid`).
     sid: AtomicU32,
+    /// Its resource limits (`prlimit64`): (soft, hard) per resource; fork copies them.
+    pub rlimits: SpinLock<alloc::boxed::Box<[(u64, u64); RLIM_NLIMITS]>>,
+}
+
+/// Resources `getrlimit` knows (Linux's `RLIM_NLIMITS`).
+pub const RLIM_NLIMITS: usize = 16;
+/// No limit (`RLIM_INFINITY`).
+pub const RLIM_INFINITY: u64 = u64::MAX;
+
+/// The limits init starts with, as Linux gives them: 8 MiB of stack (hard: none), no
+/// core files, 1024 descriptors (hard 4096), 8 MiB locked, Linux's default pending
+/// signals and message-queue bytes; everything else unlimited. Only the descriptor
+/// table's size is enforced, at 1024 whatever the limit says.
+fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
+    let mut r = [(RLIM_INFINITY, RLIM_INFINITY); RLIM_NLIMITS];
+    r[3] = (8 << 20, RLIM_INFINITY); // RLIMIT_STACK
+    r[4] = (0, RLIM_INFINITY); // RLIMIT_CORE
+    r[7] = (1024, 4096); // RLIMIT_NOFILE
+    r[8] = (8 << 20, 8 << 20); // RLIMIT_MEMLOCK
+    r[11] = (7823, 7823); // RLIMIT_SIGPENDING
+    r[12] = (819_200, 819_200); // RLIMIT_MSGQUEUE
+    r[13] = (0, 0); // RLIMIT_NICE
+    r[14] = (0, 0); // RLIMIT_RTPRIO
+    r
 }
 
 // A process and a thread are built on a kernel stack before they move into their `Arc`
@@ -142,6 +166,7 @@ impl Process {
             umask: AtomicU32::new(0o022),
             pgid: AtomicU32::new(pid),
             sid: AtomicU32::new(pid),
+            rlimits: SpinLock::new(alloc::boxed::Box::new(default_rlimits())),
         })
     }
 
@@ -183,6 +208,7 @@ impl Process {
                 .umask
                 .store(parent.umask.load(Ordering::Relaxed), Ordering::Relaxed);
             child.pgid.store(parent.pgid(), Ordering::Relaxed);
+            **child.rlimits.get_mut() = **parent.rlimits.lock();
             child.sid.store(parent.sid(), Ordering::Relaxed);
         }
         family::register(&p);

@@ -96,6 +96,14 @@ pub mod nr {
     pub const PSELECT6: u64 = 72;
     /// `ppoll(fds, nfds, timeout, sigmask, sigsetsize)`.
     pub const PPOLL: u64 = 73;
+    /// `getrlimit(resource, rlim)`.
+    pub const GETRLIMIT: u64 = 163;
+    /// `setrlimit(resource, rlim)`.
+    pub const SETRLIMIT: u64 = 164;
+    /// `sysinfo(info)`.
+    pub const SYSINFO: u64 = 179;
+    /// `prlimit64(pid, resource, new, old)`.
+    pub const PRLIMIT64: u64 = 261;
     /// `setpgid(pid, pgid)`.
     pub const SETPGID: u64 = 154;
     /// `getpgid(pid)`.
@@ -289,6 +297,10 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::GETSID => process::getsid(a),
         nr::SETSID => process::setsid(),
         nr::PPOLL => poll::ppoll(a),
+        nr::GETRLIMIT => process::getrlimit(a),
+        nr::SETRLIMIT => process::setrlimit(a),
+        nr::PRLIMIT64 => process::prlimit64(a),
+        nr::SYSINFO => process::sysinfo(a),
         nr::PSELECT6 => poll::pselect6(a),
         nr::IOCTL => io::ioctl(a),
         nr::EXIT => thread::exit(a),

@@ -375,3 +375,75 @@ pub fn setsid() -> Result {
     p.set_session(p.pid);
     Ok(u64::from(p.pid))
 }
+
+/// `prlimit64(pid, resource, new, old)` (and `getrlimit`/`setrlimit` through it): the
+/// limits are kept and inherited; a soft limit above its hard one is `EINVAL`, a
+/// descriptor limit above Linux's `nr_open` (1048576) `EPERM`. The only user is root, who
+/// may raise hard limits.
+pub fn prlimit64(a: Args) -> Result {
+    let [pid, resource, new, old, ..] = a.0;
+    let resource = resource as u32 as usize;
+    if resource >= crate::user::RLIM_NLIMITS {
+        return Err(EINVAL);
+    }
+    let new = if new != 0 {
+        let cur = uaccess::read_u64(VirtAddr::new(new))?;
+        let max = uaccess::read_u64(VirtAddr::new(new + 8))?;
+        if cur > max {
+            return Err(EINVAL);
+        }
+        if resource == 7 && max > 1 << 20 {
+            return Err(super::errno::EPERM);
+        }
+        Some((cur, max))
+    } else {
+        None
+    };
+    let pid = pid as u32;
+    let p = if pid == 0 || pid == me().process.pid {
+        me().process.clone()
+    } else {
+        family::lookup(pid).ok_or(super::errno::ESRCH)?
+    };
+    let was = {
+        let mut limits = p.rlimits.lock();
+        let was = limits[resource];
+        if let Some(n) = new {
+            limits[resource] = n;
+        }
+        was
+    };
+    if old != 0 {
+        uaccess::write_u64(VirtAddr::new(old), was.0)?;
+        uaccess::write_u64(VirtAddr::new(old + 8), was.1)?;
+    }
+    Ok(0)
+}
+
+/// `getrlimit(resource, rlim)`.
+pub fn getrlimit(a: Args) -> Result {
+    prlimit64(Args([0, a.0[0], 0, a.0[1], 0, 0]))
+}
+
+/// `setrlimit(resource, rlim)`.
+pub fn setrlimit(a: Args) -> Result {
+    prlimit64(Args([0, a.0[0], a.0[1], 0, 0, 0]))
+}
+
+/// `sysinfo(info)`: uptime, memory in bytes (`mem_unit` 1), no swap, the number of
+/// processes; load averages are 0 (not kept).
+pub fn sysinfo(a: Args) -> Result {
+    let frames = crate::mmu::frame_stats();
+    let mut b = [0u8; 112];
+    let mut put = |at: usize, bytes: &[u8]| b[at..at + bytes.len()].copy_from_slice(bytes);
+    put(0, &super::time::now(false).as_secs().to_le_bytes());
+    put(32, &(frames.total * 4096).to_le_bytes());
+    put(40, &(frames.free * 4096).to_le_bytes());
+    put(
+        80,
+        &(family::all().len().min(u16::MAX as usize) as u16).to_le_bytes(),
+    );
+    put(104, &1u32.to_le_bytes());
+    uaccess::copy_to(VirtAddr::new(a.0[0]), &b)?;
+    Ok(0)
+}

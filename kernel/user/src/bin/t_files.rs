@@ -1864,6 +1864,58 @@ fn exec_closes_cloexec(t: &mut Checks) {
     }
 }
 
+/// Runs `path` (NUL-terminated) with one argument through vfork + execve: the exit
+/// code, or the errno the exec failed with.
+fn run_script(path: &[u8]) -> Result<i32, Errno> {
+    let argv = [path.as_ptr(), c"x".as_ptr().cast(), core::ptr::null()];
+    let envp = [core::ptr::null()];
+    let mut errno = 0i64;
+    let pid = process::vfork_exec(path, &argv, &envp, &mut errno)?;
+    let status = process::wait4(pid as isize, 0)?;
+    if errno != 0 {
+        return Err(Errno(-errno as i32));
+    }
+    Ok(process::exit_code(status.1) as i32)
+}
+
+/// `#!` scripts: the interpreter runs with its argument, the script's path and the
+/// caller's arguments after argv[0] (hello prints them and exits with its first);
+/// no execute bit is `EACCES`, a missing interpreter `ENOENT`.
+fn scripts(t: &mut Checks) {
+    let path = c"/tmp/t_files/script";
+    let fd = setup!(
+        t,
+        "script_create",
+        open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o755)
+    );
+    let _ = write(fd, b"#!/bin/hello 5\nnot run\n");
+    let _ = close(fd);
+    t.eq(
+        "script_runs_its_interpreter",
+        run_script(b"/tmp/t_files/script\0"),
+        Ok(5),
+    );
+    let _ = chmod(path, 0o644);
+    t.errno(
+        "script_without_x_eacces",
+        run_script(b"/tmp/t_files/script\0"),
+        Errno::EACCES,
+    );
+    let missing = c"/tmp/t_files/script2";
+    let fd = setup!(
+        t,
+        "script2_create",
+        open(missing, O_WRONLY | O_CREAT | O_TRUNC, 0o755)
+    );
+    let _ = write(fd, b"#!/bin/no-such-interpreter\n");
+    let _ = close(fd);
+    t.errno(
+        "script_missing_interpreter_enoent",
+        run_script(b"/tmp/t_files/script2\0"),
+        Errno::ENOENT,
+    );
+}
+
 /// `t_files exec-check <cloexec fd> <kept fd> <cloexec dup>`: bit 0 if the
 /// first is open, 1 if the second is not, 2 if the third is open, 3 if the
 /// kept one does not read "yz".
@@ -1911,6 +1963,7 @@ fn main(args: &user::Args) -> i32 {
     access_and_modes(&mut t);
     fork_shares_offset(&mut t);
     exec_closes_cloexec(&mut t);
+    scripts(&mut t);
     t.status()
 }
 

@@ -247,6 +247,60 @@ fn unknown(t: &mut Checks) {
     }
 }
 
+/// `prlimit64(0, resource, new, old)` through the raw call.
+fn prlimit(resource: usize, new: Option<(u64, u64)>) -> Result<(u64, u64), Errno> {
+    let n = new.map(|(a, b)| [a, b]);
+    let mut old = [0u64; 2];
+    let np = n.as_ref().map_or(0, |n| n.as_ptr() as usize);
+    // SAFETY: the kernel reads two u64 at `np` (if not null) and writes two at `old`.
+    unsafe { sys::raw(261, [0, resource, np, old.as_mut_ptr() as usize, 0, 0]) }?;
+    Ok((old[0], old[1]))
+}
+
+/// Resource limits as init has them (descriptors 1024/4096, 8 MiB of stack with no hard
+/// limit, no core files), set and read back, refused when soft > hard or the resource
+/// is unknown; `sysinfo`'s memory is in bytes with more total than free.
+fn limits(t: &mut Checks) {
+    const INF: u64 = u64::MAX;
+    t.eq("rlimit_nofile", prlimit(7, None), Ok((1024, 4096)));
+    t.eq("rlimit_stack", prlimit(3, None), Ok((8 << 20, INF)));
+    t.eq("rlimit_core", prlimit(4, None), Ok((0, INF)));
+    t.eq(
+        "rlimit_set_returns_old",
+        prlimit(7, Some((100, 4096))),
+        Ok((1024, 4096)),
+    );
+    t.eq("rlimit_set_kept", prlimit(7, None), Ok((100, 4096)));
+    let _ = prlimit(7, Some((1024, 4096)));
+    t.errno(
+        "rlimit_soft_above_hard_einval",
+        prlimit(7, Some((10, 5))),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "rlimit_unknown_resource_einval",
+        prlimit(16, None),
+        Errno::EINVAL,
+    );
+    let mut info = [0u8; 112];
+    // SAFETY: the kernel writes one struct sysinfo (112 bytes) to `info`.
+    let r = unsafe { sys::raw(179, [info.as_mut_ptr() as usize, 0, 0, 0, 0, 0]) };
+    t.eq("sysinfo_ok", r.map(drop), Ok(()));
+    let word = |at: usize| u64::from_le_bytes(info[at..at + 8].try_into().expect("8"));
+    let unit = u32::from_le_bytes(info[104..108].try_into().expect("4"));
+    t.eq("sysinfo_mem_unit", unit, 1);
+    t.eq(
+        "sysinfo_total_above_free",
+        word(32) > word(40) && word(40) > 0,
+        true,
+    );
+    t.eq(
+        "sysinfo_procs",
+        u16::from_le_bytes([info[80], info[81]]) >= 1,
+        true,
+    );
+}
+
 fn main(args: &user::Args) -> i32 {
     let mut t = Checks::new();
     initial_stack(&mut t, args);
@@ -255,6 +309,7 @@ fn main(args: &user::Args) -> i32 {
     jit(&mut t);
     accepted(&mut t);
     unknown(&mut t);
+    limits(&mut t);
     t.status()
 }
 
