@@ -452,7 +452,13 @@ pub(crate) fn spawn_thread(
         kicks: AtomicU64::new(0),
     });
     process.live.fetch_add(1, Ordering::AcqRel);
-    let spawned = task::Builder::new(name).spawn(move || {
+    // A thread or child process keeps its creator's CPU affinity, as on Linux (a
+    // program started by the kernel starts free).
+    let builder = match current_thread().and(task::current().affinity()) {
+        Some(cpu) => task::Builder::new(name).pinned_to(cpu),
+        None => task::Builder::new(name),
+    };
+    let spawned = builder.spawn(move || {
         let me = task::current();
         let aspace = thread.process.aspace();
         thread.process.tasks.lock().push(me);

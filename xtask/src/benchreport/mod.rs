@@ -231,6 +231,16 @@ pub const FIGURES: &[FigureDef] = &[
         "kill to self + handler + rt_sigreturn",
         Goal::HalfOfLinux,
     ),
+    def(
+        "pipe_mib",
+        "pipe between two processes, per MiB moved",
+        Goal::HalfOfLinux,
+    ),
+    def(
+        "fork_exec_wait",
+        "vfork + execve + exit + wait4 of a static program",
+        Goal::HalfOfLinux,
+    ),
     def("loop_mmap_munmap", "loop: mmap 1 page, munmap", Goal::None),
     def(
         "loop_mmap_touch_munmap",

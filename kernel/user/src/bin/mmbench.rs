@@ -647,7 +647,85 @@ fn processes(runs: usize) {
     sig.print();
 }
 
+/// Bytes the pipe figure moves per run.
+const PIPE_BYTES: usize = 4 << 20;
+/// Execs per run of the exec figure.
+const EXEC_LOOP: usize = 16;
+
+/// A pipe between two processes (per MiB: a forked child writes 4 MiB in 64 KiB
+/// writes, the parent reads them in 64 KiB reads); vfork + execve + exit + wait4 of a
+/// static program (this one, which exits at once with `exit`) per op.
+fn files(runs: usize) {
+    let mut pipe = Figure::new("pipe_mib", "ns/MiB");
+    let mut exec = Figure::new("fork_exec_wait", "ns/op");
+    let buf = map(16);
+    for _ in 0..runs {
+        let [r, w] = user::fs::pipe2(0).unwrap_or_else(|e| fail("pipe2", e));
+        // SAFETY: `buf` is 16 mapped pages of ours.
+        let chunk = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, 16 * PAGE) };
+        pipe.push(
+            timed(|| {
+                let pid = match user::process::fork() {
+                    Ok(0) => {
+                        let _ = user::fs::close(r);
+                        let mut sent = 0;
+                        while sent < PIPE_BYTES {
+                            match user::fs::write(w, &chunk[..(PIPE_BYTES - sent).min(chunk.len())])
+                            {
+                                Ok(n) => sent += n,
+                                Err(_) => user::sys::exit_group(1),
+                            }
+                        }
+                        user::sys::exit_group(0)
+                    }
+                    Ok(pid) => pid,
+                    Err(e) => fail("fork", e),
+                };
+                let _ = user::fs::close(w);
+                let mut got = 0;
+                loop {
+                    match user::fs::read(r, chunk) {
+                        Ok(0) => break,
+                        Ok(n) => got += n,
+                        Err(e) => fail("read", e),
+                    }
+                }
+                if got != PIPE_BYTES {
+                    println!("bench error what=pipe_bytes errno=0");
+                }
+                reap(pid);
+            }) / (PIPE_BYTES >> 20) as f64,
+        );
+        let _ = user::fs::close(r);
+    }
+    unmap(buf, 16);
+    let me = b"/bin/mmbench\0";
+    let argv = [me.as_ptr(), b"exit\0".as_ptr(), core::ptr::null()];
+    let envp = [core::ptr::null()];
+    for _ in 0..runs {
+        exec.push(
+            timed(|| {
+                for _ in 0..EXEC_LOOP {
+                    let mut errno = 0i64;
+                    let pid = user::process::vfork_exec(me, &argv, &envp, &mut errno)
+                        .unwrap_or_else(|e| fail("vfork", e));
+                    reap(pid);
+                    if errno != 0 {
+                        println!("bench error what=execve errno={}", -errno);
+                    }
+                }
+            }) / EXEC_LOOP as f64,
+        );
+    }
+    pipe.print();
+    exec.print();
+}
+
 fn main(args: &user::Args) -> i32 {
+    if args.arg(1) == Some("exit") {
+        // The exec figure's program: nothing to do.
+        return 0;
+    }
     let runs = args
         .args()
         .filter_map(|a| a.strip_prefix("runs="))
@@ -668,6 +746,7 @@ fn main(args: &user::Args) -> i32 {
     floor(runs);
     clocks(runs, args);
     processes(runs);
+    files(runs);
     munmap_sizes(runs, false);
     // Last: from here on every munmap and mprotect also invalidates the SMMU.
     match user::sys::dma_attach() {
