@@ -662,7 +662,7 @@ fn files(runs: usize) {
     for _ in 0..runs {
         let [r, w] = user::fs::pipe2(0).unwrap_or_else(|e| fail("pipe2", e));
         // SAFETY: `buf` is 16 mapped pages of ours.
-        let chunk = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, 16 * PAGE) };
+        let chunk = unsafe { core::slice::from_raw_parts_mut(buf, 16 * PAGE) };
         pipe.push(
             timed(|| {
                 let pid = match user::process::fork() {
