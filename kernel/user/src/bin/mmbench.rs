@@ -700,7 +700,7 @@ fn files(runs: usize) {
     }
     unmap(buf, 16);
     let me = b"/bin/mmbench\0";
-    let argv = [me.as_ptr(), b"exit\0".as_ptr(), core::ptr::null()];
+    let argv = [me.as_ptr(), c"exit".as_ptr().cast(), core::ptr::null()];
     let envp = [core::ptr::null()];
     for _ in 0..runs {
         exec.push(
