@@ -2,7 +2,7 @@
 //! mm/madvise.c, mm/mremap.c) so the same program sees the same errors; the
 //! work is done by the address-space layer (mmap_lock, then the PTL, with
 //! the notifier calls in DESIGN.md §1's order).
-use super::errno::{Errno, EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM};
+use super::errno::{Errno, EACCES, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM};
 use super::{Args, Result};
 use crate::aspace::{munmap_range, AsError, RemapError, RemapRequest, USER_RANGE};
 use crate::user::current_process as process;
@@ -88,17 +88,19 @@ fn as_errno(e: AsError) -> Errno {
 /// the length, the fixed address (alignment, range), the map type, then
 /// `mmap_min_addr`; unknown `prot` bits are ignored.
 pub fn mmap(a: Args) -> Result {
-    let [addr, len, prot, flags, fd, offset] = a.0;
+    let [addr, len, prot, mut flags, fd, offset] = a.0;
     if offset % PAGE_SIZE != 0 {
         return Err(EINVAL);
     }
     if flags & MAP_ANONYMOUS == 0 {
-        // No files: only the console fds exist, and they cannot be mapped.
-        return Err(if (fd as i32) >= 0 && fd as i32 <= 2 {
-            ENODEV
-        } else {
-            EBADF
-        });
+        let file = super::io::file(fd)?;
+        match file.inode.kind {
+            // /dev/zero maps as anonymous memory, private or shared (Linux's mmap_zero).
+            crate::fs::Kind::Device(crate::fs::Device::Zero) => flags |= MAP_ANONYMOUS,
+            // Mapping files comes with their shared objects' fault path (issue 16 item 3);
+            // pipes and terminals cannot be mapped at all.
+            _ => return Err(ENODEV),
+        }
     }
     if len == 0 {
         return Err(EINVAL);

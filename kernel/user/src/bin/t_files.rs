@@ -1683,7 +1683,37 @@ fn devices(t: &mut Checks) {
         fstat(zero).map(|s| (s.kind(), s.rdev_major(), s.rdev_minor())),
         Ok((S_IFCHR, 1, 5)),
     );
+    // /dev/zero maps as anonymous memory: zeros, writable, private or shared.
+    use user::mm::{map, mmap, munmap, prot};
+    match mmap(0, 2 * 4096, prot::RW, map::PRIVATE, zero, 0) {
+        Ok(a) => {
+            // SAFETY: a fresh private mapping of two pages.
+            let page = unsafe { core::slice::from_raw_parts_mut(a as *mut u8, 8192) };
+            t.eq("dev_zero_mmap_zeros", page.iter().all(|&b| b == 0), true);
+            page[5000] = 7;
+            t.eq("dev_zero_mmap_writable", page[5000], 7);
+            let _ = munmap(a, 8192);
+        }
+        Err(e) => t.fail("dev_zero_mmap", format_args!("{e:?}")),
+    }
+    t.eq(
+        "dev_zero_mmap_shared",
+        mmap(0, 4096, prot::RW, map::SHARED, zero, 0).map(|a| munmap(a, 4096).is_ok()),
+        Ok(true),
+    );
     let _ = close(zero);
+    let null = setup!(t, "open_dev_null_again", open(c"/dev/null", O_RDWR, 0));
+    t.errno(
+        "dev_null_mmap_enodev",
+        mmap(0, 4096, prot::RW, map::PRIVATE, null, 0),
+        Errno::ENODEV,
+    );
+    let _ = close(null);
+    t.errno(
+        "mmap_closed_fd_ebadf",
+        mmap(0, 4096, prot::RW, map::PRIVATE, 900, 0),
+        Errno::EBADF,
+    );
 }
 
 fn access_and_modes(t: &mut Checks) {
