@@ -4,7 +4,7 @@
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use super::data::UserBuffer;
+use super::data::{KernelBuffer, KernelBytes, UserBuffer};
 use super::inode::{Device, Inode, Kind};
 use crate::sync::Mutex;
 use crate::user::syscall::errno::{Errno, EBADF, EINVAL, EISDIR, ENXIO, ESPIPE};
@@ -234,6 +234,61 @@ impl OpenFile {
             Kind::Fifo(_) => Err(ESPIPE),
             Kind::Device(d) if d.is_terminal() => Err(ESPIPE),
             _ => self.write(buf),
+        }
+    }
+
+    /// Reads into a kernel buffer at the offset (`sendfile`'s source): regular files,
+    /// pipes, `/dev/null` and `/dev/zero`; the terminal is `EINVAL`.
+    pub fn read_bytes(&self, out: &mut [u8]) -> Result<usize, Errno> {
+        if !self.readable() {
+            return Err(EBADF);
+        }
+        let len = out.len();
+        match &self.inode.kind {
+            Kind::File(f) => {
+                let mut pos = self.pos.lock();
+                let n = f.read(*pos, len, &mut KernelBuffer(out))?;
+                *pos += n as u64;
+                Ok(n)
+            }
+            Kind::Fifo(p) => p.read(&mut KernelBuffer(out), len, self.nonblock()),
+            Kind::Device(Device::Null) => Ok(0),
+            Kind::Device(Device::Zero) => {
+                out.fill(0);
+                Ok(len)
+            }
+            Kind::Dir(_) => Err(EISDIR),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// Writes kernel bytes at the offset (`sendfile`'s destination): every kind a
+    /// `write` takes.
+    pub fn write_bytes(&self, bytes: &[u8]) -> Result<usize, Errno> {
+        if !self.writable() {
+            return Err(EBADF);
+        }
+        match &self.inode.kind {
+            Kind::File(f) => {
+                let mut pos = self.pos.lock();
+                let append = self.flags() & O_APPEND != 0;
+                let (n, end) = f.write(*pos, append, bytes.len(), &mut KernelBytes(bytes))?;
+                *pos = end;
+                if n > 0 {
+                    self.inode.touch_modified();
+                }
+                Ok(n)
+            }
+            Kind::Fifo(p) => p.write(&mut KernelBytes(bytes), bytes.len(), self.nonblock()),
+            Kind::Device(Device::Null | Device::Zero) => Ok(bytes.len()),
+            Kind::Device(_) => {
+                let mut out = crate::console::UserOutput::new();
+                out.push(bytes);
+                out.finish();
+                Ok(bytes.len())
+            }
+            Kind::Dir(_) => Err(EISDIR),
+            Kind::Symlink(_) => Err(EINVAL),
         }
     }
 

@@ -126,6 +126,8 @@ pub struct Thread {
     blocked_on: SpinLock<usize>,
     /// Bumped by each signal or end of its process that should interrupt its waits.
     kicks: AtomicU64,
+    /// Its name as `prctl(PR_SET_NAME)` set it (NUL-padded, at most 15 bytes).
+    pub comm: SpinLock<[u8; 16]>,
 }
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -381,6 +383,15 @@ pub fn current_thread() -> Option<&'static Thread> {
     (p != 0).then(|| unsafe { &*(p as *const Thread) })
 }
 
+/// A task name as a thread's initial `comm`: the last path component, cut to 15 bytes.
+fn comm_of(name: &str) -> [u8; 16] {
+    let base = name.rsplit('/').next().unwrap_or(name).as_bytes();
+    let mut c = [0u8; 16];
+    let n = base.len().min(15);
+    c[..n].copy_from_slice(&base[..n]);
+    c
+}
+
 /// Sleeps on `queue` until `ready()` holds, or until a signal for the calling thread or
 /// the end of its process interrupts the wait: then `Err(ERESTARTSYS)` (the system call
 /// is restarted or fails with `EINTR` on the way out). Whoever makes `ready()` true must
@@ -450,6 +461,7 @@ pub(crate) fn spawn_thread(
         signals,
         blocked_on: SpinLock::new(0),
         kicks: AtomicU64::new(0),
+        comm: SpinLock::new(comm_of(name)),
     });
     process.live.fetch_add(1, Ordering::AcqRel);
     // A thread or child process keeps its creator's CPU affinity, as on Linux (a

@@ -756,3 +756,66 @@ pub fn utimensat(a: Args) -> Result {
     }
     Ok(0)
 }
+
+/// `sendfile(out_fd, in_fd, offset, count)`: copies through a kernel buffer, from the
+/// input's offset (moving it) or from `*offset` (updated, the input's own offset left
+/// alone); returns the bytes copied, short at the input's end.
+pub fn sendfile(a: Args) -> Result {
+    let [out_fd, in_fd, offset, count, ..] = a.0;
+    let input = super::io::file(in_fd)?;
+    let output = super::io::file(out_fd)?;
+    if !input.readable() || !output.writable() {
+        return Err(EBADF);
+    }
+    if output.flags() & O_APPEND != 0 && output.inode.as_file().is_some() {
+        return Err(EINVAL);
+    }
+    let mut at = if offset != 0 {
+        let o = uaccess::read_u64(VirtAddr::new(offset))? as i64;
+        if o < 0 {
+            return Err(EINVAL);
+        }
+        Some(o as u64)
+    } else {
+        None
+    };
+    if at.is_some() && input.inode.as_file().is_none() {
+        return Err(ESPIPE);
+    }
+    let count = count.min(0x7fff_f000) as usize;
+    let mut buf = alloc::vec![0u8; count.min(64 * 1024)];
+    let mut done = 0usize;
+    while done < count {
+        let want = (count - done).min(buf.len());
+        let got = match (at, input.inode.as_file()) {
+            (Some(pos), Some(f)) => f.read(
+                pos,
+                want,
+                &mut crate::fs::data::KernelBuffer(&mut buf[..want]),
+            ),
+            _ => input.read_bytes(&mut buf[..want]),
+        };
+        let n = match got {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        let w = match output.write_bytes(&buf[..n]) {
+            Ok(w) => w,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        done += w;
+        if let Some(pos) = at.as_mut() {
+            *pos += w as u64;
+        }
+        if w < n {
+            break;
+        }
+    }
+    if let Some(pos) = at {
+        uaccess::write_u64(VirtAddr::new(offset), pos)?;
+    }
+    Ok(done as u64)
+}

@@ -92,6 +92,10 @@ pub mod nr {
     pub const UTIMENSAT: u64 = 88;
     /// `umask(mask)`.
     pub const UMASK: u64 = 166;
+    /// `sendfile(out_fd, in_fd, offset, count)`.
+    pub const SENDFILE: u64 = 71;
+    /// `prctl(option, ...)`.
+    pub const PRCTL: u64 = 167;
     /// `pselect6(nfds, readfds, writefds, exceptfds, timeout, sigmask)`.
     pub const PSELECT6: u64 = 72;
     /// `ppoll(fds, nfds, timeout, sigmask, sigsetsize)`.
@@ -297,6 +301,8 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::GETSID => process::getsid(a),
         nr::SETSID => process::setsid(),
         nr::PPOLL => poll::ppoll(a),
+        nr::SENDFILE => fs::sendfile(a),
+        nr::PRCTL => process::prctl(a),
         nr::GETRLIMIT => process::getrlimit(a),
         nr::SETRLIMIT => process::setrlimit(a),
         nr::PRLIMIT64 => process::prlimit64(a),

@@ -447,3 +447,36 @@ pub fn sysinfo(a: Args) -> Result {
     uaccess::copy_to(VirtAddr::new(a.0[0]), &b)?;
     Ok(0)
 }
+
+/// `prctl(option, arg2, ...)`: `PR_SET_NAME`/`PR_GET_NAME` keep the thread's 16-byte
+/// name (as `comm`); anything else is `EINVAL`, as Linux says for options it lacks.
+pub fn prctl(a: Args) -> Result {
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    let [option, arg2, ..] = a.0;
+    let thread = me();
+    match option as u32 as u64 {
+        PR_SET_NAME => {
+            let mut name = [0u8; 16];
+            let s = uaccess::read_cstr(VirtAddr::new(arg2), 16).or_else(|e| match e {
+                // Longer names are cut to 15 bytes, as Linux does.
+                None => {
+                    let mut b = [0u8; 15];
+                    uaccess::copy_from(VirtAddr::new(arg2), &mut b)?;
+                    Ok(b.to_vec())
+                }
+                Some(e) => Err(e),
+            })?;
+            let n = s.len().min(15);
+            name[..n].copy_from_slice(&s[..n]);
+            *thread.comm.lock() = name;
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let name = *thread.comm.lock();
+            uaccess::copy_to(VirtAddr::new(arg2), &name)?;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
