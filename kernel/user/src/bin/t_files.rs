@@ -1894,6 +1894,60 @@ fn exec_closes_cloexec(t: &mut Checks) {
     }
 }
 
+/// `sendfile(out, in, offset, count)` through the raw call.
+fn sendfile(out: i32, input: i32, offset: Option<&mut i64>, count: usize) -> Result<usize, Errno> {
+    let off = offset.map_or(0, |o| o as *mut i64 as usize);
+    // SAFETY: the kernel reads and writes one i64 at `off` (if not null).
+    unsafe { user::sys::raw(71, [out as usize, input as usize, off, count, 0, 0]) }
+}
+
+/// `sendfile` from a file into a pipe: from `*offset` (updated, the file's own offset
+/// untouched) or from the file offset (moved); short at the end of the file.
+fn sendfile_checks(t: &mut Checks) {
+    let p = c"/tmp/t_files/sendfile";
+    setup!(t, "sendfile_setup", put(p, b"abcdefgh"));
+    let fd = setup!(t, "sendfile_open", open(p, O_RDONLY, 0));
+    let Ok([r, w]) = pipe2(0) else {
+        t.fail("sendfile_pipe", format_args!("pipe2"));
+        return;
+    };
+    let mut off = 2i64;
+    t.eq(
+        "sendfile_with_offset",
+        sendfile(w, fd, Some(&mut off), 3),
+        Ok(3),
+    );
+    t.eq("sendfile_offset_updated", off, 5);
+    t.eq(
+        "sendfile_file_offset_untouched",
+        lseek(fd, 0, SEEK_CUR),
+        Ok(0),
+    );
+    t.eq(
+        "sendfile_from_file_offset",
+        sendfile(w, fd, None, 100),
+        Ok(8),
+    );
+    t.eq("sendfile_file_offset_moved", lseek(fd, 0, SEEK_CUR), Ok(8));
+    t.eq("sendfile_at_end", sendfile(w, fd, None, 100), Ok(0));
+    let mut got = [0u8; 32];
+    let n = read(r, &mut got).unwrap_or(0);
+    t.eq("sendfile_pipe_holds", &got[..n], &b"cdeabcdefgh"[..]);
+    t.errno(
+        "sendfile_bad_in_ebadf",
+        sendfile(w, 900, None, 1),
+        Errno::EBADF,
+    );
+    t.errno(
+        "sendfile_write_only_in_ebadf",
+        sendfile(r, w, None, 1),
+        Errno::EBADF,
+    );
+    for f in [fd, r, w] {
+        let _ = close(f);
+    }
+}
+
 /// Runs `path` (NUL-terminated) with one argument through vfork + execve: the exit
 /// code, or the errno the exec failed with.
 fn run_script(path: &[u8]) -> Result<i32, Errno> {
@@ -1994,6 +2048,7 @@ fn main(args: &user::Args) -> i32 {
     fork_shares_offset(&mut t);
     exec_closes_cloexec(&mut t);
     scripts(&mut t);
+    sendfile_checks(&mut t);
     t.status()
 }
 
