@@ -8,6 +8,7 @@
 mod benchreport;
 mod board;
 mod boot;
+mod busybox;
 mod cmd;
 mod compile;
 mod debian;
@@ -61,7 +62,9 @@ enum Command {
     Console(cmd::console::ConsoleArgs),
     /// rustfmt and clippy (warnings denied) for host and target crates
     Lint,
-    /// Fetch Debian's arm64 kernel package (Pi 4 device tree, Linux image) into target/debian
+    /// Fetch Debian's arm64 kernel package (Pi 4 device tree, Linux image) and
+    /// busybox-static (the busybox initramfs) into target/debian
+    #[command(visible_alias = "fetch-debian")]
     FetchDebianKernel,
 }
 
@@ -82,17 +85,24 @@ fn main() -> ExitCode {
         Command::Image(args) => cmd::image::image(args),
         Command::Console(args) => cmd::console::console(args),
         Command::Lint => cmd::lint::lint(),
-        Command::FetchDebianKernel => workspace::Workspace::locate()
-            .and_then(|ws| debian::kernel_package(&ws))
-            .and_then(|k| {
-                eprintln!("xtask: {} in {}", k.package, k.root.display());
-                eprintln!("xtask:   image {}", k.image()?.display());
-                eprintln!(
-                    "xtask:   Raspberry Pi 4 device tree {}",
-                    k.rpi4_dtb()?.display()
-                );
-                Ok(0)
-            }),
+        Command::FetchDebianKernel => workspace::Workspace::locate().and_then(|ws| {
+            debian::all_packages(&ws)?;
+            let k = debian::kernel_package(&ws)?;
+            eprintln!("xtask: {} in {}", k.package, k.root.display());
+            eprintln!("xtask:   image {}", k.image()?.display());
+            eprintln!(
+                "xtask:   Raspberry Pi 4 device tree {}",
+                k.rpi4_dtb()?.display()
+            );
+            let busybox = debian::busybox(&ws)?;
+            let applets = initramfs::applets(&std::fs::read(&busybox)?)?;
+            eprintln!(
+                "xtask: busybox {} ({} applets)",
+                busybox.display(),
+                applets.len()
+            );
+            Ok(0)
+        }),
     };
     match result {
         Ok(status) => ExitCode::from(status),
@@ -121,6 +131,13 @@ mod tests {
         assert!(parse("xtask run -- /bin/hello 3").is_ok());
         assert!(parse("xtask run --initrd x.cpio --linux -- /bin/t_mmap").is_ok());
         assert!(parse("xtask run --linux").is_err());
+        assert!(parse("xtask run --busybox").is_ok());
+        assert!(parse("xtask run --board rpi4 --busybox -- /bin/sh").is_ok());
+        assert!(parse("xtask run --linux --busybox -- /bin/sh /etc/scripts/pipes.sh").is_ok());
+        assert!(parse("xtask run --linux --busybox-script t.sh").is_ok());
+        assert!(parse("xtask run --busybox --initrd x.cpio").is_err());
+        assert!(parse("xtask image --board rpi4 --busybox").is_ok());
+        assert!(parse("xtask fetch-debian").is_ok());
         assert!(parse("xtask test --board all --cpu max --target -j 2 exceptions").is_ok());
         assert!(parse("xtask test --host --target").is_err());
         assert!(parse("xtask run --board pi").is_err());

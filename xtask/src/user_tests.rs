@@ -18,6 +18,13 @@
 //! run ([`tests`]): every run tries new operation sequences on both kernels,
 //! and the seeds are printed (and part of the test names,
 //! `t_mm_random/<seed>`) so that a failing one can be replayed.
+//!
+//! The busybox suites run [`BUSYBOX_SCRIPTS`], shell scripts of
+//! `xtask/busybox/` (`busybox.rs`), with `/bin/sh` of Debian's static busybox
+//! from the busybox initramfs: `virt/cortex-a72/busybox` on this kernel (status
+//! 0 and no `FAIL` line) and `linux/virt/busybox-conformance`, the same
+//! scripts on Linux in one boot, whose output must be byte-identical. They are
+//! separate from the program suites above, which stay as they were.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,7 +39,7 @@ use crate::board::{Board, Cpu};
 use crate::boot::{boot, Console};
 use crate::compile::{build_kernel, BuildOptions};
 use crate::defmt_log::LogDecoder;
-use crate::initramfs::{self, Initramfs};
+use crate::initramfs;
 use crate::linux::{self, Program, RunOutput};
 use crate::qemu::{Machine, QemuConfig};
 use crate::report::{running_line, suite_end, test_line, SuiteReport};
@@ -137,6 +144,42 @@ pub const ASID8_TESTS: &[UserTest] = &[UserTest {
     timeout: 180,
     ..test("t_soak", &["3", "until-rollover"], 0)
 }];
+
+/// The shell scripts of the busybox suites (`xtask/busybox/<name>.sh`, in the
+/// busybox initramfs as `/etc/scripts/<name>.sh`) and each one's time limit
+/// in seconds; every script exits 0 and its output is Linux's.
+pub const BUSYBOX_SCRIPTS: &[(&str, u64)] = &[
+    ("pipes", 120),
+    ("subst", 120),
+    ("trap", 120),
+    ("files", 120),
+    ("fsops", 120),
+    ("forks", 180),
+    ("dd", 180),
+    ("text", 120),
+    ("jobs", 120),
+    ("shell", 120),
+];
+
+/// [`BUSYBOX_SCRIPTS`] as program lines: `/bin/sh /etc/scripts/<name>.sh`.
+pub fn busybox_tests() -> &'static [UserTest] {
+    static ALL: OnceLock<Vec<UserTest>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        BUSYBOX_SCRIPTS
+            .iter()
+            .map(|&(name, timeout)| {
+                let path: &'static str = Box::leak(
+                    format!("{}{name}.sh", crate::busybox::SCRIPTS_IN_INITRAMFS).into_boxed_str(),
+                );
+                let args: &'static [&'static str] = Box::leak(vec![path].into_boxed_slice());
+                UserTest {
+                    timeout,
+                    ..test("sh", args, 0)
+                }
+            })
+            .collect()
+    })
+}
 
 /// The randomized differential test of the memory calls
 /// (`kernel/user/src/bin/t_mm_random.rs`): `t_mm_random <seed>` runs a
@@ -266,9 +309,13 @@ fn seeds_line(tests: &[&UserTest]) -> Option<String> {
 }
 
 /// The commands that run `program` alone on this kernel on `machine` (with
-/// `dtb`) and on Linux, for failure reports.
-fn replay(program: &Program, machine: &Machine, dtb: Option<&Path>) -> String {
+/// `dtb`, from the busybox initramfs if `busybox`) and on Linux, for failure
+/// reports.
+fn replay(program: &Program, machine: &Machine, dtb: Option<&Path>, busybox: bool) -> String {
     let mut options = String::new();
+    if busybox {
+        options.push_str("--busybox ");
+    }
     match machine {
         Machine::Virt { cpu, smp } => {
             if *cpu != Cpu::CortexA72 {
@@ -288,15 +335,23 @@ fn replay(program: &Program, machine: &Machine, dtb: Option<&Path>) -> String {
     let line = program.line();
     let mut text = format!("replay: cargo xtask run {options}-- {line}");
     if *machine == conformance_machine() {
-        text.push_str(&format!("\n        cargo xtask run --linux -- {line}"));
+        let busybox = if busybox { "--busybox " } else { "" };
+        text.push_str(&format!(
+            "\n        cargo xtask run --linux {busybox}-- {line}"
+        ));
     }
     text
 }
 
 impl UserTest {
     /// The test's name in labels: the program, then its arguments after `/`
-    /// (`t_fault/null`).
+    /// (`t_fault/null`); a busybox script's is `sh/<name>.sh`.
     pub fn name(&self) -> String {
+        if let ("sh", [script]) = (self.program, self.args) {
+            if let Some(file) = script.strip_prefix(crate::busybox::SCRIPTS_IN_INITRAMFS) {
+                return format!("sh/{file}");
+            }
+        }
         let mut name = self.program.to_string();
         for arg in self.args {
             name.push('/');
@@ -473,10 +528,27 @@ struct Target {
     build: BuildOptions,
     /// Its program lines: [`tests`], or its own list.
     lines: &'static [UserTest],
+    /// It boots the busybox initramfs ([`busybox_tests`]).
+    busybox: bool,
 }
 
 /// The conformance suite's label, and the machine both kernels boot for it.
 pub const CONFORMANCE: &str = "linux/virt/conformance";
+/// The busybox scripts on this kernel.
+pub const BUSYBOX_SUITE: &str = "virt/cortex-a72/busybox";
+/// The busybox scripts on Linux against this kernel.
+pub const BUSYBOX_CONFORMANCE: &str = "linux/virt/busybox-conformance";
+
+/// One comparison with Linux on [`conformance_machine`].
+struct Comparison {
+    label: &'static str,
+    /// Every line of its table.
+    lines: &'static [UserTest],
+    /// The lines the filter selects.
+    tests: Vec<&'static UserTest>,
+    /// The busybox initramfs (else the programs').
+    busybox: bool,
+}
 
 fn conformance_machine() -> Machine {
     Machine::Virt {
@@ -485,10 +557,11 @@ fn conformance_machine() -> Machine {
     }
 }
 
-/// Runs the user-program suites and the conformance suite; one report each
-/// (suites the filter leaves empty are left out).
+/// Runs the user-program suites, the busybox suite and the conformance
+/// suites; one report each (suites the filter leaves empty are left out).
 pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<SuiteReport>> {
     let all = tests();
+    let busybox_lines = busybox_tests();
     let selected = |label: &str, test: &UserTest| {
         options
             .filter
@@ -498,6 +571,8 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
         release: options.release,
         ..BuildOptions::default()
     };
+    let on_conformance_machine =
+        options.boards.contains(&Board::Virt) && options.cpu.is_none_or(|c| c == Cpu::CortexA72);
     let mut targets = Vec::new();
     if options.boards.contains(&Board::Virt) {
         let cpus = options.cpu.map_or(Cpu::ALL.to_vec(), |c| vec![c]);
@@ -508,6 +583,7 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
                 dtb: None,
                 build,
                 lines: all,
+                busybox: false,
             });
         }
         if cpus.contains(&Cpu::Max) {
@@ -520,6 +596,7 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
                     ..build
                 },
                 lines: ASID8_TESTS,
+                busybox: false,
             });
         }
     }
@@ -537,23 +614,45 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
             dtb: Some(dtb),
             build,
             lines: all,
+            busybox: false,
+        });
+    }
+    if on_conformance_machine {
+        targets.push(Target {
+            label: BUSYBOX_SUITE.into(),
+            machine: conformance_machine(),
+            dtb: None,
+            build,
+            lines: busybox_lines,
+            busybox: true,
         });
     }
     targets.retain(|t| t.lines.iter().any(|test| selected(&t.label, test)));
-    let conformance: Vec<&UserTest> = if options.boards.contains(&Board::Virt)
-        && options.cpu.is_none_or(|c| c == Cpu::CortexA72)
-    {
-        all.iter().filter(|t| selected(CONFORMANCE, t)).collect()
-    } else {
-        Vec::new()
-    };
-    if targets.is_empty() && conformance.is_empty() {
+    let mut comparisons = Vec::new();
+    if on_conformance_machine {
+        for (label, lines, busybox) in [
+            (CONFORMANCE, all, false),
+            (BUSYBOX_CONFORMANCE, busybox_lines, true),
+        ] {
+            let tests: Vec<&UserTest> = lines.iter().filter(|t| selected(label, t)).collect();
+            if !tests.is_empty() {
+                comparisons.push(Comparison {
+                    label,
+                    lines,
+                    tests,
+                    busybox,
+                });
+            }
+        }
+    }
+    if targets.is_empty() && comparisons.is_empty() {
         return Ok(Vec::new());
     }
+    let conformance_selected = comparisons.iter().any(|c| !c.busybox);
     let chosen: Vec<&UserTest> = all
         .iter()
         .filter(|t| {
-            (!conformance.is_empty() && selected(CONFORMANCE, t))
+            (conformance_selected && selected(CONFORMANCE, t))
                 || targets
                     .iter()
                     .any(|target| target.lines.len() == all.len() && selected(&target.label, t))
@@ -563,20 +662,47 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
         eprintln!("{line}");
     }
 
-    let initramfs = initramfs::build(ws)?;
-    // Linux runs its whole share in the background while this kernel's suites run.
-    let linux = (!conformance.is_empty()).then(|| {
-        let programs: Vec<Program> = conformance.iter().map(|t| t.program()).collect();
-        let initramfs = initramfs.path.clone();
-        let ws = Workspace {
-            root: ws.root.clone(),
-            target_dir: ws.target_dir.clone(),
-        };
-        thread::spawn(move || linux::run_many(&ws, &initramfs, &conformance_machine(), &programs))
-    });
+    let plain = initramfs::build(ws)?.path;
+    let busybox = if targets.iter().any(|t| t.busybox) || comparisons.iter().any(|c| c.busybox) {
+        let files = crate::busybox::suite_files(ws)?;
+        Some(initramfs::build_busybox(ws, "busybox.cpio", &files)?.path)
+    } else {
+        None
+    };
+    let archive = |busybox_archive: bool| -> &Path {
+        match (&busybox, busybox_archive) {
+            (Some(path), true) => path,
+            _ => &plain,
+        }
+    };
+    // Linux runs its whole share in the background while this kernel's
+    // suites run (with `--jobs 1`, after them: one QEMU at a time): each
+    // comparison's lines, one comparison after the other.
+    let work: Vec<(PathBuf, Vec<Program>)> = comparisons
+        .iter()
+        .map(|c| {
+            let programs = c.tests.iter().map(|t| t.program()).collect();
+            (archive(c.busybox).to_path_buf(), programs)
+        })
+        .collect();
+    let ws_copy = Workspace {
+        root: ws.root.clone(),
+        target_dir: ws.target_dir.clone(),
+    };
+    let run_linux = move || {
+        work.iter()
+            .map(|(initramfs, programs)| {
+                linux::run_many(&ws_copy, initramfs, &conformance_machine(), programs)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut run_linux = Some(run_linux);
+    let linux = (!comparisons.is_empty() && options.jobs > 1)
+        .then(|| thread::spawn(run_linux.take().expect("not run yet")));
 
     let mut reports = Vec::new();
-    let mut ours_on_conformance_machine: HashMap<String, OurRun> = HashMap::new();
+    // This kernel's runs on the conformance machine, by initramfs (programs, busybox).
+    let mut ours_on_conformance_machine: [HashMap<String, OurRun>; 2] = Default::default();
     for target in &targets {
         let ours = Ours::build(ws, &target.machine, target.dtb.clone(), target.build)?;
         let tests: Vec<&UserTest> = target
@@ -584,50 +710,69 @@ pub fn run_suites(ws: &Workspace, options: &SuiteOptions<'_>) -> Result<Vec<Suit
             .iter()
             .filter(|t| selected(&target.label, t))
             .collect();
-        let (mut report, runs) = run_suite(&target.label, &ours, &initramfs, &tests, options.jobs);
+        let (mut report, runs) = run_suite(
+            &target.label,
+            &ours,
+            archive(target.busybox),
+            target.busybox,
+            &tests,
+            options.jobs,
+        );
         report.filtered_out = target.lines.len() - tests.len();
         reports.push(report);
         if target.machine == conformance_machine() && target.dtb.is_none() && !target.build.asid8 {
-            ours_on_conformance_machine.extend(runs);
+            ours_on_conformance_machine[usize::from(target.busybox)].extend(runs);
         }
     }
+    let linux = match (linux, run_linux) {
+        (Some(thread), _) => Some(
+            thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("the Linux run panicked"))?,
+        ),
+        (None, Some(run)) if !comparisons.is_empty() => Some(run()),
+        (None, _) => None,
+    };
     if let Some(linux) = linux {
-        let linux = linux
-            .join()
-            .map_err(|_| anyhow::anyhow!("the Linux run panicked"))?;
-        let missing: Vec<&UserTest> = conformance
-            .iter()
-            .copied()
-            .filter(|t| !ours_on_conformance_machine.contains_key(&t.name()))
-            .collect();
-        if !missing.is_empty() {
-            let ours = Ours::build(ws, &conformance_machine(), None, build)?;
-            eprintln!(
-                "xtask: running {} program lines on this kernel for the comparison",
-                missing.len()
-            );
-            parallel(
-                &missing,
-                options.jobs,
-                |test| {
-                    ours.run(
-                        &initramfs.path,
-                        &test.program(),
-                        Duration::from_secs(test.timeout),
-                    )
-                },
-                |test, run| {
-                    if let Ok(run) = run {
-                        ours_on_conformance_machine.insert(test.name(), run);
-                    }
-                },
-            );
+        let mut ours: Option<Ours> = None;
+        for (comparison, linux) in comparisons.iter().zip(linux) {
+            let runs = &mut ours_on_conformance_machine[usize::from(comparison.busybox)];
+            let missing: Vec<&UserTest> = comparison
+                .tests
+                .iter()
+                .copied()
+                .filter(|t| !runs.contains_key(&t.name()))
+                .collect();
+            if !missing.is_empty() {
+                if ours.is_none() {
+                    ours = Some(Ours::build(ws, &conformance_machine(), None, build)?);
+                }
+                let ours = ours.as_ref().expect("built");
+                eprintln!(
+                    "xtask: running {} program lines on this kernel for {}",
+                    missing.len(),
+                    comparison.label
+                );
+                let initramfs = archive(comparison.busybox);
+                parallel(
+                    &missing,
+                    options.jobs,
+                    |test| {
+                        ours.run(
+                            initramfs,
+                            &test.program(),
+                            Duration::from_secs(test.timeout),
+                        )
+                    },
+                    |test, run| {
+                        if let Ok(run) = run {
+                            runs.insert(test.name(), run);
+                        }
+                    },
+                );
+            }
+            reports.push(conformance_report(comparison, linux, runs));
         }
-        reports.push(conformance_report(
-            &conformance,
-            linux,
-            &ours_on_conformance_machine,
-        ));
     }
     Ok(reports)
 }
@@ -665,13 +810,13 @@ fn parallel<T: Sync, R: Send>(
 fn run_suite(
     label: &str,
     ours: &Ours,
-    initramfs: &Initramfs,
+    initramfs: &Path,
+    busybox: bool,
     tests: &[&UserTest],
     jobs: usize,
 ) -> (SuiteReport, HashMap<String, OurRun>) {
     let start = Instant::now();
     let mut report = SuiteReport::new(label);
-    report.filtered_out = self::tests().len() - tests.len();
     let mut runs = HashMap::new();
     println!("\n     Running {label} ({})", ours.image.display());
     println!("\n{}", running_line(tests.len()));
@@ -680,7 +825,7 @@ fn run_suite(
         jobs,
         |test| {
             ours.run(
-                &initramfs.path,
+                initramfs,
                 &test.program(),
                 Duration::from_secs(test.timeout),
             )
@@ -697,7 +842,7 @@ fn run_suite(
                         Outcome::Failed(why) => format!(
                             "{}{}\n",
                             run.details(why),
-                            replay(&test.program(), &ours.machine, ours.dtb.as_deref())
+                            replay(&test.program(), &ours.machine, ours.dtb.as_deref(), busybox)
                         ),
                         _ => String::new(),
                     };
@@ -748,15 +893,17 @@ impl OurRun {
 /// The conformance suite: each program line's run on Linux against this
 /// kernel's, on the same machine.
 fn conformance_report(
-    tests: &[&UserTest],
+    comparison: &Comparison,
     linux: Result<Vec<linux::LinuxBoot>>,
     ours: &HashMap<String, OurRun>,
 ) -> SuiteReport {
     let start = Instant::now();
-    let mut report = SuiteReport::new(CONFORMANCE);
-    report.filtered_out = self::tests().len() - tests.len();
+    let tests = &comparison.tests;
+    let mut report = SuiteReport::new(comparison.label);
+    report.filtered_out = comparison.lines.len() - tests.len();
     println!(
-        "\n     Running {CONFORMANCE} (Debian's Linux and this kernel, same initramfs and machine)"
+        "\n     Running {} (Debian's Linux and this kernel, same initramfs and machine)",
+        comparison.label
     );
     println!("\n{}", running_line(tests.len()));
     let linux: Result<Vec<RunOutput>> = linux.map(|boots| {
@@ -787,7 +934,12 @@ fn conformance_report(
                 Some(why) => {
                     let details = format!(
                         "{why}\n{}",
-                        replay(&test.program(), &conformance_machine(), None)
+                        replay(
+                            &test.program(),
+                            &conformance_machine(),
+                            None,
+                            comparison.busybox
+                        )
                     );
                     (Outcome::Failed(why), details)
                 }
@@ -894,6 +1046,35 @@ mod tests {
     }
 
     #[test]
+    fn the_busybox_table_is_the_scripts_folder() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("busybox");
+        let files = crate::busybox::script_names(&dir).unwrap();
+        let table: Vec<String> = BUSYBOX_SCRIPTS
+            .iter()
+            .map(|(name, _)| format!("{name}.sh"))
+            .collect();
+        let mut sorted = table.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted, files,
+            "every script in the table once, and no other"
+        );
+        let names: Vec<String> = busybox_tests().iter().map(UserTest::name).collect();
+        assert_eq!(names[0], "sh/pipes.sh");
+        assert_eq!(
+            busybox_tests()[0].program().line(),
+            "/bin/sh /etc/scripts/pipes.sh"
+        );
+        assert!(busybox_tests().iter().all(|t| t.status == 0
+            && t.conformance == Conformance::Exact
+            && crate::busybox::travels_as_a_word(t.args[0])));
+        assert!(
+            tests().iter().all(|t| !t.name().starts_with("sh/")),
+            "the program table has no script"
+        );
+    }
+
+    #[test]
     fn each_run_adds_rotated_seeds_of_the_random_test() {
         let random: Vec<&UserTest> = tests().iter().filter(|t| t.program == MM_RANDOM).collect();
         if std::env::var(SEEDS_ENV).is_err() {
@@ -945,7 +1126,7 @@ mod tests {
     #[test]
     fn replay_names_the_machine_and_linux() {
         let p = Program::new("/bin/t_mm_random", &["42"]);
-        let text = replay(&p, &conformance_machine(), None);
+        let text = replay(&p, &conformance_machine(), None, false);
         assert!(
             text.starts_with("replay: cargo xtask run -- /bin/t_mm_random 42\n"),
             "{text}"
@@ -958,15 +1139,22 @@ mod tests {
             cpu: Cpu::Max,
             smp: crate::qemu::DEFAULT_SMP,
         };
-        let text = replay(&p, &max, None);
+        let text = replay(&p, &max, None, false);
         assert_eq!(
             text,
             "replay: cargo xtask run --cpu max -- /bin/t_mm_random 42"
         );
-        let text = replay(&p, &Machine::Raspi4b, Some(Path::new("pi.dtb")));
+        let text = replay(&p, &Machine::Raspi4b, Some(Path::new("pi.dtb")), false);
         assert_eq!(
             text,
             "replay: cargo xtask run --board rpi4 --dtb pi.dtb -- /bin/t_mm_random 42"
+        );
+        let script = busybox_tests()[0].program();
+        let text = replay(&script, &conformance_machine(), None, true);
+        assert_eq!(
+            text,
+            "replay: cargo xtask run --busybox -- /bin/sh /etc/scripts/pipes.sh\n        \
+             cargo xtask run --linux --busybox -- /bin/sh /etc/scripts/pipes.sh"
         );
     }
 

@@ -31,6 +31,10 @@ pub struct ImageArgs {
     /// `init=...` in cmdline.txt (without it, cmdline.txt is empty: the self-check runs)
     #[arg(long, value_name = "PROGRAM ARGS")]
     init: Option<String>,
+    /// Write the busybox initramfs instead (the user programs, Debian's static
+    /// busybox and its applet links); `--init` defaults to /bin/sh
+    #[arg(long)]
+    busybox: bool,
     /// Also copy the files to this mounted SD-card boot partition (e.g.
     /// /media/$USER/bootfs), after checking that it has the Pi 4 firmware
     /// (start4.elf); the card's own files it replaces are kept once as NAME.orig
@@ -135,7 +139,18 @@ pub fn image(args: ImageArgs) -> Result<u8> {
     std::fs::copy(&kernel.image, &img).with_context(|| format!("writing {}", img.display()))?;
     let mut files = vec![img];
     let cpio = out.join("initramfs.cpio");
-    match &args.init {
+    let init = match (&args.init, args.busybox) {
+        (None, true) => Some(crate::busybox::SHELL.to_string()),
+        (init, _) => init.clone(),
+    };
+    match &init {
+        Some(_) if args.busybox => {
+            let scripts = crate::busybox::suite_files(&ws)?;
+            let built = crate::initramfs::build_busybox(&ws, "busybox.cpio", &scripts)?;
+            std::fs::copy(&built.path, &cpio)
+                .with_context(|| format!("writing {}", cpio.display()))?;
+            files.push(cpio);
+        }
         Some(_) => {
             let built = crate::initramfs::build(&ws)?;
             std::fs::copy(&built.path, &cpio)
@@ -149,12 +164,9 @@ pub fn image(args: ImageArgs) -> Result<u8> {
     }
     files.push(write(
         "cmdline.txt",
-        cmdline_txt(args.init.as_deref()).as_bytes(),
+        cmdline_txt(init.as_deref()).as_bytes(),
     )?);
-    files.push(write(
-        "config.txt",
-        config_txt(args.init.is_some()).as_bytes(),
-    )?);
+    files.push(write("config.txt", config_txt(init.is_some()).as_bytes())?);
     for file in &files {
         let size = std::fs::metadata(file)
             .with_context(|| format!("reading {}", file.display()))?

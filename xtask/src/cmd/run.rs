@@ -5,6 +5,14 @@
 //! (`initramfs.rs`) and starts the program as init (`init=/bin/prog args`):
 //! the exit status is the program's. With `--linux`, the same program runs on
 //! Debian's Linux kernel instead, on the same machine (`linux.rs`).
+//!
+//! `--busybox` boots the busybox initramfs instead (`initramfs::build_busybox`:
+//! the same programs plus Debian's static busybox and its applet links), by
+//! default into `/bin/sh`; words that no kernel command line carries
+//! (`-c 'echo hi'`) and `--busybox-script FILE` go through a script in the
+//! archive (`busybox.rs`). On rpi4 the Raspberry Pi 4 device tree of Debian's
+//! kernel package is passed when no `--dtb` is given, as the `rpi4-dt` suites
+//! do: without one QEMU's raspi4b tells the kernel nothing about the initrd.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -12,10 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{ArgGroup, Args};
 
 use crate::board::{Board, Cpu};
 use crate::boot::{boot, Console};
+use crate::busybox;
 use crate::compile::{build_kernel, BuildOptions};
 use crate::defmt_log::LogDecoder;
 use crate::initramfs;
@@ -26,6 +35,7 @@ use crate::verdict::Exit;
 use crate::workspace::{display, Workspace};
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("payload").args(["program", "busybox_script"]).multiple(true)))]
 pub struct RunArgs {
     /// Board to build for and emulate
     #[arg(long, value_enum, default_value = "virt")]
@@ -49,8 +59,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     initrd: Option<PathBuf>,
     /// Run the program on Debian's Linux kernel instead (same machine and initramfs)
-    #[arg(long, requires = "program")]
+    #[arg(long, requires = "payload")]
     linux: bool,
+    /// Boot the busybox initramfs (the user programs, Debian's static busybox and
+    /// its applet links in /bin); the program defaults to /bin/sh
+    #[arg(long, conflicts_with = "initrd")]
+    busybox: bool,
+    /// Put FILE in the busybox initramfs as /etc/script.sh and run
+    /// `/bin/sh /etc/script.sh [PROGRAM words as its arguments]` (implies --busybox)
+    #[arg(long, value_name = "FILE", conflicts_with = "initrd")]
+    busybox_script: Option<PathBuf>,
     /// Also write the console's raw bytes (defmt frames) to FILE, for
     /// `defmt-print -e <kernel ELF> stdin < FILE`
     #[arg(long, value_name = "FILE", conflicts_with = "linux")]
@@ -78,6 +96,8 @@ impl RunArgs {
             dtb: None,
             initrd: None,
             linux: false,
+            busybox: false,
+            busybox_script: None,
             save_console: None,
             program,
         }
@@ -87,18 +107,51 @@ impl RunArgs {
 /// Returns the status to exit with: the kernel's.
 pub fn run(args: RunArgs) -> Result<u8> {
     let machine = Machine::new(args.board, args.cpu, args.smp)?;
-    let dtb = dtb_for(args.board, args.dtb.as_ref())?;
+    let mut dtb = dtb_for(args.board, args.dtb.as_ref())?;
+    let busybox = args.busybox || args.busybox_script.is_some();
+    let script = match &args.busybox_script {
+        Some(file) => Some((file.as_path(), busybox::read_script(file)?)),
+        None => None,
+    };
     ensure_qemu()?;
     let ws = Workspace::locate()?;
-    let initrd = match (&args.initrd, args.program.is_empty()) {
-        (Some(file), _) => Some(file.clone()),
-        (None, false) => Some(initramfs::build(&ws)?.path),
-        (None, true) => None,
+    let (initrd, program) = if busybox {
+        let command = busybox::command(&args.program, script)?;
+        let mut files = busybox::suite_files(&ws)?;
+        let name = if command.files.is_empty() {
+            "busybox.cpio"
+        } else {
+            "busybox-run.cpio"
+        };
+        files.extend(command.files);
+        let built = initramfs::build_busybox(&ws, name, &files)?;
+        eprintln!(
+            "xtask: busybox initramfs {} ({} applet links{}), init {}",
+            built.path.display(),
+            built.linked.len(),
+            if built.shadowed.is_empty() {
+                String::new()
+            } else {
+                format!("; not linked: {}", built.shadowed.join(" "))
+            },
+            command.program.line()
+        );
+        if dtb.is_none() && args.board == Board::Rpi4 && !args.linux {
+            dtb = Some(crate::debian::kernel_package(&ws)?.rpi4_dtb()?);
+        }
+        (Some(built.path), Some(command.program))
+    } else {
+        let initrd = match (&args.initrd, args.program.is_empty()) {
+            (Some(file), _) => Some(file.clone()),
+            (None, false) => Some(initramfs::build(&ws)?.path),
+            (None, true) => None,
+        };
+        let program = args.program.split_first().map(|(path, rest)| Program {
+            path: path.clone(),
+            args: rest.to_vec(),
+        });
+        (initrd, program)
     };
-    let program = args.program.split_first().map(|(path, rest)| Program {
-        path: path.clone(),
-        args: rest.to_vec(),
-    });
     if args.linux {
         let (Some(initrd), Some(program)) = (initrd, program) else {
             unreachable!("--linux requires a program");
@@ -116,7 +169,12 @@ pub fn run(args: RunArgs) -> Result<u8> {
     config.dtb = dtb;
     config.initrd = initrd;
     config.append = program.map(|p| format!("init={}", p.line()));
-    let command = config.command();
+    let mut command = config.command();
+    if busybox {
+        // The shell reads the console: QEMU's `-serial stdio` gets this
+        // terminal (or pipe) as the UART's input (Ctrl-C ends QEMU).
+        command.stdin(std::process::Stdio::inherit());
+    }
     eprintln!("$ {}", display(&command));
     let console = Console::Live {
         color: std::io::stdout().is_terminal(),

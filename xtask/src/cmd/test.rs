@@ -54,7 +54,8 @@ pub struct TestArgs {
     /// Only the on-target suites
     #[arg(long)]
     target: bool,
-    /// QEMU processes to run at once (default: the number of host CPUs)
+    /// QEMU processes to run at once (default: the number of host CPUs; with 1,
+    /// the Linux boots of the conformance suites wait for this kernel's suites)
     #[arg(long, short)]
     jobs: Option<usize>,
     /// Build with the release profile
