@@ -80,6 +80,17 @@ fn lookup(
     path::resolve(&from, path, follow)
 }
 
+/// [`lookup`] as the `*at` calls' flags ask: a last link followed unless
+/// `AT_SYMLINK_NOFOLLOW`, an empty path the descriptor itself with `AT_EMPTY_PATH`.
+fn lookup_flags(dirfd: u64, path: &[u8], flags: u64) -> core::result::Result<Arc<Inode>, Errno> {
+    lookup(
+        dirfd,
+        path,
+        flags & AT_SYMLINK_NOFOLLOW == 0,
+        flags & AT_EMPTY_PATH != 0,
+    )
+}
+
 fn umask() -> u32 {
     current_process().umask.load(Ordering::Relaxed)
 }
@@ -299,12 +310,7 @@ pub fn newfstatat(a: Args) -> Result {
         return Err(EINVAL);
     }
     let path = user_path(path)?;
-    let inode = lookup(
-        dirfd,
-        &path,
-        flags & AT_SYMLINK_NOFOLLOW == 0,
-        flags & AT_EMPTY_PATH != 0,
-    )?;
+    let inode = lookup_flags(dirfd, &path, flags)?;
     uaccess::copy_to(VirtAddr::new(buf), &inode.stat().to_bytes())?;
     Ok(0)
 }
@@ -321,12 +327,7 @@ pub fn statx(a: Args) -> Result {
         return Err(EINVAL);
     }
     let path = user_path(path)?;
-    let inode = lookup(
-        dirfd,
-        &path,
-        flags & AT_SYMLINK_NOFOLLOW == 0,
-        flags & AT_EMPTY_PATH != 0,
-    )?;
+    let inode = lookup_flags(dirfd, &path, flags)?;
     let st = inode.stat();
     let mut b = [0u8; 256];
     let mut put = |at: usize, bytes: &[u8]| b[at..at + bytes.len()].copy_from_slice(bytes);
@@ -635,12 +636,7 @@ pub fn faccessat2(a: Args, with_flags: bool) -> Result {
         return Err(EINVAL);
     }
     let path = user_path(path)?;
-    let inode = lookup(
-        dirfd,
-        &path,
-        flags & AT_SYMLINK_NOFOLLOW == 0,
-        flags & AT_EMPTY_PATH != 0,
-    )?;
+    let inode = lookup_flags(dirfd, &path, flags)?;
     if mode & X_OK != 0 && !inode.is_dir() && inode.meta.lock().perm & 0o111 == 0 {
         return Err(EACCES);
     }
@@ -688,12 +684,7 @@ pub fn fchownat(a: Args) -> Result {
         return Err(EINVAL);
     }
     let path = user_path(path)?;
-    let inode = lookup(
-        dirfd,
-        &path,
-        flags & AT_SYMLINK_NOFOLLOW == 0,
-        flags & AT_EMPTY_PATH != 0,
-    )?;
+    let inode = lookup_flags(dirfd, &path, flags)?;
     chown(&inode, uid, gid)
 }
 

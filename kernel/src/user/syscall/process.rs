@@ -299,32 +299,24 @@ pub fn execve(a: Args, frame: &mut TrapFrame) -> Result {
     exec::execve(&path, &argv, &envp, frame).map_err(exec::ExecError::errno)
 }
 
+/// The process `pid` names for `getpgid`/`getsid` (0: the caller; negative `ESRCH`).
+fn process_of(raw: u64) -> core::result::Result<alloc::sync::Arc<user::Process>, Errno> {
+    let pid = raw as u32 as i32;
+    match pid {
+        p if p < 0 => Err(super::errno::ESRCH),
+        0 => Ok(me().process.clone()),
+        p => family::lookup(p as u32).ok_or(super::errno::ESRCH),
+    }
+}
+
 /// `getpgid(pid)`: the process group of `pid` (0: the caller).
 pub fn getpgid(a: Args) -> Result {
-    let pid = a.0[0] as u32 as i32;
-    if pid < 0 {
-        return Err(super::errno::ESRCH);
-    }
-    let p = if pid == 0 {
-        me().process.clone()
-    } else {
-        family::lookup(pid as u32).ok_or(super::errno::ESRCH)?
-    };
-    Ok(u64::from(p.pgid()))
+    Ok(u64::from(process_of(a.0[0])?.pgid()))
 }
 
 /// `getsid(pid)`: the session of `pid` (0: the caller).
 pub fn getsid(a: Args) -> Result {
-    let pid = a.0[0] as u32 as i32;
-    if pid < 0 {
-        return Err(super::errno::ESRCH);
-    }
-    let p = if pid == 0 {
-        me().process.clone()
-    } else {
-        family::lookup(pid as u32).ok_or(super::errno::ESRCH)?
-    };
-    Ok(u64::from(p.sid()))
+    Ok(u64::from(process_of(a.0[0])?.sid()))
 }
 
 /// `setpgid(pid, pgid)`: moves the caller or one of its children (`ESRCH` for anyone

@@ -301,6 +301,80 @@ fn limits(t: &mut Checks) {
     );
 }
 
+fn raw1(nr: usize, a: usize, b: usize) -> Result<usize, Errno> {
+    // SAFETY: the process-group calls take integers only.
+    unsafe { sys::raw(nr, [a, b, 0, 0, 0, 0]) }
+}
+
+/// Process groups and sessions, as relations (the numbers differ between the two
+/// kernels' init arrangements): 0 names the caller; unknown and negative PIDs are
+/// `ESRCH`; a child may make its own group, which its parent then sees, and `kill` of
+/// that group reaches it; a group leader cannot `setsid`.
+fn groups(t: &mut Checks) {
+    const SETPGID: usize = 154;
+    const GETPGID: usize = 155;
+    const GETSID: usize = 156;
+    const SETSID: usize = 157;
+    let me = sys::getpid() as usize;
+    t.eq(
+        "getpgid_0_is_self",
+        raw1(GETPGID, 0, 0),
+        raw1(GETPGID, me, 0),
+    );
+    t.eq("getsid_0_is_self", raw1(GETSID, 0, 0), raw1(GETSID, me, 0));
+    t.errno(
+        "getpgid_unknown_esrch",
+        raw1(GETPGID, 999_999, 0),
+        Errno::ESRCH,
+    );
+    t.errno(
+        "getsid_negative_esrch",
+        raw1(GETSID, usize::MAX, 0),
+        Errno::ESRCH,
+    );
+    t.errno(
+        "setpgid_negative_einval",
+        raw1(SETPGID, 0, usize::MAX),
+        Errno::EINVAL,
+    );
+    t.errno(
+        "setpgid_unknown_esrch",
+        raw1(SETPGID, 999_999, 0),
+        Errno::ESRCH,
+    );
+    match user::process::fork() {
+        Ok(0) => {
+            // The child: its own group, then a new session is refused (it leads a group).
+            let mine =
+                raw1(SETPGID, 0, 0).is_ok() && raw1(GETPGID, 0, 0) == Ok(sys::getpid() as usize);
+            let refused = raw1(SETSID, 0, 0) == Err(Errno::EPERM);
+            // Wait to be killed through the group.
+            if mine && refused {
+                loop {
+                    let _ = sys::sched_yield();
+                }
+            }
+            sys::exit_group(1)
+        }
+        Ok(pid) => {
+            let mut seen = false;
+            for _ in 0..10_000 {
+                if raw1(GETPGID, pid, 0) == Ok(pid) {
+                    seen = true;
+                    break;
+                }
+                let _ = sys::sched_yield();
+            }
+            t.eq("child_made_its_own_group", seen, true);
+            let killed = user::signal::kill(-(pid as isize), 9);
+            t.eq("kill_of_the_group", killed, Ok(()));
+            let status = user::process::wait4(pid as isize, 0).map(|(_, s)| s & 0x7f);
+            t.eq("child_killed_through_its_group", status, Ok(9));
+        }
+        Err(e) => t.fail("groups_fork", format_args!("{e:?}")),
+    }
+}
+
 fn main(args: &user::Args) -> i32 {
     let mut t = Checks::new();
     initial_stack(&mut t, args);
@@ -310,6 +384,7 @@ fn main(args: &user::Args) -> i32 {
     accepted(&mut t);
     unknown(&mut t);
     limits(&mut t);
+    groups(&mut t);
     t.status()
 }
 
