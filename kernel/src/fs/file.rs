@@ -4,7 +4,7 @@
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use super::data::{KernelBuffer, KernelBytes, UserBuffer};
+use super::data::{Buffer, KernelBuffer, KernelBytes, UserBuffer};
 use super::inode::{Device, Inode, Kind};
 use crate::sync::Mutex;
 use crate::user::syscall::errno::{Errno, EBADF, EINVAL, EISDIR, ENXIO, ESPIPE};
@@ -118,178 +118,119 @@ impl OpenFile {
         matches!(self.inode.kind, Kind::Device(d) if d.is_terminal())
     }
 
-    /// `read` into user `buf`: at the offset, which moves past what was read.
-    pub fn read(&self, buf: VaRange) -> Result<u64, Errno> {
+    /// Reads up to `len` bytes into `out`: at `at`, or at the file offset (which moves
+    /// past what was read) when `None`. One place for every kind: a regular file's pages,
+    /// a pipe, `/dev/null`, `/dev/zero`, the terminal. An offset on a pipe or the
+    /// terminal is `ESPIPE`.
+    fn read_into(&self, out: &mut dyn Buffer, len: usize, at: Option<u64>) -> Result<usize, Errno> {
         if !self.readable() {
             return Err(EBADF);
         }
         match &self.inode.kind {
-            Kind::File(f) => {
-                let mut pos = self.pos.lock();
-                let n = f.read(*pos, buf.len() as usize, &mut UserBuffer(buf.start))?;
-                *pos += n as u64;
-                Ok(n as u64)
-            }
-            _ => self.read_stream(buf),
-        }
-    }
-
-    fn read_stream(&self, buf: VaRange) -> Result<u64, Errno> {
-        match &self.inode.kind {
-            Kind::Dir(_) => Err(EISDIR),
-            Kind::Fifo(p) => p
-                .read(
-                    &mut UserBuffer(buf.start),
-                    buf.len() as usize,
-                    self.nonblock(),
-                )
-                .map(|n| n as u64),
+            Kind::File(f) => match at {
+                Some(offset) => f.read(offset, len, out),
+                None => {
+                    let mut pos = self.pos.lock();
+                    let n = f.read(*pos, len, out)?;
+                    *pos += n as u64;
+                    Ok(n)
+                }
+            },
+            Kind::Fifo(_) if at.is_some() => Err(ESPIPE),
+            Kind::Fifo(p) => p.read(out, len, self.nonblock()),
             Kind::Device(Device::Null) => Ok(0),
             Kind::Device(Device::Zero) => {
                 let zeros = [0u8; 512];
                 let mut done = 0;
-                while done < buf.len() {
-                    let n = (buf.len() - done).min(zeros.len() as u64);
-                    if let Err(e) =
-                        crate::user::uaccess::copy_to(buf.start.add(done), &zeros[..n as usize])
-                    {
+                while done < len {
+                    let n = (len - done).min(zeros.len());
+                    if let Err(e) = out.put(done, &zeros[..n]) {
                         return if done > 0 { Ok(done) } else { Err(e) };
                     }
                     done += n;
                 }
                 Ok(done)
             }
-            Kind::Device(_) if buf.is_empty() => Ok(0),
-            Kind::Device(_) => crate::user::tty::read(buf, self.nonblock()),
-            Kind::File(_) | Kind::Symlink(_) => Err(EINVAL),
+            Kind::Device(_) if at.is_some() => Err(ESPIPE),
+            Kind::Device(_) if len == 0 => Ok(0),
+            Kind::Device(_) => crate::user::tty::read(out, len, self.nonblock()),
+            Kind::Dir(_) => Err(EISDIR),
+            Kind::Symlink(_) => Err(EINVAL),
         }
     }
 
-    /// `write` from user `buf`: at the offset (the end with `O_APPEND`), which moves past
-    /// what was written.
-    pub fn write(&self, buf: VaRange) -> Result<u64, Errno> {
+    /// Writes `len` bytes from `src`: at `at` (Linux ignores it with `O_APPEND` and
+    /// writes at the end), or at the file offset (the end with `O_APPEND`), which moves
+    /// past what was written, when `None`. Every kind, as [`read_into`](Self::read_into).
+    fn write_from(
+        &self,
+        src: &mut dyn Buffer,
+        len: usize,
+        at: Option<u64>,
+    ) -> Result<usize, Errno> {
         if !self.writable() {
             return Err(EBADF);
         }
         match &self.inode.kind {
             Kind::File(f) => {
-                let mut pos = self.pos.lock();
                 let append = self.flags() & O_APPEND != 0;
-                let (n, end) =
-                    f.write(*pos, append, buf.len() as usize, &mut UserBuffer(buf.start))?;
-                *pos = end;
+                let n = match at {
+                    Some(offset) => f.write(offset, append, len, src)?.0,
+                    None => {
+                        let mut pos = self.pos.lock();
+                        let (n, end) = f.write(*pos, append, len, src)?;
+                        *pos = end;
+                        n
+                    }
+                };
                 if n > 0 {
                     self.inode.touch_modified();
                 }
-                Ok(n as u64)
+                Ok(n)
             }
-            Kind::Fifo(p) => p
-                .write(
-                    &mut UserBuffer(buf.start),
-                    buf.len() as usize,
-                    self.nonblock(),
-                )
-                .map(|n| n as u64),
-            Kind::Device(Device::Null | Device::Zero) => Ok(buf.len()),
-            Kind::Device(_) => crate::user::syscall::io::console_write(buf),
+            Kind::Fifo(_) if at.is_some() => Err(ESPIPE),
+            Kind::Fifo(p) => p.write(src, len, self.nonblock()),
+            Kind::Device(Device::Null | Device::Zero) => Ok(len),
+            Kind::Device(_) if at.is_some() => Err(ESPIPE),
+            Kind::Device(_) => crate::user::tty::write(src, len),
             Kind::Dir(_) => Err(EISDIR),
             Kind::Symlink(_) => Err(EINVAL),
         }
+    }
+
+    /// `read` into user `buf`.
+    pub fn read(&self, buf: VaRange) -> Result<u64, Errno> {
+        self.read_into(&mut UserBuffer(buf.start), buf.len() as usize, None)
+            .map(|n| n as u64)
+    }
+
+    /// `write` from user `buf`.
+    pub fn write(&self, buf: VaRange) -> Result<u64, Errno> {
+        self.write_from(&mut UserBuffer(buf.start), buf.len() as usize, None)
+            .map(|n| n as u64)
     }
 
     /// `pread64`: at `offset`, leaving the file offset alone.
     pub fn pread(&self, buf: VaRange, offset: u64) -> Result<u64, Errno> {
-        if !self.readable() {
-            return Err(EBADF);
-        }
-        match &self.inode.kind {
-            Kind::File(f) => f
-                .read(offset, buf.len() as usize, &mut UserBuffer(buf.start))
-                .map(|n| n as u64),
-            Kind::Fifo(_) => Err(ESPIPE),
-            Kind::Device(d) if d.is_terminal() => Err(ESPIPE),
-            _ => self.read_stream(buf),
-        }
+        self.read_into(&mut UserBuffer(buf.start), buf.len() as usize, Some(offset))
+            .map(|n| n as u64)
     }
 
-    /// `pwrite64`: at `offset` (Linux ignores it with `O_APPEND` and writes at the end).
+    /// `pwrite64`: at `offset`, leaving the file offset alone.
     pub fn pwrite(&self, buf: VaRange, offset: u64) -> Result<u64, Errno> {
-        if !self.writable() {
-            return Err(EBADF);
-        }
-        match &self.inode.kind {
-            Kind::File(f) => {
-                let append = self.flags() & O_APPEND != 0;
-                let (n, _) = f.write(
-                    offset,
-                    append,
-                    buf.len() as usize,
-                    &mut UserBuffer(buf.start),
-                )?;
-                if n > 0 {
-                    self.inode.touch_modified();
-                }
-                Ok(n as u64)
-            }
-            Kind::Fifo(_) => Err(ESPIPE),
-            Kind::Device(d) if d.is_terminal() => Err(ESPIPE),
-            _ => self.write(buf),
-        }
+        self.write_from(&mut UserBuffer(buf.start), buf.len() as usize, Some(offset))
+            .map(|n| n as u64)
     }
 
-    /// Reads into a kernel buffer at the offset (`sendfile`'s source): regular files,
-    /// pipes, `/dev/null` and `/dev/zero`; the terminal is `EINVAL`.
+    /// Reads into a kernel buffer at the file offset (`sendfile`'s source).
     pub fn read_bytes(&self, out: &mut [u8]) -> Result<usize, Errno> {
-        if !self.readable() {
-            return Err(EBADF);
-        }
         let len = out.len();
-        match &self.inode.kind {
-            Kind::File(f) => {
-                let mut pos = self.pos.lock();
-                let n = f.read(*pos, len, &mut KernelBuffer(out))?;
-                *pos += n as u64;
-                Ok(n)
-            }
-            Kind::Fifo(p) => p.read(&mut KernelBuffer(out), len, self.nonblock()),
-            Kind::Device(Device::Null) => Ok(0),
-            Kind::Device(Device::Zero) => {
-                out.fill(0);
-                Ok(len)
-            }
-            Kind::Dir(_) => Err(EISDIR),
-            _ => Err(EINVAL),
-        }
+        self.read_into(&mut KernelBuffer(out), len, None)
     }
 
-    /// Writes kernel bytes at the offset (`sendfile`'s destination): every kind a
-    /// `write` takes.
+    /// Writes kernel bytes at the file offset (`sendfile`'s destination).
     pub fn write_bytes(&self, bytes: &[u8]) -> Result<usize, Errno> {
-        if !self.writable() {
-            return Err(EBADF);
-        }
-        match &self.inode.kind {
-            Kind::File(f) => {
-                let mut pos = self.pos.lock();
-                let append = self.flags() & O_APPEND != 0;
-                let (n, end) = f.write(*pos, append, bytes.len(), &mut KernelBytes(bytes))?;
-                *pos = end;
-                if n > 0 {
-                    self.inode.touch_modified();
-                }
-                Ok(n)
-            }
-            Kind::Fifo(p) => p.write(&mut KernelBytes(bytes), bytes.len(), self.nonblock()),
-            Kind::Device(Device::Null | Device::Zero) => Ok(bytes.len()),
-            Kind::Device(_) => {
-                let mut out = crate::console::UserOutput::new();
-                out.push(bytes);
-                out.finish();
-                Ok(bytes.len())
-            }
-            Kind::Dir(_) => Err(EISDIR),
-            Kind::Symlink(_) => Err(EINVAL),
-        }
+        self.write_from(&mut KernelBytes(bytes), bytes.len(), None)
     }
 
     /// `lseek`: the new offset.

@@ -21,8 +21,8 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
 use super::syscall::errno::Errno;
+use crate::fs::data::Buffer;
 use crate::sync::{SpinLock, WaitQueue};
-use mm::VaRange;
 
 /// Bytes of the kernel's `struct termios` (4 flag words, the line discipline, 19 control
 /// characters).
@@ -284,17 +284,17 @@ fn readable() -> bool {
     !input.ready.is_empty() || input.eofs > 0
 }
 
-/// `read` of the terminal into user `buf` (not empty): a line in canonical mode, else at
-/// least one byte; 0 at an end-of-file mark. Interruptible. `nonblock`: `EAGAIN` when
-/// nothing is there.
-pub fn read(buf: VaRange, nonblock: bool) -> Result<u64, Errno> {
+/// `read` of the terminal into `out`, up to `len` bytes (not 0): a line in canonical
+/// mode, else at least one byte; 0 at an end-of-file mark. Interruptible. `nonblock`:
+/// `EAGAIN` when nothing is there.
+pub fn read(out: &mut dyn Buffer, len: usize, nonblock: bool) -> Result<usize, Errno> {
     loop {
         poll();
         let taken: Option<Vec<u8>> = {
             let canonical = termios().lflag & ICANON != 0;
             let mut input = TTY.input.lock();
             if !input.ready.is_empty() {
-                let mut n = (buf.len() as usize).min(input.ready.len());
+                let mut n = len.min(input.ready.len());
                 if canonical {
                     if let Some(nl) = input.ready.iter().position(|&b| b == b'\n') {
                         n = n.min(nl + 1);
@@ -309,14 +309,37 @@ pub fn read(buf: VaRange, nonblock: bool) -> Result<u64, Errno> {
             }
         };
         if let Some(bytes) = taken {
-            crate::user::uaccess::copy_to(buf.start, &bytes)?;
-            return Ok(bytes.len() as u64);
+            out.put(0, &bytes)?;
+            return Ok(bytes.len());
         }
         if nonblock {
             return Err(super::syscall::errno::EAGAIN);
         }
         super::wait_interruptible(&TTY.readers, &TTY.events, readable)?;
     }
+}
+
+/// Writes `len` bytes from `src` to the console as one record of program output (the
+/// defmt frames of `console::UserOutput`); a fault after some bytes ends the write
+/// there, as on Linux.
+pub fn write(src: &mut dyn Buffer, len: usize) -> Result<usize, Errno> {
+    if len == 0 {
+        return Ok(0);
+    }
+    let mut chunk = [0u8; 256];
+    let mut output = crate::console::UserOutput::new();
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        if let Err(e) = src.get(done, &mut chunk[..n]) {
+            output.finish();
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        output.push(&chunk[..n]);
+        done += n;
+    }
+    output.finish();
+    Ok(done)
 }
 
 /// Starts the poller: a kernel task that feeds typed bytes to the line discipline every

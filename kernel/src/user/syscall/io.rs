@@ -4,7 +4,6 @@
 //! `ioctl(TIOCGWINSZ)` on it.
 use super::errno::{Errno, EBADF, EINVAL, ENOTTY};
 use super::{Args, Result};
-use crate::console::UserOutput;
 use crate::user::uaccess;
 use alloc::vec;
 use mm::{VaRange, VirtAddr};
@@ -19,31 +18,6 @@ const MAX_RW_COUNT: u64 = 0x7fff_f000;
 pub fn file(fd: u64) -> core::result::Result<alloc::sync::Arc<crate::fs::OpenFile>, Errno> {
     let n = crate::user::fd::number(fd)?;
     crate::user::current_process().files.lock().file(n)
-}
-
-/// Writes the bytes of user `buf` to the console; returns how many made it
-/// (a bad pointer after some bytes ends the write early, as on Linux).
-/// As Linux's vfs_write, the caller has checked the whole range
-/// (`uaccess::user_range`), even when empty, before the count is clamped.
-pub fn console_write(buf: VaRange) -> core::result::Result<u64, Errno> {
-    let len = buf.len().min(MAX_RW_COUNT);
-    if len == 0 {
-        return Ok(0);
-    }
-    let mut chunk = [0u8; 256];
-    let mut output = UserOutput::new();
-    let mut done = 0u64;
-    while done < len {
-        let n = (len - done).min(chunk.len() as u64) as usize;
-        if let Err(e) = uaccess::copy_from(buf.start.add(done), &mut chunk[..n]) {
-            output.finish();
-            return if done > 0 { Ok(done) } else { Err(e) };
-        }
-        output.push(&chunk[..n]);
-        done += n as u64;
-    }
-    output.finish();
-    Ok(done)
 }
 
 /// `write(fd, buf, count)`: the bytes written.
@@ -157,10 +131,7 @@ pub fn writev(a: Args) -> Result {
         return Err(EBADF);
     }
     let vecs = iovecs(iov, count)?;
-    if f.is_terminal() {
-        // One console record per buffer, as before: the console keeps lines whole.
-        return vectored(vecs, console_write);
-    }
+    // On the terminal each buffer is one record of program output.
     vectored(vecs, |b| f.write(b))
 }
 
