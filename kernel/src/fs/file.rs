@@ -222,10 +222,10 @@ impl OpenFile {
             .map(|n| n as u64)
     }
 
-    /// Reads into a kernel buffer at the file offset (`sendfile`'s source).
-    pub fn read_bytes(&self, out: &mut [u8]) -> Result<usize, Errno> {
+    /// Reads into a kernel buffer at `at`, or at the file offset (`sendfile`'s source).
+    pub fn read_bytes(&self, out: &mut [u8], at: Option<u64>) -> Result<usize, Errno> {
         let len = out.len();
-        self.read_into(&mut KernelBuffer(out), len, None)
+        self.read_into(&mut KernelBuffer(out), len, at)
     }
 
     /// Writes kernel bytes at the file offset (`sendfile`'s destination).

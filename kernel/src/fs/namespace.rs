@@ -109,25 +109,31 @@ fn create_locked(
     }
 }
 
+/// The directory and the free last name of `path`, for a call that makes a name there
+/// (`mknod`, `symlink`, `link`, `mkdir`), checked in Linux's order: the root or `.`/`..`
+/// and a taken name are `EEXIST`, a trailing slash is `ENOENT` unless `dir_ok` (a new
+/// directory may be written `a/`), a removed directory `ENOENT`. The caller holds the
+/// namespace lock.
+fn free_name(start: &Arc<Inode>, path: &[u8], dir_ok: bool) -> Result<(Parent, Vec<u8>), Errno> {
+    let p = resolve_parent(start, path)?;
+    let name = p.name.clone().ok_or(EEXIST)?;
+    if is_dot(&name) || dir_of(&p).get(&name).is_some() {
+        return Err(EEXIST);
+    }
+    if p.trailing_slash && !dir_ok {
+        return Err(ENOENT);
+    }
+    alive(&p.dir)?;
+    Ok((p, name))
+}
+
 /// Makes `kind` (not a directory) at the free name `path` (`mknod`, `mkfifo`,
 /// `symlink`).
 fn make(start: &Arc<Inode>, path: &[u8], kind: Kind, perm: u32) -> Result<Arc<Inode>, Errno> {
     let _ns = lock();
-    let p = resolve_parent(start, path)?;
-    let name = p.name.as_deref().ok_or(EEXIST)?;
-    if is_dot(name) {
-        return Err(EEXIST);
-    }
-    let dir = dir_of(&p);
-    if dir.get(name).is_some() {
-        return Err(EEXIST);
-    }
-    if p.trailing_slash {
-        return Err(ENOENT);
-    }
-    alive(&p.dir)?;
+    let (p, name) = free_name(start, path, false)?;
     let inode = Inode::new(kind, perm);
-    dir.insert(name, inode.clone());
+    dir_of(&p).insert(&name, inode.clone());
     p.dir.touch_modified();
     Ok(inode)
 }
@@ -135,18 +141,9 @@ fn make(start: &Arc<Inode>, path: &[u8], kind: Kind, perm: u32) -> Result<Arc<In
 /// `mkdirat`.
 pub fn mkdir(start: &Arc<Inode>, path: &[u8], perm: u32) -> Result<(), Errno> {
     let _ns = lock();
-    let p = resolve_parent(start, path)?;
-    let name = p.name.as_deref().ok_or(EEXIST)?;
-    if is_dot(name) {
-        return Err(EEXIST);
-    }
-    let dir = dir_of(&p);
-    if dir.get(name).is_some() {
-        return Err(EEXIST);
-    }
-    alive(&p.dir)?;
+    let (p, name) = free_name(start, path, true)?;
     let new = Inode::new_dir(&p.dir, perm);
-    dir.insert(name, new);
+    dir_of(&p).insert(&name, new);
     p.dir.meta.lock().nlink += 1;
     p.dir.touch_modified();
     Ok(())
@@ -176,15 +173,7 @@ pub fn link(inode: &Arc<Inode>, start: &Arc<Inode>, path: &[u8]) -> Result<(), E
         return Err(EPERM);
     }
     let _ns = lock();
-    let p = resolve_parent(start, path)?;
-    let name = p.name.as_deref().ok_or(EEXIST)?;
-    if is_dot(name) || dir_of(&p).get(name).is_some() {
-        return Err(EEXIST);
-    }
-    if p.trailing_slash {
-        return Err(ENOENT);
-    }
-    alive(&p.dir)?;
+    let (p, name) = free_name(start, path, false)?;
     {
         let mut m = inode.meta.lock();
         if m.nlink == 0 {
@@ -196,7 +185,7 @@ pub fn link(inode: &Arc<Inode>, start: &Arc<Inode>, path: &[u8]) -> Result<(), E
         }
         m.nlink += 1;
     }
-    dir_of(&p).insert(name, inode.clone());
+    dir_of(&p).insert(&name, inode.clone());
     inode.touch_changed();
     p.dir.touch_modified();
     Ok(())

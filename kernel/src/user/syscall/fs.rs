@@ -35,9 +35,9 @@ const AT_STATX_SYNC_TYPE: u64 = 0x6000;
 /// `faccessat2`: check with the effective ids (the same here).
 const AT_EACCESS: u64 = 0x200;
 
-/// The path at user `addr`: `EFAULT` if unreadable, `ENAMETOOLONG` if no NUL comes within
+/// The path at user `addr` (also `execve`'s): `EFAULT` if unreadable, `ENAMETOOLONG` if no NUL comes within
 /// `PATH_MAX` bytes.
-fn user_path(addr: u64) -> core::result::Result<Vec<u8>, Errno> {
+pub fn user_path(addr: u64) -> core::result::Result<Vec<u8>, Errno> {
     uaccess::read_cstr(VirtAddr::new(addr), PATH_MAX).map_err(|e| e.unwrap_or(ENAMETOOLONG))
 }
 
@@ -770,22 +770,13 @@ pub fn sendfile(a: Args) -> Result {
     } else {
         None
     };
-    if at.is_some() && input.inode.as_file().is_none() {
-        return Err(ESPIPE);
-    }
     let count = count.min(0x7fff_f000) as usize;
     let mut buf = alloc::vec![0u8; count.min(64 * 1024)];
     let mut done = 0usize;
     while done < count {
         let want = (count - done).min(buf.len());
-        let got = match (at, input.inode.as_file()) {
-            (Some(pos), Some(f)) => f.read(
-                pos,
-                want,
-                &mut crate::fs::data::KernelBuffer(&mut buf[..want]),
-            ),
-            _ => input.read_bytes(&mut buf[..want]),
-        };
+        // With an offset, a pipe or the terminal is ESPIPE (read_into says so).
+        let got = input.read_bytes(&mut buf[..want], at);
         let n = match got {
             Ok(0) => break,
             Ok(n) => n,

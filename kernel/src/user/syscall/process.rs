@@ -3,7 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::errno::{Errno, E2BIG, EAGAIN, ECHILD, EFAULT, EINVAL, ENAMETOOLONG, ENOMEM, ENOSYS};
+use super::errno::{Errno, E2BIG, EAGAIN, ECHILD, EFAULT, EINVAL, ENOMEM, ENOSYS};
 use super::{Args, Result};
 use crate::arch::exception::TrapFrame;
 use crate::user::family::{self, Which};
@@ -44,8 +44,6 @@ const CLD_STOPPED: i32 = 5;
 const CLD_CONTINUED: i32 = 6;
 const SIGCONT: i32 = 18;
 
-/// Longest path `execve` takes (Linux's `PATH_MAX`).
-const PATH_MAX: usize = 4096;
 /// Most bytes of argument and environment strings (Linux allows a quarter of the stack
 /// limit; the loader here keeps them in the first 64 KiB below the stack top).
 const ARG_MAX: usize = 60 * 1024;
@@ -290,8 +288,7 @@ fn strings(array: u64, total: &mut usize) -> core::result::Result<Vec<String>, E
 /// the caller as it was.
 pub fn execve(a: Args, frame: &mut TrapFrame) -> Result {
     let [path, argv, envp, ..] = a.0;
-    let path =
-        uaccess::read_cstr(VirtAddr::new(path), PATH_MAX).map_err(|e| e.unwrap_or(ENAMETOOLONG))?;
+    let path = super::fs::user_path(path)?;
     let path = String::from_utf8(path).map_err(|_| super::errno::ENOENT)?;
     let mut total = 0;
     let argv = strings(argv, &mut total)?;
