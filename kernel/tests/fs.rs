@@ -257,6 +257,33 @@ mod tests {
         );
     }
 
+    /// The file lock is declared before `mmap_lock`: a read or write may fault on user
+    /// memory under it (allowed), and a fault path that took a file lock under
+    /// `mmap_lock` (what file mappings must never do) is the declared-order violation.
+    #[test]
+    fn the_file_lock_comes_before_mmap_lock() {
+        use kernel::fs::data::FILE_DATA;
+        use kernel::sync::validate::would_violate;
+        use kernel::sync::{LockKind, RwSemaphore, MMAP_LOCK};
+        static AS: RwSemaphore<()> = RwSemaphore::new_in(&MMAP_LOCK, ());
+        let file = kernel::sync::Mutex::new_in(&FILE_DATA, ());
+        {
+            let _f = file.lock();
+            assert_eq!(
+                would_violate(&MMAP_LOCK, LockKind::RwRead, &AS as *const _ as usize),
+                None,
+                "a fault under the file lock is the allowed order"
+            );
+        }
+        let _m = AS.read();
+        assert_eq!(
+            would_violate(&FILE_DATA, LockKind::Mutex, &file as *const _ as usize)
+                .map(|v| v.rule()),
+            Some("declared-lock-order"),
+            "a file lock under mmap_lock was not caught"
+        );
+    }
+
     /// One cpio newc entry.
     fn entry(
         out: &mut Vec<u8>,

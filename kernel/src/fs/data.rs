@@ -4,15 +4,22 @@
 //!
 //! Reads and writes run under the file's sleepable lock and copy straight between the
 //! object's frames (through the linear map) and the caller's buffer, which may be user
-//! memory that faults: the lock order is file lock → `mmap_lock`. (File mappings, which
+//! memory that faults: the lock order is file lock → `mmap_lock`, declared by the file
+//! lock's class ([`FILE_DATA`]) and checked by the lock validation. (File mappings, which
 //! will fault file pages in under `mmap_lock`, must not take the file lock there.)
 use alloc::sync::Arc;
 
 use crate::aspace::SharedObject;
 use crate::mem::phys_to_virt;
-use crate::sync::Mutex;
+use crate::sync::{LockClass, Mutex, Nesting};
 use crate::user::syscall::errno::{Errno, EFBIG, ENOSPC};
 use mm::PAGE_SIZE;
+
+/// The file lock's class: ranked before `mmap_lock` (a read or write copies user memory,
+/// which may fault, under it), one file at a time. The lock validation then reports the
+/// reverse order, a fault path taking a file lock under `mmap_lock`, the day file
+/// mappings try it.
+pub static FILE_DATA: LockClass = LockClass::ordered("file data", 5, Nesting::Never);
 
 /// Largest file size (Linux's `MAX_LFS_FILESIZE` is far above; this keeps page indexes
 /// and offsets well inside 64 bits).
@@ -47,10 +54,13 @@ impl FileData {
     /// An empty file.
     pub fn new() -> Self {
         Self {
-            contents: Mutex::new(Contents {
-                size: 0,
-                object: SharedObject::new(0),
-            }),
+            contents: Mutex::new_in(
+                &FILE_DATA,
+                Contents {
+                    size: 0,
+                    object: SharedObject::new(0),
+                },
+            ),
         }
     }
 
