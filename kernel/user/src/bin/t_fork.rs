@@ -635,6 +635,42 @@ fn exec_env(args: &user::Args) -> i32 {
     i32::from(!ok)
 }
 
+/// The calling thread's CPU mask (`sched_getaffinity(0, 8, &mask)`).
+fn affinity() -> Option<u64> {
+    let mut mask = 0u64;
+    // SAFETY: the kernel writes at most 8 bytes of mask.
+    unsafe {
+        user::sys::raw(
+            user::sys::nr::SCHED_GETAFFINITY,
+            [0, 8, &mut mask as *mut u64 as usize, 0, 0, 0],
+        )
+    }
+    .ok()
+    .map(|_| mask)
+}
+
+/// A forked child keeps its parent's CPU affinity, as Linux copies `cpus_allowed`: the
+/// parent pinned to CPU 0 forks, and the child finds itself pinned there too.
+fn affinity_across_fork(t: &mut Checks) {
+    let Some(all) = affinity() else {
+        t.fail("affinity_setup", format_args!("sched_getaffinity"));
+        return;
+    };
+    if user::sys::sched_setaffinity_self(1).is_err() {
+        t.fail("affinity_setup", format_args!("sched_setaffinity"));
+        return;
+    }
+    match process::fork() {
+        Ok(0) => user::sys::exit_group(if affinity() == Some(1) { 0 } else { 1 }),
+        Ok(pid) => {
+            let status = process::wait4(pid as isize, 0).map(|(_, s)| process::exit_code(s));
+            t.eq("fork_keeps_cpu_affinity", status, Ok(0));
+        }
+        Err(e) => t.fail("affinity_fork", format_args!("{e:?}")),
+    }
+    let _ = user::sys::sched_setaffinity_self(all);
+}
+
 fn main(args: &user::Args) -> i32 {
     if args.arg(1) == Some("exec-env") {
         return exec_env(args);
@@ -649,6 +685,7 @@ fn main(args: &user::Args) -> i32 {
     orphans_go_to_init(&mut t);
     futex_across_fork(&mut t);
     fp_registers_across_fork(&mut t);
+    affinity_across_fork(&mut t);
     t.status()
 }
 
