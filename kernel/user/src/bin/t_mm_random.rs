@@ -41,7 +41,7 @@
 //! Switches (further arguments) let the generator produce the classes of case
 //! in which this kernel once differed from Linux (see [`SWITCHES`]); they are
 //! off by default so that a new class can be added before its fix lands. The
-//! test suites turn on every one (xtask's `MM_RANDOM_SWITCHES`).
+//! test suites turn on those fixed since (xtask's `MM_RANDOM_SWITCHES`).
 #![no_std]
 #![no_main]
 use core::fmt;
